@@ -1,0 +1,81 @@
+"""Command-line entry point: parse options, call a command, map errors to exit codes.
+
+Subcommands are registered by dotted path and imported only when used (and for
+``--help``, whose modules import nothing heavy), so start-up stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from migrator import __version__
+from migrator.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, MigratorError
+
+# name -> "module:attribute" of a click command or group
+COMMANDS: dict[str, str] = {
+    "status": "migrator.cli.read:status",
+    "state": "migrator.cli.read:state",
+    "history": "migrator.cli.read:history",
+    "backfill": "migrator.cli.expert:backfill",
+    "freeze": "migrator.cli.expert:freeze",
+    "unfreeze": "migrator.cli.expert:unfreeze",
+    "delete-state": "migrator.cli.expert:delete_state",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="migrator")
+@click.option("--debug", is_flag=True, help="Show tracebacks and library logs.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Migrate a Manatee shard from election-order topology to a persisted /state."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def main(argv: list[str] | None = None) -> None:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="migrator", standalone_mode=False)
+    except MigratorError as exc:
+        _print_error(exc.paragraph())
+        sys.exit(exc.exit_status)
+    except click.exceptions.Abort:
+        _print_error("Interrupted; nothing more was done.")
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_BAD_INPUT if exc.exit_code == 2 else exc.exit_code)
+    except KeyboardInterrupt:
+        _print_error("Interrupted; nothing more was done.")
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:
+        if debug:
+            raise
+        _print_error(
+            f"Internal error: {type(exc).__name__}: {exc}. This is a bug in migrator; "
+            "rerun with --debug for the traceback and report it."
+        )
+        sys.exit(EXIT_FAILED)
+    sys.exit(0)
+
+
+def _print_error(text: str) -> None:
+    click.echo(f"error: {text}", err=True)

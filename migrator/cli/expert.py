@@ -1,0 +1,149 @@
+"""Expert single writes: backfill, freeze, unfreeze, delete-state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from migrator.cli.options import resolve_target, zk_options
+from migrator.cluster.state import ClusterState
+
+yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask; for scripts.")
+
+
+def _show_state(title: str, state: ClusterState | None) -> None:
+    import json
+
+    from migrator.ui.output import say
+
+    say(title)
+    if state is not None:
+        say(json.dumps(state.document, indent=2, ensure_ascii=False))
+        roles = ", ".join(f"{role} {peer.zone_id} ({peer.id})" for role, peer in
+                          state.peers_with_roles())
+        say(f"Roles: {roles}")
+
+
+@click.command()
+@zk_options
+@yes_option
+@click.pass_context
+def backfill(
+    ctx: click.Context,
+    zk: str | None,
+    shard: str | None,
+    inventory_path: Path | None,
+    connect_timeout: float,
+    yes: bool,
+) -> None:
+    """Create /state from the election order, as `manatee-adm state-backfill` does."""
+    from migrator.commands import expert
+    from migrator.commands.session import zk_session
+    from migrator.ui.confirm import confirm
+    from migrator.ui.output import say
+
+    target = resolve_target(ctx, zk, shard, inventory_path, connect_timeout, need_shard=True)
+    name = target.require_shard()
+
+    def ask(state: ClusterState | None) -> None:
+        _show_state("Computed new cluster state (it will be created frozen):", state)
+        confirm(f"Write this state to shard {name}?", assume_yes=yes)
+
+    with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+        outcome = expert.backfill(client, name, ask)
+    say(f"Backfilled: created /state and history record {outcome.history_node}.")
+
+
+@click.command()
+@zk_options
+@click.option("--reason", "-r", required=True, help="Why the shard is frozen (recorded).")
+@click.pass_context
+def freeze(
+    ctx: click.Context,
+    zk: str | None,
+    shard: str | None,
+    inventory_path: Path | None,
+    connect_timeout: float,
+    reason: str,
+) -> None:
+    """Freeze the cluster state: peers will not take over or change the topology."""
+    from migrator.commands import expert
+    from migrator.commands.session import zk_session
+    from migrator.ui.output import say
+
+    target = resolve_target(ctx, zk, shard, inventory_path, connect_timeout, need_shard=True)
+    name = target.require_shard()
+    with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+        outcome = expert.freeze(client, name, reason, lambda _s: None)
+    say(f"Frozen: {reason} (history record {outcome.history_node}).")
+
+
+@click.command()
+@zk_options
+@yes_option
+@click.pass_context
+def unfreeze(
+    ctx: click.Context,
+    zk: str | None,
+    shard: str | None,
+    inventory_path: Path | None,
+    connect_timeout: float,
+    yes: bool,
+) -> None:
+    """Remove the freeze so that the sync may take over if the primary fails."""
+    from migrator.commands import expert
+    from migrator.commands.session import zk_session
+    from migrator.ui.confirm import confirm
+    from migrator.ui.output import say
+
+    target = resolve_target(ctx, zk, shard, inventory_path, connect_timeout, need_shard=True)
+    name = target.require_shard()
+
+    def ask(state: ClusterState | None) -> None:
+        _show_state("The state after unfreezing:", state)
+        say(
+            "Unfreezing lets the sync take over when the primary goes away. Make sure the "
+            "primary replicates synchronously to the sync and it has caught up: with initWal "
+            "0/0000000 after a backfill, a sync that is behind could take over and lose data."
+        )
+        confirm(f"Unfreeze shard {name}?", assume_yes=yes)
+
+    with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+        outcome = expert.unfreeze(client, name, ask)
+    say(f"Unfrozen (history record {outcome.history_node}).")
+
+
+@click.command("delete-state")
+@zk_options
+@yes_option
+@click.pass_context
+def delete_state(
+    ctx: click.Context,
+    zk: str | None,
+    shard: str | None,
+    inventory_path: Path | None,
+    connect_timeout: float,
+    yes: bool,
+) -> None:
+    """Delete /state (rollback): the shard goes back to election-order topology."""
+    from migrator.commands import expert
+    from migrator.commands.session import zk_session
+    from migrator.ui.confirm import confirm_typed
+    from migrator.ui.output import say
+
+    target = resolve_target(ctx, zk, shard, inventory_path, connect_timeout, need_shard=True)
+    name = target.require_shard()
+
+    def ask(state: ClusterState | None) -> None:
+        _show_state("This /state will be deleted:", state)
+        say(
+            "Deleting /state returns the shard to election-order topology. Do it only in a "
+            "rollback, with the v2 peers rolled back or their sitters disabled."
+        )
+        confirm_typed(f"Delete the /state of shard {name}?", name,
+                      assume_yes=yes)
+
+    with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+        expert.delete_state(client, name, ask)
+    say(f"Deleted /state of shard {name}.")

@@ -1,0 +1,84 @@
+"""Options shared by commands that talk to a shard, and the target they resolve to."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from migrator.errors import BadInput
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class ShardTarget:
+    """Where to find the shard: ZooKeeper string, shard name, and the inventory if any."""
+
+    zk: str
+    shard: str | None
+    connect_timeout: float
+    inventory_path: Path | None
+    debug: bool
+
+    def require_shard(self) -> str:
+        if self.shard is None:  # resolve_target(need_shard=True) already refused this
+            raise BadInput("No shard was named.", "Pass --shard NAME or set SHARD.")
+        return self.shard
+
+
+def zk_options(func: F) -> F:
+    """--zk/ZK_IPS, --shard/SHARD (as manatee-adm), --inventory, --connect-timeout."""
+    func = click.option(
+        "--connect-timeout",
+        type=click.FloatRange(0.1, 300),
+        default=10.0,
+        show_default=True,
+        help="Seconds to wait for ZooKeeper.",
+    )(func)
+    func = click.option(
+        "--inventory",
+        "inventory_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Inventory file (gives the ZooKeeper string and shard).",
+    )(func)
+    func = click.option("--shard", help="Shard name [env SHARD].")(func)
+    func = click.option("--zk", help="ZooKeeper connection string HOST:PORT[,...][/chroot] "
+                        "[env ZK_IPS].")(func)
+    return func
+
+
+def resolve_target(
+    ctx: click.Context,
+    zk: str | None,
+    shard: str | None,
+    inventory_path: Path | None,
+    connect_timeout: float,
+    *,
+    need_shard: bool,
+) -> ShardTarget:
+    """Precedence: explicit option, then the inventory, then the environment."""
+    inventory_zk = inventory_shard = None
+    if inventory_path is not None:
+        from migrator.inventory import load_inventory
+
+        inventory = load_inventory(inventory_path)
+        inventory_zk, inventory_shard = inventory.zookeeper, inventory.shard
+    zk_value = zk or inventory_zk or os.environ.get("ZK_IPS")
+    shard_value = shard or inventory_shard or os.environ.get("SHARD")
+    if not zk_value:
+        raise BadInput(
+            "No ZooKeeper connection string was given.",
+            "Pass --zk HOST:PORT[,HOST:PORT][/chroot], set ZK_IPS, or use --inventory.",
+        )
+    if need_shard and not shard_value:
+        raise BadInput(
+            "No shard was named.",
+            "Pass --shard NAME, set SHARD, or use --inventory; `migrator status` lists shards.",
+        )
+    debug = bool((ctx.find_root().obj or {}).get("debug"))
+    return ShardTarget(zk_value, shard_value, connect_timeout, inventory_path, debug)

@@ -1,0 +1,172 @@
+"""status, state, history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from migrator.cli.options import resolve_target, zk_options
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+@click.command()
+@zk_options
+@json_option
+@click.pass_context
+def status(
+    ctx: click.Context,
+    zk: str | None,
+    shard: str | None,
+    inventory_path: Path | None,
+    connect_timeout: float,
+    as_json: bool,
+) -> None:
+    """Every shard with its mode; with a shard, peers by election and by /state."""
+    from migrator.commands import read
+    from migrator.commands.session import zk_session
+    from migrator.ui.output import Cell, Output
+
+    target = resolve_target(ctx, zk, shard, inventory_path, connect_timeout, need_shard=False)
+    out = Output(as_json)
+    with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+        if target.shard is None:
+            summaries = read.all_shards(client)
+            if as_json:
+                out.json([s.to_json() for s in summaries])
+                return
+            out.table(
+                ["SHARD", "MODE", "PEERS", "GENERATION", "FROZEN"],
+                [
+                    [
+                        s.shard,
+                        Cell(s.mode, _mode_style(s.mode)) if not s.problem
+                        else Cell(f"unknown: {s.problem}", "red"),
+                        str(s.peers_in_election),
+                        "-" if s.generation is None else str(s.generation),
+                        s.frozen or "-",
+                    ]
+                    for s in summaries
+                ],
+            )
+            return
+        result = read.shard_status(client, target.shard)
+    if as_json:
+        out.json(result.to_json())
+        return
+    snap = result.snapshot
+    has_state = snap.state is not None
+    header = f"shard {snap.shard}: mode {snap.mode}"
+    if snap.state is not None:
+        header += f", generation {snap.state.generation}"
+        if snap.state.freeze is not None:
+            header += f", frozen ({snap.state.freeze.date}: {snap.state.freeze.reason})"
+    rows = []
+    for row in result.rows:
+        mark = ""
+        if has_state and not row.agrees:
+            mark = "DIFFERS"
+        rows.append(
+            [
+                row.zone_id,
+                row.peer_id,
+                "-" if row.election_position is None else str(row.election_position),
+                row.election_role or "(not in election)",
+                (row.state_role or "(not in state)") if has_state else "(no /state)",
+                Cell(mark, "bold red") if mark else "",
+            ]
+        )
+    out.table(["ZONE", "PEER", "POS", "BY ELECTION", "BY /STATE", ""], rows, title=header)
+    if snap.error is not None:
+        out.heading(f"v1 error node present: {snap.error!r}")
+    if has_state and any(not r.agrees for r in result.rows):
+        out.heading(
+            "Roles by election and by /state differ: expected in the middle of a migration "
+            "(the backfill writes [A, C, B] while v1 peers still follow the election); "
+            "anywhere else, investigate before going on."
+        )
+
+
+def _mode_style(mode: str) -> str:
+    return {"legacy": "yellow", "backfilled-frozen": "cyan", "migrated": "green"}.get(mode, "red")
+
+
+@click.command()
+@zk_options
+@json_option
+@click.pass_context
+def state(
+    ctx: click.Context,
+    zk: str | None,
+    shard: str | None,
+    inventory_path: Path | None,
+    connect_timeout: float,
+    as_json: bool,
+) -> None:
+    """Print the shard's /state as stored (with --json: the state and its version)."""
+    import json
+
+    from migrator.commands import read
+    from migrator.commands.session import zk_session
+    from migrator.errors import Refused
+    from migrator.ui.output import Output
+
+    target = resolve_target(ctx, zk, shard, inventory_path, connect_timeout, need_shard=True)
+    name = target.require_shard()
+    with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+        found = read.shard_state(client, name)
+    if found is None:
+        raise Refused(
+            f"Shard {name} has no /state: it is in legacy (v1) mode.",
+            "`migrator status --shard` shows its election order; the backfill creates /state.",
+        )
+    data, version = found
+    out = Output(as_json)
+    if as_json:
+        out.json({"version": version, "state": json.loads(data)})
+    else:
+        out.raw(data.decode("utf-8"))
+
+
+@click.command()
+@zk_options
+@json_option
+@click.pass_context
+def history(
+    ctx: click.Context,
+    zk: str | None,
+    shard: str | None,
+    inventory_path: Path | None,
+    connect_timeout: float,
+    as_json: bool,
+) -> None:
+    """The shard's history records, oldest first, v1 events and v2 states."""
+    import json
+
+    from migrator.commands import read
+    from migrator.commands.session import zk_session
+    from migrator.ui.output import Output
+
+    target = resolve_target(ctx, zk, shard, inventory_path, connect_timeout, need_shard=True)
+    name = target.require_shard()
+    with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+        records = read.shard_history(client, name)
+    out = Output(as_json)
+    if as_json:
+        # one object per line, as `manatee-adm history` prints, plus our summary
+        for record, summary in records:
+            out.raw(json.dumps({**record.to_json(), "summary": summary}, ensure_ascii=False))
+        return
+    out.table(
+        ["SEQ", "DATE", "KIND", "SUMMARY"],
+        [
+            [
+                f"{r.seq:010d}",
+                r.to_json().get("date", "-"),
+                r.kind,
+                summary,
+            ]
+            for r, summary in records
+        ],
+    )

@@ -1,0 +1,125 @@
+"""Records under /manatee/<shard>/history, oldest first.
+
+Two kinds live side by side in a migrated shard:
+  v1: the whole record is in the node name,
+      ``<ms since epoch>-<ip:port>-<action>-<role>-<master>-<slave>-<seq>``, no data;
+  v2: ``<generation>-<seq>`` holding a complete cluster state (peers write
+      ``<generation>-``, manatee-adm always writes ``0-``).
+Both share one sequence counter, so the numeric suffix orders them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from migrator.cluster.state import iso_now_ms
+
+V1_EMPTY = ("undefined", "null")
+
+
+@dataclass(frozen=True)
+class HistoryRecord:
+    name: str
+    seq: int
+    kind: str  # "v1" or "v2"
+    time: datetime | None
+    v1: dict[str, str] = field(default_factory=dict)
+    state: Any = None  # the parsed JSON of a v2 record, or None
+    problem: str | None = None  # why a record could not be read fully
+
+    def to_json(self) -> dict[str, Any]:
+        """The shape `manatee-adm history` prints (runbook), one object per record."""
+        out: dict[str, Any] = {}
+        if self.time is not None:
+            out["time"] = str(int(self.time.timestamp() * 1000))
+            out["date"] = iso_now_ms(self.time)
+        if self.kind == "v1":
+            out.update(self.v1)
+        else:
+            out["state"] = self.state
+        out["zkSeq"] = f"{self.seq:010d}"
+        if self.problem:
+            out["problem"] = self.problem
+        return out
+
+
+def history_seq(name: str) -> int | None:
+    tail = name.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def parse_history_record(name: str, data: bytes | None, ctime_ms: int | None) -> HistoryRecord:
+    """Never raises: history is for reading, a damaged record is shown as such."""
+    parts = name.split("-")
+    seq = history_seq(name)
+    ctime = None if ctime_ms is None else datetime.fromtimestamp(ctime_ms / 1000, UTC)
+    if seq is None:
+        return HistoryRecord(name, -1, "unknown", ctime, problem="no sequence suffix")
+    if len(parts) > 2:
+        fields = ["time", "ip", "action", "role", "master", "slave"]
+        values = [("" if p in V1_EMPTY else p) for p in parts[:6]]
+        record = dict(zip(fields, values, strict=False))
+        record.pop("time", None)
+        try:
+            when: datetime | None = datetime.fromtimestamp(int(parts[0]) / 1000, UTC)
+        except ValueError:
+            when = ctime
+        return HistoryRecord(name, seq, "v1", when, v1=record)
+    try:
+        state = json.loads((data or b"").decode("utf-8"))
+        problem = None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        state, problem = None, f"data is not JSON: {exc}"
+    return HistoryRecord(name, seq, "v2", ctime, state=state, problem=problem)
+
+
+def order_history(records: list[HistoryRecord]) -> list[HistoryRecord]:
+    return sorted(records, key=lambda r: r.seq)
+
+
+def summarize(record: HistoryRecord, previous: HistoryRecord | None) -> str:
+    """A one-line account of what a record changed, in manatee-adm's words."""
+    if record.kind == "v1":
+        return f"v1.0 event: {record.v1.get('action', '?')} by {record.v1.get('ip', '?')}"
+    if record.problem or not isinstance(record.state, dict):
+        return f"unreadable record ({record.problem or 'not an object'})"
+    new = record.state
+    old = previous.state if previous is not None and previous.kind == "v2" else None
+    if not isinstance(old, dict):
+        mode = "one-node" if new.get("oneNodeWriteMode") else "normal (multi-peer)"
+        return f"cluster setup for {mode} mode"
+    changes: list[str] = []
+    if new.get("freeze") and not old.get("freeze"):
+        changes.append(f"cluster frozen: {_reason(new.get('freeze'))}")
+    elif old.get("freeze") and not new.get("freeze"):
+        changes.append("cluster unfrozen")
+    old_primary, new_primary = _zone(old.get("primary")), _zone(new.get("primary"))
+    if new.get("generation") != old.get("generation"):
+        if new_primary != old_primary:
+            changes.append(f"sync ({new_primary}) took over as primary (from {old_primary})")
+        else:
+            changes.append(
+                f"primary ({new_primary}) selected new sync "
+                f"(was {_zone(old.get('sync'))}, now {_zone(new.get('sync'))})"
+            )
+    old_asyncs = {_zone(p) for p in old.get("async") or []}
+    for peer in new.get("async") or []:
+        if _zone(peer) not in old_asyncs:
+            changes.append(f'async "{_zone(peer)}" added')
+    for peer in old.get("async") or []:
+        if _zone(peer) not in {_zone(p) for p in new.get("async") or []}:
+            changes.append(f'async "{_zone(peer)}" removed')
+    return "; ".join(changes) if changes else "no visible change"
+
+
+def _zone(peer: Any) -> str:
+    if isinstance(peer, dict) and isinstance(peer.get("zoneId"), str):
+        return str(peer["zoneId"])[:8]
+    return "none"
+
+
+def _reason(freeze: Any) -> str:
+    return str(freeze.get("reason")) if isinstance(freeze, dict) else "unknown"

@@ -1,0 +1,92 @@
+"""backfill, freeze, unfreeze, delete-state: the single writes the engine reuses.
+
+Each one reads a fresh snapshot, decides on it (pure functions in
+``migrator.cluster``), shows the result, asks, and then writes conditionally on
+what it read, so a change in between aborts the write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from migrator.cluster.backfill import compute_backfill_state
+from migrator.cluster.shard import ShardSnapshot
+from migrator.cluster.state import ClusterState, iso_now_ms
+from migrator.errors import Refused, StateAlreadyExists, UnexpectedTopology
+from migrator.zk import reads, writes
+
+if TYPE_CHECKING:
+    from kazoo.client import KazooClient
+
+Confirm = Callable[[ClusterState | None], None]
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    shard: str
+    action: str
+    state: ClusterState | None
+    history_node: str | None
+    version: int | None
+
+
+def plan_backfill(snapshot: ShardSnapshot, freeze_date: str) -> ClusterState:
+    """The state to write, or a refusal explaining why a backfill is wrong here."""
+    if snapshot.state is not None:
+        raise StateAlreadyExists(
+            f"The /state of shard {snapshot.shard} already exists (generation "
+            f"{snapshot.state.generation}, mode {snapshot.mode}); a backfill only creates it.",
+            "Nothing was written. Look at it with `migrator state`; delete it only as part of "
+            "a rollback.",
+        )
+    if snapshot.error is not None:
+        raise UnexpectedTopology(
+            f"Shard {snapshot.shard} has a v1 error node ({snapshot.error!r}); the v1 peers "
+            "have stopped reconfiguring.",
+            "Resolve the shard error (see manatee's troubleshooting guide) before migrating.",
+        )
+    return compute_backfill_state(snapshot.topology, freeze_date)
+
+
+def backfill(client: KazooClient, shard: str, confirm: Confirm) -> WriteOutcome:
+    snapshot = reads.read_shard(client, shard)
+    state = plan_backfill(snapshot, iso_now_ms())
+    confirm(state)
+    result = writes.create_state(client, shard, state)
+    return WriteOutcome(shard, "backfill", state, result.history_node, result.version)
+
+
+def _require_state(client: KazooClient, shard: str) -> tuple[ClusterState, int]:
+    reads.require_shard(client, shard)
+    found = reads.read_state(client, shard)
+    if found is None:
+        raise Refused(
+            f"Shard {shard} has no /state (it is in legacy mode).",
+            "Freeze and unfreeze act on a backfilled or migrated shard; run the backfill first.",
+        )
+    return found
+
+
+def freeze(client: KazooClient, shard: str, reason: str, confirm: Confirm) -> WriteOutcome:
+    state, version = _require_state(client, shard)
+    new_state = state.with_freeze(reason, iso_now_ms())
+    confirm(new_state)
+    result = writes.replace_state(client, shard, new_state, version, "freeze")
+    return WriteOutcome(shard, "freeze", new_state, result.history_node, result.version)
+
+
+def unfreeze(client: KazooClient, shard: str, confirm: Confirm) -> WriteOutcome:
+    state, version = _require_state(client, shard)
+    new_state = state.without_freeze()
+    confirm(new_state)
+    result = writes.replace_state(client, shard, new_state, version, "unfreeze")
+    return WriteOutcome(shard, "unfreeze", new_state, result.history_node, result.version)
+
+
+def delete_state(client: KazooClient, shard: str, confirm: Confirm) -> WriteOutcome:
+    state, version = _require_state(client, shard)
+    confirm(state)
+    writes.delete_state(client, shard, version)
+    return WriteOutcome(shard, "delete-state", None, None, None)

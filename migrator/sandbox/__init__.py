@@ -1,0 +1,1 @@
+"""A local manatee shard for rehearsals, demos and tests (loopback only)."""

@@ -1,0 +1,1 @@
+"""The terminal: tables, JSON, messages and confirmations (rich and questionary, lazily)."""

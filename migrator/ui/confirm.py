@@ -1,0 +1,51 @@
+"""Asking the operator before a write.
+
+With ``--yes`` nothing is asked. Without it, a terminal is required: a scripted
+run that would need an answer fails at once (``NotConfirmed``) rather than
+hanging on a prompt nobody will see. Destructive steps ask for the shard name
+to be typed, not just "y".
+"""
+
+from __future__ import annotations
+
+import sys
+
+from migrator.errors import NotConfirmed
+
+
+def _need_terminal(question: str) -> None:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise NotConfirmed(
+            f"Confirmation needed ({question}) but there is no terminal to ask on; "
+            "nothing was written.",
+            "Run it in a terminal, or pass --yes once you have checked what it will write.",
+        )
+
+
+def confirm(question: str, *, assume_yes: bool) -> None:
+    """Return if confirmed; raise ``NotConfirmed`` (nothing written) otherwise."""
+    if assume_yes:
+        return
+    _need_terminal(question)
+    import questionary
+
+    answer = questionary.confirm(question, default=False).ask()
+    if answer is not True:
+        raise NotConfirmed(
+            "Not confirmed; nothing was written.", "Run the command again when ready."
+        )
+
+
+def confirm_typed(question: str, expected: str, *, assume_yes: bool) -> None:
+    """Ask the operator to type ``expected`` (the shard name) to go ahead."""
+    if assume_yes:
+        return
+    _need_terminal(question)
+    import questionary
+
+    answer = questionary.text(f"{question} Type the shard name ({expected}) to go ahead:").ask()
+    if answer is None or answer.strip() != expected:
+        raise NotConfirmed(
+            "The shard name was not typed; nothing was written.",
+            "Run the command again when ready.",
+        )

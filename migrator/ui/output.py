@@ -1,0 +1,90 @@
+"""Rendering for people and for programs.
+
+On a terminal: rich tables and colour (``NO_COLOR`` honoured by rich). Piped:
+plain aligned text, no escape codes. ``--json``: one JSON document on stdout.
+Messages for the operator go to stderr so stdout stays parseable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Cell:
+    """A table cell with an optional rich style (ignored in plain output)."""
+
+    text: str
+    style: str | None = None
+
+
+CellLike = str | Cell
+
+
+def _text(cell: CellLike) -> str:
+    return cell.text if isinstance(cell, Cell) else cell
+
+
+class Output:
+    def __init__(self, as_json: bool = False, stream: Any = None) -> None:
+        self.as_json = as_json
+        self.stream = stream or sys.stdout
+        self.is_tty = bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def json(self, document: Any) -> None:
+        self.stream.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+    def raw(self, text: str) -> None:
+        self.stream.write(text if text.endswith("\n") else text + "\n")
+
+    def table(
+        self, headers: Sequence[str], rows: Sequence[Sequence[CellLike]], title: str | None = None
+    ) -> None:
+        if self.is_tty:
+            from rich.console import Console
+            from rich.table import Table
+
+            table = Table(title=title, title_justify="left")
+            for header in headers:
+                table.add_column(header)
+            for row in rows:
+                table.add_row(
+                    *(
+                        f"[{c.style}]{_escape(c.text)}[/]" if isinstance(c, Cell) and c.style
+                        else _escape(_text(c))
+                        for c in row
+                    )
+                )
+            Console(file=self.stream, no_color=bool(os.environ.get("NO_COLOR"))).print(table)
+            return
+        if title:
+            self.stream.write(title + "\n")
+        texts = [[_text(c) for c in row] for row in rows]
+        widths = [
+            max([len(h), *(len(r[i]) for r in texts)]) for i, h in enumerate(headers)
+        ]
+        lines = [headers, *texts]
+        for line in lines:
+            self.stream.write(
+                "  ".join(v.ljust(widths[i]) for i, v in enumerate(line)).rstrip() + "\n"
+            )
+
+    def heading(self, text: str) -> None:
+        self.stream.write(text + "\n")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def say(text: str) -> None:
+    """A line for the operator, on stderr."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()

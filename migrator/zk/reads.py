@@ -1,0 +1,173 @@
+"""Reads: shards, election, state (with its version), history, error node.
+
+Reads of many znodes are issued as kazoo async calls over one session and
+collected afterwards, so N znodes cost about one round trip, not N.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from migrator.cluster.election import ElectionNode, legacy_topology, parse_election_node
+from migrator.cluster.history import HistoryRecord, order_history, parse_history_record
+from migrator.cluster.shard import ShardSnapshot
+from migrator.cluster.state import ClusterState, parse_state
+from migrator.errors import BadInput, ShardNotFound
+from migrator.zk import paths
+
+if TYPE_CHECKING:
+    from kazoo.client import KazooClient
+
+
+def _no_node() -> type[Exception]:
+    from kazoo.exceptions import NoNodeError
+
+    return NoNodeError  # type: ignore[no-any-return]
+
+
+def list_shards(client: KazooClient) -> list[str]:
+    try:
+        return sorted(client.get_children(paths.MANATEE_ROOT))
+    except _no_node() as exc:
+        raise BadInput(
+            "This ZooKeeper has no /manatee node, so it holds no manatee shards.",
+            "Check the connection string (and its chroot): it must point at the ZooKeeper "
+            "ensemble the manatee sitters use.",
+        ) from exc
+
+
+def require_shard(client: KazooClient, shard: str) -> None:
+    if client.exists(paths.shard_path(shard)) is None:
+        known = ", ".join(list_shards(client)) or "none"
+        raise ShardNotFound(
+            f"Shard {shard!r} does not exist under /manatee (known shards: {known}).",
+            "Check --shard (or SHARD) against `migrator status`.",
+        )
+
+
+@dataclass(frozen=True)
+class RawShard:
+    """Znode contents collected for one shard before any parsing."""
+
+    shard: str
+    election: list[tuple[str, bytes | None]]
+    state: tuple[bytes, int] | None
+    error: bytes | None
+
+
+def read_raw_shards(client: KazooClient, shards: list[str], with_peers: bool) -> list[RawShard]:
+    """Two pipelined rounds: children + state + error, then election data."""
+    no_node = _no_node()
+    first = [
+        (
+            shard,
+            client.get_children_async(paths.election_path(shard)),
+            client.get_async(paths.state_path(shard)),
+            client.get_async(paths.error_path(shard)),
+        )
+        for shard in shards
+    ]
+    collected: list[tuple[str, list[str], tuple[bytes, int] | None, bytes | None]] = []
+    for shard, children_result, state_result, error_result in first:
+        try:
+            children = list(children_result.get())
+        except no_node:
+            children = []
+        try:
+            data, stat = state_result.get()
+            state: tuple[bytes, int] | None = (data, stat.version)
+        except no_node:
+            state = None
+        try:
+            error: bytes | None = error_result.get()[0]
+        except no_node:
+            error = None
+        collected.append((shard, children, state, error))
+    second = [
+        (
+            shard,
+            [
+                (name, client.get_async(f"{paths.election_path(shard)}/{name}"))
+                for name in (children if with_peers else [])
+            ],
+            children,
+            state,
+            error,
+        )
+        for shard, children, state, error in collected
+    ]
+    raws: list[RawShard] = []
+    for shard, pending, children, state, error in second:
+        election: list[tuple[str, bytes | None]] = []
+        if with_peers:
+            for name, result in pending:
+                try:
+                    election.append((name, result.get()[0]))
+                except no_node:
+                    continue  # the peer left between list and read: it is not in the election
+        else:
+            election = [(name, None) for name in children]
+        raws.append(RawShard(shard, election, state, error))
+    return raws
+
+
+def parse_raw_shard(raw: RawShard) -> ShardSnapshot:
+    nodes: list[ElectionNode] = [parse_election_node(n, d, raw.shard) for n, d in raw.election]
+    state: ClusterState | None = None
+    version: int | None = None
+    if raw.state is not None:
+        state = parse_state(raw.state[0], f"The /state of shard {raw.shard}")
+        version = raw.state[1]
+    error: Any = None
+    if raw.error is not None:
+        try:
+            error = json.loads(raw.error.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            error = raw.error.decode("utf-8", "replace")
+    return ShardSnapshot(raw.shard, legacy_topology(raw.shard, nodes), state, version, error)
+
+
+def read_shard(client: KazooClient, shard: str) -> ShardSnapshot:
+    """One consistent-enough snapshot (election, state + version, error) of a shard."""
+    require_shard(client, shard)
+    return parse_raw_shard(read_raw_shards(client, [shard], with_peers=True)[0])
+
+
+def read_state(client: KazooClient, shard: str) -> tuple[ClusterState, int] | None:
+    try:
+        data, stat = client.get(paths.state_path(shard))
+    except _no_node():
+        return None
+    return parse_state(data, f"The /state of shard {shard}"), stat.version
+
+
+def read_state_bytes(client: KazooClient, shard: str) -> tuple[bytes, int] | None:
+    try:
+        data, stat = client.get(paths.state_path(shard))
+    except _no_node():
+        return None
+    return bytes(data), int(stat.version)
+
+
+def read_history(client: KazooClient, shard: str) -> list[HistoryRecord]:
+    """Every history record, oldest first; v2 data fetched in one pipelined round."""
+    require_shard(client, shard)
+    base = paths.history_path(shard)
+    try:
+        names = client.get_children(base)
+    except _no_node():
+        return []
+    pending = []
+    for name in names:
+        # v1 records carry everything in their names and hold no data
+        pending.append((name, client.get_async(f"{base}/{name}")))
+    records: list[HistoryRecord] = []
+    for name, result in pending:
+        try:
+            data, stat = result.get()
+        except _no_node():
+            continue
+        records.append(parse_history_record(name, data, stat.ctime))
+    return order_history(records)

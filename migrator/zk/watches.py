@@ -1,0 +1,102 @@
+"""Event-driven waits on a shard's znodes, built on ZooKeeper watches.
+
+``wait_for`` re-evaluates a predicate each time the watched znode changes
+(and once at the start) instead of sleep-polling, so a change is seen within
+a watch round trip.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from migrator.zk import paths
+
+if TYPE_CHECKING:
+    from kazoo.client import KazooClient
+
+T = TypeVar("T")
+
+
+class _Latest:
+    """The newest value a watch delivered, and an event for each delivery."""
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.value: Any = None
+        self.generation = 0
+        self.closed = False
+
+    def deliver(self, value: Any) -> bool:
+        """Returns False once the wait is over, which tells kazoo to drop the watch."""
+        with self.changed:
+            if self.closed:
+                return False
+            self.value = value
+            self.generation += 1
+            self.changed.notify_all()
+            return True
+
+
+def watch_state(client: KazooClient, shard: str, on_change: Callable[[bytes | None], Any]) -> Any:
+    """Call ``on_change(data or None)`` now and on every /state change until it returns
+    False; returns the watch."""
+    from kazoo.recipe.watchers import DataWatch
+
+    def _callback(data: bytes | None, _stat: Any) -> Any:
+        return on_change(data)
+
+    return DataWatch(client, paths.state_path(shard), _callback)
+
+
+def watch_election(
+    client: KazooClient, shard: str, on_change: Callable[[list[str]], Any]
+) -> Any:
+    """Call ``on_change(children)`` now and on every election change until it returns
+    False; returns the watch."""
+    from kazoo.recipe.watchers import ChildrenWatch
+
+    def _callback(children: list[str]) -> Any:
+        return on_change(list(children))
+
+    client.ensure_path(paths.election_path(shard))
+    return ChildrenWatch(client, paths.election_path(shard), _callback)
+
+
+def wait_for(
+    subscribe: Callable[[Callable[[Any], Any]], Any],
+    predicate: Callable[[Any], T | None],
+    timeout: float,
+) -> tuple[T | None, Any]:
+    """Block until ``predicate(value)`` returns non-None or ``timeout`` passes.
+
+    Returns (the predicate's result or None on timeout, the last value seen).
+    """
+    latest = _Latest()
+    subscribe(latest.deliver)
+    deadline = threading.Event()
+
+    def _expire() -> None:
+        deadline.set()
+        latest.deliver(latest.value)
+
+    timer = threading.Timer(timeout, _expire)
+    timer.daemon = True
+    timer.start()
+    seen = 0
+    try:
+        with latest.changed:
+            while True:
+                while latest.generation == seen and not deadline.is_set():
+                    latest.changed.wait()
+                seen = latest.generation
+                result = predicate(latest.value)
+                if result is not None:
+                    return result, latest.value
+                if deadline.is_set():
+                    return None, latest.value
+    finally:
+        timer.cancel()
+        with latest.changed:
+            latest.closed = True

@@ -1,0 +1,113 @@
+"""Shared fixtures: one real ZooKeeper per test session, cleared between tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from migrator.sandbox.zkserver import ZooKeeperServer
+
+
+@pytest.fixture(scope="session")
+def zk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooKeeperServer]:
+    server = ZooKeeperServer(tmp_path_factory.mktemp("zookeeper"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _clear(client: Any) -> None:
+    for root in ("/manatee", "/manatee-migrator"):
+        if client.exists(root):
+            client.delete(root, recursive=True)
+
+
+@pytest.fixture
+def zk(zk_server: ZooKeeperServer) -> Iterator[Any]:
+    """A kazoo client on a clean ZooKeeper (no /manatee) for the test's own use."""
+    from kazoo.client import KazooClient
+
+    client = KazooClient(hosts=zk_server.connection_string, timeout=4.0)
+    client.start(timeout=10)
+    _clear(client)
+    try:
+        yield client
+    finally:
+        _clear(client)
+        client.stop()
+        client.close()
+
+
+def peer_data(ip: str, zone: str, with_backup: bool = False) -> dict[str, str]:
+    data = {"zoneId": zone, "ip": ip, "pgUrl": f"tcp://postgres@{ip}:5432/postgres"}
+    if with_backup:
+        data["backupUrl"] = f"http://{ip}:12345"
+    return data
+
+
+class V1Shard:
+    """Election nodes held by their own kazoo sessions, as v1 sitters hold them.
+
+    Each peer gets its own session so that stopping one peer removes exactly its
+    ephemeral node, as a sitter's death does in production.
+    """
+
+    def __init__(self, server: ZooKeeperServer, shard: str) -> None:
+        self.server = server
+        self.shard = shard
+        self.sessions: dict[str, Any] = {}
+        self.names: dict[str, str] = {}
+
+    def join(self, ip: str, zone: str, data: bytes | None = None) -> str:
+        from kazoo.client import KazooClient
+
+        client = KazooClient(hosts=self.server.connection_string, timeout=4.0)
+        client.start(timeout=10)
+        base = f"/manatee/{self.shard}/election"
+        client.ensure_path(base)
+        client.ensure_path(f"/manatee/{self.shard}/history")
+        payload = data if data is not None else json.dumps(
+            peer_data(ip, zone), separators=(",", ":")
+        ).encode()
+        path = client.create(f"{base}/{ip}:5432:12345-", payload, ephemeral=True, sequence=True)
+        self.sessions[ip] = client
+        self.names[ip] = path.rsplit("/", 1)[1]
+        return self.names[ip]
+
+    def leave(self, ip: str) -> None:
+        client = self.sessions.pop(ip)
+        client.stop()
+        client.close()
+
+    def close(self) -> None:
+        for ip in list(self.sessions):
+            self.leave(ip)
+
+
+ZONES = {
+    "127.0.1.47": "f29499ea-b50c-431e-9975-e4bf760fb5e1",
+    "127.0.1.48": "4afba482-7670-4cfe-b11f-9df7f558106a",
+    "127.0.1.49": "d0c715ab-1d55-43cd-88f2-f6bfe3960683",
+    "127.0.1.50": "0b4e6c52-7a8b-4c4e-9f45-3cc2d1e0aa50",
+}
+
+
+@pytest.fixture
+def v1_shard(zk_server: ZooKeeperServer, zk: Any) -> Iterator[V1Shard]:
+    """A factory-like shard named 1.moray.test; peers join in the order tests call join()."""
+    shard = V1Shard(zk_server, "1.moray.test")
+    try:
+        yield shard
+    finally:
+        shard.close()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path
