@@ -38,8 +38,8 @@ def plan_backfill(snapshot: ShardSnapshot, freeze_date: str) -> ClusterState:
         raise StateAlreadyExists(
             f"The /state of shard {snapshot.shard} already exists (generation "
             f"{snapshot.state.generation}, mode {snapshot.mode}); a backfill only creates it.",
-            "Nothing was written. Look at it with `migrator state`; delete it only as part of "
-            "a rollback.",
+            "Nothing was written. Delete it only as part of a rollback. The existing state: "
+            + snapshot.state.to_bytes().decode("utf-8"),
         )
     if snapshot.error is not None:
         raise UnexpectedTopology(

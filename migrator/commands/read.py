@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from migrator.cluster.election import parse_election_name
 from migrator.cluster.history import HistoryRecord, summarize
-from migrator.cluster.shard import PeerRow, ShardSnapshot, peer_rows
-from migrator.cluster.state import describe_freeze
+from migrator.cluster.shard import PeerRow, ShardSnapshot, peer_rows, shard_mode
+from migrator.cluster.state import describe_freeze, parse_state
 from migrator.errors import MalformedZnode
 from migrator.zk import reads
 
@@ -45,17 +46,20 @@ def all_shards(client: KazooClient) -> list[ShardSummary]:
     summaries = []
     for raw in reads.read_raw_shards(client, shards, with_peers=False):
         try:
-            snapshot = reads.parse_raw_shard(raw)
+            for name, _ in raw.election:
+                parse_election_name(name, raw.shard)
+            state = None if raw.state is None else parse_state(
+                raw.state[0], f"The /state of shard {raw.shard}"
+            )
         except MalformedZnode as exc:
             summaries.append(
                 ShardSummary(raw.shard, "unknown", len(raw.election), None, None, exc.message)
             )
             continue
-        state = snapshot.state
         summaries.append(
             ShardSummary(
                 shard=raw.shard,
-                mode=snapshot.mode,
+                mode=shard_mode(state),
                 peers_in_election=len(raw.election),
                 generation=None if state is None else state.generation,
                 frozen=None if state is None or state.freeze is None
@@ -107,8 +111,6 @@ def shard_state(client: KazooClient, shard: str) -> tuple[bytes, int] | None:
     found = reads.read_state_bytes(client, shard)
     if found is not None:
         # validate so that a malformed state is reported, not silently printed
-        from migrator.cluster.state import parse_state
-
         parse_state(found[0], f"The /state of shard {shard}")
     return found
 

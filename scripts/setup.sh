@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install everything manatee-migrator needs on a fresh Debian machine (as root)
+# and create the virtualenv .venv with the package and its dev extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+[ -f /usr/share/java/zookeeper.jar ] || need_apt+=(zookeeper)
+[ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
+command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
+command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+    echo "setup: installing ${need_apt[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+# Debian's zookeeper package enables a system service on port 2181; the project
+# never uses it (it runs its own servers on free loopback ports).
+mkdir -p /run/sshd
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/python -m pip install -q -e '.[dev]'
