@@ -1,0 +1,133 @@
+"""The registry of named checks and actions that playbooks refer to.
+
+A **check** answers "does this hold?" and may wait for it: it is called with a
+``timeout`` in seconds (0 = look once, used for preconditions and for deciding
+whether a step is already done) and must wait event-driven (ZooKeeper watch,
+log follow), never by sleep-polling, returning as soon as the answer is known.
+
+An **action** changes the world once. Before acting, the runner shows
+``describe`` (what it would do, including exact ZooKeeper writes) and the
+engine's confirmation policy applies; actions that write a computed state ask
+the operator through ``ctx.confirm`` with the computed value.
+
+Both take their parameters as a pydantic model, validated when the playbook
+is loaded, so an unknown or mistyped parameter fails before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from migrator.errors import BadInput
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a check saw or an action did, in a sentence for the operator."""
+
+    ok: bool
+    detail: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+class StepContext(Protocol):
+    """What the runner hands to checks and actions.
+
+    ``zk`` is a connected kazoo client; ``remote`` gives zone access (SSH) and
+    may be None when the run has no inventory zones; ``marks`` is per-step
+    scratch persisted in the journal (e.g. log offsets recorded at step start).
+    """
+
+    shard: str
+    zk: Any
+    inventory: Any
+    remote: Any
+    marks: dict[str, Any]
+
+    def zone(self, ref: str) -> str:
+        """Resolve a role of the original topology (``original_async``) or a zone name."""
+        ...
+
+    def say(self, text: str) -> None: ...
+
+    def confirm(self, question: str, shown: Any, *, typed: bool = False) -> None:
+        """Show ``shown`` and ask; raise ``NotConfirmed`` when declined."""
+        ...
+
+
+CheckFunc = Callable[[StepContext, Any, float], Outcome]
+ActionFunc = Callable[[StepContext, Any], Outcome]
+DescribeFunc = Callable[[StepContext, Any], str]
+
+
+@dataclass(frozen=True)
+class Registered:
+    name: str
+    kind: str  # "check" or "action"
+    func: Callable[..., Outcome]
+    params: type[BaseModel]
+    summary: str
+    describe: DescribeFunc | None = None
+
+
+_CHECKS: dict[str, Registered] = {}
+_ACTIONS: dict[str, Registered] = {}
+
+
+def _summary(func: Callable[..., Any]) -> str:
+    return (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else ""
+
+
+def check(name: str, params: type[BaseModel] = NoParams) -> Callable[[CheckFunc], CheckFunc]:
+    def register(func: CheckFunc) -> CheckFunc:
+        _CHECKS[name] = Registered(name, "check", func, params, _summary(func))
+        return func
+
+    return register
+
+
+def action(
+    name: str, params: type[BaseModel] = NoParams, describe: DescribeFunc | None = None
+) -> Callable[[ActionFunc], ActionFunc]:
+    def register(func: ActionFunc) -> ActionFunc:
+        _ACTIONS[name] = Registered(name, "action", func, params, _summary(func), describe)
+        return func
+
+    return register
+
+
+def get_check(name: str) -> Registered:
+    return _lookup(_CHECKS, name, "check")
+
+
+def get_action(name: str) -> Registered:
+    return _lookup(_ACTIONS, name, "action")
+
+
+def checks() -> dict[str, Registered]:
+    return dict(_CHECKS)
+
+
+def actions() -> dict[str, Registered]:
+    return dict(_ACTIONS)
+
+
+def _lookup(table: dict[str, Registered], name: str, kind: str) -> Registered:
+    from migrator.steps import load_all
+
+    load_all()
+    if name not in table:
+        known = ", ".join(sorted(table)) or "none"
+        raise BadInput(
+            f"Unknown {kind} {name!r}.",
+            f"Known {kind}s: {known}.",
+        )
+    return table[name]
