@@ -1,1 +1,21 @@
-"""A local manatee shard for rehearsals, demos and tests (loopback only)."""
+"""A local manatee shard for rehearsals, demos and tests (loopback only).
+
+`migrator sandbox up` starts a real ZooKeeper (zkserver), N zones each with a real
+sshd (sshd, zones) and a simulated manatee-sitter process (sitter), and writes
+DIR/inventory.yaml (inventory_file) so every other command can target it.
+
+  config          DIR/sandbox.json: zones, ports, options; the directory layout
+  manage          up / down / reprovision / stop-peer / start-peer, bounded waits
+  procs           detached processes by pid file; stopping exactly those
+  sitter          one zone's sitter process: event loop over ZooKeeper watches
+  zkpeer          the sitter's ZooKeeper side (election node, watches, putClusterState)
+  peer_v1         v1: roles by election order, v1 history records
+  peer_v2         v2: manatee-state-machine's peer (roles from /state, takeovers)
+  pgsim           the simulated postgres: WAL, replication streams, the write port
+  bunyan          bunyan records and Node's inspect notation for messages
+  adm             the zones' manatee-adm; zonectl: their sitter-ctl (svcadm-like)
+  client          the Moray-like writer and its outage windows
+  status          `sandbox status` document
+  logwatch, waits bounded waits on sitter logs (tail -F) and on ZooKeeper watches
+  rehearsal       `sandbox rehearse`: the runbook's migration, scripted
+"""

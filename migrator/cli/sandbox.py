@@ -1,0 +1,183 @@
+"""`migrator sandbox ...`: a local shard (real ZooKeeper, simulated peers, real sshd)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+dir_option = click.option(
+    "--dir",
+    "directory",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The sandbox directory.",
+)
+
+
+def _emit(document: object, as_json: bool, text: str) -> None:
+    if as_json:
+        click.echo(json.dumps(document, indent=2))
+    else:
+        click.echo(text)
+
+
+@click.group()
+def sandbox() -> None:
+    """A local manatee shard to rehearse on: ZooKeeper, zones over SSH, v1/v2 peers."""
+
+
+@sandbox.command()
+@dir_option
+@click.option("--nodes", type=int, default=3, show_default=True, help="Zones, 1 to 5.")
+@click.option("--reuse", is_flag=True, help="Accept a DIR whose sandbox is already running.")
+@click.option("--with-client", is_flag=True, help="Also start the Moray-like writer.")
+@click.option(
+    "--deposed-mode",
+    type=click.Choice(["deposed", "async"]),
+    default="deposed",
+    show_default=True,
+    help="After a takeover the old primary returns as `deposed` (current manatee) or "
+    "as an async (the runbook's 2014 output).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def up(
+    directory: Path, nodes: int, reuse: bool, with_client: bool, deposed_mode: str,
+    as_json: bool,
+) -> None:
+    """Start ZooKeeper, N zones (sshd + v1 sitter each) and write DIR/inventory.yaml."""
+    from migrator.sandbox.manage import UpOptions
+    from migrator.sandbox.manage import up as bring_up
+
+    config = bring_up(directory, UpOptions(nodes, reuse, with_client, deposed_mode))
+    inventory = config.directory / "inventory.yaml"
+    lines = [f"Sandbox shard {config.shard} is up in {config.directory}.",
+             f"ZooKeeper: {config.zk_connection}"]
+    lines += [f"zone {z.uuid}  {z.ip}  ssh port {z.ssh_port}  manatee {z.version}"
+              for z in config.zones]
+    lines.append(f"Use it with: migrator status --inventory {inventory}")
+    _emit({"directory": str(config.directory), "inventory": str(inventory),
+           "zookeeper": config.zk_connection, "zones": [z.uuid for z in config.zones]},
+          as_json, "\n".join(lines))
+
+
+@sandbox.command()
+@dir_option
+def down(directory: Path) -> None:
+    """Stop every process the sandbox started (safe to run twice)."""
+    from migrator.sandbox.manage import down as take_down
+
+    stopped = take_down(directory)
+    click.echo(f"Stopped {len(stopped)} process(es)." if stopped else "Nothing was running.")
+
+
+@sandbox.command()
+@dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(directory: Path, as_json: bool) -> None:
+    """Peers, roles, versions and the client's outage windows."""
+    from migrator.sandbox.status import sandbox_status
+    from migrator.ui.output import Output
+
+    document = sandbox_status(directory)
+    out = Output(as_json=as_json)
+    if as_json:
+        out.json(document)
+        return
+    state = document["state"]
+    out.heading(f"Sandbox {document['directory']} (shard {document['shard']}, "
+                f"ZooKeeper {document['zookeeper'] or 'stopped'})")
+    out.heading("state: none" if state is None else
+                f"state: generation {state['generation']}, "
+                f"{'frozen' if state['frozen'] else 'not frozen'}")
+    rows = [
+        [p["zone"], p["ip"], p["version"], p["sitter"], p["election_role"] or "-",
+         p["state_role"] or "-", (p["pg"] or {}).get("wal", "offline"),
+         "yes" if (p["pg"] or {}).get("writable") else "no"]
+        for p in document["peers"]
+    ]
+    out.table(["ZONE", "IP", "VERSION", "SITTER", "ELECTION", "STATE", "WAL", "WRITABLE"], rows)
+    client = document["client"]
+    outages = client["outages"]
+    out.heading(f"client: {'running' if client['running'] else 'stopped'}, "
+                f"{len(outages)} outage window(s)")
+    for window in outages:
+        out.heading(f"  {window['start']} .. {window['end']}  {window['seconds']:.3f} s")
+
+
+@sandbox.command()
+@dir_option
+@click.argument("zone")
+@click.option("--to", "to", required=True, help="v1 or v2 (or their release strings).")
+@click.option("--delay", type=float, default=None,
+              help="Seconds the zone stays down [default: session timeout + 2 s].")
+@click.option("--json", "as_json", is_flag=True)
+def reprovision(directory: Path, zone: str, to: str, delay: float | None, as_json: bool) -> None:
+    """Reprovision ZONE: stop its sitter, wait, start it at version --to."""
+    from migrator.sandbox.manage import reprovision as do_reprovision
+
+    result = do_reprovision(directory, zone, to, delay)
+    _emit(result, as_json, f"Reprovisioned zone {result['zone']} to {result['version']} "
+          f"(down {result['delay']:g} s, from {result['started']} to {result['finished']}).")
+
+
+@sandbox.command("stop-peer")
+@dir_option
+@click.argument("zone")
+def stop_peer(directory: Path, zone: str) -> None:
+    """Kill ZONE's sitter (its ZooKeeper session then times out)."""
+    from migrator.sandbox.manage import stop_peer as do_stop
+
+    result = do_stop(directory, zone)
+    click.echo(f"Stopped the sitter of zone {result['zone']}." if result["stopped"]
+               else f"The sitter of zone {result['zone']} was not running.")
+
+
+@sandbox.command("start-peer")
+@dir_option
+@click.argument("zone")
+def start_peer(directory: Path, zone: str) -> None:
+    """Start ZONE's sitter at its current version."""
+    from migrator.sandbox.manage import start_peer as do_start
+
+    result = do_start(directory, zone)
+    click.echo(f"Started the sitter of zone {result['zone']} ({result['version']}); "
+               f"election node {result['election_node']}.")
+
+
+@sandbox.command()
+@dir_option
+@click.option("--stop", is_flag=True, help="Stop the running client instead.")
+@click.option("--foreground", is_flag=True, help="Run in this terminal until interrupted.")
+def client(directory: Path, stop: bool, foreground: bool) -> None:
+    """Start (or stop) the Moray-like writer that records outage windows."""
+    from migrator.sandbox import procs
+    from migrator.sandbox.config import load_config
+    from migrator.sandbox.manage import start_client
+
+    config = load_config(directory.resolve())
+    if stop:
+        stopped = procs.kill_recorded(config.pid_file("client"))
+        click.echo("Stopped the client." if stopped else "The client was not running.")
+        return
+    if foreground:
+        from migrator.sandbox.client import run
+
+        run(config.directory)
+        return
+    pid = start_client(config)
+    click.echo(f"Started the client (pid {pid}); its outage windows are in "
+               f"{config.directory / 'client' / 'outages.jsonl'}.")
+
+
+@sandbox.command()
+@dir_option
+@click.option("--nodes", type=int, default=3, show_default=True)
+@click.option("--keep", is_flag=True, help="Leave the sandbox running afterwards.")
+def rehearse(directory: Path, nodes: int, keep: bool) -> None:
+    """Bring a sandbox up and walk the runbook's migration on it with the expert commands."""
+    from migrator.sandbox.rehearsal import rehearse as run_rehearsal
+
+    for line in run_rehearsal(directory, nodes=nodes, keep=keep):
+        click.echo(line)

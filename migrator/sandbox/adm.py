@@ -1,0 +1,300 @@
+"""The sandbox zones' `manatee-adm`: ``python -m migrator.sandbox.adm DIR ZONE CMD ...``.
+
+Output follows manatee-adm as the runbook and manatee-observed.md show it:
+``status`` (one JSON document keyed by shard, with postgres replication rows
+read from each peer's simulated postgres), ``state`` (the stored bytes),
+``history`` (one JSON line per record), ``version``, ``peers``, and the writes
+``state-backfill [-y]``, ``freeze -r REASON``, ``unfreeze`` (through
+``migrator.commands.expert``, so the bytes are upstream's). Errors go to stderr
+as ``error: ...`` with exit status 1, as upstream's.
+
+A v1 zone's manatee-adm predates the cluster state: it reads the topology from
+the election and has no state-backfill, freeze or unfreeze. A v2 zone's
+``status`` needs /state (upstream: "No state object exists ...") unless given
+``-l`` (legacy order mode: the election order). In ``status``, the
+first async is ``async``; when there are more, ``async`` is a list (the runbook
+shows three-node shards only).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from migrator.sandbox.bunyan import inspect
+from migrator.sandbox.config import RELEASES, SandboxConfig, ZoneConfig, load_config
+
+V2_ONLY = ("state-backfill", "freeze", "unfreeze", "state", "peers", "rebuild")
+
+
+class AdmError(Exception):
+    pass
+
+
+def _client(config: SandboxConfig) -> Any:
+    from migrator.zk.client import ZkTarget, connect
+
+    return connect(ZkTarget(config.zk_connection, 10.0))
+
+
+def pg_status(peer: dict[str, Any]) -> dict[str, Any] | None:
+    from migrator.sandbox.pgsim import pg_address, request
+
+    try:
+        host, port = pg_address(peer)
+        answer = request(host, port, {"op": "status"}, timeout=2.0)
+    except (OSError, ValueError):
+        return None
+    return answer if isinstance(answer, dict) and answer.get("online") else None
+
+
+def _with_pg(peer: dict[str, Any], role: str, v2: bool) -> dict[str, Any]:
+    entry = dict(peer)
+    status = pg_status(peer)
+    if status is None:
+        entry["online"] = False
+        entry["error"] = json.dumps({"name": "Error", "message": "connect ECONNREFUSED"})
+        return entry
+    if v2:
+        entry["online"] = True
+    rows = status.get("repl") or []
+    entry["repl"] = rows[0] if rows else {}
+    if role != "primary":
+        entry["lag"] = {"time_lag": None}
+    return entry
+
+
+def status_document(
+    config: SandboxConfig, zone: ZoneConfig, client: Any, legacy: bool = False
+) -> dict[str, Any]:
+    from migrator.sandbox.manage import election_children
+    from migrator.zk import reads
+
+    shard = config.shard
+    v2_view = zone.version == "v2" and not legacy
+    found = reads.read_state_bytes(client, shard) if v2_view else None
+    if v2_view and found is None:
+        raise AdmError(f"No state object exists for one or more shards: {shard}")
+    body: dict[str, Any] = {}
+    if found is not None:
+        state = json.loads(found[0])
+        freeze = state.get("freeze")
+        if freeze:
+            body["__FROZEN__"] = f"{freeze.get('date')}: {freeze.get('reason')}"
+        roles: list[tuple[str, dict[str, Any]]] = [("primary", state["primary"])]
+        if state.get("sync"):
+            roles.append(("sync", state["sync"]))
+        roles.extend(("async", p) for p in state.get("async") or [])
+        v2 = True
+    else:
+        names = sorted(election_children(client, config), key=lambda n: n.rsplit("-", 1)[1])
+        roles = []
+        for index, name in enumerate(names):
+            try:
+                data = json.loads(client.get(f"/manatee/{shard}/election/{name}")[0])
+            except Exception:  # the node left between list and get: it is not in the shard
+                continue
+            role = "primary" if index == 0 else "sync" if index == 1 else "async"
+            roles.append((role, data))
+        v2 = False
+    asyncs = [_with_pg(p, r, v2) for r, p in roles if r == "async"]
+    for role, peer in roles:
+        if role != "async":
+            body[role] = _with_pg(peer, role, v2)
+    if len(asyncs) == 1:
+        body["async"] = asyncs[0]
+    elif asyncs:
+        body["async"] = asyncs
+    return {shard: body}
+
+
+def run(config: SandboxConfig, zone: ZoneConfig, argv: list[str]) -> int:
+    if not argv:
+        raise AdmError("usage: manatee-adm status|state|history|version|peers|"
+                       "state-backfill|freeze -r REASON|unfreeze|rebuild [-y]")
+    command, args = argv[0], argv[1:]
+    if command == "version":
+        print(RELEASES[zone.version])
+        return 0
+    if command in V2_ONLY and zone.version != "v2":
+        raise AdmError(f'unknown command "{command}" (manatee {RELEASES[zone.version]})')
+    client = _client(config)
+    try:
+        return _dispatch(config, zone, client, command, args)
+    finally:
+        from migrator.zk.client import disconnect
+
+        disconnect(client)
+
+
+def _dispatch(
+    config: SandboxConfig, zone: ZoneConfig, client: Any, command: str, args: list[str]
+) -> int:
+    from migrator.commands import expert
+    from migrator.errors import Refused, StateAlreadyExists
+    from migrator.zk import reads
+
+    shard = config.shard
+    if command == "status":
+        legacy = "-l" in args or "--legacyOrderMode" in args
+        document = status_document(config, zone, client, legacy)
+        print(json.dumps(document, separators=(",", ":")))
+    elif command == "state":
+        found = reads.read_state_bytes(client, shard)
+        if found is None:
+            raise AdmError(f"No state exists for shard {shard}")
+        sys.stdout.write(found[0].decode("utf-8") + "\n")
+    elif command == "history":
+        _history(client, shard, args)
+    elif command == "peers":
+        parsed = reads.read_state(client, shard)
+        if parsed is None:
+            raise AdmError(f"No state exists for shard {shard}")
+        print(f"{'ROLE':<8} {'PEERNAME':<36} IP")
+        for role, peer in parsed[0].peers_with_roles():
+            print(f"{role:<8} {peer.zone_id:<36} {peer.ip}")
+    elif command == "state-backfill":
+        assume_yes = "-y" in args or "--yes" in args
+
+        def ask(state: Any) -> None:
+            sys.stderr.write("Computed new cluster state:\n" + inspect(state.document) + "\n")
+            if assume_yes:
+                return
+            sys.stderr.write("is this correct(y/n)\nprompt: yes:  ")
+            sys.stderr.flush()
+            answer = sys.stdin.readline().strip()
+            if answer not in ("y", "yes"):
+                sys.stderr.write("aborted...\n")
+                raise AdmError("aborting cluster state backfill due to user command")
+
+        try:
+            expert.backfill(client, shard, ask)
+        except StateAlreadyExists as exc:
+            raise AdmError(f"State already exists for shard {shard}") from exc
+        print("Ok.")
+    elif command == "freeze":
+        reason = _option(args, "-r", "--reason")
+        if reason is None:
+            raise AdmError("freeze requires -r REASON")
+        try:
+            expert.freeze(client, shard, reason, lambda _s: None)
+        except Refused as exc:
+            state = reads.read_state(client, shard)
+            frozen = state[0].freeze if state else None
+            if frozen is not None:
+                raise AdmError(f"shard is already been frozen: {frozen.reason}") from exc
+            raise AdmError(exc.message) from exc
+        print("Frozen.")
+    elif command == "unfreeze":
+        try:
+            expert.unfreeze(client, shard, lambda _s: None)
+        except Refused as exc:
+            if "not frozen" in exc.message:
+                raise AdmError("shard is not frozen") from exc
+            raise AdmError(exc.message) from exc
+        print("Unfrozen.")
+    elif command == "rebuild":
+        _rebuild(config, zone, client, "-y" in args or "--ignorePrompts" in args)
+    else:
+        raise AdmError(f'unknown command "{command}"')
+    return 0
+
+
+def _rebuild(config: SandboxConfig, zone: ZoneConfig, client: Any, assume_yes: bool) -> None:
+    """upstream's rebuild (lib/adm.js): disable the sitter, wait for its session to end,
+    drop it from ``deposed`` (setData at the version read + history ``0-``), enable the
+    sitter, and return once /state lists it as sync or async. Added for the rollback
+    issue's deposed-peer step; the simulated database is kept (nothing to restore)."""
+    from migrator.cluster.state import ClusterState
+    from migrator.sandbox.manage import start_sitter, stop_sitter
+    from migrator.sandbox.waits import wait_election, wait_state
+    from migrator.zk import reads, writes
+
+    found = reads.read_state(client, config.shard)
+    if found is None:
+        raise AdmError(f"No state exists for shard {config.shard}")
+    if found[0].primary.zone_id == zone.uuid:
+        raise AdmError("This node is the primary.  Will not rebuild.")
+    if not assume_yes:
+        sys.stderr.write("This operation will remove all local data and rebuild this peer "
+                         "from another cluster peer. (yes/no)?\nprompt: no:  ")
+        sys.stderr.flush()
+        if sys.stdin.readline().strip() not in ("y", "yes"):
+            raise AdmError("aborting rollback due to user command")
+    sys.stderr.write("Disabling manatee-sitter SMF service to ensure that Manatee is not "
+                     "running.\n")
+    stop_sitter(config, zone)
+    prefix = f"{zone.peer_id}-"
+    wait_election(config, lambda names: not any(n.startswith(prefix) for n in names),
+                  config.session_timeout * 1.5 + 2)
+    found = reads.read_state(client, config.shard)
+    assert found is not None
+    state, version = found
+    deposed = state.document.get("deposed") or []
+    if any(p.get("zoneId") == zone.uuid for p in deposed):
+        document = dict(state.document)
+        document["deposed"] = [p for p in deposed if p.get("zoneId") != zone.uuid]
+        writes.replace_state(client, config.shard, ClusterState(document), version, "rebuild")
+    sys.stderr.write("Enabling sitter\n")
+    start_sitter(config, zone)
+
+    def rejoined(doc: dict[str, Any] | None) -> bool:
+        peers = [(doc or {}).get("sync") or {}, *((doc or {}).get("async") or [])]
+        return any(p.get("zoneId") == zone.uuid for p in peers)
+
+    wait_state(config, rejoined, 30.0)
+    print("Rebuild successful")
+
+
+def _history(client: Any, shard: str, args: list[str]) -> None:
+    """Default: the runbook's one JSON line per record; ``-j``: upstream's
+    ``{"zkSeq", "time", "state"}`` lines; ``-v``: a summary line per record."""
+    from migrator.cluster.history import summarize
+    from migrator.zk import reads
+
+    previous = None
+    for record in reads.read_history(client, shard):
+        seq = f"{record.seq:010d}"
+        when = None if record.time is None else record.to_json().get("date")
+        if "-j" in args:
+            body = record.state if record.kind == "v2" else record.v1
+            print(json.dumps({"zkSeq": seq, "time": when, "state": body},
+                             separators=(",", ":")))
+        elif "-v" in args:
+            print(f"{when}  {seq}  {summarize(record, previous)}")
+        else:
+            print(json.dumps(record.to_json(), separators=(",", ":")))
+        if record.kind == "v2":
+            previous = record
+
+
+def _option(args: list[str], *names: str) -> str | None:
+    for index, arg in enumerate(args):
+        if arg in names and index + 1 < len(args):
+            return args[index + 1]
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    from migrator.errors import MigratorError
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) < 2:
+        sys.stderr.write("usage: python -m migrator.sandbox.adm DIR ZONE COMMAND [ARGS]\n")
+        sys.exit(2)
+    try:
+        config = load_config(Path(args[0]))
+        status = run(config, config.zone(args[1]), args[2:])
+    except AdmError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(1)
+    except MigratorError as exc:
+        sys.stderr.write(f"error: {exc.paragraph()}\n")
+        sys.exit(1)
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""The sandbox's description on disk: DIR/sandbox.json, zone directories, pid files.
+
+Layout of a sandbox directory::
+
+    DIR/sandbox.json              this description (written by `sandbox up`)
+    DIR/inventory.yaml            the inventory every other command reads
+    DIR/zookeeper/                the ZooKeeper server's data and log
+    DIR/pids/<name>.pid           one per process `up` started (zookeeper, sitter-<zone>,
+                                  sshd-<zone>, client)
+    DIR/zones/<uuid>/             one per zone: sitter.log (bunyan), version, pg.json
+                                  (the simulated database), bin/manatee-adm, env, ssh/
+    DIR/client/outages.jsonl      the Moray-like client's outage windows
+
+Decisions the issue leaves open:
+  - zone k (0-based) has address 127.0.0.(k+2); 127.0.0.1 is ZooKeeper's;
+  - every port is picked free at `up` (postgres, ssh, ZooKeeper), so two sandboxes
+    can run side by side; the peer id is ``<ip>:<pg port>:12345`` as in manatee;
+  - the sitters' ZooKeeper session timeout is SESSION_TIMEOUT seconds (ZooKeeper's
+    tickTime is 200 ms, so it may range over 0.4..4 s): a killed sitter's election
+    node disappears about two seconds later, which is when takeovers start.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid as uuidlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from migrator.errors import BadInput
+
+SANDBOX_FILE = "sandbox.json"
+SHARD = "1.moray.sandbox.test"
+SESSION_TIMEOUT = 2.0
+BACKUP_PORT = 12345
+VERSIONS = ("v1", "v2")
+MAX_NODES = 5
+DEPOSED_MODES = ("deposed", "async")
+# A manatee release string per simulated version (what `manatee-adm version` prints).
+RELEASES = {"v1": "1.0.0-sandbox", "v2": "2.1.1-sandbox"}
+
+
+@dataclass
+class ZoneConfig:
+    uuid: str
+    ip: str
+    pg_port: int
+    ssh_port: int
+    version: str
+
+    @property
+    def peer_id(self) -> str:
+        return f"{self.ip}:{self.pg_port}:{BACKUP_PORT}"
+
+    @property
+    def pg_url(self) -> str:
+        return f"tcp://postgres@{self.ip}:{self.pg_port}/postgres"
+
+    @property
+    def backup_url(self) -> str:
+        return f"http://{self.ip}:{BACKUP_PORT}"
+
+    def election_data(self) -> dict[str, str]:
+        """The election node's data, keys in manatee's order (manatee-observed.md)."""
+        return {
+            "zoneId": self.uuid,
+            "ip": self.ip,
+            "pgUrl": self.pg_url,
+            "backupUrl": self.backup_url,
+        }
+
+    def ident(self) -> dict[str, str]:
+        """The peer as a v2 peer describes itself (``self`` in manatee-peer.js)."""
+        return {"id": self.peer_id, **self.election_data()}
+
+
+@dataclass
+class SandboxConfig:
+    directory: Path
+    zk_port: int
+    zones: list[ZoneConfig]
+    shard: str = SHARD
+    deposed_mode: str = "deposed"
+    session_timeout: float = SESSION_TIMEOUT
+
+    @property
+    def zk_connection(self) -> str:
+        return f"127.0.0.1:{self.zk_port}"
+
+    def zone(self, name: str) -> ZoneConfig:
+        """A zone by uuid, uuid prefix (>= 8 chars) or 0-based index."""
+        for zone in self.zones:
+            if name == zone.uuid or (len(name) >= 8 and zone.uuid.startswith(name)):
+                return zone
+        if name.isdigit() and int(name) < len(self.zones):
+            return self.zones[int(name)]
+        known = ", ".join(z.uuid for z in self.zones)
+        raise BadInput(
+            f"The sandbox in {self.directory} has no zone {name!r}.",
+            f"Name one of its zones by uuid (or 0-based index): {known}.",
+        )
+
+    def zone_dir(self, zone: ZoneConfig) -> Path:
+        return self.directory / "zones" / zone.uuid
+
+    def pid_file(self, name: str) -> Path:
+        return self.directory / "pids" / f"{name}.pid"
+
+    def to_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["directory"] = str(self.directory)
+        return doc
+
+    def save(self) -> None:
+        path = self.directory / SANDBOX_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        tmp.replace(path)
+
+
+def zone_address(index: int) -> str:
+    return f"127.0.0.{index + 2}"
+
+
+def new_zone_uuid() -> str:
+    return str(uuidlib.uuid4())
+
+
+def load_config(directory: Path) -> SandboxConfig:
+    """The sandbox in ``directory``, or BadInput when it is not one."""
+    path = directory / SANDBOX_FILE
+    try:
+        doc = json.loads(path.read_text())
+        zones = [ZoneConfig(**z) for z in doc["zones"]]
+        return SandboxConfig(
+            directory=directory,
+            zk_port=int(doc["zk_port"]),
+            zones=zones,
+            shard=str(doc["shard"]),
+            deposed_mode=str(doc.get("deposed_mode", "deposed")),
+            session_timeout=float(doc.get("session_timeout", SESSION_TIMEOUT)),
+        )
+    except FileNotFoundError as exc:
+        raise BadInput(
+            f"{directory} is not a sandbox directory (it has no {SANDBOX_FILE}).",
+            "Pass the directory you gave to `migrator sandbox up --dir`, or create one with "
+            "`migrator sandbox up --dir DIR`.",
+        ) from exc
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BadInput(
+            f"{path} is not a readable sandbox description ({type(exc).__name__}: {exc}).",
+            "It was not written by `migrator sandbox up`, or was edited; run "
+            "`migrator sandbox down --dir DIR` and bring a fresh sandbox up in an empty "
+            "directory.",
+        ) from exc
+

@@ -1,0 +1,387 @@
+"""up, down, reprovision, stop-peer, start-peer: the sandbox's lifecycle.
+
+Every process is started detached with a pid file under DIR/pids, so `down`
+(from any later command) stops exactly what `up` started, and is a no-op the
+second time. Waits are bounded and event-driven: ZooKeeper watches for peers
+joining, the simulated postgres's own "wait until writable" request for the
+shard being ready.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from migrator.cluster.state import iso_now_ms
+from migrator.errors import BadInput, Refused, StepFailed
+from migrator.sandbox import procs
+from migrator.sandbox.config import (
+    DEPOSED_MODES,
+    MAX_NODES,
+    RELEASES,
+    SANDBOX_FILE,
+    VERSIONS,
+    SandboxConfig,
+    ZoneConfig,
+    load_config,
+    new_zone_uuid,
+    zone_address,
+)
+from migrator.sandbox.zkserver import ZooKeeperServer, check_prerequisites, free_port
+from migrator.sandbox.zones import (
+    KNOWN_HOSTS,
+    ensure_client_key,
+    prepare_zone,
+    start_sshd,
+    write_version,
+)
+
+JOIN_TIMEOUT = 20.0
+READY_TIMEOUT = 30.0
+OWNED_ENTRIES = ("zones", "zookeeper", "pids", "client", "inventory.yaml", KNOWN_HOSTS,
+                 "authorized_keys", "id_ed25519", "id_ed25519.pub", SANDBOX_FILE)
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    nodes: int = 3
+    reuse: bool = False
+    with_client: bool = False
+    deposed_mode: str = "deposed"
+
+
+def check_nodes(nodes: int) -> None:
+    if not 1 <= nodes <= MAX_NODES:
+        raise BadInput(
+            f"--nodes {nodes} is out of range: a sandbox shard has 1 to {MAX_NODES} nodes.",
+            "Pass --nodes 1, 2, 3, 4 or 5 (3 is the runbook's shard).",
+        )
+
+
+def check_sshd() -> None:
+    from migrator.sandbox.sshd import SSHD
+
+    if not SSHD.exists():
+        raise BadInput(
+            f"OpenSSH's server is not installed ({SSHD} is missing); every sandbox zone "
+            "runs its own sshd.",
+            "Install it with `apt-get install -y openssh-server`.",
+        )
+
+
+def live_processes(directory: Path) -> list[str]:
+    pids = directory / "pids"
+    if not pids.is_dir():
+        return []
+    return sorted(p.stem for p in pids.glob("*.pid") if procs.recorded_pid(p) is not None)
+
+
+def up(directory: Path, options: UpOptions) -> SandboxConfig:
+    check_nodes(options.nodes)
+    if options.deposed_mode not in DEPOSED_MODES:
+        raise BadInput(
+            f"--deposed-mode {options.deposed_mode!r} is not one of {', '.join(DEPOSED_MODES)}.",
+            "Use `deposed` (current manatee) or `async` (the runbook's 2014 output).",
+        )
+    check_prerequisites()
+    check_sshd()
+    directory = directory.resolve()
+    if (directory / SANDBOX_FILE).exists():
+        live = live_processes(directory)
+        if live:
+            if options.reuse:
+                return load_config(directory)
+            raise Refused(
+                f"{directory} already holds a running sandbox ({', '.join(live)}).",
+                "Use it as it is (`--reuse`), or stop it first with "
+                f"`migrator sandbox down --dir {directory}`.",
+            )
+        for name in OWNED_ENTRIES:  # a stopped sandbox of ours: start afresh
+            _remove(directory / name)
+    elif directory.exists() and any(directory.iterdir()):
+        raise BadInput(
+            f"{directory} is not empty and is not a sandbox directory.",
+            "Give `--dir` a new or empty directory (the sandbox writes its zones, keys and "
+            "ZooKeeper data there).",
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        return _bring_up(directory, options)
+    except BaseException:
+        down(directory)
+        raise
+
+
+def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
+    server = ZooKeeperServer(directory / "zookeeper")
+    server.start()
+    assert server.process is not None
+    procs.write_pid_file(directory / "pids" / "zookeeper.pid", server.process.pid)
+    server.process.returncode = 0  # stopped by pid file from now on
+    zones = []
+    for index in range(options.nodes):
+        ip = zone_address(index)
+        zones.append(ZoneConfig(new_zone_uuid(), ip, free_port(ip), free_port(ip), "v1"))
+    config = SandboxConfig(directory, server.port, zones, deposed_mode=options.deposed_mode)
+    config.save()
+    ensure_client_key(config)
+    known_hosts = []
+    for zone in zones:
+        prepare_zone(config, zone)
+        pid, line = start_sshd(config, zone)
+        procs.write_pid_file(config.pid_file(f"sshd-{zone.uuid}"), pid)
+        known_hosts.append(line)
+    (directory / KNOWN_HOSTS).write_text("\n".join(known_hosts) + "\n")
+    for zone in zones:  # one at a time, so the election order is the zones' order
+        start_sitter(config, zone)
+    wait_writable(config, READY_TIMEOUT)
+    from migrator.sandbox.inventory_file import write_inventory
+
+    write_inventory(config)
+    if options.with_client:
+        start_client(config)
+    return config
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def down(directory: Path) -> list[str]:
+    """Stop every process the sandbox recorded; returns their names. Safe to repeat."""
+    directory = directory.resolve()
+    pids = directory / "pids"
+    if not (directory / SANDBOX_FILE).exists() and not pids.is_dir():
+        raise BadInput(
+            f"{directory} is not a sandbox directory (it has no {SANDBOX_FILE}).",
+            "Pass the directory given to `migrator sandbox up --dir`.",
+        )
+    stopped = []
+    if pids.is_dir():
+        # the client and sitters before sshd and ZooKeeper, so nothing logs a lost server
+        files = sorted(pids.glob("*.pid"), key=lambda p: (p.stem == "zookeeper",
+                                                            p.stem.startswith("sshd-"), p.stem))
+        for pid_file in files:
+            if procs.kill_recorded(pid_file, with_descendants=pid_file.stem.startswith("sshd-")):
+                stopped.append(pid_file.stem)
+    return stopped
+
+
+# ---- sitters ---------------------------------------------------------------------------
+
+
+def sitter_pid_file(config: SandboxConfig, zone: ZoneConfig) -> Path:
+    return config.pid_file(f"sitter-{zone.uuid}")
+
+
+def start_sitter(config: SandboxConfig, zone: ZoneConfig, timeout: float = JOIN_TIMEOUT) -> str:
+    """Start the zone's sitter and wait until its new election node exists; returns it."""
+    pid_file = sitter_pid_file(config, zone)
+    if procs.recorded_pid(pid_file) is not None:
+        raise Refused(
+            f"The sitter of zone {zone.uuid} is already running.",
+            "Stop it first with `migrator sandbox stop-peer`, or leave it be.",
+        )
+    exited = object()
+    with zk_client(config) as client:
+        before = set(election_children(client, config))
+        pid = procs.spawn(
+            procs.python_argv("migrator.sandbox.sitter", str(config.directory), zone.uuid),
+            pid_file,
+            config.zone_dir(zone) / "sitter.out",
+            config.directory,
+        )
+        prefix = f"{zone.peer_id}-"
+
+        def subscribe(deliver: Any) -> None:
+            from migrator.zk.watches import watch_election
+
+            watch_election(client, config.shard, deliver)
+            # a sitter that dies at start-up (say, its port was taken) ends the wait too
+            procs.on_exit(pid, lambda: deliver(exited))
+
+        def joined(names: Any) -> Any:
+            if names is exited:
+                return exited
+            return next((n for n in names if n.startswith(prefix) and n not in before), None)
+
+        from migrator.zk.watches import wait_for
+
+        node, _ = wait_for(subscribe, joined, timeout)
+    if node is None or node is exited:
+        procs.kill_recorded(pid_file)
+        what = (
+            "exited at start-up" if node is exited
+            else f"did not join the election within {timeout:g} s"
+        )
+        raise StepFailed(
+            f"The sitter of zone {zone.uuid} {what}.",
+            f"See {config.zone_dir(zone) / 'sitter.out'} and sitter.log there (a port in "
+            "use by another program shows there as `Address already in use`).",
+        )
+    return str(node)
+
+
+def stop_sitter(config: SandboxConfig, zone: ZoneConfig) -> bool:
+    """Kill the sitter as a dying zone would: no goodbye to ZooKeeper, so its election
+    node stays until the session times out (config.session_timeout)."""
+    return procs.kill_recorded(sitter_pid_file(config, zone), sig=signal.SIGKILL)
+
+
+def stop_peer(directory: Path, zone_name: str) -> dict[str, Any]:
+    config = load_config(directory.resolve())
+    zone = config.zone(zone_name)
+    was_running = stop_sitter(config, zone)
+    return {"zone": zone.uuid, "stopped": was_running, "at": iso_now_ms()}
+
+
+def start_peer(directory: Path, zone_name: str) -> dict[str, Any]:
+    config = load_config(directory.resolve())
+    zone = config.zone(zone_name)
+    node = start_sitter(config, zone)
+    return {"zone": zone.uuid, "version": zone.version, "election_node": node}
+
+
+def normalise_version(value: str) -> str:
+    for version, release in RELEASES.items():
+        if value in (version, release):
+            return version
+    raise BadInput(
+        f"--to {value!r} is not a sandbox manatee version.",
+        f"Use one of {', '.join(VERSIONS)} (or {', '.join(RELEASES.values())}).",
+    )
+
+
+def reprovision(
+    directory: Path, zone_name: str, to: str, delay: float | None = None
+) -> dict[str, Any]:
+    """Stop the zone's sitter, wait ``delay`` (the reprovision's duration), start it at
+    version ``to`` with the same identity and its database kept.
+
+    The default delay is the session timeout plus two seconds: long enough for the
+    old election node to expire, so reprovisioning a primary causes a takeover; a
+    delay below the session timeout shows the runbook's other outcome.
+    """
+    version = normalise_version(to)
+    config = load_config(directory.resolve())
+    zone = config.zone(zone_name)
+    if delay is None:
+        delay = config.session_timeout + 2.0
+    if not 0 <= delay <= 600:
+        raise BadInput(
+            f"--delay {delay:g} is out of range.", "Give 0 to 600 seconds."
+        )
+    started = iso_now_ms()
+    stop_sitter(config, zone)
+    # This wait *is* the simulated reprovision (the zone is down meanwhile), not a poll.
+    time.sleep(delay)
+    zone.version = version
+    config.save()
+    write_version(config, zone)
+    node = start_sitter(config, zone)
+    return {"zone": zone.uuid, "version": version, "started": started,
+            "finished": iso_now_ms(), "delay": delay, "election_node": node}
+
+
+# ---- client ----------------------------------------------------------------------------
+
+
+def start_client(config: SandboxConfig) -> int:
+    pid_file = config.pid_file("client")
+    if procs.recorded_pid(pid_file) is not None:
+        raise Refused("The sandbox's client is already running.", "Nothing to do.")
+    (config.directory / "client").mkdir(exist_ok=True)
+    return procs.spawn(
+        procs.python_argv("migrator.sandbox.client", str(config.directory)),
+        pid_file,
+        config.directory / "client" / "client.out",
+        config.directory,
+    )
+
+
+# ---- waits ------------------------------------------------------------------------------
+
+
+@contextmanager
+def zk_client(config: SandboxConfig) -> Iterator[Any]:
+    """A kazoo client on the sandbox's ZooKeeper for the length of a block."""
+    from migrator.zk.client import ZkTarget, connect, disconnect
+
+    client = connect(ZkTarget(config.zk_connection, 10.0))
+    try:
+        yield client
+    finally:
+        disconnect(client)
+
+
+def election_children(client: Any, config: SandboxConfig) -> list[str]:
+    from kazoo.exceptions import NoNodeError
+
+    from migrator.zk import paths
+
+    try:
+        return list(client.get_children(paths.election_path(config.shard)))
+    except NoNodeError:
+        return []
+
+
+def wait_children(client: Any, config: SandboxConfig, predicate: Any, timeout: float) -> Any:
+    from migrator.zk.watches import wait_for, watch_election
+
+    result, _ = wait_for(
+        lambda deliver: watch_election(client, config.shard, deliver), predicate, timeout
+    )
+    return result
+
+
+def primary_zone(config: SandboxConfig) -> ZoneConfig | None:
+    """Who the shard's writers should use: the /state primary, else the first in the
+    election (what backward-compatible Morays do)."""
+    from migrator.zk import reads
+
+    with zk_client(config) as client:
+        found = reads.read_state_bytes(client, config.shard)
+        if found is not None:
+            import json
+
+            primary_id = json.loads(found[0])["primary"]["id"]
+        else:
+            names = sorted(election_children(client, config), key=lambda n: n.rsplit("-", 1)[1])
+            if not names:
+                return None
+            primary_id = names[0].rsplit("-", 1)[0]
+    return next((z for z in config.zones if z.peer_id == primary_id), None)
+
+
+def wait_writable(config: SandboxConfig, timeout: float) -> ZoneConfig:
+    """Bounded wait until the primary accepts writes (its sync streaming)."""
+    from migrator.sandbox.pgsim import request
+
+    deadline = time.monotonic() + timeout
+    zone = primary_zone(config)
+    if zone is None:
+        raise StepFailed("The sandbox shard has no primary.", "See the zones' sitter.log.")
+    remaining = max(0.1, deadline - time.monotonic())
+    try:
+        answer = request(zone.ip, zone.pg_port, {"op": "wait-writable", "timeout": remaining},
+                         timeout=remaining + 2)
+    except (OSError, ValueError) as exc:
+        raise StepFailed(
+            f"The primary {zone.uuid} did not answer ({exc}).",
+            f"See {config.zone_dir(zone) / 'sitter.log'}.",
+        ) from exc
+    if not answer.get("ok"):
+        raise StepFailed(
+            f"The sandbox primary {zone.uuid} did not become writable within {timeout:g} s.",
+            f"See {config.zone_dir(zone) / 'sitter.log'}.",
+        )
+    return zone

@@ -1,0 +1,160 @@
+"""One simulated manatee-sitter process: ``python -m migrator.sandbox.sitter DIR ZONE``.
+
+It runs the zone's simulated postgres, opens its own ZooKeeper session (with
+the sandbox's short session timeout, so that killing this process makes its
+election node vanish that many seconds later, as a dying zone's does), and
+drives a v1 or v2 peer from ZooKeeper watch events on one thread. The version
+comes from the zone's ``version`` file, which `sandbox reprovision` rewrites.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import logging
+import queue
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from migrator.sandbox.bunyan import BunyanLog
+from migrator.sandbox.config import load_config
+from migrator.sandbox.peer_v1 import V1Peer
+from migrator.sandbox.peer_v2 import V2Peer
+from migrator.sandbox.pgsim import SimPostgres
+from migrator.sandbox.zkpeer import Event, PeerZk
+
+IDLE_WAKEUP = 30.0  # seconds; only to notice a stop request, events wake us at once
+
+
+class Timers:
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._counter = itertools.count()
+
+    def schedule(self, delay: float, callback: Callable[[], None]) -> None:
+        heapq.heappush(self._heap, (time.monotonic() + delay, next(self._counter), callback))
+
+    def next_delay(self) -> float:
+        if not self._heap:
+            return IDLE_WAKEUP
+        return max(0.0, self._heap[0][0] - time.monotonic())
+
+    def run_due(self) -> None:
+        now = time.monotonic()
+        while self._heap and self._heap[0][0] <= now:
+            _, _, callback = heapq.heappop(self._heap)
+            callback()
+
+
+def run(directory: Path, zone_name: str) -> int:
+    from kazoo.client import KazooClient, KazooState
+
+    logging.getLogger("kazoo").setLevel(logging.CRITICAL)
+    config = load_config(directory)
+    zone = config.zone(zone_name)
+    zone_dir = config.zone_dir(zone)
+    version = (zone_dir / "version").read_text().split()[0]
+    log = BunyanLog(zone_dir / "sitter.log", "manatee-sitter", zone.uuid)
+    log.info("manatee-sitter starting", {"version": version, "id": zone.peer_id})
+    events: queue.Queue[Event] = queue.Queue()
+    stopping = False
+
+    def on_signal(_signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        events.put(Event("stop"))
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    pg = SimPostgres(zone_dir / "pg.json", zone.ip, zone.pg_port, zone.ident())
+    try:
+        pg.start()
+    except OSError as exc:
+        message = f"cannot listen on {zone.ip}:{zone.pg_port}: {exc.strerror or exc}"
+        log.error("postgres failed to start", {"err": {"name": "Error", "message": message}})
+        sys.stderr.write(f"error: {message}\n")
+        return 1
+    client = KazooClient(hosts=config.zk_connection, timeout=config.session_timeout)
+    client.start(timeout=15)
+
+    def on_zk_state(state: str) -> None:
+        if state == KazooState.LOST:
+            events.put(Event("lost"))
+
+    client.add_listener(on_zk_state)
+    zk = PeerZk(client, config.shard, events)
+    timers = Timers()
+    peer: V1Peer | V2Peer
+    if version == "v1":
+        peer = V1Peer(log, zk, pg, zone.ident())
+    else:
+        peer = V2Peer(log, zk, pg, zone.ident(), timers.schedule,
+                      singleton=len(config.zones) == 1, deposed_mode=config.deposed_mode)
+    peer.start()
+
+    children: list[str] | None = None
+    state_seen = False
+    state_doc: dict[str, Any] | None = None
+    initialised = False
+    status = 0
+    while not stopping:
+        try:
+            event = events.get(timeout=timers.next_delay())
+        except queue.Empty:
+            timers.run_due()
+            continue
+        if event.kind == "lost":
+            log.warn("zookeeper session expired; exiting so that the zone restarts afresh")
+            status = 1
+            break
+        if event.kind == "active":
+            children = list(event.payload)
+        elif event.kind == "state":
+            data, version_seen = event.payload
+            state_seen = True
+            zk.state_version = version_seen
+            state_doc = None if data is None else _parse(data)
+        if isinstance(peer, V1Peer):
+            if event.kind == "active" and children is not None:
+                peer.on_active(zk.active(children))
+        elif not initialised:
+            if children is not None and state_seen:
+                initialised = True
+                peer.on_zk_init(state_doc, zk.active(children))
+        elif event.kind == "active" and children is not None:
+            peer.on_active_change(zk.active(children))
+        elif event.kind == "state":
+            peer.on_state_change(state_doc)
+        timers.run_due()
+    log.info("manatee-sitter stopping")
+    pg.stop()
+    client.stop()
+    client.close()
+    log.close()
+    return status
+
+
+def _parse(data: bytes) -> dict[str, Any] | None:
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        sys.stderr.write("usage: python -m migrator.sandbox.sitter DIR ZONE\n")
+        sys.exit(2)
+    sys.exit(run(Path(args[0]), args[1]))
+
+
+if __name__ == "__main__":
+    main()

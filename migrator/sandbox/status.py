@@ -1,0 +1,84 @@
+"""`sandbox status`: peers (process, version, roles by election and by /state, postgres)
+and the client's outage windows, as one JSON-able document."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from migrator.sandbox import procs
+from migrator.sandbox.client import read_outages, read_stats
+from migrator.sandbox.config import load_config
+
+
+def sandbox_status(directory: Path) -> dict[str, Any]:
+    from migrator.errors import ZooKeeperUnavailable
+    from migrator.sandbox.adm import pg_status
+    from migrator.sandbox.manage import election_children, sitter_pid_file, zk_client
+    from migrator.zk import reads
+
+    directory = directory.resolve()
+    config = load_config(directory)
+    zk_running = procs.recorded_pid(directory / "pids" / "zookeeper.pid") is not None
+    election: list[str] = []
+    state: dict[str, Any] | None = None
+    if zk_running:
+        try:
+            with zk_client(config) as client:
+                names = election_children(client, config)
+                election = sorted(names, key=lambda n: n.rsplit("-", 1)[1])
+                found = reads.read_state_bytes(client, config.shard)
+                state = None if found is None else json.loads(found[0])
+        except ZooKeeperUnavailable:
+            zk_running = False
+    ids_in_order = [n.rsplit("-", 1)[0] for n in election]
+    peers = []
+    for zone in config.zones:
+        position = ids_in_order.index(zone.peer_id) if zone.peer_id in ids_in_order else None
+        pg = pg_status(zone.ident())
+        peers.append({
+            "zone": zone.uuid,
+            "ip": zone.ip,
+            "id": zone.peer_id,
+            "version": zone.version,
+            "sitter": "running" if procs.recorded_pid(sitter_pid_file(config, zone))
+            else "stopped",
+            "sshd": f"{zone.ip}:{zone.ssh_port}",
+            "election_position": position,
+            "election_role": None if position is None
+            else ("primary", "sync")[position] if position < 2 else "async",
+            "state_role": _state_role(state, zone.peer_id),
+            "pg": None if pg is None else {k: pg[k] for k in ("role", "wal", "writable")},
+        })
+    stats = read_stats(directory)
+    return {
+        "directory": str(directory),
+        "shard": config.shard,
+        "zookeeper": config.zk_connection if zk_running else None,
+        "inventory": str(directory / "inventory.yaml"),
+        "state": None if state is None else {
+            "generation": state.get("generation"),
+            "frozen": bool(state.get("freeze")),
+            "primary": (state.get("primary") or {}).get("id"),
+        },
+        "peers": peers,
+        "client": {
+            "running": procs.recorded_pid(config.pid_file("client")) is not None,
+            "stats": stats,
+            "outages": read_outages(directory),
+        },
+    }
+
+
+def _state_role(state: dict[str, Any] | None, peer_id: str) -> str | None:
+    if state is None:
+        return None
+    if (state.get("primary") or {}).get("id") == peer_id:
+        return "primary"
+    if (state.get("sync") or {}).get("id") == peer_id:
+        return "sync"
+    for role in ("async", "deposed"):
+        if any(p.get("id") == peer_id for p in state.get(role) or []):
+            return role
+    return None

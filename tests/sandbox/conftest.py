@@ -1,0 +1,70 @@
+"""A real sandbox per test (ZooKeeper, sshd per zone, sitter processes), always torn down."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from migrator.sandbox.config import SandboxConfig, ZoneConfig
+from migrator.sandbox.manage import UpOptions, down, up
+from migrator.sandbox.zones import ssh_user
+
+SandboxFactory = Callable[..., SandboxConfig]
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[SandboxFactory]:
+    """``sandbox(nodes=3, with_client=False, deposed_mode="deposed")`` -> a running sandbox."""
+    started: list[Path] = []
+
+    def factory(**options: Any) -> SandboxConfig:
+        directory = tmp_path / f"sandbox{len(started)}"
+        started.append(directory)
+        return up(directory, UpOptions(**options))
+
+    try:
+        yield factory
+    finally:
+        for directory in started:
+            if (directory / "sandbox.json").exists() or (directory / "pids").exists():
+                down(directory)
+
+
+def zone_ssh(config: SandboxConfig, zone: ZoneConfig, command: str, stdin: str = "") -> Any:
+    """Run ``command`` in the zone over its real sshd, host key checked against the
+    sandbox's known_hosts."""
+    argv = [
+        "ssh", "-F", "/dev/null",
+        "-i", str(config.directory / "id_ed25519"),
+        "-o", f"UserKnownHostsFile={config.directory / 'known_hosts'}",
+        "-o", "StrictHostKeyChecking=yes",
+        "-o", "BatchMode=yes",
+        "-o", "IdentitiesOnly=yes",
+        "-o", "ConnectTimeout=5",
+        "-p", str(zone.ssh_port),
+        f"{ssh_user()}@{zone.ip}",
+        command,
+    ]
+    return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=30,
+                          check=False)
+
+
+def adm(config: SandboxConfig, zone: ZoneConfig, *args: str) -> Any:
+    result = zone_ssh(config, zone, "manatee-adm " + " ".join(shlex.quote(a) for a in args))
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def adm_status(config: SandboxConfig, zone: ZoneConfig) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(adm(config, zone, "status"))[config.shard]
+    return document
+
+
+def log_of(config: SandboxConfig, zone: ZoneConfig) -> Path:
+    return config.zone_dir(zone) / "sitter.log"

@@ -1,0 +1,44 @@
+"""The `migrator sandbox` command group as an operator runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _migrator(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "migrator", *args], capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+def test_up_status_down_with_the_inventory(tmp_path: Path) -> None:
+    directory = tmp_path / "sb"
+    try:
+        up = _migrator("sandbox", "up", "--dir", str(directory), "--nodes", "2", "--json")
+        assert up.returncode == 0, up.stderr
+        created = json.loads(up.stdout)
+        inventory = created["inventory"]
+        assert len(created["zones"]) == 2
+
+        status = _migrator("sandbox", "status", "--dir", str(directory), "--json")
+        assert status.returncode == 0, status.stderr
+        document = json.loads(status.stdout)
+        assert [p["election_role"] for p in document["peers"]] == ["primary", "sync"]
+        assert [p["version"] for p in document["peers"]] == ["v1", "v1"]
+        assert document["peers"][0]["pg"]["writable"] is True
+        assert document["state"] is None and document["client"]["outages"] == []
+
+        # every other command works with the inventory alone
+        shard = _migrator("status", "--inventory", inventory)
+        assert shard.returncode == 0, shard.stderr
+        assert "legacy" in shard.stdout and created["zones"][0] in shard.stdout
+
+        again = _migrator("sandbox", "up", "--dir", str(directory))
+        assert again.returncode == 3 and "already holds a running sandbox" in again.stderr
+    finally:
+        first = _migrator("sandbox", "down", "--dir", str(directory))
+    assert first.returncode == 0 and first.stdout.startswith("Stopped 5 process(es)")
+    second = _migrator("sandbox", "down", "--dir", str(directory))
+    assert second.returncode == 0 and "Nothing was running" in second.stdout
