@@ -1,0 +1,652 @@
+"""The inventory: which shard, which ZooKeeper, which zones and how to reach them.
+
+An inventory is a YAML file, validated before anything runs; every error names
+the file, the line and the field. Example (every key shown; only ``shard``,
+``zookeeper`` and ``zones`` are required)::
+
+    shard: 1.moray.us-east.joyent.us
+    zookeeper: 10.77.77.10:2181,10.77.77.11:2181,10.77.77.12:2181
+    known_hosts: known_hosts          # relative to this file; default: ~/.ssh/known_hosts
+    ssh_config: ~/.ssh/config         # default ~/.ssh/config when it exists; `false` to ignore
+    ssh:                              # defaults for every zone, Moray zone and the headnode
+      user: root
+      port: 22
+      identity: ~/.ssh/id_ed25519     # or a list; the ssh-agent is tried too
+      jump: root@headnode.example.com # ProxyJump syntax: [user@]host[:port][,...]
+      connect_timeout: 10             # seconds, per connection attempt
+      command_timeout: 60             # seconds, default for each remote command
+      keepalive: 5                    # seconds between transport keepalives
+    headnode:                         # where `run_on: headnode` commands run (optional)
+      host: headnode.example.com
+    zones:                            # zone id (UUID, or a short name) -> ssh target
+      2ffb1a8a-5a1d-4c51-9d3f-3b0e4e0a0a01:
+        host: 10.77.77.47
+      7b9e5f7c-3d2e-4a8b-8f5c-6c1d2e3f4a02:
+        host: 10.77.77.48
+        port: 2222
+        user: admin
+        identity: keys/zone48
+        jump: [root@hn1, root@hn2:2222]   # a chain, like ProxyJump hn1,hn2:2222
+        sitter_log: /var/log/manatee/sitter.log   # overrides commands.sitter_log for this zone
+      c0d3e4f5-a6b7-4c8d-9e0f-1a2b3c4d5e03:
+        host: 10.77.77.49
+    morays:                           # same shape as zones; may be omitted
+      5e0c0e1f-0b7a-4f1c-9a61-1c7e2a4d5f10:
+        host: 10.77.77.60
+    versions:                         # filled into {image}; image UUIDs or version strings
+      migrate_to: 2.1.1
+      roll_back_to: 1.0.0
+    commands:                         # shown here with their Triton defaults
+      sitter_log: {command: svcs -L manatee-sitter}    # or {path: /var/log/x.log}
+      manatee_version: cat /opt/smartdc/manatee/package.json
+      moray_version: cat /opt/smartdc/moray/package.json
+      manatee_adm: /opt/smartdc/manatee/node_modules/.bin/manatee-adm
+      sitter_disable: svcadm disable manatee-sitter
+      sitter_enable: svcadm enable manatee-sitter
+      tail: tail                      # needs -c +N and -F (GNU, BSD); e.g. a path to GNU tail
+      reprovision:
+        run_on: headnode              # headnode | local | zone
+        command: sapiadm reprovision {zone} {image}
+
+A sandbox inventory (zones on loopback sshd, reprovision run on the operator's
+machine) differs only in the obvious places::
+
+    shard: 1.moray.sandbox
+    zookeeper: 127.0.0.1:40123
+    known_hosts: known_hosts
+    ssh_config: false
+    ssh: {user: root, identity: id_ed25519, connect_timeout: 5}
+    zones:
+      primary: {host: 127.0.1.47, port: 40201, sitter_log: /sandbox/primary/sitter.log}
+    commands:
+      manatee_version: cat /sandbox/primary/version
+      reprovision:
+        run_on: local
+        command: /opt/venv/bin/migrator sandbox reprovision --dir /sandbox {zone} --to {image}
+
+Templates are shell text written by the operator (trusted); the placeholders
+``{zone}``, ``{shard}`` and (in ``reprovision``) ``{image}`` are filled only with values
+that passed validation and are ``shlex.quote``d, and must stand outside any
+quotes in the template (checked at load). ``run_on: local`` commands run on the
+operator's machine as an argument vector (no shell), so they may not use shell
+operators. Relative paths (identity files, known_hosts) are relative to the
+inventory file; ``~`` is expanded.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from migrator.errors import BadInput
+
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# Short zone names: start with a letter, no shell metacharacters, no leading dash.
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")
+HOST_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:%-]{0,252}$")
+USER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
+IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+~-]{0,127}$")
+SHARD_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
+ZK_RE = re.compile(r"^[A-Za-z0-9_.:-]+:\d{1,5}(,[A-Za-z0-9_.:-]+:\d{1,5})*(/[A-Za-z0-9_./-]*)?$")
+
+# `{name}` but not a shell `${name}` nor awk-style `{print $1}`.
+_PLACEHOLDER_RE = re.compile(r"(?<!\$)\{([a-z_]+)\}")
+_SHELL_OPERATORS = frozenset(";&|<>()`$")
+
+TRITON_SITTER_LOG_COMMAND = "svcs -L manatee-sitter"
+TRITON_MANATEE_ADM = "/opt/smartdc/manatee/node_modules/.bin/manatee-adm"
+
+
+def is_zone_id(value: str) -> bool:
+    """A zone id is a lowercase UUID or a short name; both are safe as shell words."""
+    return bool(UUID_RE.match(value) or NAME_RE.match(value))
+
+
+def validate_zone_id(value: str) -> str:
+    if not is_zone_id(value):
+        raise BadInput(
+            f"{value!r} is not a zone id.",
+            "Use a zone UUID (lowercase, 8-4-4-4-12 hex) or a short name of letters, digits, "
+            "'.', '_' and '-' starting with a letter.",
+        )
+    return value
+
+
+def validate_image(value: str) -> str:
+    if not IMAGE_RE.match(value):
+        raise BadInput(
+            f"{value!r} is not an image UUID or version string.",
+            "Use letters, digits and . _ : + ~ - only, starting with a letter or digit.",
+        )
+    return value
+
+
+# --- command templates --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommandTemplate:
+    """Operator-written shell text with ``{name}`` placeholders filled by quoted values."""
+
+    text: str
+
+    @property
+    def placeholders(self) -> frozenset[str]:
+        return frozenset(_PLACEHOLDER_RE.findall(self.text))
+
+    def fill(self, **values: str) -> str:
+        """The command with each placeholder replaced by ``shlex.quote(value)``."""
+        missing = self.placeholders - values.keys()
+        if missing:
+            raise BadInput(
+                f"The command template {self.text!r} needs {', '.join(sorted(missing))}.",
+                "This is a bug in the caller; report it.",
+            )
+        return _PLACEHOLDER_RE.sub(lambda m: shlex.quote(values[m.group(1)]), self.text)
+
+    def argv(self, **values: str) -> list[str]:
+        """The filled command as an argument vector (for local execution without a shell)."""
+        return shlex.split(self.fill(**values))
+
+
+def check_template(text: str, *, allowed: frozenset[str], local: bool = False) -> str:
+    """Raise ValueError (reported with file/line by the loader) when ``text`` is unsafe."""
+    if not text.strip():
+        raise ValueError("the command is empty")
+    if "\n" in text or "\x00" in text:
+        raise ValueError("the command must be one line")
+    names = set(_PLACEHOLDER_RE.findall(text))
+    unknown = names - allowed
+    if unknown:
+        raise ValueError(
+            f"unknown placeholder(s) {', '.join('{' + n + '}' for n in sorted(unknown))}; "
+            f"this command may use {', '.join('{' + n + '}' for n in sorted(allowed)) or 'none'}"
+        )
+    quote: str | None = None
+    escaped = False
+    for index, char in enumerate(text):
+        if escaped:
+            escaped = False
+            continue
+        if char == "\\" and quote != "'":
+            escaped = True
+        elif quote is None and char in "'\"":
+            quote = char
+        elif char == quote:
+            quote = None
+        elif char == "{" and quote is not None and _PLACEHOLDER_RE.match(text, index):
+            raise ValueError(
+                "a placeholder stands inside quotes; write it bare (it is quoted when filled)"
+            )
+    if quote is not None:
+        raise ValueError(f"unbalanced {quote} quote")
+    if local:
+        words = shlex.split(text)
+        if any(set(_PLACEHOLDER_RE.sub("", word)) & _SHELL_OPERATORS for word in words):
+            raise ValueError(
+                "a `run_on: local` command runs without a shell; remove shell operators"
+            )
+    return text
+
+
+# --- the model ------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class JumpHost(_Strict):
+    host: str
+    port: int | None = Field(default=None, ge=1, le=65535)
+    user: str | None = None
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return _check_host(value)
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, value: str | None) -> str | None:
+        return None if value is None else _check_user(value)
+
+    @classmethod
+    def parse(cls, spec: str) -> JumpHost:
+        """``[user@]host[:port]`` as ProxyJump writes it (``[v6]:port`` too)."""
+        user = None
+        if "@" in spec:
+            user, spec = spec.rsplit("@", 1)
+        port: int | None = None
+        match = re.match(r"^\[(.+)\](?::(\d+))?$", spec)
+        if match:
+            spec, port = match.group(1), int(match.group(2)) if match.group(2) else None
+        elif spec.count(":") == 1:
+            spec, port_text = spec.split(":")
+            if not port_text.isdigit():
+                raise ValueError(f"the port in jump host {spec}:{port_text} is not a number")
+            port = int(port_text)
+        return cls(host=spec, port=port, user=user)
+
+    def __str__(self) -> str:
+        text = f"{self.user}@{self.host}" if self.user else self.host
+        return f"{text}:{self.port}" if self.port else text
+
+
+def _check_host(value: str) -> str:
+    if not HOST_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a host name, address or ssh_config alias "
+            "(letters, digits, . _ : % - only, not starting with '-')"
+        )
+    return value
+
+
+def _check_user(value: str) -> str:
+    if not USER_RE.match(value):
+        raise ValueError(f"{value!r} is not a user name")
+    return value
+
+
+def _jump_list(value: Any) -> Any:
+    """Accept ``"a,b:22"``, ``["a", {host: b}]`` or a mapping; normalise to a list."""
+    if value is None or value is False:
+        return None
+    if isinstance(value, str):
+        if value.strip().lower() == "none":
+            return None
+        return [JumpHost.parse(part.strip()) for part in value.split(",") if part.strip()]
+    if isinstance(value, Mapping):
+        return [value]
+    if isinstance(value, list):
+        return [JumpHost.parse(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
+class SshDefaults(_Strict):
+    user: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    identity: list[Path] | None = None
+    jump: list[JumpHost] | None = None
+    connect_timeout: float = Field(default=10.0, gt=0, le=300)
+    command_timeout: float = Field(default=60.0, gt=0, le=86400)
+    keepalive: float = Field(default=5.0, ge=0, le=3600)
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, value: str | None) -> str | None:
+        return None if value is None else _check_user(value)
+
+    @field_validator("identity", mode="before")
+    @classmethod
+    def _identity(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str | Path) else value
+
+    @field_validator("jump", mode="before")
+    @classmethod
+    def _jump(cls, value: Any) -> Any:
+        return _jump_list(value)
+
+
+class SshTarget(_Strict):
+    """How to reach one machine; unset fields come from ``ssh:`` defaults, then ssh_config."""
+
+    host: str
+    port: int | None = Field(default=None, ge=1, le=65535)
+    user: str | None = None
+    identity: list[Path] | None = None
+    jump: list[JumpHost] | None = None
+    sitter_log: Path | None = None
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return _check_host(value)
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, value: str | None) -> str | None:
+        return None if value is None else _check_user(value)
+
+    @field_validator("identity", mode="before")
+    @classmethod
+    def _identity(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str | Path) else value
+
+    @field_validator("jump", mode="before")
+    @classmethod
+    def _jump(cls, value: Any) -> Any:
+        return _jump_list(value)
+
+    @field_validator("sitter_log")
+    @classmethod
+    def _log(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_absolute():
+            raise ValueError("the sitter log must be an absolute path in the zone")
+        return value
+
+    def address(self) -> str:
+        return f"{self.host}:{self.port}" if self.port else self.host
+
+
+class SitterLog(_Strict):
+    """Either a fixed path in every zone, or a command that prints the path."""
+
+    path: Path | None = None
+    command: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> SitterLog:
+        if (self.path is None) == (self.command is None):
+            raise ValueError("give exactly one of `path` or `command`")
+        if self.path is not None and not self.path.is_absolute():
+            raise ValueError("`path` must be absolute")
+        if self.command is not None:
+            check_template(self.command, allowed=frozenset({"zone", "shard"}))
+        return self
+
+
+class Reprovision(_Strict):
+    run_on: Literal["headnode", "local", "zone"] = "headnode"
+    command: str = "sapiadm reprovision {zone} {image}"
+
+    @model_validator(mode="after")
+    def _template(self) -> Reprovision:
+        check_template(
+            self.command,
+            allowed=frozenset({"zone", "image", "shard"}),
+            local=self.run_on == "local",
+        )
+        return self
+
+    @property
+    def template(self) -> CommandTemplate:
+        return CommandTemplate(self.command)
+
+
+class Commands(_Strict):
+    sitter_log: SitterLog = SitterLog(command=TRITON_SITTER_LOG_COMMAND)
+    manatee_version: str = "cat /opt/smartdc/manatee/package.json"
+    moray_version: str = "cat /opt/smartdc/moray/package.json"
+    manatee_adm: str = TRITON_MANATEE_ADM
+    sitter_disable: str = "svcadm disable manatee-sitter"
+    sitter_enable: str = "svcadm enable manatee-sitter"
+    tail: str = "tail"
+    reprovision: Reprovision = Reprovision()
+
+    @field_validator("sitter_log", mode="before")
+    @classmethod
+    def _log_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):  # a bare string is a path
+            return {"path": value}
+        return value
+
+    @field_validator("manatee_version", "moray_version", "sitter_disable", "sitter_enable")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        return check_template(value, allowed=frozenset({"zone", "shard"}))
+
+    @field_validator("manatee_adm", "tail")
+    @classmethod
+    def _adm(cls, value: str) -> str:
+        # A path or a short command prefix; arguments are appended quoted.
+        return check_template(value, allowed=frozenset())
+
+    def template(self, name: str) -> CommandTemplate:
+        text = getattr(self, name)
+        assert isinstance(text, str)
+        return CommandTemplate(text)
+
+
+class Versions(_Strict):
+    migrate_to: str | None = None
+    roll_back_to: str | None = None
+
+    @field_validator("migrate_to", "roll_back_to", mode="before")
+    @classmethod
+    def _version(cls, value: Any) -> Any:
+        if isinstance(value, int | float):  # YAML reads `2` or `2.1` as a number
+            value = str(value)
+        if isinstance(value, str) and not IMAGE_RE.match(value):
+            raise ValueError(f"{value!r} is not an image UUID or version string")
+        return value
+
+
+def _zone_table(value: Any) -> Any:
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        for key in value:
+            if not isinstance(key, str) or not is_zone_id(key):
+                raise ValueError(
+                    f"{key!r} is not a zone id: use a lowercase UUID or a short name of "
+                    "letters, digits, '.', '_' and '-' starting with a letter"
+                )
+    return value
+
+
+class Inventory(_Strict):
+    shard: str
+    zookeeper: str
+    known_hosts: Path | None = None
+    ssh_config: Path | Literal[False] | None = None
+    ssh: SshDefaults = SshDefaults()
+    headnode: SshTarget | None = None
+    zones: dict[str, SshTarget]
+    morays: dict[str, SshTarget] = {}
+    versions: Versions = Versions()
+    commands: Commands = Commands()
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def path(self) -> Path | None:
+        """The file this inventory was loaded from."""
+        return self._source
+
+    @field_validator("shard")
+    @classmethod
+    def _shard(cls, value: str) -> str:
+        if not SHARD_RE.match(value):
+            raise ValueError(f"{value!r} is not a shard name (letters, digits, . _ -)")
+        return value
+
+    @field_validator("zookeeper")
+    @classmethod
+    def _zk(cls, value: str) -> str:
+        if not ZK_RE.match(value):
+            raise ValueError(
+                f"{value!r} is not a ZooKeeper connection string HOST:PORT[,HOST:PORT...][/chroot]"
+            )
+        return value
+
+    @field_validator("zones", "morays", mode="before")
+    @classmethod
+    def _zone_ids(cls, value: Any) -> Any:
+        return _zone_table(value)
+
+    @field_validator("zones")
+    @classmethod
+    def _nonempty(cls, value: dict[str, SshTarget]) -> dict[str, SshTarget]:
+        if not value:
+            raise ValueError("list at least one zone")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Inventory:
+        overlap = set(self.zones) & set(self.morays)
+        if overlap:
+            raise ValueError(f"{', '.join(sorted(overlap))} listed both as zone and Moray zone")
+        return self
+
+    def zone(self, zone_id: str) -> SshTarget:
+        """The target of a manatee or Moray zone; BadInput naming the known ones otherwise."""
+        validate_zone_id(zone_id)
+        if zone_id in self.zones:
+            return self.zones[zone_id]
+        if zone_id in self.morays:
+            return self.morays[zone_id]
+        known = ", ".join([*self.zones, *self.morays])
+        raise BadInput(
+            f"Zone {zone_id!r} is not in the inventory {self.path or ''}".rstrip() + ".",
+            f"Known zones: {known}.",
+        )
+
+    def all_zones(self) -> dict[str, SshTarget]:
+        return {**self.zones, **self.morays}
+
+    def sitter_log(self, zone_id: str) -> Path | None:
+        """The log path when the inventory fixes it (None: ask the zone with the command)."""
+        return self.zone(zone_id).sitter_log or self.commands.sitter_log.path
+
+
+# --- loading with line numbers ----------------------------------------------------------
+
+
+def _resolve_paths(inventory: Inventory, base: Path) -> Inventory:
+    def fix(path: Path) -> Path:
+        expanded = path.expanduser()
+        return expanded if expanded.is_absolute() else (base / expanded)
+
+    def fix_target(target: SshTarget) -> SshTarget:
+        if not target.identity:
+            return target
+        return target.model_copy(update={"identity": [fix(p) for p in target.identity]})
+
+    ssh = inventory.ssh
+    if ssh.identity:
+        ssh = ssh.model_copy(update={"identity": [fix(p) for p in ssh.identity]})
+    return inventory.model_copy(
+        update={
+            "known_hosts": fix(inventory.known_hosts) if inventory.known_hosts else None,
+            "ssh_config": (
+                fix(inventory.ssh_config) if inventory.ssh_config else inventory.ssh_config
+            ),
+            "ssh": ssh,
+            "headnode": fix_target(inventory.headnode) if inventory.headnode else None,
+            "zones": {k: fix_target(v) for k, v in inventory.zones.items()},
+            "morays": {k: fix_target(v) for k, v in inventory.morays.items()},
+        }
+    )
+
+
+def _node_at(root: yaml.Node, loc: tuple[int | str, ...]) -> tuple[yaml.Node, int]:
+    """The deepest YAML node along pydantic's error location, and how far it got."""
+    node, depth = root, 0
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = next((v for k, v in node.value if k.value == str(part)), None)
+            if found is None:
+                break
+            node = found
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                break
+            node = node.value[part]
+        else:
+            break
+        depth += 1
+    return node, depth
+
+
+def _duplicate_keys(node: yaml.Node, path: Path) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    raise BadInput(
+                        f"{path}:{key.start_mark.line + 1}: the key {key.value!r} appears twice "
+                        f"(first on line {seen[key.value]}).",
+                        "Keep one of them; the inventory lists each zone once.",
+                    )
+                seen[key.value] = key.start_mark.line + 1
+            _duplicate_keys(value, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _duplicate_keys(item, path)
+
+
+def _check_zone_keys(root: yaml.Node, path: Path) -> None:
+    """Report a bad zone id at its own line (pydantic would name only the table)."""
+    for table in ("zones", "morays"):
+        node, depth = _node_at(root, (table,))
+        if depth != 1 or not isinstance(node, yaml.MappingNode):
+            continue
+        for key, _value in node.value:
+            if not is_zone_id(str(key.value)):
+                raise BadInput(
+                    f"{path}:{key.start_mark.line + 1}: {table}: {key.value!r} is not a zone id.",
+                    "Use a lowercase zone UUID or a short name of letters, digits, '.', '_' "
+                    "and '-' starting with a letter.",
+                )
+
+
+def _describe_error(error: Any, root: yaml.Node, path: Path) -> str:
+    # Validators on dict keys report the table itself; field validators report the field.
+    loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and "[" in part))
+    node, _depth = _node_at(root, loc)
+    field = ".".join(str(p) for p in loc) or "(top level)"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "missing":
+        message = "this field is required"
+    elif error["type"] == "extra_forbidden":
+        message = "unknown field (check the spelling against the documented format)"
+    return f"{path}:{node.start_mark.line + 1}: {field}: {message}"
+
+
+def load_inventory(path: Path) -> Inventory:
+    """Read and validate an inventory; BadInput naming file, line and field on any problem."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise BadInput(
+            f"Cannot read the inventory {path}: {exc.strerror or exc}.",
+            "Check the path given to --inventory.",
+        ) from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise BadInput(
+            f"{where}: the inventory is not valid YAML ({problem}).",
+            "Fix the syntax; the format is documented in `migrator inventory format`.",
+        ) from None
+    if root is None or not isinstance(data, dict):
+        raise BadInput(
+            f"{path}:1: the inventory must be a YAML mapping with shard, zookeeper and zones.",
+            "See the documented example in `migrator inventory format`.",
+        )
+    _duplicate_keys(root, path)
+    _check_zone_keys(root, path)
+    try:
+        inventory = Inventory.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        lines = [_describe_error(e, root, path) for e in errors[:5]]
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        raise BadInput(
+            "The inventory is invalid: " + "; ".join(lines) + more + ".",
+            "Fix the field(s) named; the format is documented in `migrator inventory format`.",
+        ) from None
+    inventory = _resolve_paths(inventory, path.resolve().parent)
+    inventory._source = path
+    return inventory
+

@@ -1,0 +1,144 @@
+"""Run one command in a zone over its shared transport: quoted, bounded, timed out.
+
+A command is given as an argument vector and joined with ``shlex.quote`` here;
+a string is accepted only from the inventory's validated templates (already
+quoted). Output beyond ``max_output`` bytes per stream is discarded and flagged;
+if the command floods beyond four times that, its channel is closed.
+"""
+
+from __future__ import annotations
+
+import select
+import shlex
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from migrator.remote.connection import ZoneConnection
+from migrator.remote.errors import ConnectionDropped, RemoteCommandFailed, RemoteCommandTimeout
+
+DEFAULT_MAX_OUTPUT = 1 << 20
+_CHUNK = 1 << 16
+
+
+def to_shell(command: str | Sequence[str]) -> str:
+    """The shell text sent to the zone; every argument of a vector is quoted."""
+    if isinstance(command, str):
+        return command
+    if not command:
+        raise ValueError("empty command")
+    return shlex.join(command)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    zone: str
+    command: str
+    status: int | None  # None: no exit status (closed after flooding)
+    stdout: bytes
+    stderr: bytes
+    truncated: bool
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 0
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+    def require_ok(self) -> CommandResult:
+        if self.ok:
+            return self
+        error = self.stderr.decode("utf-8", "replace").strip().splitlines()
+        said = f": {error[-1]}" if error else ""
+        raise RemoteCommandFailed(
+            f"`{self.command}` failed on {self.zone} (exit status {self.status}){said}.",
+            "Run it by hand in the zone to see why; nothing after it was done.",
+        )
+
+
+def run_command(
+    connection: ZoneConnection,
+    command: str | Sequence[str],
+    *,
+    timeout: float,
+    max_output: int = DEFAULT_MAX_OUTPUT,
+    stdin: bytes | None = None,
+) -> CommandResult:
+    import paramiko
+
+    text = to_shell(command)
+    started = time.monotonic()
+    deadline = started + timeout
+    channel = connection.open_channel(timeout=timeout)
+    try:
+        try:
+            channel.exec_command(text)
+            if stdin is not None:
+                channel.sendall(stdin)
+            channel.shutdown_write()
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise _dropped(connection, text, exc) from None
+        out, err = bytearray(), bytearray()
+        truncated = flooded = False
+        received = 0
+        fileno = channel.fileno()
+        while True:
+            while channel.recv_ready():
+                chunk = channel.recv(_CHUNK)
+                received += len(chunk)
+                truncated |= _take(out, chunk, max_output)
+            while channel.recv_stderr_ready():
+                chunk = channel.recv_stderr(_CHUNK)
+                received += len(chunk)
+                truncated |= _take(err, chunk, max_output)
+            if received > 4 * max_output:
+                flooded = True
+                break
+            drained = channel.eof_received or channel.closed
+            if drained and channel.exit_status_ready() and not (
+                channel.recv_ready() or channel.recv_stderr_ready()
+            ):
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RemoteCommandTimeout(
+                    f"`{text}` on {connection.label} ({connection.endpoint.route()}) did not "
+                    f"finish within {timeout:g} s; its channel was closed (the command may "
+                    "still be running in the zone).",
+                    "Check the zone (is it overloaded or the command waiting for input?) "
+                    "and rerun, or raise the timeout.",
+                )
+            select.select([fileno], [], [], min(remaining, 1.0))
+        status: int | None = None
+        if not flooded:
+            # paramiko leaves -1 when no exit-status arrived: the process died of a
+            # signal (transport alive) or the connection dropped (transport dead).
+            status = channel.exit_status if channel.exit_status >= 0 else None
+            if status is None and not connection.transport_alive():
+                raise _dropped(connection, text, None)
+        return CommandResult(
+            connection.label, text, status, bytes(out), bytes(err), truncated,
+            time.monotonic() - started,
+        )
+    finally:
+        channel.close()
+
+
+def _take(buffer: bytearray, data: bytes, limit: int) -> bool:
+    """Append up to ``limit`` bytes; True when some were discarded."""
+    room = limit - len(buffer)
+    if room > 0:
+        buffer += data[:room]
+    return len(data) > max(room, 0)
+
+
+def _dropped(connection: ZoneConnection, text: str, exc: BaseException | None) -> ConnectionDropped:
+    cause = f": {exc}" if exc else ""
+    return ConnectionDropped(
+        f"The connection to {connection.label} ({connection.endpoint.route()}) dropped while "
+        f"running `{text}`{cause}; it may or may not have taken effect.",
+        "Check the zone by hand before rerunning; the next command reconnects.",
+    )

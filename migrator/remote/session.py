@@ -1,0 +1,192 @@
+"""The run's zone access (``ctx.remote``): one connection per zone, shared by every step.
+
+``RemoteSession(inventory)`` connects lazily: a zone is contacted the first
+time a step needs it, then its transport is reused for every command and log
+follower of the run. ``close()`` ends them all.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from migrator.errors import BadInput
+from migrator.inventory import Inventory, validate_zone_id
+from migrator.remote.commands import DEFAULT_MAX_OUTPUT, CommandResult, run_command
+from migrator.remote.connection import Connector, ZoneConnection
+from migrator.remote.endpoint import headnode_endpoint, load_ssh_config, zone_endpoint
+from migrator.remote.errors import LogUnavailable, RemoteCommandTimeout
+from migrator.remote.hostkeys import KnownHosts, RecordedKey
+from migrator.remote.logs import LogFollower, LogMark, LogRead, follow_log, mark_log, read_since
+
+HEADNODE = "headnode"
+
+
+class RemoteSession:
+    def __init__(
+        self,
+        inventory: Inventory,
+        *,
+        accept_new_host_keys: bool = False,
+        on_recorded: Callable[[RecordedKey], None] | None = None,
+        use_agent: bool = True,
+    ) -> None:
+        self.inventory = inventory
+        self.known_hosts = KnownHosts(inventory.known_hosts, accept_new=accept_new_host_keys)
+        self.connector = Connector(
+            self.known_hosts,
+            connect_timeout=inventory.ssh.connect_timeout,
+            keepalive=inventory.ssh.keepalive,
+            use_agent=use_agent,
+            on_recorded=on_recorded,
+        )
+        self._ssh_config: Any = None
+        self._ssh_config_loaded = False
+        self._connections: dict[str, ZoneConnection] = {}
+        self._log_paths: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def command_timeout(self) -> float:
+        return self.inventory.ssh.command_timeout
+
+    @property
+    def recorded_host_keys(self) -> list[RecordedKey]:
+        return list(self.known_hosts.recorded)
+
+    def _config(self) -> Any:
+        if not self._ssh_config_loaded:
+            self._ssh_config = load_ssh_config(self.inventory.ssh_config)
+            self._ssh_config_loaded = True
+        return self._ssh_config
+
+    def connection(self, zone: str) -> ZoneConnection:
+        """The zone's connection object (``headnode`` names the inventory's headnode)."""
+        with self._lock:
+            found = self._connections.get(zone)
+            if found is None:
+                if zone == HEADNODE:
+                    endpoint = headnode_endpoint(self.inventory, self._config())
+                else:
+                    endpoint = zone_endpoint(self.inventory, validate_zone_id(zone),
+                                             self._config())
+                found = ZoneConnection(endpoint, self.connector)
+                self._connections[zone] = found
+            return found
+
+    def connect(self, zone: str) -> ZoneConnection:
+        """Open (or reuse) the zone's transport now; raises naming zone and cause."""
+        connection = self.connection(zone)
+        connection.transport()
+        return connection
+
+    def run(
+        self,
+        zone: str,
+        command: str | Sequence[str],
+        *,
+        timeout: float | None = None,
+        max_output: int = DEFAULT_MAX_OUTPUT,
+        stdin: bytes | None = None,
+    ) -> CommandResult:
+        """Run in the zone; an argument vector is quoted word by word."""
+        return run_command(
+            self.connection(zone), command,
+            timeout=timeout or self.command_timeout, max_output=max_output, stdin=stdin,
+        )
+
+    def run_template(self, zone: str, name: str, **values: str) -> CommandResult:
+        """Run one of the inventory's command templates (filled with quoted values)."""
+        template = self.inventory.commands.template(name)
+        filled = template.fill(**{"zone": zone, "shard": self.inventory.shard, **values})
+        return self.run(zone, filled)
+
+    def sitter_log_path(self, zone: str) -> str:
+        """The sitter log: fixed by the inventory, or what ``commands.sitter_log`` prints."""
+        if zone in self._log_paths:
+            return self._log_paths[zone]
+        fixed = self.inventory.sitter_log(zone)
+        if fixed is not None:
+            path = str(fixed)
+        else:
+            command = self.inventory.commands.sitter_log.command
+            assert command is not None  # the model requires path or command
+            from migrator.inventory import CommandTemplate
+
+            filled = CommandTemplate(command).fill(zone=zone, shard=self.inventory.shard)
+            result = self.run(zone, filled, max_output=4096)
+            lines = result.text.strip().splitlines()
+            path = lines[0].strip() if result.ok and lines else ""
+            if not path.startswith("/"):
+                raise LogUnavailable(
+                    f"`{filled}` in {zone} did not print the sitter's log path "
+                    f"(exit status {result.status}, output {result.text.strip()[:200]!r}).",
+                    "Set `sitter_log:` for the zone or `commands.sitter_log.path` in the "
+                    "inventory.",
+                )
+        self._log_paths[zone] = path
+        return path
+
+    def mark_log(self, zone: str, path: str | None = None) -> LogMark:
+        return mark_log(self.connection(zone), path or self.sitter_log_path(zone),
+                        timeout=self.command_timeout)
+
+    def read_since(self, zone: str, mark: LogMark, *, max_bytes: int = DEFAULT_MAX_OUTPUT
+                   ) -> LogRead:
+        return read_since(self.connection(zone), mark, max_bytes=max_bytes,
+                          timeout=self.command_timeout, tail=self.inventory.commands.tail)
+
+    def follow(self, zone: str, mark: LogMark) -> LogFollower:
+        return follow_log(self.connection(zone), mark, timeout=self.command_timeout,
+                          tail=self.inventory.commands.tail)
+
+    def run_local(self, argv: Sequence[str], *, timeout: float | None = None) -> CommandResult:
+        """Run on the operator's machine (no shell), e.g. the sandbox's reprovision."""
+        limit = timeout or self.command_timeout
+        text = " ".join(argv)
+        try:
+            done = subprocess.run(list(argv), capture_output=True, timeout=limit, check=False,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise RemoteCommandTimeout(
+                f"`{text}` (run locally) did not finish within {limit:g} s and was killed.",
+                "Check what it waits for, or raise `ssh.command_timeout` in the inventory.",
+            ) from None
+        except OSError as exc:
+            raise BadInput(
+                f"Cannot run `{text}` locally: {exc.strerror or exc}.",
+                "Fix the command in the inventory (the first word must be an executable).",
+            ) from None
+        return CommandResult("local", text, done.returncode, done.stdout[:DEFAULT_MAX_OUTPUT],
+                             done.stderr[:DEFAULT_MAX_OUTPUT], len(done.stdout) >
+                             DEFAULT_MAX_OUTPUT, 0.0)
+
+    def reprovision(self, zone: str, image: str, *, timeout: float | None = None
+                    ) -> CommandResult:
+        """Run the inventory's reprovision template where it says (local/headnode/zone)."""
+        from migrator.inventory import validate_image
+
+        validate_zone_id(zone)
+        validate_image(image)
+        spec = self.inventory.commands.reprovision
+        values = {"zone": zone, "image": image, "shard": self.inventory.shard}
+        if spec.run_on == "local":
+            return self.run_local(spec.template.argv(**values), timeout=timeout)
+        where = HEADNODE if spec.run_on == "headnode" else zone
+        return self.run(where, spec.template.fill(**values), timeout=timeout)
+
+    def close(self) -> None:
+        with self._lock:
+            for connection in self._connections.values():
+                connection.close()
+            self._connections.clear()
+        self.connector.close()
+
+    def __enter__(self) -> RemoteSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+

@@ -1,0 +1,46 @@
+"""Version strings as zones report them, compared with a playbook's ``at_least`` (pure).
+
+Decisions: the version command may print a ``package.json`` (its ``version``
+is used) or a bare string (its first line). ``at_least`` may be a build stamp
+such as ``20141204T233537Z`` (Triton image versions embed one:
+``master-20141204T233537Z-g1a2b3c4``), compared as a stamp; or a release such
+as ``v2`` / ``2.1.1``, compared numerically component by component (missing
+components are 0, so ``2.1.1-sandbox`` is at least ``v2``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+_STAMP_RE = re.compile(r"\d{8}T\d{6}Z")
+_NUMBERS_RE = re.compile(r"^v?(\d+(?:\.\d+)*)")
+
+
+def reported_version(output: str) -> str | None:
+    text = output.strip()
+    if not text:
+        return None
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+        version = data.get("version") if isinstance(data, dict) else None
+        return version if isinstance(version, str) and version else None
+    return text.splitlines()[0].strip()
+
+
+def at_least(actual: str, wanted: str) -> bool | None:
+    """True/False, or None when the two cannot be compared."""
+    stamp = _STAMP_RE.search(wanted)
+    if stamp:
+        found = _STAMP_RE.search(actual)
+        return None if found is None else found.group(0) >= stamp.group(0)
+    mine, theirs = _NUMBERS_RE.match(actual), _NUMBERS_RE.match(wanted)
+    if mine is None or theirs is None:
+        return None
+    left = [int(p) for p in mine.group(1).split(".")]
+    right = [int(p) for p in theirs.group(1).split(".")]
+    width = max(len(left), len(right))
+    return left + [0] * (width - len(left)) >= right + [0] * (width - len(right))

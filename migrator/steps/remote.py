@@ -1,0 +1,411 @@
+"""Zone-side checks and actions: sitter log records, replication, versions, commands.
+
+``ctx.remote`` is a ``migrator.remote.session.RemoteSession``; zones are named by
+their original role (``original_sync``) or by zone id, resolved with
+``ctx.zone``. At every step start a hook records the log offset of each zone
+the step names (``ctx.marks["log:<zone>"]``), so ``log_record`` reads only what
+was appended since — also after a resume, since marks are journalled.
+
+Waiting: ``log_record`` follows the log live and returns at the first match.
+``replication_synced`` re-reads ``manatee-adm status`` whenever the sync's log
+moves, and at least every ``RECHECK`` seconds: catching up in postgres writes
+nothing we could subscribe to over SSH, so that interval is the fallback.
+"""
+
+from __future__ import annotations
+
+import shlex
+import threading
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from migrator.engine.hooks import on_step_start
+from migrator.errors import BadInput, StepFailed
+from migrator.inventory import is_zone_id, validate_image
+from migrator.steps.registry import Outcome, StepContext, action, check
+
+RECHECK = 1.0
+ZONE_GROUPS = ("zones", "morays")
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _zone_ref(value: str) -> str:
+    if not is_zone_id(value):
+        raise ValueError(
+            f"{value!r} is neither a role (original_primary, original_sync, original_async) "
+            "nor a zone id"
+        )
+    return value
+
+
+def _remote(ctx: StepContext) -> Any:
+    if ctx.remote is None:
+        raise BadInput(
+            "This step needs to reach zones over SSH, but the run has no inventory.",
+            "Pass --inventory FILE (see `migrator inventory format` for the format).",
+        )
+    return ctx.remote
+
+
+def _mark_key(zone: str) -> str:
+    return f"log:{zone}"
+
+
+def _mark(ctx: StepContext, zone: str) -> Any:
+    """The zone's log mark from the step start, recorded now if the step has none."""
+    from migrator.remote.logs import LogMark
+
+    stored = ctx.marks.get(_mark_key(zone))
+    if stored is not None:
+        return LogMark.from_json(stored)
+    mark = _remote(ctx).mark_log(zone)
+    ctx.marks[_mark_key(zone)] = mark.to_json()
+    return mark
+
+
+@on_step_start
+def mark_step_logs(ctx: Any, step: Any) -> None:
+    """Record the sitter log offset of every manatee zone the step names."""
+    if getattr(ctx, "remote", None) is None:
+        return
+    for ref in getattr(step, "zones", None) or []:
+        if ref in ZONE_GROUPS:
+            continue
+        zone = ctx.zone(ref)
+        ctx.marks[_mark_key(zone)] = ctx.remote.mark_log(zone).to_json()
+
+
+# --- log_record -------------------------------------------------------------------------
+
+
+class LogRecordParams(_Params):
+    zone: str
+    msg: str | None = None
+    msg_prefix: str | None = None
+    contains: str | None = None
+    fields: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    level: str | int | None = None
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _zone_ref(value)
+
+    @field_validator("level")
+    @classmethod
+    def _level(cls, value: str | int | None) -> str | int | None:
+        from migrator.remote.bunyan import level_number
+
+        if value is not None:
+            level_number(value)
+        return value
+
+    @model_validator(mode="after")
+    def _something(self) -> LogRecordParams:
+        if not (self.msg or self.msg_prefix or self.contains or self.fields):
+            raise ValueError("give at least one of msg, msg_prefix, contains or fields")
+        return self
+
+
+def _spec(ctx: StepContext, p: LogRecordParams) -> Any:
+    from migrator.remote.bunyan import RecordMatch, level_number
+
+    # A field naming an original role (upstream: original_primary) means that zone.
+    fields = {
+        key: ctx.zone(value) if isinstance(value, str) and value.startswith("original_")
+        else value
+        for key, value in p.fields.items()
+    }
+    return RecordMatch(
+        msg=p.msg, msg_prefix=p.msg_prefix, contains=p.contains, fields=fields,
+        min_level=None if p.level is None else level_number(p.level),
+    )
+
+
+@check("log_record", LogRecordParams)
+def log_record(ctx: StepContext, p: LogRecordParams, timeout: float) -> Outcome:
+    """The zone's sitter log has a matching record since the step started."""
+    from migrator.remote.bunyan import format_record
+    from migrator.remote.search import wait_for_record
+
+    zone = ctx.zone(p.zone)
+    spec = _spec(ctx, p)
+    mark = _mark(ctx, zone)
+    found = wait_for_record(_remote(ctx), mark, spec, timeout)
+    notes = f" ({'; '.join(found.notes)})" if found.notes else ""
+    data = {"zone": zone, "bytes_read": found.bytes_read, "seconds": round(found.seconds, 3)}
+    if found.record is None:
+        waited = f" within {timeout:g} s" if timeout > 0 else ""
+        return Outcome(
+            False,
+            f"{zone} logged no record where {spec.describe()} since the step started"
+            f"{waited}; read {found.bytes_read} bytes{notes}",
+            data,
+        )
+    pretty = format_record(found.record)
+    ctx.say(pretty)
+    return Outcome(True, f"{zone} logged: {spec.describe()}{notes}",
+                   {**data, "record": pretty})
+
+
+# --- replication_synced -----------------------------------------------------------------
+
+
+class ReplicationParams(_Params):
+    primary: str
+    sync: str
+    on: str | None = None  # zone to run manatee-adm in (default: the sync)
+
+    @field_validator("primary", "sync", "on")
+    @classmethod
+    def _zones(cls, value: str | None) -> str | None:
+        return None if value is None else _zone_ref(value)
+
+
+def status_command(inventory: Any) -> str:
+    """``env SHARD=.. ZK_IPS=.. <manatee_adm> status`` (env works for v1 and v2 manatee-adm)."""
+    prefix = shlex.join(["env", f"SHARD={inventory.shard}", f"ZK_IPS={inventory.zookeeper}"])
+    return f"{prefix} {inventory.commands.manatee_adm} status"
+
+
+@check("replication_synced", ReplicationParams)
+def replication_synced(ctx: StepContext, p: ReplicationParams, timeout: float) -> Outcome:
+    """The primary streams synchronously to the expected sync, and it is caught up."""
+    from migrator.remote.manatee_status import parse_status, replication_verdict
+
+    remote = _remote(ctx)
+    primary, sync = ctx.zone(p.primary), ctx.zone(p.sync)
+    where = ctx.zone(p.on) if p.on else sync
+    command = status_command(remote.inventory)
+    deadline = time.monotonic() + max(timeout, 0.0)
+
+    def look() -> Outcome:
+        result = remote.run(where, command)
+        if not result.ok:
+            said = result.stderr.decode("utf-8", "replace").strip()[-300:]
+            return Outcome(False, f"`{command}` failed in {where} (exit status "
+                                  f"{result.status}): {said}", {})
+        verdict = replication_verdict(parse_status(result.text, ctx.shard), primary, sync)
+        return Outcome(verdict.ok, verdict.reason, {"on": where})
+
+    outcome = look()
+    if outcome.ok or timeout <= 0:
+        return outcome
+    follower = _try_follow(remote, sync)
+    try:
+        while time.monotonic() < deadline:
+            step_end = min(deadline, time.monotonic() + RECHECK)
+            if follower is not None:
+                for _line in follower.lines(step_end):
+                    break  # any activity in the sync's log: look again now
+                if not follower.alive:
+                    follower.close()
+                    follower = _try_follow(remote, sync)
+            else:
+                threading.Event().wait(max(0.0, step_end - time.monotonic()))
+            outcome = look()
+            if outcome.ok:
+                return outcome
+    finally:
+        if follower is not None:
+            follower.close()
+    return outcome
+
+
+def _try_follow(remote: Any, zone: str) -> Any:
+    """A follower on the zone's log, or None when it cannot be followed (then: interval)."""
+    from migrator.errors import MigratorError
+
+    try:
+        return remote.follow(zone, remote.mark_log(zone))
+    except MigratorError:
+        return None
+
+
+# --- zone_version -----------------------------------------------------------------------
+
+
+class VersionParams(_Params):
+    zone: str | None = None
+    zones: Literal["zones", "morays"] | None = None
+    at_least: str = Field(min_length=1)
+    component: Literal["manatee", "moray"] | None = None
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else _zone_ref(value)
+
+    @model_validator(mode="after")
+    def _one(self) -> VersionParams:
+        if (self.zone is None) == (self.zones is None):
+            raise ValueError("give exactly one of `zone` or `zones` (zones | morays)")
+        return self
+
+
+def _version_of(ctx: StepContext, zone: str, component: str) -> str | None:
+    from migrator.remote.versions import reported_version
+
+    result = _remote(ctx).run_template(zone, f"{component}_version")
+    return reported_version(result.text) if result.ok else None
+
+
+@check("zone_version", VersionParams)
+def zone_version(ctx: StepContext, p: VersionParams, timeout: float) -> Outcome:
+    """The zone(s) report a manatee (or Moray) version at least the one given."""
+    from migrator.remote.versions import at_least
+
+    remote = _remote(ctx)
+    if p.zones is not None:
+        table = remote.inventory.morays if p.zones == "morays" else remote.inventory.zones
+        zones = list(table)
+        component = p.component or ("moray" if p.zones == "morays" else "manatee")
+        if not zones:
+            return Outcome(True, f"the inventory lists no {p.zones}; nothing to check", {})
+    else:
+        zones = [ctx.zone(p.zone or "")]
+        component = p.component or (
+            "moray" if zones[0] in remote.inventory.morays else "manatee")
+    seen: dict[str, str | None] = {}
+    behind: list[str] = []
+    for zone in zones:
+        version = _version_of(ctx, zone, component)
+        seen[zone] = version
+        verdict = at_least(version, p.at_least) if version else None
+        if verdict is not True:
+            shown = version or "no version (the version command failed or printed nothing)"
+            behind.append(f"{zone} reports {shown}"
+                          + (" (not comparable)" if version and verdict is None else ""))
+    if behind:
+        return Outcome(False, f"{component} version below {p.at_least}: "
+                              + "; ".join(behind), {"versions": seen})
+    listed = ", ".join(f"{z} {v}" for z, v in seen.items())
+    return Outcome(True, f"{component} at least {p.at_least}: {listed}", {"versions": seen})
+
+
+# --- actions -------------------------------------------------------------------------------
+
+
+class RunParams(_Params):
+    zone: str
+    argv: list[str] | None = Field(default=None, min_length=1)
+    command: Literal["sitter_disable", "sitter_enable"] | None = None
+    timeout: float | None = Field(default=None, gt=0, le=86400)
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _zone_ref(value)
+
+    @model_validator(mode="after")
+    def _one(self) -> RunParams:
+        if (self.argv is None) == (self.command is None):
+            raise ValueError("give exactly one of `argv` (words, each quoted) or `command` "
+                             "(sitter_disable | sitter_enable)")
+        return self
+
+
+def _command_text(ctx: StepContext, p: RunParams, zone: str) -> str:
+    from migrator.inventory import CommandTemplate
+    from migrator.remote.commands import to_shell
+
+    if p.argv is not None:
+        return to_shell(p.argv)
+    assert p.command is not None
+    text = getattr(ctx.inventory.commands, p.command)
+    return CommandTemplate(text).fill(zone=zone, shard=ctx.shard)
+
+
+def _describe_run(ctx: StepContext, p: RunParams) -> str:
+    zone = ctx.zone(p.zone)
+    return f"run `{_command_text(ctx, p, zone)}` in {zone}"
+
+
+@action("run_command", RunParams, describe=_describe_run)
+def run_command(ctx: StepContext, p: RunParams) -> Outcome:
+    """Run a command in a zone (every argument quoted); fail on a non-zero exit."""
+    zone = ctx.zone(p.zone)
+    _mark(ctx, zone)
+    text = _command_text(ctx, p, zone)
+    result = _remote(ctx).run(zone, text, timeout=p.timeout).require_ok()
+    output = result.text.strip()
+    return Outcome(True, f"ran `{text}` in {zone}" + (f": {output[-500:]}" if output else ""),
+                   {"zone": zone, "status": result.status, "stdout": output[-4000:]})
+
+
+class ReprovisionParams(_Params):
+    zone: str
+    to: Literal["migrate_to", "roll_back_to"] = "migrate_to"
+    image: str | None = None  # overrides the inventory's version
+    timeout: float = Field(default=3600.0, gt=0, le=86400)
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _zone_ref(value)
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                validate_image(value)
+            except BadInput as exc:
+                raise ValueError(exc.message) from None
+        return value
+
+
+def _image(ctx: StepContext, p: ReprovisionParams) -> str:
+    image = p.image or getattr(ctx.inventory.versions, p.to)
+    if not image:
+        raise BadInput(
+            f"The inventory gives no `versions.{p.to}` to reprovision to.",
+            f"Add `versions: {{{p.to}: IMAGE}}` to the inventory (an image UUID or version).",
+        )
+    return str(image)
+
+
+def _describe_reprovision(ctx: StepContext, p: ReprovisionParams) -> str:
+    zone, image = ctx.zone(p.zone), _image(ctx, p)
+    spec = ctx.inventory.commands.reprovision
+    values = {"zone": zone, "image": image, "shard": ctx.shard}
+    where = {"local": "on this machine", "headnode": "on the headnode",
+             "zone": f"in {zone}"}[spec.run_on]
+    return f"reprovision {zone} to {image}: run `{spec.template.fill(**values)}` {where}"
+
+
+@action("reprovision", ReprovisionParams, describe=_describe_reprovision)
+def reprovision(ctx: StepContext, p: ReprovisionParams) -> Outcome:
+    """Reprovision a zone to the inventory's target (or rollback) image."""
+    from migrator.remote.errors import ConnectionDropped, ZoneUnreachable
+
+    zone, image = ctx.zone(p.zone), _image(ctx, p)
+    remote = _remote(ctx)
+    current: str | None = None
+    try:
+        _mark(ctx, zone)
+        current = _version_of(ctx, zone, "manatee")
+    except (ZoneUnreachable, ConnectionDropped) as exc:
+        # A zone that is down (e.g. a reprovision interrupted earlier) can still be
+        # reprovisioned from the headnode; its new log is read from the start.
+        ctx.say(f"  {zone} cannot be reached before reprovisioning ({exc.message})")
+    if current == image:
+        # Idempotent resume: the zone already runs exactly what we would install.
+        return Outcome(True, f"{zone} already runs {image}; not reprovisioned",
+                       {"zone": zone, "image": image, "skipped": True})
+    result = remote.reprovision(zone, image, timeout=p.timeout)
+    if not result.ok:
+        said = result.stderr.decode("utf-8", "replace").strip()[-500:]
+        raise StepFailed(
+            f"Reprovisioning {zone} to {image} failed (`{result.command}`, exit status "
+            f"{result.status}){': ' + said if said else ''}.",
+            "Look at the zone and the reprovision output; rerun `migrator resume` once fixed.",
+        )
+    return Outcome(True, f"reprovisioned {zone} to {image}",
+                   {"zone": zone, "image": image, "from": current,
+                    "stdout": result.text.strip()[-4000:]})

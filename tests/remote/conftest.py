@@ -1,0 +1,96 @@
+"""Real sshd servers on 127.0.0.x for the SSH tests, and inventories that point at them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from migrator.inventory import Inventory, load_inventory
+from migrator.remote.session import RemoteSession
+from migrator.sandbox.sshd import SshServer, generate_keypair
+
+FAST_SHELL = '/bin/sh -c "$SSH_ORIGINAL_COMMAND"'
+
+
+@pytest.fixture
+def client_key(tmp_path: Path) -> Path:
+    key = tmp_path / "id_ed25519"
+    generate_keypair(key, comment="migrator-test")
+    return key
+
+
+@pytest.fixture
+def sshd_factory(tmp_path: Path, client_key: Path) -> Iterator[Callable[..., SshServer]]:
+    """Start sshd servers; every one is stopped at teardown, also on failure."""
+    started: list[SshServer] = []
+
+    def start(host: str = "127.0.0.21", name: str | None = None, **kwargs: Any) -> SshServer:
+        workdir = tmp_path / (name or f"sshd-{len(started)}")
+        kwargs.setdefault("force_command", FAST_SHELL)
+        server = SshServer(workdir, host, authorized_keys=Path(f"{client_key}.pub"), **kwargs)
+        started.append(server)
+        server.start()
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture
+def sshd(sshd_factory: Callable[..., SshServer]) -> SshServer:
+    return sshd_factory()
+
+
+def write_inventory(
+    directory: Path,
+    zones: dict[str, dict[str, Any]],
+    *,
+    known_hosts: Path | None,
+    identity: Path,
+    extra: dict[str, Any] | None = None,
+    ssh: dict[str, Any] | None = None,
+) -> Path:
+    document: dict[str, Any] = {
+        "shard": "1.moray.test",
+        "zookeeper": "127.0.0.1:2181",
+        "ssh_config": False,
+        "ssh": {"user": "root", "identity": str(identity), "connect_timeout": 3,
+                "command_timeout": 10, **(ssh or {})},
+        "zones": zones,
+    }
+    if known_hosts is not None:
+        document["known_hosts"] = str(known_hosts)
+    document.update(extra or {})
+    path = directory / "inventory.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def zone_inventory(
+    tmp_path: Path, sshd: SshServer, client_key: Path
+) -> Callable[..., Inventory]:
+    """An inventory with one zone `z1` on the fixture sshd, its key known."""
+
+    def make(**extra: Any) -> Inventory:
+        known = tmp_path / "known_hosts"
+        known.write_text(sshd.known_hosts_line() + "\n")
+        zone = {"host": sshd.host, "port": sshd.port, "sitter_log": str(tmp_path / "sitter.log")}
+        zone.update(extra.pop("zone", {}))
+        return load_inventory(write_inventory(tmp_path, {"z1": zone}, known_hosts=known,
+                                              identity=client_key, extra=extra))
+
+    return make
+
+
+@pytest.fixture
+def session(zone_inventory: Callable[..., Inventory]) -> Iterator[RemoteSession]:
+    with RemoteSession(zone_inventory(), use_agent=False) as remote:
+        yield remote

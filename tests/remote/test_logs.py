@@ -1,0 +1,253 @@
+"""Logs on a real sshd: offsets, appended-only reads, rotation, truncation, 1 GiB, live follow."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from migrator.remote.bunyan import RecordMatch
+from migrator.remote.logs import LogMark
+from migrator.remote.search import look_once, wait_for_record
+from migrator.remote.session import RemoteSession
+from migrator.sandbox.sshd import SshServer
+
+
+def _record(msg: str, **fields: object) -> str:
+    return json.dumps({"name": "manatee-sitter", "hostname": "z1", "pid": 1, "level": 30,
+                       "component": "cluster", "msg": msg, "time": "2026-01-01T00:00:00.000Z",
+                       "v": 0, **fields}) + "\n"
+
+
+def _append(path: Path, text: str) -> None:
+    with path.open("a") as handle:
+        handle.write(text)
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    path = tmp_path / "sitter.log"
+    path.write_text(_record("old record", role="primary"))
+    return path
+
+
+def test_only_appended_bytes_are_read(session: RemoteSession, log: Path) -> None:
+    mark = session.mark_log("z1")
+    assert mark.offset == log.stat().st_size and mark.inode == str(log.stat().st_ino)
+    _append(log, "appended one\nappended two\n")
+    read = session.read_since("z1", mark)
+    assert read.data == b"appended one\nappended two\n"
+    assert read.note is None and read.next_offset == log.stat().st_size
+
+
+def test_rotation_reads_the_new_file_from_its_start(session: RemoteSession, log: Path) -> None:
+    mark = session.mark_log("z1")
+    os.rename(log, log.with_suffix(".log.0"))
+    log.write_text("first line of the new file\n")
+    read = session.read_since("z1", mark)
+    assert read.data == b"first line of the new file\n"
+    assert read.note is not None and "rotated" in read.note
+
+
+def test_truncation_reads_from_the_start(session: RemoteSession, log: Path) -> None:
+    _append(log, "x" * 1000 + "\n")
+    mark = session.mark_log("z1")
+    with log.open("r+") as handle:
+        handle.truncate(0)
+    _append(log, "after truncation\n")
+    read = session.read_since("z1", mark)
+    assert read.data == b"after truncation\n"
+    assert read.note is not None and "truncated" in read.note
+
+
+def test_a_missing_log_counts_entirely_as_new(session: RemoteSession, log: Path) -> None:
+    log.unlink()
+    mark = session.mark_log("z1")
+    assert mark.inode is None and mark.offset == 0
+    log.write_text("born later\n")
+    assert session.read_since("z1", mark).data == b"born later\n"
+
+
+def test_mark_survives_a_json_round_trip(session: RemoteSession) -> None:
+    mark = session.mark_log("z1")
+    assert LogMark.from_json(json.loads(json.dumps(mark.to_json()))) == mark
+
+
+def test_reads_are_bounded(session: RemoteSession, log: Path) -> None:
+    mark = session.mark_log("z1")
+    _append(log, "y" * 100_000)
+    read = session.read_since("z1", mark, max_bytes=1000)
+    assert read.bytes_read == 1000 and read.truncated
+
+
+@pytest.mark.parametrize("size", [1 << 20, 1 << 30])
+def test_offset_check_cost_does_not_depend_on_log_size(
+    session: RemoteSession, log: Path, size: int
+) -> None:
+    # A sparse file of `size` bytes, then a few records: only those are transferred.
+    with log.open("r+b") as handle:
+        handle.truncate(size)
+    mark = session.mark_log("z1")
+    assert mark.offset == size
+    tail = _record("assuming role", role="sync")
+    _append(log, "noise\n" * 10 + tail)
+    found = look_once(session, mark, RecordMatch(msg="assuming role", fields={"role": "sync"}))
+    assert found.record is not None
+    assert found.bytes_read == len(("noise\n" * 10 + tail).encode())
+
+
+def test_a_line_appended_while_following_is_seen(
+    session: RemoteSession, log: Path, record_property: object
+) -> None:
+    mark = session.mark_log("z1")
+    written: list[float] = []
+
+    def writer() -> None:
+        time.sleep(0.3)
+        _append(log, _record("assuming role", role="unassigned"))
+        written.append(time.monotonic())
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        found = wait_for_record(session, mark,
+                                RecordMatch(msg="assuming role", fields={"role": "unassigned"}),
+                                timeout=10)
+        seen = time.monotonic()
+    finally:
+        thread.join()
+    assert found.record is not None and found.record.get("role") == "unassigned"
+    latency_ms = (seen - written[0]) * 1000
+    record_property("follow_latency_ms", round(latency_ms, 2))  # type: ignore[operator]
+    print(f"follow latency: {latency_ms:.2f} ms")
+
+
+def test_following_returns_nothing_when_no_record_matches(
+    session: RemoteSession, log: Path
+) -> None:
+    mark = session.mark_log("z1")
+    _append(log, _record("assuming role", role="async"))
+    found = wait_for_record(session, mark, RecordMatch(msg="assuming role",
+                                                       fields={"role": "sync"}), timeout=0.5)
+    assert found.record is None and found.bytes_read > 0
+
+
+def test_record_written_before_following_started_is_found(
+    session: RemoteSession, log: Path
+) -> None:
+    mark = session.mark_log("z1")
+    _append(log, _record("declared new generation"))
+    found = wait_for_record(session, mark, RecordMatch(msg="declared new generation"), 5)
+    assert found.record is not None
+
+
+def test_follow_survives_rotation_while_following(session: RemoteSession, log: Path) -> None:
+    mark = session.mark_log("z1")
+
+    def rotate() -> None:
+        time.sleep(0.3)
+        os.rename(log, log.with_suffix(".log.0"))
+        log.write_text(_record("assuming role", role="primary"))
+
+    thread = threading.Thread(target=rotate)
+    thread.start()
+    try:
+        found = wait_for_record(session, mark, RecordMatch(fields={"role": "primary"},
+                                                           msg="assuming role"), 10)
+    finally:
+        thread.join()
+    assert found.record is not None
+
+
+def test_follow_resumes_after_the_connection_drops(
+    session: RemoteSession, log: Path, sshd: SshServer
+) -> None:
+    mark = session.mark_log("z1")
+
+    def drop_then_write() -> None:
+        time.sleep(0.3)
+        sshd.drop_connections()
+        time.sleep(0.3)
+        _append(log, _record("assuming role", role="sync"))
+
+    thread = threading.Thread(target=drop_then_write)
+    thread.start()
+    try:
+        found = wait_for_record(session, mark, RecordMatch(msg="assuming role"), 15)
+    finally:
+        thread.join()
+    assert found.record is not None
+    assert session.connection("z1").connects >= 2
+
+
+def test_remote_tail_ends_when_the_follower_closes(
+    session: RemoteSession, log: Path, sshd: SshServer
+) -> None:
+    mark = session.mark_log("z1")
+    follower = session.follow("z1", mark)
+    list(follower.lines(time.monotonic() + 0.2))
+
+    def tails() -> list[int]:
+        found = []
+        for pid in sshd.connection_pids():
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "tail":
+                    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                    if state != "Z":
+                        found.append(pid)
+            except OSError:
+                continue
+        return found
+
+    assert tails(), "the follower's tail should be running"
+    follower.close()
+    deadline = time.monotonic() + 5
+    while tails() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not tails()
+
+
+def test_long_lines_are_cut_not_buffered_whole(session: RemoteSession, log: Path) -> None:
+    from migrator.remote import logs
+
+    mark = session.mark_log("z1")
+    _append(log, "z" * (logs.MAX_LINE * 3) + "\n" + _record("after the long line"))
+    found = wait_for_record(session, mark, RecordMatch(msg="after the long line"), 10)
+    assert found.record is not None
+
+
+def test_an_unreadable_log_is_an_error_not_silence(
+    session: RemoteSession, log: Path, tmp_path: Path
+) -> None:
+    from migrator.remote.errors import LogUnavailable
+
+    mark = session.mark_log("z1")
+    log.unlink()
+    log.mkdir()  # exists, but tail cannot read a directory
+    with pytest.raises(LogUnavailable, match="Cannot read the log"):
+        session.read_since("z1", mark)
+
+
+def test_the_inventory_tail_command_is_used(
+    zone_inventory: object, tmp_path: Path, log: Path
+) -> None:
+    import shutil
+
+    used = tmp_path / "used"
+    wrapper = tmp_path / "gtail"
+    wrapper.write_text(f"#!/bin/sh\ntouch {used}\nexec {shutil.which('tail')} \"$@\"\n")
+    wrapper.chmod(0o755)
+    assert callable(zone_inventory)
+    inventory = zone_inventory(commands={"tail": str(wrapper)})
+    with RemoteSession(inventory, use_agent=False) as session:
+        mark = session.mark_log("z1")
+        _append(log, _record("via gtail"))
+        assert session.read_since("z1", mark).data.endswith(b"\n")
+        assert used.exists()
+        used.unlink()
+        found = wait_for_record(session, mark, RecordMatch(msg="via gtail"), 5)
+    assert found.record is not None and used.exists()

@@ -1,0 +1,243 @@
+"""The registered checks and actions against a real sshd, with a minimal step context."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from migrator.errors import StepFailed
+from migrator.inventory import load_inventory
+from migrator.remote.session import RemoteSession
+from migrator.sandbox.sshd import SshServer
+from migrator.steps.registry import get_action, get_check
+from migrator.steps.remote import mark_step_logs, status_command
+from tests.remote.conftest import write_inventory
+
+ROLES = {"original_primary": "z1", "original_sync": "z2", "original_async": "z3"}
+
+
+@dataclass
+class Ctx:
+    """Just what the step functions use (the engine's EngineContext has more)."""
+
+    shard: str
+    inventory: Any
+    remote: Any
+    zk: Any = None
+    marks: dict[str, Any] = field(default_factory=dict)
+    said: list[str] = field(default_factory=list)
+
+    def zone(self, ref: str) -> str:
+        return ROLES.get(ref, ref)
+
+    def say(self, text: str) -> None:
+        self.said.append(text)
+
+    def confirm(self, question: str, shown: Any, *, typed: bool = False) -> None:
+        raise AssertionError("no confirmation expected")
+
+
+@dataclass
+class Step:
+    zones: list[str]
+
+
+@pytest.fixture
+def world(tmp_path: Path, sshd_factory: Callable[..., SshServer],
+          client_key: Path) -> Iterator[tuple[Ctx, Path]]:
+    bin_dir, zones_dir = tmp_path / "bin", tmp_path / "zones"
+    bin_dir.mkdir()
+    adm = bin_dir / "manatee-adm"
+    # a stand-in manatee-adm: refuses unless the shard and ZooKeeper come through env
+    adm.write_text(f'#!/bin/sh\n[ "$SHARD" = 1.moray.test ] && [ -n "$ZK_IPS" ] || exit 3\n'
+                   f'[ "$1" = status ] || exit 4\ncat {tmp_path}/status.json\n')
+    adm.chmod(0o755)
+    reprovision = bin_dir / "reprovision"
+    reprovision.write_text(f'#!/bin/sh\necho "{{\\"version\\": \\"$2\\"}}" > '
+                           f'{zones_dir}/"$1"/package.json\necho "reprovisioned $1 to $2"\n')
+    reprovision.chmod(0o755)
+    server = sshd_factory(set_env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    known = tmp_path / "known_hosts"
+    known.write_text(server.known_hosts_line() + "\n")
+    zones = {}
+    for zone in ("z1", "z2", "z3"):
+        (zones_dir / zone).mkdir(parents=True)
+        (zones_dir / zone / "package.json").write_text('{"version": "1.0.0"}')
+        (zones_dir / zone / "sitter.log").write_text("")
+        zones[zone] = {"host": server.host, "port": server.port,
+                       "sitter_log": str(zones_dir / zone / "sitter.log")}
+    path = write_inventory(
+        tmp_path, zones, known_hosts=known, identity=client_key,
+        extra={
+            "versions": {"migrate_to": "2.1.1-test", "roll_back_to": "1.0.0"},
+            "commands": {
+                "manatee_version": f"cat {zones_dir}/{{zone}}/package.json",
+                "manatee_adm": "manatee-adm",
+                "sitter_disable": f"touch {tmp_path}/disabled-{{zone}}",
+                "reprovision": {"run_on": "local", "command": f"{reprovision} {{zone}} {{image}}"},
+            },
+        },
+    )
+    inventory = load_inventory(path)
+    with RemoteSession(inventory, use_agent=False) as remote:
+        yield Ctx("1.moray.test", inventory, remote), zones_dir
+
+
+def _record(msg: str, **fields: Any) -> str:
+    return json.dumps({"name": "manatee-sitter", "hostname": "z", "pid": 1, "level": 30,
+                       "msg": msg, "time": "2026-01-01T00:00:00.000Z", "v": 0, **fields}) + "\n"
+
+
+def _append(path: Path, text: str) -> None:
+    with path.open("a") as handle:
+        handle.write(text)
+
+
+def _check(name: str, ctx: Ctx, params: dict[str, Any], timeout: float) -> Any:
+    registered = get_check(name)
+    return registered.func(ctx, registered.params.model_validate(params), timeout)
+
+
+def _act(name: str, ctx: Ctx, params: dict[str, Any]) -> Any:
+    registered = get_action(name)
+    return registered.func(ctx, registered.params.model_validate(params))
+
+
+def test_log_record_sees_only_records_since_the_step_started(world: tuple[Ctx, Path]) -> None:
+    ctx, zones = world
+    log = zones / "z3" / "sitter.log"
+    _append(log, _record("assuming role", role="unassigned"))  # before the step: ignored
+    mark_step_logs(ctx, Step(["original_async", "morays"]))
+    assert set(ctx.marks) == {"log:z3"}
+    params = {"zone": "original_async", "msg": "assuming role", "fields": {"role": "unassigned"}}
+    assert not _check("log_record", ctx, params, 0).ok
+    _append(log, _record("assuming role", role="unassigned"))
+    outcome = _check("log_record", ctx, params, 0)
+    assert outcome.ok and "assuming role (role=unassigned)" in ctx.said[-1]
+
+
+def test_log_record_waits_for_a_record_and_resolves_role_fields(
+    world: tuple[Ctx, Path]
+) -> None:
+    ctx, zones = world
+    mark_step_logs(ctx, Step(["original_async"]))
+    config = "{ role: 'sync', upstream: { zoneId: 'z1', ip: '127.0.0.21' }, downstream: null }"
+    timer = threading.Timer(0.3, _append, (zones / "z3" / "sitter.log",
+                                           _record(f"pg: applied config {config}", nretries=0)))
+    timer.start()
+    try:
+        outcome = _check("log_record", ctx, {"zone": "original_async",
+                                             "msg": "pg: applied config",
+                                             "fields": {"role": "sync",
+                                                        "upstream": "original_primary"}}, 10)
+    finally:
+        timer.cancel()
+    assert outcome.ok, outcome.detail
+
+
+def test_log_record_times_out_with_a_sentence(world: tuple[Ctx, Path]) -> None:
+    ctx, zones = world
+    _append(zones / "z3" / "sitter.log", _record("assuming role", role="async"))
+    outcome = _check("log_record", ctx, {"zone": "z3", "msg": "assuming role",
+                                         "fields": {"role": "sync"}}, 0.3)
+    assert not outcome.ok
+    assert "z3 logged no record where msg is 'assuming role' and role is 'sync'" in (
+        outcome.detail)
+
+
+def _status(catching_up: bool) -> str:
+    replay = "0/1000000" if catching_up else "0/174A438"
+    return json.dumps({"1.moray.test": {
+        "primary": {"zoneId": "z1", "ip": "10.0.0.1", "repl": {
+            "client_addr": "10.0.0.3", "state": "streaming", "sync_state": "sync",
+            "sent_location": "0/174A438", "replay_location": replay}},
+        "sync": {"zoneId": "z3", "ip": "10.0.0.3", "repl": {}},
+    }})
+
+
+def test_replication_synced_waits_for_catch_up(world: tuple[Ctx, Path]) -> None:
+    ctx, zones = world
+    status = zones.parent / "status.json"
+    status.write_text(_status(catching_up=True))
+    params = {"primary": "original_primary", "sync": "original_async"}
+    first = _check("replication_synced", ctx, params, 0)
+    assert not first.ok and "catching up" in first.detail
+
+    def catch_up() -> None:
+        status.write_text(_status(catching_up=False))
+        _append(zones / "z3" / "sitter.log", _record("pg: caught up"))
+
+    timer = threading.Timer(0.3, catch_up)
+    timer.start()
+    try:
+        outcome = _check("replication_synced", ctx, params, 10)
+    finally:
+        timer.cancel()
+    assert outcome.ok, outcome.detail
+    assert "streams synchronously to z3" in outcome.detail
+
+
+def test_status_command_passes_shard_and_zookeeper_quoted(world: tuple[Ctx, Path]) -> None:
+    ctx, _ = world
+    assert status_command(ctx.inventory) == (
+        "env SHARD=1.moray.test ZK_IPS=127.0.0.1:2181 manatee-adm status")
+
+
+def test_zone_version_and_reprovision(world: tuple[Ctx, Path]) -> None:
+    ctx, _zones = world
+    params = {"zone": "original_sync", "at_least": "v2"}
+    before = _check("zone_version", ctx, params, 0)
+    assert not before.ok and "z2 reports 1.0.0" in before.detail
+    described = get_action("reprovision").describe
+    assert described is not None
+    text = described(ctx, get_action("reprovision").params.model_validate(
+        {"zone": "original_sync"}))
+    assert "z2 2.1.1-test" in text and "on this machine" in text
+    done = _act("reprovision", ctx, {"zone": "original_sync"})
+    assert done.ok and done.data["from"] == "1.0.0"
+    assert _check("zone_version", ctx, params, 0).ok
+    again = _act("reprovision", ctx, {"zone": "original_sync"})  # idempotent on resume
+    assert again.ok and again.data.get("skipped") is True
+    assert "log:z2" in ctx.marks  # the log mark was taken before reprovisioning
+
+
+def test_zone_version_on_groups(world: tuple[Ctx, Path]) -> None:
+    ctx, zones = world
+    (zones / "z2" / "package.json").write_text('{"version": "2.1.1"}')
+    outcome = _check("zone_version", ctx, {"zones": "zones", "at_least": "v2"}, 0)
+    assert not outcome.ok and "z1 reports 1.0.0" in outcome.detail and "z2" not in (
+        outcome.detail.split(":", 1)[1])
+    none = _check("zone_version", ctx, {"zones": "morays", "at_least": "v2"}, 0)
+    assert none.ok and "no morays" in none.detail
+
+
+def test_run_command_quotes_and_fails_loudly(world: tuple[Ctx, Path], tmp_path: Path) -> None:
+    ctx, _ = world
+    ok = _act("run_command", ctx, {"zone": "z1", "argv": ["echo", "a b; $(id)"]})
+    assert ok.ok and ok.data["stdout"] == "a b; $(id)"
+    _act("run_command", ctx, {"zone": "z1", "command": "sitter_disable"})
+    assert (tmp_path / "disabled-z1").exists()
+    with pytest.raises(StepFailed, match="exit status 5"):
+        _act("run_command", ctx, {"zone": "z1", "argv": ["sh", "-c", "exit 5"]})
+
+
+def test_params_reject_metacharacter_zones() -> None:
+    from pydantic import ValidationError
+
+    for name in ("log_record", "zone_version"):
+        with pytest.raises(ValidationError):
+            get_check(name).params.model_validate({"zone": "z1;id", "msg": "x", "at_least": "1"})
+    with pytest.raises(ValidationError):
+        get_action("reprovision").params.model_validate({"zone": "z1", "image": "$(id)"})
+
+
+def test_step_start_hook_is_registered() -> None:
+    from migrator.engine import hooks
+
+    assert mark_step_logs in hooks._HOOKS
