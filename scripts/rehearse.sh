@@ -1,7 +1,41 @@
 #!/usr/bin/env bash
-# The main job: set everything up, then rehearse a migration on a local sandbox
-# shard (loopback only). Safe to run repeatedly; it cleans up after itself.
+# The main job: set everything up, bring up a local three-node sandbox shard
+# (loopback only), and migrate it with the step engine exactly as an operator
+# would run it against production, then show where it ended and tear it down.
+# Usage: bash scripts/rehearse.sh [--nodes 1|2|3] [--keep]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python scripts/foundation_demo.py "$@"
+
+nodes=3
+keep=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --nodes) nodes="$2"; shift 2 ;;
+        --keep) keep=1; shift ;;
+        *) echo "usage: bash scripts/rehearse.sh [--nodes N] [--keep]" >&2; exit 2 ;;
+    esac
+done
+
+m=.venv/bin/migrator
+dir=$(mktemp -d /tmp/manatee-sandbox.XXXXXX)
+rmdir "$dir"
+if [ "$keep" = 0 ]; then
+    trap '$m sandbox down --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+fi
+inv="$dir/inventory.yaml"
+step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}" >&2; "${@:2}"; }
+
+step "Bring up a v1 sandbox shard with a Moray-like write client" \
+    $m sandbox up --dir "$dir" --nodes "$nodes" --with-client
+step "Check every zone is reachable over SSH with a known host key" \
+    $m inventory check --inventory "$inv"
+step "The shard before the migration" $m status --inventory "$inv"
+step "The plan (dry run: writes nothing)" $m plan --inventory "$inv"
+step "Run the migration (scripted: --yes)" $m run --inventory "$inv" --yes
+step "The shard after the migration" $m status --inventory "$inv"
+step "The cluster-state history" $m history --inventory "$inv"
+step "What the write client saw (outage windows)" $m sandbox status --dir "$dir"
+if [ "$keep" = 1 ]; then
+    echo "The sandbox is still running in $dir; stop it with: $m sandbox down --dir $dir" >&2
+fi

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from migrator.cli.options import resolve_target, zk_options
+from migrator.cluster.shard import PeerRow
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
@@ -80,12 +81,32 @@ def status(
     out.table(["ZONE", "PEER", "POS", "BY ELECTION", "BY /STATE", ""], rows, title=header)
     if snap.error is not None:
         out.heading(f"v1 error node present: {snap.error!r}")
-    if has_state and any(not r.agrees for r in result.rows):
-        out.heading(
-            "Roles by election and by /state differ: expected in the middle of a migration "
-            "(the backfill writes [A, C, B] while v1 peers still follow the election); "
-            "anywhere else, investigate before going on."
+    note = disagreement_note(snap.mode, result.rows)
+    if note:
+        out.heading(note)
+
+
+def disagreement_note(mode: str, rows: list[PeerRow]) -> str | None:
+    """Why election order and /state disagree, and whether that matters, by mode."""
+    differing = [r for r in rows if not r.agrees]
+    if mode == "legacy" or not differing:
+        return None
+    if mode == "backfilled-frozen":
+        return (
+            "Roles by election and by /state differ, as expected between the backfill and "
+            "the primary's reprovision: the backfill writes [A, C, B] while v1 peers still "
+            "follow the election [A, B, C]."
         )
+    if any("primary" in (r.election_role, r.state_role) for r in differing):
+        return (
+            "The first peer in the election is not the /state primary: Morays that predate "
+            "/state would send writes to the wrong peer. Upgrade them (or find out why the "
+            "election order is stale) before relying on this shard."
+        )
+    return (
+        "Sync/async positions in the election differ from /state; v2 peers follow /state, "
+        "so this only matters to tools that still read the election order."
+    )
 
 
 def _mode_style(mode: str) -> str:
