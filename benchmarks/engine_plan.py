@@ -1,0 +1,65 @@
+"""`migrator plan` wall time on a three-node sandbox (target <= 0.3 s).
+
+    .venv/bin/python benchmarks/engine_plan.py [--runs N]
+
+Prints the median wall time of `migrator plan` as a fresh process (interpreter
+start, imports, ZooKeeper and SSH connections, every done-check), and of the
+plan command alone inside a warm process, so the two costs can be told apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from migrator.sandbox.manage import UpOptions, down, up
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = up(Path(tmp) / "sandbox", UpOptions(nodes=3))
+        inventory = config.directory / "inventory.yaml"
+        try:
+            walls = []
+            for _ in range(args.runs):
+                started = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "migrator", "plan", "--inventory",
+                                str(inventory)], check=True, capture_output=True, timeout=60)
+                walls.append(time.perf_counter() - started)
+            from migrator.commands import engine
+            from migrator.commands.session import zk_session
+            from migrator.inventory import load_inventory
+
+            loaded = load_inventory(inventory)
+            warm = []
+            with zk_session(config.zk_connection, 10.0) as client:
+                for _ in range(args.runs):
+                    started = time.perf_counter()
+                    engine.plan(engine.EngineTarget(client, config.shard, loaded, "inv"))
+                    warm.append(time.perf_counter() - started)
+            imports = subprocess.run(
+                [sys.executable, "-c", "import time; t=time.perf_counter(); "
+                 "import migrator.cli.engine, migrator.commands.engine, "
+                 "migrator.remote.session, migrator.steps.zk, migrator.steps.remote; "
+                 "print(time.perf_counter()-t)"],
+                check=True, capture_output=True, text=True, timeout=60)
+        finally:
+            down(config.directory)
+    print(f"migrator plan, fresh process, median of {args.runs}: "
+          f"{statistics.median(walls):.3f} s (min {min(walls):.3f} s; target <= 0.3 s)")
+    print(f"  of which importing the engine, SSH and ZooKeeper modules: "
+          f"{float(imports.stdout):.3f} s")
+    print(f"plan command in a warm process (ZooKeeper session open; SSH connect + every "
+          f"done-check), median: {statistics.median(warm):.3f} s")
+
+
+if __name__ == "__main__":
+    main()

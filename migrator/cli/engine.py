@@ -1,0 +1,186 @@
+"""plan, run, resume, playbooks: the step engine on the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from migrator.cli.options import resolve_target, zk_options
+
+playbook_option = click.option(
+    "--playbook", default="auto", show_default=True,
+    help="A built-in playbook name, a YAML file, or auto (by the number of peers).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+
+
+def _target(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: Path | None,
+            connect_timeout: float) -> tuple[Any, Any]:
+    target = resolve_target(ctx, zk, shard, inventory_path, connect_timeout, need_shard=True)
+    inventory = None
+    if inventory_path is not None:
+        from migrator.inventory import load_inventory
+
+        inventory = load_inventory(inventory_path)
+    return target, inventory
+
+
+@click.command()
+@zk_options
+@playbook_option
+@click.option("--topology", "topology_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Plan offline from a topology JSON file instead of the live cluster.")
+@click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Save the plan (with the facts it was computed from) for `run --plan`.")
+@json_option
+@click.option("--rollback", "rollback", is_flag=True,
+              help="Show what `migrator rollback` would do instead (runs nothing).")
+@click.pass_context
+def plan(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: Path | None,
+         connect_timeout: float, playbook: str, topology_file: Path | None,
+         out_file: Path | None, as_json: bool, rollback: bool) -> None:
+    """Dry run: every step, its zones, preconditions, exact writes, what is done, the risks."""
+    if rollback:
+        from migrator.cli.rollback import plan_rollback
+
+        plan_rollback(ctx, zk, shard, inventory_path, connect_timeout, as_json)
+        return
+    from migrator.commands import engine
+    from migrator.engine.render import render_plan
+
+    if topology_file is not None:
+        inventory = None
+        if inventory_path is not None:
+            from migrator.inventory import load_inventory
+
+            inventory = load_inventory(inventory_path)
+        result = engine.plan_offline(topology_file, playbook, inventory)
+    else:
+        from migrator.commands.session import zk_session
+
+        target, inventory = _target(ctx, zk, shard, inventory_path, connect_timeout)
+        with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+            result = engine.plan(
+                engine.EngineTarget(client, target.require_shard(), inventory,
+                                    str(inventory_path or "INVENTORY")),
+                playbook,
+            )
+    if out_file is not None:
+        from migrator.engine.savedplan import save_plan
+
+        save_plan(result, out_file)
+    render_plan(result, as_json=as_json)
+    if out_file is not None:
+        click.echo(f"Plan saved to {out_file}; run it with `migrator run --plan {out_file}`.",
+                   err=True)
+
+
+def _run_options(func: Any) -> Any:
+    func = click.option("--accept-playbook-change", is_flag=True,
+                        help="Continue a journal whose playbook has changed since.")(func)
+    func = click.option("--break-lock", is_flag=True,
+                        help="Remove a dead migrator's lock (asks first).")(func)
+    func = click.option("--yes", "-y", is_flag=True,
+                        help="Confirm every step without asking; for scripts.")(func)
+    return func
+
+
+def _execute(ctx: click.Context, zk: str | None, shard: str | None,
+             inventory_path: Path | None, connect_timeout: float, playbook: str, yes: bool,
+             break_lock: bool, accept_playbook_change: bool, plan_file: Path | None,
+             require_journal: bool) -> None:
+    from migrator.commands import engine
+    from migrator.commands.session import zk_session
+    from migrator.engine.runner import RunOptions
+
+    saved = None
+    if plan_file is not None:
+        from migrator.engine.savedplan import load_plan
+
+        saved = load_plan(plan_file)
+        playbook = saved.playbook if playbook == "auto" else playbook
+    target, inventory = _target(ctx, zk, shard, inventory_path, connect_timeout)
+    options = RunOptions(assume_yes=yes, accept_playbook_change=accept_playbook_change,
+                         saved_plan=saved, inventory_path=str(inventory_path or "INVENTORY"))
+    with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+        engine.run(
+            engine.EngineTarget(client, target.require_shard(), inventory, options.inventory_path),
+            playbook, options, break_lock=break_lock, require_journal=require_journal,
+        )
+
+
+@click.command()
+@zk_options
+@playbook_option
+@_run_options
+@click.option("--plan", "plan_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Execute exactly this saved plan, without prompts; refuse if it is stale.")
+@click.pass_context
+def run(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: Path | None,
+        connect_timeout: float, playbook: str, yes: bool, break_lock: bool,
+        accept_playbook_change: bool, plan_file: Path | None) -> None:
+    """Migrate the shard step by step, confirming every write (resumable)."""
+    _execute(ctx, zk, shard, inventory_path, connect_timeout, playbook, yes, break_lock,
+             accept_playbook_change, plan_file, require_journal=False)
+
+
+@click.command()
+@zk_options
+@playbook_option
+@_run_options
+@click.pass_context
+def resume(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: Path | None,
+           connect_timeout: float, playbook: str, yes: bool, break_lock: bool,
+           accept_playbook_change: bool) -> None:
+    """Continue a migration from its journal, after a crash, Ctrl-C, or from another machine."""
+    _execute(ctx, zk, shard, inventory_path, connect_timeout, playbook, yes, break_lock,
+             accept_playbook_change, None, require_journal=True)
+
+
+@click.group()
+def playbooks() -> None:
+    """List, show and validate playbooks."""
+
+
+@playbooks.command("list")
+@click.option("--checks", is_flag=True, help="Also list the registered checks and actions.")
+@json_option
+def playbooks_list(checks: bool, as_json: bool) -> None:
+    """The built-in playbooks (and with --checks, every registered check and action)."""
+    from migrator.commands import playbooks as cmd
+    from migrator.ui.output import Output
+
+    out = Output(as_json)
+    listing = cmd.list_playbooks()
+    registry = cmd.list_registry() if checks else []
+    if as_json:
+        out.json({"playbooks": listing, "registry": registry})
+        return
+    out.table(["NAME", "PEERS", "STEPS", "TITLE"],
+              [[p["name"], str(p["peers"]), str(p["steps"]), p["title"]] for p in listing])
+    if checks:
+        out.table(["KIND", "NAME", "PARAMETERS", "SUMMARY"],
+                  [[r["kind"], r["name"], r["params"], r["summary"]] for r in registry])
+
+
+@playbooks.command("show")
+@click.argument("name")
+@json_option
+def playbooks_show(name: str, as_json: bool) -> None:
+    """Print a playbook: its steps and their explanations."""
+    from migrator.commands import playbooks as cmd
+
+    cmd.show(name, as_json)
+
+
+@playbooks.command("validate")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+def playbooks_validate(file: Path) -> None:
+    """Validate a playbook file: schema, registered names and their parameters."""
+    from migrator.commands import playbooks as cmd
+
+    loaded = cmd.validate(file)
+    click.echo(f"{file}: valid playbook {loaded.name} ({len(loaded.playbook.steps)} steps, "
+               f"{loaded.digest}).")

@@ -1,0 +1,243 @@
+"""plan, run, resume: the step engine's verbs, as plain functions the CLI calls.
+
+``plan`` reads and decides only: no lock, no write. ``run`` and ``resume`` take
+the shard's run lock, then hand over to the runner. Zone access
+(``RemoteSession``) is opened lazily by the checks that need it and closed at
+the end of the command.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from migrator.cluster.election import legacy_topology, parse_election_node
+from migrator.cluster.history import HistoryRecord, parse_history_record
+from migrator.cluster.shard import ShardSnapshot
+from migrator.cluster.state import parse_state
+from migrator.engine.console import RunConsole
+from migrator.engine.journal import Journal, operator_identity
+from migrator.engine.journal_store import JournalStore
+from migrator.engine.planner import Plan, make_plan, resolve_original
+from migrator.engine.runner import Runner, RunOptions, RunResult
+from migrator.errors import BadInput, NotConfirmed
+from migrator.playbook import catalog
+from migrator.playbook.loader import LoadedPlaybook
+
+
+@dataclass(frozen=True)
+class EngineTarget:
+    """What the engine commands act on."""
+
+    client: Any  # KazooClient
+    shard: str
+    inventory: Any  # migrator.inventory.Inventory or None
+    inventory_path: str
+    journal_root: str = "/manatee-migrator"
+    audit_dir: Path | None = None
+
+
+def inventory_zones(inventory: Any) -> set[str] | None:
+    if inventory is None:
+        return None
+    return {str(z) for z in getattr(inventory, "zones", {}) or {}}
+
+
+def choose_playbook(
+    requested: str, snapshot: ShardSnapshot, history: list[HistoryRecord],
+    journal: Journal | None,
+) -> tuple[LoadedPlaybook, str]:
+    run = journal.run("migration") if journal is not None else None
+    if run is not None and requested == "auto":
+        return catalog.resolve(run.playbook), (
+            f"Continuing the journal's run with playbook {run.playbook}."
+        )
+    original, _ = resolve_original(snapshot, history, journal)
+    return catalog.choose(requested, len(original.peers), snapshot.shard)
+
+
+@contextmanager
+def remote_session(inventory: Any) -> Iterator[Any]:
+    if inventory is None:
+        yield None
+        return
+    from migrator.remote.session import RemoteSession
+
+    session = RemoteSession(inventory)
+    try:
+        prewarm(session, [*inventory.zones, *inventory.morays],
+                float(inventory.ssh.connect_timeout) + 1.0)
+        yield session
+    finally:
+        session.close()
+
+
+def prewarm(session: Any, zones: list[str], timeout: float) -> None:
+    """Open every zone's transport in parallel, bounded by ``timeout``.
+
+    The done-checks of a plan ask each zone something; connecting to N zones one
+    after the other costs N handshakes, in parallel about one. A zone that
+    cannot be reached is left for the check that needs it to report.
+    """
+    import threading
+
+    def connect(zone: str) -> None:
+        try:
+            session.connect(zone)
+        except Exception:  # reported by the check that needs the zone, with its cause
+            return
+
+    threads = [threading.Thread(target=connect, args=(z,), daemon=True) for z in zones]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0.0))
+
+
+def _runner(target: EngineTarget, requested: str, console: RunConsole, options: RunOptions,
+            remote: Any) -> Runner:
+    from migrator.zk import reads
+
+    store = JournalStore(target.client, target.shard, root=target.journal_root,
+                         audit_dir=target.audit_dir)
+    snapshot = reads.read_shard(target.client, target.shard)
+    history = reads.read_history(target.client, target.shard)
+    loaded, choice = choose_playbook(requested, snapshot, history, store.load())
+    return Runner(
+        client=target.client, shard=target.shard, loaded=loaded, choice=choice,
+        inventory=target.inventory, remote=remote, console=console, store=store,
+        options=options, operator=operator_identity(),
+        inventory_zones=inventory_zones(target.inventory),
+    )
+
+
+def plan(target: EngineTarget, requested: str = "auto") -> Plan:
+    """Dry run against the live cluster: reads only, takes no lock."""
+    console = RunConsole(assume_yes=False, shard=target.shard)
+    with remote_session(target.inventory) as remote:
+        runner = _runner(target, requested, console, RunOptions(), remote)
+        return with_alternatives(runner.plan()[0], runner.loaded)
+
+
+def with_alternatives(plan: Plan, loaded: LoadedPlaybook) -> Plan:
+    """Name the other playbooks for this shard size and their trade-offs."""
+    from dataclasses import replace
+
+    notes = [
+        f"{other.name}: {' '.join((other.playbook.tradeoff or other.playbook.title).split())} "
+        f"(use --playbook {other.name})"
+        for other in catalog.alternatives(loaded)
+    ]
+    return replace(plan, alternatives=notes)
+
+
+def plan_offline(topology_file: Path, requested: str = "auto",
+                 inventory: Any = None) -> Plan:
+    """Plan from a topology file (a `plan --json` snapshot or a journal's snapshot).
+
+    Offline nothing can be checked, so no step is known to be done.
+    """
+    from migrator.cluster.state import iso_now_ms
+
+    snapshot, history = load_topology_file(topology_file)
+    loaded, choice = choose_playbook(requested, snapshot, history, None)
+    plan = make_plan(snapshot, history, loaded, None, {}, now=iso_now_ms(), choice=choice,
+                     inventory_zones=inventory_zones(inventory))
+    return with_alternatives(plan, loaded)
+
+
+def load_topology_file(path: Path) -> tuple[ShardSnapshot, list[HistoryRecord]]:
+    """``{"shard": S, "election": [{"name", "data"}], "state": {...}|null, "history": [...]}``."""
+    try:
+        doc = json.loads(path.read_text())
+        shard = str(doc["shard"])
+        nodes = [
+            parse_election_node(
+                e["name"],
+                e["data"].encode() if isinstance(e["data"], str)
+                else json.dumps(e["data"]).encode(),
+                shard,
+            )
+            for e in doc["election"]
+        ]
+        state_doc = doc.get("state")
+        state = None
+        if state_doc is not None:
+            raw = state_doc if isinstance(state_doc, str) else json.dumps(state_doc)
+            state = parse_state(raw.encode(), f"The state in {path}")
+        history = [
+            parse_history_record(h if isinstance(h, str) else h["name"],
+                                 None if isinstance(h, str) else
+                                 json.dumps(h.get("state")).encode(), None)
+            for h in doc.get("history") or []
+        ]
+    except OSError as exc:
+        raise BadInput(f"Cannot read the topology file {path}: {exc.strerror or exc}.",
+                       "Give a readable JSON file.") from exc
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise BadInput(
+            f"The topology file {path} is not shaped as expected ({type(exc).__name__}: {exc}).",
+            'Write {"shard": NAME, "election": [{"name": "ip:5432:12345-0000000000", "data": '
+            '{...}}], "state": null}.',
+        ) from exc
+    snapshot = ShardSnapshot(shard, legacy_topology(shard, nodes), state,
+                             0 if state is not None else None)
+    return snapshot, history
+
+
+def require_terminal_or_yes(assume_yes: bool) -> None:
+    if assume_yes:
+        return
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise NotConfirmed(
+            "This run needs confirmations but there is no terminal to ask on; nothing was "
+            "done.",
+            "Run it in a terminal, or pass --yes (or --plan PLAN.json) once you have "
+            "reviewed `migrator plan`.",
+        )
+
+
+def run(
+    target: EngineTarget, requested: str, options: RunOptions, *, break_lock: bool = False,
+    require_journal: bool = False,
+) -> RunResult:
+    from migrator.engine.lock import RunLock, holders
+    from migrator.engine.lock import break_lock as do_break
+
+    if options.saved_plan is None:
+        require_terminal_or_yes(options.assume_yes)
+    console = RunConsole(assume_yes=options.assume_yes or options.saved_plan is not None,
+                         shard=target.shard)
+    if break_lock:
+        held_by = holders(target.client, target.shard, target.journal_root)
+        if held_by:
+            console.say(f"The lock of shard {target.shard} is held by {', '.join(held_by)}.")
+            console.ask(f"Break the lock held by {', '.join(held_by)}?", None, True)
+            do_break(target.client, target.shard, target.journal_root)
+            console.say("Lock broken.")
+    if require_journal:
+        store = JournalStore(target.client, target.shard, root=target.journal_root)
+        if store.load() is None:
+            raise BadInput(
+                f"Shard {target.shard} has no migration journal, so there is nothing to "
+                "resume.",
+                "Start a migration with `migrator run`.",
+            )
+    lock = RunLock(target.client, target.shard, operator_identity_pid(), target.journal_root,
+                   on_wait=console.say)
+    with lock, remote_session(target.inventory) as remote:
+        runner = _runner(target, requested, console, options, remote)
+        return runner.execute()
+
+
+def operator_identity_pid() -> str:
+    import os
+
+    return f"{operator_identity()} pid {os.getpid()}"

@@ -1,0 +1,1 @@
+"""The step engine: planner (pure), runner (the only caller of effects), journal, lock."""

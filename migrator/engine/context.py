@@ -1,0 +1,61 @@
+"""What the runner hands to checks and actions (``migrator.steps.registry.StepContext``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from migrator.engine.topology import OriginalTopology
+from migrator.errors import UnexpectedTopology
+
+Confirmer = Callable[[str, Any, bool], None]
+
+
+@dataclass
+class EngineContext:
+    shard: str
+    zk: Any
+    inventory: Any
+    remote: Any
+    original: OriginalTopology
+    marks: dict[str, Any] = field(default_factory=dict)
+    step_id: str | None = None
+    say_func: Callable[[str], None] = print
+    confirm_func: Confirmer | None = None
+
+    def zone(self, ref: str) -> str:
+        if ref.startswith("original_"):
+            return self.original.by_role(ref).zone_id
+        for peer in self.original.peers:
+            if ref in (peer.zone_id, peer.peer_id):
+                return peer.zone_id
+        raise UnexpectedTopology(
+            f"{ref!r} is neither a role of the original topology nor one of its zones.",
+            "Name zones by original_primary, original_sync or original_async.",
+        )
+
+    def say(self, text: str) -> None:
+        self.say_func(text)
+
+    def confirm(self, question: str, shown: Any, *, typed: bool = False) -> None:
+        if self.confirm_func is None:
+            from migrator.errors import NotConfirmed
+
+            raise NotConfirmed(
+                f"Confirmation needed ({question}) but this context cannot ask; nothing "
+                "was written.",
+                "Run it through `migrator run`.",
+            )
+        self.confirm_func(question, shown, typed)
+
+
+def original_of(ctx: Any) -> OriginalTopology:
+    """The original topology of a context that carries one (the engine's always does)."""
+    original = getattr(ctx, "original", None)
+    if not isinstance(original, OriginalTopology):
+        raise UnexpectedTopology(
+            "This check needs the original topology, which only the engine provides.",
+            "Run it from a playbook through `migrator run`.",
+        )
+    return original

@@ -1,0 +1,197 @@
+"""The journal: what a run has done, kept in ZooKeeper and copied locally for audit.
+
+Pure model only (no I/O; see ``journal_store``). One journal per shard holds
+the original topology, the snapshot of ``/manatee/<shard>`` taken before the
+first write, and one record per run (``migration``, later ``rollback``) with
+each step's status, times, operator and outputs, so a rollback playbook reuses
+the same journal, lock and runner.
+
+Step statuses, in order: ``pending`` -> ``started`` (preconditions passed,
+marks recorded) -> ``acting`` (written *before* the action, so a crash inside
+it is visible) -> ``verifying`` -> ``done``; or ``failed``/``interrupted``
+with a detail. Only ``done`` means done, and it is stamped only after the
+verification passed (or, on resume, after the step's ``done_when`` was seen
+to hold: ``done_by = "already-held"``).
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from migrator.cluster.state import iso_now_ms
+from migrator.engine.topology import OriginalTopology
+
+JOURNAL_FORMAT = 1
+STATUSES = ("pending", "started", "acting", "verifying", "done", "failed", "interrupted")
+
+
+def operator_identity() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    status: str = "pending"
+    started: str | None = None
+    finished: str | None = None
+    operator: str | None = None
+    done_by: str | None = None  # "verified" or "already-held"
+    detail: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    marks: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "started": self.started,
+            "finished": self.finished,
+            "operator": self.operator,
+            "doneBy": self.done_by,
+            "detail": self.detail,
+            "outputs": self.outputs,
+            "marks": self.marks,
+            "attempts": self.attempts,
+        }
+
+    @staticmethod
+    def from_json(doc: dict[str, Any]) -> StepRecord:
+        return StepRecord(
+            status=str(doc.get("status", "pending")),
+            started=doc.get("started"),
+            finished=doc.get("finished"),
+            operator=doc.get("operator"),
+            done_by=doc.get("doneBy"),
+            detail=doc.get("detail"),
+            outputs=dict(doc.get("outputs") or {}),
+            marks=dict(doc.get("marks") or {}),
+            attempts=int(doc.get("attempts", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    kind: str  # "migration" or "rollback"
+    playbook: str
+    playbook_digest: str
+    started: str
+    operator: str
+    status: str = "running"  # running, done, failed, interrupted
+    steps: dict[str, StepRecord] = field(default_factory=dict)
+
+    def step(self, step_id: str) -> StepRecord:
+        return self.steps.get(step_id, StepRecord())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "playbook": self.playbook,
+            "playbookDigest": self.playbook_digest,
+            "started": self.started,
+            "operator": self.operator,
+            "status": self.status,
+            "steps": {k: v.to_json() for k, v in self.steps.items()},
+        }
+
+    @staticmethod
+    def from_json(doc: dict[str, Any]) -> RunRecord:
+        return RunRecord(
+            kind=str(doc["kind"]),
+            playbook=str(doc["playbook"]),
+            playbook_digest=str(doc["playbookDigest"]),
+            started=str(doc["started"]),
+            operator=str(doc["operator"]),
+            status=str(doc.get("status", "running")),
+            steps={k: StepRecord.from_json(v) for k, v in (doc.get("steps") or {}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class Journal:
+    shard: str
+    created: str
+    operator: str
+    original: OriginalTopology
+    snapshot: dict[str, Any]  # /manatee/<shard> as it was before the first write
+    runs: tuple[RunRecord, ...] = ()
+    format: int = JOURNAL_FORMAT
+
+    def run(self, kind: str) -> RunRecord | None:
+        """The latest run of that kind."""
+        for run in reversed(self.runs):
+            if run.kind == kind:
+                return run
+        return None
+
+    def with_run(self, run: RunRecord) -> Journal:
+        """Replace the latest run of the same kind, or append a new one."""
+        runs = list(self.runs)
+        for index in range(len(runs) - 1, -1, -1):
+            if runs[index].kind == run.kind:
+                runs[index] = run
+                return replace(self, runs=tuple(runs))
+        return replace(self, runs=(*runs, run))
+
+    def with_step(self, kind: str, step_id: str, record: StepRecord) -> Journal:
+        run = self.run(kind)
+        if run is None:
+            raise KeyError(kind)
+        return self.with_run(replace(run, steps={**run.steps, step_id: record}))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "shard": self.shard,
+            "created": self.created,
+            "operator": self.operator,
+            "original": self.original.to_json(),
+            "snapshot": self.snapshot,
+            "runs": [r.to_json() for r in self.runs],
+        }
+
+    @staticmethod
+    def from_json(doc: dict[str, Any]) -> Journal:
+        shard = str(doc["shard"])
+        return Journal(
+            shard=shard,
+            created=str(doc["created"]),
+            operator=str(doc["operator"]),
+            original=OriginalTopology.from_json(shard, doc["original"]),
+            snapshot=dict(doc.get("snapshot") or {}),
+            runs=tuple(RunRecord.from_json(r) for r in doc.get("runs") or []),
+            format=int(doc.get("format", JOURNAL_FORMAT)),
+        )
+
+
+def new_journal(
+    shard: str, original: OriginalTopology, snapshot: dict[str, Any], operator: str
+) -> Journal:
+    return Journal(shard, iso_now_ms(), operator, original, snapshot)
+
+
+def new_run(kind: str, playbook: str, digest: str, operator: str) -> RunRecord:
+    return RunRecord(kind, playbook, digest, iso_now_ms(), operator)
+
+
+def stamp(record: StepRecord, status: str, operator: str, **changes: Any) -> StepRecord:
+    """The record moved to ``status``; times are set on the first start and on done/failed."""
+    if status not in STATUSES:
+        raise ValueError(status)
+    now = iso_now_ms()
+    started = record.started
+    attempts = record.attempts
+    if status == "started":
+        started = now
+        attempts += 1
+    finished = now if status in ("done", "failed", "interrupted") else None
+    return replace(
+        record, status=status, started=started, finished=finished, operator=operator,
+        attempts=attempts, **changes,
+    )

@@ -1,0 +1,167 @@
+"""The journal in ZooKeeper (versioned writes) and its local audit copy.
+
+Layout, outside ``/manatee`` so that nothing manatee reads is touched::
+
+    /manatee-migrator/<shard>/journal   the journal JSON (persistent)
+    /manatee-migrator/<shard>/lock      the run lock (kazoo Lock recipe; see ``lock``)
+
+Guarantees: ``create`` succeeds only if no journal exists; ``save`` writes at
+the version last read or written, so two writers can never interleave
+silently (the loser gets ``StateConflict``); each write is one ZooKeeper
+operation, so an interrupted run leaves either the old or the new journal,
+never a torn one. Every saved version is also written to
+``<audit dir>/<shard>/journal.json`` and appended to ``audit.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from migrator.cluster.state import iso_now_ms
+from migrator.engine.journal import Journal
+from migrator.errors import MalformedZnode, StateConflict
+from migrator.zk import paths
+
+if TYPE_CHECKING:
+    from kazoo.client import KazooClient
+
+JOURNAL_ROOT = "/manatee-migrator"
+
+
+def journal_root(shard: str, root: str = JOURNAL_ROOT) -> str:
+    return f"{root}/{paths.check_shard_name(shard)}"
+
+
+def journal_path(shard: str, root: str = JOURNAL_ROOT) -> str:
+    return f"{journal_root(shard, root)}/journal"
+
+
+def default_audit_dir() -> Path:
+    env = os.environ.get("MIGRATOR_AUDIT_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "manatee-migrator"
+
+
+@dataclass
+class StoredJournal:
+    journal: Journal
+    version: int
+
+
+class JournalStore:
+    def __init__(
+        self, client: KazooClient, shard: str, *, root: str = JOURNAL_ROOT,
+        audit_dir: Path | None = None,
+    ) -> None:
+        self.client = client
+        self.shard = shard
+        self.root = root
+        self.path = journal_path(shard, root)
+        self.audit_dir = (audit_dir or default_audit_dir()) / shard
+        self.version: int | None = None
+
+    def load(self) -> Journal | None:
+        from kazoo.exceptions import NoNodeError
+
+        try:
+            data, stat = self.client.get(self.path)
+        except NoNodeError:
+            self.version = None
+            return None
+        try:
+            journal = Journal.from_json(json.loads(data.decode("utf-8")))
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise MalformedZnode(
+                f"The migration journal at {self.path} cannot be read ({type(exc).__name__}: "
+                f"{exc}).",
+                "Inspect it with zkCli; the local audit copy under "
+                f"{self.audit_dir} holds the last version this machine wrote.",
+            ) from exc
+        self.version = int(stat.version)
+        return journal
+
+    def create(self, journal: Journal) -> None:
+        from kazoo.exceptions import NodeExistsError
+
+        data = _encode(journal)
+        self.client.ensure_path(journal_root(self.shard, self.root))
+        try:
+            self.client.create(self.path, data)
+        except NodeExistsError as exc:
+            raise StateConflict(
+                f"A migration journal for shard {self.shard} appeared at {self.path} while "
+                "this run was starting; nothing was written.",
+                "Another operator started a run; use `migrator resume` to continue it.",
+            ) from exc
+        self.version = 0
+        self._audit(journal, "create")
+
+    def save(self, journal: Journal) -> None:
+        from kazoo.exceptions import BadVersionError, NoNodeError
+
+        if self.version is None:
+            self.create(journal)
+            return
+        try:
+            stat = self.client.set(self.path, _encode(journal), version=self.version)
+        except (BadVersionError, NoNodeError) as exc:
+            raise StateConflict(
+                f"The migration journal of shard {self.shard} was changed by someone else "
+                f"(we expected version {self.version}); this run stops without writing more.",
+                "Another migrator holds or broke the lock; look at `migrator plan` and use "
+                "`migrator resume` from one machine only.",
+            ) from exc
+        self.version = int(stat.version)
+        self._audit(journal, "save")
+
+    def _audit(self, journal: Journal, what: str) -> None:
+        """Best effort: the journal in ZooKeeper is authoritative; the copy is for people."""
+        try:
+            self.audit_dir.mkdir(parents=True, exist_ok=True)
+            doc = journal.to_json()
+            tmp = self.audit_dir / "journal.json.tmp"
+            tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+            tmp.replace(self.audit_dir / "journal.json")
+            with (self.audit_dir / "audit.jsonl").open("a") as log:
+                line = {"time": iso_now_ms(), "what": what, "zkVersion": self.version,
+                        "journal": doc}
+                log.write(json.dumps(line, ensure_ascii=False) + "\n")
+        except OSError:
+            pass
+
+
+def _encode(journal: Journal) -> bytes:
+    return json.dumps(journal.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def capture_shard(client: KazooClient, shard: str) -> dict[str, Any]:
+    """``/manatee/<shard>`` as it is: election children and data, history names, state.
+
+    Taken before the first write so a rollback and a post-mortem know exactly
+    where the shard started.
+    """
+    from kazoo.exceptions import NoNodeError
+
+    from migrator.zk.reads import read_raw_shards
+
+    raw = read_raw_shards(client, [shard], with_peers=True)[0]
+    try:
+        history = sorted(client.get_children(paths.history_path(shard)))
+    except NoNodeError:
+        history = []
+    return {
+        "taken": iso_now_ms(),
+        "election": [
+            {"name": name, "data": None if data is None else data.decode("utf-8", "replace")}
+            for name, data in sorted(raw.election)
+        ],
+        "history": history,
+        "state": None if raw.state is None else raw.state[0].decode("utf-8", "replace"),
+        "stateVersion": None if raw.state is None else raw.state[1],
+    }

@@ -1,0 +1,337 @@
+"""The planner: snapshot + playbook + journal (+ what the done-checks saw) -> a plan.
+
+Pure: it performs no I/O. The caller evaluates each step's ``done_when``
+checks once (timeout 0) and passes what they saw as ``observed``; the planner
+decides, for every step, whether it is done (the journal says so, or its
+done-checks already hold), which zones it touches, what it would write to
+ZooKeeper (a diff against the znodes as they are, carried forward through the
+steps before it), and what the run risks. ``migrator plan`` prints this;
+``migrator run`` executes it; ``--out`` saves it with the facts it was
+computed from so ``--plan`` can refuse a stale one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from migrator.cluster.history import HistoryRecord
+from migrator.cluster.shard import MODE_BACKFILLED_FROZEN, MODE_MIGRATED, ShardSnapshot
+from migrator.cluster.state import ClusterState, compact_json
+from migrator.engine.journal import Journal
+from migrator.engine.topology import OriginalTopology, capture, reconstruct
+from migrator.engine.writeplan import ProposedWrite
+from migrator.errors import BadInput, UnexpectedTopology
+from migrator.playbook.loader import LoadedPlaybook
+from migrator.playbook.schema import CheckRef, Step
+from migrator.steps import shard_rules as rules
+from migrator.steps.registry import Outcome
+from migrator.zk import paths
+
+# what each ZooKeeper action does to /state, for the plan's diff (remote actions: nothing)
+_STATE_ACTIONS = ("backfill", "unfreeze", "freeze", "set_one_node_write_mode", "delete_state")
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    """What a plan was computed from; a saved plan is stale when these differ."""
+
+    election: tuple[str, ...]
+    state_version: int | None
+    state_digest: str | None
+    done_steps: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "election": list(self.election),
+            "stateVersion": self.state_version,
+            "stateDigest": self.state_digest,
+            "doneSteps": list(self.done_steps),
+        }
+
+    @staticmethod
+    def from_json(doc: Mapping[str, Any]) -> ClusterFacts:
+        return ClusterFacts(
+            tuple(doc["election"]), doc.get("stateVersion"), doc.get("stateDigest"),
+            tuple(doc.get("doneSteps") or ()),
+        )
+
+    def differences(self, now: ClusterFacts) -> list[str]:
+        out = []
+        if self.election != now.election:
+            out.append(f"the election was [{', '.join(self.election)}] and is now "
+                       f"[{', '.join(now.election)}]")
+        if (self.state_version, self.state_digest) != (now.state_version, now.state_digest):
+            was = "absent" if self.state_digest is None else f"at version {self.state_version}"
+            is_ = "absent" if now.state_digest is None else f"at version {now.state_version}"
+            out.append(f"/state was {was} and is now {is_}")
+        if self.done_steps != now.done_steps:
+            out.append(f"the journal's done steps were [{', '.join(self.done_steps)}] and are "
+                       f"now [{', '.join(now.done_steps)}]")
+        return out
+
+
+def state_digest(state: ClusterState | None) -> str | None:
+    if state is None:
+        return None
+    return "sha256:" + hashlib.sha256(compact_json(state.document)).hexdigest()
+
+
+def facts_of(snapshot: ShardSnapshot, done_steps: list[str]) -> ClusterFacts:
+    return ClusterFacts(
+        tuple(n.name for n in snapshot.topology.nodes),
+        snapshot.state_version,
+        state_digest(snapshot.state),
+        tuple(done_steps),
+    )
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    id: str
+    title: str
+    explain: str
+    zones: dict[str, str]  # original role -> zone id
+    preconditions: list[str]
+    action: str
+    verify: list[str]
+    write: ProposedWrite | None
+    status: str  # done, pending, resume (interrupted in a previous run)
+    reason: str  # why done / what resuming means
+    confirm: str
+    outage: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "explain": self.explain,
+            "zones": self.zones,
+            "preconditions": self.preconditions,
+            "action": self.action,
+            "verify": self.verify,
+            "write": None if self.write is None else self.write.to_json(),
+            "status": self.status,
+            "reason": self.reason,
+            "confirm": self.confirm,
+            "outage": self.outage,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    shard: str
+    playbook: str
+    playbook_digest: str
+    choice: str  # why this playbook
+    original: OriginalTopology
+    steps: list[PlannedStep]
+    risks: list[str]
+    notes: list[str]
+    facts: ClusterFacts
+    tradeoff: str | None = None
+    alternatives: list[str] = field(default_factory=list)
+
+    @property
+    def pending(self) -> list[PlannedStep]:
+        return [s for s in self.steps if s.status != "done"]
+
+    @property
+    def complete(self) -> bool:
+        return not self.pending
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "shard": self.shard,
+            "playbook": self.playbook,
+            "playbookDigest": self.playbook_digest,
+            "choice": self.choice,
+            "original": self.original.to_json(),
+            "steps": [s.to_json() for s in self.steps],
+            "risks": self.risks,
+            "notes": self.notes,
+            "facts": self.facts.to_json(),
+            "tradeoff": self.tradeoff,
+            "alternatives": self.alternatives,
+            "complete": self.complete,
+        }
+
+
+def resolve_original(
+    snapshot: ShardSnapshot, history: list[HistoryRecord], journal: Journal | None
+) -> tuple[OriginalTopology, list[str]]:
+    """The journal's topology; else the election (no /state); else the backfill record."""
+    if journal is not None:
+        return journal.original, []
+    if snapshot.state is None:
+        return capture(snapshot), []
+    found = reconstruct(snapshot.shard, history)
+    if found is None:
+        raise UnexpectedTopology(
+            f"Shard {snapshot.shard} has a /state (mode {snapshot.mode}) but no migration "
+            "journal, and its history holds no backfill record to tell where it started.",
+            "It was migrated by other means; `migrator status` and `migrator history` show "
+            "what is there. Nothing here can safely guess the original topology.",
+        )
+    note = (
+        f"Shard {snapshot.shard} was half-migrated without this tool (a /state in mode "
+        f"{snapshot.mode}, no journal). The original topology was reconstructed from the "
+        "backfill's history record: "
+        + ", ".join(f"{p.role} {p.zone_id}" for p in found.peers)
+        + ". The run will show it and ask before going on."
+    )
+    return found, [note]
+
+
+def check_inventory(original: OriginalTopology, snapshot: ShardSnapshot,
+                    inventory_zones: set[str] | None) -> None:
+    if inventory_zones is None:
+        return
+    zones = {p.zone_id for p in original.peers}
+    zones |= {str(n.data.get("zoneId")) for n in snapshot.topology.nodes}
+    missing = sorted(zones - inventory_zones)
+    if missing:
+        raise BadInput(
+            f"The inventory has no entry for zone(s) {', '.join(missing)}, which the shard "
+            f"{snapshot.shard} election or original topology names.",
+            "Add every zone of the shard to the inventory's zones (with its ssh target) and "
+            "run again.",
+        )
+
+
+def render_ref(ref: CheckRef | Any) -> str:
+    params = ", ".join(f"{k}={v}" for k, v in (ref.params or {}).items())
+    name = ref.check if isinstance(ref, CheckRef) else ref.name
+    return f"{name}({params})" if params else name
+
+
+def make_plan(
+    snapshot: ShardSnapshot,
+    history: list[HistoryRecord],
+    loaded: LoadedPlaybook,
+    journal: Journal | None,
+    observed: Mapping[str, Outcome | None],
+    *,
+    now: str,
+    choice: str = "",
+    inventory_zones: set[str] | None = None,
+    run_kind: str = "migration",
+) -> Plan:
+    playbook = loaded.playbook
+    original, notes = resolve_original(snapshot, history, journal)
+    check_inventory(original, snapshot, inventory_zones)
+    run = journal.run(run_kind) if journal is not None else None
+    if run is not None and run.playbook_digest != loaded.digest:
+        notes.append(
+            f"The journal's run used playbook {run.playbook} ({run.playbook_digest}); this "
+            f"playbook is {loaded.name} ({loaded.digest}). `run`/`resume` refuse it unless "
+            "--accept-playbook-change is given."
+        )
+    state: ClusterState | None = snapshot.state
+    steps: list[PlannedStep] = []
+    done_ids: list[str] = []
+    for step in playbook.steps:
+        record = run.step(step.id) if run is not None else None
+        seen = observed.get(step.id)
+        if record is not None and record.status == "done":
+            status, reason = "done", f"done ({record.done_by or 'verified'}, {record.finished})"
+        elif seen is not None and seen.ok:
+            status, reason = "done", f"already holds: {seen.detail}"
+        elif record is not None and record.status != "pending":
+            status = "resume"
+            reason = (f"was {record.status} in the last run"
+                      + (f" ({record.detail})" if record.detail else "")
+                      + "; resume re-checks it and continues")
+        else:
+            status = "pending"
+            reason = seen.detail if seen is not None else "not done yet"
+        write = None
+        if status != "done":
+            write, state = _predict(step, state, original, snapshot.shard, now)
+        else:
+            done_ids.append(step.id)
+        steps.append(
+            PlannedStep(
+                id=step.id,
+                title=step.title,
+                explain=step.explain.strip(),
+                zones={r: original.by_role(r).zone_id for r in step.zones if r != "morays"},
+                preconditions=[render_ref(r) for r in step.preconditions],
+                action=render_ref(step.action),
+                verify=[render_ref(r) for r in step.verify],
+                write=write,
+                status=status,
+                reason=reason,
+                confirm=step.confirm,
+                outage=step.outage,
+            )
+        )
+    risks = list(playbook.risks) + _risks(snapshot, playbook.steps, steps)
+    if snapshot.mode == MODE_MIGRATED and journal is None and all(s.status == "done"
+                                                                   for s in steps):
+        notes.append(f"Shard {snapshot.shard} is already migrated; nothing to do.")
+    return Plan(
+        shard=snapshot.shard,
+        playbook=loaded.name,
+        playbook_digest=loaded.digest,
+        choice=choice,
+        original=original,
+        steps=steps,
+        risks=risks,
+        notes=notes,
+        facts=facts_of(snapshot, done_ids),
+        tradeoff=playbook.tradeoff,
+    )
+
+
+def _predict(
+    step: Step, state: ClusterState | None, original: OriginalTopology, shard: str, now: str
+) -> tuple[ProposedWrite | None, ClusterState | None]:
+    name = step.action.name
+    path = paths.state_path(shard)
+    before = None if state is None else state.document
+    if name not in _STATE_ACTIONS:
+        return None, state
+    if name == "backfill":
+        if state is not None:
+            return None, state
+        new = rules.expected_backfill(original, now)
+        return ProposedWrite("create", path, None, new, True,
+                             note="the freeze date is the time of the write"), new
+    if state is None:
+        return None, state
+    if name == "unfreeze":
+        if state.freeze is None:
+            return None, state
+        new = state.without_freeze()
+    elif name == "freeze":
+        if state.freeze is not None:
+            return None, state
+        new = state.with_freeze(str(step.action.params.get("reason", "")), now)
+    elif name == "set_one_node_write_mode":
+        from migrator.steps.zk import with_one_node_write_mode
+
+        changed = with_one_node_write_mode(state)
+        if changed is None:
+            return None, state
+        new = changed
+    else:  # delete_state
+        return ProposedWrite("delete", path, before, None, False), None
+    return ProposedWrite("set", path, before, new, True), new
+
+
+def _risks(snapshot: ShardSnapshot, steps: list[Step], planned: list[PlannedStep]) -> list[str]:
+    risks: list[str] = []
+    if snapshot.mode == MODE_BACKFILLED_FROZEN:
+        risks.append(
+            "The shard is in the mixed [A, [B, C']] window now: if the original primary fails "
+            "before the sync is reprovisioned, both the original sync and the original async "
+            "believe they are primary, and the original async must be rolled back."
+        )
+    for step, plan in zip(steps, planned, strict=True):
+        if step.outage and plan.status != "done":
+            risks.append(f"Step {step.id} ({step.title}) causes a short write outage; it asks "
+                         "you to type the shard name.")
+    return risks

@@ -1,0 +1,84 @@
+"""Rendering a plan for people (rich on a terminal, plain text piped) or as JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from migrator.engine.planner import Plan
+
+_STATUS_STYLE = {"done": "green", "pending": "yellow", "resume": "cyan"}
+
+
+def plan_lines(plan: Plan) -> list[tuple[str, str | None]]:
+    """(text, style) lines; the same content on a terminal and in a pipe."""
+    out: list[tuple[str, str | None]] = []
+    add = out.append
+    add((f"Plan for shard {plan.shard}: playbook {plan.playbook} ({plan.playbook_digest})",
+         "bold"))
+    if plan.choice:
+        add((plan.choice, None))
+    add(("Original topology (" + plan.original.source + "): " + ", ".join(
+        f"{p.role.removeprefix('original_')} {p.zone_id} ({p.peer_id})"
+        for p in plan.original.peers), None))
+    for note in plan.notes:
+        add((f"Note: {note}", "yellow"))
+    if plan.tradeoff:
+        add(("", None))
+        add(("Trade-off: " + " ".join(plan.tradeoff.split()), None))
+    for alternative in plan.alternatives:
+        add(("Alternative: " + alternative, None))
+    for index, step in enumerate(plan.steps, start=1):
+        add(("", None))
+        add((f"{index}. [{step.status.upper()}] {step.title} ({step.id})",
+             f"bold {_STATUS_STYLE.get(step.status, '')}".strip()))
+        add((f"   {step.reason}", None))
+        if step.status == "done":
+            continue
+        if step.zones:
+            add(("   zones: " + ", ".join(f"{r.removeprefix('original_')}={z}"
+                                          for r, z in step.zones.items()), None))
+        if step.preconditions:
+            add(("   preconditions: " + "; ".join(step.preconditions), None))
+        confirm = {"none": "", "yes": " (asks y/n)",
+                   "typed": " (type the shard name)"}[step.confirm]
+        add((f"   action: {step.action}{confirm}" + (" -- WRITE OUTAGE" if step.outage
+                                                    else ""), None))
+        if step.write is not None:
+            add((f"   ZooKeeper write: {step.write.summary()}", "bold"))
+            for line in step.write.diff().splitlines():
+                style = ("green" if line.startswith("+") and not line.startswith("+++")
+                         else "red" if line.startswith("-") and not line.startswith("---")
+                         else None)
+                add(("     " + line, style))
+            if step.write.note:
+                add((f"     ({step.write.note})", None))
+        add(("   verify: " + "; ".join(step.verify), None))
+    add(("", None))
+    if plan.complete:
+        add(("Every step is done: nothing to do.", "bold green"))
+    else:
+        add((f"{len(plan.pending)} step(s) to run.", "bold"))
+    if plan.risks:
+        add(("Risks:", "bold"))
+        for risk in plan.risks:
+            add(("  - " + " ".join(risk.split()), None))
+    return out
+
+
+def render_plan(plan: Plan, *, as_json: bool, stream: Any = None) -> None:
+    stream = stream or sys.stdout
+    if as_json:
+        stream.write(json.dumps(plan.to_json(), indent=2, ensure_ascii=False) + "\n")
+        return
+    if getattr(stream, "isatty", lambda: False)():
+        from rich.console import Console
+        from rich.markup import escape
+
+        console = Console(file=stream, highlight=False, soft_wrap=True)
+        for text, style in plan_lines(plan):
+            console.print(f"[{style}]{escape(text)}[/]" if style else escape(text))
+        return
+    for text, _style in plan_lines(plan):
+        stream.write(text + "\n")

@@ -1,0 +1,2 @@
+"""Playbooks: the schema of a migration as data, and a loader whose errors name file, line,
+step and field."""

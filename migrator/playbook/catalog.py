@@ -1,0 +1,82 @@
+"""The built-in playbooks (``playbooks/*.yaml``) and the ``auto`` choice by peer count."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from migrator.errors import BadInput, UnexpectedTopology
+from migrator.playbook.loader import LoadedPlaybook, load_playbook_file
+
+# the repository's playbooks/ directory; MIGRATOR_PLAYBOOKS overrides it for packaged installs
+_DEFAULT_DIR = Path(__file__).resolve().parents[2] / "playbooks"
+
+# for each election size, the playbook `--playbook auto` picks
+AUTO_BY_PEERS = {1: "one-node", 2: "two-node", 3: "three-node"}
+
+
+def playbooks_dir() -> Path:
+    import os
+
+    return Path(os.environ.get("MIGRATOR_PLAYBOOKS") or _DEFAULT_DIR)
+
+
+def builtin_names() -> list[str]:
+    directory = playbooks_dir()
+    if not directory.is_dir():
+        return []
+    return sorted(p.stem for p in directory.glob("*.yaml"))
+
+
+def resolve(name_or_path: str) -> LoadedPlaybook:
+    """A built-in name, or a path to a YAML file."""
+    if name_or_path in builtin_names():
+        return load_playbook_file(playbooks_dir() / f"{name_or_path}.yaml")
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or "/" in name_or_path:
+        return load_playbook_file(path)
+    raise BadInput(
+        f"Unknown playbook {name_or_path!r}.",
+        f"Built-in playbooks: {', '.join(builtin_names()) or 'none'}; or give a path to a "
+        "YAML file.",
+    )
+
+
+def choose(requested: str, peers: int, shard: str) -> tuple[LoadedPlaybook, str]:
+    """The playbook to use and a sentence saying why (``auto`` picks by peer count)."""
+    if requested == "auto":
+        name = AUTO_BY_PEERS.get(peers)
+        if name is None:
+            raise UnexpectedTopology(
+                f"Shard {shard} has {peers} peers in its election; the built-in playbooks "
+                "cover 1, 2 and 3 peers.",
+                "Bring the shard to a supported size or pass --playbook with a playbook "
+                "written for it.",
+            )
+        return resolve(name), f"--playbook auto chose {name}: the election has {peers} peer(s)."
+    loaded = resolve(requested)
+    if loaded.playbook.kind == "rollback":  # added by the rollback issue: never as a migration
+        raise BadInput(
+            f"Playbook {loaded.name} undoes or repairs a migration; it is not one.",
+            "Run it with `migrator rollback` (or `migrator rebuild-deposed`), which first "
+            "resolves the current roles from the cluster and the journal.",
+        )
+    if loaded.playbook.peers != peers:
+        raise BadInput(
+            f"Playbook {loaded.name} is written for a {loaded.playbook.peers}-node shard, but "
+            f"the election of {shard} shows {peers} peer(s).",
+            f"Use --playbook auto (it would pick {AUTO_BY_PEERS.get(peers, 'none')}), or bring "
+            "the missing peers up first.",
+        )
+    return loaded, f"Using playbook {loaded.name} as asked."
+
+
+def alternatives(loaded: LoadedPlaybook) -> list[LoadedPlaybook]:
+    """Other built-in migration playbooks for the same shard size (for `migrator plan`)."""
+    out = []
+    for name in builtin_names():
+        if name == loaded.name:
+            continue
+        other = resolve(name)
+        if other.playbook.kind == "migration" and other.playbook.peers == loaded.playbook.peers:
+            out.append(other)
+    return out

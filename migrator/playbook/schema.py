@@ -1,0 +1,122 @@
+"""The playbook schema (pydantic v2).
+
+A playbook is data: ordered steps, each naming registered checks and one
+registered action with their parameters. Zone roles are named by the
+*original* topology captured when the migration started (``original_primary``,
+``original_sync``, ``original_async``) because roles change mid-migration.
+
+Decisions where the spec is silent:
+  * ``done_when`` defaults to ``verify``: a step is "already done" when what we
+    would wait for after acting already holds. ``done_when: []`` means only the
+    journal can say the step was done (steps that ask the operator something).
+  * ``confirm: typed`` (the operator types the shard name) is required, not
+    just allowed, on steps marked ``outage``: validation refuses an outage
+    step that asks less.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ROLES = ("original_primary", "original_sync", "original_async")
+ROLES_BY_PEERS = {1: ROLES[:1], 2: ROLES[:2], 3: ROLES, 4: ROLES, 5: ROLES}
+_STEP_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CheckRef(_Strict):
+    """A registered check with its parameters."""
+
+    check: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    why: str | None = None  # what the operator should understand while it is awaited
+    timeout: float | None = Field(default=None, gt=0, le=86400)
+
+
+class ActionRef(_Strict):
+    """The one registered action a step performs."""
+
+    name: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Step(_Strict):
+    id: str
+    title: str = Field(min_length=1)
+    explain: str = Field(min_length=1)
+    zones: list[str] = Field(default_factory=list)
+    preconditions: list[CheckRef] = Field(default_factory=list)
+    action: ActionRef
+    verify: list[CheckRef] = Field(min_length=1)
+    done_when: list[CheckRef] | None = None
+    timeout: float = Field(default=300.0, gt=0, le=86400)
+    confirm: Literal["none", "yes", "typed"] = "none"
+    outage: bool = False
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, value: str) -> str:
+        if not _STEP_ID.match(value):
+            raise ValueError(
+                "a step id is lower-case letters, digits and dashes, starting with a letter"
+            )
+        return value
+
+    @field_validator("zones")
+    @classmethod
+    def _zone_roles(cls, value: list[str]) -> list[str]:
+        for role in value:
+            if role not in (*ROLES, "morays"):
+                raise ValueError(f"unknown zone role {role!r}; use one of {', '.join(ROLES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _outage_needs_typed(self) -> Step:
+        if self.outage and self.confirm != "typed":
+            raise ValueError(
+                "a step marked outage must use confirm: typed (the operator types the shard name)"
+            )
+        return self
+
+    @property
+    def done_checks(self) -> list[CheckRef]:
+        return list(self.done_when if self.done_when is not None else self.verify)
+
+
+class Playbook(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    title: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    peers: int = Field(ge=1, le=5)
+    kind: Literal["migration", "rollback"] = "migration"
+    tradeoff: str | None = None
+    risks: list[str] = Field(default_factory=list)
+    steps: list[Step] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids_and_roles(self) -> Playbook:
+        seen: set[str] = set()
+        allowed = ROLES_BY_PEERS[self.peers]
+        for step in self.steps:
+            if step.id in seen:
+                raise ValueError(f"step id {step.id!r} is used twice")
+            seen.add(step.id)
+            for role in step.zones:
+                if role != "morays" and role not in allowed:
+                    raise ValueError(
+                        f"step {step.id!r} names {role}, but a {self.peers}-node shard has "
+                        f"only {', '.join(allowed)}"
+                    )
+        return self
+
+    def step(self, step_id: str) -> Step:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)

@@ -1,0 +1,341 @@
+"""ZooKeeper-side checks and actions that playbooks name.
+
+Checks wait event-driven: they subscribe to watches on the shard's /state,
+election (and history when they read it) and re-evaluate a pure rule from
+``migrator.steps.shard_rules`` on every change, returning as soon as it holds
+or the timeout passes (timeout 0: look once). Actions reuse the decisions of
+``migrator.commands.expert`` and the conditional transactions of
+``migrator.zk.writes``; each shows the exact write (``ProposedWrite``) through
+``ctx.confirm`` before making it, and each is idempotent: if what it would
+write is already there it says so and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from migrator.cluster.history import HistoryRecord
+from migrator.cluster.shard import ShardSnapshot
+from migrator.cluster.state import ClusterState, iso_now_ms
+from migrator.engine.context import original_of
+from migrator.engine.writeplan import ProposedWrite
+from migrator.errors import Refused
+from migrator.steps import operator as _operator  # noqa: F401  (registers operator actions)
+from migrator.steps import shard_rules as rules
+from migrator.steps.registry import NoParams, Outcome, StepContext, action, check
+from migrator.zk import paths, reads, writes
+
+Rule = Callable[[ShardSnapshot, list[HistoryRecord]], Outcome]
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _role(value: str) -> str:
+    if not value.startswith("original_"):
+        raise ValueError("name a zone by its original role (original_primary, original_sync, "
+                         "original_async)")
+    return value
+
+
+class ZoneParams(_Params):
+    zone: str
+
+    @field_validator("zone")
+    @classmethod
+    def _zone_role(cls, value: str) -> str:
+        return _role(value)
+
+
+class GenerationParams(_Params):
+    generation: int = Field(ge=0)
+
+
+class PresentParams(_Params):
+    allow_deposed: bool = True
+
+
+class SettledParams(_Params):
+    takeover: str
+    stayed: str
+
+    @field_validator("takeover", "stayed")
+    @classmethod
+    def _roles(cls, value: str) -> str:
+        return _role(value)
+
+
+class MatchParams(_Params):
+    expect: Literal["backfill"] = "backfill"
+
+
+class HistoryParams(_Params):
+    events: list[Literal["backfill", "unfreeze", "generation"]] = Field(min_length=1)
+
+
+class FreezeParams(_Params):
+    reason: str = Field(min_length=1)
+
+
+def wait_shard(ctx: StepContext, timeout: float, rule: Rule, *, history: bool = False) -> Outcome:
+    """Evaluate ``rule`` now and on every watched change until it holds or time is up."""
+    from kazoo.recipe.watchers import ChildrenWatch
+
+    from migrator.zk.watches import wait_for, watch_election, watch_state
+
+    client = ctx.zk
+    last: list[Outcome] = []
+
+    def subscribe(deliver: Callable[[Any], Any]) -> None:
+        # the values are tokens: the predicate re-reads one consistent snapshot itself
+        watch_state(client, ctx.shard, lambda _data: deliver(object()))
+        watch_election(client, ctx.shard, lambda _children: deliver(object()))
+        if history:
+            client.ensure_path(paths.history_path(ctx.shard))
+            ChildrenWatch(client, paths.history_path(ctx.shard),
+                          lambda _children: deliver(object()))
+
+    def predicate(_token: Any) -> Outcome | None:
+        snap = reads.read_shard(client, ctx.shard)
+        hist = reads.read_history(client, ctx.shard) if history else []
+        outcome = rule(snap, hist)
+        last[:] = [outcome]
+        return outcome if outcome.ok else None
+
+    result, _ = wait_for(subscribe, predicate, max(timeout, 0.0))
+    return result if result is not None else last[-1]
+
+
+@check("state_absent")
+def state_absent(ctx: StepContext, _p: NoParams, timeout: float) -> Outcome:
+    """The shard has no /state (legacy mode)."""
+    return wait_shard(ctx, timeout, lambda s, _h: rules.state_absent(s))
+
+
+@check("state_present")
+def state_present(ctx: StepContext, _p: NoParams, timeout: float) -> Outcome:
+    """The shard has a /state."""
+    return wait_shard(ctx, timeout, lambda s, _h: rules.state_present(s))
+
+
+@check("shard_frozen")
+def shard_frozen(ctx: StepContext, _p: NoParams, timeout: float) -> Outcome:
+    """/state carries a freeze."""
+    return wait_shard(ctx, timeout, lambda s, _h: rules.shard_frozen(s))
+
+
+@check("shard_unfrozen")
+def shard_unfrozen(ctx: StepContext, _p: NoParams, timeout: float) -> Outcome:
+    """/state exists and carries no freeze."""
+    return wait_shard(ctx, timeout, lambda s, _h: rules.shard_unfrozen(s))
+
+
+@check("generation_at_least", GenerationParams)
+def generation_at_least(ctx: StepContext, p: GenerationParams, timeout: float) -> Outcome:
+    """/state's generation is at least the one given."""
+    return wait_shard(ctx, timeout, lambda s, _h: rules.generation_at_least(s, p.generation))
+
+
+@check("election_matches_original")
+def election_matches_original(ctx: StepContext, _p: NoParams, timeout: float) -> Outcome:
+    """The election order is the one captured when the migration began."""
+    original = original_of(ctx)
+    return wait_shard(ctx, timeout, lambda s, _h: rules.election_matches_original(s, original))
+
+
+@check("election_rejoined", ZoneParams)
+def election_rejoined(ctx: StepContext, p: ZoneParams, timeout: float) -> Outcome:
+    """The zone's election node came back under a new session."""
+    original = original_of(ctx)
+    return wait_shard(ctx, timeout, lambda s, _h: rules.election_rejoined(s, original, p.zone))
+
+
+@check("state_matches", MatchParams)
+def state_matches(ctx: StepContext, _p: MatchParams, timeout: float) -> Outcome:
+    """/state equals the backfill of the original topology (freeze date aside)."""
+    original = original_of(ctx)
+    return wait_shard(ctx, timeout, lambda s, _h: rules.state_matches_backfill(s, original))
+
+
+@check("backfill_checks")
+def backfill_checks(ctx: StepContext, _p: NoParams, timeout: float) -> Outcome:
+    """The runbook's four backfill checks, the election order, and no /state yet."""
+    original = original_of(ctx)
+    now = iso_now_ms()
+    return wait_shard(ctx, timeout, lambda s, _h: rules.backfill_checks(s, original, now))
+
+
+@check("peers_all_present", PresentParams)
+def peers_all_present(ctx: StepContext, p: PresentParams, timeout: float) -> Outcome:
+    """Every peer of the original topology is in /state."""
+    original = original_of(ctx)
+    return wait_shard(
+        ctx, timeout, lambda s, _h: rules.peers_all_present(s, original, p.allow_deposed)
+    )
+
+
+@check("primary_settled", SettledParams)
+def primary_settled(ctx: StepContext, p: SettledParams, timeout: float) -> Outcome:
+    """After the primary's reprovision: a takeover, or the primary came back in time."""
+    original = original_of(ctx)
+    return wait_shard(
+        ctx, timeout, lambda s, _h: rules.primary_settled(s, original, p.takeover, p.stayed)
+    )
+
+
+@check("primary_is", ZoneParams)
+def primary_is(ctx: StepContext, p: ZoneParams, timeout: float) -> Outcome:
+    """/state names that zone as primary."""
+    original = original_of(ctx)
+    return wait_shard(ctx, timeout, lambda s, _h: rules.primary_is(s, original, p.zone))
+
+
+@check("one_node_write_mode")
+def one_node_write_mode(ctx: StepContext, _p: NoParams, timeout: float) -> Outcome:
+    """/state has oneNodeWriteMode set."""
+    return wait_shard(ctx, timeout, lambda s, _h: rules.one_node_write_mode(s))
+
+
+@check("history_has_backfill")
+def history_has_backfill(ctx: StepContext, _p: NoParams, timeout: float) -> Outcome:
+    """A history record holds the backfill of the original topology."""
+    original = original_of(ctx)
+    return wait_shard(
+        ctx, timeout, lambda _s, h: rules.history_has_backfill(h, original), history=True
+    )
+
+
+@check("history_progression", HistoryParams)
+def history_progression(ctx: StepContext, p: HistoryParams, timeout: float) -> Outcome:
+    """History shows the listed events (backfill, unfreeze, the current generation)."""
+    original = original_of(ctx)
+    return wait_shard(
+        ctx, timeout, lambda s, h: rules.history_progression(h, s, original, p.events),
+        history=True,
+    )
+
+
+# ---- actions ---------------------------------------------------------------------------
+
+
+def propose_backfill(snap: ShardSnapshot, original: Any, now: str) -> ProposedWrite:
+    """The backfill write, refused unless the live election gives the captured topology."""
+    from migrator.commands.expert import plan_backfill
+
+    state = plan_backfill(snap, now)  # refuses an existing /state or a v1 error node
+    verdict = rules.backfill_checks(snap, original, now)
+    if not verdict.ok:
+        raise Refused(
+            f"The backfill of shard {snap.shard} was not written: {verdict.detail}.",
+            "Look at `migrator status`; the election no longer gives the topology this run "
+            "captured. Resume once it does, or roll back.",
+        )
+    return ProposedWrite("create", paths.state_path(snap.shard), None, state, True,
+                         checks=list(verdict.data["checks"]))
+
+
+def _describe_backfill(ctx: StepContext, _p: Any) -> str:
+    return f"create {paths.state_path(ctx.shard)} with the backfilled state (frozen) + history/0-"
+
+
+@action("backfill", describe=_describe_backfill)
+def backfill(ctx: StepContext, _p: NoParams) -> Outcome:
+    """Create /state from the captured topology, frozen, as `manatee-adm state-backfill`."""
+    original = original_of(ctx)
+    snap = reads.read_shard(ctx.zk, ctx.shard)
+    if snap.state is not None and rules.state_matches_backfill(snap, original).ok:
+        return Outcome(True, "the backfilled /state is already there; nothing written",
+                       {"written": False})
+    proposal = propose_backfill(snap, original, iso_now_ms())
+    ctx.confirm(f"Create the /state of shard {ctx.shard}?", proposal)
+    assert proposal.after is not None
+    result = writes.create_state(ctx.zk, ctx.shard, proposal.after)
+    return Outcome(True, f"created /state and {result.history_node}",
+                   {"written": True, "history": result.history_node,
+                    "state": proposal.after.document})
+
+
+def _replace(ctx: StepContext, verb: str, change: Callable[[ClusterState], ClusterState | None],
+             question: str, typed: bool = False) -> Outcome:
+    found = reads.read_state(ctx.zk, ctx.shard)
+    if found is None:
+        raise Refused(f"Shard {ctx.shard} has no /state to {verb}.",
+                      "Run the backfill step first (`migrator plan` shows where the run is).")
+    state, version = found
+    new_state = change(state)
+    if new_state is None:
+        return Outcome(True, f"nothing to {verb}: /state already is as wanted",
+                       {"written": False})
+    proposal = ProposedWrite("set", paths.state_path(ctx.shard), state.document, new_state,
+                             True)
+    ctx.confirm(question, proposal, typed=typed)
+    result = writes.replace_state(ctx.zk, ctx.shard, new_state, version, verb)
+    return Outcome(True, f"{verb}: set /state to version {result.version}, "
+                         f"{result.history_node}",
+                   {"written": True, "history": result.history_node, "version": result.version,
+                    "state": new_state.document})
+
+
+def _describe_unfreeze(ctx: StepContext, _p: Any) -> str:
+    return f"set {paths.state_path(ctx.shard)} without its freeze + history/0-"
+
+
+@action("unfreeze", describe=_describe_unfreeze)
+def unfreeze(ctx: StepContext, _p: NoParams) -> Outcome:
+    """Remove the freeze so the sync may take over, as `manatee-adm unfreeze`."""
+    return _replace(ctx, "unfreeze",
+                    lambda s: None if s.freeze is None else s.without_freeze(),
+                    f"Unfreeze shard {ctx.shard}?")
+
+
+def _describe_freeze(ctx: StepContext, p: Any) -> str:
+    return f"set {paths.state_path(ctx.shard)} with a freeze ({p.reason}) + history/0-"
+
+
+@action("freeze", FreezeParams, describe=_describe_freeze)
+def freeze(ctx: StepContext, p: FreezeParams) -> Outcome:
+    """Freeze the cluster state, as `manatee-adm freeze -r`."""
+    return _replace(ctx, "freeze",
+                    lambda s: None if s.freeze is not None else s.with_freeze(p.reason,
+                                                                              iso_now_ms()),
+                    f"Freeze shard {ctx.shard}?")
+
+
+def with_one_node_write_mode(state: ClusterState) -> ClusterState | None:
+    if state.one_node_write_mode:
+        return None
+    document = dict(state.document)
+    document["oneNodeWriteMode"] = True  # appended last, as `manatee-adm set-onwm -m on`
+    return ClusterState(document)
+
+
+def _describe_onwm(ctx: StepContext, _p: Any) -> str:
+    return f"set {paths.state_path(ctx.shard)} with oneNodeWriteMode + history/0-"
+
+
+@action("set_one_node_write_mode", describe=_describe_onwm)
+def set_one_node_write_mode(ctx: StepContext, _p: NoParams) -> Outcome:
+    """Set oneNodeWriteMode in /state, as `manatee-adm set-onwm -m on`."""
+    return _replace(ctx, "set one-node-write mode", with_one_node_write_mode,
+                    f"Put shard {ctx.shard} in one-node-write mode?", typed=True)
+
+
+def _describe_delete(ctx: StepContext, _p: Any) -> str:
+    return f"delete {paths.state_path(ctx.shard)} at the version read"
+
+
+@action("delete_state", describe=_describe_delete)
+def delete_state(ctx: StepContext, _p: NoParams) -> Outcome:
+    """Delete /state (rollback), only at the version read; asks for the shard name."""
+    found = reads.read_state(ctx.zk, ctx.shard)
+    if found is None:
+        return Outcome(True, "there is no /state; nothing to delete", {"written": False})
+    state, version = found
+    proposal = ProposedWrite("delete", paths.state_path(ctx.shard), state.document, None, False)
+    ctx.confirm(f"Delete the /state of shard {ctx.shard}?", proposal, typed=True)
+    writes.delete_state(ctx.zk, ctx.shard, version)
+    return Outcome(True, "deleted /state", {"written": True})

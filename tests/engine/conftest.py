@@ -1,0 +1,75 @@
+"""Engine fixtures against the real ZooKeeper of tests/conftest.py."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from migrator.engine.console import RunConsole
+from migrator.engine.journal_store import JournalStore
+from migrator.engine.runner import Runner, RunOptions
+from migrator.errors import NotConfirmed
+from migrator.playbook.loader import LoadedPlaybook
+from migrator.sandbox.zkserver import ZooKeeperServer
+from tests.conftest import V1Shard
+from tests.engine.helpers import IPS, SHARD, ZONES, zk_only_playbook
+
+
+class DecliningConsole(RunConsole):
+    """An operator who answers no to the first question (the interactive path with a real
+    terminal is covered by the pexpect test)."""
+
+    def __init__(self) -> None:
+        super().__init__(assume_yes=False, shard=SHARD, stream=io.StringIO())
+        self.asked: list[str] = []
+
+    def ask(self, question: str, shown: Any, typed: bool) -> None:
+        self.show(shown)
+        self.asked.append(question)
+        raise NotConfirmed("Not confirmed; nothing was written.", "Run it again when ready.")
+
+
+@pytest.fixture
+def three_peers(v1_shard: V1Shard) -> V1Shard:
+    for ip, zone in zip(IPS, ZONES, strict=True):
+        v1_shard.join(ip, zone)
+    return v1_shard
+
+
+@pytest.fixture
+def kazoo(zk_server: ZooKeeperServer) -> Iterator[Any]:
+    """A second client for the engine itself (the ``zk`` fixture plays the operator)."""
+    from kazoo.client import KazooClient
+
+    client = KazooClient(hosts=zk_server.connection_string, timeout=4.0)
+    client.start(timeout=10)
+    try:
+        yield client
+    finally:
+        client.stop()
+        client.close()
+
+
+MakeRunner = Callable[..., Runner]
+
+
+@pytest.fixture
+def make_runner(kazoo: Any, tmp_path: Path) -> MakeRunner:
+    def make(
+        loaded: LoadedPlaybook | None = None, console: RunConsole | None = None,
+        options: RunOptions | None = None, client: Any = None, operator: str = "test@host",
+    ) -> Runner:
+        client = client or kazoo
+        return Runner(
+            client=client, shard=SHARD, loaded=loaded or zk_only_playbook(), choice="test",
+            inventory=None, remote=None,
+            console=console or RunConsole(assume_yes=True, shard=SHARD, stream=io.StringIO()),
+            store=JournalStore(client, SHARD, audit_dir=tmp_path / "audit"),
+            options=options or RunOptions(assume_yes=True), operator=operator,
+        )
+
+    return make
