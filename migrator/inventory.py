@@ -94,6 +94,7 @@ from pydantic import (
 )
 
 from migrator.errors import BadInput
+from migrator.yamldoc import parse_document
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # Short zone names: start with a letter, no shell metacharacters, no leading dash.
@@ -619,8 +620,7 @@ def load_inventory(path: Path) -> Inventory:
             "Check the path given to --inventory.",
         ) from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root, data = parse_document(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)

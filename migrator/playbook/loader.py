@@ -55,13 +55,14 @@ def load_playbook_text(
     import yaml
     from pydantic import ValidationError
 
+    from migrator.yamldoc import parse_document
+
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PlaybookError(f"{source} is not UTF-8 text ({exc}).", "Save it as UTF-8.") from exc
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root, data = parse_document(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}, line {mark.line + 1}" if mark is not None else source
