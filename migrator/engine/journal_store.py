@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrator.cluster.state import iso_now_ms
+from migrator.engine.interrupts import sigint_deferred
 from migrator.engine.journal import Journal
 from migrator.errors import MalformedZnode, StateConflict
 from migrator.zk import paths
@@ -92,14 +93,15 @@ class JournalStore:
         data = _encode(journal)
         self.client.ensure_path(journal_root(self.shard, self.root))
         try:
-            self.client.create(self.path, data)
+            with sigint_deferred():
+                self.client.create(self.path, data)
+                self.version = 0
         except NodeExistsError as exc:
             raise StateConflict(
                 f"A migration journal for shard {self.shard} appeared at {self.path} while "
                 "this run was starting; nothing was written.",
                 "Another operator started a run; use `migrator resume` to continue it.",
             ) from exc
-        self.version = 0
         self._audit(journal, "create")
 
     def save(self, journal: Journal) -> None:
@@ -109,7 +111,9 @@ class JournalStore:
             self.create(journal)
             return
         try:
-            stat = self.client.set(self.path, _encode(journal), version=self.version)
+            with sigint_deferred():
+                stat = self.client.set(self.path, _encode(journal), version=self.version)
+                self.version = int(stat.version)
         except (BadVersionError, NoNodeError) as exc:
             raise StateConflict(
                 f"The migration journal of shard {self.shard} was changed by someone else "
@@ -117,7 +121,6 @@ class JournalStore:
                 "Another migrator holds or broke the lock; look at `migrator plan` and use "
                 "`migrator resume` from one machine only.",
             ) from exc
-        self.version = int(stat.version)
         self._audit(journal, "save")
 
     def _audit(self, journal: Journal, what: str) -> None:

@@ -185,7 +185,9 @@ def test_ctrl_c_inside_a_wait_leaves_the_journal_consistent(
         "      - check: shard_unfrozen\n    done_when:",
         "      - check: generation_at_least\n        params: {generation: 5}\n    done_when:",
     ).replace("    timeout: 5\n", "    timeout: 120\n"))
-    env = {**os.environ, "MIGRATOR_AUDIT_DIR": str(tmp_path / "audit")}
+    # faulthandler: if the process ever hangs after Ctrl-C, SIGABRT dumps every thread
+    env = {**os.environ, "MIGRATOR_AUDIT_DIR": str(tmp_path / "audit"),
+           "PYTHONFAULTHANDLER": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "migrator", "run", "--zk", zk_server.connection_string,
          "--shard", SHARD, "--yes", "--playbook", str(slow)],
@@ -205,7 +207,12 @@ def test_ctrl_c_inside_a_wait_leaves_the_journal_consistent(
     try:
         assert waiting.wait(60)
         process.send_signal(signal.SIGINT)
-        _out, err = process.communicate(timeout=30)
+        try:
+            _out, err = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            _out, err = process.communicate(timeout=15)
+            pytest.fail(f"migrator did not exit within 30 s of Ctrl-C; its threads:\n{err}")
     finally:
         if process.poll() is None:
             process.kill()

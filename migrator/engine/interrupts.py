@@ -1,0 +1,36 @@
+"""Hold Ctrl-C back for the length of a journal write.
+
+A KeyboardInterrupt raised inside kazoo's wait for a ``set`` reply leaves the
+write done in ZooKeeper but unrecorded here (the version we hold goes stale),
+so the follow-up "interrupted" stamp would then be refused as a conflict. A
+write takes milliseconds, so we defer the signal until it returns and raise it
+right after: the journal always reflects what happened.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+
+@contextmanager
+def sigint_deferred() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def remember(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous: Any = signal.signal(signal.SIGINT, remember)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            raise KeyboardInterrupt
