@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from migrator.cli.options import resolve_target, zk_options
+from migrator.cli.options import ShardTarget, shard_target
 from migrator.cluster.state import ClusterState
 
 yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask; for scripts.")
@@ -26,78 +24,47 @@ def _show_state(title: str, state: ClusterState | None) -> None:
 
 
 @click.command()
-@zk_options
+@shard_target(need_shard=True)
 @yes_option
-@click.pass_context
-def backfill(
-    ctx: click.Context,
-    zk: str | None,
-    shard: str | None,
-    inventory_path: Path | None,
-    connect_timeout: float,
-    yes: bool,
-) -> None:
+def backfill(target: ShardTarget, yes: bool) -> None:
     """Create /state from the election order, as `manatee-adm state-backfill` does."""
     from migrator.commands import expert
-    from migrator.commands.session import zk_session
     from migrator.ui.confirm import confirm
     from migrator.ui.output import say
 
-    target = resolve_target(ctx, zk, shard, inventory_path, connect_timeout, need_shard=True)
     name = target.require_shard()
 
     def ask(state: ClusterState | None) -> None:
         _show_state("Computed new cluster state (it will be created frozen):", state)
         confirm(f"Write this state to shard {name}?", assume_yes=yes)
 
-    with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+    with target.session() as client:
         outcome = expert.backfill(client, name, ask)
     say(f"Backfilled: created /state and history record {outcome.history_node}.")
 
 
 @click.command()
-@zk_options
+@shard_target(need_shard=True)
 @click.option("--reason", "-r", required=True, help="Why the shard is frozen (recorded).")
-@click.pass_context
-def freeze(
-    ctx: click.Context,
-    zk: str | None,
-    shard: str | None,
-    inventory_path: Path | None,
-    connect_timeout: float,
-    reason: str,
-) -> None:
+def freeze(target: ShardTarget, reason: str) -> None:
     """Freeze the cluster state: peers will not take over or change the topology."""
     from migrator.commands import expert
-    from migrator.commands.session import zk_session
     from migrator.ui.output import say
 
-    target = resolve_target(ctx, zk, shard, inventory_path, connect_timeout, need_shard=True)
-    name = target.require_shard()
-    with zk_session(target.zk, target.connect_timeout, target.debug) as client:
-        outcome = expert.freeze(client, name, reason, lambda _s: None)
+    with target.session() as client:
+        outcome = expert.freeze(client, target.require_shard(), reason, lambda _s: None)
     say(f"Frozen: {reason} (history record {outcome.history_node}).")
 
 
 @click.command()
-@zk_options
+@shard_target(need_shard=True)
 @yes_option
-@click.pass_context
-def unfreeze(
-    ctx: click.Context,
-    zk: str | None,
-    shard: str | None,
-    inventory_path: Path | None,
-    connect_timeout: float,
-    yes: bool,
-) -> None:
+def unfreeze(target: ShardTarget, yes: bool) -> None:
     """Remove the freeze so that the sync may take over if the primary fails."""
     from migrator.commands import expert
-    from migrator.commands.session import zk_session
     from migrator.ui.confirm import confirm
     from migrator.ui.output import say
 
-    target = resolve_target(ctx, zk, shard, inventory_path, connect_timeout, need_shard=True)
     name = target.require_shard()
 
     def ask(state: ClusterState | None) -> None:
@@ -109,30 +76,20 @@ def unfreeze(
         )
         confirm(f"Unfreeze shard {name}?", assume_yes=yes)
 
-    with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+    with target.session() as client:
         outcome = expert.unfreeze(client, name, ask)
     say(f"Unfrozen (history record {outcome.history_node}).")
 
 
 @click.command("delete-state")
-@zk_options
+@shard_target(need_shard=True)
 @yes_option
-@click.pass_context
-def delete_state(
-    ctx: click.Context,
-    zk: str | None,
-    shard: str | None,
-    inventory_path: Path | None,
-    connect_timeout: float,
-    yes: bool,
-) -> None:
+def delete_state(target: ShardTarget, yes: bool) -> None:
     """Delete /state (rollback): the shard goes back to election-order topology."""
     from migrator.commands import expert
-    from migrator.commands.session import zk_session
     from migrator.ui.confirm import confirm_typed
     from migrator.ui.output import say
 
-    target = resolve_target(ctx, zk, shard, inventory_path, connect_timeout, need_shard=True)
     name = target.require_shard()
 
     def ask(state: ClusterState | None) -> None:
@@ -141,9 +98,8 @@ def delete_state(
             "Deleting /state returns the shard to election-order topology. Do it only in a "
             "rollback, with the v2 peers rolled back or their sitters disabled."
         )
-        confirm_typed(f"Delete the /state of shard {name}?", name,
-                      assume_yes=yes)
+        confirm_typed(f"Delete the /state of shard {name}?", name, assume_yes=yes)
 
-    with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+    with target.session() as client:
         expert.delete_state(client, name, ask)
     say(f"Deleted /state of shard {name}.")

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from migrator.errors import BadInput
+
+if TYPE_CHECKING:
+    from kazoo.client import KazooClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,6 +34,14 @@ class ShardTarget:
         if self.shard is None:  # resolve_target(need_shard=True) already refused this
             raise BadInput("No shard was named.", "Pass --shard NAME or set SHARD.")
         return self.shard
+
+    @contextmanager
+    def session(self) -> Iterator[KazooClient]:
+        """A ZooKeeper session for the length of the command."""
+        from migrator.commands.session import zk_session
+
+        with zk_session(self.zk, self.connect_timeout, self.debug) as client:
+            yield client
 
 
 def zk_options(func: F) -> F:
@@ -82,3 +95,27 @@ def resolve_target(
         )
     debug = bool((ctx.find_root().obj or {}).get("debug"))
     return ShardTarget(zk_value, shard_value, connect_timeout, inventory_path, debug)
+
+
+def shard_target(*, need_shard: bool) -> Callable[[F], F]:
+    """The shared options, resolved into one ``target: ShardTarget`` argument."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(
+            *args: Any,
+            zk: str | None,
+            shard: str | None,
+            inventory_path: Path | None,
+            connect_timeout: float,
+            **kwargs: Any,
+        ) -> Any:
+            target = resolve_target(
+                click.get_current_context(), zk, shard, inventory_path, connect_timeout,
+                need_shard=need_shard,
+            )
+            return func(*args, target=target, **kwargs)
+
+        return zk_options(wrapper)  # type: ignore[return-value]
+
+    return decorate

@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from migrator.cli.options import resolve_target, zk_options
+from migrator.cli.options import ShardTarget, shard_target
 from migrator.cluster.shard import PeerRow
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
 @click.command()
-@zk_options
+@shard_target(need_shard=False)
 @json_option
-@click.pass_context
-def status(
-    ctx: click.Context,
-    zk: str | None,
-    shard: str | None,
-    inventory_path: Path | None,
-    connect_timeout: float,
-    as_json: bool,
-) -> None:
+def status(target: ShardTarget, as_json: bool) -> None:
     """Every shard with its mode; with a shard, peers by election and by /state."""
     from migrator.commands import read
-    from migrator.commands.session import zk_session
     from migrator.ui.output import Cell, Output
 
-    target = resolve_target(ctx, zk, shard, inventory_path, connect_timeout, need_shard=False)
     out = Output(as_json)
-    with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+    with target.session() as client:
         if target.shard is None:
             summaries = read.all_shards(client)
             if as_json:
@@ -114,28 +102,18 @@ def _mode_style(mode: str) -> str:
 
 
 @click.command()
-@zk_options
+@shard_target(need_shard=True)
 @json_option
-@click.pass_context
-def state(
-    ctx: click.Context,
-    zk: str | None,
-    shard: str | None,
-    inventory_path: Path | None,
-    connect_timeout: float,
-    as_json: bool,
-) -> None:
+def state(target: ShardTarget, as_json: bool) -> None:
     """Print the shard's /state as stored (with --json: the state and its version)."""
     import json
 
     from migrator.commands import read
-    from migrator.commands.session import zk_session
     from migrator.errors import Refused
     from migrator.ui.output import Output
 
-    target = resolve_target(ctx, zk, shard, inventory_path, connect_timeout, need_shard=True)
     name = target.require_shard()
-    with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+    with target.session() as client:
         found = read.shard_state(client, name)
     if found is None:
         raise Refused(
@@ -151,27 +129,17 @@ def state(
 
 
 @click.command()
-@zk_options
+@shard_target(need_shard=True)
 @json_option
-@click.pass_context
-def history(
-    ctx: click.Context,
-    zk: str | None,
-    shard: str | None,
-    inventory_path: Path | None,
-    connect_timeout: float,
-    as_json: bool,
-) -> None:
+def history(target: ShardTarget, as_json: bool) -> None:
     """The shard's history records, oldest first, v1 events and v2 states."""
     import json
 
     from migrator.commands import read
-    from migrator.commands.session import zk_session
     from migrator.ui.output import Output
 
-    target = resolve_target(ctx, zk, shard, inventory_path, connect_timeout, need_shard=True)
     name = target.require_shard()
-    with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+    with target.session() as client:
         records = read.shard_history(client, name)
     out = Output(as_json)
     if as_json:
