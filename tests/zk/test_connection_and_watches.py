@@ -1,0 +1,87 @@
+"""Chroot connection strings, ZK_IPS/SHARD from the environment, and watch-driven waits."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+
+from migrator.sandbox.zkserver import ZooKeeperServer
+from migrator.zk import watches
+from migrator.zk.client import ZkTarget, connect, disconnect
+from tests.conftest import ZONES, V1Shard
+
+SHARD = "1.moray.test"
+
+
+def test_a_chroot_in_the_connection_string_is_honoured(
+    zk_server: ZooKeeperServer, zk: Any, run_cli: Any
+) -> None:
+    zk.ensure_path("/tenant/manatee/1.moray.chrooted/election")
+    result = run_cli("status", "--json", zk=f"{zk_server.connection_string}/tenant")
+    assert result.status == 0, result.err
+    assert [s["shard"] for s in json.loads(result.out)] == ["1.moray.chrooted"]
+    zk.delete("/tenant", recursive=True)
+
+
+def test_zk_ips_and_shard_come_from_the_environment(
+    zk_server: ZooKeeperServer, v1_shard: V1Shard, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from migrator.cli import main
+
+    v1_shard.join("127.0.1.47", ZONES["127.0.1.47"])
+    monkeypatch.setenv("ZK_IPS", zk_server.connection_string)
+    monkeypatch.setenv("SHARD", SHARD)
+    with pytest.raises(SystemExit) as exited:
+        main(["status", "--json"])
+    assert exited.value.code == 0
+    assert json.loads(capsys.readouterr().out)["shard"] == SHARD
+
+
+def test_wait_for_reacts_to_a_state_change_via_a_watch(
+    zk_server: ZooKeeperServer, zk: Any
+) -> None:
+    zk.ensure_path(f"/manatee/{SHARD}/election")
+    client = connect(ZkTarget(zk_server.connection_string))
+    writer = threading.Timer(0.2, lambda: zk.create(f"/manatee/{SHARD}/state", b'{"g":1}'))
+    try:
+        writer.start()
+        found, last = watches.wait_for(
+            lambda deliver: watches.watch_state(client, SHARD, deliver),
+            lambda data: data if data else None,
+            timeout=10,
+        )
+        assert found == b'{"g":1}' and last == b'{"g":1}'
+        # a predicate that never holds returns None and the last value when time runs out
+        missing, seen = watches.wait_for(
+            lambda deliver: watches.watch_state(client, SHARD, deliver),
+            lambda data: None,
+            timeout=0.3,
+        )
+        assert missing is None and seen == b'{"g":1}'
+    finally:
+        writer.cancel()
+        disconnect(client)
+
+
+def test_wait_for_sees_a_peer_leave_the_election(
+    zk_server: ZooKeeperServer, v1_shard: V1Shard
+) -> None:
+    first = v1_shard.join("127.0.1.47", ZONES["127.0.1.47"])
+    v1_shard.join("127.0.1.48", ZONES["127.0.1.48"])
+    client = connect(ZkTarget(zk_server.connection_string))
+    leaver = threading.Timer(0.2, lambda: v1_shard.leave("127.0.1.47"))
+    try:
+        leaver.start()
+        gone, children = watches.wait_for(
+            lambda deliver: watches.watch_election(client, SHARD, deliver),
+            lambda names: True if first not in names else None,
+            timeout=10,
+        )
+        assert gone is True and len(children) == 1
+    finally:
+        leaver.cancel()
+        disconnect(client)
