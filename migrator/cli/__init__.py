@@ -23,6 +23,12 @@ COMMANDS: dict[str, str] = {
     "freeze": "migrator.cli.expert:freeze",
     "unfreeze": "migrator.cli.expert:unfreeze",
     "delete-state": "migrator.cli.expert:delete_state",
+    "inventory": "migrator.cli.inventory:inventory",
+    "plan": "migrator.cli.engine:plan",
+    "run": "migrator.cli.engine:run",
+    "resume": "migrator.cli.engine:resume",
+    "playbooks": "migrator.cli.engine:playbooks",
+    "sandbox": "migrator.cli.sandbox:sandbox",
 }
 
 

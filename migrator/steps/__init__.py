@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-STEP_MODULES = ("migrator.steps.zk", "migrator.steps.remote")
+STEP_MODULES = ("migrator.steps.zk", "migrator.steps.remote", "migrator.steps.rollback")
 
 
 def load_all() -> None:
