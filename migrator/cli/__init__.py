@@ -29,6 +29,8 @@ COMMANDS: dict[str, str] = {
     "resume": "migrator.cli.engine:resume",
     "playbooks": "migrator.cli.engine:playbooks",
     "sandbox": "migrator.cli.sandbox:sandbox",
+    "rollback": "migrator.cli.rollback:rollback",
+    "rebuild-deposed": "migrator.cli.rollback:rebuild_deposed",
 }
 
 

@@ -288,8 +288,23 @@ class Runner:
             self._current = None
 
     def _preconditions(self, ctx: EngineContext, step: Step) -> None:
+        """Look once; a precondition with its own ``timeout`` may be waited for.
+
+        Some conditions are momentarily false on a healthy shard under load (a sync
+        a few hundred bytes behind its primary while writes flow), so a playbook can
+        give such a precondition a short wait instead of refusing on one sample.
+        """
         for ref in step.preconditions:
-            outcome = run_check(ctx, ref, 0.0)
+            if ref.timeout:
+                what = ref.why or get_check(ref.check).summary or ref.check
+                started = time.monotonic()
+                try:
+                    with self.console.waiting(what, ref.timeout):
+                        outcome = run_check(ctx, ref, ref.timeout)
+                finally:
+                    self.cluster_seconds += time.monotonic() - started
+            else:
+                outcome = run_check(ctx, ref, 0.0)
             if not outcome.ok:
                 self.console.fail(f"precondition {ref.check}: {outcome.detail}")
                 raise Refused(

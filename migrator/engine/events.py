@@ -1,0 +1,167 @@
+"""JSON events for scripted runs: one object per line on stdout, human text on stderr.
+
+Events (every one has ``event`` and ``time``)::
+
+    choice          the rollback variant, the roles found and why
+    plan            the plan about to run (as `migrator plan --json`)
+    step            the runner reached a step (index, total, id, title)
+    step-started    preconditions are next (status started)
+    check           a precondition or verification: check, passed, detail
+    waiting         a verification is awaited: what, timeout
+    confirm         a confirmation and its answer
+    action-started  the step's action is about to run (status acting)
+    action-finished the action returned: detail, outputs
+    write           the action wrote to ZooKeeper (outputs.written)
+    step-finished   the step is done: doneBy (verified or already-held)
+    step-stopped    the step stopped before done: status, detail
+    run             the run's status changed (running, done, failed, interrupted)
+    nothing         there was nothing to do: reason
+    alarm           the watchdog fired (see ``migrator.engine.watchdog``)
+    error           the command failed: message, hint, exitStatus
+
+They are derived without changing the runner: step progress from the journal
+versions the runner saves (``EventingStore``), checks from the console calls
+it makes (``EventConsole``); both are the runner's own reporting channels.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from migrator.cluster.state import iso_now_ms
+from migrator.engine.console import RunConsole
+from migrator.engine.journal import Journal, RunRecord, StepRecord
+from migrator.engine.journal_store import JournalStore
+
+
+@dataclass
+class EventSink:
+    """Writes events as JSON lines; disabled sinks drop them (no --json)."""
+
+    enabled: bool = True
+    stream: Any = None
+    emitted: list[dict[str, Any]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def emit(self, event: str, **fields: Any) -> None:
+        document = {"event": event, "time": iso_now_ms(), **fields}
+        with self._lock:
+            self.emitted.append(document)
+            if not self.enabled:
+                return
+            stream = self.stream or sys.stdout
+            stream.write(json.dumps(document, ensure_ascii=False, default=str) + "\n")
+            stream.flush()
+
+
+class EventConsole(RunConsole):
+    """The runner's console, also emitting check, waiting and confirm events."""
+
+    def __init__(self, sink: EventSink, *, assume_yes: bool, shard: str,
+                 stream: Any = None) -> None:
+        super().__init__(assume_yes=assume_yes, shard=shard, stream=stream)
+        self.sink = sink
+        self._awaited = False
+
+    def step(self, index: int, total: int, title: str, step_id: str) -> None:
+        super().step(index, total, title, step_id)
+        self.sink.emit("step", index=index, total=total, step=step_id, title=title)
+
+    def ok(self, text: str) -> None:
+        super().ok(text)
+        self._classify(text, True)
+
+    def fail(self, text: str) -> None:
+        super().fail(text)
+        self._classify(text, False)
+
+    def _classify(self, text: str, passed: bool) -> None:
+        from migrator.steps.registry import checks
+
+        awaited, self._awaited = self._awaited, False
+        head, _, detail = text.partition(": ")
+        name = head.removeprefix("precondition ")
+        if name in checks() and (awaited or head.startswith("precondition ")):
+            kind = "precondition" if head.startswith("precondition ") else "verify"
+            self.sink.emit("check", check=name, kind=kind, passed=passed, detail=detail)
+
+    @contextmanager
+    def waiting(self, what: str, timeout: float) -> Iterator[None]:
+        self.sink.emit("waiting", what=what, timeout=timeout)
+        with super().waiting(what, timeout):
+            yield
+        self._awaited = True
+
+    def ask(self, question: str, shown: Any, typed: bool) -> None:
+        try:
+            super().ask(question, shown, typed)
+        except BaseException:
+            self.sink.emit("confirm", question=question, typed=typed, answer="no")
+            raise
+        self.sink.emit("confirm", question=question, typed=typed,
+                       answer="yes (--yes)" if self.assume_yes else "yes")
+
+
+class EventingStore(JournalStore):
+    """The journal store, emitting step and run events for one kind of run."""
+
+    def __init__(self, *args: Any, sink: EventSink, kind: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sink = sink
+        self.kind = kind
+        self._last: RunRecord | None = None
+
+    def load(self) -> Journal | None:
+        journal = super().load()
+        self._last = journal.run(self.kind) if journal is not None else None
+        return journal
+
+    def create(self, journal: Journal) -> None:
+        super().create(journal)
+        self._changed(journal)
+
+    def save(self, journal: Journal) -> None:
+        super().save(journal)
+        self._changed(journal)
+
+    def _changed(self, journal: Journal) -> None:
+        run = journal.run(self.kind)
+        if run is None:
+            return
+        before = self._last
+        self._last = run
+        if before is None or before.status != run.status or before.started != run.started:
+            self.sink.emit("run", kind=run.kind, playbook=run.playbook, status=run.status)
+        for step_id, record in run.steps.items():
+            old = before.step(step_id) if before is not None else StepRecord()
+            stopped = record.detail != old.detail and _stopping(record.detail)
+            if stopped:
+                self.sink.emit("step-stopped", step=step_id, status=record.status,
+                               detail=record.detail)
+            elif record.status != old.status or record.attempts != old.attempts:
+                self._step_event(step_id, old, record)
+
+    def _step_event(self, step_id: str, old: StepRecord, new: StepRecord) -> None:
+        emit = self.sink.emit
+        if new.status == "started":
+            emit("step-started", step=step_id, attempt=new.attempts)
+        elif new.status == "acting":
+            emit("action-started", step=step_id)
+        elif new.status == "verifying":
+            emit("action-finished", step=step_id, detail=new.detail, outputs=new.outputs)
+            if new.outputs.get("written"):
+                emit("write", step=step_id, detail=new.detail,
+                     history=new.outputs.get("history"))
+        elif new.status == "done":
+            emit("step-finished", step=step_id, doneBy=new.done_by, detail=new.detail)
+
+
+def _stopping(detail: str | None) -> bool:
+    """The runner's details for a step that stopped short of done."""
+    return bool(detail) and str(detail).startswith(("stopped", "interrupted", "declined"))

@@ -1,0 +1,118 @@
+"""The watchdog on a real sandbox: the original primary stops in the mixed
+[A, [B, C']] window; the run (here: the test's main thread, blocked as a run is in a
+wait) is stopped, the alert says the runbook's warning and offers the rollback."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from migrator.engine import watchdog
+from migrator.engine.journal_store import JournalStore
+from migrator.sandbox.manage import start_peer, stop_peer
+from tests.rollback.conftest import WAIT, assert_v1, events, migrate_until, migrator, zk_of
+from tests.sandbox.conftest import SandboxFactory
+
+
+def test_primary_lost_in_the_mixed_window_stops_the_run_and_names_the_remedy(
+    sandbox: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = sandbox(nodes=3, with_client=True)
+    migrate_until(config, "backfill", tmp_path / "audit")  # C' reprovisioned, /state written
+    primary, _sync, original_async = config.zones
+    with zk_of(config) as client:
+        journal = JournalStore(client, config.shard).load()
+        assert journal is not None
+        dog = watchdog.arm(client, config.shard, journal.original)
+        assert dog is not None and dog.alive
+        try:
+            capsys.readouterr()
+            stop_peer(config.directory, primary.uuid)
+            with pytest.raises(watchdog.WatchdogTripped) as caught:
+                threading.Event().wait(WAIT)  # a run blocked in a wait, as in a check
+        finally:
+            watchdog.disarm()
+    assert caught.value.exit_status == 3
+    assert watchdog.RUNBOOK_WARNING in caught.value.message
+    assert f"roll back the original async {original_async.uuid} now" in caught.value.message
+
+    out = capsys.readouterr()
+    assert "WATCHDOG: STOP" in out.err and watchdog.RUNBOOK_WARNING in out.err
+    alarm = next(json.loads(line) for line in out.out.splitlines()
+                 if json.loads(line).get("event") == "alarm")
+    assert alarm["kind"] == watchdog.PRIMARY_LOST and alarm["stop"] is True
+    assert alarm["zone"] == primary.uuid and "time" in alarm
+    assert alarm["plan"][0].startswith("rollback-before-primary")
+    assert any("Roll back the current sync" in line and original_async.uuid in line
+               for line in alarm["plan"])
+
+    # the ready plan is what `migrator plan --rollback` shows
+    planned = migrator("plan", "--rollback", "--json", "--inventory",
+                       str(config.directory / "inventory.yaml"), timeout=120)
+    assert planned.returncode == 0, planned.stderr
+    document = json.loads(planned.stdout)
+    assert document["choice"]["variant"] == "rollback-before-primary"
+    assert document["choice"]["zones"]["current_sync"] == original_async.uuid
+    steps = {s["id"]: s for s in document["plan"]["steps"]}
+    assert steps["roll-back-sync"]["status"] == "pending"
+    assert steps["roll-back-sync"]["zones"] == {"original_async": original_async.uuid}
+
+    # the remedy, once the old primary is back (it rejoins last): a v1 shard again,
+    # headed by the original sync, which the election made primary when A left
+    start_peer(config.directory, primary.uuid)
+    remedy = migrator("rollback", "--inventory", str(config.directory / "inventory.yaml"),
+                      "--yes", "--json", env={"MIGRATOR_AUDIT_DIR": str(tmp_path / "audit")})
+    assert remedy.returncode == 0, remedy.stderr[-3000:]
+    assert [e for e in events(remedy.stdout) if e["event"] == "run"][-1]["status"] == "done"
+    assert_v1(config, [1, 0, 2])
+
+
+def test_a_real_run_is_stopped_by_the_watchdog(sandbox: SandboxFactory, tmp_path: Path) -> None:
+    """`migrator resume` in the mixed window; the primary dies while it reprovisions the
+    sync: the run stops (exit 3), alerts on stderr and as a JSON line on stdout, and the
+    journal keeps the step resumable."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    config = sandbox(nodes=3)
+    audit = tmp_path / "audit"
+    migrate_until(config, "backfill", audit)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "migrator", "resume", "--inventory",
+         str(config.directory / "inventory.yaml"), "--yes", "--accept-playbook-change"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "MIGRATOR_AUDIT_DIR": str(audit)}, start_new_session=True)
+    killer = threading.Timer(120, lambda: os.killpg(proc.pid, signal.SIGKILL))
+    killer.start()
+    err: list[str] = []
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        for line in proc.stderr:
+            err.append(line)
+            if "(reprovision-sync)" in line:
+                stop_peer(config.directory, config.zones[0].uuid)
+                break
+        out, rest = proc.communicate(timeout=90)
+        err.append(rest)
+    finally:
+        killer.cancel()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    text = "".join(err)
+    assert proc.returncode == 3, text[-3000:]
+    assert "WATCHDOG: STOP" in text and watchdog.RUNBOOK_WARNING in text
+    assert "roll back the original async" in text
+    alarm = json.loads(out.strip().splitlines()[-1])
+    assert alarm["event"] == "alarm" and alarm["kind"] == watchdog.PRIMARY_LOST
+    with zk_of(config) as client:
+        journal = JournalStore(client, config.shard).load()
+    assert journal is not None
+    run = journal.run("migration")
+    assert run is not None and run.status == "failed"
+    assert run.step("reprovision-sync").status in ("pending", "acting")
