@@ -20,13 +20,33 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from migrator.errors import BadInput
 
 
 class NoParams(BaseModel):
+    """Parameters are strict: an unknown or misspelt key is a playbook error."""
+
     model_config = ConfigDict(extra="forbid")
+
+
+def original_role(value: str) -> str:
+    """Zones are named by their role in the topology captured at the start, since
+    roles change mid-migration."""
+    if not value.startswith("original_"):
+        raise ValueError("name a zone by its original role (original_primary, original_sync, "
+                         "original_async)")
+    return value
+
+
+class ZoneParams(NoParams):
+    zone: str
+
+    @field_validator("zone")
+    @classmethod
+    def _zone_role(cls, value: str) -> str:
+        return original_role(value)
 
 
 @dataclass(frozen=True)

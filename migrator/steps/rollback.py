@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import iso_now_ms
@@ -26,52 +26,42 @@ from migrator.engine.context import original_of
 from migrator.engine.hooks import on_step_start
 from migrator.engine.topology import OriginalPeer, OriginalTopology
 from migrator.errors import BadInput, MigratorError, StepFailed
-from migrator.steps.registry import NoParams, Outcome, StepContext, action, check
+from migrator.steps.registry import (
+    NoParams,
+    Outcome,
+    StepContext,
+    ZoneParams,
+    action,
+    check,
+    original_role,
+)
 from migrator.steps.zk import wait_shard
 from migrator.zk import reads
 
 RECORD_STEP = "record-topology"
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
-def _role(value: str) -> str:
-    if not value.startswith("original_"):
-        raise ValueError("name a zone by its original role (original_primary, original_sync, "
-                         "original_async)")
-    return value
-
-
-class ZoneParams(_Params):
-    zone: str
-
-    @field_validator("zone")
-    @classmethod
-    def _zone_role(cls, value: str) -> str:
-        return _role(value)
-
-
-class OrderParams(_Params):
+class OrderParams(NoParams):
     order: list[str] = Field(min_length=1)
 
     @field_validator("order")
     @classmethod
     def _roles(cls, value: list[str]) -> list[str]:
         for role in value:
-            _role(role)
+            original_role(role)
         if len(set(value)) != len(value):
             raise ValueError("a role appears twice in the order")
         return value
 
 
-class BelowParams(_Params):
+class BelowParams(NoParams):
     zones: Literal["zones", "morays"]
     below: str = Field(min_length=1)
 
 
-class RecordParams(_Params):
+class RecordParams(NoParams):
     variant: str = Field(min_length=1)
     phase: Literal["start", "final"] = "start"
     roles: dict[str, str | None] = Field(default_factory=dict)

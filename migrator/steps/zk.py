@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from migrator.cluster.history import HistoryRecord
 from migrator.cluster.shard import ShardSnapshot
@@ -25,59 +25,49 @@ from migrator.engine.writeplan import ProposedWrite
 from migrator.errors import Refused
 from migrator.steps import operator as _operator  # noqa: F401  (registers operator actions)
 from migrator.steps import shard_rules as rules
-from migrator.steps.registry import NoParams, Outcome, StepContext, action, check
+from migrator.steps.registry import (
+    NoParams,
+    Outcome,
+    StepContext,
+    ZoneParams,
+    action,
+    check,
+    original_role,
+)
 from migrator.zk import paths, reads, writes
 
 Rule = Callable[[ShardSnapshot, list[HistoryRecord]], Outcome]
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
-def _role(value: str) -> str:
-    if not value.startswith("original_"):
-        raise ValueError("name a zone by its original role (original_primary, original_sync, "
-                         "original_async)")
-    return value
-
-
-class ZoneParams(_Params):
-    zone: str
-
-    @field_validator("zone")
-    @classmethod
-    def _zone_role(cls, value: str) -> str:
-        return _role(value)
-
-
-class GenerationParams(_Params):
+class GenerationParams(NoParams):
     generation: int = Field(ge=0)
 
 
-class PresentParams(_Params):
+class PresentParams(NoParams):
     allow_deposed: bool = True
 
 
-class SettledParams(_Params):
+class SettledParams(NoParams):
     takeover: str
     stayed: str
 
     @field_validator("takeover", "stayed")
     @classmethod
     def _roles(cls, value: str) -> str:
-        return _role(value)
+        return original_role(value)
 
 
-class MatchParams(_Params):
+class MatchParams(NoParams):
     expect: Literal["backfill"] = "backfill"
 
 
-class HistoryParams(_Params):
+class HistoryParams(NoParams):
     events: list[Literal["backfill", "unfreeze", "generation"]] = Field(min_length=1)
 
 
-class FreezeParams(_Params):
+class FreezeParams(NoParams):
     reason: str = Field(min_length=1)
 
 
