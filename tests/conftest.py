@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from migrator.sandbox.zkserver import ZooKeeperServer
+
+if TYPE_CHECKING:
+    from migrator.sandbox.config import SandboxConfig
+
+SandboxFactory = Callable[..., "SandboxConfig"]
 
 
 @pytest.fixture(scope="session")
@@ -111,3 +117,46 @@ def v1_shard(zk_server: ZooKeeperServer, zk: Any) -> Iterator[V1Shard]:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[SandboxFactory]:
+    """``sandbox(nodes=3, with_client=False, deposed_mode="deposed")`` -> a running sandbox,
+    torn down after the test whatever happened."""
+    from migrator.sandbox.manage import UpOptions, down, up
+
+    started: list[Path] = []
+
+    def factory(**options: Any) -> SandboxConfig:
+        directory = tmp_path / f"sandbox{len(started)}"
+        started.append(directory)
+        return up(directory, UpOptions(**options))
+
+    try:
+        yield factory
+    finally:
+        for directory in started:
+            if (directory / "sandbox.json").exists() or (directory / "pids").exists():
+                down(directory)
+
+
+@dataclass
+class CliResult:
+    status: int
+    out: str
+    err: str
+
+
+def invoke_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> CliResult:
+    """Run `migrator ARGV` in-process; its exit status and what it printed."""
+    from migrator.cli import main
+
+    capsys.readouterr()
+    try:
+        main(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    else:  # pragma: no cover - main always exits
+        code = 0
+    captured = capsys.readouterr()
+    return CliResult(code, captured.out, captured.err)

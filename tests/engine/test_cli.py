@@ -9,18 +9,15 @@ from typing import Any
 
 import pytest
 
-from migrator.cli import main
 from migrator.engine.lock import RunLock
 from migrator.sandbox.zkserver import ZooKeeperServer
-from tests.conftest import V1Shard
+from tests.conftest import CliResult, V1Shard, invoke_cli
 from tests.engine.helpers import IPS, SHARD, ZK_ONLY_PLAYBOOK, ZONES
 
 pytestmark = pytest.mark.zk
 
 
-class Result:
-    def __init__(self, status: int, out: str, err: str) -> None:
-        self.status, self.out, self.err = status, out, err
+Result = CliResult
 
 
 @pytest.fixture
@@ -32,15 +29,7 @@ def cli(zk_server: ZooKeeperServer, capsys: pytest.CaptureFixture[str],
         argv = list(args)
         if shard:
             argv[1:1] = ["--zk", zk_server.connection_string, "--shard", SHARD]
-        capsys.readouterr()
-        try:
-            main(argv)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        else:  # pragma: no cover - main always exits
-            code = 0
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
+        return invoke_cli(argv, capsys)
 
     return run
 

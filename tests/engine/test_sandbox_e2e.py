@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from migrator.sandbox.config import SandboxConfig
-from migrator.sandbox.manage import UpOptions, down, up
 from tests.engine.sandbox_helpers import (
     count_our_writes,
     history_states,
@@ -24,22 +23,6 @@ from tests.engine.sandbox_helpers import (
 
 THREE_NODE = ["upgrade-morays", "reprovision-async", "backfill", "reprovision-sync",
               "unfreeze", "reprovision-primary"]
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[Callable[..., SandboxConfig]]:
-    started: list[Path] = []
-
-    def factory(**options: Any) -> SandboxConfig:
-        directory = tmp_path / f"sandbox{len(started)}"
-        started.append(directory)
-        return up(directory, UpOptions(**options))
-
-    try:
-        yield factory
-    finally:
-        for directory in started:
-            down(directory)
 
 
 @pytest.fixture

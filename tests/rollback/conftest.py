@@ -19,7 +19,6 @@ from migrator.engine.journal import StepRecord, new_journal, new_run, stamp
 from migrator.engine.journal_store import JournalStore, capture_shard
 from migrator.engine.topology import capture
 from migrator.sandbox.config import SandboxConfig, load_config
-from tests.sandbox.conftest import sandbox  # noqa: F401  (the fixture, shared)
 
 STEPS = {
     3: ["upgrade-morays", "reprovision-async", "backfill", "reprovision-sync", "unfreeze",

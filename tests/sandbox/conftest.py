@@ -5,36 +5,14 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from migrator.sandbox.config import SandboxConfig, ZoneConfig
-from migrator.sandbox.manage import UpOptions, down, up
 from migrator.sandbox.zones import ssh_user
+from tests.conftest import SandboxFactory
 
-SandboxFactory = Callable[..., SandboxConfig]
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[SandboxFactory]:
-    """``sandbox(nodes=3, with_client=False, deposed_mode="deposed")`` -> a running sandbox."""
-    started: list[Path] = []
-
-    def factory(**options: Any) -> SandboxConfig:
-        directory = tmp_path / f"sandbox{len(started)}"
-        started.append(directory)
-        return up(directory, UpOptions(**options))
-
-    try:
-        yield factory
-    finally:
-        for directory in started:
-            if (directory / "sandbox.json").exists() or (directory / "pids").exists():
-                down(directory)
-
+__all__ = ["SandboxFactory"]
 
 def zone_ssh(config: SandboxConfig, zone: ZoneConfig, command: str, stdin: str = "") -> Any:
     """Run ``command`` in the zone over its real sshd, host key checked against the
