@@ -26,4 +26,13 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q -e '.[dev]'
+# setuptools' editable-install notices are noise for operators: keep pip's
+# output in a log and show it only if the install fails.
+log=$(mktemp)
+if ! .venv/bin/python -m pip install -q -e '.[dev]' >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "setup: installing the Python package failed (see above)" >&2
+    exit 1
+fi
+rm -f "$log"
