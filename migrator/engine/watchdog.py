@@ -16,15 +16,43 @@ believes it is a sync (this is dangerous)."
   unfrozen: the sync (the original async) leaving the election means it
   fell out of synchronous replication, and unfreezing now could let a peer
   that is not caught up take over. The run stops before the unfreeze.
-  (Replication lag without the sync leaving is the unfreeze step's own
-  precondition, ``replication_synced``; postgres lag publishes nothing we
-  could watch.)
+  The sync can also fall out of synchronous replication while it stays in the
+  election: in this phase a ``ReplicationMonitor`` watches the verdict of
+  ``manatee-adm status`` (run in the sync, as the unfreeze's own
+  ``replication_synced`` precondition does) and stops the run once the sync
+  has been out of synchronous replication for ``REPLICATION_GRACE`` seconds.
 * at any time, a peer in ``deposed``: explained, with the rebuild offered;
   the run goes on (current manatee deposes the old primary by design).
 
 The ``Watchdog`` follows the election and /state with ZooKeeper watches (the
 callbacks only enqueue; its own thread reads a snapshot and assesses), and
-calls ``on_alarm`` once per alarm kind. Armed by a step-start hook during
+calls ``on_alarm`` once per alarm kind; at most one stopping alarm per run
+(the first one stops it). While the phase is *frozen* and the run has zones
+(``remote``) it also runs the ``ReplicationMonitor``, started when the phase
+begins and stopped when it ends, when a stopping alarm was raised, or with
+the watchdog.
+
+The replication monitor, decisions:
+
+* Event-driven where an event exists: it follows the sitter logs of the
+  original primary and of the sync over the run's SSH session and re-reads
+  the verdict whenever either log moves (a sitter reconfiguring, a peer
+  reconnecting). Replication state itself has no event source we can reach
+  over SSH (postgres' walsender and walreceiver write nothing to the sitter
+  log while they stream or stall, and ``pg_stat_replication`` is a table to
+  read, not a feed), so it also re-reads every ``REPLICATION_RECHECK``
+  seconds, and once exactly when the grace period would expire.
+* Grace: a single sample behind is normal under load (the row is read while a
+  write is in flight), so only a sync *continuously* out of synchronous
+  replication for ``REPLICATION_GRACE`` seconds (every sample in between bad)
+  raises the alarm; one good sample resets the clock.
+* A sample that cannot be taken (SSH or ``manatee-adm`` failing) neither
+  starts nor resets the clock: not knowing is not evidence of lag, and the
+  unfreeze's precondition re-checks anyway.
+* Bounded: one monitor thread and at most one follower thread per log, all
+  stopped and joined by ``stop()``; followers wake at least every second to
+  notice a stop.
+ Armed by a step-start hook during
 runs that reach zones (so not in the engine's ZooKeeper-only tests) and
 never during a rollback (``suppressed``). A stopping alarm interrupts the
 run's main thread with SIGUSR1, whose handler raises ``WatchdogTripped``:
@@ -34,6 +62,7 @@ consistent and the run resumable.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -57,6 +86,10 @@ RUNBOOK_WARNING = (
 )
 MIXED, FROZEN, OTHER = "mixed", "frozen", "other"
 PRIMARY_LOST, SYNC_LOST, DEPOSED = "primary-lost", "sync-lost", "deposed"
+SYNC_BEHIND = "sync-behind"
+REPLICATION_GRACE = 10.0  # seconds the sync may be out of synchronous replication
+REPLICATION_RECHECK = 5.0  # the fallback re-read interval (no event source, see above)
+_FOLLOW_WAKE = 1.0  # how often a log follower thread looks for a stop request
 
 
 @dataclass(frozen=True)
@@ -141,6 +174,51 @@ def assess(snapshot: ShardSnapshot, original: OriginalTopology) -> list[Alarm]:
     return alarms
 
 
+@dataclass
+class LagClock:
+    """Pure: how long the sync has been out of synchronous replication, sample by sample."""
+
+    grace: float
+    since: float | None = None  # monotonic time of the first bad sample in a row
+
+    def observe(self, ok: bool | None, now: float) -> bool:
+        """Record a sample (None: could not be taken); True once the grace has run out."""
+        if ok is None:
+            return self.due(now)
+        if ok:
+            self.since = None
+            return False
+        if self.since is None:
+            self.since = now
+        return self.due(now)
+
+    def due(self, now: float) -> bool:
+        return self.since is not None and now - self.since >= self.grace
+
+    def next_check(self, now: float, recheck: float) -> float:
+        """When to look again without an event: the fallback, or the grace's end."""
+        fallback = now + recheck
+        if self.since is None:
+            return fallback
+        return min(fallback, self.since + self.grace)
+
+
+def replication_alarm(original: OriginalTopology, reason: str, seconds: float) -> Alarm:
+    primary, sync = original.by_role("original_primary"), original.by_role("original_async")
+    return Alarm(
+        SYNC_BEHIND, True, sync.zone_id,
+        f"The sync {sync.zone_id} (the original async) has been out of synchronous "
+        f"replication from the primary {primary.zone_id} for {seconds:.0f} s before the "
+        f"unfreeze, while still in the election: {reason}. After a backfill initWal is "
+        "0/0000000, so unfreezing now could let a sync that has not caught up take over "
+        "and lose writes. The migration stopped before the unfreeze.",
+        f"Remedy: look at `manatee-adm status` in {sync.zone_id}, wait for the sync to "
+        "stream synchronously and catch up (replay_location reaching sent_location), then "
+        "`migrator resume` (the unfreeze re-checks synchronous replication first); or "
+        "roll back with `migrator rollback --inventory INVENTORY`.",
+    )
+
+
 def remedy_plan(snapshot: ShardSnapshot, history: list[Any], journal: Any) -> list[str]:
     """The rollback `migrator rollback` would run now, one line per step."""
     from migrator.engine import rollback
@@ -162,22 +240,153 @@ def remedy_plan(snapshot: ShardSnapshot, history: list[Any], journal: Any) -> li
 # ---- the watch ---------------------------------------------------------------------------
 
 
+class ReplicationMonitor:
+    """Watches ``primary`` -> ``sync`` synchronous replication (see the module docstring)."""
+
+    def __init__(self, remote: Any, shard: str, primary: str, sync: str,
+                 on_due: Callable[[str, float], None], *, grace: float = REPLICATION_GRACE,
+                 recheck: float = REPLICATION_RECHECK) -> None:
+        self.remote = remote
+        self.shard = shard
+        self.primary = primary
+        self.sync = sync
+        self.on_due = on_due  # (the last bad reason, seconds out of sync), called once
+        self.clock = LagClock(grace)
+        self.recheck = recheck
+        self.samples = 0
+        self.last_reason = ""
+        self._wake: queue.Queue[object] = queue.Queue()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._followers: list[Any] = []
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def threads(self) -> list[threading.Thread]:
+        with self._lock:
+            return list(self._threads)
+
+    @property
+    def alive(self) -> bool:
+        return any(t.is_alive() for t in self.threads)
+
+    def start(self) -> None:
+        self._spawn(self._loop, "migrator-watchdog-replication")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.put(object())
+        with self._lock:
+            followers, self._followers = self._followers, []
+        for follower in followers:
+            # closing a broken channel: nothing left to release
+            with contextlib.suppress(Exception):
+                follower.close()
+        for thread in self.threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=5)
+
+    def _spawn(self, target: Callable[..., None], name: str, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        with self._lock:
+            if self._stop.is_set():
+                return
+            self._threads.append(thread)
+        thread.start()
+
+    def _follow(self, zone: str) -> None:
+        """Open a live follower on the zone's sitter log; without one the fallback serves."""
+        try:
+            follower = self.remote.follow(zone, self.remote.mark_log(zone))
+        except Exception:  # SSH or the log unavailable: this thread must live on
+            return
+        with self._lock:
+            if self._stop.is_set():
+                follower.close()
+                return
+            self._followers.append(follower)
+        self._spawn(self._pump, f"migrator-watchdog-log-{zone[:8]}", follower)
+
+    def _pump(self, follower: Any) -> None:
+        import time
+
+        while not self._stop.is_set() and follower.alive:
+            try:
+                for _line in follower.lines(time.monotonic() + _FOLLOW_WAKE):
+                    self._wake.put(object())
+            except Exception:  # the channel broke: the fallback interval still serves
+                return
+
+    def sample(self) -> bool | None:
+        """One verdict: True synced, False not, None when it could not be read."""
+        from migrator.remote.manatee_status import parse_status, replication_verdict
+        from migrator.steps.remote import status_command
+
+        try:
+            result = self.remote.run(self.sync, status_command(self.remote.inventory))
+            if not result.ok:
+                return None
+            verdict = replication_verdict(parse_status(result.text, self.shard),
+                                          self.primary, self.sync)
+        except Exception:  # any failure to look: unknown, and the thread must live on
+            return None
+        self.samples += 1
+        if not verdict.ok:
+            self.last_reason = verdict.reason
+        return verdict.ok
+
+    def _loop(self) -> None:
+        import time
+
+        for zone in (self.primary, self.sync):
+            if self._stop.is_set():
+                return
+            self._follow(zone)
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if self.clock.observe(self.sample(), now):
+                if not self._stop.is_set():
+                    since = self.clock.since if self.clock.since is not None else now
+                    self.on_due(self.last_reason, time.monotonic() - since)
+                return
+            wait = self.clock.next_check(time.monotonic(), self.recheck) - time.monotonic()
+            try:
+                self._wake.get(timeout=max(wait, 0.0))
+            except queue.Empty:
+                continue
+            while not self._wake.empty():  # one sample for a burst of log lines
+                self._wake.get_nowait()
+
+
 class Watchdog:
     def __init__(self, client: Any, shard: str, original: OriginalTopology,
-                 on_alarm: Callable[[Alarm], None], journal_root: str | None = None) -> None:
+                 on_alarm: Callable[[Alarm], None], journal_root: str | None = None,
+                 remote: Any = None, *, grace: float = REPLICATION_GRACE,
+                 recheck: float = REPLICATION_RECHECK) -> None:
         self.client = client
         self.shard = shard
         self.original = original
         self.on_alarm = on_alarm
         self.journal_root = journal_root
+        self.remote = remote  # the run's RemoteSession; None: no replication monitor
+        self.grace = grace
+        self.recheck = recheck
         self.raised: set[str] = set()
+        self.monitor: ReplicationMonitor | None = None
         self._events: queue.Queue[object] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._raise_lock = threading.Lock()
 
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def threads(self) -> list[threading.Thread]:
+        """Every thread this watchdog started (for tests: all gone after ``stop``)."""
+        found = [self._thread] if self._thread is not None else []
+        return found + (self.monitor.threads if self.monitor is not None else [])
 
     def start(self) -> None:
         from migrator.zk.watches import watch_election, watch_state
@@ -199,8 +408,65 @@ class Watchdog:
         self._events.put(object())
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
+        self._stop_monitor()
+
+    def _stop_monitor(self) -> None:
+        with self._raise_lock:
+            monitor, self.monitor = self.monitor, None
+        if monitor is not None:
+            monitor.stop()
+
+    def _track_phase(self, snapshot: ShardSnapshot) -> None:
+        """Run the replication monitor exactly while the phase is *frozen*."""
+        wanted = (self.remote is not None and not self._stop.is_set()
+                  and phase(snapshot, self.original) == FROZEN and not self._stopped_run())
+        if wanted and self.monitor is None:
+            primary = self.original.by_role("original_primary").zone_id
+            sync = self.original.by_role("original_async").zone_id
+            monitor = ReplicationMonitor(self.remote, self.shard, primary, sync,
+                                         self._replication_due, grace=self.grace,
+                                         recheck=self.recheck)
+            with self._raise_lock:
+                if self._stop.is_set():  # stop() ran meanwhile: it would miss this one
+                    return
+                self.monitor = monitor
+            monitor.start()  # a no-op once stop() has stopped it
+        elif not wanted and self.monitor is not None:
+            self._stop_monitor()
+
+    def _stopped_run(self) -> bool:
+        return bool(self.raised & {PRIMARY_LOST, SYNC_LOST, SYNC_BEHIND})
+
+    def _replication_due(self, reason: str, seconds: float) -> None:
+        if self._stop.is_set():
+            return
+        from migrator.zk import reads
+
+        try:
+            snapshot = reads.read_shard(self.client, self.shard)
+        except Exception:  # the alarm matters more than a fresh look
+            snapshot = None
+        if snapshot is not None and phase(snapshot, self.original) != FROZEN:
+            return  # the window closed meanwhile (unfrozen, or rolled back)
+        alarm = replication_alarm(self.original, reason, seconds)
+        self._raise(alarm, snapshot)
+
+    def _raise(self, alarm: Alarm, snapshot: ShardSnapshot | None) -> None:
+        with self._raise_lock:
+            if alarm.kind in self.raised or (alarm.stop and self._stopped_run()):
+                return
+            self.raised.add(alarm.kind)
+        if alarm.stop and snapshot is not None:
+            alarm = self._with_plan(alarm, snapshot)
+        self.on_alarm(alarm)
 
     def _loop(self) -> None:
+        try:
+            self._watch()
+        finally:  # however the watch ends (stopped, disconnected), the monitor ends too
+            self._stop_monitor()
+
+    def _watch(self) -> None:
         from migrator.zk import reads
 
         while not self._stop.is_set():
@@ -220,12 +486,8 @@ class Watchdog:
             except Exception:  # connection lost or the shard went away: nothing to judge
                 continue
             for alarm in assess(snapshot, self.original):
-                if alarm.kind in self.raised:
-                    continue
-                self.raised.add(alarm.kind)
-                if alarm.stop:
-                    alarm = self._with_plan(alarm, snapshot)
-                self.on_alarm(alarm)
+                self._raise(alarm, snapshot)
+            self._track_phase(snapshot)
 
     def _with_plan(self, alarm: Alarm, snapshot: ShardSnapshot) -> Alarm:
         from dataclasses import replace
@@ -309,7 +571,8 @@ def _stop_main(alarm: Alarm) -> None:
 
 
 def arm(client: Any, shard: str, original: OriginalTopology,
-        on_alarm: Callable[[Alarm], None] | None = None) -> Watchdog | None:
+        on_alarm: Callable[[Alarm], None] | None = None, remote: Any = None,
+        *, grace: float = REPLICATION_GRACE) -> Watchdog | None:
     """Start watching for this run (once per client); in the main thread only, since it
     installs the SIGUSR1 handler that stops the run."""
     global _ACTIVE
@@ -322,7 +585,7 @@ def arm(client: Any, shard: str, original: OriginalTopology,
             return _ACTIVE
     disarm()
     signal.signal(signal.SIGUSR1, _handler)
-    dog = Watchdog(client, shard, original, on_alarm or _stop_main)
+    dog = Watchdog(client, shard, original, on_alarm or _stop_main, remote=remote, grace=grace)
     with _LOCK:
         _ACTIVE = dog
     dog.start()
@@ -339,4 +602,4 @@ def arm_for_step(ctx: Any, _step: Any) -> None:
         return  # no [A, [B, C']] window with fewer peers
     if os.environ.get("MIGRATOR_NO_WATCHDOG"):
         return
-    arm(ctx.zk, ctx.shard, original)
+    arm(ctx.zk, ctx.shard, original, remote=ctx.remote)

@@ -10,6 +10,7 @@ postgres port. The wire protocol is JSON lines:
   {"op": "replicate", "peer": {...}} -> the connection becomes a replication stream: the
                                         upstream sends {"wal": N} on every change and the
                                         downstream answers {"flush": N}
+  {"op": "pause-replication", "paused": B} -> {"ok": true} (test hook, see below)
 
 Decisions:
   - writable = role primary and either its configured downstream (the sync) is
@@ -22,6 +23,12 @@ Decisions:
     reprovisioned zone comes back with postgres already set up.
   - ``sync_state`` of a stream is "sync" on a primary for its configured downstream,
     "async" otherwise (manatee's sync replicates to the async asynchronously).
+  - test hook ``pause-replication`` (``pause_replication()``): sent to a downstream,
+    it drops its link to the upstream and keeps it down until resumed, as a sync whose
+    walreceiver stopped. The sitter and its election node are untouched, so the peer
+    stays in the election while out of synchronous replication (what stopping the
+    sitter cannot show: that is leaving the election). In memory only: a restarted
+    sitter replicates again.
 """
 
 from __future__ import annotations
@@ -91,6 +98,7 @@ class SimPostgres:
         self._upstream_socket: socket.socket | None = None
         self._stopping = threading.Event()
         self._generation = 0  # bumps whenever the upstream link is dropped; stale threads exit
+        self._paused = False  # the pause-replication test hook
         self.on_stream_change: Callable[[], None] = lambda: None
 
     # ---- persistence -------------------------------------------------------------
@@ -270,6 +278,9 @@ class SimPostgres:
                     elif op == "wait-writable":
                         timeout = min(float(request.get("timeout", 10.0)), 60.0)
                         _send(connection, {"ok": self.wait_writable(timeout)})
+                    elif op == "pause-replication":
+                        self.pause_replication(bool(request.get("paused", True)))
+                        _send(connection, {"ok": True})
                     elif op == "replicate" and isinstance(request.get("peer"), dict):
                         self._stream_to(connection, reader, request["peer"])
                         return
@@ -337,9 +348,21 @@ class SimPostgres:
                 stream.connection.shutdown(socket.SHUT_RDWR)
 
     # ---- client side (this peer replicating from its upstream) -------------------
+    def pause_replication(self, paused: bool) -> None:
+        """The test hook: hold the link to the upstream down (True) or let it reconnect."""
+        with self._changed:
+            self._paused = paused
+            self._changed.notify_all()
+        if paused:
+            sock = self._upstream_socket
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
     def _drop_upstream(self) -> None:
         with self._changed:
             self._generation += 1  # tells the current upstream thread to exit
+            self._changed.notify_all()  # also one held back by pause_replication
         sock, self._upstream_socket = self._upstream_socket, None
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -354,6 +377,14 @@ class SimPostgres:
         host, port = _pg_address(upstream)
         delay = 0.05
         while self._current(generation):
+            with self._changed:
+                # bounded: a stopping postgres sets an Event, which notifies nobody
+                if not self._changed.wait_for(
+                        lambda: not self._paused or not self._current(generation),
+                        timeout=5.0):
+                    continue
+            if not self._current(generation):
+                return
             try:
                 sock = socket.create_connection((host, port), timeout=2.0)
             except OSError:
@@ -372,7 +403,7 @@ class SimPostgres:
                     if not self._current(generation):
                         break
                     message = json.loads(line)
-                    if "wal" not in message:
+                    if "wal" not in message or self._paused:
                         break
                     with self._changed:
                         self.wal = max(self.wal, int(message["wal"]))
@@ -408,3 +439,10 @@ def request(host: str, port: int, document: dict[str, Any], timeout: float = 2.0
     if not line:
         raise ConnectionError("connection closed")
     return json.loads(line)
+
+
+def pause_replication(host: str, port: int, paused: bool = True) -> None:
+    """Ask the simulated postgres at host:port to hold its upstream link down (or not)."""
+    answer = request(host, port, {"op": "pause-replication", "paused": paused})
+    if not (isinstance(answer, dict) and answer.get("ok")):
+        raise ConnectionError(f"pause-replication refused: {answer!r}")
