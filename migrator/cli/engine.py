@@ -47,10 +47,9 @@ def plan(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: 
 
         plan_rollback(ctx, zk, shard, inventory_path, connect_timeout, as_json)
         return
-    from migrator.commands import engine
-    from migrator.engine.render import render_plan
-
     if topology_file is not None:
+        from migrator.commands import engine
+
         inventory = None
         if inventory_path is not None:
             from migrator.inventory import load_inventory
@@ -58,15 +57,29 @@ def plan(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: 
             inventory = load_inventory(inventory_path)
         result = engine.plan_offline(topology_file, playbook, inventory)
     else:
-        from migrator.commands.session import zk_session
-
         target, inventory = _target(ctx, zk, shard, inventory_path, connect_timeout)
-        with zk_session(target.zk, target.connect_timeout, target.debug) as client:
-            result = engine.plan(
-                engine.EngineTarget(client, target.require_shard(), inventory,
-                                    str(inventory_path or "INVENTORY")),
-                playbook,
-            )
+        # Start the SSH handshakes before importing the engine and opening
+        # ZooKeeper: they are mostly waiting, so they overlap with both.
+        started = None
+        if inventory is not None:
+            from migrator.remote.prewarm import Prewarm
+
+            started = Prewarm(inventory)
+        try:
+            from migrator.commands import engine
+            from migrator.commands.session import zk_session
+
+            with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+                result = engine.plan(
+                    engine.EngineTarget(client, target.require_shard(), inventory,
+                                        str(inventory_path or "INVENTORY")),
+                    playbook, prewarmed=started,
+                )
+        finally:
+            if started is not None:  # already closed by the plan unless it failed first
+                started.close()
+    from migrator.engine.render import render_plan
+
     if out_file is not None:
         from migrator.engine.savedplan import save_plan
 

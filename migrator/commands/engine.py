@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,42 +62,26 @@ def choose_playbook(
 
 
 @contextmanager
-def remote_session(inventory: Any) -> Iterator[Any]:
+def remote_session(inventory: Any, started: Any = None) -> Iterator[Any]:
+    """The command's ``RemoteSession``, every zone connected (or tried) in parallel.
+
+    ``started`` is a ``migrator.remote.prewarm.Prewarm`` the CLI began right
+    after reading the inventory (so the handshakes overlapped with imports and
+    ZooKeeper); without one, the connections start here. Either way the session
+    is closed when the command ends.
+    """
     if inventory is None:
+        if started is not None:
+            started.close()
         yield None
         return
-    from migrator.remote.session import RemoteSession
+    from migrator.remote.prewarm import Prewarm
 
-    session = RemoteSession(inventory)
+    session = (started if started is not None else Prewarm(inventory)).session()
     try:
-        prewarm(session, [*inventory.zones, *inventory.morays],
-                float(inventory.ssh.connect_timeout) + 1.0)
         yield session
     finally:
         session.close()
-
-
-def prewarm(session: Any, zones: list[str], timeout: float) -> None:
-    """Open every zone's transport in parallel, bounded by ``timeout``.
-
-    The done-checks of a plan ask each zone something; connecting to N zones one
-    after the other costs N handshakes, in parallel about one. A zone that
-    cannot be reached is left for the check that needs it to report.
-    """
-    import threading
-
-    def connect(zone: str) -> None:
-        try:
-            session.connect(zone)
-        except Exception:  # reported by the check that needs the zone, with its cause
-            return
-
-    threads = [threading.Thread(target=connect, args=(z,), daemon=True) for z in zones]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + timeout
-    for thread in threads:
-        thread.join(max(deadline - time.monotonic(), 0.0))
 
 
 def _runner(target: EngineTarget, requested: str, console: RunConsole, options: RunOptions,
@@ -118,10 +101,13 @@ def _runner(target: EngineTarget, requested: str, console: RunConsole, options: 
     )
 
 
-def plan(target: EngineTarget, requested: str = "auto") -> Plan:
-    """Dry run against the live cluster: reads only, takes no lock."""
+def plan(target: EngineTarget, requested: str = "auto", prewarmed: Any = None) -> Plan:
+    """Dry run against the live cluster: reads only, takes no lock.
+
+    ``prewarmed``: a ``Prewarm`` of the target's inventory already under way.
+    """
     console = RunConsole(assume_yes=False, shard=target.shard)
-    with remote_session(target.inventory) as remote:
+    with remote_session(target.inventory, prewarmed) as remote:
         runner = _runner(target, requested, console, RunOptions(), remote)
         return with_alternatives(runner.plan()[0], runner.loaded)
 

@@ -20,13 +20,21 @@ from migrator.engine.writeplan import ProposedWrite
 
 class RunConsole:
     def __init__(self, *, assume_yes: bool, shard: str, stream: Any = None) -> None:
-        from rich.console import Console
-
         self.assume_yes = assume_yes
         self.shard = shard
         self.stream = stream or sys.stderr
-        self.console = Console(file=self.stream, highlight=False, soft_wrap=True)
+        self._console: Any = None
         self.is_tty = bool(getattr(self.stream, "isatty", lambda: False)())
+
+    @property
+    def console(self) -> Any:
+        """The rich console, built on first use: `migrator plan` piped or with
+        --json never prints through it, and importing rich costs it ~30 ms."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=self.stream, highlight=False, soft_wrap=True)
+        return self._console
 
     def say(self, text: str, style: str | None = None) -> None:
         from rich.markup import escape

@@ -27,10 +27,11 @@ def builtin_names() -> list[str]:
     return sorted(p.stem for p in directory.glob("*.yaml"))
 
 
-def resolve(name_or_path: str) -> LoadedPlaybook:
+def resolve(name_or_path: str, *, check_registry: bool = True) -> LoadedPlaybook:
     """A built-in name, or a path to a YAML file."""
     if name_or_path in builtin_names():
-        return load_playbook_file(playbooks_dir() / f"{name_or_path}.yaml")
+        return load_playbook_file(playbooks_dir() / f"{name_or_path}.yaml",
+                                  check_registry=check_registry)
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or "/" in name_or_path:
         return load_playbook_file(path)
@@ -76,7 +77,9 @@ def alternatives(loaded: LoadedPlaybook) -> list[LoadedPlaybook]:
     for name in builtin_names():
         if name == loaded.name:
             continue
-        other = resolve(name)
+        # Only named here, never run: the registry check (and the parameter models
+        # it compiles) waits until the operator picks it with --playbook.
+        other = resolve(name, check_registry=False)
         if other.playbook.kind == "migration" and other.playbook.peers == loaded.playbook.peers:
             out.append(other)
     return out

@@ -49,8 +49,26 @@ def load_playbook_file(path: Path, *, check_registry: bool = True) -> LoadedPlay
     return load_playbook_text(raw, str(path), check_registry=check_registry)
 
 
+# Successful loads within this process, keyed by the exact bytes, source and
+# registry flag: `migrator plan` and a run load the chosen playbook and every
+# built-in alternative more than once, and validating one costs milliseconds.
+# Keying on the bytes (not the path or mtime) means an edited file is always
+# validated afresh; failures are never cached, so they are reported every time.
+_LOADED: dict[tuple[bytes, str, bool], LoadedPlaybook] = {}
+
+
 def load_playbook_text(
     raw: bytes, source: str, *, check_registry: bool = True
+) -> LoadedPlaybook:
+    key = (raw, source, check_registry)
+    cached = _LOADED.get(key)
+    if cached is None:
+        cached = _LOADED[key] = _load_playbook_text(raw, source, check_registry=check_registry)
+    return cached
+
+
+def _load_playbook_text(
+    raw: bytes, source: str, *, check_registry: bool
 ) -> LoadedPlaybook:
     import yaml
     from pydantic import ValidationError

@@ -27,7 +27,9 @@ _STEP_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: validators are compiled on first use, not at import; commands
+    # validate whole Playbooks only, so Step and CheckRef never need their own.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class CheckRef(_Strict):

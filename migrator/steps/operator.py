@@ -8,7 +8,8 @@ from migrator.steps.registry import NoParams, Outcome, StepContext, action, chec
 
 
 class AskParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # built on first use (see NoParams)
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     question: str = Field(min_length=1)
     typed: bool = False
 
@@ -21,7 +22,7 @@ def ask_operator(ctx: StepContext, p: AskParams) -> Outcome:
 
 
 class MorayParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     min_version: str = Field(min_length=1)
 
 

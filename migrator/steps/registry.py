@@ -28,7 +28,9 @@ from migrator.errors import BadInput
 class NoParams(BaseModel):
     """Parameters are strict: an unknown or misspelt key is a playbook error."""
 
-    model_config = ConfigDict(extra="forbid")
+    # defer_build: the validator is compiled on first use, not at import; a
+    # command validates only the few models its playbook uses (startup cost).
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 def original_role(value: str) -> str:

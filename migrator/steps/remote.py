@@ -31,7 +31,9 @@ ZONE_GROUPS = ("zones", "morays")
 
 
 class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # defer_build: the validator is compiled on first use, not at import; a
+    # command validates only the few models its playbook uses (startup cost).
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 def _zone_ref(value: str) -> str:

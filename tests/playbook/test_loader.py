@@ -141,3 +141,34 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(PlaybookError) as info:
         load_playbook_file(tmp_path / "nope.yaml")
     assert "nope.yaml" in info.value.message
+
+
+def test_loading_the_same_bytes_again_reuses_the_validated_playbook() -> None:
+    first = load_playbook_text(ZK_ONLY_PLAYBOOK.encode(), "zk-only.yaml")
+    assert load_playbook_text(ZK_ONLY_PLAYBOOK.encode(), "zk-only.yaml") is first
+    # a changed file (different bytes) is validated afresh, never served from the cache
+    edited = ZK_ONLY_PLAYBOOK.replace("action: {name: unfreeze}", "action: {name: thaw}")
+    assert "unknown action 'thaw'" in _error(edited)
+    # and a failure is reported every time, not only on the first load
+    assert "unknown action 'thaw'" in _error(edited)
+    # the registry flag is part of the key: an unchecked load is not reused for a checked one
+    unchecked = load_playbook_text(edited.encode(), "book.yaml", check_registry=False)
+    assert unchecked.playbook.step("unfreeze").action.name == "thaw"
+    assert "unknown action 'thaw'" in _error(edited)
+
+
+def test_alternatives_are_named_without_the_registry_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An alternative is only shown; choosing it with --playbook validates it fully."""
+    for name in ("three-node", "three-node-frozen-primary"):
+        (tmp_path / f"{name}.yaml").write_bytes(
+            (catalog._DEFAULT_DIR / f"{name}.yaml").read_bytes())
+    text = (tmp_path / "three-node-frozen-primary.yaml").read_text()
+    (tmp_path / "three-node-frozen-primary.yaml").write_text(
+        text.replace("check: state_absent", "check: state_absnt", 1))
+    monkeypatch.setenv("MIGRATOR_PLAYBOOKS", str(tmp_path))
+    chosen = catalog.resolve("three-node")
+    assert [o.name for o in catalog.alternatives(chosen)] == ["three-node-frozen-primary"]
+    with pytest.raises(PlaybookError, match="unknown check 'state_absnt'"):
+        catalog.choose("three-node-frozen-primary", 3, "1.moray")
