@@ -82,6 +82,25 @@ def connect(target: ZkTarget, *, debug: bool = False) -> KazooClient:
     return client
 
 
-def disconnect(client: KazooClient) -> None:
-    client.stop()
-    client.close()
+DISCONNECT_TIMEOUT = 5.0
+
+
+def disconnect(client: KazooClient, timeout: float = DISCONNECT_TIMEOUT) -> None:
+    """Close the session, but never let closing it hold the process hostage.
+
+    kazoo's ``stop()`` joins its worker threads; if one of them is stuck (a
+    Ctrl-C can land where CPython cannot guarantee a lock is released), the
+    join would never return and the migrator would hang on its way out. The
+    close runs in a daemon thread that we wait for at most ``timeout``; past
+    that we go on and ZooKeeper expires the session (our ephemeral lock node
+    with it) on its own.
+    """
+    import threading
+
+    def close() -> None:
+        client.stop()
+        client.close()
+
+    closer = threading.Thread(target=close, name="zk-disconnect", daemon=True)
+    closer.start()
+    closer.join(timeout)
