@@ -7,24 +7,13 @@ from typing import Any
 
 import click
 
-from migrator.cli.options import resolve_target, zk_options
+from migrator.cli.options import target_and_inventory, zk_options
 
 playbook_option = click.option(
     "--playbook", default="auto", show_default=True,
     help="A built-in playbook name, a YAML file, or auto (by the number of peers).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
-
-
-def _target(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: Path | None,
-            connect_timeout: float) -> tuple[Any, Any]:
-    target = resolve_target(ctx, zk, shard, inventory_path, connect_timeout, need_shard=True)
-    inventory = None
-    if inventory_path is not None:
-        from migrator.inventory import load_inventory
-
-        inventory = load_inventory(inventory_path)
-    return target, inventory
 
 
 @click.command()
@@ -57,7 +46,7 @@ def plan(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: 
             inventory = load_inventory(inventory_path)
         result = engine.plan_offline(topology_file, playbook, inventory)
     else:
-        target, inventory = _target(ctx, zk, shard, inventory_path, connect_timeout)
+        target, inventory = target_and_inventory(ctx, zk, shard, inventory_path, connect_timeout)
         # Start the SSH handshakes before importing the engine and opening
         # ZooKeeper: they are mostly waiting, so they overlap with both.
         started = None
@@ -114,7 +103,7 @@ def _execute(ctx: click.Context, zk: str | None, shard: str | None,
 
         saved = load_plan(plan_file)
         playbook = saved.playbook if playbook == "auto" else playbook
-    target, inventory = _target(ctx, zk, shard, inventory_path, connect_timeout)
+    target, inventory = target_and_inventory(ctx, zk, shard, inventory_path, connect_timeout)
     options = RunOptions(assume_yes=yes, accept_playbook_change=accept_playbook_change,
                          saved_plan=saved, inventory_path=str(inventory_path or "INVENTORY"))
     with zk_session(target.zk, target.connect_timeout, target.debug) as client:

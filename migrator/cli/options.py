@@ -29,6 +29,7 @@ class ShardTarget:
     connect_timeout: float
     inventory_path: Path | None
     debug: bool
+    inventory: Any = None  # the loaded Inventory when --inventory was given (read once)
 
     def require_shard(self) -> str:
         if self.shard is None:  # resolve_target(need_shard=True) already refused this
@@ -75,6 +76,7 @@ def resolve_target(
     need_shard: bool,
 ) -> ShardTarget:
     """Precedence: explicit option, then the inventory, then the environment."""
+    inventory: Any = None
     inventory_zk = inventory_shard = None
     if inventory_path is not None:
         from migrator.inventory import load_inventory
@@ -94,7 +96,7 @@ def resolve_target(
             "Pass --shard NAME, set SHARD, or use --inventory; `migrator status` lists shards.",
         )
     debug = bool((ctx.find_root().obj or {}).get("debug"))
-    return ShardTarget(zk_value, shard_value, connect_timeout, inventory_path, debug)
+    return ShardTarget(zk_value, shard_value, connect_timeout, inventory_path, debug, inventory)
 
 
 def shard_target(*, need_shard: bool) -> Callable[[F], F]:
@@ -119,3 +121,15 @@ def shard_target(*, need_shard: bool) -> Callable[[F], F]:
         return zk_options(wrapper)  # type: ignore[return-value]
 
     return decorate
+
+
+def target_and_inventory(
+    ctx: click.Context,
+    zk: str | None,
+    shard: str | None,
+    inventory_path: Path | None,
+    connect_timeout: float,
+) -> tuple[ShardTarget, Any]:
+    """For commands that drive a run: the target (shard required) and its inventory."""
+    target = resolve_target(ctx, zk, shard, inventory_path, connect_timeout, need_shard=True)
+    return target, target.inventory

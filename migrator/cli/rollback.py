@@ -18,18 +18,7 @@ from typing import Any
 
 import click
 
-from migrator.cli.options import resolve_target, zk_options
-
-
-def _target(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: Path | None,
-            connect_timeout: float) -> tuple[Any, Any]:
-    target = resolve_target(ctx, zk, shard, inventory_path, connect_timeout, need_shard=True)
-    inventory = None
-    if inventory_path is not None:
-        from migrator.inventory import load_inventory
-
-        inventory = load_inventory(inventory_path)
-    return target, inventory
+from migrator.cli.options import target_and_inventory, zk_options
 
 
 def _guarded(sink: Any, func: Any) -> Any:
@@ -73,7 +62,7 @@ def rollback(ctx: click.Context, zk: str | None, shard: str | None,
     from migrator.engine.render import render_plan
 
     sink = EventSink(enabled=as_json)
-    target, inventory = _target(ctx, zk, shard, inventory_path, connect_timeout)
+    target, inventory = target_and_inventory(ctx, zk, shard, inventory_path, connect_timeout)
     options = cmd.RollbackOptions(assume_yes=yes, break_lock=break_lock,
                                   accept_playbook_change=accept_playbook_change)
 
@@ -111,7 +100,7 @@ def rebuild_deposed(ctx: click.Context, zk: str | None, shard: str | None,
     from migrator.engine.events import EventSink
 
     sink = EventSink(enabled=as_json)
-    target, inventory = _target(ctx, zk, shard, inventory_path, connect_timeout)
+    target, inventory = target_and_inventory(ctx, zk, shard, inventory_path, connect_timeout)
     options = cmd.RollbackOptions(assume_yes=yes, break_lock=break_lock)
 
     def go() -> Any:
@@ -133,7 +122,7 @@ def plan_rollback(ctx: click.Context, zk: str | None, shard: str | None,
     from migrator.commands.session import zk_session
     from migrator.engine.render import render_plan
 
-    target, inventory = _target(ctx, zk, shard, inventory_path, connect_timeout)
+    target, inventory = target_and_inventory(ctx, zk, shard, inventory_path, connect_timeout)
     if inventory is None:
         cmd.require_rollback_inventory(None, "")
     with zk_session(target.zk, target.connect_timeout, target.debug) as client:
