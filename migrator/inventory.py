@@ -279,14 +279,13 @@ def _jump_list(value: Any) -> Any:
     return value
 
 
-class SshDefaults(_Strict):
-    user: str | None = None
+class _SshLogin(_Strict):
+    """The login fields ``ssh:`` defaults and each target share, validated alike."""
+
     port: int | None = Field(default=None, ge=1, le=65535)
+    user: str | None = None
     identity: list[Path] | None = None
     jump: list[JumpHost] | None = None
-    connect_timeout: float = Field(default=10.0, gt=0, le=300)
-    command_timeout: float = Field(default=60.0, gt=0, le=86400)
-    keepalive: float = Field(default=5.0, ge=0, le=3600)
 
     @field_validator("user")
     @classmethod
@@ -304,35 +303,22 @@ class SshDefaults(_Strict):
         return _jump_list(value)
 
 
-class SshTarget(_Strict):
+class SshDefaults(_SshLogin):
+    connect_timeout: float = Field(default=10.0, gt=0, le=300)
+    command_timeout: float = Field(default=60.0, gt=0, le=86400)
+    keepalive: float = Field(default=5.0, ge=0, le=3600)
+
+
+class SshTarget(_SshLogin):
     """How to reach one machine; unset fields come from ``ssh:`` defaults, then ssh_config."""
 
     host: str
-    port: int | None = Field(default=None, ge=1, le=65535)
-    user: str | None = None
-    identity: list[Path] | None = None
-    jump: list[JumpHost] | None = None
     sitter_log: Path | None = None
 
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
         return _check_host(value)
-
-    @field_validator("user")
-    @classmethod
-    def _user(cls, value: str | None) -> str | None:
-        return None if value is None else _check_user(value)
-
-    @field_validator("identity", mode="before")
-    @classmethod
-    def _identity(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str | Path) else value
-
-    @field_validator("jump", mode="before")
-    @classmethod
-    def _jump(cls, value: Any) -> Any:
-        return _jump_list(value)
 
     @field_validator("sitter_log")
     @classmethod
