@@ -33,6 +33,19 @@ def plan(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: 
     """Dry run: every step, its zones, preconditions, exact writes, what is done, the risks."""
     if rollback:
         from migrator.cli.rollback import plan_rollback
+        from migrator.errors import BadInput
+
+        ignored = [name for name, given in (("--playbook", playbook != "auto"),
+                                            ("--topology", topology_file is not None),
+                                            ("--out", out_file is not None)) if given]
+        if ignored:
+            raise BadInput(
+                f"`migrator plan --rollback` does not take {', '.join(ignored)}: the rollback "
+                "variant is chosen from the journal and the live cluster, and a rollback plan "
+                "cannot be saved.",
+                "Drop those options; `migrator plan --rollback --inventory F` shows the choice "
+                "and its reason.",
+            )
 
         plan_rollback(ctx, zk, shard, inventory_path, connect_timeout, as_json)
         return

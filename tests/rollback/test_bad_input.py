@@ -136,3 +136,16 @@ def test_a_rollback_playbook_cannot_be_run_as_a_migration(
         assert "migrator rollback" in result.stderr
     assert not zk.exists(f"/manatee/{SHARD}/state")
     assert not zk.exists(f"/manatee-migrator/{SHARD}/journal")
+
+
+def test_plan_rollback_refuses_options_it_cannot_honour(
+    zk: Any, zk_server: ZooKeeperServer, v1_shard: V1Shard, tmp_path: Path
+) -> None:
+    _three(v1_shard)
+    inventory = str(_inventory(tmp_path, zk_server, "1.0.0"))
+    saved = tmp_path / "plan.json"
+    result = migrator("plan", "--rollback", "--inventory", inventory, "--playbook", "three-node",
+                      "--out", str(saved), timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "--playbook, --out" in result.stderr and "Traceback" not in result.stderr
+    assert not saved.exists()
