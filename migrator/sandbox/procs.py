@@ -87,6 +87,7 @@ def descendants(pid: int) -> list[int]:
                 stat = Path(f"/proc/{entry}/stat").read_text()
             except OSError:
                 continue
+            # the command name may hold spaces or ')': fields resume after the last ')'
             parent = int(stat[stat.rfind(")") + 2 :].split()[1])
             children.setdefault(parent, []).append(int(entry))
     found: list[int] = []

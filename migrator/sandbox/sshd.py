@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from migrator.errors import BadInput, MigratorError
+from migrator.sandbox.procs import descendants
 
 SSHD = Path("/usr/sbin/sshd")
 PRIVSEP_DIR = Path("/run/sshd")
@@ -210,7 +211,7 @@ class SshServer:
         """Pids of every process below the listener (connections and their commands)."""
         if self.process is None:
             return []
-        return _descendants(self.process.pid)
+        return descendants(self.process.pid)
 
     def drop_connections(self, timeout: float = 5.0) -> int:
         """Kill every live connection (keeping the listener); return how many processes died."""
@@ -255,7 +256,7 @@ def stop_sshd_pid(pid: int, timeout: float = 5.0) -> None:
         return
     if name != "sshd":
         return
-    _kill_all([*_descendants(pid), pid], timeout)
+    _kill_all([*descendants(pid), pid], timeout)
 
 
 def _banner(host: str, port: int) -> bool:
@@ -265,32 +266,6 @@ def _banner(host: str, port: int) -> bool:
             return sock.recv(8).startswith(b"SSH-")
     except OSError:
         return False
-
-
-def _children_map() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # The command name may contain spaces or parentheses; fields resume after the last ')'.
-        fields = stat[stat.rfind(")") + 2 :].split()
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    return children
-
-
-def _descendants(pid: int) -> list[int]:
-    children = _children_map()
-    found: list[int] = []
-    pending = list(children.get(pid, []))
-    while pending:
-        current = pending.pop()
-        found.append(current)
-        pending.extend(children.get(current, []))
-    return found
 
 
 def _alive(pid: int) -> bool:
