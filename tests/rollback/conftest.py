@@ -8,8 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from migrator.engine.journal import StepRecord, new_journal, new_run, stamp
 from migrator.engine.journal_store import JournalStore, capture_shard
 from migrator.engine.topology import capture
 from migrator.sandbox.config import SandboxConfig, load_config
+from migrator.sandbox.manage import zk_client as zk_of
 
 STEPS = {
     3: ["upgrade-morays", "reprovision-async", "backfill", "reprovision-sync", "unfreeze",
@@ -34,17 +33,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "slow: a long sandbox scenario (several reprovisions); -m 'not slow' skips"
     )
-
-
-@contextmanager
-def zk_of(config: SandboxConfig) -> Iterator[Any]:
-    from migrator.zk.client import ZkTarget, connect, disconnect
-
-    client = connect(ZkTarget(config.zk_connection, 10.0))
-    try:
-        yield client
-    finally:
-        disconnect(client)
 
 
 def migrate_until(config: SandboxConfig, last: str, audit: Path) -> None:
