@@ -33,7 +33,8 @@ from migrator.sandbox.config import (
     new_zone_uuid,
     zone_address,
 )
-from migrator.sandbox.zkserver import ZooKeeperServer, check_prerequisites, free_port
+from migrator.sandbox.ports import free_ports
+from migrator.sandbox.zkserver import ZooKeeperServer, check_prerequisites
 from migrator.sandbox.zones import (
     KNOWN_HOSTS,
     ensure_client_key,
@@ -127,7 +128,8 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
     zones = []
     for index in range(options.nodes):
         ip = zone_address(index)
-        zones.append(ZoneConfig(new_zone_uuid(), ip, free_port(ip), free_port(ip), "v1"))
+        pg_port, ssh_port = free_ports(ip, 2)
+        zones.append(ZoneConfig(new_zone_uuid(), ip, pg_port, ssh_port, "v1"))
     config = SandboxConfig(directory, server.port, zones, deposed_mode=options.deposed_mode)
     config.save()
     ensure_client_key(config)

@@ -35,16 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from migrator.errors import BadInput, MigratorError
+from migrator.sandbox.ports import free_port
 from migrator.sandbox.procs import descendants
 
 SSHD = Path("/usr/sbin/sshd")
 PRIVSEP_DIR = Path("/run/sshd")
 
-
-def free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def generate_keypair(private_path: Path, comment: str = "migrator") -> str:

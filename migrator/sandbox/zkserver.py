@@ -18,16 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrator.errors import BadInput, MigratorError
+from migrator.sandbox.ports import free_port
 
 ZOOKEEPER_JAR = Path("/usr/share/java/zookeeper.jar")
 ZOOKEEPER_CONF_DIR = Path("/etc/zookeeper/conf")
 MAIN_CLASS = "org.apache.zookeeper.server.ZooKeeperServerMain"
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def check_prerequisites() -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from migrator.sandbox.zkserver import free_port
+from migrator.sandbox.ports import free_port
 from tests.conftest import ZONES, V1Shard
 
 SHARD = "1.moray.test"
