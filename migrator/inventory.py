@@ -83,17 +83,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
 
 from migrator.errors import BadInput
+from migrator.record import Problem, Record, RecordError, field
 from migrator.yamldoc import parse_document
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -208,24 +200,25 @@ def check_template(text: str, *, allowed: frozenset[str], local: bool = False) -
 # --- the model ------------------------------------------------------------------------
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _check_host(value: str) -> str:
+    if not HOST_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a host name, address or ssh_config alias "
+            "(letters, digits, . _ : % - only, not starting with '-')"
+        )
+    return value
 
 
-class JumpHost(_Strict):
-    host: str
-    port: int | None = Field(default=None, ge=1, le=65535)
-    user: str | None = None
+def _check_user(value: str) -> str:
+    if not USER_RE.match(value):
+        raise ValueError(f"{value!r} is not a user name")
+    return value
 
-    @field_validator("host")
-    @classmethod
-    def _host(cls, value: str) -> str:
-        return _check_host(value)
 
-    @field_validator("user")
-    @classmethod
-    def _user(cls, value: str | None) -> str | None:
-        return None if value is None else _check_user(value)
+class JumpHost(Record):
+    host: str = field(check=_check_host)
+    port: int | None = field(default=None, ge=1, le=65535)
+    user: str | None = field(default=None, check=_check_user)
 
     @classmethod
     def parse(cls, spec: str) -> JumpHost:
@@ -249,21 +242,6 @@ class JumpHost(_Strict):
         return f"{text}:{self.port}" if self.port else text
 
 
-def _check_host(value: str) -> str:
-    if not HOST_RE.match(value):
-        raise ValueError(
-            f"{value!r} is not a host name, address or ssh_config alias "
-            "(letters, digits, . _ : % - only, not starting with '-')"
-        )
-    return value
-
-
-def _check_user(value: str) -> str:
-    if not USER_RE.match(value):
-        raise ValueError(f"{value!r} is not a user name")
-    return value
-
-
 def _jump_list(value: Any) -> Any:
     """Accept ``"a,b:22"``, ``["a", {host: b}]`` or a mapping; normalise to a list."""
     if value is None or value is False:
@@ -279,120 +257,97 @@ def _jump_list(value: Any) -> Any:
     return value
 
 
-class _SshLogin(_Strict):
+def _one_or_list(value: Any) -> Any:
+    return [value] if isinstance(value, str | Path) else value
+
+
+class _SshLogin(Record):
     """The login fields ``ssh:`` defaults and each target share, validated alike."""
 
-    port: int | None = Field(default=None, ge=1, le=65535)
-    user: str | None = None
-    identity: list[Path] | None = None
-    jump: list[JumpHost] | None = None
-
-    @field_validator("user")
-    @classmethod
-    def _user(cls, value: str | None) -> str | None:
-        return None if value is None else _check_user(value)
-
-    @field_validator("identity", mode="before")
-    @classmethod
-    def _identity(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str | Path) else value
-
-    @field_validator("jump", mode="before")
-    @classmethod
-    def _jump(cls, value: Any) -> Any:
-        return _jump_list(value)
+    port: int | None = field(default=None, ge=1, le=65535)
+    user: str | None = field(default=None, check=_check_user)
+    identity: list[Path] | None = field(default=None, before=_one_or_list)
+    jump: list[JumpHost] | None = field(default=None, before=_jump_list)
 
 
 class SshDefaults(_SshLogin):
-    connect_timeout: float = Field(default=10.0, gt=0, le=300)
-    command_timeout: float = Field(default=60.0, gt=0, le=86400)
-    keepalive: float = Field(default=5.0, ge=0, le=3600)
+    connect_timeout: float = field(default=10.0, gt=0, le=300)
+    command_timeout: float = field(default=60.0, gt=0, le=86400)
+    keepalive: float = field(default=5.0, ge=0, le=3600)
+
+
+def _absolute_log(value: Path) -> Path:
+    if not value.is_absolute():
+        raise ValueError("the sitter log must be an absolute path in the zone")
+    return value
 
 
 class SshTarget(_SshLogin):
     """How to reach one machine; unset fields come from ``ssh:`` defaults, then ssh_config."""
 
-    host: str
-    sitter_log: Path | None = None
-
-    @field_validator("host")
-    @classmethod
-    def _host(cls, value: str) -> str:
-        return _check_host(value)
-
-    @field_validator("sitter_log")
-    @classmethod
-    def _log(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_absolute():
-            raise ValueError("the sitter log must be an absolute path in the zone")
-        return value
+    host: str = field(check=_check_host)
+    sitter_log: Path | None = field(default=None, check=_absolute_log)
 
     def address(self) -> str:
         return f"{self.host}:{self.port}" if self.port else self.host
 
 
-class SitterLog(_Strict):
+class SitterLog(Record):
     """Either a fixed path in every zone, or a command that prints the path."""
 
     path: Path | None = None
     command: str | None = None
 
-    @model_validator(mode="after")
-    def _one(self) -> SitterLog:
+    def check_record(self) -> None:
         if (self.path is None) == (self.command is None):
             raise ValueError("give exactly one of `path` or `command`")
         if self.path is not None and not self.path.is_absolute():
             raise ValueError("`path` must be absolute")
         if self.command is not None:
             check_template(self.command, allowed=frozenset({"zone", "shard"}))
-        return self
 
 
-class Reprovision(_Strict):
+class Reprovision(Record):
     run_on: Literal["headnode", "local", "zone"] = "headnode"
     command: str = "sapiadm reprovision {zone} {image}"
 
-    @model_validator(mode="after")
-    def _template(self) -> Reprovision:
+    def check_record(self) -> None:
         check_template(
             self.command,
             allowed=frozenset({"zone", "image", "shard"}),
             local=self.run_on == "local",
         )
-        return self
 
     @property
     def template(self) -> CommandTemplate:
         return CommandTemplate(self.command)
 
 
-class Commands(_Strict):
-    sitter_log: SitterLog = SitterLog(command=TRITON_SITTER_LOG_COMMAND)
-    manatee_version: str = "cat /opt/smartdc/manatee/package.json"
-    moray_version: str = "cat /opt/smartdc/moray/package.json"
-    manatee_adm: str = TRITON_MANATEE_ADM
-    sitter_disable: str = "svcadm disable manatee-sitter"
-    sitter_enable: str = "svcadm enable manatee-sitter"
-    tail: str = "tail"
+def _sitter_log_shorthand(value: Any) -> Any:
+    return {"path": value} if isinstance(value, str) else value  # a bare string is a path
+
+
+def _zone_command(value: str) -> str:
+    return check_template(value, allowed=frozenset({"zone", "shard"}))
+
+
+def _command_prefix(value: str) -> str:
+    # A path or a short command prefix; arguments are appended quoted.
+    return check_template(value, allowed=frozenset())
+
+
+class Commands(Record):
+    sitter_log: SitterLog = field(default=SitterLog(command=TRITON_SITTER_LOG_COMMAND),
+                                  before=_sitter_log_shorthand)
+    manatee_version: str = field(default="cat /opt/smartdc/manatee/package.json",
+                                 check=_zone_command)
+    moray_version: str = field(default="cat /opt/smartdc/moray/package.json",
+                               check=_zone_command)
+    manatee_adm: str = field(default=TRITON_MANATEE_ADM, check=_command_prefix)
+    sitter_disable: str = field(default="svcadm disable manatee-sitter", check=_zone_command)
+    sitter_enable: str = field(default="svcadm enable manatee-sitter", check=_zone_command)
+    tail: str = field(default="tail", check=_command_prefix)
     reprovision: Reprovision = Reprovision()
-
-    @field_validator("sitter_log", mode="before")
-    @classmethod
-    def _log_shorthand(cls, value: Any) -> Any:
-        if isinstance(value, str):  # a bare string is a path
-            return {"path": value}
-        return value
-
-    @field_validator("manatee_version", "moray_version", "sitter_disable", "sitter_enable")
-    @classmethod
-    def _template(cls, value: str) -> str:
-        return check_template(value, allowed=frozenset({"zone", "shard"}))
-
-    @field_validator("manatee_adm", "tail")
-    @classmethod
-    def _adm(cls, value: str) -> str:
-        # A path or a short command prefix; arguments are appended quoted.
-        return check_template(value, allowed=frozenset())
 
     def template(self, name: str) -> CommandTemplate:
         text = getattr(self, name)
@@ -400,18 +355,17 @@ class Commands(_Strict):
         return CommandTemplate(text)
 
 
-class Versions(_Strict):
-    migrate_to: str | None = None
-    roll_back_to: str | None = None
+def _version_text(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)  # YAML reads `2` or `2.1` as a number
+    if isinstance(value, str) and not IMAGE_RE.match(value):
+        raise ValueError(f"{value!r} is not an image UUID or version string")
+    return value
 
-    @field_validator("migrate_to", "roll_back_to", mode="before")
-    @classmethod
-    def _version(cls, value: Any) -> Any:
-        if isinstance(value, int | float):  # YAML reads `2` or `2.1` as a number
-            value = str(value)
-        if isinstance(value, str) and not IMAGE_RE.match(value):
-            raise ValueError(f"{value!r} is not an image UUID or version string")
-        return value
+
+class Versions(Record):
+    migrate_to: str | None = field(default=None, before=_version_text)
+    roll_back_to: str | None = field(default=None, before=_version_text)
 
 
 def _zone_table(value: Any) -> Any:
@@ -427,58 +381,52 @@ def _zone_table(value: Any) -> Any:
     return value
 
 
-class Inventory(_Strict):
-    shard: str
-    zookeeper: str
+def _shard_name(value: str) -> str:
+    if not SHARD_RE.match(value):
+        raise ValueError(f"{value!r} is not a shard name (letters, digits, . _ -)")
+    return value
+
+
+def _zk_string(value: str) -> str:
+    if not ZK_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a ZooKeeper connection string HOST:PORT[,HOST:PORT...][/chroot]"
+        )
+    return value
+
+
+def _some_zones(value: dict[str, SshTarget]) -> dict[str, SshTarget]:
+    if not value:
+        raise ValueError("list at least one zone")
+    return value
+
+
+class Inventory(Record):
+    shard: str = field(check=_shard_name)
+    zookeeper: str = field(check=_zk_string)
     known_hosts: Path | None = None
     ssh_config: Path | Literal[False] | None = None
     ssh: SshDefaults = SshDefaults()
     headnode: SshTarget | None = None
-    zones: dict[str, SshTarget]
-    morays: dict[str, SshTarget] = {}
+    zones: dict[str, SshTarget] = field(before=_zone_table, check=_some_zones)
+    morays: dict[str, SshTarget] = field(factory=dict, before=_zone_table)
     versions: Versions = Versions()
     commands: Commands = Commands()
-    _source: Path | None = PrivateAttr(default=None)
+    _source: Path | None = None
 
     @property
     def path(self) -> Path | None:
         """The file this inventory was loaded from."""
         return self._source
 
-    @field_validator("shard")
-    @classmethod
-    def _shard(cls, value: str) -> str:
-        if not SHARD_RE.match(value):
-            raise ValueError(f"{value!r} is not a shard name (letters, digits, . _ -)")
-        return value
+    def loaded_from(self, path: Path) -> None:
+        """Remember the file (for messages); not a field, so not compared or copied."""
+        object.__setattr__(self, "_source", path)
 
-    @field_validator("zookeeper")
-    @classmethod
-    def _zk(cls, value: str) -> str:
-        if not ZK_RE.match(value):
-            raise ValueError(
-                f"{value!r} is not a ZooKeeper connection string HOST:PORT[,HOST:PORT...][/chroot]"
-            )
-        return value
-
-    @field_validator("zones", "morays", mode="before")
-    @classmethod
-    def _zone_ids(cls, value: Any) -> Any:
-        return _zone_table(value)
-
-    @field_validator("zones")
-    @classmethod
-    def _nonempty(cls, value: dict[str, SshTarget]) -> dict[str, SshTarget]:
-        if not value:
-            raise ValueError("list at least one zone")
-        return value
-
-    @model_validator(mode="after")
-    def _distinct(self) -> Inventory:
+    def check_record(self) -> None:
         overlap = set(self.zones) & set(self.morays)
         if overlap:
             raise ValueError(f"{', '.join(sorted(overlap))} listed both as zone and Moray zone")
-        return self
 
     def zone(self, zone_id: str) -> SshTarget:
         """The target of a manatee or Moray zone; BadInput naming the known ones otherwise."""
@@ -512,27 +460,23 @@ def _resolve_paths(inventory: Inventory, base: Path) -> Inventory:
     def fix_target(target: SshTarget) -> SshTarget:
         if not target.identity:
             return target
-        return target.model_copy(update={"identity": [fix(p) for p in target.identity]})
+        return target.replace(identity=[fix(p) for p in target.identity])
 
     ssh = inventory.ssh
     if ssh.identity:
-        ssh = ssh.model_copy(update={"identity": [fix(p) for p in ssh.identity]})
-    return inventory.model_copy(
-        update={
-            "known_hosts": fix(inventory.known_hosts) if inventory.known_hosts else None,
-            "ssh_config": (
-                fix(inventory.ssh_config) if inventory.ssh_config else inventory.ssh_config
-            ),
-            "ssh": ssh,
-            "headnode": fix_target(inventory.headnode) if inventory.headnode else None,
-            "zones": {k: fix_target(v) for k, v in inventory.zones.items()},
-            "morays": {k: fix_target(v) for k, v in inventory.morays.items()},
-        }
+        ssh = ssh.replace(identity=[fix(p) for p in ssh.identity])
+    return inventory.replace(
+        known_hosts=fix(inventory.known_hosts) if inventory.known_hosts else None,
+        ssh_config=fix(inventory.ssh_config) if inventory.ssh_config else inventory.ssh_config,
+        ssh=ssh,
+        headnode=fix_target(inventory.headnode) if inventory.headnode else None,
+        zones={k: fix_target(v) for k, v in inventory.zones.items()},
+        morays={k: fix_target(v) for k, v in inventory.morays.items()},
     )
 
 
 def _node_at(root: yaml.Node, loc: tuple[int | str, ...]) -> tuple[yaml.Node, int]:
-    """The deepest YAML node along pydantic's error location, and how far it got."""
+    """The deepest YAML node along a validation error's location, and how far it got."""
     node, depth = root, 0
     for part in loc:
         if isinstance(node, yaml.MappingNode):
@@ -569,7 +513,7 @@ def _duplicate_keys(node: yaml.Node, path: Path) -> None:
 
 
 def _check_zone_keys(root: yaml.Node, path: Path) -> None:
-    """Report a bad zone id at its own line (pydantic would name only the table)."""
+    """Report a bad zone id at its own line (validation would name only the table)."""
     for table in ("zones", "morays"):
         node, depth = _node_at(root, (table,))
         if depth != 1 or not isinstance(node, yaml.MappingNode):
@@ -583,17 +527,13 @@ def _check_zone_keys(root: yaml.Node, path: Path) -> None:
                 )
 
 
-def _describe_error(error: Any, root: yaml.Node, path: Path) -> str:
-    # Validators on dict keys report the table itself; field validators report the field.
-    loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and "[" in part))
-    node, _depth = _node_at(root, loc)
-    field = ".".join(str(p) for p in loc) or "(top level)"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] == "missing":
-        message = "this field is required"
-    elif error["type"] == "extra_forbidden":
+def _describe_error(problem: Problem, root: yaml.Node, path: Path) -> str:
+    node, _depth = _node_at(root, problem.loc)
+    field_path = ".".join(str(p) for p in problem.loc) or "(top level)"
+    message = problem.message
+    if problem.kind == "unknown":
         message = "unknown field (check the spelling against the documented format)"
-    return f"{path}:{node.start_mark.line + 1}: {field}: {message}"
+    return f"{path}:{node.start_mark.line + 1}: {field_path}: {message}"
 
 
 def load_inventory(path: Path) -> Inventory:
@@ -623,9 +563,9 @@ def load_inventory(path: Path) -> Inventory:
     _duplicate_keys(root, path)
     _check_zone_keys(root, path)
     try:
-        inventory = Inventory.model_validate(data)
-    except ValidationError as exc:
-        errors = exc.errors()
+        inventory = Inventory.validate(data)
+    except RecordError as exc:
+        errors = exc.problems
         lines = [_describe_error(e, root, path) for e in errors[:5]]
         more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
         raise BadInput(
@@ -633,6 +573,6 @@ def load_inventory(path: Path) -> Inventory:
             "Fix the field(s) named; the format is documented in `migrator inventory format`.",
         ) from None
     inventory = _resolve_paths(inventory, path.resolve().parent)
-    inventory._source = path
+    inventory.loaded_from(path)
     return inventory
 

@@ -36,3 +36,7 @@ if ! .venv/bin/python -m pip install -q -e '.[dev]' >"$log" 2>&1; then
     exit 1
 fi
 rm -f "$log"
+# An editable install leaves the package as source; compile it once, as pip does
+# for an installed package, so every command starts from bytecode even where
+# PYTHONDONTWRITEBYTECODE keeps Python from caching it.
+.venv/bin/python -m compileall -q migrator >/dev/null

@@ -68,10 +68,14 @@ def plan(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: 
 
             started = Prewarm(inventory)
         try:
-            from migrator.commands import engine
-            from migrator.commands.session import zk_session
+            # Likewise the ZooKeeper session: kazoo connects in its own thread.
+            from migrator.commands.session import start_zk_session, zk_session
 
-            with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+            connecting = start_zk_session(target.zk, target.connect_timeout, target.debug)
+            from migrator.commands import engine
+
+            with zk_session(target.zk, target.connect_timeout, target.debug,
+                            started=connecting) as client:
                 result = engine.plan(
                     engine.EngineTarget(client, target.require_shard(), inventory,
                                         str(inventory_path or "INVENTORY")),

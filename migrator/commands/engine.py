@@ -63,12 +63,13 @@ def choose_playbook(
 
 @contextmanager
 def remote_session(inventory: Any, started: Any = None) -> Iterator[Any]:
-    """The command's ``RemoteSession``, every zone connected (or tried) in parallel.
+    """The command's ``RemoteSession``, every zone being connected in parallel.
 
     ``started`` is a ``migrator.remote.prewarm.Prewarm`` the CLI began right
-    after reading the inventory (so the handshakes overlapped with imports and
-    ZooKeeper); without one, the connections start here. Either way the session
-    is closed when the command ends.
+    after reading the inventory (so the handshakes overlap with imports and
+    ZooKeeper); without one, the connections start here. The session is usable
+    at once (a zone's first command waits for that zone's handshake) and is
+    closed when the command ends.
     """
     if inventory is None:
         if started is not None:
@@ -86,6 +87,13 @@ def remote_session(inventory: Any, started: Any = None) -> Iterator[Any]:
 
 def _runner(target: EngineTarget, requested: str, console: RunConsole, options: RunOptions,
             remote: Any) -> Runner:
+    return _runner_and_read(target, requested, console, options, remote)[0]
+
+
+def _runner_and_read(
+    target: EngineTarget, requested: str, console: RunConsole, options: RunOptions, remote: Any
+) -> tuple[Runner, tuple[ShardSnapshot, list[HistoryRecord]]]:
+    """The runner, and the read of the shard its playbook was chosen on."""
     from migrator.zk import reads
 
     store = JournalStore(target.client, target.shard, root=target.journal_root,
@@ -98,7 +106,7 @@ def _runner(target: EngineTarget, requested: str, console: RunConsole, options: 
         inventory=target.inventory, remote=remote, console=console, store=store,
         options=options, operator=operator_identity(),
         inventory_zones=inventory_zones(target.inventory),
-    )
+    ), (snapshot, history)
 
 
 def plan(target: EngineTarget, requested: str = "auto", prewarmed: Any = None) -> Plan:
@@ -108,8 +116,8 @@ def plan(target: EngineTarget, requested: str = "auto", prewarmed: Any = None) -
     """
     console = RunConsole(assume_yes=False, shard=target.shard)
     with remote_session(target.inventory, prewarmed) as remote:
-        runner = _runner(target, requested, console, RunOptions(), remote)
-        return with_alternatives(runner.plan()[0], runner.loaded)
+        runner, read = _runner_and_read(target, requested, console, RunOptions(), remote)
+        return with_alternatives(runner.plan(read)[0], runner.loaded)
 
 
 def with_alternatives(plan: Plan, loaded: LoadedPlaybook) -> Plan:

@@ -28,7 +28,7 @@ def list_registry() -> list[dict[str, str]]:
     rows = []
     for kind, table in (("check", checks()), ("action", actions())):
         for name, reg in sorted(table.items()):
-            fields = ", ".join(reg.params.model_fields) or "-"
+            fields = ", ".join(reg.params.field_names()) or "-"
             rows.append({"kind": kind, "name": name, "params": fields, "summary": reg.summary})
     return rows
 
@@ -40,7 +40,7 @@ def validate(path: Path) -> LoadedPlaybook:
 def show(name: str, as_json: bool) -> None:
     loaded = catalog.resolve(name)
     if as_json:
-        print(json.dumps(loaded.playbook.model_dump(mode="json"), indent=2, ensure_ascii=False))
+        print(json.dumps(loaded.playbook.dump(), indent=2, ensure_ascii=False))
         return
     book = loaded.playbook
     lines = [f"{book.name}: {book.title} ({book.peers} peer(s), {loaded.digest})", "",

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from migrator.cluster.history import HistoryRecord
+from migrator.cluster.shard import ShardSnapshot
 from migrator.engine.topology import OriginalTopology
 from migrator.errors import UnexpectedTopology
 
@@ -23,6 +25,10 @@ class EngineContext:
     step_id: str | None = None
     say_func: Callable[[str], None] = print
     confirm_func: Confirmer | None = None
+    # While the engine decides which steps are already done, the one consistent
+    # read (shard, history) every ZooKeeper done-check is judged against: all the
+    # steps are judged on the same view, and it is read once instead of per check.
+    view: tuple[ShardSnapshot, list[HistoryRecord]] | None = None
 
     def zone(self, ref: str) -> str:
         if ref.startswith("original_"):

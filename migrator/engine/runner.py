@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from migrator.cluster.state import iso_now_ms
 from migrator.engine import consistency
@@ -47,6 +47,10 @@ from migrator.playbook.loader import LoadedPlaybook
 from migrator.playbook.schema import CheckRef, Step
 from migrator.steps.registry import Outcome, get_action, get_check
 from migrator.zk import reads
+
+if TYPE_CHECKING:
+    from migrator.cluster.history import HistoryRecord
+    from migrator.cluster.shard import ShardSnapshot
 
 # actions that show the operator their computed write through ctx.confirm themselves
 SELF_CONFIRMING = frozenset(
@@ -89,7 +93,7 @@ QUERIES = Stopwatch()
 
 def run_check(ctx: EngineContext, ref: CheckRef, timeout: float) -> Outcome:
     registered = get_check(ref.check)
-    params = registered.params.model_validate(ref.params)
+    params = registered.params.validate(ref.params)
     if timeout > 0:
         return registered.func(ctx, params, timeout)
     started = time.monotonic()
@@ -117,14 +121,19 @@ def evaluate_done(ctx: EngineContext, step: Step) -> Outcome:
 
 
 def observe(ctx: EngineContext, loaded: LoadedPlaybook, journal: Journal | None,
-            kind: str) -> dict[str, Outcome | None]:
+            kind: str, view: tuple[ShardSnapshot, list[HistoryRecord]] | None = None
+            ) -> dict[str, Outcome | None]:
+    """Which steps are already done; ZooKeeper checks all judge ``view`` (one read)."""
     run = journal.run(kind) if journal is not None else None
     observed: dict[str, Outcome | None] = {}
-    for step in loaded.playbook.steps:
-        record = run.step(step.id) if run is not None else StepRecord()
-        ctx.step_id, ctx.marks = step.id, dict(record.marks)
-        observed[step.id] = evaluate_done(ctx, step)
-    ctx.step_id, ctx.marks = None, {}
+    ctx.view = view
+    try:
+        for step in loaded.playbook.steps:
+            record = run.step(step.id) if run is not None else StepRecord()
+            ctx.step_id, ctx.marks = step.id, dict(record.marks)
+            observed[step.id] = evaluate_done(ctx, step)
+    finally:
+        ctx.step_id, ctx.marks, ctx.view = None, {}, None
     return observed
 
 
@@ -162,12 +171,21 @@ class Runner:
 
     # ---- planning -------------------------------------------------------------------
 
-    def plan(self) -> tuple[Plan, EngineContext]:
-        """Read the cluster and the journal and plan; also used by `migrator plan`."""
+    def plan(
+        self, read: tuple[ShardSnapshot, list[HistoryRecord]] | None = None
+    ) -> tuple[Plan, EngineContext]:
+        """Read the cluster and the journal and plan; also used by `migrator plan`.
+
+        ``read``: the shard and its history as the caller has just read them
+        (`migrator plan` chose the playbook on that read); otherwise read here.
+        """
         from migrator.engine.planner import resolve_original
 
-        snapshot = reads.read_shard(self.client, self.shard)
-        history = reads.read_history(self.client, self.shard)
+        if read is not None:
+            snapshot, history = read
+        else:
+            snapshot = reads.read_shard(self.client, self.shard)
+            history = reads.read_history(self.client, self.shard)
         self.journal = self.store.load()
         original, _ = resolve_original(snapshot, history, self.journal)
         ctx = EngineContext(
@@ -175,7 +193,8 @@ class Runner:
             original=original, say_func=lambda text: self.console.say(f"  {text}"),
             confirm_func=self._confirm,
         )
-        observed = observe(ctx, self.loaded, self.journal, self.options.kind)
+        observed = observe(ctx, self.loaded, self.journal, self.options.kind,
+                           view=(snapshot, history))
         plan = make_plan(
             snapshot, history, self.loaded, self.journal, observed, now=iso_now_ms(),
             choice=self.choice, inventory_zones=self.inventory_zones,
@@ -317,7 +336,7 @@ class Runner:
 
     def _act(self, ctx: EngineContext, step: Step) -> Outcome:
         registered = get_action(step.action.name)
-        params = registered.params.model_validate(step.action.params)
+        params = registered.params.validate(step.action.params)
         if registered.describe is not None:
             self.console.say(f"  action: {registered.describe(ctx, params)}")
         started = time.monotonic()
@@ -364,7 +383,7 @@ class Runner:
 
     def _action_question(self, ctx: EngineContext, step: Step) -> str:
         registered = get_action(step.action.name)
-        params = registered.params.model_validate(step.action.params)
+        params = registered.params.validate(step.action.params)
         described = registered.describe(ctx, params) if registered.describe else step.action.name
         outage = " This causes a write outage." if step.outage else ""
         return f"{step.title}: {described}?{outage}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from migrator.errors import BadInput, UnexpectedTopology
@@ -71,11 +72,28 @@ def choose(requested: str, peers: int, shard: str) -> tuple[LoadedPlaybook, str]
     return loaded, f"Using playbook {loaded.name} as asked."
 
 
+def _top_level(raw: bytes, key: str) -> str | None:
+    """The plain value of a block-style top-level ``key:`` line, or None if not written so.
+
+    Only a top-level key starts at column 0 in block YAML (nested keys, block
+    scalars and continuation lines are indented), so this cannot misread.
+    """
+    match = re.search(rb"(?m)^" + key.encode() + rb":[ \t]*[\"']?([A-Za-z0-9_-]+)[\"']?[ \t]*"
+                      rb"(?:#.*)?\r?$", raw)
+    return match.group(1).decode() if match else None
+
+
 def alternatives(loaded: LoadedPlaybook) -> list[LoadedPlaybook]:
     """Other built-in migration playbooks for the same shard size (for `migrator plan`)."""
     out = []
     for name in builtin_names():
         if name == loaded.name:
+            continue
+        # Skip, without parsing, a file whose plainly written peers or kind rule it
+        # out (parsing and validating each costs a few ms of every plan).
+        raw = (playbooks_dir() / f"{name}.yaml").read_bytes()
+        peers, kind = _top_level(raw, "peers"), _top_level(raw, "kind")
+        if (peers is not None and peers != str(loaded.playbook.peers)) or kind == "rollback":
             continue
         # Only named here, never run: the registry check (and the parameter models
         # it compiles) waits until the operator picks it with --playbook.

@@ -1,7 +1,7 @@
 """Load and validate a playbook; every error names the file, line, step and field.
 
 Validation happens in three layers, all before anything runs: YAML syntax
-(PyYAML's own marks), the schema (pydantic; its error locations are mapped back
+(PyYAML's own marks), the schema (records; their error locations are mapped back
 onto the composed YAML node tree to find the line), and the registry (every
 check and action name must be registered, and its parameters must validate
 against the model it registered).
@@ -17,6 +17,7 @@ from typing import Any
 
 from migrator.errors import BadInput
 from migrator.playbook.schema import ROLES, ROLES_BY_PEERS, CheckRef, Playbook
+from migrator.record import Problem, RecordError
 
 
 class PlaybookError(BadInput):
@@ -71,7 +72,6 @@ def _load_playbook_text(
     raw: bytes, source: str, *, check_registry: bool
 ) -> LoadedPlaybook:
     import yaml
-    from pydantic import ValidationError
 
     from migrator.yamldoc import parse_document
 
@@ -97,11 +97,9 @@ def _load_playbook_text(
         )
     locate = _Locator(source, root, data)
     try:
-        playbook = Playbook.model_validate(data)
-    except ValidationError as exc:
-        problems = [
-            locate.describe(tuple(err["loc"]), _message(err)) for err in exc.errors()[:5]
-        ]
+        playbook = Playbook.validate(data)
+    except RecordError as exc:
+        problems = [locate.describe(p.loc, _message(p)) for p in exc.problems[:5]]
         raise PlaybookError(
             "; ".join(problems) + ".",
             "Fix the playbook; `migrator playbooks show three-node` shows a valid one.",
@@ -111,15 +109,14 @@ def _load_playbook_text(
     return LoadedPlaybook(playbook, source, playbook_digest(raw))
 
 
-def _message(err: Any) -> str:
-    msg = str(err.get("msg", "invalid"))
-    return msg.removeprefix("Value error, ")
+def _message(problem: Problem) -> str:
+    if problem.kind == "unknown":
+        return "unknown field"
+    return problem.message
 
 
 def validate_registry(playbook: Playbook, locate: _Locator) -> None:
     """Every named check/action is registered and its params validate; roles exist."""
-    from pydantic import ValidationError
-
     from migrator.steps.registry import actions, checks, get_action, get_check
 
     problems: list[str] = []
@@ -144,11 +141,11 @@ def validate_registry(playbook: Playbook, locate: _Locator) -> None:
                 unknown = True
                 continue
             try:
-                registered.params.model_validate(params)
-            except ValidationError as exc:
-                for err in exc.errors()[:3]:
+                registered.params.validate(params)
+            except RecordError as exc:
+                for problem in exc.problems[:3]:
                     problems.append(
-                        locate.describe((*loc, "params", *err["loc"]), _message(err))
+                        locate.describe((*loc, "params", *problem.loc), _message(problem))
                     )
             for key, value in _role_refs(params):
                 if value not in allowed:
@@ -190,7 +187,7 @@ def is_role(value: str) -> bool:
 
 
 class _Locator:
-    """Maps a pydantic error location onto the YAML node tree for a line number."""
+    """Maps a validation error location onto the YAML node tree for a line number."""
 
     def __init__(self, source: str, root: Any, data: dict[str, Any]) -> None:
         self.source = source

@@ -1,4 +1,4 @@
-"""The playbook schema (pydantic v2).
+"""The playbook schema (records, see ``migrator.record``).
 
 A playbook is data: ordered steps, each naming registered checks and one
 registered action with their parameters. Zone roles are named by the
@@ -19,90 +19,79 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from migrator.record import Record, field
 
 ROLES = ("original_primary", "original_sync", "original_async")
 ROLES_BY_PEERS = {1: ROLES[:1], 2: ROLES[:2], 3: ROLES, 4: ROLES, 5: ROLES}
 _STEP_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 
 
-class _Strict(BaseModel):
-    # defer_build: validators are compiled on first use, not at import; commands
-    # validate whole Playbooks only, so Step and CheckRef never need their own.
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+def _step_id(value: str) -> str:
+    if not _STEP_ID.match(value):
+        raise ValueError(
+            "a step id is lower-case letters, digits and dashes, starting with a letter"
+        )
+    return value
 
 
-class CheckRef(_Strict):
+def _zone_roles(value: list[str]) -> list[str]:
+    for role in value:
+        if role not in (*ROLES, "morays"):
+            raise ValueError(f"unknown zone role {role!r}; use one of {', '.join(ROLES)}")
+    return value
+
+
+class CheckRef(Record):
     """A registered check with its parameters."""
 
-    check: str = Field(min_length=1)
-    params: dict[str, Any] = Field(default_factory=dict)
+    check: str = field(min_length=1)
+    params: dict[str, Any] = field(factory=dict)
     why: str | None = None  # what the operator should understand while it is awaited
-    timeout: float | None = Field(default=None, gt=0, le=86400)
+    timeout: float | None = field(default=None, gt=0, le=86400)
 
 
-class ActionRef(_Strict):
+class ActionRef(Record):
     """The one registered action a step performs."""
 
-    name: str = Field(min_length=1)
-    params: dict[str, Any] = Field(default_factory=dict)
+    name: str = field(min_length=1)
+    params: dict[str, Any] = field(factory=dict)
 
 
-class Step(_Strict):
-    id: str
-    title: str = Field(min_length=1)
-    explain: str = Field(min_length=1)
-    zones: list[str] = Field(default_factory=list)
-    preconditions: list[CheckRef] = Field(default_factory=list)
+class Step(Record):
+    id: str = field(check=_step_id)
+    title: str = field(min_length=1)
+    explain: str = field(min_length=1)
+    zones: list[str] = field(factory=list, check=_zone_roles)
+    preconditions: list[CheckRef] = field(factory=list)
     action: ActionRef
-    verify: list[CheckRef] = Field(min_length=1)
+    verify: list[CheckRef] = field(min_length=1)
     done_when: list[CheckRef] | None = None
-    timeout: float = Field(default=300.0, gt=0, le=86400)
+    timeout: float = field(default=300.0, gt=0, le=86400)
     confirm: Literal["none", "yes", "typed"] = "none"
     outage: bool = False
 
-    @field_validator("id")
-    @classmethod
-    def _id_shape(cls, value: str) -> str:
-        if not _STEP_ID.match(value):
-            raise ValueError(
-                "a step id is lower-case letters, digits and dashes, starting with a letter"
-            )
-        return value
-
-    @field_validator("zones")
-    @classmethod
-    def _zone_roles(cls, value: list[str]) -> list[str]:
-        for role in value:
-            if role not in (*ROLES, "morays"):
-                raise ValueError(f"unknown zone role {role!r}; use one of {', '.join(ROLES)}")
-        return value
-
-    @model_validator(mode="after")
-    def _outage_needs_typed(self) -> Step:
+    def check_record(self) -> None:
         if self.outage and self.confirm != "typed":
             raise ValueError(
                 "a step marked outage must use confirm: typed (the operator types the shard name)"
             )
-        return self
 
     @property
     def done_checks(self) -> list[CheckRef]:
         return list(self.done_when if self.done_when is not None else self.verify)
 
 
-class Playbook(_Strict):
-    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
-    title: str = Field(min_length=1)
-    description: str = Field(min_length=1)
-    peers: int = Field(ge=1, le=5)
+class Playbook(Record):
+    name: str = field(pattern=r"^[a-z][a-z0-9-]*$")
+    title: str = field(min_length=1)
+    description: str = field(min_length=1)
+    peers: int = field(ge=1, le=5)
     kind: Literal["migration", "rollback"] = "migration"
     tradeoff: str | None = None
-    risks: list[str] = Field(default_factory=list)
-    steps: list[Step] = Field(min_length=1)
+    risks: list[str] = field(factory=list)
+    steps: list[Step] = field(min_length=1)
 
-    @model_validator(mode="after")
-    def _unique_ids_and_roles(self) -> Playbook:
+    def check_record(self) -> None:
         seen: set[str] = set()
         allowed = ROLES_BY_PEERS[self.peers]
         for step in self.steps:
@@ -115,7 +104,6 @@ class Playbook(_Strict):
                         f"step {step.id!r} names {role}, but a {self.peers}-node shard has "
                         f"only {', '.join(allowed)}"
                     )
-        return self
 
     def step(self, step_id: str) -> Step:
         for step in self.steps:

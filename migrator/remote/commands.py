@@ -67,7 +67,7 @@ def run_command(
     max_output: int = DEFAULT_MAX_OUTPUT,
     stdin: bytes | None = None,
 ) -> CommandResult:
-    import paramiko
+    from migrator.remote.sshlib import paramiko
 
     text = to_shell(command)
     started = time.monotonic()

@@ -57,7 +57,7 @@ def load_ssh_config(setting: Path | bool | None) -> Any:
     """A paramiko SSHConfig, or None when disabled or absent."""
     if setting is False:
         return None
-    import paramiko
+    from migrator.remote.sshlib import enable_match_exec, needs_match_exec, paramiko
 
     path = (setting if isinstance(setting, Path) else DEFAULT_SSH_CONFIG).expanduser()
     if not path.is_file():
@@ -68,7 +68,10 @@ def load_ssh_config(setting: Path | bool | None) -> Any:
             )
         return None
     try:
-        return paramiko.SSHConfig.from_path(str(path))
+        text = path.read_text()
+        if needs_match_exec(text):
+            enable_match_exec()
+        return paramiko.SSHConfig.from_text(text)
     except Exception as exc:  # paramiko raises several types for bad syntax
         raise BadInput(
             f"Cannot parse the ssh_config file {path}: {exc}.",
@@ -125,7 +128,7 @@ def resolve(
 
 def _jump_defaults(defaults: SshDefaults) -> SshDefaults:
     # Jump hosts take the user/identity defaults but never the zone's own jump or port.
-    return defaults.model_copy(update={"jump": None, "port": None})
+    return defaults.replace(jump=None, port=None)
 
 
 def _chain(endpoint: Endpoint, previous: Endpoint | None) -> Endpoint:

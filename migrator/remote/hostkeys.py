@@ -56,7 +56,7 @@ class KnownHosts:
         self._lock = threading.Lock()
 
     def _load(self) -> paramiko.HostKeys:
-        import paramiko
+        from migrator.remote.sshlib import paramiko
 
         keys = paramiko.HostKeys()
         for source in (SYSTEM_KNOWN_HOSTS, self.path):

@@ -12,7 +12,6 @@ on any other connection: the transports are opened by ``RemoteSession.connect``.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 
@@ -22,19 +21,24 @@ class Prewarm:
     The session (and so paramiko) is imported and built in the caller's
     thread: importing in several threads at once risks an import cycle
     between them, and building it here surfaces a bad inventory where it
-    belongs. Only the handshakes run in the background. A zone that cannot be
-    reached is not an error here: the check that needs the zone connects
-    again and reports the cause. The owner must call ``session()`` (and close
-    what it returns) or ``close()``.
+    belongs. Only the handshakes run in the background.
+
+    ``session()`` hands the session over at once, without waiting for the
+    handshakes: a zone's connection holds its lock while its background connect
+    runs, so the first command on a zone waits for that zone's handshake only,
+    and everything before it (ZooKeeper reads, choosing the playbook) overlaps
+    with all of them. A zone that cannot be reached is not an error here: the
+    command that needs the zone connects again and reports the cause. The owner
+    must close what ``session()`` returns, or call ``close()``; closing waits
+    for a connect still under way (bounded by the connect timeout).
     """
 
     def __init__(self, inventory: Any) -> None:
-        import paramiko  # noqa: F401  (here, not first inside several connect threads)
-
+        # Imported here, not first inside several connect threads.
         from migrator.remote.session import RemoteSession
+        from migrator.remote.sshlib import paramiko  # noqa: F401
 
         self._session = RemoteSession(inventory)
-        self._deadline = time.monotonic() + float(inventory.ssh.connect_timeout) + 1.0
         self._threads = [
             threading.Thread(target=self._connect, args=(zone,), daemon=True)
             for zone in [*inventory.zones, *inventory.morays]
@@ -45,14 +49,12 @@ class Prewarm:
     def _connect(self, zone: str) -> None:
         try:
             self._session.connect(zone)
-        except Exception:  # reported by the check that needs the zone, with its cause
+        except Exception:  # reported by the command that needs the zone, with its cause
             return
 
     def session(self) -> Any:
-        """The ``RemoteSession``, once every zone is connected or the connect timeout passed."""
-        for thread in self._threads:
-            thread.join(max(self._deadline - time.monotonic(), 0.0))
+        """The ``RemoteSession``; its zones may still be connecting (see the class)."""
         return self._session
 
     def close(self) -> None:
-        self.session().close()
+        self._session.close()

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from migrator.record import field
 from migrator.steps.registry import NoParams, Outcome, StepContext, action, check
 
 
-class AskParams(BaseModel):
-    # built on first use (see NoParams)
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-    question: str = Field(min_length=1)
+class AskParams(NoParams):
+    question: str = field(min_length=1)
     typed: bool = False
 
 
@@ -21,9 +18,8 @@ def ask_operator(ctx: StepContext, p: AskParams) -> Outcome:
     return Outcome(True, f"operator confirmed: {p.question}", {"confirmed": True})
 
 
-class MorayParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-    min_version: str = Field(min_length=1)
+class MorayParams(NoParams):
+    min_version: str = field(min_length=1)
 
 
 def listed_morays(inventory: object) -> list[str]:

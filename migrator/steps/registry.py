@@ -10,27 +10,23 @@ An **action** changes the world once. Before acting, the runner shows
 engine's confirmation policy applies; actions that write a computed state ask
 the operator through ``ctx.confirm`` with the computed value.
 
-Both take their parameters as a pydantic model, validated when the playbook
+Both take their parameters as a record (``migrator.record``), validated when the playbook
 is loaded, so an unknown or mistyped parameter fails before anything runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, field_validator
-
 from migrator.errors import BadInput
+from migrator.record import Record, field
 
 
-class NoParams(BaseModel):
+class NoParams(Record):
     """Parameters are strict: an unknown or misspelt key is a playbook error."""
-
-    # defer_build: the validator is compiled on first use, not at import; a
-    # command validates only the few models its playbook uses (startup cost).
-    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 def original_role(value: str) -> str:
@@ -43,12 +39,7 @@ def original_role(value: str) -> str:
 
 
 class ZoneParams(NoParams):
-    zone: str
-
-    @field_validator("zone")
-    @classmethod
-    def _zone_role(cls, value: str) -> str:
-        return original_role(value)
+    zone: str = field(check=original_role)
 
 
 @dataclass(frozen=True)
@@ -57,7 +48,7 @@ class Outcome:
 
     ok: bool
     detail: str
-    data: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class StepContext(Protocol):
@@ -95,7 +86,7 @@ class Registered:
     name: str
     kind: str  # "check" or "action"
     func: Callable[..., Outcome]
-    params: type[BaseModel]
+    params: type[Record]
     summary: str
     describe: DescribeFunc | None = None
 
@@ -108,7 +99,7 @@ def _summary(func: Callable[..., Any]) -> str:
     return (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else ""
 
 
-def check(name: str, params: type[BaseModel] = NoParams) -> Callable[[CheckFunc], CheckFunc]:
+def check(name: str, params: type[Record] = NoParams) -> Callable[[CheckFunc], CheckFunc]:
     def register(func: CheckFunc) -> CheckFunc:
         _CHECKS[name] = Registered(name, "check", func, params, _summary(func))
         return func
@@ -117,7 +108,7 @@ def check(name: str, params: type[BaseModel] = NoParams) -> Callable[[CheckFunc]
 
 
 def action(
-    name: str, params: type[BaseModel] = NoParams, describe: DescribeFunc | None = None
+    name: str, params: type[Record] = NoParams, describe: DescribeFunc | None = None
 ) -> Callable[[ActionFunc], ActionFunc]:
     def register(func: ActionFunc) -> ActionFunc:
         _ACTIONS[name] = Registered(name, "action", func, params, _summary(func), describe)

@@ -19,21 +19,14 @@ import threading
 import time
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
 from migrator.engine.hooks import on_step_start
 from migrator.errors import BadInput, StepFailed
 from migrator.inventory import is_zone_id, validate_image
-from migrator.steps.registry import Outcome, StepContext, action, check
+from migrator.record import field
+from migrator.steps.registry import NoParams, Outcome, StepContext, action, check
 
 RECHECK = 1.0
 ZONE_GROUPS = ("zones", "morays")
-
-
-class _Params(BaseModel):
-    # defer_build: the validator is compiled on first use, not at import; a
-    # command validates only the few models its playbook uses (startup cost).
-    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 def _zone_ref(value: str) -> str:
@@ -85,33 +78,24 @@ def mark_step_logs(ctx: Any, step: Any) -> None:
 # --- log_record -------------------------------------------------------------------------
 
 
-class LogRecordParams(_Params):
-    zone: str
+def _level(value: str | int) -> str | int:
+    from migrator.remote.bunyan import level_number
+
+    level_number(value)
+    return value
+
+
+class LogRecordParams(NoParams):
+    zone: str = field(check=_zone_ref)
     msg: str | None = None
     msg_prefix: str | None = None
     contains: str | None = None
-    fields: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
-    level: str | int | None = None
+    fields: dict[str, str | int | float | bool | None] = field(factory=dict)
+    level: str | int | None = field(default=None, check=_level)
 
-    @field_validator("zone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        return _zone_ref(value)
-
-    @field_validator("level")
-    @classmethod
-    def _level(cls, value: str | int | None) -> str | int | None:
-        from migrator.remote.bunyan import level_number
-
-        if value is not None:
-            level_number(value)
-        return value
-
-    @model_validator(mode="after")
-    def _something(self) -> LogRecordParams:
+    def check_record(self) -> None:
         if not (self.msg or self.msg_prefix or self.contains or self.fields):
             raise ValueError("give at least one of msg, msg_prefix, contains or fields")
-        return self
 
 
 def _spec(ctx: StepContext, p: LogRecordParams) -> Any:
@@ -158,15 +142,11 @@ def log_record(ctx: StepContext, p: LogRecordParams, timeout: float) -> Outcome:
 # --- replication_synced -----------------------------------------------------------------
 
 
-class ReplicationParams(_Params):
-    primary: str
-    sync: str
-    on: str | None = None  # zone to run manatee-adm in (default: the sync)
-
-    @field_validator("primary", "sync", "on")
-    @classmethod
-    def _zones(cls, value: str | None) -> str | None:
-        return None if value is None else _zone_ref(value)
+class ReplicationParams(NoParams):
+    primary: str = field(check=_zone_ref)
+    sync: str = field(check=_zone_ref)
+    # the zone to run manatee-adm in (default: the sync)
+    on: str | None = field(default=None, check=_zone_ref)
 
 
 def status_command(inventory: Any) -> str:
@@ -232,22 +212,15 @@ def _try_follow(remote: Any, zone: str) -> Any:
 # --- zone_version -----------------------------------------------------------------------
 
 
-class VersionParams(_Params):
-    zone: str | None = None
+class VersionParams(NoParams):
+    zone: str | None = field(default=None, check=_zone_ref)
     zones: Literal["zones", "morays"] | None = None
-    at_least: str = Field(min_length=1)
+    at_least: str = field(min_length=1)
     component: Literal["manatee", "moray"] | None = None
 
-    @field_validator("zone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        return None if value is None else _zone_ref(value)
-
-    @model_validator(mode="after")
-    def _one(self) -> VersionParams:
+    def check_record(self) -> None:
         if (self.zone is None) == (self.zones is None):
             raise ValueError("give exactly one of `zone` or `zones` (zones | morays)")
-        return self
 
 
 def _version_of(ctx: StepContext, zone: str, component: str) -> str | None:
@@ -293,23 +266,16 @@ def zone_version(ctx: StepContext, p: VersionParams, timeout: float) -> Outcome:
 # --- actions -------------------------------------------------------------------------------
 
 
-class RunParams(_Params):
-    zone: str
-    argv: list[str] | None = Field(default=None, min_length=1)
+class RunParams(NoParams):
+    zone: str = field(check=_zone_ref)
+    argv: list[str] | None = field(default=None, min_length=1)
     command: Literal["sitter_disable", "sitter_enable"] | None = None
-    timeout: float | None = Field(default=None, gt=0, le=86400)
+    timeout: float | None = field(default=None, gt=0, le=86400)
 
-    @field_validator("zone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        return _zone_ref(value)
-
-    @model_validator(mode="after")
-    def _one(self) -> RunParams:
+    def check_record(self) -> None:
         if (self.argv is None) == (self.command is None):
             raise ValueError("give exactly one of `argv` (words, each quoted) or `command` "
                              "(sitter_disable | sitter_enable)")
-        return self
 
 
 def _command_text(ctx: StepContext, p: RunParams, zone: str) -> str:
@@ -340,26 +306,19 @@ def run_command(ctx: StepContext, p: RunParams) -> Outcome:
                    {"zone": zone, "status": result.status, "stdout": output[-4000:]})
 
 
-class ReprovisionParams(_Params):
-    zone: str
+def _image_ref(value: str) -> str:
+    try:
+        return validate_image(value)
+    except BadInput as exc:
+        raise ValueError(exc.message) from None
+
+
+class ReprovisionParams(NoParams):
+    zone: str = field(check=_zone_ref)
     to: Literal["migrate_to", "roll_back_to"] = "migrate_to"
-    image: str | None = None  # overrides the inventory's version
-    timeout: float = Field(default=3600.0, gt=0, le=86400)
-
-    @field_validator("zone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        return _zone_ref(value)
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                validate_image(value)
-            except BadInput as exc:
-                raise ValueError(exc.message) from None
-        return value
+    # overrides the inventory's version
+    image: str | None = field(default=None, check=_image_ref)
+    timeout: float = field(default=3600.0, gt=0, le=86400)
 
 
 def _image(ctx: StepContext, p: ReprovisionParams) -> str:

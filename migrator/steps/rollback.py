@@ -17,8 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
-
 from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import iso_now_ms
 from migrator.engine import watchdog as _watchdog  # noqa: F401  (its hook arms it in runs)
@@ -26,6 +24,7 @@ from migrator.engine.context import original_of
 from migrator.engine.hooks import on_step_start
 from migrator.engine.topology import OriginalPeer, OriginalTopology
 from migrator.errors import BadInput, MigratorError, StepFailed
+from migrator.record import field
 from migrator.steps.registry import (
     NoParams,
     Outcome,
@@ -43,28 +42,27 @@ RECORD_STEP = "record-topology"
 
 
 
-class OrderParams(NoParams):
-    order: list[str] = Field(min_length=1)
+def _distinct_roles(value: list[str]) -> list[str]:
+    for role in value:
+        original_role(role)
+    if len(set(value)) != len(value):
+        raise ValueError("a role appears twice in the order")
+    return value
 
-    @field_validator("order")
-    @classmethod
-    def _roles(cls, value: list[str]) -> list[str]:
-        for role in value:
-            original_role(role)
-        if len(set(value)) != len(value):
-            raise ValueError("a role appears twice in the order")
-        return value
+
+class OrderParams(NoParams):
+    order: list[str] = field(min_length=1, check=_distinct_roles)
 
 
 class BelowParams(NoParams):
     zones: Literal["zones", "morays"]
-    below: str = Field(min_length=1)
+    below: str = field(min_length=1)
 
 
 class RecordParams(NoParams):
-    variant: str = Field(min_length=1)
+    variant: str = field(min_length=1)
     phase: Literal["start", "final"] = "start"
-    roles: dict[str, str | None] = Field(default_factory=dict)
+    roles: dict[str, str | None] = field(factory=dict)
     morays: bool = False
 
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
-
 from migrator.cluster.history import HistoryRecord
 from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import ClusterState, iso_now_ms
 from migrator.engine.context import original_of
 from migrator.engine.writeplan import ProposedWrite
 from migrator.errors import Refused
+from migrator.record import field
 from migrator.steps import operator as _operator  # noqa: F401  (registers operator actions)
 from migrator.steps import shard_rules as rules
 from migrator.steps.registry import (
@@ -42,7 +41,7 @@ Rule = Callable[[ShardSnapshot, list[HistoryRecord]], Outcome]
 
 
 class GenerationParams(NoParams):
-    generation: int = Field(ge=0)
+    generation: int = field(ge=0)
 
 
 class PresentParams(NoParams):
@@ -50,13 +49,8 @@ class PresentParams(NoParams):
 
 
 class SettledParams(NoParams):
-    takeover: str
-    stayed: str
-
-    @field_validator("takeover", "stayed")
-    @classmethod
-    def _roles(cls, value: str) -> str:
-        return original_role(value)
+    takeover: str = field(check=original_role)
+    stayed: str = field(check=original_role)
 
 
 class MatchParams(NoParams):
@@ -64,20 +58,32 @@ class MatchParams(NoParams):
 
 
 class HistoryParams(NoParams):
-    events: list[Literal["backfill", "unfreeze", "generation"]] = Field(min_length=1)
+    events: list[Literal["backfill", "unfreeze", "generation"]] = field(min_length=1)
 
 
 class FreezeParams(NoParams):
-    reason: str = Field(min_length=1)
+    reason: str = field(min_length=1)
 
 
 def wait_shard(ctx: StepContext, timeout: float, rule: Rule, *, history: bool = False) -> Outcome:
-    """Evaluate ``rule`` now and on every watched change until it holds or time is up."""
+    """Evaluate ``rule`` now and on every watched change until it holds or time is up.
+
+    With timeout 0 (preconditions, "is this step already done?") the rule is
+    evaluated once, without setting watches that nothing would wait on, on the
+    engine's view of the moment when it has one (``EngineContext.view``), else on
+    a fresh read.
+    """
+    client = ctx.zk
+    if timeout <= 0:
+        view = getattr(ctx, "view", None)
+        if view is not None:
+            return rule(view[0], view[1] if history else [])
+        return rule(reads.read_shard(client, ctx.shard),
+                    reads.read_history(client, ctx.shard) if history else [])
     from kazoo.recipe.watchers import ChildrenWatch
 
     from migrator.zk.watches import wait_for, watch_election, watch_state
 
-    client = ctx.zk
     last: list[Outcome] = []
 
     def subscribe(deliver: Callable[[Any], Any]) -> None:

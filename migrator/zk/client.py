@@ -54,32 +54,53 @@ def resolve_target(zk: str | None, connect_timeout: float | None = None) -> ZkTa
     return ZkTarget(value, connect_timeout or DEFAULT_CONNECT_TIMEOUT)
 
 
-def connect(target: ZkTarget, *, debug: bool = False) -> KazooClient:
-    """A started client, or ``ZooKeeperUnavailable`` naming the string, within the timeout."""
-    from kazoo.client import KazooClient
-    from kazoo.retry import KazooRetry
+class PendingConnection:
+    """A session being established in kazoo's own thread while the caller goes on.
 
-    if not debug:
-        # kazoo logs every failed connection attempt; the error we raise says it once.
-        logging.getLogger("kazoo").setLevel(logging.CRITICAL)
-    client = KazooClient(
-        hosts=target.hosts,
-        timeout=DEFAULT_SESSION_TIMEOUT,
-        connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0),
-        command_retry=KazooRetry(max_tries=3, delay=0.1, max_delay=1.0),
-    )
-    try:
-        client.start(timeout=target.connect_timeout)
-    except Exception as exc:
-        client.stop()
-        client.close()
+    ``migrator plan`` starts it right after reading the inventory, so that the
+    TCP connect and the session handshake overlap with importing the engine;
+    ``wait()`` then gives the client, or ``ZooKeeperUnavailable`` once the
+    connect timeout (counted from the start) has passed.
+    """
+
+    def __init__(self, target: ZkTarget, *, debug: bool = False) -> None:
+        import time
+
+        from kazoo.client import KazooClient
+        from kazoo.retry import KazooRetry
+
+        if not debug:
+            # kazoo logs every failed connection attempt; the error we raise says it once.
+            logging.getLogger("kazoo").setLevel(logging.CRITICAL)
+        self.target = target
+        self._deadline = time.monotonic() + target.connect_timeout
+        self.client = KazooClient(
+            hosts=target.hosts,
+            timeout=DEFAULT_SESSION_TIMEOUT,
+            connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0),
+            command_retry=KazooRetry(max_tries=3, delay=0.1, max_delay=1.0),
+        )
+        self._connected = self.client.start_async()
+
+    def wait(self) -> KazooClient:
+        import time
+
+        self._connected.wait(max(self._deadline - time.monotonic(), 0.0))
+        if self.client.connected:
+            return self.client
+        self.client.stop()
+        self.client.close()
         raise ZooKeeperUnavailable(
-            f"Could not connect to ZooKeeper at {target.connection_string!r} within "
-            f"{target.connect_timeout:g} s ({type(exc).__name__}: {exc}).",
+            f"Could not connect to ZooKeeper at {self.target.connection_string!r} within "
+            f"{self.target.connect_timeout:g} s.",
             "Check the connection string (--zk or ZK_IPS) and that a ZooKeeper server "
             "answers there.",
-        ) from exc
-    return client
+        )
+
+
+def connect(target: ZkTarget, *, debug: bool = False) -> KazooClient:
+    """A started client, or ``ZooKeeperUnavailable`` naming the string, within the timeout."""
+    return PendingConnection(target, debug=debug).wait()
 
 
 DISCONNECT_TIMEOUT = 5.0

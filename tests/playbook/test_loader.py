@@ -172,3 +172,32 @@ def test_alternatives_are_named_without_the_registry_check(
     assert [o.name for o in catalog.alternatives(chosen)] == ["three-node-frozen-primary"]
     with pytest.raises(PlaybookError, match="unknown check 'state_absnt'"):
         catalog.choose("three-node-frozen-primary", 3, "1.moray")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (b"name: x\npeers: 3\n", "3"),
+        (b"peers: 2   # two zones\n", "2"),
+        (b'peers: "1"\n', "1"),
+        (b"peers: 3\r\n", "3"),
+        (b"steps:\n  - peers: 2\n", None),  # nested: not the top-level key
+        (b"# peers: 2\n", None),
+        (b"peers: {n: 2}\n", None),  # not written plainly: the caller parses the file
+    ],
+)
+def test_top_level_key_scan(text: bytes, expected: str | None) -> None:
+    assert catalog._top_level(text, "peers") == expected
+
+
+def test_alternatives_match_what_full_parsing_would_pick() -> None:
+    everything = [catalog.resolve(name, check_registry=False)
+                  for name in catalog.builtin_names()]
+    for loaded in everything:
+        if loaded.playbook.kind != "migration":
+            continue
+        expected = sorted(other.name for other in everything
+                          if other.name != loaded.name
+                          and other.playbook.kind == "migration"
+                          and other.playbook.peers == loaded.playbook.peers)
+        assert sorted(a.name for a in catalog.alternatives(loaded)) == expected
