@@ -21,8 +21,10 @@ moment leaves the previous or the next journal, both consistent.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -82,10 +84,31 @@ class RunResult:
 
 
 class Stopwatch:
-    """Accumulates the seconds spent asking the cluster, for the overhead figures."""
+    """Accumulates the seconds spent asking the cluster, for the overhead figures.
+
+    Queries may run concurrently (``observe``), so it counts the time during
+    which at least one is under way, not the sum of their durations.
+    """
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self._running = 0
+        self._since = 0.0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def timing(self) -> Iterator[None]:
+        with self._lock:
+            if self._running == 0:
+                self._since = time.monotonic()
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                if self._running == 0:
+                    self.seconds += time.monotonic() - self._since
 
 
 QUERIES = Stopwatch()
@@ -96,11 +119,8 @@ def run_check(ctx: EngineContext, ref: CheckRef, timeout: float) -> Outcome:
     params = registered.params.validate(ref.params)
     if timeout > 0:
         return registered.func(ctx, params, timeout)
-    started = time.monotonic()
-    try:
+    with QUERIES.timing():
         return registered.func(ctx, params, timeout)
-    finally:
-        QUERIES.seconds += time.monotonic() - started
 
 
 def evaluate_done(ctx: EngineContext, step: Step) -> Outcome:
@@ -123,17 +143,42 @@ def evaluate_done(ctx: EngineContext, step: Step) -> Outcome:
 def observe(ctx: EngineContext, loaded: LoadedPlaybook, journal: Journal | None,
             kind: str, view: tuple[ShardSnapshot, list[HistoryRecord]] | None = None
             ) -> dict[str, Outcome | None]:
-    """Which steps are already done; ZooKeeper checks all judge ``view`` (one read)."""
+    """Which steps are already done.
+
+    The steps are judged concurrently, each in its own copy of the context: a
+    done-check only looks (timeout 0), the ZooKeeper ones all judge ``view``
+    (one read), and the ones that ask zones over SSH spend their time waiting
+    for the answer, so asking three zones costs one round trip instead of three.
+    """
+    from migrator.steps import load_all
+
+    load_all()  # every check module imported here, not first in several threads at once
     run = journal.run(kind) if journal is not None else None
+    steps = loaded.playbook.steps
+    results: list[Outcome | BaseException | None] = [None] * len(steps)
+
+    def judge(index: int) -> None:
+        step = steps[index]
+        record = run.step(step.id) if run is not None else StepRecord()
+        own = replace(ctx, step_id=step.id, marks=dict(record.marks), view=view)
+        try:
+            results[index] = evaluate_done(own, step)
+        except BaseException as exc:  # re-raised in the caller's thread below
+            results[index] = exc
+
+    workers = [threading.Thread(target=judge, args=(i,), name=f"observe-{steps[i].id}",
+                                daemon=True) for i in range(1, len(steps))]
+    for worker in workers:
+        worker.start()
+    if steps:
+        judge(0)
+    for worker in workers:
+        worker.join()
     observed: dict[str, Outcome | None] = {}
-    ctx.view = view
-    try:
-        for step in loaded.playbook.steps:
-            record = run.step(step.id) if run is not None else StepRecord()
-            ctx.step_id, ctx.marks = step.id, dict(record.marks)
-            observed[step.id] = evaluate_done(ctx, step)
-    finally:
-        ctx.step_id, ctx.marks, ctx.view = None, {}, None
+    for step, result in zip(steps, results, strict=True):
+        if isinstance(result, BaseException):
+            raise result
+        observed[step.id] = result
     return observed
 
 
