@@ -22,6 +22,8 @@ V1_EMPTY = ("undefined", "null")
 
 @dataclass(frozen=True)
 class HistoryRecord:
+    """One node under /manatee/<shard>/history, v1 event or v2 state copy."""
+
     name: str
     seq: int
     kind: str  # "v1" or "v2"

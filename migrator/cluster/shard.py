@@ -15,6 +15,8 @@ MODE_MIGRATED = "migrated"
 
 @dataclass(frozen=True)
 class ShardSnapshot:
+    """One consistent read of a shard: election, /state (and its version), v1 error."""
+
     shard: str
     topology: LegacyTopology
     state: ClusterState | None

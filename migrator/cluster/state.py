@@ -31,6 +31,8 @@ def compact_json(document: Any) -> bytes:
 
 @dataclass(frozen=True)
 class Freeze:
+    """The freeze marker of a v2 state: when and why writes to the topology stopped."""
+
     date: str | None
     reason: str | None
 

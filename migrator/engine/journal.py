@@ -38,6 +38,8 @@ def operator_identity() -> str:
 
 @dataclass(frozen=True)
 class StepRecord:
+    """What the journal knows of one step: status, times, operator, marks, outputs."""
+
     status: str = "pending"
     started: str | None = None
     finished: str | None = None
@@ -78,6 +80,8 @@ class StepRecord:
 
 @dataclass(frozen=True)
 class RunRecord:
+    """One run of a playbook (migration or rollback) and its steps."""
+
     kind: str  # "migration" or "rollback"
     playbook: str
     playbook_digest: str
@@ -115,6 +119,8 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class Journal:
+    """The shard's migration journal: original topology, snapshot, every run."""
+
     shard: str
     created: str
     operator: str

@@ -51,6 +51,8 @@ def default_audit_dir() -> Path:
 
 @dataclass
 class StoredJournal:
+    """A journal with the ZooKeeper version it was read at (for versioned writes)."""
+
     journal: Journal
     version: int
 

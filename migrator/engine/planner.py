@@ -90,6 +90,8 @@ def facts_of(snapshot: ShardSnapshot, done_steps: list[str]) -> ClusterFacts:
 
 @dataclass(frozen=True)
 class PlannedStep:
+    """One step of a plan, resolved against the cluster: zones, the write it would make, status."""
+
     id: str
     title: str
     explain: str
@@ -122,6 +124,8 @@ class PlannedStep:
 
 @dataclass(frozen=True)
 class Plan:
+    """The resolved plan: every step, the facts it rests on, its risks."""
+
     shard: str
     playbook: str
     playbook_digest: str

@@ -42,7 +42,6 @@ from migrator.engine.journal import (
 )
 from migrator.engine.journal_store import JournalStore, capture_shard
 from migrator.engine.planner import Plan, make_plan
-from migrator.engine.savedplan import SavedPlan, require_fresh, require_planned_write
 from migrator.engine.writeplan import ProposedWrite
 from migrator.errors import MigratorError, NotConfirmed, Refused, StepFailed
 from migrator.playbook.loader import LoadedPlaybook
@@ -53,6 +52,7 @@ from migrator.zk import reads
 if TYPE_CHECKING:
     from migrator.cluster.history import HistoryRecord
     from migrator.cluster.shard import ShardSnapshot
+    from migrator.engine.savedplan import SavedPlan
 
 # actions that show the operator their computed write through ctx.confirm themselves
 SELF_CONFIRMING = frozenset(
@@ -63,6 +63,8 @@ SELF_CONFIRMING = frozenset(
 
 @dataclass
 class RunOptions:
+    """How a run was asked for: confirmations, saved plan, kind."""
+
     assume_yes: bool = False
     accept_playbook_change: bool = False
     saved_plan: SavedPlan | None = None
@@ -72,6 +74,8 @@ class RunOptions:
 
 @dataclass
 class RunResult:
+    """What a run did: steps run or found done, outcomes, time spent waiting."""
+
     plan: Plan
     ran: list[str] = field(default_factory=list)
     already: list[str] = field(default_factory=list)
@@ -254,6 +258,11 @@ class Runner:
     # ---- running --------------------------------------------------------------------
 
     def execute(self) -> RunResult:
+        # Imported for its step-start hook, which arms the watchdog for the run
+        # (a plan, which starts no step, never needs it).
+        from migrator.engine import watchdog  # noqa: F401
+        from migrator.engine.savedplan import require_fresh
+
         self._queries_at_start = QUERIES.seconds
         plan, ctx = self.plan()
         self._refuse_changed_playbook()
@@ -440,6 +449,8 @@ class Runner:
         typed = typed or (step is not None and step.confirm == "typed")
         saved = self.options.saved_plan
         if saved is not None:
+            from migrator.engine.savedplan import require_planned_write
+
             if isinstance(shown, ProposedWrite) and step is not None:
                 require_planned_write(saved, step.id, shown)
             self.console.show(shown)

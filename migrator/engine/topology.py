@@ -28,6 +28,8 @@ from migrator.playbook.schema import ROLES
 
 @dataclass(frozen=True)
 class OriginalPeer:
+    """A peer as captured when the migration started, named by its original role."""
+
     role: str  # original_primary, original_sync, original_async (or original_async_2 ...)
     peer_id: str
     zone_id: str
@@ -53,6 +55,8 @@ class OriginalPeer:
 
 @dataclass(frozen=True)
 class OriginalTopology:
+    """The topology the migration started from; roles in playbooks refer to it."""
+
     shard: str
     peers: tuple[OriginalPeer, ...]  # in original election order
     source: str  # "election" or "history"

@@ -26,6 +26,8 @@ class PlaybookError(BadInput):
 
 @dataclass(frozen=True)
 class LoadedPlaybook:
+    """A validated playbook with where it came from and the digest of its bytes."""
+
     playbook: Playbook
     source: str  # the file it came from (or a name for built-ins)
     digest: str  # sha256 of the bytes, recorded in the journal

@@ -32,6 +32,8 @@ def to_shell(command: str | Sequence[str]) -> str:
 
 @dataclass(frozen=True)
 class CommandResult:
+    """A remote command's exit status and output (bounded)."""
+
     zone: str
     command: str
     status: int | None  # None: no exit status (closed after flooding)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from migrator.errors import BadInput
 from migrator.inventory import Inventory, validate_zone_id
@@ -19,7 +19,9 @@ from migrator.remote.connection import Connector, ZoneConnection
 from migrator.remote.endpoint import headnode_endpoint, load_ssh_config, zone_endpoint
 from migrator.remote.errors import LogUnavailable, RemoteCommandTimeout
 from migrator.remote.hostkeys import KnownHosts, RecordedKey
-from migrator.remote.logs import LogFollower, LogMark, LogRead, follow_log, mark_log, read_since
+
+if TYPE_CHECKING:  # imported where used: a command that reads no log never loads it
+    from migrator.remote.logs import LogFollower, LogMark, LogRead
 
 HEADNODE = "headnode"
 
@@ -130,15 +132,21 @@ class RemoteSession:
         return path
 
     def mark_log(self, zone: str, path: str | None = None) -> LogMark:
+        from migrator.remote.logs import mark_log
+
         return mark_log(self.connection(zone), path or self.sitter_log_path(zone),
                         timeout=self.command_timeout)
 
     def read_since(self, zone: str, mark: LogMark, *, max_bytes: int = DEFAULT_MAX_OUTPUT
                    ) -> LogRead:
+        from migrator.remote.logs import read_since
+
         return read_since(self.connection(zone), mark, max_bytes=max_bytes,
                           timeout=self.command_timeout, tail=self.inventory.commands.tail)
 
     def follow(self, zone: str, mark: LogMark) -> LogFollower:
+        from migrator.remote.logs import follow_log
+
         return follow_log(self.connection(zone), mark, timeout=self.command_timeout,
                           tail=self.inventory.commands.tail)
 

@@ -83,6 +83,8 @@ DescribeFunc = Callable[[StepContext, Any], str]
 
 @dataclass(frozen=True)
 class Registered:
+    """A named check or action, its parameter record and its one-line summary."""
+
     name: str
     kind: str  # "check" or "action"
     func: Callable[..., Outcome]

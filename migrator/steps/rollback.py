@@ -19,7 +19,6 @@ from typing import Any, Literal
 
 from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import iso_now_ms
-from migrator.engine import watchdog as _watchdog  # noqa: F401  (its hook arms it in runs)
 from migrator.engine.context import original_of
 from migrator.engine.hooks import on_step_start
 from migrator.engine.topology import OriginalPeer, OriginalTopology

@@ -7,7 +7,9 @@ or the timeout passes (timeout 0: look once). Actions reuse the decisions of
 ``migrator.commands.expert`` and the conditional transactions of
 ``migrator.zk.writes``; each shows the exact write (``ProposedWrite``) through
 ``ctx.confirm`` before making it, and each is idempotent: if what it would
-write is already there it says so and writes nothing.
+write is already there it says so and writes nothing. ``migrator.zk.writes`` is
+imported by the actions themselves, so that a plan, which writes nothing, does
+not load it.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from migrator.steps.registry import (
     check,
     original_role,
 )
-from migrator.zk import paths, reads, writes
+from migrator.zk import paths, reads
 
 Rule = Callable[[ShardSnapshot, list[HistoryRecord]], Outcome]
 
@@ -249,6 +251,8 @@ def backfill(ctx: StepContext, _p: NoParams) -> Outcome:
     proposal = propose_backfill(snap, original, iso_now_ms())
     ctx.confirm(f"Create the /state of shard {ctx.shard}?", proposal)
     assert proposal.after is not None
+    from migrator.zk import writes
+
     result = writes.create_state(ctx.zk, ctx.shard, proposal.after)
     return Outcome(True, f"created /state and {result.history_node}",
                    {"written": True, "history": result.history_node,
@@ -269,6 +273,8 @@ def _replace(ctx: StepContext, verb: str, change: Callable[[ClusterState], Clust
     proposal = ProposedWrite("set", paths.state_path(ctx.shard), state.document, new_state,
                              True)
     ctx.confirm(question, proposal, typed=typed)
+    from migrator.zk import writes
+
     result = writes.replace_state(ctx.zk, ctx.shard, new_state, version, verb)
     return Outcome(True, f"{verb}: set /state to version {result.version}, "
                          f"{result.history_node}",
@@ -333,5 +339,7 @@ def delete_state(ctx: StepContext, _p: NoParams) -> Outcome:
     state, version = found
     proposal = ProposedWrite("delete", paths.state_path(ctx.shard), state.document, None, False)
     ctx.confirm(f"Delete the /state of shard {ctx.shard}?", proposal, typed=True)
+    from migrator.zk import writes
+
     writes.delete_state(ctx.zk, ctx.shard, version)
     return Outcome(True, "deleted /state", {"written": True})
