@@ -258,3 +258,16 @@ def test_stop_by_pid_ends_connections_too(
     for child in connections:
         stat = Path(f"/proc/{child}/stat")
         assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_zone_sockets_ack_at_once_and_send_without_delay(session: RemoteSession) -> None:
+    from migrator.remote.connection import QUICKACK, QuickAckSocket
+
+    assert session.run("z1", ["true"]).ok
+    sock = session.connection("z1").transport().sock
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    if QUICKACK is not None:  # Linux: every read asks for an immediate ACK
+        assert isinstance(sock, QuickAckSocket)
+    # many reads through the wrapper, output intact
+    result = session.run("z1", ["sh", "-c", "head -c 200000 /dev/zero | tr '\\0' x"])
+    assert result.ok and result.stdout == b"x" * 200000
