@@ -367,13 +367,18 @@ def _convert_record(cls: type[Record], value: Any, loc: Loc, problems: list[Prob
     record._fill(converted)
     try:
         record.check_record()
-    except RecordError as exc:
-        problems.extend(Problem((*loc, *p.loc), p.kind, p.message) for p in exc.problems)
-        return _INVALID
     except ValueError as exc:
-        problems.append(Problem(loc, "value", str(exc)))
-        return _INVALID
+        return _hook_failed(exc, loc, problems)
     return record
+
+
+def _hook_failed(exc: ValueError, loc: Loc, problems: list[Problem]) -> Any:
+    """Record what a hook raised at ``loc`` (a nested record's problems keep their own)."""
+    if isinstance(exc, RecordError):
+        problems.extend(Problem((*loc, *p.loc), p.kind, p.message) for p in exc.problems)
+    else:
+        problems.append(Problem(loc, "value", str(exc)))
+    return _INVALID
 
 
 def _validate_fields(
@@ -415,12 +420,8 @@ def _validate_value(spec: _Field, value: Any, loc: Loc, problems: list[Problem])
             return _INVALID
         if rules.check is not None:
             value = rules.check(value)
-    except RecordError as exc:
-        problems.extend(Problem((*loc, *p.loc), p.kind, p.message) for p in exc.problems)
-        return _INVALID
     except ValueError as exc:
-        problems.append(Problem(loc, "value", str(exc)))
-        return _INVALID
+        return _hook_failed(exc, loc, problems)
     return value
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -64,8 +65,6 @@ class PendingConnection:
     """
 
     def __init__(self, target: ZkTarget, *, debug: bool = False) -> None:
-        import time
-
         from kazoo.client import KazooClient
         from kazoo.retry import KazooRetry
 
@@ -83,8 +82,6 @@ class PendingConnection:
         self._connected = self.client.start_async()
 
     def wait(self) -> KazooClient:
-        import time
-
         self._connected.wait(max(self._deadline - time.monotonic(), 0.0))
         if self.client.connected:
             return self.client
