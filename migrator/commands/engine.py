@@ -2,8 +2,8 @@
 
 ``plan`` reads and decides only: no lock, no write. ``run`` and ``resume`` take
 the shard's run lock, then hand over to the runner. Zone access
-(``RemoteSession``) is opened lazily by the checks that need it and closed at
-the end of the command.
+(``RemoteSession``) connects every zone in the background from the start of the
+command (see ``remote_session``) and is closed at its end.
 """
 
 from __future__ import annotations
