@@ -198,24 +198,30 @@ def require_terminal_or_yes(assume_yes: bool) -> None:
         )
 
 
+def break_lock_when_confirmed(target: EngineTarget, console: RunConsole) -> None:
+    """``--break-lock``: name the holder, ask (the shard name typed), then remove it."""
+    from migrator.engine.lock import break_lock, holders
+
+    held_by = holders(target.client, target.shard, target.journal_root)
+    if held_by:
+        console.say(f"The lock of shard {target.shard} is held by {', '.join(held_by)}.")
+        console.ask(f"Break the lock held by {', '.join(held_by)}?", None, True)
+        break_lock(target.client, target.shard, target.journal_root)
+        console.say("Lock broken.")
+
+
 def run(
     target: EngineTarget, requested: str, options: RunOptions, *, break_lock: bool = False,
     require_journal: bool = False,
 ) -> RunResult:
-    from migrator.engine.lock import RunLock, holders
-    from migrator.engine.lock import break_lock as do_break
+    from migrator.engine.lock import RunLock
 
     if options.saved_plan is None:
         require_terminal_or_yes(options.assume_yes)
     console = RunConsole(assume_yes=options.assume_yes or options.saved_plan is not None,
                          shard=target.shard)
     if break_lock:
-        held_by = holders(target.client, target.shard, target.journal_root)
-        if held_by:
-            console.say(f"The lock of shard {target.shard} is held by {', '.join(held_by)}.")
-            console.ask(f"Break the lock held by {', '.join(held_by)}?", None, True)
-            do_break(target.client, target.shard, target.journal_root)
-            console.say("Lock broken.")
+        break_lock_when_confirmed(target, console)
     if require_journal:
         store = JournalStore(target.client, target.shard, root=target.journal_root)
         if store.load() is None:

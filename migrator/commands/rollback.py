@@ -18,6 +18,7 @@ from typing import Any
 
 from migrator.commands.engine import (
     EngineTarget,
+    break_lock_when_confirmed,
     inventory_zones,
     operator_identity_pid,
     remote_session,
@@ -136,7 +137,7 @@ def rollback(target: EngineTarget, options: RollbackOptions, sink: EventSink,
     require_terminal_or_yes(options.assume_yes)
     console = EventConsole(sink, assume_yes=options.assume_yes, shard=target.shard)
     if options.break_lock:
-        _break_lock(target, console)
+        break_lock_when_confirmed(target, console)
     run_options = RunOptions(assume_yes=options.assume_yes, kind="rollback",
                              accept_playbook_change=options.accept_playbook_change,
                              inventory_path=target.inventory_path)
@@ -157,17 +158,6 @@ def rollback(target: EngineTarget, options: RollbackOptions, sink: EventSink,
                             "v1 shard again and a new migration starts afresh.")
                 sink.emit("journal-archived", path=outcome.archived)
     return outcome
-
-
-def _break_lock(target: EngineTarget, console: EventConsole) -> None:
-    from migrator.engine.lock import break_lock, holders
-
-    held_by = holders(target.client, target.shard, target.journal_root)
-    if held_by:
-        console.say(f"The lock of shard {target.shard} is held by {', '.join(held_by)}.")
-        console.ask(f"Break the lock held by {', '.join(held_by)}?", None, True)
-        break_lock(target.client, target.shard, target.journal_root)
-        console.say("Lock broken.")
 
 
 def archive_journal(target: EngineTarget) -> str | None:

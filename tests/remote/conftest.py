@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -94,3 +95,12 @@ def zone_inventory(
 def session(zone_inventory: Callable[..., Inventory]) -> Iterator[RemoteSession]:
     with RemoteSession(zone_inventory(), use_agent=False) as remote:
         yield remote
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts TCP connections but never speaks SSH."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.24", 0))
+        listener.listen(8)
+        yield int(listener.getsockname()[1])

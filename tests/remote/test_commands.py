@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -116,15 +116,6 @@ def test_drop_during_a_command_is_reported_not_rerun(
     assert "may or may not have taken effect" in caught.value.message
     assert counter.read_text() == "x\n"  # ran once, not retried
     assert session.run("z1", ["true"]).ok
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port that accepts TCP connections but never speaks SSH."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.24", 0))
-        listener.listen(8)
-        yield int(listener.getsockname()[1])
 
 
 def _unreachable_inventory(tmp_path: Path, client_key: Path, port: int) -> Inventory:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -48,15 +47,6 @@ def test_an_unknown_host_key_is_still_refused_by_the_check_that_needs_the_zone(
         prewarm.close()
     assert not known.exists()
     assert "Accepted publickey" not in sshd.log_file.read_text()
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port that accepts TCP connections but never speaks SSH."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.24", 0))
-        listener.listen(8)
-        yield int(listener.getsockname()[1])
 
 
 def test_a_silent_zone_bounds_the_wait_by_the_connect_timeout(
