@@ -85,17 +85,18 @@ from typing import Any, Literal
 import yaml
 
 from migrator.errors import BadInput
+from migrator.inputfile import read_input_text
 from migrator.record import Problem, Record, RecordError, field
-from migrator.yamldoc import parse_document
+from migrator.yamldoc import AliasExpansionError, parse_document
 
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 # Short zone names: start with a letter, no shell metacharacters, no leading dash.
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")
-HOST_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:%-]{0,252}$")
-USER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
-IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+~-]{0,127}$")
-SHARD_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
-ZK_RE = re.compile(r"^[A-Za-z0-9_.:-]+:\d{1,5}(,[A-Za-z0-9_.:-]+:\d{1,5})*(/[A-Za-z0-9_./-]*)?$")
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,62}\Z")
+HOST_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:%-]{0,252}\Z")
+USER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\Z")
+IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+~-]{0,127}\Z")
+SHARD_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}\Z")
+ZK_RE = re.compile(r"^[A-Za-z0-9_.:-]+:\d{1,5}(,[A-Za-z0-9_.:-]+:\d{1,5})*(/[A-Za-z0-9_./-]*)?\Z")
 
 # `{name}` but not a shell `${name}` nor awk-style `{print $1}`.
 _PLACEHOLDER_RE = re.compile(r"(?<!\$)\{([a-z_]+)\}")
@@ -107,7 +108,7 @@ TRITON_MANATEE_ADM = "/opt/smartdc/manatee/node_modules/.bin/manatee-adm"
 
 def is_zone_id(value: str) -> bool:
     """A zone id is a lowercase UUID or a short name; both are safe as shell words."""
-    return bool(UUID_RE.match(value) or NAME_RE.match(value))
+    return bool(UUID_RE.fullmatch(value) or NAME_RE.fullmatch(value))
 
 
 def validate_zone_id(value: str) -> str:
@@ -121,7 +122,7 @@ def validate_zone_id(value: str) -> str:
 
 
 def validate_image(value: str) -> str:
-    if not IMAGE_RE.match(value):
+    if not IMAGE_RE.fullmatch(value):
         raise BadInput(
             f"{value!r} is not an image UUID or version string.",
             "Use letters, digits and . _ : + ~ - only, starting with a letter or digit.",
@@ -201,7 +202,7 @@ def check_template(text: str, *, allowed: frozenset[str], local: bool = False) -
 
 
 def _check_host(value: str) -> str:
-    if not HOST_RE.match(value):
+    if not HOST_RE.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a host name, address or ssh_config alias "
             "(letters, digits, . _ : % - only, not starting with '-')"
@@ -210,7 +211,7 @@ def _check_host(value: str) -> str:
 
 
 def _check_user(value: str) -> str:
-    if not USER_RE.match(value):
+    if not USER_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not a user name")
     return value
 
@@ -227,7 +228,7 @@ class JumpHost(Record):
         if "@" in spec:
             user, spec = spec.rsplit("@", 1)
         port: int | None = None
-        match = re.match(r"^\[(.+)\](?::(\d+))?$", spec)
+        match = re.fullmatch(r"\[(.+)\](?::(\d+))?", spec)
         if match:
             spec, port = match.group(1), int(match.group(2)) if match.group(2) else None
         elif spec.count(":") == 1:
@@ -358,7 +359,7 @@ class Commands(Record):
 def _version_text(value: Any) -> Any:
     if isinstance(value, int | float) and not isinstance(value, bool):
         value = str(value)  # YAML reads `2` or `2.1` as a number
-    if isinstance(value, str) and not IMAGE_RE.match(value):
+    if isinstance(value, str) and not IMAGE_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not an image UUID or version string")
     return value
 
@@ -382,13 +383,13 @@ def _zone_table(value: Any) -> Any:
 
 
 def _shard_name(value: str) -> str:
-    if not SHARD_RE.match(value):
+    if not SHARD_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not a shard name (letters, digits, . _ -)")
     return value
 
 
 def _zk_string(value: str) -> str:
-    if not ZK_RE.match(value):
+    if not ZK_RE.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a ZooKeeper connection string HOST:PORT[,HOST:PORT...][/chroot]"
         )
@@ -538,15 +539,17 @@ def _describe_error(problem: Problem, root: yaml.Node, path: Path) -> str:
 
 def load_inventory(path: Path) -> Inventory:
     """Read and validate an inventory; BadInput naming file, line and field on any problem."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise BadInput(
-            f"Cannot read the inventory {path}: {exc.strerror or exc}.",
-            "Check the path given to --inventory.",
-        ) from None
+    text = read_input_text(path, "inventory", hint="Check the path given to --inventory.")
     try:
         root, data = parse_document(text)
+    except AliasExpansionError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise BadInput(
+            f"{where}: the inventory's YAML aliases cannot be used ({exc.problem}).",
+            "An inventory needs at most a few shared settings (`<<: *defaults`); write the "
+            "values out.",
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)

@@ -15,7 +15,7 @@ plan` has in total; what the migrator needs is small and fixed:
   float is expected, a string where a ``Path`` is; nothing else is coerced (a
   quoted ``"22"`` is not a port, ``yes`` is not a number).
 * constraints ``ge``, ``gt``, ``le``, ``lt``, ``min_length`` and ``pattern``
-  (``re.match``), a ``before`` hook that may normalise the raw value and a
+  (``re.fullmatch``: the whole string), a ``before`` hook that may normalise the raw value and a
   ``check`` hook that validates (and may return a replacement for) the
   converted one, and a record-level ``check_record`` for rules across fields.
   Hooks raise ``ValueError`` with a sentence for the operator.
@@ -440,6 +440,6 @@ def _constraint(spec: _Field, value: Any) -> str | None:
             and len(value) < rules.min_length):
         unit = "character" if isinstance(value, str) else "item"
         return f"should have at least {rules.min_length} {unit}{'s' * (rules.min_length != 1)}"
-    if spec.regex is not None and isinstance(value, str) and not spec.regex.match(value):
+    if spec.regex is not None and isinstance(value, str) and not spec.regex.fullmatch(value):
         return f"should match the pattern {rules.pattern}"
     return None

@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from migrator.cluster.election import LegacyTopology, require_peers, require_unique_peers
-from migrator.cluster.state import INITIAL_WAL, ClusterState
+from migrator.cluster.state import INITIAL_WAL, ClusterState, compact_json
+from migrator.errors import MalformedZnode
+from migrator.strictjson import ZK_MAX_BUFFER
 
 BACKFILL_REASON = "manatee-adm state-backfill"
 
@@ -36,4 +38,30 @@ def compute_backfill_state(topology: LegacyTopology, freeze_date: str) -> Cluste
         "initWal": INITIAL_WAL,
         "freeze": {"date": freeze_date, "reason": BACKFILL_REASON},
     }
-    return ClusterState(document)
+    state = ClusterState(document)
+    require_writable_size(state, topology)
+    return state
+
+
+# Room left in the request for the paths and the transaction's framing.
+_REQUEST_OVERHEAD = 4096
+
+
+def require_writable_size(state: ClusterState, topology: LegacyTopology) -> None:
+    """Refuse a state the backfill's transaction (state + history copy) cannot carry.
+
+    ZooKeeper rejects a request beyond jute.maxbuffer only when it is sent; saying so
+    while planning, naming the largest election node, beats a failed write mid-run.
+    """
+    size = len(state.to_bytes())
+    if 2 * size + _REQUEST_OVERHEAD <= ZK_MAX_BUFFER:
+        return
+    largest = max(topology.nodes, key=lambda n: len(compact_json(n.data)))
+    raise MalformedZnode(
+        f"The backfilled state of shard {topology.shard} would be {size} bytes; written "
+        f"twice in one transaction it exceeds ZooKeeper's default request limit "
+        f"(jute.maxbuffer, {ZK_MAX_BUFFER} bytes). The largest election node is "
+        f"{largest.name}.",
+        "A manatee peer writes a few hundred bytes of election data; inspect the election "
+        "nodes with zkCli and restart the sitter whose node is oversized.",
+    )

@@ -7,7 +7,6 @@ rest asyncs in a replication chain.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -15,12 +14,19 @@ from typing import Any
 
 from migrator.cluster.peer import Peer
 from migrator.errors import MalformedZnode, UnexpectedTopology
+from migrator.strictjson import JsonRejected, loads
 
 ELECTION_NAME_RE = re.compile(
-    r"^(?P<id>(?P<ip>[0-9A-Za-z.]+):(?P<pg_port>\d{1,5}):(?P<backup_port>\d{1,5}))-(?P<seq>\d{10})$"
+    r"^(?P<id>(?P<ip>[0-9A-Za-z.]+):(?P<pg_port>\d{1,5}):(?P<backup_port>\d{1,5}))-(?P<seq>\d{10})\Z"
 )
 
 V1_ROLES = ("primary", "sync")
+
+# A v1 peer writes about 200 bytes. The backfill copies every peer's data into
+# /state and writes it twice in one transaction (state + history record), which
+# ZooKeeper refuses beyond jute.maxbuffer (about 1 MB); bounding each node keeps
+# a backfill of any shard we accept well inside that, and names the culprit.
+MAX_ELECTION_DATA = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,7 @@ class ElectionNode:
 
 
 def parse_election_name(name: str, shard: str) -> re.Match[str]:
-    match = ELECTION_NAME_RE.match(name)
+    match = ELECTION_NAME_RE.fullmatch(name)
     if match is None:
         raise MalformedZnode(
             f"Election node {name!r} in shard {shard} is not shaped "
@@ -64,13 +70,14 @@ def parse_election_node(name: str, raw: bytes | None, shard: str) -> ElectionNod
     match = parse_election_name(name, shard)
     where = f"Election node {name} in shard {shard}"
     try:
-        data = json.loads((raw or b"").decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = loads(raw or b"", max_bytes=MAX_ELECTION_DATA)
+    except JsonRejected as exc:
         raise MalformedZnode(
-            f"{where} does not hold JSON ({exc}).",
-            "A v1 manatee peer writes its zoneId, ip and pgUrl there; inspect the node with "
-            "zkCli and restart that peer's sitter if it is corrupt.",
-        ) from exc
+            f"{where} does not hold JSON that manatee's readers accept ({exc}).",
+            "A v1 manatee peer writes a few hundred bytes of JSON there (its zoneId, ip and "
+            "pgUrl); inspect the node with zkCli and restart that peer's sitter if it is "
+            "corrupt.",
+        ) from None
     if not isinstance(data, dict):
         raise MalformedZnode(f"{where} holds JSON that is not an object.", "Inspect the node.")
     for key in ("zoneId", "ip", "pgUrl"):

@@ -10,12 +10,12 @@ Both share one sequence counter, so the numeric suffix orders them.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from migrator.cluster.state import iso_now_ms
+from migrator.strictjson import ZK_MAX_BUFFER, JsonRejected, loads
 
 V1_EMPTY = ("undefined", "null")
 
@@ -71,10 +71,10 @@ def parse_history_record(name: str, data: bytes | None, ctime_ms: int | None) ->
             when = ctime
         return HistoryRecord(name, seq, "v1", when, v1=record)
     try:
-        state = json.loads((data or b"").decode("utf-8"))
+        state = loads(data or b"", max_bytes=ZK_MAX_BUFFER)
         problem = None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        state, problem = None, f"data is not JSON: {exc}"
+    except JsonRejected as exc:
+        state, problem = None, f"data is not JSON that manatee's readers accept: {exc}"
     return HistoryRecord(name, seq, "v2", ctime, state=state, problem=problem)
 
 

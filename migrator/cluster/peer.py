@@ -15,7 +15,7 @@ from typing import Any
 from migrator.errors import MalformedZnode
 
 PEER_ID_RE = re.compile(
-    r"^(?P<ip>[0-9A-Za-z.:\[\]-]+?):(?P<pg_port>\d{1,5}):(?P<backup_port>\d{1,5})$"
+    r"^(?P<ip>[0-9A-Za-z.:\[\]-]+?):(?P<pg_port>\d{1,5}):(?P<backup_port>\d{1,5})\Z"
 )
 REQUIRED_PEER_KEYS = ("zoneId", "ip", "pgUrl")
 
@@ -72,7 +72,7 @@ def peer_from_json(obj: Any, where: str) -> Peer:
             "The znode was not written by manatee or was edited by hand; inspect it before "
             "continuing.",
         )
-    if not PEER_ID_RE.match(obj["id"]):
+    if not PEER_ID_RE.fullmatch(obj["id"]):
         raise MalformedZnode(
             f"{where} has id {obj['id']!r}, which is not shaped ip:pgPort:backupPort.",
             "Inspect the znode; manatee peers always have ids like 10.0.0.1:5432:12345.",

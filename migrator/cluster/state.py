@@ -14,6 +14,7 @@ from typing import Any
 
 from migrator.cluster.peer import Peer, peer_from_json
 from migrator.errors import MalformedZnode, Refused
+from migrator.strictjson import ZK_MAX_BUFFER, JsonRejected, loads
 
 INITIAL_WAL = "0/0000000"
 
@@ -26,7 +27,8 @@ def iso_now_ms(now: datetime | None = None) -> str:
 
 def compact_json(document: Any) -> bytes:
     """``JSON.stringify`` of the document: compact, non-ASCII left as UTF-8."""
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text = json.dumps(document, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text.encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -124,13 +126,13 @@ def describe_freeze(freeze: Freeze) -> str:
 def parse_state(raw: bytes, where: str) -> ClusterState:
     """Parse and validate /state bytes; anything manatee would choke on is refused."""
     try:
-        document = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = loads(raw, max_bytes=ZK_MAX_BUFFER)
+    except JsonRejected as exc:
         raise MalformedZnode(
-            f"{where} does not hold JSON ({exc}).",
+            f"{where} does not hold JSON that manatee's readers accept ({exc}).",
             "Manatee cannot run with this state either; inspect it with `migrator state` "
             "and restore it from `migrator history` before going on.",
-        ) from exc
+        ) from None
     return state_from_json(document, where)
 
 

@@ -26,8 +26,10 @@ from migrator.engine.journal_store import JournalStore
 from migrator.engine.planner import Plan, make_plan, resolve_original
 from migrator.engine.runner import Runner, RunOptions, RunResult
 from migrator.errors import BadInput, NotConfirmed
+from migrator.inputfile import read_input_text
 from migrator.playbook import catalog
 from migrator.playbook.loader import LoadedPlaybook
+from migrator.strictjson import loads
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,7 @@ def plan_offline(topology_file: Path, requested: str = "auto",
 def load_topology_file(path: Path) -> tuple[ShardSnapshot, list[HistoryRecord]]:
     """``{"shard": S, "election": [{"name", "data"}], "state": {...}|null, "history": [...]}``."""
     try:
-        doc = json.loads(path.read_text())
+        doc = loads(read_input_text(path, "topology file", hint="Give a readable JSON file."))
         shard = str(doc["shard"])
         nodes = [
             parse_election_node(

@@ -25,6 +25,7 @@ from migrator.cluster.state import iso_now_ms
 from migrator.engine.interrupts import sigint_deferred
 from migrator.engine.journal import Journal
 from migrator.errors import MalformedZnode, StateConflict
+from migrator.strictjson import loads
 from migrator.zk import paths
 
 if TYPE_CHECKING:
@@ -78,8 +79,8 @@ class JournalStore:
             self.version = None
             return None
         try:
-            journal = Journal.from_json(json.loads(data.decode("utf-8")))
-        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            journal = Journal.from_json(loads(data))
+        except (ValueError, KeyError, TypeError) as exc:
             raise MalformedZnode(
                 f"The migration journal at {self.path} cannot be read ({type(exc).__name__}: "
                 f"{exc}).",

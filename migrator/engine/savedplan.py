@@ -18,7 +18,9 @@ from typing import Any
 from migrator.engine.planner import ClusterFacts, Plan
 from migrator.engine.writeplan import ProposedWrite
 from migrator.errors import BadInput, Refused
+from migrator.inputfile import read_input_text
 from migrator.steps.shard_rules import same_state_but_date, state_differences
+from migrator.strictjson import loads
 
 PLAN_FORMAT = "manatee-migrator-plan/1"
 
@@ -48,11 +50,9 @@ def save_plan(plan: Plan, path: Path) -> None:
 
 
 def load_plan(path: Path) -> SavedPlan:
+    text = read_input_text(path, "plan", hint="Give the file `migrator plan --out` wrote.")
     try:
-        doc = json.loads(path.read_text())
-    except OSError as exc:
-        raise BadInput(f"Cannot read the plan {path}: {exc.strerror or exc}.",
-                       "Give the file `migrator plan --out` wrote.") from exc
+        doc = loads(text)
     except ValueError as exc:
         raise BadInput(f"The plan {path} is not JSON ({exc}).",
                        "Give the file `migrator plan --out` wrote.") from exc

@@ -42,13 +42,22 @@ def playbook_digest(text: bytes) -> str:
 
 
 def load_playbook_file(path: Path, *, check_registry: bool = True) -> LoadedPlaybook:
+    from migrator.inputfile import MAX_INPUT_BYTES
+
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_INPUT_BYTES + 1)  # bounded: /dev/zero never ends
     except OSError as exc:
         raise PlaybookError(
             f"Cannot read playbook {path}: {exc.strerror or exc}.",
             "Check the path; `migrator playbooks list` shows the built-in ones.",
         ) from exc
+    if len(raw) > MAX_INPUT_BYTES:
+        raise PlaybookError(
+            f"Playbook {path} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB "
+            "(or never ends, like a device).",
+            "Give the playbook's YAML file itself.",
+        )
     return load_playbook_text(raw, str(path), check_registry=check_registry)
 
 

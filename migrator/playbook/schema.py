@@ -23,11 +23,11 @@ from migrator.record import Record, field
 
 ROLES = ("original_primary", "original_sync", "original_async")
 ROLES_BY_PEERS = {1: ROLES[:1], 2: ROLES[:2], 3: ROLES, 4: ROLES, 5: ROLES}
-_STEP_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+_STEP_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}\Z")
 
 
 def _step_id(value: str) -> str:
-    if not _STEP_ID.match(value):
+    if not _STEP_ID.fullmatch(value):
         raise ValueError(
             "a step id is lower-case letters, digits and dashes, starting with a letter"
         )
@@ -82,7 +82,7 @@ class Step(Record):
 
 
 class Playbook(Record):
-    name: str = field(pattern=r"^[a-z][a-z0-9-]*$")
+    name: str = field(pattern=r"^[a-z][a-z0-9-]*\Z")
     title: str = field(min_length=1)
     description: str = field(min_length=1)
     peers: int = field(ge=1, le=5)

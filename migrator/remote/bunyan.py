@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from migrator.strictjson import MAX_DEPTH, loads, nesting_depth
+
 LEVELS = {10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL"}
 LEVEL_NUMBERS = {name.lower(): number for number, name in LEVELS.items()}
 _CORE = frozenset({"v", "level", "name", "hostname", "pid", "time", "msg", "src", "component"})
@@ -93,6 +95,8 @@ _WORDS: dict[str, Any] = {"null": None, "undefined": None, "true": True, "false"
 
 def parse_inspected(text: str) -> Any:
     """Node ``util.inspect`` output (JSON-like, unquoted keys, '-strings) -> data, or None."""
+    if nesting_depth(text) > MAX_DEPTH:
+        return None  # nobody logs that deep; parsing it would exhaust the stack
     tokens: list[tuple[str, str]] = []
     position = 0
     while position < len(text):
@@ -154,8 +158,8 @@ def parse_line(line: bytes | str) -> LogRecord:
     stripped = text.lstrip()
     if stripped.startswith("{"):
         try:
-            data = json.loads(stripped)
-        except ValueError:
+            data = loads(stripped)
+        except ValueError:  # includes JsonRejected: too deep, NaN, a huge number
             data = None
         if isinstance(data, dict) and "msg" in data and "level" in data:
             return LogRecord(text, data)

@@ -14,16 +14,16 @@ sent (``replay_location >= sent_location``; also accepts the 10.x names
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from migrator.errors import MalformedZnode, StepFailed
+from migrator.strictjson import ZK_MAX_BUFFER, loads
 
-_ROLE_RE = re.compile(r"^(primary|sync|async|deposed)(\d*)$")
-_LSN_RE = re.compile(r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$")
+_ROLE_RE = re.compile(r"^(primary|sync|async|deposed)(\d*)\Z")
+_LSN_RE = re.compile(r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})\Z")
 
 
 class StatusUnreadable(StepFailed):
@@ -54,7 +54,7 @@ class ShardStatus:
 
 def parse_status(text: str, shard: str) -> ShardStatus:
     try:
-        data = json.loads(text)
+        data = loads(text, max_bytes=ZK_MAX_BUFFER)
     except ValueError:
         raise StatusUnreadable(
             f"`manatee-adm status` did not print JSON: {text.strip()[:200]!r}.",
@@ -69,7 +69,7 @@ def parse_status(text: str, shard: str) -> ShardStatus:
     body: dict[str, Any] = data[shard]
     peers: list[StatusPeer] = []
     for key, value in body.items():
-        match = _ROLE_RE.match(key)
+        match = _ROLE_RE.fullmatch(key)
         if not match or not isinstance(value, dict):
             continue
         repl = value.get("repl") if isinstance(value.get("repl"), dict) else {}
@@ -87,7 +87,7 @@ def parse_status(text: str, shard: str) -> ShardStatus:
 
 def lsn(value: Any) -> int:
     """``"0/174A270"`` -> a comparable integer."""
-    match = _LSN_RE.match(value) if isinstance(value, str) else None
+    match = _LSN_RE.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise MalformedZnode(f"{value!r} is not a postgres WAL location.",
                              "manatee-adm status printed an unexpected replication row.")

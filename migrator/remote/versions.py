@@ -10,8 +10,9 @@ components are 0, so ``2.1.1-sandbox`` is at least ``v2``).
 
 from __future__ import annotations
 
-import json
 import re
+
+from migrator.strictjson import loads
 
 _STAMP_RE = re.compile(r"\d{8}T\d{6}Z")
 _NUMBERS_RE = re.compile(r"^v?(\d+(?:\.\d+)*)")
@@ -23,7 +24,7 @@ def reported_version(output: str) -> str | None:
         return None
     if text.startswith("{"):
         try:
-            data = json.loads(text)
+            data = loads(text, max_bytes=1024 * 1024)
         except ValueError:
             return None
         version = data.get("version") if isinstance(data, dict) else None

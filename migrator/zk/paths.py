@@ -7,11 +7,11 @@ import re
 from migrator.errors import BadInput
 
 MANATEE_ROOT = "/manatee"
-_SHARD_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+_SHARD_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*\Z")
 
 
 def check_shard_name(shard: str) -> str:
-    if not _SHARD_RE.match(shard) or shard in (".", ".."):
+    if not _SHARD_RE.fullmatch(shard) or shard in (".", ".."):
         raise BadInput(
             f"{shard!r} is not a valid shard name.",
             "Shard names are znode names under /manatee such as 1.moray.example.com; "

@@ -6,7 +6,6 @@ collected afterwards, so N znodes cost about one round trip, not N.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +14,7 @@ from migrator.cluster.history import HistoryRecord, order_history, parse_history
 from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import ClusterState, parse_state
 from migrator.errors import BadInput, ShardNotFound
+from migrator.strictjson import ZK_MAX_BUFFER, JsonRejected, loads
 from migrator.zk import paths
 
 if TYPE_CHECKING:
@@ -123,8 +123,8 @@ def parse_raw_shard(raw: RawShard) -> ShardSnapshot:
     error: Any = None
     if raw.error is not None:
         try:
-            error = json.loads(raw.error.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            error = loads(raw.error, max_bytes=ZK_MAX_BUFFER)
+        except JsonRejected:
             error = raw.error.decode("utf-8", "replace")
     return ShardSnapshot(raw.shard, legacy_topology(raw.shard, nodes), state, version, error)
 
