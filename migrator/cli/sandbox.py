@@ -98,6 +98,11 @@ def status(directory: Path, as_json: bool) -> None:
         for p in document["peers"]
     ]
     out.table(["ZONE", "IP", "VERSION", "SITTER", "ELECTION", "STATE", "WAL", "WRITABLE"], rows)
+    for p in document["peers"]:
+        if p["sitter"] in ("maintenance", "restarting"):
+            out.heading(f"{p['zone']}: sitter {p['sitter']}: {p['service'].get('reason')}"
+                        + (" (`migrator sandbox start-peer` clears it)"
+                           if p["sitter"] == "maintenance" else ""))
     client = document["client"]
     outages = client["outages"]
     out.heading(f"client: {'running' if client['running'] else 'stopped'}, "

@@ -186,7 +186,8 @@ def sitter_pid_file(config: SandboxConfig, zone: ZoneConfig) -> Path:
 
 
 def start_sitter(config: SandboxConfig, zone: ZoneConfig, timeout: float = JOIN_TIMEOUT) -> str:
-    """Start the zone's sitter and wait until its new election node exists; returns it."""
+    """Start the zone's sitter under its supervisor (the sandbox's SMF) and wait until
+    its new election node exists; returns it. Starting clears ``maintenance``."""
     pid_file = sitter_pid_file(config, zone)
     if procs.recorded_pid(pid_file) is not None:
         raise Refused(
@@ -197,7 +198,7 @@ def start_sitter(config: SandboxConfig, zone: ZoneConfig, timeout: float = JOIN_
     with zk_client(config) as client:
         before = set(election_children(client, config))
         pid = procs.spawn(
-            procs.python_argv("migrator.sandbox.sitter", str(config.directory), zone.uuid),
+            procs.python_argv("migrator.sandbox.supervisor", str(config.directory), zone.uuid),
             pid_file,
             config.zone_dir(zone) / "sitter.out",
             config.directory,
@@ -221,10 +222,15 @@ def start_sitter(config: SandboxConfig, zone: ZoneConfig, timeout: float = JOIN_
         node, _ = wait_for(subscribe, joined, timeout)
     if node is None or node is exited:
         procs.kill_recorded(pid_file)
+        from migrator.sandbox.supervisor import read_service
+
+        service = read_service(config.zone_dir(zone))
         what = (
             "exited at start-up" if node is exited
             else f"did not join the election within {timeout:g} s"
         )
+        if service.get("state") == "maintenance":
+            what += f" and is in maintenance ({service.get('reason')})"
         raise StepFailed(
             f"The sitter of zone {zone.uuid} {what}.",
             f"See {config.zone_dir(zone) / 'sitter.out'} and sitter.log there (a port in "

@@ -9,12 +9,13 @@ Where the sandbox differs from upstream, on purpose:
     ``deposed`` at a takeover, and it comes back as ``deposed``; "async" (what the
     runbook's 2014 output shows) leaves it out of ``deposed`` (the key is omitted
     when empty), so on return the new primary appends it to ``async``.
-  - one node: a singleton peer (the sandbox has one zone, as manatee's
-    oneNodeWriteMode sitter config) accepts a state whose primary is itself and
-    whose sync is null as one-node-write even without ``oneNodeWriteMode`` (what
-    the runbook's one-node procedure, reprovision then state-backfill, produces);
-    upstream would refuse until `manatee-adm set-onwm`. A normal-mode state with a
-    sync is still fatal for a singleton, as upstream.
+  - one node: a sandbox of one zone runs its sitter as a singleton (manatee's
+    ``oneNodeWriteMode`` sitter configuration). As upstream, every /state read is
+    validated (``validate_zk_state``): a ``sync`` of null outside one-node-write
+    mode is a fatal error, and so is a singleton finding a normal-mode state. A
+    fatal error writes a bunyan FATAL record with upstream's message and the
+    sitter process exits (upstream's peer emits ``error`` and nothing handles
+    it); the zone's supervisor restarts it as SMF would (``supervisor.py``).
   - postgres reconfiguration is synchronous (the simulator answers at once), so the
     "already transitioning" and pg retry paths do not arise.
   - promotions (the ``promote`` object) and the transition out of one-node-write
@@ -27,8 +28,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from migrator.cluster.state import iso_now_ms, state_from_json
-from migrator.errors import MigratorError
+from migrator.cluster.state import iso_now_ms
 from migrator.sandbox.bunyan import FATAL, BunyanLog, error_field, inspect
 from migrator.sandbox.pgsim import PgConfig, SimPostgres, parse_lsn
 from migrator.sandbox.zkpeer import ActiveNode, PeerZk, unique_actives
@@ -40,6 +40,74 @@ BACKOFF_SECONDS = 1.0
 KNOWN_BACKOFF_ERRORS = ("PeerNotCaughtUpError", "PostgresOfflineError", "ClusterFrozenError")
 
 Schedule = Callable[[float, Callable[[], None]], None]
+
+
+class InvalidState:
+    """A /state that could not be parsed as JSON at all (the reason says why)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+_HOST_FIELDS = ("id", "ip", "pgUrl", "zoneId")
+
+
+def _host_problem(name: str, value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return f'property "{name}": must be an object'
+    for key in _HOST_FIELDS:
+        if not isinstance(value.get(key), str):
+            return f'property "{name}.{key}": is missing and it is required (a string)'
+    return None
+
+
+def validate_zk_state(state: Any) -> str | None:
+    """Upstream's validateZkState, re-expressed: the problem, or None when valid.
+
+    Required: an object with a number ``generation``, a host ``primary`` (id, ip,
+    pgUrl and zoneId strings), an ``async`` list of hosts and a string
+    ``initWal`` that is a WAL position; ``sync`` is a host or null, ``deposed``
+    (inserted when absent) a list of hosts, ``freeze`` null, a boolean or an
+    object, ``oneNodeWriteMode`` a boolean; and ``sync`` may be null only in
+    one-node-write mode.
+    """
+    if isinstance(state, InvalidState):
+        return f"cluster state is not JSON ({state.reason})"
+    if not isinstance(state, dict):
+        return "cluster state must be an object"
+    generation = state.get("generation")
+    if isinstance(generation, bool) or not isinstance(generation, int | float):
+        return 'property "generation": is missing and it is required (a number)'
+    problem = _host_problem("primary", state.get("primary"))
+    if problem:
+        return problem
+    if state.get("sync") is not None:
+        problem = _host_problem("sync", state["sync"])
+        if problem:
+            return problem
+    for key, required in (("async", True), ("deposed", False)):
+        value = state.get(key)
+        if value is None and not required and key not in state:
+            continue
+        if not isinstance(value, list):
+            return f'property "{key}": must be an array'
+        for index, item in enumerate(value):
+            problem = _host_problem(f"{key}[{index}]", item)
+            if problem:
+                return problem
+    if not isinstance(state.get("initWal"), str):
+        return 'property "initWal": is missing and it is required (a string)'
+    if "freeze" in state and not isinstance(state["freeze"], bool | dict | None):
+        return 'property "freeze": must be null, a boolean or an object'
+    if "oneNodeWriteMode" in state and not isinstance(state["oneNodeWriteMode"], bool):
+        return 'property "oneNodeWriteMode": must be a boolean'
+    if "sync" in state and state["sync"] is None and not state.get("oneNodeWriteMode"):
+        return '"sync" may not be null outside of one-node-write mode'
+    try:
+        parse_lsn(state["initWal"])
+    except ValueError:
+        return f'invalid xlog location: "{state["initWal"]}"'
+    return None
 
 
 class _TakeoverError(Exception):
@@ -80,6 +148,7 @@ class V2Peer:
         self.pg_applied: dict[str, Any] | None = None
         self.pg_upstream: dict[str, Any] | None = None
         self.dead = False
+        self.fatal_message: str | None = None
 
     # ---- start-up and events -----------------------------------------------------
     def start(self) -> None:
@@ -88,7 +157,7 @@ class V2Peer:
         # postgres was set up before the reprovision: manatee's migration case
         self._event("pg", "init", [{"online": False, "setup": True}], self._on_pg_init)
 
-    def on_zk_init(self, state: dict[str, Any] | None, active: list[ActiveNode]) -> None:
+    def on_zk_init(self, state: Any, active: list[ActiveNode]) -> None:
         args = [{"clusterState": state, "active": [n.peer for n in unique_actives(active)]}]
         self._event("zk", "init", args, lambda: self._on_zk_init(state, active))
 
@@ -100,7 +169,7 @@ class V2Peer:
             return  # zookeeperMgr debounces lists with the same ids
         self._event("zk", "activeChange", [peers], lambda: self._on_active(peers))
 
-    def on_state_change(self, state: dict[str, Any] | None) -> None:
+    def on_state_change(self, state: Any) -> None:
         if state is None or state == self.zkstate:
             return
         self._event("zk", "clusterStateChange", [state], lambda: self._on_state(state))
@@ -120,7 +189,7 @@ class V2Peer:
         if self.zkpeers is not None:
             self.eval_cluster_state()
 
-    def _on_zk_init(self, state: dict[str, Any] | None, active: list[ActiveNode]) -> None:
+    def _on_zk_init(self, state: Any, active: list[ActiveNode]) -> None:
         if state is not None and not self._validate(state):
             return
         self.zkstate = state
@@ -132,28 +201,29 @@ class V2Peer:
         self.zkpeers = peers
         self.eval_cluster_state()
 
-    def _on_state(self, state: dict[str, Any]) -> None:
+    def _on_state(self, state: Any) -> None:
         if not self._validate(state):
             return
         self.zkstate = state
         self.eval_cluster_state()
 
-    def _validate(self, state: dict[str, Any]) -> bool:
-        try:
-            state_from_json(state, "the cluster state")
-        except MigratorError as exc:
-            self.log.error("fatal validation error", {"source": "zk", "state": state,
-                                                     "err": error_field("Error", exc.message,
-                                                                        "validateZkState")})
-            self._fatal(exc.message)
-            return False
-        return True
+    def _validate(self, state: Any) -> bool:
+        problem = validate_zk_state(state)
+        if problem is None:
+            return True
+        shown = state.reason if isinstance(state, InvalidState) else state
+        self.log.error("fatal validation error", {"source": "zk", "state": shown,
+                                                 "err": error_field("VError", problem,
+                                                                    "validateZkState")})
+        self._fatal(problem)
+        return False
 
     def _fatal(self, message: str) -> None:
-        self.log.record(FATAL, "fatal error", {"err": error_field("VError",
-                                                                  f"fatal error: {message}",
-                                                                  "ManateePeer.fatal")})
+        # bunyan's log.fatal(err): the record's msg is the error's message
+        text = f"fatal error: {message}"
+        self.log.record(FATAL, text, {"err": error_field("VError", text, "ManateePeer.fatal")})
         self.dead = True
+        self.fatal_message = text
 
     # ---- helpers -----------------------------------------------------------------
     def peer_is_present(self, other: dict[str, Any] | None) -> bool:
@@ -178,11 +248,7 @@ class V2Peer:
         return dict(self.zkstate["sync"]) if which == 0 else dict(self._asyncs()[which - 1])
 
     def _is_one_node(self) -> bool:
-        state = self.zkstate or {}
-        if state.get("oneNodeWriteMode"):
-            return True
-        primary = state.get("primary") or {}
-        return self.singleton and state.get("sync") is None and primary.get("id") == self.id
+        return bool((self.zkstate or {}).get("oneNodeWriteMode"))
 
     # ---- roles -------------------------------------------------------------------
     def assume_primary(self) -> None:
@@ -239,7 +305,7 @@ class V2Peer:
             elif self.role != UNASSIGNED:
                 self.assume_unassigned()
             return
-        if self.singleton and not self._is_one_node():
+        if self.singleton and not zkstate.get("oneNodeWriteMode"):
             self._fatal("configured for one-node-write mode, but found cluster in normal mode")
             return
         if self.gen != zkstate["generation"]:

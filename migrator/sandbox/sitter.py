@@ -5,14 +5,19 @@ the sandbox's short session timeout, so that killing this process makes its
 election node vanish that many seconds later, as a dying zone's does), and
 drives a v1 or v2 peer from ZooKeeper watch events on one thread. The version
 comes from the zone's ``version`` file, which `sandbox reprovision` rewrites.
+
+A v2 peer's fatal error (an invalid /state) ends the process with status 1, as
+the unhandled ``error`` event ends upstream's sitter; the zone's supervisor
+(``supervisor.py``) then restarts it as SMF would. A port that cannot be bound
+exits with SMF_EXIT_ERR_CONFIG, which the supervisor does not retry.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-import json
 import logging
+import os
 import queue
 import signal
 import sys
@@ -24,7 +29,7 @@ from typing import Any
 from migrator.sandbox.bunyan import BunyanLog
 from migrator.sandbox.config import load_config
 from migrator.sandbox.peer_v1 import V1Peer
-from migrator.sandbox.peer_v2 import V2Peer
+from migrator.sandbox.peer_v2 import InvalidState, V2Peer
 from migrator.sandbox.pgsim import SimPostgres
 from migrator.sandbox.zkpeer import Event, PeerZk
 
@@ -79,7 +84,9 @@ def run(directory: Path, zone_name: str) -> int:
         message = f"cannot listen on {zone.ip}:{zone.pg_port}: {exc.strerror or exc}"
         log.error("postgres failed to start", {"err": {"name": "Error", "message": message}})
         sys.stderr.write(f"error: {message}\n")
-        return 1
+        from migrator.sandbox.supervisor import EXIT_CONFIG
+
+        return EXIT_CONFIG
     client = KazooClient(hosts=config.zk_connection, timeout=config.session_timeout)
     client.start(timeout=15)
 
@@ -100,10 +107,10 @@ def run(directory: Path, zone_name: str) -> int:
 
     children: list[str] | None = None
     state_seen = False
-    state_doc: dict[str, Any] | None = None
+    state_doc: Any = None
     initialised = False
     status = 0
-    while not stopping:
+    while not stopping and not (isinstance(peer, V2Peer) and peer.dead):
         try:
             event = events.get(timeout=timers.next_delay())
         except queue.Empty:
@@ -132,6 +139,14 @@ def run(directory: Path, zone_name: str) -> int:
         elif event.kind == "state":
             peer.on_state_change(state_doc)
         timers.run_due()
+    if isinstance(peer, V2Peer) and peer.dead:
+        # Upstream: the peer emits "error", nothing handles it, node dies at once. The
+        # ZooKeeper session is not closed, so the election node lingers until it expires.
+        sys.stderr.write(f"Error: {peer.fatal_message}\n")
+        sys.stderr.flush()
+        pg.stop()
+        log.close()
+        os._exit(1)
     log.info("manatee-sitter stopping")
     pg.stop()
     client.stop()
@@ -140,12 +155,14 @@ def run(directory: Path, zone_name: str) -> int:
     return status
 
 
-def _parse(data: bytes) -> dict[str, Any] | None:
+def _parse(data: bytes) -> Any:
+    """The state as Node's JSON.parse would give it (validated by the peer), or why not."""
+    from migrator.strictjson import JsonRejected, loads
+
     try:
-        document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return None
-    return document if isinstance(document, dict) else None
+        return loads(data)
+    except JsonRejected as exc:
+        return InvalidState(str(exc))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -42,8 +42,7 @@ def sandbox_status(directory: Path) -> dict[str, Any]:
             "ip": zone.ip,
             "id": zone.peer_id,
             "version": zone.version,
-            "sitter": "running" if procs.recorded_pid(sitter_pid_file(config, zone))
-            else "stopped",
+            **sitter_service(config, zone, sitter_pid_file(config, zone)),
             "sshd": f"{zone.ip}:{zone.ssh_port}",
             "election_position": position,
             "election_role": None if position is None
@@ -69,6 +68,21 @@ def sandbox_status(directory: Path) -> dict[str, Any]:
             "outages": read_outages(directory),
         },
     }
+
+
+def sitter_service(config: Any, zone: Any, pid_file: Path) -> dict[str, Any]:
+    """``sitter``: running, restarting (dead, its supervisor waiting to restart it),
+    maintenance (restarted too often; `sandbox start-peer` clears it) or stopped; and
+    ``service``, what the supervisor last wrote (reason, restarts)."""
+    from migrator.sandbox.supervisor import read_service
+
+    service = read_service(config.zone_dir(zone))
+    alive = procs.recorded_pid(pid_file) is not None
+    if alive:
+        sitter = "restarting" if service.get("state") == "offline" else "running"
+    else:
+        sitter = "maintenance" if service.get("state") == "maintenance" else "stopped"
+    return {"sitter": sitter, "service": service or None}
 
 
 def _state_role(state: dict[str, Any] | None, peer_id: str) -> str | None:

@@ -1,9 +1,10 @@
-"""A zone's `sitter-ctl enable|disable|log|status` (the sandbox's svcadm/svcs for the sitter).
+"""A zone's `sitter-ctl enable|disable|log|status|clear` (the sandbox's svcadm/svcs).
 
 ``disable`` kills the sitter as `svcadm disable` on a real zone does (its
 ZooKeeper session then times out); ``enable`` starts it at the zone's current
 version and returns once it has joined the election; ``log`` prints the sitter
-log's path (as `svcs -L manatee-sitter`).
+log's path (as `svcs -L manatee-sitter`); ``clear`` starts a sitter left in
+``maintenance`` by its supervisor (as `svcadm clear`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from migrator.sandbox.manage import sitter_pid_file, start_sitter, stop_sitter
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 3 or args[2] not in ("enable", "disable", "log", "status"):
-        sys.stderr.write("usage: sitter-ctl enable|disable|log|status\n")
+    if len(args) != 3 or args[2] not in ("enable", "disable", "log", "status", "clear"):
+        sys.stderr.write("usage: sitter-ctl enable|disable|log|status|clear\n")
         sys.exit(2)
     try:
         config = load_config(Path(args[0]))
@@ -30,7 +31,11 @@ def main(argv: list[str] | None = None) -> None:
         if action == "log":
             print(config.zone_dir(zone) / "sitter.log")
         elif action == "status":
-            print("online" if running else "disabled")
+            from migrator.sandbox.supervisor import read_service
+
+            state = read_service(config.zone_dir(zone)).get("state")
+            print("online" if running else "maintenance" if state == "maintenance"
+                  else "disabled")
         elif action == "disable":
             stop_sitter(config, zone)
         elif not running:

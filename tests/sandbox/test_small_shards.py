@@ -4,18 +4,35 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 
 from migrator.cluster.state import iso_now_ms
 from migrator.inventory import load_inventory
-from migrator.sandbox.logwatch import role_record, wait_for_record
-from migrator.sandbox.manage import reprovision, wait_writable
+from migrator.sandbox import procs
+from migrator.sandbox.logwatch import read_records, role_record, wait_for_record
+from migrator.sandbox.manage import (
+    reprovision,
+    sitter_pid_file,
+    start_peer,
+    wait_writable,
+    zk_client,
+)
 from migrator.sandbox.pgsim import request
+from migrator.sandbox.status import sandbox_status
+from migrator.sandbox.supervisor import MAX_QUICK_DEATHS
 from migrator.sandbox.waits import wait_state
+from migrator.steps.zk import with_one_node_write_mode
+from migrator.zk import reads, writes
 from tests.sandbox.conftest import SandboxFactory, adm, log_of, zone_ssh
 from tests.sandbox.test_migration import TIMEOUT, _backfill
 
 
-def test_one_node_reprovision_then_backfill(sandbox: SandboxFactory) -> None:
+def test_one_node_runbook_backfill_crash_loops_the_peer_into_maintenance(
+    sandbox: SandboxFactory,
+) -> None:
+    """The runbook's one-node procedure, as upstream runs it: the backfill writes a null
+    sync outside one-node-write mode, the peer dies on it, is restarted into the same
+    death, and ends in maintenance; one-node-write mode plus a clear brings it back."""
     config = sandbox(nodes=1)
     (zone,) = config.zones
     assert request(zone.ip, zone.pg_port, {"op": "write"})["ok"] is True  # v1, alone
@@ -24,6 +41,10 @@ def test_one_node_reprovision_then_backfill(sandbox: SandboxFactory) -> None:
     reprovision(config.directory, zone.uuid, "v2")  # longer than the session timeout
     assert wait_for_record(log_of(config, zone), role_record("unassigned"), TIMEOUT, since)
     assert request(zone.ip, zone.pg_port, {"op": "write"})["ok"] is False  # no role yet
+    supervisor = procs.recorded_pid(sitter_pid_file(config, zone))
+    assert supervisor is not None
+    gone = threading.Event()
+    procs.on_exit(supervisor, gone.set)
 
     # the runbook's backfill from the zone itself, over ssh, answering the prompt
     result = zone_ssh(config, zone, "manatee-adm state-backfill", stdin="yes\n")
@@ -31,10 +52,29 @@ def test_one_node_reprovision_then_backfill(sandbox: SandboxFactory) -> None:
     assert result.stdout.strip() == "Ok."
     assert "Computed new cluster state:" in result.stderr
     assert "is this correct(y/n)" in result.stderr
+    fatal = 'fatal error: "sync" may not be null outside of one-node-write mode'
+    assert wait_for_record(log_of(config, zone),
+                           lambda r: r["level"] == 60 and r["msg"] == fatal, TIMEOUT, since)
+    assert gone.wait(TIMEOUT), "the supervisor never gave up"
+    peer = sandbox_status(config.directory)["peers"][0]
+    assert peer["sitter"] == "maintenance" and "deaths in a row" in peer["service"]["reason"]
+    deaths = [r for r in read_records(log_of(config, zone)) if r["level"] == 60]
+    assert len(deaths) == MAX_QUICK_DEATHS
+
+    with zk_client(config) as client:
+        found = reads.read_state(client, config.shard)
+        assert found is not None
+        changed = with_one_node_write_mode(found[0])
+        assert changed is not None
+        writes.replace_state(client, config.shard, changed, found[1], "set-onwm")
+    since = iso_now_ms()
+    start_peer(config.directory, zone.uuid)  # clears maintenance, as `svcadm clear`
     assert wait_for_record(log_of(config, zone), role_record("primary"), TIMEOUT, since)
     assert wait_writable(config, TIMEOUT) == zone
+    assert sandbox_status(config.directory)["peers"][0]["sitter"] == "running"
     state = json.loads(adm(config, zone, "state"))
     assert state["sync"] is None and state["async"] == [] and state["freeze"]
+    assert state["oneNodeWriteMode"] is True
 
     again = zone_ssh(config, zone, "manatee-adm state-backfill -y")
     assert again.returncode == 1
