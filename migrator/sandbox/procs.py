@@ -114,8 +114,9 @@ def kill_recorded(
         pid_file.unlink()
     if pid is None:
         return False
+    below = descendants(pid)
     if with_descendants:
-        for child in descendants(pid):
+        for child in below:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(child, signal.SIGKILL)
     for current in (sig, signal.SIGKILL):
@@ -123,6 +124,13 @@ def kill_recorded(
             os.killpg(pid, current)
         if _wait_gone(pid, timeout):
             break
+    # A supervised sitter is the recorded process's child: wait for it too, so that its
+    # ports are free when we return (bounded; it got the same signal).
+    for child in below:
+        if not _wait_gone(child, timeout):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(child, signal.SIGKILL)
+            _wait_gone(child, timeout)
     return True
 
 
