@@ -18,6 +18,13 @@ from migrator.strictjson import ZK_MAX_BUFFER
 
 BACKFILL_REASON = "manatee-adm state-backfill"
 
+ONE_NODE_NOTE = (
+    "one peer: oneNodeWriteMode is written in the same transaction; `manatee-adm "
+    "state-backfill` writes this state without it, and upstream's peer treats a null sync "
+    "outside one-node-write mode as fatal, so the only peer would crash-loop until "
+    "`manatee-adm set-onwm`"
+)
+
 
 def compute_backfill_state(topology: LegacyTopology, freeze_date: str) -> ClusterState:
     """Key order and values match upstream byte for byte (see manatee-observed.md)."""
@@ -41,6 +48,32 @@ def compute_backfill_state(topology: LegacyTopology, freeze_date: str) -> Cluste
     state = ClusterState(document)
     require_writable_size(state, topology)
     return state
+
+
+def migrator_backfill_state(topology: LegacyTopology, freeze_date: str) -> ClusterState:
+    """The state the migrator writes: upstream's backfill, plus one-node-write mode for one peer.
+
+    Upstream's peer validates every /state it reads and refuses (a fatal error: the
+    sitter dies, SMF restarts it into the same death, then maintenance) a null
+    ``sync`` outside one-node-write mode, which is exactly what `manatee-adm
+    state-backfill` writes for a one-node shard. Setting ``oneNodeWriteMode`` in the
+    same transaction means no peer ever reads an invalid state; setting it right
+    after (the runbook's order plus `set-onwm`) leaves a window in which the peer
+    dies at least once, and a crash of the operator's session in between leaves it
+    crash-looping into maintenance. The key is appended last, so the bytes equal
+    those of `state-backfill` followed by `set-onwm -m on`.
+    """
+    state = compute_backfill_state(topology, freeze_date)
+    if state.sync is not None:
+        return state
+    document = dict(state.document)
+    document["oneNodeWriteMode"] = True
+    return ClusterState(document)
+
+
+def upstream_backfill_variant(document: dict[str, Any]) -> dict[str, Any]:
+    """The document without the one-node-write mode the migrator adds (see above)."""
+    return {k: v for k, v in document.items() if k != "oneNodeWriteMode"}
 
 
 # Room left in the request for the paths and the transaction's framing.

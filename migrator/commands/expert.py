@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from migrator.cluster.backfill import compute_backfill_state
+from migrator.cluster.backfill import migrator_backfill_state
 from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import ClusterState, iso_now_ms
 from migrator.errors import Refused, StateAlreadyExists, UnexpectedTopology
@@ -47,7 +47,8 @@ def plan_backfill(snapshot: ShardSnapshot, freeze_date: str) -> ClusterState:
             "have stopped reconfiguring.",
             "Resolve the shard error (see manatee's troubleshooting guide) before migrating.",
         )
-    return compute_backfill_state(snapshot.topology, freeze_date)
+    # one peer: with oneNodeWriteMode in the same write (see migrator_backfill_state)
+    return migrator_backfill_state(snapshot.topology, freeze_date)
 
 
 def backfill(client: KazooClient, shard: str, confirm: Confirm) -> WriteOutcome:

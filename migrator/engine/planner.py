@@ -302,8 +302,12 @@ def _predict(
         if state is not None:
             return None, state
         new = rules.expected_backfill(original, now)
-        return ProposedWrite("create", path, None, new, True,
-                             note="the freeze date is the time of the write"), new
+        note = "the freeze date is the time of the write"
+        if new.sync is None:
+            from migrator.cluster.backfill import ONE_NODE_NOTE
+
+            note += "; " + ONE_NODE_NOTE
+        return ProposedWrite("create", path, None, new, True, note=note), new
     if state is None:
         return None, state
     if name == "unfreeze":

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib
 
-STEP_MODULES = ("migrator.steps.zk", "migrator.steps.remote", "migrator.steps.rollback")
+STEP_MODULES = ("migrator.steps.zk", "migrator.steps.remote", "migrator.steps.rollback",
+                "migrator.steps.serving")
 
 
 def load_all() -> None:

@@ -232,8 +232,11 @@ def propose_backfill(snap: ShardSnapshot, original: Any, now: str) -> ProposedWr
             "Look at `migrator status`; the election no longer gives the topology this run "
             "captured. Resume once it does, or roll back.",
         )
+    from migrator.cluster.backfill import ONE_NODE_NOTE
+
     return ProposedWrite("create", paths.state_path(snap.shard), None, state, True,
-                         checks=list(verdict.data["checks"]))
+                         checks=list(verdict.data["checks"]),
+                         note=ONE_NODE_NOTE if state.sync is None else None)
 
 
 def _describe_backfill(ctx: StepContext, _p: Any) -> str:

@@ -1,0 +1,112 @@
+"""``primary_writable``: a step is over only when the primary serves, not when ZooKeeper
+looks right.
+
+Upstream's peer validates every /state it reads and dies on one it refuses; SMF
+restarts it into the same death and then leaves it in ``maintenance`` (see
+manatee-observed.md). A state can therefore be exactly what a step meant to
+write while the only peer is dead. The evidence that it serves, usable at any
+log level and after a resume:
+
+* ``manatee-adm status`` lists the zone as the primary with ``online: true``:
+  its postgres answers (a dead sitter's postgres is stopped with it under
+  SMF, and a peer without a role runs none);
+* a FATAL record in the zone's sitter log since the step started fails the
+  check at once, quoting it, instead of waiting out the timeout.
+
+The sitter's INFO records ``assuming role`` (role primary) and ``pg: applied
+config`` are shown by the step's other verifications where it has them; the
+status answer is what decides, because after a resume they may predate the
+step. ``manatee-adm status`` is re-read whenever the zone's log moves, and at
+least every ``RECHECK`` seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from migrator.record import field
+from migrator.remote.manatee_status import ShardStatus
+from migrator.steps.registry import NoParams, Outcome, StepContext, check
+from migrator.steps.remote import RECHECK, _mark, _remote, _try_follow, _zone_ref, status_command
+
+
+class WritableParams(NoParams):
+    zone: str = field(check=_zone_ref)
+
+
+def serving_verdict(status: ShardStatus, zone: str) -> Outcome:
+    """Pure: is ``zone`` the primary in ``manatee-adm status``, with postgres answering?"""
+    head = status.role("primary")
+    if head is None:
+        return Outcome(False, "manatee-adm status shows no primary")
+    if head.zone != zone:
+        return Outcome(False, f"manatee-adm status shows {head.zone} as primary, not {zone}")
+    if head.online is not True:
+        return Outcome(False, f"{zone} is the primary in /state but its postgres is not "
+                              "online (the sitter may have died; see its log)")
+    return Outcome(True, f"{zone} is the primary and its postgres is online")
+
+
+def fatal_outcome(zone: str, record: Any) -> Outcome:
+    from migrator.remote.bunyan import format_record
+
+    return Outcome(
+        False,
+        f"the sitter in {zone} died: {record.msg or record.raw} (upstream's sitter exits on a "
+        "fatal error; SMF restarts it into the same death until the state is valid, then "
+        "leaves it in maintenance). Correct /state, then run `svcadm clear manatee-sitter` "
+        "in the zone if `svcs manatee-sitter` shows maintenance",
+        {"zone": zone, "record": format_record(record), "fatal": True},
+    )
+
+
+@check("primary_writable", WritableParams)
+def primary_writable(ctx: StepContext, p: WritableParams, timeout: float) -> Outcome:
+    """The zone runs as a writable primary (manatee-adm status), its sitter alive."""
+    from migrator.remote.bunyan import LEVEL_NUMBERS, RecordMatch
+    from migrator.remote.manatee_status import parse_status
+    from migrator.remote.search import look_once
+
+    remote = _remote(ctx)
+    zone = ctx.zone(p.zone)
+    command = status_command(remote.inventory)
+    fatal = RecordMatch(min_level=LEVEL_NUMBERS["fatal"])
+    marks = [_mark(ctx, zone)]  # read on from where the last look stopped
+    deadline = time.monotonic() + max(timeout, 0.0)
+
+    def look() -> Outcome:
+        died = look_once(remote, marks[-1], fatal)
+        if died.record is not None:
+            return fatal_outcome(zone, died.record)
+        marks.append(died.end)
+        result = remote.run(zone, command)
+        if not result.ok:
+            said = result.stderr.decode("utf-8", "replace").strip()[-300:]
+            return Outcome(False, f"`{command}` failed in {zone} (exit status "
+                                  f"{result.status}): {said}", {"zone": zone})
+        return serving_verdict(parse_status(result.text, ctx.shard), zone)
+
+    outcome = look()
+    if outcome.ok or timeout <= 0 or outcome.data.get("fatal"):
+        return outcome
+    follower = _try_follow(remote, zone)
+    try:
+        while time.monotonic() < deadline:
+            step_end = min(deadline, time.monotonic() + RECHECK)
+            if follower is not None:
+                for _line in follower.lines(step_end):
+                    break  # the sitter wrote something: look again now
+                if not follower.alive:
+                    follower.close()
+                    follower = _try_follow(remote, zone)
+            else:
+                threading.Event().wait(max(0.0, step_end - time.monotonic()))
+            outcome = look()
+            if outcome.ok or outcome.data.get("fatal"):
+                return outcome
+    finally:
+        if follower is not None:
+            follower.close()
+    return outcome

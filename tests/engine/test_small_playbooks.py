@@ -1,0 +1,52 @@
+"""The one- and two-node playbooks end to end on the sandbox, whose v2 sitters validate
+/state and die as upstream's do (under a supervisor that restarts them as SMF would)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from migrator.sandbox.config import SandboxConfig
+from migrator.sandbox.logwatch import read_records
+from migrator.sandbox.manage import wait_writable
+from migrator.sandbox.pgsim import request
+from migrator.sandbox.status import sandbox_status
+from tests.engine.sandbox_helpers import history_states, migrator
+from tests.engine.test_sandbox_e2e import client_for  # noqa: F401  (fixture)
+
+WAIT = 60.0
+
+
+def test_one_node_never_leaves_the_peer_crash_looping(
+    sandbox: Callable[..., SandboxConfig], client_for: Callable[[SandboxConfig], Any],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    config = sandbox(nodes=1)
+    (zone,) = config.zones
+    client = client_for(config)
+    plan = migrator(config, tmp_path, "plan")
+    assert plan.status == 0, plan.err
+    assert "oneNodeWriteMode" in plan.out and "manatee-adm state-backfill" in plan.out
+
+    result = migrator(config, tmp_path, "run", "--yes")
+    assert result.status == 0, result.err
+    assert "one-node complete" in result.err
+    assert "oneNodeWriteMode is written in the same transaction" in result.err
+    assert "is the primary and its postgres is online" in result.err
+
+    # one write: the backfill already carried one-node-write mode
+    states = [s for _, s in history_states(client, config.shard)]
+    assert len(states) == 1 and states[0]["oneNodeWriteMode"] is True
+    assert list(states[0])[-1] == "oneNodeWriteMode" and states[0]["sync"] is None
+    # the peer never read an invalid state: no fatal record, never restarted
+    records = read_records(config.zone_dir(zone) / "sitter.log")
+    assert not [r for r in records if r["level"] >= 60]
+    peer = sandbox_status(config.directory)["peers"][0]
+    assert peer["sitter"] == "running" and peer["service"]["restarts"] == 0
+    # and it takes writes: what the run's last check stood for
+    assert wait_writable(config, WAIT) == zone
+    assert request(zone.ip, zone.pg_port, {"op": "write"})["ok"] is True
+    state = json.loads(client.get(f"/manatee/{config.shard}/state")[0])
+    assert state == states[0]
