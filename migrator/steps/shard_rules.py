@@ -203,8 +203,12 @@ def primary_settled(
     """Either outcome of a primary's reprovision the runbook describes.
 
     takeover: a new generation with ``takeover`` as primary; stayed: ``stayed``
-    is still primary (it came back before the session timeout) and has rejoined
-    the election under a new session.
+    is still primary and has rejoined the election under a new session. Why no
+    takeover happened is said only as far as /state shows it: a frozen shard, or
+    no async for the sync to make its new sync (upstream's sync then logs "would
+    takeover (primary gone), but no async peers present"); otherwise the primary
+    came back before the sync declared a new generation (its session had not
+    expired, or the sync was not caught up: the sync's log says which).
     """
     state = snap.state
     if state is None:
@@ -217,13 +221,23 @@ def primary_settled(
     if state.primary.id == old.peer_id:
         back = election_rejoined(snap, original, stayed)
         if back.ok:
-            return Outcome(True, f"no takeover: {_peer_label(old)} came back before the "
-                                 "session timeout and is still primary",
-                           {"outcome": "stayed"})
+            return Outcome(True, f"no takeover: {_peer_label(old)} has rejoined and is still "
+                                 f"primary in generation {state.generation}; "
+                                 + _why_no_takeover(state), {"outcome": "stayed"})
         return Outcome(False, f"{_peer_label(old)} is still primary in /state but has not "
                               f"rejoined yet ({back.detail})")
     return Outcome(False, f"primary is {state.primary.zone_id[:8]} ({state.primary.id}) in "
                           f"generation {state.generation}")
+
+
+def _why_no_takeover(state: ClusterState) -> str:
+    if state.freeze is not None:
+        return "the shard is frozen, so the sync could not take over"
+    if not state.asyncs:
+        return ("the sync had no async to make its new sync, so it could not take over "
+                "(a write outage for the whole absence)")
+    return ("it came back before the sync declared a new generation (its session had not "
+            "expired yet, or the sync was not caught up: see the sync's log)")
 
 
 def primary_is(snap: ShardSnapshot, original: OriginalTopology, role: str) -> Outcome:

@@ -50,3 +50,29 @@ def test_one_node_never_leaves_the_peer_crash_looping(
     assert request(zone.ip, zone.pg_port, {"op": "write"})["ok"] is True
     state = json.loads(client.get(f"/manatee/{config.shard}/state")[0])
     assert state == states[0]
+
+
+def test_two_node_keeps_the_freeze_through_the_primary_reprovision(
+    sandbox: Callable[..., SandboxConfig], client_for: Callable[[SandboxConfig], Any],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    config = sandbox(nodes=2, with_client=True)
+    primary, sync = config.zones
+    client = client_for(config)
+    result = migrator(config, tmp_path, "run", "--yes")
+    assert result.status == 0, result.err
+    assert "two-node complete" in result.err
+    # the sync saw the primary go and could not take over: no async to make its sync
+    warned = [r for r in read_records(config.zone_dir(sync) / "sitter.log")
+              if r["msg"] == "would takeover (primary gone), but no async peers present"]
+    assert warned and warned[0]["level"] == 40
+    states = [s for _, s in history_states(client, config.shard)]
+    assert [s["generation"] for s in states] == [0, 0]  # backfill, then the unfreeze
+    assert states[0]["freeze"] and "freeze" not in states[1]
+    assert states[1]["primary"]["zoneId"] == primary.uuid
+    assert states[1]["sync"]["zoneId"] == sync.uuid
+    # the unfreeze came after the primary's reprovision, not before
+    order = [line for line in result.err.splitlines()
+             if "Reprovision the primary" in line or "Unfreeze the cluster state" in line]
+    assert order and "Reprovision the primary" in order[0]
+    assert wait_writable(config, WAIT) == primary
