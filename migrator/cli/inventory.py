@@ -52,7 +52,7 @@ def check(inventory_path: Path, accept_new_host_keys: bool, as_json: bool) -> No
                   "recorded_host_keys": [r.sentence() for r in recorded]})
     else:
         out.table(
-            ["ZONE", "KIND", "ROUTE", "REACHABLE", "HOST KEY", "VERSION", "LOG"],
+            ["ZONE", "KIND", "ROUTE", "REACHABLE", "HOST KEY", "VERSION", "LOG", "DEBUG LOG"],
             [
                 [
                     r.zone, r.kind, r.route,
@@ -60,12 +60,21 @@ def check(inventory_path: Path, accept_new_host_keys: bool, as_json: bool) -> No
                     Cell(r.host_key, None if r.host_key in ("known", "recorded", "-")
                          else "red"),
                     r.version or "-", r.log or "-",
+                    "-" if r.kind != "manatee" else
+                    Cell("yes", None) if r.debug_records else
+                    Cell("unknown", None) if r.debug_records is None else Cell("no", "yellow"),
                 ]
                 for r in reports
             ],
         )
         for record in recorded:
             click.echo(record.sentence(), err=True)
+        for r in reports:
+            if r.kind == "manatee" and r.debug_records is False:
+                click.echo(f"{r.zone}: its sitter log holds no DEBUG records (the sitter runs at "
+                           "info; Triton runs it with -vvv). Checks waiting for a DEBUG record "
+                           "use INFO-level evidence instead; `migrator plan` names them.",
+                           err=True)
         for r in reports:
             for problem in r.problems:
                 click.echo(f"{r.zone}: {problem}", err=True)

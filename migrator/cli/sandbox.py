@@ -41,16 +41,25 @@ def sandbox() -> None:
     help="After a takeover the old primary returns as `deposed` (current manatee) or "
     "as an async (the runbook's 2014 output).",
 )
+@click.option(
+    "--sitter-log-level",
+    type=click.Choice(["debug", "info"]),
+    default="debug",
+    show_default=True,
+    help="The sitters' log level: debug as Triton runs them (-vvv), or info, whose logs "
+    "lack DEBUG records such as `cluster not yet setup`.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def up(
     directory: Path, nodes: int, reuse: bool, with_client: bool, deposed_mode: str,
-    as_json: bool,
+    sitter_log_level: str, as_json: bool,
 ) -> None:
     """Start ZooKeeper, N zones (sshd + v1 sitter each) and write DIR/inventory.yaml."""
     from migrator.sandbox.manage import UpOptions
     from migrator.sandbox.manage import up as bring_up
 
-    config = bring_up(directory, UpOptions(nodes, reuse, with_client, deposed_mode))
+    config = bring_up(directory, UpOptions(nodes, reuse, with_client, deposed_mode,
+                                           sitter_log_level=sitter_log_level))
     inventory = config.directory / "inventory.yaml"
     lines = [f"Sandbox shard {config.shard} is up in {config.directory}.",
              f"ZooKeeper: {config.zk_connection}"]

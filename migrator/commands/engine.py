@@ -119,7 +119,21 @@ def plan(target: EngineTarget, requested: str = "auto", prewarmed: Any = None) -
     console = RunConsole(assume_yes=False, shard=target.shard)
     with remote_session(target.inventory, prewarmed) as remote:
         runner, read = _runner_and_read(target, requested, console, RunOptions(), remote)
-        return with_alternatives(runner.plan(read)[0], runner.loaded)
+        planned = with_alternatives(runner.plan(read)[0], runner.loaded)
+        return with_log_level_notes(planned, runner.loaded, remote)
+
+
+def with_log_level_notes(plan: Plan, loaded: LoadedPlaybook, remote: Any) -> Plan:
+    """Warn about steps waiting for DEBUG records that a zone's sitter will not write."""
+    if remote is None:
+        return plan
+    from dataclasses import replace
+
+    from migrator.engine.loglevel_notes import debug_dependencies, debug_notes, sample_debug
+
+    deps = debug_dependencies(plan, loaded.playbook)
+    notes = debug_notes(deps, sample_debug(remote)) if deps else []
+    return replace(plan, notes=[*plan.notes, *notes]) if notes else plan
 
 
 def with_alternatives(plan: Plan, loaded: LoadedPlaybook) -> Plan:

@@ -28,6 +28,8 @@ class ZoneReport:
     host_key: str = "-"  # known | recorded | unknown | changed | -
     version: str | None = None
     log: str | None = None
+    # the sitter log holds DEBUG records (None: cannot tell); see remote/loglevels.py
+    debug_records: bool | None = None
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -70,6 +72,9 @@ def _probe(session: RemoteSession, zone: str, kind: str) -> ZoneReport:
             report.log = (f"{mark.path} ({mark.offset} bytes)" if mark.inode is not None
                           else f"{mark.path} (does not exist yet)")
             session.read_since(zone, mark, max_bytes=1)  # proves read access
+            from migrator.remote.loglevels import sample_zone
+
+            report.debug_records = sample_zone(session, zone)
     except MigratorError as exc:
         report.problems.append(exc.paragraph())
     return report

@@ -56,6 +56,7 @@ class BunyanLog:
         self.name = name
         self.hostname = hostname
         self.fields = fields
+        self.min_level = DEBUG  # like Triton's sitter (-vvv); INFO: a sitter at its default
         self._lock = threading.Lock()
         self._stream: TextIO = path.open("a", encoding="utf-8")
 
@@ -63,10 +64,13 @@ class BunyanLog:
         other = BunyanLog.__new__(BunyanLog)
         other.path, other.name, other.hostname = self.path, self.name, self.hostname
         other.fields = {**self.fields, **fields}
+        other.min_level = self.min_level
         other._lock, other._stream = self._lock, self._stream
         return other
 
     def record(self, level: int, msg: str, fields: dict[str, Any] | None = None) -> None:
+        if level < self.min_level:
+            return
         record: dict[str, Any] = {
             "name": self.name,
             "hostname": self.hostname,

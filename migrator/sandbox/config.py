@@ -83,6 +83,8 @@ class SandboxConfig:
     shard: str = SHARD
     deposed_mode: str = "deposed"
     session_timeout: float = SESSION_TIMEOUT
+    # the sitters' bunyan level: debug (Triton runs the sitter with -vvv) or info
+    sitter_log_level: str = "debug"
 
     @property
     def zk_connection(self) -> str:
@@ -140,6 +142,7 @@ def load_config(directory: Path) -> SandboxConfig:
             shard=str(doc["shard"]),
             deposed_mode=str(doc.get("deposed_mode", "deposed")),
             session_timeout=float(doc.get("session_timeout", SESSION_TIMEOUT)),
+            sitter_log_level=str(doc.get("sitter_log_level", "debug")),
         )
     except FileNotFoundError as exc:
         raise BadInput(

@@ -55,6 +55,7 @@ class UpOptions:
     reuse: bool = False
     with_client: bool = False
     deposed_mode: str = "deposed"
+    sitter_log_level: str = "debug"  # or "info": no DEBUG records (see remote/loglevels.py)
 
 
 def check_nodes(nodes: int) -> None:
@@ -130,7 +131,8 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
         ip = zone_address(index)
         pg_port, ssh_port = free_ports(ip, 2)
         zones.append(ZoneConfig(new_zone_uuid(), ip, pg_port, ssh_port, "v1"))
-    config = SandboxConfig(directory, server.port, zones, deposed_mode=options.deposed_mode)
+    config = SandboxConfig(directory, server.port, zones, deposed_mode=options.deposed_mode,
+                           sitter_log_level=options.sitter_log_level)
     config.save()
     ensure_client_key(config)
     known_hosts = []

@@ -122,8 +122,12 @@ def log_record(ctx: StepContext, p: LogRecordParams, timeout: float) -> Outcome:
     zone = ctx.zone(p.zone)
     spec = _spec(ctx, p)
     mark = _mark(ctx, zone)
+    spec, instead = _at_log_level(ctx, zone, p, spec)
+    if spec is None:
+        return Outcome(False, instead, {"zone": zone, "log_level": "info"})
     found = wait_for_record(_remote(ctx), mark, spec, timeout)
-    notes = f" ({'; '.join(found.notes)})" if found.notes else ""
+    notes = f" ({'; '.join([*found.notes, *([instead] if instead else [])])})" if (
+        found.notes or instead) else ""
     data = {"zone": zone, "bytes_read": found.bytes_read, "seconds": round(found.seconds, 3)}
     if found.record is None:
         waited = f" within {timeout:g} s" if timeout > 0 else ""
@@ -137,6 +141,37 @@ def log_record(ctx: StepContext, p: LogRecordParams, timeout: float) -> Outcome:
     ctx.say(pretty)
     return Outcome(True, f"{zone} logged: {spec.describe()}{notes}",
                    {**data, "record": pretty})
+
+
+def _at_log_level(ctx: StepContext, zone: str, p: LogRecordParams, spec: Any) -> tuple[Any, str]:
+    """The spec to wait for, given the zone's log level, and a note ("" if unchanged).
+
+    A DEBUG-only record (remote/loglevels.py) in a zone whose sitter writes no
+    DEBUG records is replaced by its INFO fallback; without one, (None, reason):
+    the check fails at once instead of waiting out its timeout.
+    """
+    from migrator.errors import MigratorError
+    from migrator.remote.bunyan import RecordMatch
+    from migrator.remote.loglevels import debug_only, fallback_for, sample_zone
+
+    if not debug_only(p.msg):
+        return spec, ""
+    try:
+        debug = sample_zone(_remote(ctx), zone)
+    except MigratorError:
+        debug = None  # cannot tell: wait for the record itself
+    if debug is not False:
+        return spec, ""
+    fallback = fallback_for(str(p.msg))
+    if fallback is None:
+        return None, (f"{p.msg!r} is a DEBUG record and {zone}'s sitter log holds no DEBUG "
+                      "records (it runs at info), so it will never be written and no INFO "
+                      "record stands in for it; run the sitter with -vvv (as Triton's SMF "
+                      "manifest does) or check by hand")
+    replaced = RecordMatch(msg=fallback.msg, fields={**spec.fields, **fallback.fields},
+                           min_level=spec.min_level)
+    return replaced, (f"{zone}'s sitter writes no DEBUG records, so instead of {p.msg!r} "
+                      f"this waited for {fallback.why}")
 
 
 # --- replication_synced -----------------------------------------------------------------

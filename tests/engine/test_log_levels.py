@@ -1,0 +1,48 @@
+"""Sitters at info write no DEBUG records: inventory check says so, plan warns, and the
+run's checks fall back on INFO-level evidence instead of waiting out their timeouts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from migrator.sandbox.config import SandboxConfig
+from migrator.sandbox.logwatch import read_records
+from tests.engine.sandbox_helpers import cli_env, migrator
+
+
+@pytest.mark.parametrize("level", ["info", "debug"])
+def test_three_node_run_at_each_sitter_log_level(
+    sandbox: Callable[..., SandboxConfig], tmp_path: Path, level: str
+) -> None:
+    config = sandbox(nodes=3, sitter_log_level=level)
+    check = subprocess.run(
+        [sys.executable, "-m", "migrator", "inventory", "check", "--json", "--inventory",
+         str(config.directory / "inventory.yaml")],
+        capture_output=True, text=True, timeout=120, env=cli_env(tmp_path),
+        stdin=subprocess.DEVNULL, check=False,
+    )
+    assert check.returncode == 0, check.stderr
+    seen = {z["zone"]: z["debug_records"] for z in json.loads(check.stdout)["zones"]}
+    assert seen == {z.uuid: level == "debug" for z in config.zones}
+
+    plan = migrator(config, tmp_path, "plan")
+    assert plan.status == 0, plan.err
+    warned = "waits for the DEBUG record 'cluster not yet setup'" in plan.out
+    assert warned is (level == "info")
+    assert ("waits for the DEBUG record 'pg.reconfigure'" in plan.out) is (level == "info")
+
+    result = migrator(config, tmp_path, "run", "--yes")
+    assert result.status == 0, result.err
+    assert "three-node complete" in result.err
+    fell_back = "so instead of 'cluster not yet setup' this waited for" in result.err
+    assert fell_back is (level == "info")
+    assert ("so instead of 'pg.reconfigure'" in result.err) is (level == "info")
+    levels = {r["level"] for z in config.zones
+              for r in read_records(config.zone_dir(z) / "sitter.log")}
+    assert (20 in levels) is (level == "debug")
