@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from migrator.cluster.backfill import migrator_backfill_state
+from migrator.cluster.backfill import compute_backfill_state, migrator_backfill_state
 from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import ClusterState, iso_now_ms
 from migrator.errors import Refused, StateAlreadyExists, UnexpectedTopology
@@ -32,8 +32,13 @@ class WriteOutcome:
     version: int | None
 
 
-def plan_backfill(snapshot: ShardSnapshot, freeze_date: str) -> ClusterState:
-    """The state to write, or a refusal explaining why a backfill is wrong here."""
+def plan_backfill(snapshot: ShardSnapshot, freeze_date: str,
+                  upstream: bool = False) -> ClusterState:
+    """The state to write, or a refusal explaining why a backfill is wrong here.
+
+    ``upstream``: exactly `manatee-adm state-backfill`'s state, without the
+    one-node-write mode the migrator adds for one peer (the sandbox's manatee-adm).
+    """
     if snapshot.state is not None:
         raise StateAlreadyExists(
             f"The /state of shard {snapshot.shard} already exists (generation "
@@ -47,13 +52,16 @@ def plan_backfill(snapshot: ShardSnapshot, freeze_date: str) -> ClusterState:
             "have stopped reconfiguring.",
             "Resolve the shard error (see manatee's troubleshooting guide) before migrating.",
         )
+    if upstream:
+        return compute_backfill_state(snapshot.topology, freeze_date)
     # one peer: with oneNodeWriteMode in the same write (see migrator_backfill_state)
     return migrator_backfill_state(snapshot.topology, freeze_date)
 
 
-def backfill(client: KazooClient, shard: str, confirm: Confirm) -> WriteOutcome:
+def backfill(client: KazooClient, shard: str, confirm: Confirm,
+             upstream: bool = False) -> WriteOutcome:
     snapshot = reads.read_shard(client, shard)
-    state = plan_backfill(snapshot, iso_now_ms())
+    state = plan_backfill(snapshot, iso_now_ms(), upstream)
     confirm(state)
     result = writes.create_state(client, shard, state)
     return WriteOutcome(shard, "backfill", state, result.history_node, result.version)

@@ -340,6 +340,6 @@ def _risks(snapshot: ShardSnapshot, steps: list[Step], planned: list[PlannedStep
         )
     for step, plan in zip(steps, planned, strict=True):
         if step.outage and plan.status != "done":
-            risks.append(f"Step {step.id} ({step.title}) causes a short write outage; it asks "
-                         "you to type the shard name.")
+            risks.append(f"Step {step.id} ({step.title}) causes a write outage (the "
+                         "trade-off says how long); it asks you to type the shard name.")
     return risks

@@ -170,7 +170,7 @@ def _dispatch(
                 raise AdmError("aborting cluster state backfill due to user command")
 
         try:
-            expert.backfill(client, shard, ask)
+            expert.backfill(client, shard, ask, upstream=True)  # upstream's bytes exactly
         except StateAlreadyExists as exc:
             raise AdmError(f"State already exists for shard {shard}") from exc
         print("Ok.")

@@ -11,7 +11,11 @@ log level and after a resume:
   its postgres answers (a dead sitter's postgres is stopped with it under
   SMF, and a peer without a role runs none);
 * a FATAL record in the zone's sitter log since the step started fails the
-  check at once, quoting it, instead of waiting out the timeout.
+  check at once, quoting it, instead of waiting out the timeout;
+* a sitter whose last record before the step was FATAL and that writes
+  nothing within ``DEAD_GRACE`` seconds is taken to be down for good (SMF's
+  ``maintenance`` restarts nothing): the check fails then, quoting that record,
+  rather than waiting out the timeout.
 
 The sitter's INFO records ``assuming role`` (role primary) and ``pg: applied
 config`` are shown by the step's other verifications where it has them; the
@@ -31,6 +35,8 @@ from migrator.remote.manatee_status import ShardStatus
 from migrator.steps.registry import NoParams, Outcome, StepContext, check
 from migrator.steps.remote import RECHECK, _mark, _remote, _try_follow, _zone_ref, status_command
 
+DEAD_GRACE = 15.0  # seconds: longer than SMF's restart delay for a dying service
+
 
 class WritableParams(NoParams):
     zone: str = field(check=_zone_ref)
@@ -49,17 +55,45 @@ def serving_verdict(status: ShardStatus, zone: str) -> Outcome:
     return Outcome(True, f"{zone} is the primary and its postgres is online")
 
 
-def fatal_outcome(zone: str, record: Any) -> Outcome:
+def fatal_outcome(zone: str, record: Any, before_step: bool = False) -> Outcome:
     from migrator.remote.bunyan import format_record
 
-    return Outcome(
-        False,
-        f"the sitter in {zone} died: {record.msg or record.raw} (upstream's sitter exits on a "
-        "fatal error; SMF restarts it into the same death until the state is valid, then "
-        "leaves it in maintenance). Correct /state, then run `svcadm clear manatee-sitter` "
-        "in the zone if `svcs manatee-sitter` shows maintenance",
-        {"zone": zone, "record": format_record(record), "fatal": True},
-    )
+    said = record.msg or record.raw
+    if before_step:
+        detail = (
+            f"the sitter in {zone} is not running: its last record before this step was "
+            f"FATAL ({said}) and it has written nothing since, so it is most likely in SMF's "
+            "maintenance, which restarts nothing. /state is now valid for it: run `svcadm "
+            "clear manatee-sitter` in the zone, then resume"
+        )
+    else:
+        detail = (
+            f"the sitter in {zone} died: {said} (upstream's sitter exits on a fatal error; "
+            "SMF restarts it into the same death until the state is valid, then leaves it in "
+            "maintenance). Correct /state, then run `svcadm clear manatee-sitter` in the zone "
+            "if `svcs manatee-sitter` shows maintenance"
+        )
+    return Outcome(False, detail, {"zone": zone, "record": format_record(record), "fatal": True})
+
+
+def _last_record_if_fatal(remote: Any, mark: Any) -> Any:
+    """The last bunyan record before ``mark`` when it is FATAL (the sitter's last words)."""
+    from migrator.errors import MigratorError
+    from migrator.remote.bunyan import LEVEL_NUMBERS
+    from migrator.remote.loglevels import records_of
+
+    if mark.inode is None or mark.offset == 0:
+        return None
+    start = mark.advanced(max(0, mark.offset - 65536))
+    try:
+        read = remote.read_since(mark.zone, start, max_bytes=mark.offset - start.offset)
+    except MigratorError:
+        return None
+    data = read.data if start.offset else b"\n" + read.data
+    records = [r for r in records_of(data) if r.level is not None]
+    if records and (records[-1].level or 0) >= LEVEL_NUMBERS["fatal"]:
+        return records[-1]
+    return None
 
 
 @check("primary_writable", WritableParams)
@@ -74,7 +108,9 @@ def primary_writable(ctx: StepContext, p: WritableParams, timeout: float) -> Out
     command = status_command(remote.inventory)
     fatal = RecordMatch(min_level=LEVEL_NUMBERS["fatal"])
     marks = [_mark(ctx, zone)]  # read on from where the last look stopped
-    deadline = time.monotonic() + max(timeout, 0.0)
+    started = time.monotonic()
+    deadline = started + max(timeout, 0.0)
+    last_words = _last_record_if_fatal(remote, marks[0])
 
     def look() -> Outcome:
         died = look_once(remote, marks[-1], fatal)
@@ -82,6 +118,10 @@ def primary_writable(ctx: StepContext, p: WritableParams, timeout: float) -> Out
             return fatal_outcome(zone, died.record)
         marks.append(died.end)
         result = remote.run(zone, command)
+        silent = died.end.offset <= marks[0].offset
+        if (last_words is not None and silent and timeout > 0
+                and time.monotonic() - started >= min(DEAD_GRACE, timeout)):
+            return fatal_outcome(zone, last_words, before_step=True)
         if not result.ok:
             said = result.stderr.decode("utf-8", "replace").strip()[-300:]
             return Outcome(False, f"`{command}` failed in {zone} (exit status "

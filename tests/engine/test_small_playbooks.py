@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -76,3 +77,40 @@ def test_two_node_keeps_the_freeze_through_the_primary_reprovision(
              if "Reprovision the primary" in line or "Unfreeze the cluster state" in line]
     assert order and "Reprovision the primary" in order[0]
     assert wait_writable(config, WAIT) == primary
+
+
+def test_one_node_backfilled_by_hand_fails_fast_then_resumes(
+    sandbox: Callable[..., SandboxConfig], client_for: Callable[[SandboxConfig], Any],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The runbook's procedure done by hand (upstream's state-backfill: no one-node-write
+    mode) leaves the peer in maintenance; the run sets the mode, sees the sitter dead and
+    stops at once saying what to do; after the clear, resume ends with the peer serving."""
+    from migrator.sandbox import procs
+    from migrator.sandbox.manage import reprovision, sitter_pid_file, start_peer
+    from tests.sandbox.conftest import zone_ssh
+
+    config = sandbox(nodes=1)
+    (zone,) = config.zones
+    client = client_for(config)
+    reprovision(config.directory, zone.uuid, "v2")
+    supervisor = procs.recorded_pid(sitter_pid_file(config, zone))
+    assert supervisor is not None
+    gone = threading.Event()
+    procs.on_exit(supervisor, gone.set)
+    assert zone_ssh(config, zone, "manatee-adm state-backfill -y").returncode == 0
+    assert gone.wait(WAIT)  # crash-looped into maintenance
+
+    stopped = migrator(config, tmp_path, "run", "--yes")
+    assert stopped.status == 1, stopped.err
+    assert "most likely in SMF's maintenance" in stopped.err
+    state = json.loads(client.get(f"/manatee/{config.shard}/state")[0])
+    assert state["oneNodeWriteMode"] is True  # the mode was set; the peer is still down
+
+    start_peer(config.directory, zone.uuid)  # `svcadm clear`
+    resumed = migrator(config, tmp_path, "resume", "--yes")
+    assert resumed.status == 0, resumed.err
+    # done by its done-checks, or by re-running the step (nothing left to write)
+    assert ("one-node complete" in resumed.err
+            or "every step of one-node is done" in resumed.err), resumed.err
+    assert wait_writable(config, WAIT) == zone
