@@ -238,3 +238,24 @@ def test_inventory_zone_id_with_a_trailing_newline_is_refused(tmp_path: Path) ->
     path.write_text('shard: s\nzookeeper: 127.0.0.1:2181\nzones:\n  "primary\\n": {host: h}\n')
     with pytest.raises(BadInput, match="is not a zone id"):
         load_inventory(path)
+
+
+def test_other_operator_files_are_read_bounded_and_strictly(tmp_path: Path) -> None:
+    from migrator.commands.engine import load_topology_file
+    from migrator.engine.savedplan import load_plan
+    from migrator.playbook.loader import PlaybookError, load_playbook_file
+
+    endless = Path("/dev/zero")
+    with pytest.raises(PlaybookError, match="larger than 4 MiB"):
+        load_playbook_file(endless)
+    for load in (load_topology_file, load_plan):
+        with pytest.raises(BadInput, match="larger than 4 MiB"):
+            load(endless)
+    latin1 = tmp_path / "plan.json"
+    latin1.write_bytes(b'{"shard": "caf\xe9"}')
+    with pytest.raises(BadInput, match="not UTF-8"):
+        load_plan(latin1)
+    nan = tmp_path / "topology.json"
+    nan.write_text('{"shard": "s", "election": [], "weight": NaN}')
+    with pytest.raises(BadInput, match="NaN"):
+        load_topology_file(nan)
