@@ -88,7 +88,9 @@ def loads(raw: bytes | str, *, max_bytes: int | None = None, max_depth: int = MA
             raise JsonRejected(f"it is not UTF-8 (byte {exc.start})") from None
     else:
         text = raw
-    if nesting_depth(text, max_depth) > max_depth:
+    # Fewer brackets than the limit cannot nest deeper: the scan is skipped for
+    # nearly every real znode and log line (two C-speed counts instead).
+    if text.count("[") + text.count("{") > max_depth and nesting_depth(text, max_depth) > max_depth:
         raise JsonRejected(f"it nests deeper than {max_depth} levels")
     try:
         return json.loads(

@@ -95,7 +95,7 @@ _WORDS: dict[str, Any] = {"null": None, "undefined": None, "true": True, "false"
 
 def parse_inspected(text: str) -> Any:
     """Node ``util.inspect`` output (JSON-like, unquoted keys, '-strings) -> data, or None."""
-    if nesting_depth(text) > MAX_DEPTH:
+    if text.count("{") + text.count("[") > MAX_DEPTH and nesting_depth(text) > MAX_DEPTH:
         return None  # nobody logs that deep; parsing it would exhaust the stack
     tokens: list[tuple[str, str]] = []
     position = 0
