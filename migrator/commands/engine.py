@@ -132,7 +132,14 @@ def with_log_level_notes(plan: Plan, loaded: LoadedPlaybook, remote: Any) -> Pla
     from migrator.engine.loglevel_notes import debug_dependencies, debug_notes, sample_debug
 
     deps = debug_dependencies(plan, loaded.playbook)
-    notes = debug_notes(deps, sample_debug(remote)) if deps else []
+    if not deps:
+        return plan
+    from concurrent.futures import ThreadPoolExecutor
+
+    zones = sorted({d.zone for d in deps})
+    with ThreadPoolExecutor(max_workers=len(zones)) as pool:  # one round trip, not N
+        sampled = dict(zip(zones, pool.map(sample_debug(remote), zones), strict=True))
+    notes = debug_notes(deps, sampled.__getitem__)
     return replace(plan, notes=[*plan.notes, *notes]) if notes else plan
 
 

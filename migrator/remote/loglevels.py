@@ -31,7 +31,7 @@ from typing import Any
 from migrator.remote.bunyan import LogRecord, parse_line
 
 DEBUG_LEVEL = 20
-SAMPLE_BYTES = 256 * 1024  # the end of the log that is sampled for DEBUG records
+SAMPLE_BYTES = 64 * 1024  # the end of the log that is sampled for DEBUG records
 
 
 @dataclass(frozen=True)
