@@ -24,6 +24,9 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # An inventory of 500 zones expands to about 5,000 nodes; playbooks to fewer.
 MAX_EXPANDED_NODES = 100_000
+# Inventories and playbooks nest about six levels; everything that walks the tree
+# afterwards recurses, so deeper documents are refused here (libyaml allows 1,000).
+MAX_DEPTH = 64
 
 
 class AliasExpansionError(yaml.MarkedYAMLError):
@@ -43,7 +46,12 @@ def check_expansion(root: yaml.Node, limit: int = MAX_EXPANDED_NODES) -> int:
     sizes: dict[int, int] = {}
     active: set[int] = set()
 
-    def size(node: yaml.Node) -> int:
+    def size(node: yaml.Node, depth: int) -> int:
+        if depth > MAX_DEPTH:
+            raise yaml.MarkedYAMLError(
+                problem=f"the document nests deeper than {MAX_DEPTH} levels",
+                problem_mark=node.start_mark,
+            )
         key = id(node)
         known = sizes.get(key)
         if known is not None:
@@ -54,12 +62,12 @@ def check_expansion(root: yaml.Node, limit: int = MAX_EXPANDED_NODES) -> int:
         total = 1
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
-                total += size(k) + size(v)
+                total += size(k, depth + 1) + size(v, depth + 1)
                 if total > limit:
                     break
         elif isinstance(node, yaml.SequenceNode):
             for item in node.value:
-                total += size(item)
+                total += size(item, depth + 1)
                 if total > limit:
                     break
         active.discard(key)
@@ -72,7 +80,7 @@ def check_expansion(root: yaml.Node, limit: int = MAX_EXPANDED_NODES) -> int:
         sizes[key] = total
         return total
 
-    return size(root)
+    return size(root, 0)
 
 
 def parse_document(text: str) -> tuple[yaml.Node | None, Any]:

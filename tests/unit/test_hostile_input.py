@@ -259,3 +259,16 @@ def test_other_operator_files_are_read_bounded_and_strictly(tmp_path: Path) -> N
     nan.write_text('{"shard": "s", "election": [], "weight": NaN}')
     with pytest.raises(BadInput, match="NaN"):
         load_topology_file(nan)
+
+
+@pytest.mark.parametrize("depth", [100, 990, 3000])
+def test_deeply_nested_yaml_is_bad_input(tmp_path: Path, depth: int) -> None:
+    from migrator.playbook.loader import PlaybookError, load_playbook_file
+
+    path = tmp_path / "deep.yaml"
+    path.write_text("shard: s\nzookeeper: z:1\nzones: {a: {host: h, x: "
+                    + "[" * depth + "]" * depth + "}}\n")
+    with pytest.raises(BadInput, match="nest"):
+        load_inventory(path)
+    with pytest.raises(PlaybookError, match="nest"):
+        load_playbook_file(path)
