@@ -11,7 +11,8 @@ reading hostile znodes should be:
   Integers must be exact in JavaScript (at most 2**53 - 1 in magnitude, which
   also bounds their length), nesting is bounded by ``MAX_DEPTH`` (a manatee
   state is four levels deep), and input by a byte limit the caller chooses;
-* bytes must be UTF-8.
+* bytes must be UTF-8, and an escaped lone surrogate (``"\\ud800"``), which
+  Python keeps but cannot encode back to UTF-8, is refused.
 
 Every problem raises ``JsonRejected`` (a ``ValueError``) with a short reason;
 callers wrap it into the typed error that names the znode or file.
@@ -30,6 +31,7 @@ MAX_SAFE_INTEGER = 2**53 - 1
 # ZooKeeper refuses a request larger than jute.maxbuffer (default 0xfffff bytes).
 ZK_MAX_BUFFER = 0xFFFFF
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 
 
@@ -93,9 +95,14 @@ def loads(raw: bytes | str, *, max_bytes: int | None = None, max_depth: int = MA
     if text.count("[") + text.count("{") > max_depth and nesting_depth(text, max_depth) > max_depth:
         raise JsonRejected(f"it nests deeper than {max_depth} levels")
     try:
-        return json.loads(
+        value = json.loads(
             text, parse_constant=_constant, parse_float=_float, parse_int=_int
         )
+        if "\\u" in text and _SURROGATE_ESCAPE.search(text):
+            json.dumps(value, ensure_ascii=False).encode("utf-8")  # pairs combine; lone ones fail
+        return value
+    except UnicodeEncodeError:
+        raise JsonRejected("it holds an escaped lone surrogate, which is not text") from None
     except JsonRejected:
         raise
     except RecursionError:  # the scan above makes this unreachable; kept as a guard

@@ -65,6 +65,13 @@ def check_expansion(root: yaml.Node, limit: int = MAX_EXPANDED_NODES) -> int:
                 total += size(k, depth + 1) + size(v, depth + 1)
                 if total > limit:
                     break
+        elif isinstance(node, yaml.ScalarNode) and not node.value.isascii():
+            try:
+                node.value.encode("utf-8")
+            except UnicodeEncodeError:  # a "\ud800" escape: nothing could send or print it
+                raise yaml.MarkedYAMLError(problem="a string holds a lone surrogate escape, "
+                                           "which is not text",
+                                           problem_mark=node.start_mark) from None
         elif isinstance(node, yaml.SequenceNode):
             for item in node.value:
                 total += size(item, depth + 1)

@@ -272,3 +272,15 @@ def test_deeply_nested_yaml_is_bad_input(tmp_path: Path, depth: int) -> None:
         load_inventory(path)
     with pytest.raises(PlaybookError, match="nest"):
         load_playbook_file(path)
+
+
+def test_lone_surrogates_are_refused_in_json_and_yaml(tmp_path: Path) -> None:
+    assert loads(b'{"a": "\\ud83d\\ude00"}') == {"a": "\U0001f600"}  # a pair is text
+    with pytest.raises(JsonRejected, match="lone surrogate"):
+        loads(b'{"a": "\\ud800"}')
+    with pytest.raises(MalformedZnode, match="lone surrogate"):
+        parse_election_node(NAME, b'{"zoneId":"\\ud800","ip":"10.0.0.1","pgUrl":"p"}', SHARD)
+    path = tmp_path / "inv.yaml"
+    path.write_text(GOOD_INVENTORY + 'commands: {sitter_disable: "echo \\ud800"}\n')
+    with pytest.raises(BadInput, match=r"lone surrogate|invalid Unicode"):
+        load_inventory(path)
