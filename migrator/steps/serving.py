@@ -17,6 +17,10 @@ log level and after a resume:
   ``maintenance`` restarts nothing): the check fails then, quoting that record,
   rather than waiting out the timeout.
 
+``manatee-adm status`` rather than ``pg-status``: the same facts (each peer's
+postgres online or not, its replication) as JSON, which the replication checks
+already parse; ``pg-status`` prints them as a table for people.
+
 The sitter's INFO records ``assuming role`` (role primary) and ``pg: applied
 config`` are shown by the step's other verifications where it has them; the
 status answer is what decides, because after a resume they may predate the
