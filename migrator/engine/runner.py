@@ -11,9 +11,22 @@ For each step of the plan, in order::
     verifying       outputs saved, then every verification waited for, event-driven
     done            stamped only after the verification passed
 
-Resuming a step left ``acting`` re-runs its action without re-checking the
-preconditions (they described the world before the action): every action is
-idempotent (ZooKeeper actions check what is there; remote actions must too).
+Resuming a step left ``acting`` does not re-check the preconditions (they
+described the world before the action). ZooKeeper actions are idempotent (they
+look at what is there) and are simply run again. A reprovision or a command in
+a zone is not: before it does anything it journals its *intent* (zone, image,
+time, this machine, a local child's pid and process group), and on resume the
+evidence from the live zone, the election, this machine and the headnode is
+compared with it (``migrator.engine.inflight.decide``, a pure function): done
+-> verify; still under way -> wait for it (never a second one at once); never
+happened -> act again; no evidence either way -> ask the operator to type the
+shard name, or with ``--yes`` refuse (exit 3) saying what to look at.
+
+Ctrl-C during such an action does not abandon it half-way: the first one lets
+the action finish (the run then stops before verifying, and says so); a second
+one stops waiting for it (a local child runs on in its own process group) and
+says what state the zone is in. Both print the `migrator resume` command.
+
 A step left ``verifying`` only waits for its verification again. Every
 journal write is one versioned ZooKeeper write, so a crash or Ctrl-C at any
 moment leaves the previous or the next journal, both consistent.
@@ -21,6 +34,8 @@ moment leaves the previous or the next journal, both consistent.
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -53,6 +68,10 @@ if TYPE_CHECKING:
     from migrator.cluster.history import HistoryRecord
     from migrator.cluster.shard import ShardSnapshot
     from migrator.engine.savedplan import SavedPlan
+
+# seconds between looks at an action left in flight when nothing we can watch changes
+# (a headnode job's status has no event to follow)
+INFLIGHT_RECHECK = 5.0
 
 # actions that show the operator their computed write through ctx.confirm themselves
 SELF_CONFIRMING = frozenset(
@@ -217,6 +236,8 @@ class Runner:
         self._current: Step | None = None
         self.cluster_seconds = 0.0
         self._queries_at_start = 0.0
+        self._stop_after_action = False
+        self._second_interrupt = False
 
     # ---- planning -------------------------------------------------------------------
 
@@ -326,12 +347,25 @@ class Runner:
                 self.console.say(f"  resuming: this step was {resumed_from} when the last run "
                                  "stopped")
             if resumed_from != "verifying":
-                self._save_step(step.id, replace(stamp(self._record(step.id), "acting",
-                                                       self.operator), detail=None))
-                outcome = self._act(ctx, step)
+                ctx.intent_func = lambda fields, sid=step.id: self._merge_intent(sid, fields)
+                found: Outcome | None = None
+                if resumed_from == "acting" and get_action(step.action.name).resume:
+                    found = self._resume_in_flight(ctx, step)
+                if found is None:
+                    self._save_step(step.id, replace(
+                        stamp(self._record(step.id), "acting", self.operator), detail=None,
+                        intent=_base_intent(step.action.name)))
+                    outcome = self._act(ctx, step)
+                else:
+                    outcome = found
                 self._save_step(step.id, stamp(self._record(step.id), "verifying", self.operator,
                                                outputs=_jsonable(outcome.data),
                                                detail=outcome.detail))
+                if self._stop_after_action:
+                    self.console.say(
+                        "  The action finished; stopping before its verification as asked "
+                        "(Ctrl-C).", "yellow")
+                    raise KeyboardInterrupt
             else:
                 outcome = Outcome(True, "action done in an earlier run",
                                   self._record(step.id).outputs)
@@ -347,6 +381,7 @@ class Runner:
             raise
         except KeyboardInterrupt:
             self._best_effort_interrupt(step.id)
+            self._say_interrupted(ctx, step)
             raise
         except MigratorError as exc:
             current = self._record(step.id)
@@ -359,6 +394,8 @@ class Runner:
             raise
         finally:
             self._current = None
+            self._stop_after_action = False
+            ctx.intent_func = None
 
     def _preconditions(self, ctx: EngineContext, step: Step) -> None:
         """Look once; a precondition with its own ``timeout`` may be waited for.
@@ -395,7 +432,11 @@ class Runner:
             self.console.say(f"  action: {registered.describe(ctx, params)}")
         started = time.monotonic()
         try:
-            outcome = registered.func(ctx, params)
+            if registered.resume is not None:
+                with self._patient_interrupts(step):
+                    outcome = registered.func(ctx, params)
+            else:
+                outcome = registered.func(ctx, params)
         finally:
             self.cluster_seconds += time.monotonic() - started
         if not outcome.ok:
@@ -408,6 +449,141 @@ class Runner:
             )
         self.console.ok(outcome.detail)
         return outcome
+
+    @contextmanager
+    def _patient_interrupts(self, step: Step) -> Iterator[None]:
+        """The first Ctrl-C lets a non-idempotent action finish; a second stops waiting."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_sigint(_signum: int, _frame: Any) -> None:
+            if self._stop_after_action:
+                self._second_interrupt = True
+                raise KeyboardInterrupt
+            self._stop_after_action = True
+            self.console.say(
+                f"\n  Ctrl-C: {step.title.lower()} is under way and is left to finish (stopping "
+                "it half-way could leave the zone down); the run stops after it. Press Ctrl-C "
+                "again to stop waiting for it (it goes on without this run). Then: "
+                f"{self._resume_command()}", "yellow")
+
+        previous: Any = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _resume_command(self) -> str:
+        verb = "rollback" if self.options.kind == "rollback" else "resume"
+        return f"migrator {verb} --inventory {self.options.inventory_path}"
+
+    def _say_interrupted(self, ctx: EngineContext, step: Step) -> None:
+        """After Ctrl-C: what state the zone of an action left in flight is in, and the
+        command that continues. Best effort: it must not hide the interruption."""
+        try:
+            record = self._record(step.id)
+            registered = get_action(step.action.name)
+            if record.status == "acting" and registered.resume is not None:
+                from migrator.engine.inflight import describe_evidence
+
+                params = registered.params.validate(step.action.params)
+                evidence = registered.resume(ctx, params, dict(record.intent or {}))
+                self.console.say(f"  Stopped waiting for {step.title.lower()}; it was left "
+                                 f"as it is. {describe_evidence(evidence)}", "yellow")
+                self.console.say("  The step stays `acting`: resuming decides from the zone "
+                                 "whether the action happened, waits for it while it runs, "
+                                 "and never starts a second one at the same time.", "yellow")
+            self.console.say(f"  To continue: {self._resume_command()}", "yellow")
+        except (Exception, KeyboardInterrupt):
+            pass
+
+    def _merge_intent(self, step_id: str, fields: Mapping[str, Any]) -> None:
+        record = self._record(step_id)
+        self._save_step(step_id, replace(record, intent={**(record.intent or {}),
+                                                         **_jsonable(fields)}))
+
+    def _resume_in_flight(self, ctx: EngineContext, step: Step) -> Outcome | None:
+        """Decide from the live evidence what became of an action left ``acting``.
+
+        Returns the outcome when it is done, None when it must be run (again); waits
+        while it is under way; asks (typed) when nothing tells, and refuses with --yes.
+        """
+        from migrator.engine.inflight import decide
+
+        registered = get_action(step.action.name)
+        assert registered.resume is not None
+        params = registered.params.validate(step.action.params)
+        intent = dict(self._record(step.id).intent or {})
+        limit = float(getattr(params, "timeout", None) or step.timeout)
+        deadline = time.monotonic() + limit
+        said = ""
+        while True:
+            with QUERIES.timing():
+                evidence = registered.resume(ctx, params, intent)
+            decision = decide(evidence)
+            if decision.reason != said:
+                self.console.say(f"  left in flight by the last run: {decision.reason}")
+                said = decision.reason
+            if decision.verdict == "done":
+                return Outcome(True, f"done in an earlier run: {decision.reason}",
+                               {"resumed": "done", "reason": decision.reason})
+            if decision.verdict == "redo":
+                return None
+            if decision.verdict == "ask":
+                self._ask_redo(step, decision)
+                return None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise StepFailed(
+                    f"Step {step.id} ({step.title}): {decision.reason}, still after waiting "
+                    f"{limit:g} s for it; nothing was started.",
+                    f"Look at it; once it has ended, `{self._resume_command()}` decides "
+                    "again from what it finds.",
+                )
+            started = time.monotonic()
+            try:
+                with self.console.waiting(decision.reason, remaining):
+                    self._wait_in_flight(ctx, evidence, intent, min(remaining,
+                                                                    INFLIGHT_RECHECK))
+            finally:
+                self.cluster_seconds += time.monotonic() - started
+
+    def _ask_redo(self, step: Step, decision: Any) -> None:
+        look = "; ".join(decision.look_at) or "the zone"
+        if self.console.assume_yes or self.options.saved_plan is not None:
+            raise Refused(
+                f"Step {step.id} ({step.title}) was interrupted while acting, and "
+                f"{decision.reason}. Running it again without knowing could start a second "
+                "one; nothing was done.",
+                f"Look at: {look}. If it did not happen, run `{self._resume_command()}` "
+                "without --yes and confirm; if it did, wait until the zone is back and "
+                "resume.",
+            )
+        self.console.say(f"  Before answering, look at: {look}.", "yellow")
+        self._confirm(f"{step.title}: run the action again (it may have happened already)?",
+                      None, True)
+
+    def _wait_in_flight(self, ctx: EngineContext, evidence: Any, intent: Mapping[str, Any],
+                        timeout: float) -> None:
+        """Until the local child exits, or the election changes, or ``timeout``."""
+        if evidence.child == "alive" and isinstance(intent.get("pid"), int):
+            from migrator.remote.localchild import wait_gone
+
+            wait_gone(int(intent["pid"]), timeout)
+            return
+        from migrator.zk.watches import wait_for, watch_election
+
+        first: list[Any] = []
+
+        def changed(children: Any) -> Any:
+            if not first:
+                first.append(sorted(children))
+                return None
+            return True if sorted(children) != first[0] else None
+
+        wait_for(lambda deliver: watch_election(self.client, self.shard, deliver), changed,
+                 timeout)
 
     def _verify(self, ctx: EngineContext, step: Step) -> None:
         deadline = time.monotonic() + step.timeout
@@ -521,6 +697,14 @@ class Runner:
             self._finish_run("interrupted")
         except (Exception, KeyboardInterrupt):
             pass  # the journal holds its previous, consistent version
+
+
+def _base_intent(action: str) -> dict[str, Any]:
+    """What every action journals as it starts: what, when, from which machine."""
+    import socket
+
+    return {"action": action, "started": iso_now_ms(), "host": socket.gethostname(),
+            "operatorPid": os.getpid()}
 
 
 def _jsonable(data: Mapping[str, Any]) -> dict[str, Any]:

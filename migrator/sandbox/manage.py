@@ -9,6 +9,7 @@ shard being ready.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import time
@@ -253,6 +254,18 @@ def start_peer(directory: Path, zone_name: str) -> dict[str, Any]:
     return {"zone": zone.uuid, "version": zone.version, "election_node": node}
 
 
+def reprovision_pid_file(config: SandboxConfig, zone: ZoneConfig) -> Path:
+    return config.pid_file(f"reprovision-{zone.uuid}")
+
+
+def reprovision_status(directory: Path, zone_name: str) -> str:
+    """``running`` while a `sandbox reprovision` of the zone is under way, else ``idle``
+    (what an inventory's ``commands.reprovision_status`` prints)."""
+    config = load_config(directory.resolve())
+    zone = config.zone(zone_name)
+    return "running" if procs.recorded_pid(reprovision_pid_file(config, zone)) else "idle"
+
+
 def normalise_version(value: str) -> str:
     for version, release in RELEASES.items():
         if value in (version, release):
@@ -283,13 +296,26 @@ def reprovision(
             f"--delay {delay:g} is out of range.", "Give 0 to 600 seconds."
         )
     started = iso_now_ms()
-    stop_sitter(config, zone)
-    # This wait *is* the simulated reprovision (the zone is down meanwhile), not a poll.
-    time.sleep(delay)
-    zone.version = version
-    config.save()
-    write_version(config, zone)
-    node = start_sitter(config, zone)
+    marker = reprovision_pid_file(config, zone)
+    running = procs.recorded_pid(marker)
+    if running is not None:
+        # as a headnode refuses a second job on a VM with one in flight
+        raise Refused(
+            f"A reprovision of zone {zone.uuid} is already running (pid {running}); a "
+            "second one was not started.",
+            "Wait for it to end (`migrator sandbox reprovision-status`).",
+        )
+    procs.write_pid_file(marker, os.getpid())
+    try:
+        stop_sitter(config, zone)
+        # This wait *is* the simulated reprovision (the zone is down meanwhile), not a poll.
+        time.sleep(delay)
+        zone.version = version
+        config.save()
+        write_version(config, zone)
+        node = start_sitter(config, zone)
+    finally:
+        marker.unlink(missing_ok=True)
     return {"zone": zone.uuid, "version": version, "started": started,
             "finished": iso_now_ms(), "delay": delay, "election_node": node}
 
