@@ -357,6 +357,7 @@ class Runner:
                         intent=_base_intent(step.action.name)))
                     outcome = self._act(ctx, step)
                 else:
+                    self.console.ok(found.detail)
                     outcome = found
                 self._save_step(step.id, stamp(self._record(step.id), "verifying", self.operator,
                                                outputs=_jsonable(outcome.data),
