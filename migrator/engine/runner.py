@@ -148,18 +148,32 @@ def run_check(ctx: EngineContext, ref: CheckRef, timeout: float) -> Outcome:
 
 def evaluate_done(ctx: EngineContext, step: Step) -> Outcome:
     """Do the step's done-checks hold right now (timeout 0)? A check that cannot be
-    evaluated (zone unreachable) counts as not holding, with the reason."""
+    evaluated (zone unreachable) counts as not holding, with the reason.
+
+    Every check is looked at, not only up to the first that fails: a failing
+    *persistent* check (one no later step undoes, e.g. a zone's version) is
+    reported in ``data["persistent_failed"]``, which tells a step undone by a later
+    one from a step never done (``migrator.engine.position``).
+    """
     if not step.done_checks:
         return Outcome(False, "only the journal can say this step was done (done_when: [])")
-    details = []
+    details: list[str] = []
+    failed: list[str] = []
+    persistent: list[str] = []
     for ref in step.done_checks:
         try:
             outcome = run_check(ctx, ref, 0.0)
         except MigratorError as exc:
-            return Outcome(False, f"{ref.check} could not be checked: {exc.message}")
-        if not outcome.ok:
-            return Outcome(False, f"{ref.check}: {outcome.detail}")
-        details.append(outcome.detail)
+            failed.append(f"{ref.check} could not be checked: {exc.message}")
+            continue
+        if outcome.ok:
+            details.append(outcome.detail)
+            continue
+        failed.append(f"{ref.check}: {outcome.detail}")
+        if get_check(ref.check).persistent:
+            persistent.append(outcome.detail)
+    if failed:
+        return Outcome(False, failed[0], {"persistent_failed": persistent})
     return Outcome(True, "; ".join(details))
 
 
@@ -263,7 +277,11 @@ class Runner:
             original=original, say_func=lambda text: self.console.say(f"  {text}"),
             confirm_func=self._confirm,
         )
-        observed = observe(ctx, self.loaded, self.journal, self.options.kind,
+        # Without a journal (a migration begun by hand, or none yet) the original topology
+        # is captured now, so its election nodes say nothing about restarts *before* now:
+        # the done-checks judge a zone back in the election as rejoined (see README).
+        judge = ctx if self.journal is not None else replace(ctx, original=_unnamed(original))
+        observed = observe(judge, self.loaded, self.journal, self.options.kind,
                            view=(snapshot, history))
         plan = make_plan(
             snapshot, history, self.loaded, self.journal, observed, now=iso_now_ms(),
@@ -287,6 +305,14 @@ class Runner:
         self._queries_at_start = QUERIES.seconds
         plan, ctx = self.plan()
         self._refuse_changed_playbook()
+        if plan.conflicts:
+            raise consistency.JournalDisagrees(
+                f"Shard {self.shard} was taken out of order: " + "; ".join(plan.conflicts)
+                + ". Nothing was done.",
+                "Someone did a later step by hand before an earlier one. Look with `migrator "
+                "status` and the zones' versions; repair by hand or roll back; the engine "
+                "will not guess.",
+            )
         if self.options.saved_plan is not None:
             require_fresh(self.options.saved_plan, plan)
         result = RunResult(plan)
@@ -313,6 +339,14 @@ class Runner:
                 result.already.append(step.id)
                 continue
             ctx.step_id, ctx.marks = step.id, dict(self._record(step.id).marks)
+            if planned.status == "done":
+                # the plan judged the shard as a whole (a later effect implies this one)
+                how = "implied" if planned.implied else "already-held"
+                self._save_step(step.id, stamp(self._record(step.id), "done", self.operator,
+                                               done_by=how, detail=planned.reason))
+                self.console.ok(f"already done: {planned.reason.removeprefix('already holds: ')}")
+                result.already.append(step.id)
+                continue
             seen = evaluate_done(ctx, step)
             if seen.ok:
                 self._save_step(step.id, stamp(self._record(step.id), "done", self.operator,
@@ -698,6 +732,11 @@ class Runner:
             self._finish_run("interrupted")
         except (Exception, KeyboardInterrupt):
             pass  # the journal holds its previous, consistent version
+
+
+def _unnamed(original: Any) -> Any:
+    """The original topology without its election node names (unknown before now)."""
+    return replace(original, peers=tuple(replace(p, name=None) for p in original.peers))
 
 
 def _base_intent(action: str) -> dict[str, Any]:
