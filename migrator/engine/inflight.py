@@ -10,6 +10,7 @@ data::
     evidence                                                   verdict
     the local child of the intent is still running             wait
     the headnode reports a reprovision job of the zone running wait
+    the action never journalled its own intent (killed before) redo (it had not begun)
     zone at the target, rejoined the election after the intent done (verify)
     zone was already at the target when the intent was written done (verify)
     zone at the target, not (yet) back in the election         wait
@@ -46,6 +47,9 @@ class Evidence:
     """
 
     action: str  # "reprovision" or "run_command"
+    # the action journalled what it was about to do (it writes that before anything
+    # else): False means it was stopped before it began
+    begun: bool = True
     zone: str | None = None
     target: str | None = None  # the image the reprovision installs
     from_version: str | None = None  # what the zone ran when the intent was written
@@ -75,8 +79,6 @@ class Decision:
 
 def decide(e: Evidence) -> Decision:
     """The verdict for one action left in flight (see the module docstring's table)."""
-    if e.action != "reprovision":
-        return _decide_command(e)
     zone = e.zone or "the zone"
     if e.child == "alive":
         return Decision("wait", f"the reprovision of {zone} started by the last run "
@@ -84,6 +86,11 @@ def decide(e: Evidence) -> Decision:
     if e.job == "running":
         return Decision("wait", f"the headnode reports a reprovision job of {zone} still "
                                 "running")
+    if not e.begun:
+        return Decision("redo", f"the last run stopped before the action began (it never "
+                                f"journalled what it would do in {zone})")
+    if e.action != "reprovision":
+        return _decide_command(e)
     if e.at_target:
         if e.from_version is not None and e.from_version == e.target:
             return Decision("done", f"{zone} already ran {e.target} when the last run "

@@ -300,7 +300,7 @@ def _run_evidence(ctx: StepContext, p: RunParams, intent: dict[str, Any]) -> Any
     from migrator.engine.inflight import Evidence
 
     zone = ctx.zone(p.zone)
-    return Evidence("run_command", zone=zone,
+    return Evidence("run_command", zone=zone, begun="command" in intent,
                     command=str(intent.get("command") or _command_text(ctx, p, zone)),
                     idempotent=p.command is not None)
 
@@ -385,18 +385,20 @@ def _reprovision_evidence(ctx: StepContext, p: ReprovisionParams, intent: dict[s
     except MigratorError:
         reachable = False
     nodes = election_nodes(ctx, zone)
-    before = set(intent.get("electionNodes") or [])
+    recorded = intent.get("electionNodes")
+    before = set(recorded or [])
     child = localchild.child_state(intent) if intent.get("runOn") == "local" else "unknown"
     label = ""
     if isinstance(intent.get("pid"), int):
         label = f"pid {intent['pid']} (process group {intent.get('pgid')}) on {intent.get('host')}"
     job = remote.reprovision_job(zone)
     return Evidence(
-        "reprovision", zone=zone, target=image,
+        "reprovision", zone=zone, target=image, begun=recorded is not None,
         from_version=intent.get("fromVersion"), version=version, reachable=reachable,
         child=child,  # type: ignore[arg-type]
         child_label=label, job=job,
-        in_election=bool(nodes), new_session=bool(set(nodes) - before) if nodes else None,
+        in_election=bool(nodes),
+        new_session=bool(set(nodes) - before) if nodes and recorded is not None else None,
     )
 
 

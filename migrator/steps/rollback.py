@@ -473,7 +473,7 @@ def _rebuild_evidence(ctx: StepContext, p: ZoneParams, intent: dict[str, Any]) -
 
     snap = reads.read_shard(ctx.zk, ctx.shard)
     still = zone_deposed(snap, original_of(ctx), p.zone).ok
-    return Evidence("run_command", zone=ctx.zone(p.zone),
+    return Evidence("run_command", zone=ctx.zone(p.zone), begun="command" in intent,
                     command=str(intent.get("command") or rebuild_command(ctx.inventory)),
                     idempotent=not still)
 
