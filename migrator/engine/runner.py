@@ -386,6 +386,8 @@ class Runner:
                 if resumed_from == "acting" and get_action(step.action.name).resume:
                     found = self._resume_in_flight(ctx, step)
                 if found is None:
+                    if get_action(step.action.name).resume is not None:
+                        self._refuse_while_another_runs(step)
                     self._save_step(step.id, replace(
                         stamp(self._record(step.id), "acting", self.operator), detail=None,
                         intent=_base_intent(step.action.name)))
@@ -583,6 +585,26 @@ class Runner:
                                                                     INFLIGHT_RECHECK))
             finally:
                 self.cluster_seconds += time.monotonic() - started
+
+    def _refuse_while_another_runs(self, step: Step) -> None:
+        """Never two non-idempotent actions at once: a local child an earlier run left
+        (in any step, migration or rollback) must have ended first."""
+        from migrator.remote.localchild import child_state
+
+        assert self.journal is not None
+        for run in self.journal.runs:
+            for step_id, record in run.steps.items():
+                if (run.kind, step_id) == (self.options.kind, step.id):
+                    continue
+                intent = record.intent or {}
+                if record.status == "acting" and child_state(intent) == "alive":
+                    raise Refused(
+                        f"Step {step.id} ({step.title}) was not started: the {run.kind}'s "
+                        f"step {step_id} left an action running (pid {intent.get('pid')}, "
+                        f"process group {intent.get('pgid')}, in {intent.get('zone')}).",
+                        "Wait for it to end (its output is in "
+                        f"{intent.get('output')}), then run this again.",
+                    )
 
     def _ask_redo(self, step: Step, decision: Any) -> None:
         look = "; ".join(decision.look_at) or "the zone"

@@ -140,3 +140,36 @@ def test_a_state_setting_command_is_simply_run_again(
     result = make_runner(loaded=loaded, console=console).execute()
     assert result.complete and len(CALLS) == 2
     assert "running it again is harmless" in console.stream.getvalue()
+
+
+def test_no_action_starts_while_an_earlier_runs_child_still_runs(
+    zk: Any, three_peers: V1Shard, make_runner: MakeRunner
+) -> None:
+    from dataclasses import replace
+
+    from migrator.engine.journal import StepRecord, new_run
+    from migrator.engine.journal_store import JournalStore
+    from migrator.remote import localchild
+
+    _interrupted_in_flight(make_runner)
+    child = localchild.start(["sleep", "60"])
+    try:
+        store = JournalStore(zk, SHARD)
+        journal = store.load()
+        assert journal is not None
+        other = replace(new_run("rollback", "rollback-before-primary", "sha256:x", "op@h"),
+                        steps={"rollback-async": StepRecord(
+                            status="acting", intent={**child.info.to_json(), "zone": "z1"})})
+        store.save(journal.with_run(other))
+        VERDICT["idempotent"] = True
+        loaded = load_playbook_text(PLAYBOOK.encode(), "effect.yaml")
+        with pytest.raises(Refused) as refused:
+            make_runner(loaded=loaded).execute()
+        assert f"pid {child.info.pid}" in refused.value.message
+        assert "rollback's step rollback-async left an action running" in refused.value.message
+        assert len(CALLS) == 1
+    finally:
+        import os
+
+        os.killpg(child.info.pgid, 9)
+        localchild.wait_gone(child.info.pid, 30)
