@@ -325,9 +325,12 @@ def _record_intent(ctx: StepContext, **fields: Any) -> None:
 
 
 def election_nodes(ctx: StepContext, zone: str) -> list[str]:
-    """The election nodes the zone holds now (a restarted sitter holds a new one)."""
+    """The election nodes the zone holds now (a restarted sitter holds a new one); none
+    known in a context without ZooKeeper."""
     from migrator.zk import reads
 
+    if ctx.zk is None:
+        return []
     snap = reads.read_shard(ctx.zk, ctx.shard)
     return [n.name for n in snap.topology.nodes if n.data.get("zoneId") == zone]
 
