@@ -111,11 +111,14 @@ class Shard:
             changed = with_one_node_write_mode(ClusterState(self.state))
             assert changed is not None
             self.write(dict(changed.document))
+        elif name == "freeze":
+            assert self.state is not None
+            self.write({**self.state, "freeze": {"date": NOW, "reason": "test"}})
         elif name == "delete_state":
             self.zxid += 1
             self.state = None
-        else:
-            assert name in ("confirm_morays", "ask_operator"), name
+        else:  # operator steps and commands leave no trace in ZooKeeper
+            assert name in ("confirm_morays", "ask_operator", "run_command"), name
 
 
 class ZoneVersions:
