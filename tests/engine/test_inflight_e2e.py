@@ -248,10 +248,12 @@ def test_ctrl_c_during_a_local_reprovision(
     _assert_migrated_once(client, config, before)
 
 
-@pytest.mark.parametrize("status", [False, True], ids=["no-status", "job-status"])
-def test_kill_9_during_a_headnode_reprovision_then_resume(
+@pytest.mark.parametrize(("status", "signals"), [
+    (False, [signal.SIGKILL]), (True, [signal.SIGKILL]), (True, [signal.SIGINT] * 2)],
+    ids=["kill-9-no-status", "kill-9-job-status", "ctrl-c-twice-job-status"])
+def test_interrupted_headnode_reprovision_then_resume(
     sandbox: Callable[..., SandboxConfig], zk_for: Callable[[SandboxConfig], Any],
-    tmp_path: Path, status: bool,
+    tmp_path: Path, status: bool, signals: list[int],
 ) -> None:
     """The reprovision runs over SSH on another machine, and killing the migrator does not
     stop it. With `commands.reprovision_status` the resume sees the job running and waits
@@ -266,10 +268,15 @@ def test_kill_9_during_a_headnode_reprovision_then_resume(
     before = sitter_starts(config)
     marker = config.pid_file(f"reprovision-{config.zones[2].uuid}")
     with signalled_when(client, config, tmp_path, inventory,
-                        reprovisioning(config, intent_written), [signal.SIGKILL],
+                        reprovisioning(config, intent_written), signals,
                         "run", "--yes") as (process, sent):
-        process.wait(timeout=RUN_TIMEOUT)
-    assert sent.is_set() and process.returncode == -9
+        _out, err = process.communicate(timeout=RUN_TIMEOUT)
+    assert sent.is_set()
+    if signals[0] == signal.SIGINT:
+        assert process.returncode == 130, err[-3000:]
+        assert "Stopped waiting for" in err and "To continue: migrator resume" in err
+    else:
+        assert process.returncode == -9
     if not status:
         first = _finish(config, tmp_path, inventory)
         if first.returncode == 0:
@@ -345,3 +352,31 @@ def test_kill_9_during_a_zone_command_is_not_repeated_blindly(
     assert sitter_starts(config)[zone.uuid] <= before[zone.uuid] + 1
     again = migrator(config, tmp_path, "resume", "--yes", "--playbook", str(playbook))
     assert again.status == 3 and "nothing was done" in again.err
+
+
+def test_ctrl_c_once_during_a_zone_command_lets_it_finish(
+    sandbox: Callable[..., SandboxConfig], zk_for: Callable[[SandboxConfig], Any],
+    tmp_path: Path,
+) -> None:
+    config = sandbox(nodes=3)
+    client = zk_for(config)
+    inventory = config.directory / "inventory.yaml"
+    playbook = tmp_path / "restart.yaml"
+    playbook.write_text(ZONE_COMMAND_PLAYBOOK)
+    before = sitter_starts(config)
+
+    def acting(doc: dict[str, Any]) -> bool:
+        return bool(step_record(doc, "restart").get("intent", {}).get("command"))
+
+    with signalled_when(client, config, tmp_path, inventory, acting, [signal.SIGINT],
+                        "run", "--yes", "--playbook", str(playbook)) as (process, sent):
+        _out, err = process.communicate(timeout=RUN_TIMEOUT)
+    assert sent.is_set() and process.returncode == 130, err[-3000:]
+    assert "is left to finish" in err and "The action finished" in err
+    assert f"To continue: migrator resume --inventory {inventory}" in err
+    assert step_record(journal_doc(client, config), "restart")["status"] == "verifying"
+    zone = config.zones[2].uuid
+    assert sitter_starts(config)[zone] == before[zone] + 1  # the command ran to its end
+    result = migrator(config, tmp_path, "resume", "--yes", "--playbook", str(playbook))
+    assert result.status == 0, result.err[-3000:]
+    assert sitter_starts(config)[zone] == before[zone] + 1  # verified, not run again
