@@ -251,7 +251,6 @@ class Runner:
         self.cluster_seconds = 0.0
         self._queries_at_start = 0.0
         self._stop_after_action = False
-        self._second_interrupt = False
 
     # ---- planning -------------------------------------------------------------------
 
@@ -339,8 +338,10 @@ class Runner:
                 result.already.append(step.id)
                 continue
             ctx.step_id, ctx.marks = step.id, dict(self._record(step.id).marks)
-            if planned.status == "done":
-                # the plan judged the shard as a whole (a later effect implies this one)
+            if planned.status == "done" and self.options.kind == "migration":
+                # the plan judged the shard as a whole (a later effect implies this one);
+                # only pending operator steps come before it, which change nothing there.
+                # (A rollback's steps are judged one by one, when they are reached.)
                 how = "implied" if planned.implied else "already-held"
                 self._save_step(step.id, stamp(self._record(step.id), "done", self.operator,
                                                done_by=how, detail=planned.reason))
@@ -496,7 +497,6 @@ class Runner:
 
         def on_sigint(_signum: int, _frame: Any) -> None:
             if self._stop_after_action:
-                self._second_interrupt = True
                 raise KeyboardInterrupt
             self._stop_after_action = True
             self.console.say(
@@ -554,7 +554,7 @@ class Runner:
         intent = dict(self._record(step.id).intent or {})
         limit = float(getattr(params, "timeout", None) or step.timeout)
         deadline = time.monotonic() + limit
-        said = ""
+        said = waited_for = ""
         while True:
             with QUERIES.timing():
                 evidence = registered.resume(ctx, params, intent)
@@ -580,9 +580,13 @@ class Runner:
                 )
             started = time.monotonic()
             try:
-                with self.console.waiting(decision.reason, remaining):
-                    self._wait_in_flight(ctx, evidence, intent, min(remaining,
-                                                                    INFLIGHT_RECHECK))
+                if decision.reason != waited_for:  # one waiting line per new reason
+                    waited_for = decision.reason
+                    with self.console.waiting(decision.reason, remaining):
+                        self._wait_in_flight(evidence, intent, min(remaining,
+                                                                   INFLIGHT_RECHECK))
+                else:
+                    self._wait_in_flight(evidence, intent, min(remaining, INFLIGHT_RECHECK))
             finally:
                 self.cluster_seconds += time.monotonic() - started
 
@@ -621,7 +625,7 @@ class Runner:
         self._confirm(f"{step.title}: run the action again (it may have happened already)?",
                       None, True)
 
-    def _wait_in_flight(self, ctx: EngineContext, evidence: Any, intent: Mapping[str, Any],
+    def _wait_in_flight(self, evidence: Any, intent: Mapping[str, Any],
                         timeout: float) -> None:
         """Until the local child exits, or the election changes, or ``timeout``."""
         if evidence.child == "alive" and isinstance(intent.get("pid"), int):
