@@ -143,6 +143,13 @@ class LocalChild:
         err = _read_bounded(self.stderr_path, limit)
         return out[0], err[0], out[1]
 
+    def cleanup(self) -> None:
+        """Remove the output files once read (kept when we stop without waiting: the
+        journal names them)."""
+        import shutil
+
+        shutil.rmtree(self.stdout_path.parent, ignore_errors=True)
+
     def forget(self) -> None:
         """Leave the child be (we are stopping without waiting for it)."""
         self.process.returncode = self.process.returncode or 0  # no warning at exit

@@ -182,6 +182,7 @@ class RemoteSession:
                 "deciding anything, and never starts a second one.",
             )
         out, err, truncated = child.output(DEFAULT_MAX_OUTPUT)
+        child.cleanup()
         return CommandResult("local", text, status, out, err, truncated,
                              time.monotonic() - started)
 

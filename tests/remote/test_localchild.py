@@ -24,6 +24,8 @@ def test_a_child_runs_only_once_released_in_its_own_session(tmp_path: Path) -> N
     # its own session: the terminal's Ctrl-C (our process group) never reaches it
     assert int(out.read_text()) == info.pid != os.getsid(0)
     assert child.output(1 << 20)[0] == b"hello\n"
+    child.cleanup()
+    assert not Path(info.output).exists()
 
 
 def test_killed_before_the_release_the_child_does_nothing(tmp_path: Path) -> None:
