@@ -33,6 +33,8 @@ class EffectParams(NoParams):
 
 
 def _evidence(_ctx: StepContext, p: EffectParams, intent: dict[str, Any]) -> Evidence:
+    if VERDICT.get("down"):  # a reprovision whose zone stays unreachable: wait for it
+        return Evidence("reprovision", zone="zone-a", target="2", reachable=False)
     return Evidence("run_command", zone="zone-a", command=p.label,
                     begun="command" in intent, idempotent=VERDICT.get("idempotent", False))
 
@@ -173,3 +175,21 @@ def test_no_action_starts_while_an_earlier_runs_child_still_runs(
 
         os.killpg(child.info.pgid, 9)
         localchild.wait_gone(child.info.pid, 30)
+
+
+def test_waiting_for_an_action_in_flight_is_bounded_and_starts_nothing(
+    zk: Any, three_peers: V1Shard, make_runner: MakeRunner
+) -> None:
+    from migrator.errors import StepFailed
+
+    _interrupted_in_flight(make_runner)
+    VERDICT["down"] = True
+    loaded = load_playbook_text(PLAYBOOK.encode(), "effect.yaml")
+    console = RunConsole(assume_yes=True, shard=SHARD, stream=io.StringIO())
+    with pytest.raises(StepFailed) as failed:
+        make_runner(loaded=loaded, console=console).execute()
+    assert "cannot be reached: a reprovision may still be at work on it, still after " \
+        "waiting 5 s for it; nothing was started" in failed.value.message
+    assert console.stream.getvalue().count("waiting up to") == 1  # one line, not one a look
+    assert len(CALLS) == 1
+    assert _journal(zk).run("migration").steps["effect"].status == "acting"  # type: ignore[union-attr]
