@@ -9,6 +9,7 @@ shard being ready.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -174,9 +175,25 @@ def down(directory: Path) -> list[str]:
         files = sorted(pids.glob("*.pid"), key=lambda p: (p.stem == "zookeeper",
                                                             p.stem.startswith("sshd-"), p.stem))
         for pid_file in files:
-            if procs.kill_recorded(pid_file, with_descendants=pid_file.stem.startswith("sshd-")):
+            if pid_file.stem.startswith("reprovision-"):
+                # a reprovision under way (started over SSH it leads no process group of
+                # its own): stopped before the sitters, so it cannot start one afterwards
+                if _stop_reprovision(pid_file):
+                    stopped.append(pid_file.stem)
+            elif procs.kill_recorded(pid_file,
+                                     with_descendants=pid_file.stem.startswith("sshd-")):
                 stopped.append(pid_file.stem)
     return stopped
+
+
+def _stop_reprovision(pid_file: Path) -> bool:
+    pid = procs.recorded_pid(pid_file)
+    pid_file.unlink(missing_ok=True)
+    if pid is None or pid == os.getpid():  # one run in this very process ends by itself
+        return False
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
+    return True
 
 
 # ---- sitters ---------------------------------------------------------------------------
