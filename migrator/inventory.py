@@ -47,6 +47,9 @@ the file, the line and the field. Example (every key shown; only ``shard``,
       reprovision:
         run_on: headnode              # headnode | local | zone
         command: sapiadm reprovision {zone} {image}
+      # optional, no default: run where the reprovision runs; its first word is
+      # `running` while a reprovision job of the zone is in flight
+      reprovision_status: /opt/local/bin/reprovision-running {zone}
 
 A sandbox inventory (zones on loopback sshd, reprovision run on the operator's
 machine) differs only in the obvious places::
@@ -349,6 +352,10 @@ class Commands(Record):
     sitter_enable: str = field(default="svcadm enable manatee-sitter", check=_zone_command)
     tail: str = field(default="tail", check=_command_prefix)
     reprovision: Reprovision = Reprovision()
+    # Optional: run where the reprovision runs; prints `running` (first word) while a
+    # reprovision job of {zone} is in flight, anything else when none is. Lets a resume
+    # tell "still reprovisioning" from "never started" (migrator.engine.inflight).
+    reprovision_status: str | None = field(default=None, check=_zone_command)
 
     def template(self, name: str) -> CommandTemplate:
         text = getattr(self, name)

@@ -136,6 +136,16 @@ def reprovision(directory: Path, zone: str, to: str, delay: float | None, as_jso
           f"(down {result['delay']:g} s, from {result['started']} to {result['finished']}).")
 
 
+@sandbox.command("reprovision-status")
+@dir_option
+@click.argument("zone")
+def reprovision_status(directory: Path, zone: str) -> None:
+    """Print `running` while a reprovision of ZONE is under way, else `idle`."""
+    from migrator.sandbox.manage import reprovision_status as status
+
+    click.echo(status(directory, zone))
+
+
 @sandbox.command("stop-peer")
 @dir_option
 @click.argument("zone")

@@ -31,6 +31,7 @@ class HistoryRecord:
     v1: dict[str, str] = field(default_factory=dict)
     state: Any = None  # the parsed JSON of a v2 record, or None
     problem: str | None = None  # why a record could not be read fully
+    czxid: int | None = None  # the transaction that created it (None: not known)
 
     def to_json(self) -> dict[str, Any]:
         """The shape `manatee-adm history` prints (runbook), one object per record."""
@@ -53,13 +54,15 @@ def history_seq(name: str) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
-def parse_history_record(name: str, data: bytes | None, ctime_ms: int | None) -> HistoryRecord:
+def parse_history_record(name: str, data: bytes | None, ctime_ms: int | None,
+                         czxid: int | None = None) -> HistoryRecord:
     """Never raises: history is for reading, a damaged record is shown as such."""
     parts = name.split("-")
     seq = history_seq(name)
     ctime = None if ctime_ms is None else datetime.fromtimestamp(ctime_ms / 1000, UTC)
     if seq is None:
-        return HistoryRecord(name, -1, "unknown", ctime, problem="no sequence suffix")
+        return HistoryRecord(name, -1, "unknown", ctime, problem="no sequence suffix",
+                             czxid=czxid)
     if len(parts) > 2:
         fields = ["time", "ip", "action", "role", "master", "slave"]
         values = [("" if p in V1_EMPTY else p) for p in parts[:6]]
@@ -69,13 +72,13 @@ def parse_history_record(name: str, data: bytes | None, ctime_ms: int | None) ->
             when: datetime | None = datetime.fromtimestamp(int(parts[0]) / 1000, UTC)
         except ValueError:
             when = ctime
-        return HistoryRecord(name, seq, "v1", when, v1=record)
+        return HistoryRecord(name, seq, "v1", when, v1=record, czxid=czxid)
     try:
         state = loads(data or b"", max_bytes=ZK_MAX_BUFFER)
         problem = None
     except JsonRejected as exc:
         state, problem = None, f"data is not JSON that manatee's readers accept: {exc}"
-    return HistoryRecord(name, seq, "v2", ctime, state=state, problem=problem)
+    return HistoryRecord(name, seq, "v2", ctime, state=state, problem=problem, czxid=czxid)
 
 
 def order_history(records: list[HistoryRecord]) -> list[HistoryRecord]:
@@ -125,3 +128,20 @@ def _zone(peer: Any) -> str:
 
 def _reason(freeze: Any) -> str:
     return str(freeze.get("reason")) if isinstance(freeze, dict) else "unknown"
+
+
+def current_attempt(history: list[HistoryRecord], state_czxid: int | None,
+                    has_state: bool) -> list[HistoryRecord]:
+    """The records of the current migration attempt.
+
+    A backfill creates /state and its history record in one transaction, and a
+    rollback deletes /state; so a record created before the current /state, or any
+    record while there is no /state, belongs to an attempt that was rolled back.
+    (v1 records and records whose creation is unknown are kept when /state is there:
+    they cannot be placed, and only v2 records are looked at for evidence.)
+    """
+    if not has_state:
+        return [r for r in history if r.kind != "v2"]
+    if state_czxid is None:
+        return list(history)
+    return [r for r in history if r.kind != "v2" or r.czxid is None or r.czxid >= state_czxid]

@@ -22,6 +22,9 @@ class ShardSnapshot:
     state: ClusterState | None
     state_version: int | None
     error: Any = None  # the JSON in /manatee/<shard>/error, when a v1 peer wrote one
+    # The zxid of the transaction that created /state: history records created before it
+    # belong to an earlier attempt (rolled back), see ``migrator.engine.position``.
+    state_czxid: int | None = None
 
     @property
     def mode(self) -> str:

@@ -31,6 +31,9 @@ class EngineContext:
     # read (shard, history) every ZooKeeper done-check is judged against: all the
     # steps are judged on the same view, and it is read once instead of per check.
     view: tuple[ShardSnapshot, list[HistoryRecord]] | None = None
+    # Journals what a non-idempotent action is about to do (merged into the step's
+    # intent), before it does it; None outside a run.
+    intent_func: Callable[[dict[str, Any]], None] | None = None
 
     def zone(self, ref: str) -> str:
         if ref.startswith("original_"):
@@ -45,6 +48,11 @@ class EngineContext:
 
     def say(self, text: str) -> None:
         self.say_func(text)
+
+    def record_intent(self, **fields: Any) -> None:
+        """Journal ``fields`` into the current step's intent now (before acting)."""
+        if self.intent_func is not None:
+            self.intent_func(fields)
 
     def confirm(self, question: str, shown: Any, *, typed: bool = False) -> None:
         if self.confirm_func is None:

@@ -4,7 +4,10 @@ A KeyboardInterrupt raised inside kazoo's wait for a ``set`` reply leaves the
 write done in ZooKeeper but unrecorded here (the version we hold goes stale),
 so the follow-up "interrupted" stamp would then be refused as a conflict. A
 write takes milliseconds, so we defer the signal until it returns and raise it
-right after: the journal always reflects what happened.
+right after: the journal always reflects what happened. When the handler in
+place is not Python's default (the runner's patient handler during a
+reprovision: the first Ctrl-C lets the action finish), the deferred signal is
+handed to it instead of being raised.
 """
 
 from __future__ import annotations
@@ -33,4 +36,7 @@ def sigint_deferred() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGINT, previous)
         if received:
-            raise KeyboardInterrupt
+            if callable(previous) and previous is not signal.default_int_handler:
+                previous(signal.SIGINT, None)
+            else:
+                raise KeyboardInterrupt

@@ -11,7 +11,14 @@ marks recorded) -> ``acting`` (written *before* the action, so a crash inside
 it is visible) -> ``verifying`` -> ``done``; or ``failed``/``interrupted``
 with a detail. Only ``done`` means done, and it is stamped only after the
 verification passed (or, on resume, after the step's ``done_when`` was seen
-to hold: ``done_by = "already-held"``).
+to hold: ``done_by = "already-held"``, or after a later step's effect was seen
+to hold: ``done_by = "implied"``, see ``migrator.engine.position``).
+
+A non-idempotent action (a reprovision, a command in a zone) records its
+**intent** in the step record before it does anything: the zone, the target
+image, the time, the machine and, for a child started on this machine, its pid,
+process group and kernel start time. On resume of a step left ``acting`` that
+intent is what the evidence is compared against (``migrator.engine.inflight``).
 """
 
 from __future__ import annotations
@@ -49,6 +56,8 @@ class StepRecord:
     outputs: dict[str, Any] = field(default_factory=dict)
     marks: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
+    # what a non-idempotent action was about to do, written before it acted (see above)
+    intent: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +70,7 @@ class StepRecord:
             "outputs": self.outputs,
             "marks": self.marks,
             "attempts": self.attempts,
+            "intent": self.intent,
         }
 
     @staticmethod
@@ -75,6 +85,7 @@ class StepRecord:
             outputs=dict(doc.get("outputs") or {}),
             marks=dict(doc.get("marks") or {}),
             attempts=int(doc.get("attempts", 0)),
+            intent=dict(doc["intent"]) if isinstance(doc.get("intent"), dict) else None,
         )
 
 

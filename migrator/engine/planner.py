@@ -2,8 +2,9 @@
 
 Pure: it performs no I/O. The caller evaluates each step's ``done_when``
 checks once (timeout 0) and passes what they saw as ``observed``; the planner
-decides, for every step, whether it is done (the journal says so, or its
-done-checks already hold), which zones it touches, what it would write to
+decides, for every step, whether it is done (the journal says so, its
+done-checks already hold, or, in a migration, a later step's effect holds: see
+``migrator.engine.position``), which zones it touches, what it would write to
 ZooKeeper (a diff against the znodes as they are, carried forward through the
 steps before it), and what the run risks. ``migrator plan`` prints this;
 ``migrator run`` executes it; ``--out`` saves it with the facts it was
@@ -21,6 +22,7 @@ from migrator.cluster.history import HistoryRecord
 from migrator.cluster.shard import MODE_BACKFILLED_FROZEN, MODE_MIGRATED, ShardSnapshot
 from migrator.cluster.state import ClusterState, compact_json
 from migrator.engine.journal import Journal
+from migrator.engine.position import StepFacts, position
 from migrator.engine.topology import OriginalTopology, capture, reconstruct
 from migrator.engine.writeplan import ProposedWrite
 from migrator.errors import BadInput, UnexpectedTopology
@@ -104,6 +106,7 @@ class PlannedStep:
     reason: str  # why done / what resuming means
     confirm: str
     outage: bool
+    implied: bool = False  # done because a later step's effect holds
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -119,6 +122,7 @@ class PlannedStep:
             "reason": self.reason,
             "confirm": self.confirm,
             "outage": self.outage,
+            "implied": self.implied,
         }
 
 
@@ -137,6 +141,8 @@ class Plan:
     facts: ClusterFacts
     tradeoff: str | None = None
     alternatives: list[str] = field(default_factory=list)
+    # the shard is past a step that was not done (out of order): a run refuses
+    conflicts: list[str] = field(default_factory=list)
 
     @property
     def pending(self) -> list[PlannedStep]:
@@ -159,6 +165,7 @@ class Plan:
             "facts": self.facts.to_json(),
             "tradeoff": self.tradeoff,
             "alternatives": self.alternatives,
+            "conflicts": self.conflicts,
             "complete": self.complete,
         }
 
@@ -171,7 +178,8 @@ def resolve_original(
         return journal.original, []
     if snapshot.state is None:
         return capture(snapshot), []
-    found = reconstruct(snapshot.shard, history)
+    # the backfill of the current attempt: one of an attempt rolled back says nothing
+    found = reconstruct(snapshot.shard, rules.attempt_history(history, snapshot))
     if found is None:
         raise UnexpectedTopology(
             f"Shard {snapshot.shard} has a /state (mode {snapshot.mode}) but no migration "
@@ -236,13 +244,17 @@ def make_plan(
     state: ClusterState | None = snapshot.state
     steps: list[PlannedStep] = []
     done_ids: list[str] = []
-    for step in playbook.steps:
+    where = position([_facts(step, run, observed.get(step.id)) for step in playbook.steps],
+                     imply=run_kind == "migration")
+    for step, placed in zip(playbook.steps, where.steps, strict=True):
         record = run.step(step.id) if run is not None else None
         seen = observed.get(step.id)
-        if record is not None and record.status == "done":
+        if placed.how == "journal" and record is not None:
             status, reason = "done", f"done ({record.done_by or 'verified'}, {record.finished})"
-        elif seen is not None and seen.ok:
+        elif placed.how == "held" and seen is not None:
             status, reason = "done", f"already holds: {seen.detail}"
+        elif placed.how == "implied":
+            status, reason = "done", placed.reason
         elif record is not None and record.status != "pending":
             status = "resume"
             reason = (f"was {record.status} in the last run"
@@ -251,6 +263,8 @@ def make_plan(
         else:
             status = "pending"
             reason = seen.detail if seen is not None else "not done yet"
+            if placed.reason.startswith("not done although"):
+                reason = placed.reason
         write = None
         if status != "done":
             write, state = _predict(step, state, original, snapshot.shard, now)
@@ -270,6 +284,7 @@ def make_plan(
                 reason=reason,
                 confirm=step.confirm,
                 outage=step.outage,
+                implied=placed.how == "implied",
             )
         )
     risks = list(playbook.risks) + _risks(snapshot, playbook.steps, steps)
@@ -287,6 +302,21 @@ def make_plan(
         notes=notes,
         facts=facts_of(snapshot, done_ids),
         tradeoff=playbook.tradeoff,
+        conflicts=list(where.conflicts),
+    )
+
+
+def _facts(step: Step, run: Any, seen: Outcome | None) -> StepFacts:
+    from migrator.steps.registry import get_action
+
+    record = run.step(step.id) if run is not None else None
+    failed = tuple(seen.data.get("persistent_failed", ())) if seen and not seen.ok else ()
+    return StepFacts(
+        step.id,
+        journal_done=record is not None and record.status == "done",
+        held=seen is not None and seen.ok,
+        implied_ok=get_action(step.action.name).implied,
+        persistent_failed=tuple(str(x) for x in failed),
     )
 
 

@@ -11,9 +11,22 @@ For each step of the plan, in order::
     verifying       outputs saved, then every verification waited for, event-driven
     done            stamped only after the verification passed
 
-Resuming a step left ``acting`` re-runs its action without re-checking the
-preconditions (they described the world before the action): every action is
-idempotent (ZooKeeper actions check what is there; remote actions must too).
+Resuming a step left ``acting`` does not re-check the preconditions (they
+described the world before the action). ZooKeeper actions are idempotent (they
+look at what is there) and are simply run again. A reprovision or a command in
+a zone is not: before it does anything it journals its *intent* (zone, image,
+time, this machine, a local child's pid and process group), and on resume the
+evidence from the live zone, the election, this machine and the headnode is
+compared with it (``migrator.engine.inflight.decide``, a pure function): done
+-> verify; still under way -> wait for it (never a second one at once); never
+happened -> act again; no evidence either way -> ask the operator to type the
+shard name, or with ``--yes`` refuse (exit 3) saying what to look at.
+
+Ctrl-C during such an action does not abandon it half-way: the first one lets
+the action finish (the run then stops before verifying, and says so); a second
+one stops waiting for it (a local child runs on in its own process group) and
+says what state the zone is in. Both print the `migrator resume` command.
+
 A step left ``verifying`` only waits for its verification again. Every
 journal write is one versioned ZooKeeper write, so a crash or Ctrl-C at any
 moment leaves the previous or the next journal, both consistent.
@@ -21,6 +34,8 @@ moment leaves the previous or the next journal, both consistent.
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -53,6 +68,10 @@ if TYPE_CHECKING:
     from migrator.cluster.history import HistoryRecord
     from migrator.cluster.shard import ShardSnapshot
     from migrator.engine.savedplan import SavedPlan
+
+# seconds between looks at an action left in flight when nothing we can watch changes
+# (a headnode job's status has no event to follow)
+INFLIGHT_RECHECK = 5.0
 
 # actions that show the operator their computed write through ctx.confirm themselves
 SELF_CONFIRMING = frozenset(
@@ -129,18 +148,32 @@ def run_check(ctx: EngineContext, ref: CheckRef, timeout: float) -> Outcome:
 
 def evaluate_done(ctx: EngineContext, step: Step) -> Outcome:
     """Do the step's done-checks hold right now (timeout 0)? A check that cannot be
-    evaluated (zone unreachable) counts as not holding, with the reason."""
+    evaluated (zone unreachable) counts as not holding, with the reason.
+
+    Every check is looked at, not only up to the first that fails: a failing
+    *persistent* check (one no later step undoes, e.g. a zone's version) is
+    reported in ``data["persistent_failed"]``, which tells a step undone by a later
+    one from a step never done (``migrator.engine.position``).
+    """
     if not step.done_checks:
         return Outcome(False, "only the journal can say this step was done (done_when: [])")
-    details = []
+    details: list[str] = []
+    failed: list[str] = []
+    persistent: list[str] = []
     for ref in step.done_checks:
         try:
             outcome = run_check(ctx, ref, 0.0)
         except MigratorError as exc:
-            return Outcome(False, f"{ref.check} could not be checked: {exc.message}")
-        if not outcome.ok:
-            return Outcome(False, f"{ref.check}: {outcome.detail}")
-        details.append(outcome.detail)
+            failed.append(f"{ref.check} could not be checked: {exc.message}")
+            continue
+        if outcome.ok:
+            details.append(outcome.detail)
+            continue
+        failed.append(f"{ref.check}: {outcome.detail}")
+        if get_check(ref.check).persistent:
+            persistent.append(outcome.detail)
+    if failed:
+        return Outcome(False, failed[0], {"persistent_failed": persistent})
     return Outcome(True, "; ".join(details))
 
 
@@ -217,6 +250,7 @@ class Runner:
         self._current: Step | None = None
         self.cluster_seconds = 0.0
         self._queries_at_start = 0.0
+        self._stop_after_action = False
 
     # ---- planning -------------------------------------------------------------------
 
@@ -242,7 +276,11 @@ class Runner:
             original=original, say_func=lambda text: self.console.say(f"  {text}"),
             confirm_func=self._confirm,
         )
-        observed = observe(ctx, self.loaded, self.journal, self.options.kind,
+        # Without a journal (a migration begun by hand, or none yet) the original topology
+        # is captured now, so its election nodes say nothing about restarts *before* now:
+        # the done-checks judge a zone back in the election as rejoined (see README).
+        judge = ctx if self.journal is not None else replace(ctx, original=_unnamed(original))
+        observed = observe(judge, self.loaded, self.journal, self.options.kind,
                            view=(snapshot, history))
         plan = make_plan(
             snapshot, history, self.loaded, self.journal, observed, now=iso_now_ms(),
@@ -266,6 +304,14 @@ class Runner:
         self._queries_at_start = QUERIES.seconds
         plan, ctx = self.plan()
         self._refuse_changed_playbook()
+        if plan.conflicts:
+            raise consistency.JournalDisagrees(
+                f"Shard {self.shard} was taken out of order: " + "; ".join(plan.conflicts)
+                + ". Nothing was done.",
+                "Someone did a later step by hand before an earlier one. Look with `migrator "
+                "status` and the zones' versions; repair by hand or roll back; the engine "
+                "will not guess.",
+            )
         if self.options.saved_plan is not None:
             require_fresh(self.options.saved_plan, plan)
         result = RunResult(plan)
@@ -292,6 +338,16 @@ class Runner:
                 result.already.append(step.id)
                 continue
             ctx.step_id, ctx.marks = step.id, dict(self._record(step.id).marks)
+            if planned.status == "done" and self.options.kind == "migration":
+                # the plan judged the shard as a whole (a later effect implies this one);
+                # only pending operator steps come before it, which change nothing there.
+                # (A rollback's steps are judged one by one, when they are reached.)
+                how = "implied" if planned.implied else "already-held"
+                self._save_step(step.id, stamp(self._record(step.id), "done", self.operator,
+                                               done_by=how, detail=planned.reason))
+                self.console.ok(f"already done: {planned.reason.removeprefix('already holds: ')}")
+                result.already.append(step.id)
+                continue
             seen = evaluate_done(ctx, step)
             if seen.ok:
                 self._save_step(step.id, stamp(self._record(step.id), "done", self.operator,
@@ -326,12 +382,28 @@ class Runner:
                 self.console.say(f"  resuming: this step was {resumed_from} when the last run "
                                  "stopped")
             if resumed_from != "verifying":
-                self._save_step(step.id, replace(stamp(self._record(step.id), "acting",
-                                                       self.operator), detail=None))
-                outcome = self._act(ctx, step)
+                ctx.intent_func = lambda fields, sid=step.id: self._merge_intent(sid, fields)
+                found: Outcome | None = None
+                if resumed_from == "acting" and get_action(step.action.name).resume:
+                    found = self._resume_in_flight(ctx, step)
+                if found is None:
+                    if get_action(step.action.name).resume is not None:
+                        self._refuse_while_another_runs(step)
+                    self._save_step(step.id, replace(
+                        stamp(self._record(step.id), "acting", self.operator), detail=None,
+                        intent=_base_intent(step.action.name)))
+                    outcome = self._act(ctx, step)
+                else:
+                    self.console.ok(found.detail)
+                    outcome = found
                 self._save_step(step.id, stamp(self._record(step.id), "verifying", self.operator,
                                                outputs=_jsonable(outcome.data),
                                                detail=outcome.detail))
+                if self._stop_after_action:
+                    self.console.say(
+                        "  The action finished; stopping before its verification as asked "
+                        "(Ctrl-C).", "yellow")
+                    raise KeyboardInterrupt
             else:
                 outcome = Outcome(True, "action done in an earlier run",
                                   self._record(step.id).outputs)
@@ -347,6 +419,7 @@ class Runner:
             raise
         except KeyboardInterrupt:
             self._best_effort_interrupt(step.id)
+            self._say_interrupted(ctx, step)
             raise
         except MigratorError as exc:
             current = self._record(step.id)
@@ -359,6 +432,8 @@ class Runner:
             raise
         finally:
             self._current = None
+            self._stop_after_action = False
+            ctx.intent_func = None
 
     def _preconditions(self, ctx: EngineContext, step: Step) -> None:
         """Look once; a precondition with its own ``timeout`` may be waited for.
@@ -395,7 +470,11 @@ class Runner:
             self.console.say(f"  action: {registered.describe(ctx, params)}")
         started = time.monotonic()
         try:
-            outcome = registered.func(ctx, params)
+            if registered.resume is not None:
+                with self._patient_interrupts(step):
+                    outcome = registered.func(ctx, params)
+            else:
+                outcome = registered.func(ctx, params)
         finally:
             self.cluster_seconds += time.monotonic() - started
         if not outcome.ok:
@@ -408,6 +487,164 @@ class Runner:
             )
         self.console.ok(outcome.detail)
         return outcome
+
+    @contextmanager
+    def _patient_interrupts(self, step: Step) -> Iterator[None]:
+        """The first Ctrl-C lets a non-idempotent action finish; a second stops waiting."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_sigint(_signum: int, _frame: Any) -> None:
+            if self._stop_after_action:
+                raise KeyboardInterrupt
+            self._stop_after_action = True
+            self.console.say(
+                f"\n  Ctrl-C: {step.title.lower()} is under way and is left to finish (stopping "
+                "it half-way could leave the zone down); the run stops after it. Press Ctrl-C "
+                "again to stop waiting for it (it goes on without this run). Then: "
+                f"{self._resume_command()}", "yellow")
+
+        previous: Any = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _resume_command(self) -> str:
+        verb = "rollback" if self.options.kind == "rollback" else "resume"
+        return f"migrator {verb} --inventory {self.options.inventory_path}"
+
+    def _say_interrupted(self, ctx: EngineContext, step: Step) -> None:
+        """After Ctrl-C: what state the zone of an action left in flight is in, and the
+        command that continues. Best effort: it must not hide the interruption."""
+        try:
+            record = self._record(step.id)
+            registered = get_action(step.action.name)
+            if record.status == "acting" and registered.resume is not None:
+                from migrator.engine.inflight import describe_evidence
+
+                params = registered.params.validate(step.action.params)
+                evidence = registered.resume(ctx, params, dict(record.intent or {}))
+                self.console.say(f"  Stopped waiting for {step.title.lower()}; it was left "
+                                 f"as it is. {describe_evidence(evidence)}", "yellow")
+                self.console.say("  The step stays `acting`: resuming decides from the zone "
+                                 "whether the action happened, waits for it while it runs, "
+                                 "and never starts a second one at the same time.", "yellow")
+            self.console.say(f"  To continue: {self._resume_command()}", "yellow")
+        except (Exception, KeyboardInterrupt):
+            pass
+
+    def _merge_intent(self, step_id: str, fields: Mapping[str, Any]) -> None:
+        record = self._record(step_id)
+        self._save_step(step_id, replace(record, intent={**(record.intent or {}),
+                                                         **_jsonable(fields)}))
+
+    def _resume_in_flight(self, ctx: EngineContext, step: Step) -> Outcome | None:
+        """Decide from the live evidence what became of an action left ``acting``.
+
+        Returns the outcome when it is done, None when it must be run (again); waits
+        while it is under way; asks (typed) when nothing tells, and refuses with --yes.
+        """
+        from migrator.engine.inflight import decide
+
+        registered = get_action(step.action.name)
+        assert registered.resume is not None
+        params = registered.params.validate(step.action.params)
+        intent = dict(self._record(step.id).intent or {})
+        limit = float(getattr(params, "timeout", None) or step.timeout)
+        deadline = time.monotonic() + limit
+        said = waited_for = ""
+        while True:
+            with QUERIES.timing():
+                evidence = registered.resume(ctx, params, intent)
+            decision = decide(evidence)
+            if decision.reason != said:
+                self.console.say(f"  left in flight by the last run: {decision.reason}")
+                said = decision.reason
+            if decision.verdict == "done":
+                return Outcome(True, f"done in an earlier run: {decision.reason}",
+                               {"resumed": "done", "reason": decision.reason})
+            if decision.verdict == "redo":
+                return None
+            if decision.verdict == "ask":
+                self._ask_redo(step, decision)
+                return None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise StepFailed(
+                    f"Step {step.id} ({step.title}): {decision.reason}, still after waiting "
+                    f"{limit:g} s for it; nothing was started.",
+                    f"Look at it; once it has ended, `{self._resume_command()}` decides "
+                    "again from what it finds.",
+                )
+            started = time.monotonic()
+            try:
+                if decision.reason != waited_for:  # one waiting line per new reason
+                    waited_for = decision.reason
+                    with self.console.waiting(decision.reason, remaining):
+                        self._wait_in_flight(evidence, intent, min(remaining,
+                                                                   INFLIGHT_RECHECK))
+                else:
+                    self._wait_in_flight(evidence, intent, min(remaining, INFLIGHT_RECHECK))
+            finally:
+                self.cluster_seconds += time.monotonic() - started
+
+    def _refuse_while_another_runs(self, step: Step) -> None:
+        """Never two non-idempotent actions at once: a local child an earlier run left
+        (in any step, migration or rollback) must have ended first."""
+        from migrator.remote.localchild import child_state
+
+        assert self.journal is not None
+        for run in self.journal.runs:
+            for step_id, record in run.steps.items():
+                if (run.kind, step_id) == (self.options.kind, step.id):
+                    continue
+                intent = record.intent or {}
+                if record.status == "acting" and child_state(intent) == "alive":
+                    raise Refused(
+                        f"Step {step.id} ({step.title}) was not started: the {run.kind}'s "
+                        f"step {step_id} left an action running (pid {intent.get('pid')}, "
+                        f"process group {intent.get('pgid')}, in {intent.get('zone')}).",
+                        "Wait for it to end (its output is in "
+                        f"{intent.get('output')}), then run this again.",
+                    )
+
+    def _ask_redo(self, step: Step, decision: Any) -> None:
+        look = "; ".join(decision.look_at) or "the zone"
+        if self.console.assume_yes or self.options.saved_plan is not None:
+            raise Refused(
+                f"Step {step.id} ({step.title}) was interrupted while acting, and "
+                f"{decision.reason}. Running it again without knowing could start a second "
+                "one; nothing was done.",
+                f"Look at: {look}. If it did not happen, run `{self._resume_command()}` "
+                "without --yes and confirm; if it did, wait until the zone is back and "
+                "resume.",
+            )
+        self.console.say(f"  Before answering, look at: {look}.", "yellow")
+        self._confirm(f"{step.title}: run the action again (it may have happened already)?",
+                      None, True)
+
+    def _wait_in_flight(self, evidence: Any, intent: Mapping[str, Any],
+                        timeout: float) -> None:
+        """Until the local child exits, or the election changes, or ``timeout``."""
+        if evidence.child == "alive" and isinstance(intent.get("pid"), int):
+            from migrator.remote.localchild import wait_gone
+
+            wait_gone(int(intent["pid"]), timeout)
+            return
+        from migrator.zk.watches import wait_for, watch_election
+
+        first: list[Any] = []
+
+        def changed(children: Any) -> Any:
+            if not first:
+                first.append(sorted(children))
+                return None
+            return True if sorted(children) != first[0] else None
+
+        wait_for(lambda deliver: watch_election(self.client, self.shard, deliver), changed,
+                 timeout)
 
     def _verify(self, ctx: EngineContext, step: Step) -> None:
         deadline = time.monotonic() + step.timeout
@@ -521,6 +758,19 @@ class Runner:
             self._finish_run("interrupted")
         except (Exception, KeyboardInterrupt):
             pass  # the journal holds its previous, consistent version
+
+
+def _unnamed(original: Any) -> Any:
+    """The original topology without its election node names (unknown before now)."""
+    return replace(original, peers=tuple(replace(p, name=None) for p in original.peers))
+
+
+def _base_intent(action: str) -> dict[str, Any]:
+    """What every action journals as it starts: what, when, from which machine."""
+    import socket
+
+    return {"action": action, "started": iso_now_ms(), "host": socket.gethostname(),
+            "operatorPid": os.getpid()}
 
 
 def _jsonable(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,8 +7,8 @@ follower of the run. ``close()`` ends them all.
 
 from __future__ import annotations
 
-import subprocess
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from migrator.remote.errors import LogUnavailable, RemoteCommandTimeout
 from migrator.remote.hostkeys import KnownHosts, RecordedKey
 
 if TYPE_CHECKING:  # imported where used: a command that reads no log never loads it
+    from migrator.remote.localchild import ChildInfo
     from migrator.remote.logs import LogFollower, LogMark, LogRead
 
 HEADNODE = "headnode"
@@ -150,30 +151,47 @@ class RemoteSession:
         return follow_log(self.connection(zone), mark, timeout=self.command_timeout,
                           tail=self.inventory.commands.tail)
 
-    def run_local(self, argv: Sequence[str], *, timeout: float | None = None) -> CommandResult:
-        """Run on the operator's machine (no shell), e.g. the sandbox's reprovision."""
+    def run_local(self, argv: Sequence[str], *, timeout: float | None = None,
+                  on_started: Callable[[ChildInfo], None] | None = None) -> CommandResult:
+        """Run on the operator's machine (no shell), e.g. the sandbox's reprovision.
+
+        The child outlives us (``migrator.remote.localchild``): its own session, its
+        output in files, started only once ``on_started`` (the journal) has its pid.
+        At the timeout it is left running and the error names it.
+        """
+        from migrator.remote import localchild
+
         limit = timeout or self.command_timeout
         text = " ".join(argv)
+        started = time.monotonic()
         try:
-            done = subprocess.run(list(argv), capture_output=True, timeout=limit, check=False,
-                                  stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            raise RemoteCommandTimeout(
-                f"`{text}` (run locally) did not finish within {limit:g} s and was killed.",
-                "Check what it waits for, or raise `ssh.command_timeout` in the inventory.",
-            ) from None
+            child = localchild.start(argv, on_started)
         except OSError as exc:
             raise BadInput(
                 f"Cannot run `{text}` locally: {exc.strerror or exc}.",
                 "Fix the command in the inventory (the first word must be an executable).",
             ) from None
-        return CommandResult("local", text, done.returncode, done.stdout[:DEFAULT_MAX_OUTPUT],
-                             done.stderr[:DEFAULT_MAX_OUTPUT], len(done.stdout) >
-                             DEFAULT_MAX_OUTPUT, 0.0)
+        status = child.wait(limit)
+        if status is None:
+            child.forget()
+            raise RemoteCommandTimeout(
+                f"`{text}` (run locally as {child.info.label()}) did not finish within "
+                f"{limit:g} s; it was left running (its output goes to "
+                f"{child.info.output}).",
+                "Look at what it waits for; `migrator resume` waits for it to end before "
+                "deciding anything, and never starts a second one.",
+            )
+        out, err, truncated = child.output(DEFAULT_MAX_OUTPUT)
+        child.cleanup()
+        return CommandResult("local", text, status, out, err, truncated,
+                             time.monotonic() - started)
 
-    def reprovision(self, zone: str, image: str, *, timeout: float | None = None
-                    ) -> CommandResult:
-        """Run the inventory's reprovision template where it says (local/headnode/zone)."""
+    def reprovision(self, zone: str, image: str, *, timeout: float | None = None,
+                    on_started: Callable[[ChildInfo], None] | None = None) -> CommandResult:
+        """Run the inventory's reprovision template where it says (local/headnode/zone).
+
+        ``on_started`` is called with a local child's pid before it is let run.
+        """
         from migrator.inventory import validate_image
 
         validate_zone_id(zone)
@@ -181,9 +199,42 @@ class RemoteSession:
         spec = self.inventory.commands.reprovision
         values = {"zone": zone, "image": image, "shard": self.inventory.shard}
         if spec.run_on == "local":
-            return self.run_local(spec.template.argv(**values), timeout=timeout)
+            return self.run_local(spec.template.argv(**values), timeout=timeout,
+                                  on_started=on_started)
         where = HEADNODE if spec.run_on == "headnode" else zone
         return self.run(where, spec.template.fill(**values), timeout=timeout)
+
+    def reprovision_job(self, zone: str) -> str:
+        """``running``/``idle`` from ``commands.reprovision_status``; ``unknown`` without
+        one, or when it fails or cannot be reached."""
+        import subprocess
+
+        from migrator.errors import MigratorError
+        from migrator.inventory import CommandTemplate
+
+        text = self.inventory.commands.reprovision_status
+        if not text:
+            return "unknown"
+        template = CommandTemplate(text)
+        values = {"zone": validate_zone_id(zone), "shard": self.inventory.shard}
+        run_on = self.inventory.commands.reprovision.run_on
+        try:
+            if run_on == "local":
+                done = subprocess.run(template.argv(**values), capture_output=True,
+                                      timeout=self.command_timeout, check=False,
+                                      stdin=subprocess.DEVNULL)
+                status, output = done.returncode, done.stdout.decode("utf-8", "replace")
+            else:
+                where = HEADNODE if run_on == "headnode" else zone
+                result = self.run(where, template.fill(**values))
+                status, output = (result.status if result.status is not None else -1,
+                                  result.text)
+        except (MigratorError, OSError, subprocess.TimeoutExpired):
+            return "unknown"
+        if status != 0:
+            return "unknown"
+        words = output.split()
+        return "running" if words and words[0] == "running" else "idle"
 
     def close(self) -> None:
         with self._lock:

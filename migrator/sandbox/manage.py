@@ -9,6 +9,8 @@ shard being ready.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import signal
 import time
@@ -175,9 +177,25 @@ def down(directory: Path) -> list[str]:
         files = sorted(pids.glob("*.pid"), key=lambda p: (p.stem == "zookeeper",
                                                             p.stem.startswith("sshd-"), p.stem))
         for pid_file in files:
-            if procs.kill_recorded(pid_file, with_descendants=pid_file.stem.startswith("sshd-")):
+            if pid_file.stem.startswith("reprovision-"):
+                # a reprovision under way (started over SSH it leads no process group of
+                # its own): stopped before the sitters, so it cannot start one afterwards
+                if _stop_reprovision(pid_file):
+                    stopped.append(pid_file.stem)
+            elif procs.kill_recorded(pid_file,
+                                     with_descendants=pid_file.stem.startswith("sshd-")):
                 stopped.append(pid_file.stem)
     return stopped
+
+
+def _stop_reprovision(pid_file: Path) -> bool:
+    pid = procs.recorded_pid(pid_file)
+    pid_file.unlink(missing_ok=True)
+    if pid is None or pid == os.getpid():  # one run in this very process ends by itself
+        return False
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
+    return True
 
 
 # ---- sitters ---------------------------------------------------------------------------
@@ -261,6 +279,18 @@ def start_peer(directory: Path, zone_name: str) -> dict[str, Any]:
     return {"zone": zone.uuid, "version": zone.version, "election_node": node}
 
 
+def reprovision_pid_file(config: SandboxConfig, zone: ZoneConfig) -> Path:
+    return config.pid_file(f"reprovision-{zone.uuid}")
+
+
+def reprovision_status(directory: Path, zone_name: str) -> str:
+    """``running`` while a `sandbox reprovision` of the zone is under way, else ``idle``
+    (what an inventory's ``commands.reprovision_status`` prints)."""
+    config = load_config(directory.resolve())
+    zone = config.zone(zone_name)
+    return "running" if procs.recorded_pid(reprovision_pid_file(config, zone)) else "idle"
+
+
 def normalise_version(value: str) -> str:
     for version, release in RELEASES.items():
         if value in (version, release):
@@ -291,13 +321,26 @@ def reprovision(
             f"--delay {delay:g} is out of range.", "Give 0 to 600 seconds."
         )
     started = iso_now_ms()
-    stop_sitter(config, zone)
-    # This wait *is* the simulated reprovision (the zone is down meanwhile), not a poll.
-    time.sleep(delay)
-    zone.version = version
-    config.save()
-    write_version(config, zone)
-    node = start_sitter(config, zone)
+    marker = reprovision_pid_file(config, zone)
+    running = procs.recorded_pid(marker)
+    if running is not None:
+        # as a headnode refuses a second job on a VM with one in flight
+        raise Refused(
+            f"A reprovision of zone {zone.uuid} is already running (pid {running}); a "
+            "second one was not started.",
+            "Wait for it to end (`migrator sandbox reprovision-status`).",
+        )
+    procs.write_pid_file(marker, os.getpid())
+    try:
+        stop_sitter(config, zone)
+        # This wait *is* the simulated reprovision (the zone is down meanwhile), not a poll.
+        time.sleep(delay)
+        zone.version = version
+        config.save()
+        write_version(config, zone)
+        node = start_sitter(config, zone)
+    finally:
+        marker.unlink(missing_ok=True)
     return {"zone": zone.uuid, "version": version, "started": started,
             "finished": iso_now_ms(), "delay": delay, "election_node": node}
 

@@ -30,7 +30,8 @@ def listed_morays(inventory: object) -> list[str]:
 
 
 @action("confirm_morays", MorayParams,
-        describe=lambda _ctx, p: f"confirm Morays are at least {p.min_version}")
+        describe=lambda _ctx, p: f"confirm Morays are at least {p.min_version}",
+        implied=False)
 def confirm_morays(ctx: StepContext, p: MorayParams) -> Outcome:
     """With Morays listed, their versions are verified next; with none, the operator vouches."""
     names = listed_morays(ctx.inventory)

@@ -10,6 +10,15 @@ An **action** changes the world once. Before acting, the runner shows
 engine's confirmation policy applies; actions that write a computed state ask
 the operator through ``ctx.confirm`` with the computed value.
 
+An action that is **not idempotent** (a reprovision, a command in a zone)
+registers ``resume``: given the step's journalled intent, it gathers the
+evidence (``migrator.engine.inflight.Evidence``) from which a resumed run
+decides whether the action happened, is still under way, or never began;
+actions without one are simply run again on resume. A check registered as
+``persistent`` describes an effect no later step of a migration undoes (a
+zone's version): ``migrator.engine.position`` uses that to tell a step undone
+by a later one from a step never done.
+
 Both take their parameters as a record (``migrator.record``), validated when the playbook
 is loaded, so an unknown or mistyped parameter fails before anything runs.
 """
@@ -79,6 +88,8 @@ class StepContext(Protocol):
 CheckFunc = Callable[[StepContext, Any, float], Outcome]
 ActionFunc = Callable[[StepContext, Any], Outcome]
 DescribeFunc = Callable[[StepContext, Any], str]
+# (ctx, params, intent) -> migrator.engine.inflight.Evidence
+ResumeFunc = Callable[[StepContext, Any, dict[str, Any]], Any]
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,11 @@ class Registered:
     params: type[Record]
     summary: str
     describe: DescribeFunc | None = None
+    resume: ResumeFunc | None = None
+    persistent: bool = False
+    # False for an action whose step a later step's effect does not imply (the Moray
+    # check: its effect can be seen at any time and matters at the takeover)
+    implied: bool = True
 
 
 _CHECKS: dict[str, Registered] = {}
@@ -101,19 +117,23 @@ def _summary(func: Callable[..., Any]) -> str:
     return (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else ""
 
 
-def check(name: str, params: type[Record] = NoParams) -> Callable[[CheckFunc], CheckFunc]:
+def check(name: str, params: type[Record] = NoParams, *, persistent: bool = False
+          ) -> Callable[[CheckFunc], CheckFunc]:
     def register(func: CheckFunc) -> CheckFunc:
-        _CHECKS[name] = Registered(name, "check", func, params, _summary(func))
+        _CHECKS[name] = Registered(name, "check", func, params, _summary(func),
+                                   persistent=persistent)
         return func
 
     return register
 
 
 def action(
-    name: str, params: type[Record] = NoParams, describe: DescribeFunc | None = None
+    name: str, params: type[Record] = NoParams, describe: DescribeFunc | None = None,
+    *, resume: ResumeFunc | None = None, implied: bool = True,
 ) -> Callable[[ActionFunc], ActionFunc]:
     def register(func: ActionFunc) -> ActionFunc:
-        _ACTIONS[name] = Registered(name, "action", func, params, _summary(func), describe)
+        _ACTIONS[name] = Registered(name, "action", func, params, _summary(func), describe,
+                                    resume=resume, implied=implied)
         return func
 
     return register

@@ -20,7 +20,7 @@ import time
 from typing import Any, Literal
 
 from migrator.engine.hooks import on_step_start
-from migrator.errors import BadInput, StepFailed
+from migrator.errors import BadInput, Refused, StepFailed
 from migrator.inventory import is_zone_id, validate_image
 from migrator.record import field
 from migrator.steps.registry import NoParams, Outcome, StepContext, action, check
@@ -265,7 +265,7 @@ def _version_of(ctx: StepContext, zone: str, component: str) -> str | None:
     return reported_version(result.text) if result.ok else None
 
 
-@check("zone_version", VersionParams)
+@check("zone_version", VersionParams, persistent=True)
 def zone_version(ctx: StepContext, p: VersionParams, timeout: float) -> Outcome:
     """The zone(s) report a manatee (or Moray) version at least the one given."""
     from migrator.remote.versions import at_least
@@ -329,16 +329,45 @@ def _describe_run(ctx: StepContext, p: RunParams) -> str:
     return f"run `{_command_text(ctx, p, zone)}` in {zone}"
 
 
-@action("run_command", RunParams, describe=_describe_run)
+def _run_evidence(ctx: StepContext, p: RunParams, intent: dict[str, Any]) -> Any:
+    """A command in a zone leaves no trace to judge by; enabling or disabling the sitter
+    sets a state, so running it again is harmless."""
+    from migrator.engine.inflight import Evidence
+
+    zone = ctx.zone(p.zone)
+    return Evidence("run_command", zone=zone, begun="command" in intent,
+                    command=str(intent.get("command") or _command_text(ctx, p, zone)),
+                    idempotent=p.command is not None)
+
+
+@action("run_command", RunParams, describe=_describe_run, resume=_run_evidence)
 def run_command(ctx: StepContext, p: RunParams) -> Outcome:
     """Run a command in a zone (every argument quoted); fail on a non-zero exit."""
     zone = ctx.zone(p.zone)
     _mark(ctx, zone)
     text = _command_text(ctx, p, zone)
+    _record_intent(ctx, zone=zone, command=text)
     result = _remote(ctx).run(zone, text, timeout=p.timeout).require_ok()
     output = result.text.strip()
     return Outcome(True, f"ran `{text}` in {zone}" + (f": {output[-500:]}" if output else ""),
                    {"zone": zone, "status": result.status, "stdout": output[-4000:]})
+
+
+def _record_intent(ctx: StepContext, **fields: Any) -> None:
+    record = getattr(ctx, "record_intent", None)
+    if record is not None:
+        record(**fields)
+
+
+def election_nodes(ctx: StepContext, zone: str) -> list[str]:
+    """The election nodes the zone holds now (a restarted sitter holds a new one); none
+    known in a context without ZooKeeper."""
+    from migrator.zk import reads
+
+    if ctx.zk is None:
+        return []
+    snap = reads.read_shard(ctx.zk, ctx.shard)
+    return [n.name for n in snap.topology.nodes if n.data.get("zoneId") == zone]
 
 
 def _image_ref(value: str) -> str:
@@ -375,9 +404,53 @@ def _describe_reprovision(ctx: StepContext, p: ReprovisionParams) -> str:
     return f"reprovision {zone} to {image}: run `{spec.template.fill(**values)}` {where}"
 
 
-@action("reprovision", ReprovisionParams, describe=_describe_reprovision)
+def _reprovision_evidence(ctx: StepContext, p: ReprovisionParams, intent: dict[str, Any]
+                          ) -> Any:
+    """What the zone, the election, this machine and the headnode say now (see
+    ``migrator.engine.inflight``)."""
+    from migrator.engine.inflight import Evidence
+    from migrator.errors import MigratorError
+    from migrator.remote import localchild
+
+    zone = ctx.zone(p.zone)
+    image = str(intent.get("image") or _image(ctx, p))
+    remote = _remote(ctx)
+    version: str | None = None
+    reachable: bool | None
+    try:
+        version = _version_of(ctx, zone, "manatee")
+        reachable = True
+    except MigratorError:
+        reachable = False
+    nodes = election_nodes(ctx, zone)
+    recorded = intent.get("electionNodes")
+    before = set(recorded or [])
+    child = localchild.child_state(intent) if intent.get("runOn") == "local" else "unknown"
+    label = ""
+    if isinstance(intent.get("pid"), int):
+        label = f"pid {intent['pid']} (process group {intent.get('pgid')}) on {intent.get('host')}"
+    job = remote.reprovision_job(zone)
+    return Evidence(
+        "reprovision", zone=zone, target=image, begun=recorded is not None,
+        from_version=intent.get("fromVersion"), version=version, reachable=reachable,
+        child=child,  # type: ignore[arg-type]
+        child_label=label, job=job,
+        in_election=bool(nodes),
+        new_session=bool(set(nodes) - before) if nodes and recorded is not None else None,
+    )
+
+
+@action("reprovision", ReprovisionParams, describe=_describe_reprovision,
+        resume=_reprovision_evidence)
 def reprovision(ctx: StepContext, p: ReprovisionParams) -> Outcome:
-    """Reprovision a zone to the inventory's target (or rollback) image."""
+    """Reprovision a zone to the inventory's target (or rollback) image.
+
+    Not idempotent: before anything happens the intent (zone, image, the version it
+    runs, its election node, where the command runs) is journalled, and a local
+    child's pid too before it is let run; a resume decides from that and the live
+    zone whether it happened (``migrator.engine.inflight``). A reprovision job of the
+    zone already running (``commands.reprovision_status``) refuses a second one.
+    """
     from migrator.remote.errors import ConnectionDropped, ZoneUnreachable
 
     zone, image = ctx.zone(p.zone), _image(ctx, p)
@@ -391,10 +464,22 @@ def reprovision(ctx: StepContext, p: ReprovisionParams) -> Outcome:
         # reprovisioned from the headnode; its new log is read from the start.
         ctx.say(f"  {zone} cannot be reached before reprovisioning ({exc.message})")
     if current == image:
-        # Idempotent resume: the zone already runs exactly what we would install.
+        # The zone already runs exactly what we would install.
         return Outcome(True, f"{zone} already runs {image}; not reprovisioned",
                        {"zone": zone, "image": image, "skipped": True})
-    result = remote.reprovision(zone, image, timeout=p.timeout)
+    if remote.reprovision_job(zone) == "running":
+        raise Refused(
+            f"A reprovision job of {zone} is already running (commands.reprovision_status "
+            "says so); a second one was not started.",
+            "Wait for it to end and look at the zone; then `migrator resume` goes on from "
+            "what it finds.",
+        )
+    spec = remote.inventory.commands.reprovision
+    _record_intent(ctx, zone=zone, image=image, fromVersion=current, runOn=spec.run_on,
+                   electionNodes=election_nodes(ctx, zone))
+    result = remote.reprovision(
+        zone, image, timeout=p.timeout,
+        on_started=lambda child: _record_intent(ctx, **child.to_json()))
     if not result.ok:
         said = result.stderr.decode("utf-8", "replace").strip()[-500:]
         raise StepFailed(

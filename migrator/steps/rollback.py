@@ -466,7 +466,19 @@ def _describe_rebuild(ctx: StepContext, p: ZoneParams) -> str:
     return f"run `{rebuild_command(ctx.inventory)}` in {ctx.zone(p.zone)}"
 
 
-@action("rebuild_deposed", ZoneParams, describe=_describe_rebuild)
+def _rebuild_evidence(ctx: StepContext, p: ZoneParams, intent: dict[str, Any]) -> Any:
+    """A rebuild left in flight: once the zone is no longer deposed the action skips
+    itself, so running it again is harmless; while it is, nothing tells us more."""
+    from migrator.engine.inflight import Evidence
+
+    snap = reads.read_shard(ctx.zk, ctx.shard)
+    still = zone_deposed(snap, original_of(ctx), p.zone).ok
+    return Evidence("run_command", zone=ctx.zone(p.zone), begun="command" in intent,
+                    command=str(intent.get("command") or rebuild_command(ctx.inventory)),
+                    idempotent=not still)
+
+
+@action("rebuild_deposed", ZoneParams, describe=_describe_rebuild, resume=_rebuild_evidence)
 def rebuild_deposed(ctx: StepContext, p: ZoneParams) -> Outcome:
     """Rebuild a deposed peer with `manatee-adm rebuild` so it rejoins as an async."""
     from migrator.steps.remote import _remote
@@ -476,6 +488,9 @@ def rebuild_deposed(ctx: StepContext, p: ZoneParams) -> Outcome:
     snap = reads.read_shard(ctx.zk, ctx.shard)
     if not zone_deposed(snap, original, p.zone).ok:
         return Outcome(True, f"{zone} is not deposed; nothing to rebuild", {"skipped": True})
+    record = getattr(ctx, "record_intent", None)
+    if record is not None:
+        record(zone=zone, command=rebuild_command(ctx.inventory))
     result = _remote(ctx).run(zone, rebuild_command(ctx.inventory), timeout=600)
     if not result.ok:
         said = result.stderr.decode("utf-8", "replace").strip()[-500:]

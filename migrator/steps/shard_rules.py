@@ -257,8 +257,22 @@ def one_node_write_mode(snap: ShardSnapshot) -> Outcome:
     return Outcome(False, "oneNodeWriteMode is not set in /state")
 
 
-def history_has_backfill(history: Sequence[HistoryRecord], original: OriginalTopology) -> Outcome:
-    for record in history:
+def attempt_history(history: Sequence[HistoryRecord], snap: ShardSnapshot | None
+                    ) -> list[HistoryRecord]:
+    """The history of the current attempt (``cluster.history.current_attempt``)."""
+    if snap is None:
+        return list(history)
+    from migrator.cluster.history import current_attempt
+
+    return current_attempt(list(history), snap.state_czxid, snap.state is not None)
+
+
+def history_has_backfill(history: Sequence[HistoryRecord], original: OriginalTopology,
+                         snap: ShardSnapshot | None = None) -> Outcome:
+    """A record of the current attempt holds the backfill (with ``snap``: records from
+    before the current /state, or any while there is none, are an earlier attempt's)."""
+    scoped = attempt_history(history, snap)
+    for record in scoped:
         if record.kind != "v2" or not isinstance(record.state, dict):
             continue
         freeze = record.state.get("freeze")
@@ -266,6 +280,10 @@ def history_has_backfill(history: Sequence[HistoryRecord], original: OriginalTop
         want = expected_backfill(original, str(date))
         if is_backfill(record.state, want):
             return Outcome(True, f"history record {record.name} holds the backfilled state")
+    earlier = len(attempt_history(history, None)) - len(scoped)
+    if earlier and history_has_backfill(history, original).ok:
+        return Outcome(False, "no history record of the current attempt holds the backfilled "
+                              "state (one from an attempt that was rolled back does not count)")
     return Outcome(False, "no history record holds the backfilled state")
 
 
@@ -273,7 +291,9 @@ def history_progression(
     history: Sequence[HistoryRecord], snap: ShardSnapshot, original: OriginalTopology,
     events: Sequence[str],
 ) -> Outcome:
-    """History shows the backfill, the unfreeze and, after a takeover, the new generation."""
+    """History shows the backfill, the unfreeze and, after a takeover, the new generation
+    (in the current attempt only)."""
+    history = attempt_history(history, snap)
     v2 = [r for r in history if r.kind == "v2" and isinstance(r.state, dict)]
     found: list[str] = []
     missing: list[str] = []

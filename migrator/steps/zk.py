@@ -200,10 +200,10 @@ def one_node_write_mode(ctx: StepContext, _p: NoParams, timeout: float) -> Outco
 
 @check("history_has_backfill")
 def history_has_backfill(ctx: StepContext, _p: NoParams, timeout: float) -> Outcome:
-    """A history record holds the backfill of the original topology."""
+    """A history record of the current attempt holds the backfill of the original topology."""
     original = original_of(ctx)
     return wait_shard(
-        ctx, timeout, lambda _s, h: rules.history_has_backfill(h, original), history=True
+        ctx, timeout, lambda s, h: rules.history_has_backfill(h, original, s), history=True
     )
 
 

@@ -55,6 +55,7 @@ class RawShard:
     election: list[tuple[str, bytes | None]]
     state: tuple[bytes, int] | None
     error: bytes | None
+    state_czxid: int | None = None  # the transaction that created /state (its attempt)
 
 
 def read_raw_shards(client: KazooClient, shards: list[str], with_peers: bool) -> list[RawShard]:
@@ -70,6 +71,7 @@ def read_raw_shards(client: KazooClient, shards: list[str], with_peers: bool) ->
         for shard in shards
     ]
     collected: list[tuple[str, list[str], tuple[bytes, int] | None, bytes | None]] = []
+    created: dict[str, int] = {}
     for shard, children_result, state_result, error_result in first:
         try:
             children = list(children_result.get())
@@ -78,6 +80,7 @@ def read_raw_shards(client: KazooClient, shards: list[str], with_peers: bool) ->
         try:
             data, stat = state_result.get()
             state: tuple[bytes, int] | None = (data, stat.version)
+            created[shard] = int(stat.czxid)
         except no_node:
             state = None
         try:
@@ -109,7 +112,7 @@ def read_raw_shards(client: KazooClient, shards: list[str], with_peers: bool) ->
                     continue  # the peer left between list and read: it is not in the election
         else:
             election = [(name, None) for name in children]
-        raws.append(RawShard(shard, election, state, error))
+        raws.append(RawShard(shard, election, state, error, created.get(shard)))
     return raws
 
 
@@ -126,7 +129,8 @@ def parse_raw_shard(raw: RawShard) -> ShardSnapshot:
             error = loads(raw.error, max_bytes=ZK_MAX_BUFFER)
         except JsonRejected:
             error = raw.error.decode("utf-8", "replace")
-    return ShardSnapshot(raw.shard, legacy_topology(raw.shard, nodes), state, version, error)
+    return ShardSnapshot(raw.shard, legacy_topology(raw.shard, nodes), state, version, error,
+                         raw.state_czxid if raw.state is not None else None)
 
 
 def read_shard(client: KazooClient, shard: str) -> ShardSnapshot:
@@ -169,5 +173,5 @@ def read_history(client: KazooClient, shard: str) -> list[HistoryRecord]:
             data, stat = result.get()
         except _no_node():
             continue
-        records.append(parse_history_record(name, data, stat.ctime))
+        records.append(parse_history_record(name, data, stat.ctime, int(stat.czxid)))
     return order_history(records)

@@ -1,0 +1,95 @@
+"""The pure decision on an action left in flight: evidence in, verdict out."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from migrator.engine.inflight import Evidence, decide, describe_evidence
+
+ZONE = "d0c715ab-1d55-43cd-88f2-f6bfe3960683"
+BASE = Evidence("reprovision", zone=ZONE, target="2.1.1", from_version="1.0.0",
+                version="1.0.0", reachable=True, child="unknown", child_label="",
+                job="unknown", in_election=True, new_session=False)
+CHILD = "pid 4242 (process group 4242) on ops1"
+
+
+@pytest.mark.parametrize(("changes", "verdict", "words"), [
+    # a reprovision still running: wait for it, whatever else is seen
+    ({"child": "alive", "child_label": CHILD, "in_election": False}, "wait", "still running"),
+    ({"child": "alive", "child_label": CHILD, "version": "2.1.1", "new_session": True},
+     "wait", "pid 4242"),
+    ({"job": "running"}, "wait", "headnode reports"),
+    # done: at the target and back under a new session; or it was there before
+    ({"version": "2.1.1", "new_session": True, "child": "gone", "child_label": CHILD},
+     "done", "rejoined the election after"),
+    ({"version": "2.1.1", "from_version": "2.1.1"}, "done", "already ran 2.1.1"),
+    # at the target but the sitter not back yet: wait
+    ({"version": "2.1.1", "in_election": False, "new_session": None}, "wait", "not rejoined"),
+    # the zone is down or unreachable and nothing says the job ended: wait
+    ({"in_election": False, "new_session": None}, "wait", "out of the election"),
+    ({"reachable": False, "version": None}, "wait", "cannot be reached"),
+    # ... but a local child that ended leaves nobody at work on it: ask
+    ({"in_election": False, "new_session": None, "child": "gone", "child_label": CHILD},
+     "ask", "stopped part-way"),
+    # untouched zone and the child gone (or killed before it was let run): never happened
+    ({"child": "gone", "child_label": CHILD}, "redo", "never happened"),
+    ({"job": "idle"}, "redo", "no reprovision job running"),
+    # no evidence either way: ask
+    ({}, "ask", "nothing shows"),
+    ({"new_session": True}, "ask", "nothing shows"),
+    ({"version": None}, "ask", "did not say its version"),
+    # killed after `acting` was journalled but before the action wrote its intent
+    ({"begun": False, "new_session": None}, "redo", "before the action began"),
+])
+def test_reprovision_verdicts(changes: dict[str, object], verdict: str, words: str) -> None:
+    decision = decide(replace(BASE, **changes))  # type: ignore[arg-type]
+    assert decision.verdict == verdict, decision.reason
+    assert words in decision.reason
+    if verdict == "ask":
+        assert decision.look_at, "an ask must say what to look at"
+
+
+def test_commands_are_asked_unless_they_set_a_state() -> None:
+    cmd = Evidence("run_command", zone=ZONE, command="manatee-adm rebuild -y")
+    assert decide(replace(cmd, begun=False)).verdict == "redo"
+    asked = decide(cmd)
+    assert asked.verdict == "ask" and "manatee-adm rebuild -y" in asked.reason
+    assert any("sitter log" in x for x in asked.look_at)
+    assert decide(replace(cmd, idempotent=True, command="sitter-ctl enable")).verdict == "redo"
+
+
+def test_the_interrupted_state_is_described_in_one_sentence() -> None:
+    text = describe_evidence(replace(BASE, child="alive", child_label=CHILD,
+                                     in_election=False, new_session=None))
+    assert text == (f"{ZONE}: runs 1.0.0 (target 2.1.1), is out of the election (its sitter "
+                    f"is down), the reprovision ({CHILD}) is still running.")
+
+
+evidence = st.builds(
+    Evidence, st.just("reprovision"), begun=st.booleans(), zone=st.just(ZONE),
+    target=st.just("2.1.1"),
+    from_version=st.sampled_from([None, "1.0.0", "2.1.1"]),
+    version=st.sampled_from([None, "1.0.0", "2.1.1"]),
+    reachable=st.sampled_from([None, True, False]),
+    child=st.sampled_from(["alive", "gone", "unknown"]), child_label=st.just(CHILD),
+    job=st.sampled_from(["running", "idle", "unknown"]),
+    in_election=st.sampled_from([None, True, False]),
+    new_session=st.sampled_from([None, True, False]),
+)
+
+
+@given(evidence)
+def test_never_a_second_reprovision_while_one_runs_nor_done_off_target(e: Evidence) -> None:
+    decision = decide(e)
+    if e.child == "alive" or e.job == "running":
+        assert decision.verdict == "wait"
+    if decision.verdict == "done":
+        assert e.version == e.target
+    if decision.verdict == "redo" and e.begun:
+        # only with positive evidence that nothing happened to the zone
+        assert e.version not in (None, e.target) and e.in_election and e.new_session is False
+        assert e.child == "gone" or e.job == "idle"

@@ -1,0 +1,382 @@
+"""Actions in flight on the real sandbox: kill -9 and Ctrl-C inside a reprovision run as
+a local child, one run on a "headnode" over SSH, and a command in a zone; resume at once
+and later. Each zone's sitter must start exactly as often as an uninterrupted run makes
+it start (once at `sandbox up`, once per reprovision), so no zone is reprovisioned twice.
+
+Each case migrates its own three-node sandbox (about 20 s): the matrix is kept to the
+moments that lead to different evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from migrator.remote.localchild import wait_gone
+from migrator.sandbox.config import SandboxConfig
+from tests.engine.sandbox_helpers import cli_env, count_our_writes, migrator
+
+RUN_TIMEOUT = 240.0
+STEP = "reprovision-async"
+
+
+def sitter_starts(config: SandboxConfig) -> dict[str, int]:
+    """How often each zone's sitter started, from its log."""
+    counts = {}
+    for zone in config.zones:
+        log = config.zone_dir(zone) / "sitter.log"
+        counts[zone.uuid] = sum(1 for line in log.read_text().splitlines()
+                                if json.loads(line).get("msg") == "manatee-sitter starting")
+    return counts
+
+
+def journal_doc(client: Any, config: SandboxConfig) -> dict[str, Any]:
+    data, _ = client.get(f"/manatee-migrator/{config.shard}/journal")
+    doc: dict[str, Any] = json.loads(data)
+    return doc
+
+
+def step_record(doc: dict[str, Any] | None, step: str) -> dict[str, Any]:
+    if not doc:
+        return {}
+    runs = [r for r in doc.get("runs", []) if r["kind"] == "migration"]
+    record: dict[str, Any] = runs[-1]["steps"].get(step, {}) if runs else {}
+    return record
+
+
+@pytest.fixture
+def zk_for() -> Iterator[Callable[[SandboxConfig], Any]]:
+    from kazoo.client import KazooClient
+
+    clients: list[Any] = []
+
+    def make(config: SandboxConfig) -> Any:
+        client = KazooClient(hosts=config.zk_connection, timeout=4.0)
+        client.start(timeout=10)
+        clients.append(client)
+        return client
+
+    try:
+        yield make
+    finally:
+        for client in clients:
+            client.stop()
+            client.close()
+
+
+@contextmanager
+def signalled_when(client: Any, config: SandboxConfig, audit: Path, inventory: Path,
+                   condition: Callable[[dict[str, Any]], bool], signals: list[int],
+                   *args: str) -> Iterator[tuple[subprocess.Popen[str], threading.Event]]:
+    """Start `migrator ARGS` in a session of its own (as a terminal's foreground job) and,
+    the moment its journal meets ``condition``, send ``signals`` to its process group one
+    after the other (SIGINT twice = Ctrl-C twice)."""
+    from kazoo.recipe.watchers import DataWatch
+
+    argv = [sys.executable, "-m", "migrator", args[0], "--inventory", str(inventory),
+            *args[1:]]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL, text=True, env=cli_env(audit),
+                               start_new_session=True)
+    sent = threading.Event()
+    done = threading.Event()
+
+    def on_change(data: bytes | None, _stat: Any) -> bool:
+        if done.is_set() or sent.is_set():
+            return False
+        if data and condition(json.loads(data)) and process.poll() is None:
+            for index, sig in enumerate(signals):
+                if index:
+                    threading.Event().wait(0.5)  # a person's second Ctrl-C
+                os.killpg(process.pid, sig)
+            sent.set()
+            return False
+        return True
+
+    client.ensure_path(f"/manatee-migrator/{config.shard}")
+    DataWatch(client, f"/manatee-migrator/{config.shard}/journal", on_change)
+    try:
+        yield process, sent
+    finally:
+        done.set()
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def child_running(doc: dict[str, Any]) -> bool:
+    """The reprovision child of STEP has been journalled (and so let run)."""
+    intent = step_record(doc, STEP).get("intent") or {}
+    return step_record(doc, STEP).get("status") == "acting" and "pid" in intent
+
+
+def headnode_inventory(config: SandboxConfig, status: bool) -> Path:
+    """The sandbox's inventory with the reprovision run on a "headnode" over SSH (the
+    primary zone's sshd stands in for it), optionally with a job status template."""
+    path = config.directory / "inventory.yaml"
+    doc = yaml.safe_load(path.read_text())
+    first = next(iter(doc["zones"].values()))
+    doc["headnode"] = {"host": first["host"], "port": first["port"]}
+    words = [sys.executable, "-m", "migrator", "sandbox"]
+    prefix = " ".join(words)
+    doc["commands"]["reprovision"] = {
+        "run_on": "headnode",
+        "command": f"{prefix} reprovision --dir {config.directory} {{zone}} --to {{image}}",
+    }
+    if status:
+        doc["commands"]["reprovision_status"] = (
+            f"{prefix} reprovision-status --dir {config.directory} {{zone}}")
+    out = config.directory / "inventory-headnode.yaml"
+    out.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return out
+
+
+def _finish(_config: SandboxConfig, audit: Path,
+            inventory: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "migrator", "resume", "--inventory", str(inventory), "--yes"],
+        capture_output=True, text=True, timeout=RUN_TIMEOUT, env=cli_env(audit),
+        stdin=subprocess.DEVNULL, check=False)
+
+
+def _assert_migrated_once(client: Any, config: SandboxConfig, before: dict[str, int]) -> None:
+    # each zone reprovisioned exactly once: one more sitter start than at `sandbox up`
+    assert sitter_starts(config) == {zone: count + 1 for zone, count in before.items()}
+    assert count_our_writes(client, config.shard) == {"backfill": 1, "unfreeze": 1}
+
+
+def intent_written(doc: dict[str, Any]) -> bool:
+    record = step_record(doc, STEP)
+    return record.get("status") == "acting" and bool(
+        (record.get("intent") or {}).get("electionNodes"))
+
+
+def reprovisioning(config: SandboxConfig, journalled: Callable[[dict[str, Any]], bool]
+                   = child_running) -> Callable[[dict[str, Any]], bool]:
+    """The reprovision of the async is under way: journalled and let run (the sandbox's
+    marker of a running reprovision appears within a second or so of the release)."""
+    marker = config.pid_file(f"reprovision-{config.zones[2].uuid}")
+
+    def under_way(doc: dict[str, Any]) -> bool:
+        if not journalled(doc):
+            return False
+        for _ in range(200):  # bounded: 10 s; the marker has no event to watch for
+            if marker.exists():
+                return True
+            threading.Event().wait(0.05)
+        raise AssertionError("the sandbox reprovision did not start")
+
+    return under_way
+
+
+@pytest.mark.parametrize("moment", ["at-once", "later"])
+def test_kill_9_during_a_local_reprovision_then_resume(
+    sandbox: Callable[..., SandboxConfig], zk_for: Callable[[SandboxConfig], Any],
+    tmp_path: Path, moment: str,
+) -> None:
+    """at-once: resumed while the orphaned child still reprovisions (the resume waits for
+    it); later: resumed after it ended. (Killed between journalling the child's pid and
+    letting it run: see tests/remote/test_localchild.py.)"""
+    config = sandbox(nodes=3)
+    client = zk_for(config)
+    inventory = config.directory / "inventory.yaml"
+    before = sitter_starts(config)
+    zone = config.zones[2].uuid
+    with signalled_when(client, config, tmp_path, inventory, reprovisioning(config),
+                        [signal.SIGKILL], "run", "--yes") as (process, sent):
+        process.wait(timeout=RUN_TIMEOUT)
+    assert sent.is_set() and process.returncode == -9
+    intent = step_record(journal_doc(client, config), STEP)["intent"]
+    assert intent["action"] == "reprovision" and intent["runOn"] == "local"
+    assert intent["zone"] == zone and intent["image"]
+    assert intent["pgid"] == intent["pid"] and intent["electionNodes"]
+    if moment == "later":
+        # the child was not killed with the migrator: it finishes the reprovision alone
+        assert wait_gone(intent["pid"], 60)
+        assert sitter_starts(config)[zone] == before[zone] + 1
+    result = _finish(config, tmp_path, inventory)
+    assert result.returncode == 0, result.stderr[-3000:]
+    if moment == "later":
+        # its done-checks hold now (v2, a new election node): stamped without acting
+        assert "already done: manatee at least" in result.stderr
+    else:
+        assert f"pid {intent['pid']}" in result.stderr and "still running" in result.stderr
+        assert "done in an earlier run" in result.stderr
+    _assert_migrated_once(client, config, before)
+
+
+@pytest.mark.parametrize("presses", [1, 2], ids=["ctrl-c-once", "ctrl-c-twice"])
+def test_ctrl_c_during_a_local_reprovision(
+    sandbox: Callable[..., SandboxConfig], zk_for: Callable[[SandboxConfig], Any],
+    tmp_path: Path, presses: int,
+) -> None:
+    config = sandbox(nodes=3)
+    client = zk_for(config)
+    inventory = config.directory / "inventory.yaml"
+    before = sitter_starts(config)
+    with signalled_when(client, config, tmp_path, inventory, reprovisioning(config),
+                        [signal.SIGINT] * presses, "run", "--yes") as (process, sent):
+        _out, err = process.communicate(timeout=RUN_TIMEOUT)
+    assert sent.is_set() and process.returncode == 130, err[-3000:]
+    resume = f"migrator resume --inventory {inventory}"
+    assert "is left to finish" in err and resume in err
+    record = step_record(journal_doc(client, config), STEP)
+    zone = config.zones[2].uuid
+    if presses == 1:
+        # the reprovision ran to its end; the run stopped before verifying it
+        assert "The action finished; stopping before its verification" in err
+        assert record["status"] == "verifying"
+        assert sitter_starts(config)[zone] == before[zone] + 1
+    else:
+        # stopped waiting at once; says what state the zone is in; the child goes on
+        assert record["status"] == "acting"
+        assert "Stopped waiting for" in err and f"{zone}: runs" in err
+        assert f"pid {record['intent']['pid']}" in err
+    result = _finish(config, tmp_path, inventory)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _assert_migrated_once(client, config, before)
+
+
+@pytest.mark.parametrize(("status", "signals"), [
+    (False, [signal.SIGKILL]), (True, [signal.SIGKILL]), (True, [signal.SIGINT] * 2)],
+    ids=["kill-9-no-status", "kill-9-job-status", "ctrl-c-twice-job-status"])
+def test_interrupted_headnode_reprovision_then_resume(
+    sandbox: Callable[..., SandboxConfig], zk_for: Callable[[SandboxConfig], Any],
+    tmp_path: Path, status: bool, signals: list[int],
+) -> None:
+    """The reprovision runs over SSH on another machine, and killing the migrator does not
+    stop it. With `commands.reprovision_status` the resume sees the job running and waits
+    for it. Without, right after the kill nothing tells (the zone still runs the old
+    version and its old election node has not expired yet): `resume --yes` refuses, and
+    once the job is over a resume finds the zone reprovisioned. (On a loaded machine the
+    old election node may have expired by the time the first resume looks: then the zone
+    is out of the election and that resume waits for it, which is right too.)"""
+    config = sandbox(nodes=3)
+    client = zk_for(config)
+    inventory = headnode_inventory(config, status)
+    before = sitter_starts(config)
+    marker = config.pid_file(f"reprovision-{config.zones[2].uuid}")
+    with signalled_when(client, config, tmp_path, inventory,
+                        reprovisioning(config, intent_written), signals,
+                        "run", "--yes") as (process, sent):
+        _out, err = process.communicate(timeout=RUN_TIMEOUT)
+    assert sent.is_set()
+    if signals[0] == signal.SIGINT:
+        assert process.returncode == 130, err[-3000:]
+        assert "Stopped waiting for" in err and "To continue: migrator resume" in err
+    else:
+        assert process.returncode == -9
+    if not status:
+        first = _finish(config, tmp_path, inventory)
+        if first.returncode == 0:
+            assert "is out of the election: a reprovision may still be" in first.stderr
+            _assert_migrated_once(client, config, before)
+            return
+        assert first.returncode == 3, first.stderr[-3000:]
+        assert "could start a second one; nothing was done" in first.stderr
+        assert "Look at: the reprovision job of" in first.stderr
+        for _ in range(600):  # bounded (60 s): the headnode's job ends on its own
+            if not marker.exists():
+                break
+            threading.Event().wait(0.1)
+    result = _finish(config, tmp_path, inventory)
+    assert result.returncode == 0, result.stderr[-3000:]
+    if status:
+        assert "the headnode reports a reprovision job" in result.stderr
+        assert "done in an earlier run" in result.stderr
+    _assert_migrated_once(client, config, before)
+
+
+ZONE_COMMAND_PLAYBOOK = """\
+name: restart-async
+title: Restart the async's sitter
+description: One command in a zone, for the in-flight tests.
+peers: 3
+steps:
+  - id: restart
+    title: Restart the sitter of the async
+    explain: Disable, wait, enable.
+    zones: [original_async]
+    action:
+      name: run_command
+      params:
+        zone: original_async
+        argv: [sh, -c, "sitter-ctl disable && sleep 3 && sitter-ctl enable"]
+    verify:
+      - check: election_rejoined
+        params: {zone: original_async}
+    done_when: []
+    timeout: 60
+"""
+
+
+def test_kill_9_during_a_zone_command_is_not_repeated_blindly(
+    sandbox: Callable[..., SandboxConfig], zk_for: Callable[[SandboxConfig], Any],
+    tmp_path: Path,
+) -> None:
+    config = sandbox(nodes=3)
+    client = zk_for(config)
+    inventory = config.directory / "inventory.yaml"
+    playbook = tmp_path / "restart.yaml"
+    playbook.write_text(ZONE_COMMAND_PLAYBOOK)
+    before = sitter_starts(config)
+
+    def acting(doc: dict[str, Any]) -> bool:
+        return bool(step_record(doc, "restart").get("intent", {}).get("command"))
+
+    with signalled_when(client, config, tmp_path, inventory, acting, [signal.SIGKILL],
+                        "run", "--yes", "--playbook", str(playbook)) as (process, sent):
+        process.wait(timeout=RUN_TIMEOUT)
+    assert sent.is_set() and process.returncode == -9
+    refused = migrator(config, tmp_path, "resume", "--yes", "--playbook", str(playbook))
+    assert refused.status == 3, refused.err
+    assert "could start a second one; nothing was done" in refused.err
+    assert "Look at:" in refused.err and "sitter-ctl disable" in refused.err
+    assert step_record(journal_doc(client, config), "restart")["status"] == "acting"
+    # whatever became of the command the killed run started (sshd may end it with the
+    # channel), the resume ran nothing: at most that one restart, and asked again it
+    # still refuses rather than guess
+    threading.Event().wait(4)
+    zone = config.zones[2]
+    assert sitter_starts(config)[zone.uuid] <= before[zone.uuid] + 1
+    again = migrator(config, tmp_path, "resume", "--yes", "--playbook", str(playbook))
+    assert again.status == 3 and "nothing was done" in again.err
+
+
+def test_ctrl_c_once_during_a_zone_command_lets_it_finish(
+    sandbox: Callable[..., SandboxConfig], zk_for: Callable[[SandboxConfig], Any],
+    tmp_path: Path,
+) -> None:
+    config = sandbox(nodes=3)
+    client = zk_for(config)
+    inventory = config.directory / "inventory.yaml"
+    playbook = tmp_path / "restart.yaml"
+    playbook.write_text(ZONE_COMMAND_PLAYBOOK)
+    before = sitter_starts(config)
+
+    def acting(doc: dict[str, Any]) -> bool:
+        return bool(step_record(doc, "restart").get("intent", {}).get("command"))
+
+    with signalled_when(client, config, tmp_path, inventory, acting, [signal.SIGINT],
+                        "run", "--yes", "--playbook", str(playbook)) as (process, sent):
+        _out, err = process.communicate(timeout=RUN_TIMEOUT)
+    assert sent.is_set() and process.returncode == 130, err[-3000:]
+    assert "is left to finish" in err and "The action finished" in err
+    assert f"To continue: migrator resume --inventory {inventory}" in err
+    assert step_record(journal_doc(client, config), "restart")["status"] == "verifying"
+    zone = config.zones[2].uuid
+    assert sitter_starts(config)[zone] == before[zone] + 1  # the command ran to its end
+    result = migrator(config, tmp_path, "resume", "--yes", "--playbook", str(playbook))
+    assert result.status == 0, result.err[-3000:]
+    assert sitter_starts(config)[zone] == before[zone] + 1  # verified, not run again
