@@ -41,16 +41,24 @@ def sandbox() -> None:
     help="After a takeover the old primary returns as `deposed` (current manatee) or "
     "as an async (the runbook's 2014 output).",
 )
+@click.option(
+    "--pg",
+    type=click.Choice(["real", "sim"]),
+    default="real",
+    show_default=True,
+    help="Each zone runs a real PostgreSQL server with streaming replication (`real`), "
+    "or the simulated postgres (`sim`, quicker; for engine-only tests).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def up(
     directory: Path, nodes: int, reuse: bool, with_client: bool, deposed_mode: str,
-    as_json: bool,
+    pg: str, as_json: bool,
 ) -> None:
-    """Start ZooKeeper, N zones (sshd + v1 sitter each) and write DIR/inventory.yaml."""
+    """Start ZooKeeper, N zones (sshd + v1 sitter + postgres each), write DIR/inventory.yaml."""
     from migrator.sandbox.manage import UpOptions
     from migrator.sandbox.manage import up as bring_up
 
-    config = bring_up(directory, UpOptions(nodes, reuse, with_client, deposed_mode))
+    config = bring_up(directory, UpOptions(nodes, reuse, with_client, deposed_mode, pg))
     inventory = config.directory / "inventory.yaml"
     lines = [f"Sandbox shard {config.shard} is up in {config.directory}.",
              f"ZooKeeper: {config.zk_connection}"]

@@ -39,9 +39,19 @@ def _client(config: SandboxConfig) -> Any:
     return connect(ZkTarget(config.zk_connection, 10.0))
 
 
-def pg_status(peer: dict[str, Any]) -> dict[str, Any] | None:
+def pg_status(peer: dict[str, Any], real: bool = False) -> dict[str, Any] | None:
+    """The peer's postgres as manatee-adm reads it: pg_stat_replication rows under
+    manatee's field names, from the real server (``real``) or the simulator."""
     from migrator.sandbox.pgsim import pg_address, request
 
+    if real:
+        from migrator.sandbox.pgreal import query_status
+
+        try:
+            host, port = pg_address(peer)
+        except ValueError:
+            return None
+        return query_status(host, port)
     try:
         host, port = pg_address(peer)
         answer = request(host, port, {"op": "status"}, timeout=2.0)
@@ -50,9 +60,9 @@ def pg_status(peer: dict[str, Any]) -> dict[str, Any] | None:
     return answer if isinstance(answer, dict) and answer.get("online") else None
 
 
-def _with_pg(peer: dict[str, Any], role: str, v2: bool) -> dict[str, Any]:
+def _with_pg(peer: dict[str, Any], role: str, v2: bool, real: bool = False) -> dict[str, Any]:
     entry = dict(peer)
-    status = pg_status(peer)
+    status = pg_status(peer, real)
     if status is None:
         entry["online"] = False
         entry["error"] = json.dumps({"name": "Error", "message": "connect ECONNREFUSED"})
@@ -99,10 +109,11 @@ def status_document(
             role = "primary" if index == 0 else "sync" if index == 1 else "async"
             roles.append((role, data))
         v2 = False
-    asyncs = [_with_pg(p, r, v2) for r, p in roles if r == "async"]
+    real = config.pg == "real"
+    asyncs = [_with_pg(p, r, v2, real) for r, p in roles if r == "async"]
     for role, peer in roles:
         if role != "async":
-            body[role] = _with_pg(peer, role, v2)
+            body[role] = _with_pg(peer, role, v2, real)
     if len(asyncs) == 1:
         body["async"] = asyncs[0]
     elif asyncs:

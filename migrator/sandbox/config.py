@@ -37,6 +37,7 @@ BACKUP_PORT = 12345
 VERSIONS = ("v1", "v2")
 MAX_NODES = 5
 DEPOSED_MODES = ("deposed", "async")
+PG_MODES = ("real", "sim")
 # A manatee release string per simulated version (what `manatee-adm version` prints).
 RELEASES = {"v1": "1.0.0-sandbox", "v2": "2.1.1-sandbox"}
 
@@ -83,6 +84,7 @@ class SandboxConfig:
     shard: str = SHARD
     deposed_mode: str = "deposed"
     session_timeout: float = SESSION_TIMEOUT
+    pg: str = "sim"  # "real" (a PostgreSQL server per zone, pgreal) or "sim" (pgsim)
 
     @property
     def zk_connection(self) -> str:
@@ -140,6 +142,7 @@ def load_config(directory: Path) -> SandboxConfig:
             shard=str(doc["shard"]),
             deposed_mode=str(doc.get("deposed_mode", "deposed")),
             session_timeout=float(doc.get("session_timeout", SESSION_TIMEOUT)),
+            pg=str(doc.get("pg", "sim")),
         )
     except FileNotFoundError as exc:
         raise BadInput(

@@ -24,6 +24,7 @@ from migrator.sandbox import procs
 from migrator.sandbox.config import (
     DEPOSED_MODES,
     MAX_NODES,
+    PG_MODES,
     RELEASES,
     SANDBOX_FILE,
     VERSIONS,
@@ -46,7 +47,7 @@ from migrator.sandbox.zones import (
 JOIN_TIMEOUT = 20.0
 READY_TIMEOUT = 30.0
 OWNED_ENTRIES = ("zones", "zookeeper", "pids", "client", "inventory.yaml", KNOWN_HOSTS,
-                 "authorized_keys", "id_ed25519", "id_ed25519.pub", SANDBOX_FILE)
+                 "pg-template", "authorized_keys", "id_ed25519", "id_ed25519.pub", SANDBOX_FILE)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class UpOptions:
     reuse: bool = False
     with_client: bool = False
     deposed_mode: str = "deposed"
+    pg: str = "sim"  # the CLI's default is "real"; tests about the engine alone keep "sim"
 
 
 def check_nodes(nodes: int) -> None:
@@ -93,6 +95,14 @@ def up(directory: Path, options: UpOptions) -> SandboxConfig:
     check_prerequisites()
     check_sshd()
     directory = directory.resolve()
+    if options.pg not in PG_MODES:
+        raise BadInput(f"--pg {options.pg!r} is not one of {', '.join(PG_MODES)}.",
+                       "Use `real` (a PostgreSQL server per zone) or `sim` (simulated).")
+    if options.pg == "real":
+        from migrator.sandbox import pgreal
+
+        pgreal.check_prerequisites()
+        pgreal.check_reachable(directory)
     if (directory / SANDBOX_FILE).exists():
         live = live_processes(directory)
         if live:
@@ -130,25 +140,47 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
         ip = zone_address(index)
         pg_port, ssh_port = free_ports(ip, 2)
         zones.append(ZoneConfig(new_zone_uuid(), ip, pg_port, ssh_port, "v1"))
-    config = SandboxConfig(directory, server.port, zones, deposed_mode=options.deposed_mode)
+    config = SandboxConfig(directory, server.port, zones, deposed_mode=options.deposed_mode,
+                           pg=options.pg)
     config.save()
     ensure_client_key(config)
     known_hosts = []
+    template = _pg_template(config)
     for zone in zones:
         prepare_zone(config, zone)
+        if template is not None:
+            from migrator.sandbox.pgreal import clone_template
+
+            clone_template(template, config.zone_dir(zone))
         pid, line = start_sshd(config, zone)
         procs.write_pid_file(config.pid_file(f"sshd-{zone.uuid}"), pid)
         known_hosts.append(line)
     (directory / KNOWN_HOSTS).write_text("\n".join(known_hosts) + "\n")
     for zone in zones:  # one at a time, so the election order is the zones' order
         start_sitter(config, zone)
-    wait_writable(config, READY_TIMEOUT)
+    primary = wait_writable(config, READY_TIMEOUT)
+    if config.pg == "real":
+        from migrator.sandbox.pgreal import ensure_table
+
+        ensure_table(primary.ip, primary.pg_port)
     from migrator.sandbox.inventory_file import write_inventory
 
     write_inventory(config)
     if options.with_client:
         start_client(config)
     return config
+
+
+def _pg_template(config: SandboxConfig) -> Path | None:
+    """For `--pg real`: one initdb, searchable directories for the postgres user."""
+    if config.pg != "real":
+        return None
+    from migrator.sandbox.pgreal import make_searchable, make_template
+
+    make_searchable(config.directory)
+    (config.directory / "zones").mkdir(exist_ok=True)
+    make_searchable(config.directory / "zones")
+    return make_template(config.directory)
 
 
 def _remove(path: Path) -> None:
@@ -175,6 +207,15 @@ def down(directory: Path) -> list[str]:
         for pid_file in files:
             if procs.kill_recorded(pid_file, with_descendants=pid_file.stem.startswith("sshd-")):
                 stopped.append(pid_file.stem)
+    # a real postgres dies with its sitter; this catches one that outlived it, and frees
+    # the shared memory of one that was killed
+    zones = directory / "zones"
+    if zones.is_dir():
+        from migrator.sandbox.pgreal import DATA, stop_leftover
+
+        for datadir in sorted(zones.glob(f"*/{DATA}")):
+            if stop_leftover(datadir):
+                stopped.append(f"postgres-{datadir.parent.name}")
     return stopped
 
 
@@ -373,6 +414,15 @@ def wait_writable(config: SandboxConfig, timeout: float) -> ZoneConfig:
     if zone is None:
         raise StepFailed("The sandbox shard has no primary.", "See the zones' sitter.log.")
     remaining = max(0.1, deadline - time.monotonic())
+    if config.pg == "real":
+        from migrator.sandbox.pgreal import wait_writable as wait_real
+
+        if not wait_real(zone.ip, zone.pg_port, remaining):
+            raise StepFailed(
+                f"The sandbox primary {zone.uuid} did not become writable within {timeout:g} s.",
+                f"See {config.zone_dir(zone) / 'sitter.log'} and postgres.log there.",
+            )
+        return zone
     try:
         answer = request(zone.ip, zone.pg_port, {"op": "wait-writable", "timeout": remaining},
                          timeout=remaining + 2)

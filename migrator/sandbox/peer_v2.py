@@ -30,7 +30,8 @@ from typing import Any
 from migrator.cluster.state import iso_now_ms, state_from_json
 from migrator.errors import MigratorError
 from migrator.sandbox.bunyan import FATAL, BunyanLog, error_field, inspect
-from migrator.sandbox.pgsim import PgConfig, SimPostgres, parse_lsn
+from migrator.sandbox.pgapi import Postgres
+from migrator.sandbox.pgsim import PgConfig, parse_lsn
 from migrator.sandbox.zkpeer import ActiveNode, PeerZk, unique_actives
 
 PRIMARY, SYNC, ASYNC, UNASSIGNED, DEPOSED, UNKNOWN = (
@@ -54,7 +55,7 @@ class V2Peer:
         self,
         log: BunyanLog,
         zk: PeerZk,
-        pg: SimPostgres,
+        pg: Postgres,
         ident: dict[str, Any],
         schedule: Schedule,
         *,

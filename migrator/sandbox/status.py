@@ -36,7 +36,7 @@ def sandbox_status(directory: Path) -> dict[str, Any]:
     peers = []
     for zone in config.zones:
         position = ids_in_order.index(zone.peer_id) if zone.peer_id in ids_in_order else None
-        pg = pg_status(zone.ident())
+        pg = pg_status(zone.ident(), config.pg == "real")
         peers.append({
             "zone": zone.uuid,
             "ip": zone.ip,
