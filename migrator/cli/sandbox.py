@@ -116,6 +116,24 @@ def status(directory: Path, as_json: bool) -> None:
 
 @sandbox.command()
 @dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.option("--timeout", type=float, default=15.0, show_default=True,
+              help="Seconds to wait for each standby to catch up with the primary.")
+def verify(directory: Path, as_json: bool, timeout: float) -> None:
+    """Read every acknowledged write back from the primary and the standbys (--pg real).
+
+    Exit status 1 when an acknowledged write is lost or a peer's history forked."""
+    from migrator.sandbox.verify import summary_lines
+    from migrator.sandbox.verify import verify as run_verify
+
+    result = run_verify(directory, timeout)
+    _emit(result, as_json, "\n".join(summary_lines(result)))
+    if not result["ok"]:
+        raise SystemExit(1)
+
+
+@sandbox.command()
+@dir_option
 @click.argument("zone")
 @click.option("--to", "to", required=True, help="v1 or v2 (or their release strings).")
 @click.option("--delay", type=float, default=None,

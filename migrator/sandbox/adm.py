@@ -217,7 +217,9 @@ def _rebuild(config: SandboxConfig, zone: ZoneConfig, client: Any, assume_yes: b
     """upstream's rebuild (lib/adm.js): disable the sitter, wait for its session to end,
     drop it from ``deposed`` (setData at the version read + history ``0-``), enable the
     sitter, and return once /state lists it as sync or async. Added for the rollback
-    issue's deposed-peer step; the simulated database is kept (nothing to restore)."""
+    issue's deposed-peer step. On real postgres the sitter then replaces the zone's data
+    with a pg_basebackup of its upstream (manatee restores a ZFS backup); the simulated
+    database is kept (nothing to restore)."""
     from migrator.cluster.state import ClusterState
     from migrator.sandbox.manage import start_sitter, stop_sitter
     from migrator.sandbox.waits import wait_election, wait_state
@@ -248,6 +250,10 @@ def _rebuild(config: SandboxConfig, zone: ZoneConfig, client: Any, assume_yes: b
         document = dict(state.document)
         document["deposed"] = [p for p in deposed if p.get("zoneId") != zone.uuid]
         writes.replace_state(client, config.shard, ClusterState(document), version, "rebuild")
+    if config.pg == "real":  # the data is discarded: the sitter copies it from its upstream
+        from migrator.sandbox.pgreal import REBUILD_MARKER
+
+        (config.zone_dir(zone) / REBUILD_MARKER).write_text("requested by manatee-adm rebuild\n")
     sys.stderr.write("Enabling sitter\n")
     start_sitter(config, zone)
 

@@ -338,13 +338,14 @@ def reprovision(
 # ---- client ----------------------------------------------------------------------------
 
 
-def start_client(config: SandboxConfig) -> int:
+def start_client(config: SandboxConfig, interval: float | None = None) -> int:
     pid_file = config.pid_file("client")
     if procs.recorded_pid(pid_file) is not None:
         raise Refused("The sandbox's client is already running.", "Nothing to do.")
     (config.directory / "client").mkdir(exist_ok=True)
     return procs.spawn(
-        procs.python_argv("migrator.sandbox.client", str(config.directory)),
+        procs.python_argv("migrator.sandbox.client", str(config.directory),
+                          *([] if interval is None else [str(interval)])),
         pid_file,
         config.directory / "client" / "client.out",
         config.directory,

@@ -58,6 +58,7 @@ PG_PACKAGE = "postgresql"
 PREFERRED_VERSION = "15"
 DATA = "pgdata"
 FRESH_MARKER = "pg-fresh"
+REBUILD_MARKER = "pg-rebuild"  # `manatee-adm rebuild`: copy afresh from the upstream
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 BASEBACKUP_TIMEOUT = 60.0
@@ -674,8 +675,9 @@ class RealPostgres:
         was_primary = not self._standby_signal().exists() and not fresh
         if self.running and not self._in_recovery():
             was_primary = True
-        if was_primary:
+        if was_primary or (self.zone_dir / REBUILD_MARKER).exists():
             self._rebuild(config)
+            (self.zone_dir / REBUILD_MARKER).unlink(missing_ok=True)
         self._write_manatee_conf(config)
         if not self._standby_signal().exists():
             self._touch_signal()
