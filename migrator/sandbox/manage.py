@@ -160,9 +160,19 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
         start_sitter(config, zone)
     primary = wait_writable(config, READY_TIMEOUT)
     if config.pg == "real":
-        from migrator.sandbox.pgreal import ensure_table
+        from migrator.sandbox.pgreal import ensure_table, wait_receiving
 
+        # the primary may be writable before it has seen its standby: `up` returns with
+        # every standby streaming
+        for zone in zones:
+            if zone is not primary and not wait_receiving(zone.ip, zone.pg_port, READY_TIMEOUT):
+                raise StepFailed(
+                    f"The postgres of zone {zone.uuid} is not streaming from its upstream "
+                    f"within {READY_TIMEOUT:g} s.",
+                    f"See {config.zone_dir(zone) / 'sitter.log'} and postgres.log there.",
+                )
         ensure_table(primary.ip, primary.pg_port)
+        wait_writable(config, READY_TIMEOUT)
     from migrator.sandbox.inventory_file import write_inventory
 
     write_inventory(config)

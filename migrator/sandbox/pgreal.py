@@ -459,6 +459,21 @@ def wait_writable(host: str, port: int, timeout: float) -> bool:
         time.sleep(POLL * 5)
 
 
+def wait_receiving(host: str, port: int, timeout: float) -> bool:
+    """Bounded: until the standby at host:port has a WAL receiver that is streaming."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(psycopg.Error, OSError), connect(host, port, 1.0) as conn:
+            row = conn.execute("SELECT status FROM pg_stat_wal_receiver").fetchone()
+            if row is not None and row[0] == "streaming":
+                return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL * 5)
+
+
 def ensure_table(host: str, port: int) -> None:
     with connect(host, port, 5.0) as connection:
         connection.execute(

@@ -1,0 +1,306 @@
+"""The sandbox on real PostgreSQL (`--pg real`): real streaming replication driven by the
+v1/v2 sitters, manatee-adm status from pg_stat_replication, the write client's
+acknowledged ids read back by `sandbox verify`, and the faults around the servers.
+
+Every test brings its own real sandbox up (under /var/tmp: the postgres user must reach
+it) and always takes it down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from migrator.sandbox import pgreal
+from migrator.sandbox.config import SandboxConfig, ZoneConfig, load_config
+from migrator.sandbox.manage import down, primary_zone, wait_writable
+from migrator.sandbox.verify import verify
+from tests.rollback.conftest import migrate_until
+from tests.sandbox.conftest import SandboxFactory, adm_status
+
+
+@pytest.fixture(autouse=True)
+def _audit_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIGRATOR_AUDIT_DIR", str(tmp_path / "audit"))
+
+
+LSN = re.compile(r"^[0-9A-F]{1,8}/[0-9A-F]{1,8}$")
+WAIT = 30.0
+
+
+def _migrator(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "migrator", *args], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=timeout, check=False,
+                          env={**os.environ, "NO_COLOR": "1"})
+
+
+def _inventory(config: SandboxConfig) -> str:
+    return str(config.directory / "inventory.yaml")
+
+
+def _rows(zone: ZoneConfig) -> list[dict[str, Any]]:
+    """pg_stat_replication on the zone's real server (not the sitter's account)."""
+    status = pgreal.query_status(zone.ip, zone.pg_port)
+    assert status is not None, f"postgres of {zone.uuid} is not answering"
+    rows: list[dict[str, Any]] = status["repl"]
+    return rows
+
+
+def _wait_streaming(upstream: ZoneConfig, downstream: ZoneConfig, sync: bool) -> None:
+    """Bounded: the upstream's pg_stat_replication shows the downstream streaming."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        rows = [r for r in _rows(upstream) if r["application_name"] == downstream.pg_url]
+        if rows and rows[0]["state"] == "streaming" and (
+                rows[0]["sync_state"] == "sync") == sync:
+            assert rows[0]["client_addr"] == downstream.ip
+            return
+        assert time.monotonic() < deadline, f"{downstream.uuid} not streaming: {rows}"
+        time.sleep(0.1)
+
+
+def _state(config: SandboxConfig) -> dict[str, Any]:
+    from migrator.sandbox.manage import zk_client
+    from migrator.zk import reads
+
+    with zk_client(config) as client:
+        found = reads.read_state_bytes(client, config.shard)
+    assert found is not None
+    document: dict[str, Any] = json.loads(found[0])
+    return document
+
+
+def _zone(config: SandboxConfig, peer: dict[str, Any]) -> ZoneConfig:
+    return next(z for z in config.zones if z.peer_id == peer["id"])
+
+
+def _assert_v2_streaming(config: SandboxConfig) -> None:
+    """The final topology per /state, checked on the servers: the primary streams to its
+    sync synchronously, every async streams from the peer before it."""
+    state = _state(config)
+    primary = _zone(config, state["primary"])
+    if state.get("sync"):
+        sync = _zone(config, state["sync"])
+        _wait_streaming(primary, sync, sync=True)
+        upstream = sync
+        for peer in state.get("async") or []:
+            downstream = _zone(config, peer)
+            _wait_streaming(upstream, downstream, sync=False)
+            upstream = downstream
+
+
+def _assert_no_loss(config: SandboxConfig) -> dict[str, Any]:
+    result = verify(config.directory)
+    assert result["acknowledged"] > 0
+    assert result["lost"] == 0, result
+    assert result["forked"] == [], result
+    assert result["ok"], result
+    return result
+
+
+def _stop_client(config: SandboxConfig) -> None:
+    from migrator.sandbox import procs
+
+    procs.kill_recorded(config.pid_file("client"))
+
+
+# ---- up, status, the chain ---------------------------------------------------------------
+
+
+def test_up_streams_the_v1_chain_and_adm_status_reads_pg_stat_replication(
+    sandbox: SandboxFactory,
+) -> None:
+    config = sandbox(nodes=3, pg="real")
+    primary, sync, async_ = config.zones
+    _wait_streaming(primary, sync, sync=True)
+    _wait_streaming(sync, async_, sync=False)  # v1: a chain, the async follows the sync
+    status = adm_status(config, primary)
+    repl = status["primary"]["repl"]
+    for name in ("sent_location", "write_location", "flush_location", "replay_location"):
+        assert LSN.match(repl[name]), repl
+    assert repl["sync_state"] == "sync" and repl["state"] == "streaming"
+    assert repl["application_name"] == sync.pg_url
+    assert repl["client_addr"] == sync.ip
+    assert status["sync"]["repl"]["application_name"] == async_.pg_url
+    assert status["sync"]["repl"]["sync_state"] == "async"
+    # each server listens on its zone's address and pgUrl port only, as postgres
+    for zone in config.zones:
+        datadir = config.zone_dir(zone) / pgreal.DATA
+        assert datadir.stat().st_uid == pgreal.pg_user().pw_uid
+        with pgreal.connect(zone.ip, zone.pg_port) as connection:
+            row = connection.execute(
+                "SELECT current_setting('listen_addresses'), current_setting('port'), "
+                "current_user, current_setting('data_directory')").fetchone()
+        assert row == (zone.ip, str(zone.pg_port), "postgres", str(datadir))
+
+
+def test_down_leaves_no_postgres_and_no_shared_memory(sandbox: SandboxFactory) -> None:
+    config = sandbox(nodes=2, pg="real")
+    pids = []
+    for zone in config.zones:
+        pid, _ = pgreal._postmaster_info(config.zone_dir(zone) / pgreal.DATA)
+        assert pid is not None and pgreal._alive(pid)
+        pids.append(pid)
+    # a postmaster killed outright leaves its SysV segment behind: down frees it too
+    os.kill(pids[1], signal.SIGKILL)
+    stopped = down(config.directory)
+    assert stopped
+    for zone, pid in zip(config.zones, pids, strict=True):
+        assert not pgreal._alive(pid)
+        assert pgreal.segments_of(config.zone_dir(zone) / pgreal.DATA) == []
+    assert down(config.directory) == []  # and a second time is a no-op
+
+
+def test_missing_server_binaries_name_the_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import invoke_cli
+
+    monkeypatch.setattr(pgreal, "find_bindir", lambda: None)
+    result = invoke_cli(["sandbox", "up", "--dir", str(tmp_path / "s"), "--pg", "real"],
+                        capsys)
+    assert result.status == 2
+    assert "apt-get install -y postgresql" in result.err
+    assert "Traceback" not in result.err
+    assert not (tmp_path / "s").exists()
+
+
+# ---- faults ------------------------------------------------------------------------------
+
+
+def test_a_killed_primary_postgres_is_restarted_by_its_sitter_and_no_write_is_lost(
+    sandbox: SandboxFactory,
+) -> None:
+    config = sandbox(nodes=3, pg="real", with_client=True)
+    primary = config.zones[0]
+    datadir = config.zone_dir(primary) / pgreal.DATA
+    before, _ = pgreal._postmaster_info(datadir)
+    assert before is not None
+    time.sleep(1.0)  # let the client acknowledge some writes first
+    os.kill(before, signal.SIGKILL)
+    deadline = time.monotonic() + WAIT
+    while True:
+        after, _ = pgreal._postmaster_info(datadir)
+        if after not in (None, before) and pgreal._alive(after):
+            break
+        assert time.monotonic() < deadline, "the sitter did not restart postgres"
+        time.sleep(0.1)
+    wait_writable(config, WAIT)
+    _wait_streaming(primary, config.zones[1], sync=True)
+    time.sleep(1.0)  # writes after the restart, too
+    _stop_client(config)
+    result = _assert_no_loss(config)
+    assert result["primary"] == primary.uuid
+    assert "restarting postgres" in (config.zone_dir(primary) / "sitter.log").read_text()
+
+
+# ---- the guards on real data -------------------------------------------------------------
+
+
+def test_held_walreceiver_refuses_the_unfreeze_and_trips_the_watchdog_then_completes(
+    sandbox: SandboxFactory, tmp_path: Path,
+) -> None:
+    from migrator.engine import watchdog
+    from migrator.engine.journal_store import JournalStore
+    from migrator.inventory import load_inventory
+    from migrator.remote.session import RemoteSession
+    from migrator.sandbox.manage import zk_client
+
+    config = sandbox(nodes=3, pg="real", with_client=True)
+    _primary, _sync, new_sync = config.zones
+    migrate_until(config, "reprovision-sync", tmp_path / "audit")
+    fresh = load_config(config.directory)
+    _wait_streaming(primary_zone(fresh) or fresh.zones[0], fresh.zones[2], sync=True)
+    held = pgreal.hold_walreceiver(new_sync.ip, new_sync.pg_port, True)
+    try:
+        time.sleep(1.0)  # the client's commits now wait on the sync: sent > replayed
+        refused = _migrator("unfreeze", "--inventory", _inventory(config), "--yes")
+        assert refused.returncode != 0, refused.stdout
+        assert "Traceback" not in refused.stderr
+        assert "frozen" in json.dumps(_state(config)) or _state(config).get("freeze")
+        inventory = load_inventory(config.directory / "inventory.yaml")
+        with zk_client(config) as client, RemoteSession(inventory, use_agent=False) as remote:
+            journal = JournalStore(client, config.shard).load()
+            assert journal is not None
+            dog = watchdog.arm(client, config.shard, journal.original, remote=remote,
+                               grace=2.0)
+            assert dog is not None
+            try:
+                with pytest.raises(watchdog.WatchdogTripped) as caught:
+                    import threading
+
+                    threading.Event().wait(WAIT)
+                assert "sync" in str(caught.value).lower()
+            finally:
+                watchdog.disarm()
+    finally:
+        os.kill(held, signal.SIGCONT)
+    done = _migrator("run", "--inventory", _inventory(config), "--yes")
+    assert done.returncode == 0, done.stderr[-2000:]
+    _stop_client(config)
+    _assert_no_loss(config)
+    _assert_v2_streaming(config)
+
+
+# ---- every playbook and both rollbacks on real postgres ----------------------------------
+
+
+@pytest.mark.parametrize("nodes,playbook", [
+    (3, "three-node"), (3, "three-node-frozen-primary"), (2, "two-node"), (1, "one-node"),
+])
+def test_playbook_on_real_postgres_loses_nothing_and_ends_streaming(
+    sandbox: SandboxFactory, nodes: int, playbook: str,
+) -> None:
+    config = sandbox(nodes=nodes, pg="real", with_client=True)
+    result = _migrator("run", "--inventory", _inventory(config), "--yes",
+                       "--playbook", playbook)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"{playbook} complete" in result.stderr
+    if playbook == "three-node":  # the deposed old primary, rebuilt by pg_basebackup
+        rebuilt = _migrator("rebuild-deposed", "--inventory", _inventory(config), "--yes")
+        assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
+        assert "pg_basebackup" in (config.zone_dir(config.zones[0]) / "sitter.log").read_text()
+    fresh = load_config(config.directory)
+    _assert_v2_streaming(fresh)
+    _stop_client(fresh)
+    verified = _assert_no_loss(fresh)
+    if playbook == "three-node":
+        assert all(p["status"] == "caught up" for p in verified["peers"])
+
+
+@pytest.mark.parametrize("last,variant", [
+    ("unfreeze", "rollback-before-primary"),
+    ("reprovision-primary", "rollback-after-primary"),
+])
+def test_rollback_on_real_postgres_loses_nothing_and_ends_streaming(
+    sandbox: SandboxFactory, tmp_path: Path, last: str, variant: str,
+) -> None:
+    config = sandbox(nodes=3, pg="real", with_client=True)
+    migrate_until(config, last, tmp_path / "audit")
+    result = _migrator("rollback", "--inventory", _inventory(config), "--yes")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert variant in result.stderr + result.stdout
+    fresh = load_config(config.directory)
+    assert [z.version for z in fresh.zones] == ["v1"] * 3
+    primary = wait_writable(fresh, WAIT)
+    others = [z for z in fresh.zones if z.uuid != primary.uuid]
+    # v1: a chain in election order, read from the servers themselves
+    from migrator.sandbox.manage import election_children, zk_client
+
+    with zk_client(fresh) as client:
+        names = sorted(election_children(client, fresh), key=lambda n: n.rsplit("-", 1)[1])
+    order = [next(z for z in fresh.zones if n.startswith(z.peer_id + "-")) for n in names]
+    assert order[0].uuid == primary.uuid and len(order) == 3 and set(others) <= set(order)
+    _wait_streaming(order[0], order[1], sync=True)
+    _wait_streaming(order[1], order[2], sync=False)
+    _stop_client(fresh)
+    _assert_no_loss(fresh)
