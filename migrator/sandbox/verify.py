@@ -72,12 +72,17 @@ def verify(directory: Path, timeout: float = CATCH_UP_TIMEOUT) -> dict[str, Any]
     if primary is None:
         raise StepFailed("The sandbox shard has no primary to read from.",
                          "See `migrator sandbox status`.")
-    try:
-        on_primary = read_ids(primary.ip, primary.pg_port)
-        target = _lsn(primary.ip, primary.pg_port)
-    except (psycopg.Error, OSError) as exc:
-        raise StepFailed(f"The primary {primary.uuid} did not answer: {exc}",
-                         f"See {config.zone_dir(primary) / 'postgres.log'}.") from exc
+    deadline = time.monotonic() + timeout
+    while True:  # its sitter may still be starting it (it applies /state once written)
+        try:
+            on_primary = read_ids(primary.ip, primary.pg_port)
+            target = _lsn(primary.ip, primary.pg_port)
+            break
+        except (psycopg.Error, OSError) as exc:
+            if time.monotonic() >= deadline:
+                raise StepFailed(f"The primary {primary.uuid} did not answer: {exc}",
+                                 f"See {config.zone_dir(primary) / 'postgres.log'}.") from exc
+            time.sleep(0.1)
     acked_after = set(read_acked(config.directory))
     lost = sorted(acked - on_primary)
     peers = [_peer(config, zone, acked, on_primary, target, timeout)
