@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -226,10 +227,6 @@ def test_held_walreceiver_refuses_the_unfreeze_and_trips_the_watchdog_then_compl
     held = pgreal.hold_walreceiver(new_sync.ip, new_sync.pg_port, True)
     try:
         time.sleep(1.0)  # the client's commits now wait on the sync: sent > replayed
-        refused = _migrator("unfreeze", "--inventory", _inventory(config), "--yes")
-        assert refused.returncode != 0, refused.stdout
-        assert "Traceback" not in refused.stderr
-        assert "frozen" in json.dumps(_state(config)) or _state(config).get("freeze")
         inventory = load_inventory(config.directory / "inventory.yaml")
         with zk_client(config) as client, RemoteSession(inventory, use_agent=False) as remote:
             journal = JournalStore(client, config.shard).load()
@@ -239,15 +236,21 @@ def test_held_walreceiver_refuses_the_unfreeze_and_trips_the_watchdog_then_compl
             assert dog is not None
             try:
                 with pytest.raises(watchdog.WatchdogTripped) as caught:
-                    import threading
-
-                    threading.Event().wait(WAIT)
+                    threading.Event().wait(WAIT)  # a run blocked in a wait, as in a check
                 assert "sync" in str(caught.value).lower()
             finally:
                 watchdog.disarm()
+        # the engine's unfreeze step waits (its 30 s precondition timeout), then refuses
+        refused = _migrator("run", "--inventory", _inventory(config), "--yes",
+                            "--accept-playbook-change")
+        assert refused.returncode != 0, refused.stderr[-2000:]
+        assert "Traceback" not in refused.stderr
+        assert "replication_synced" in refused.stderr or "caught up" in refused.stderr
+        assert _state(config).get("freeze"), "the shard was unfrozen with the sync held"
     finally:
         os.kill(held, signal.SIGCONT)
-    done = _migrator("run", "--inventory", _inventory(config), "--yes")
+    done = _migrator("run", "--inventory", _inventory(config), "--yes",
+                     "--accept-playbook-change")
     assert done.returncode == 0, done.stderr[-2000:]
     _stop_client(config)
     _assert_no_loss(config)
