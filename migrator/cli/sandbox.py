@@ -112,6 +112,14 @@ def status(directory: Path, as_json: bool) -> None:
                 f"{len(outages)} outage window(s)")
     for window in outages:
         out.heading(f"  {window['start']} .. {window['end']}  {window['seconds']:.3f} s")
+    writes = client.get("writes")
+    if writes is not None:
+        from migrator.sandbox.verify import summary_lines
+
+        lines = [writes["error"]] if "error" in writes else summary_lines(writes)
+        out.heading("writes: " + lines[0])
+        for line in lines[1:]:
+            out.heading(line)
 
 
 @sandbox.command()
@@ -201,9 +209,11 @@ def client(directory: Path, stop: bool, foreground: bool) -> None:
 @dir_option
 @click.option("--nodes", type=int, default=3, show_default=True)
 @click.option("--keep", is_flag=True, help="Leave the sandbox running afterwards.")
-def rehearse(directory: Path, nodes: int, keep: bool) -> None:
+@click.option("--pg", type=click.Choice(["real", "sim"]), default="real", show_default=True,
+              help="Real PostgreSQL servers in the zones, or the simulated postgres.")
+def rehearse(directory: Path, nodes: int, keep: bool, pg: str) -> None:
     """Bring a sandbox up and walk the runbook's migration on it with the expert commands."""
     from migrator.sandbox.rehearsal import rehearse as run_rehearsal
 
-    for line in run_rehearsal(directory, nodes=nodes, keep=keep):
+    for line in run_rehearsal(directory, nodes=nodes, keep=keep, pg=pg):
         click.echo(line)

@@ -2,7 +2,8 @@
 
 Output follows manatee-adm as the runbook and manatee-observed.md show it:
 ``status`` (one JSON document keyed by shard, with postgres replication rows
-read from each peer's simulated postgres), ``state`` (the stored bytes),
+read from each peer's postgres: pg_stat_replication of the real server, or the
+simulator's equivalent), ``pg-status`` (the same as a table), ``state`` (the stored bytes),
 ``history`` (one JSON line per record), ``version``, ``peers``, and the writes
 ``state-backfill [-y]``, ``freeze -r REASON``, ``unfreeze`` (through
 ``migrator.commands.expert``, so the bytes are upstream's). Errors go to stderr
@@ -121,9 +122,31 @@ def status_document(
     return {shard: body}
 
 
+def pg_status_lines(body: dict[str, Any]) -> list[str]:
+    """``pg-status``: one row per peer, the replication columns from the row of
+    pg_stat_replication for its downstream (what upstream's pg-status tabulates)."""
+    rows = [("ROLE", "PEER", "PG", "REPL", "SENT", "FLUSH", "REPLAY", "LAG")]
+    for role, entry in body.items():
+        if role.startswith("__"):
+            continue
+        for peer in entry if isinstance(entry, list) else [entry]:
+            repl = peer.get("repl") or {}
+            lag = (peer.get("lag") or {}).get("time_lag")
+            rows.append((
+                role, str(peer.get("zoneId", "?"))[:8],
+                "fail" if peer.get("online") is False else "ok",
+                repl.get("sync_state", "-"), repl.get("sent_location", "-"),
+                repl.get("flush_location", "-"), repl.get("replay_location", "-"),
+                "-" if lag is None else str(lag),
+            ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+            for r in rows]
+
+
 def run(config: SandboxConfig, zone: ZoneConfig, argv: list[str]) -> int:
     if not argv:
-        raise AdmError("usage: manatee-adm status|state|history|version|peers|"
+        raise AdmError("usage: manatee-adm status|pg-status|state|history|version|peers|"
                        "state-backfill|freeze -r REASON|unfreeze|rebuild [-y]")
     command, args = argv[0], argv[1:]
     if command == "version":
@@ -152,6 +175,10 @@ def _dispatch(
         legacy = "-l" in args or "--legacyOrderMode" in args
         document = status_document(config, zone, client, legacy)
         print(json.dumps(document, separators=(",", ":")))
+    elif command == "pg-status":
+        legacy = "-l" in args or "--legacyOrderMode" in args
+        for line in pg_status_lines(status_document(config, zone, client, legacy)[shard]):
+            print(line)
     elif command == "state":
         found = reads.read_state_bytes(client, shard)
         if found is None:

@@ -102,7 +102,6 @@ def up(directory: Path, options: UpOptions) -> SandboxConfig:
         from migrator.sandbox import pgreal
 
         pgreal.check_prerequisites()
-        pgreal.check_reachable(directory)
     if (directory / SANDBOX_FILE).exists():
         live = live_processes(directory)
         if live:
@@ -121,6 +120,10 @@ def up(directory: Path, options: UpOptions) -> SandboxConfig:
             "Give `--dir` a new or empty directory (the sandbox writes its zones, keys and "
             "ZooKeeper data there).",
         )
+    if options.pg == "real":
+        from migrator.sandbox import pgreal
+
+        pgreal.check_reachable(directory)
     directory.mkdir(parents=True, exist_ok=True)
     try:
         return _bring_up(directory, options)

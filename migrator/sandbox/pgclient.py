@@ -72,10 +72,14 @@ class RealWriter(Writer):
         if self._connection is None or self._socket_target != target:
             self._close()
             host, port = pg_address({"pgUrl": target[1]})
-            connection = psycopg.connect(conninfo(
-                host, port, connect_timeout="2",
-                options=f"-c statement_timeout={COMMIT_TIMEOUT_MS}",
-                application_name="rehearsal-client"))
+            try:
+                connection = psycopg.connect(conninfo(
+                    host, port, connect_timeout="2",
+                    options=f"-c statement_timeout={COMMIT_TIMEOUT_MS}",
+                    application_name="rehearsal-client"))
+            except psycopg.Error as exc:
+                self.last_error = f"{type(exc).__name__}: {str(exc).strip()[:200]}"
+                return False
             connection.add_notice_handler(self._on_notice)
             self._connection, self._socket_target = connection, target
         self._reserve()

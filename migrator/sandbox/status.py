@@ -53,6 +53,7 @@ def sandbox_status(directory: Path) -> dict[str, Any]:
         })
     stats = read_stats(directory)
     return {
+        "pg": config.pg,
         "directory": str(directory),
         "shard": config.shard,
         "zookeeper": config.zk_connection if zk_running else None,
@@ -67,8 +68,22 @@ def sandbox_status(directory: Path) -> dict[str, Any]:
             "running": procs.recorded_pid(config.pid_file("client")) is not None,
             "stats": stats,
             "outages": read_outages(directory),
+            "writes": _writes(directory, config.pg, zk_running),
         },
     }
+
+
+def _writes(directory: Path, pg: str, zk_running: bool) -> dict[str, Any] | None:
+    """`sandbox verify`'s counts (real postgres only; a short catch-up wait)."""
+    if pg != "real" or not zk_running or not (directory / "client" / "acked").exists():
+        return None
+    from migrator.errors import MigratorError
+    from migrator.sandbox.verify import verify
+
+    try:
+        return verify(directory, timeout=3.0)
+    except MigratorError as exc:
+        return {"error": exc.message}
 
 
 def _state_role(state: dict[str, Any] | None, peer_id: str) -> str | None:

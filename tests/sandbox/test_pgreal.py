@@ -26,7 +26,7 @@ from migrator.sandbox.config import SandboxConfig, ZoneConfig, load_config
 from migrator.sandbox.manage import down, primary_zone, wait_writable
 from migrator.sandbox.verify import verify
 from tests.rollback.conftest import migrate_until
-from tests.sandbox.conftest import SandboxFactory, adm_status
+from tests.sandbox.conftest import SandboxFactory, adm, adm_status
 
 
 @pytest.fixture(autouse=True)
@@ -136,6 +136,10 @@ def test_up_streams_the_v1_chain_and_adm_status_reads_pg_stat_replication(
     assert repl["client_addr"] == sync.ip
     assert status["sync"]["repl"]["application_name"] == async_.pg_url
     assert status["sync"]["repl"]["sync_state"] == "async"
+    table = adm(config, primary, "pg-status").splitlines()
+    assert table[0].split() == ["ROLE", "PEER", "PG", "REPL", "SENT", "FLUSH", "REPLAY", "LAG"]
+    assert table[1].split()[:4] == ["primary", primary.uuid[:8], "ok", "sync"]
+    assert LSN.match(table[1].split()[4])
     # each server listens on its zone's address and pgUrl port only, as postgres
     for zone in config.zones:
         datadir = config.zone_dir(zone) / pgreal.DATA
