@@ -68,7 +68,9 @@ def sandbox_status(directory: Path) -> dict[str, Any]:
             "running": procs.recorded_pid(config.pid_file("client")) is not None,
             "stats": stats,
             "outages": read_outages(directory),
-            "writes": _writes(directory, config.pg, zk_running),
+            # real postgres only: `sandbox verify`'s counts
+            **({"writes": _writes(directory, config.pg, zk_running)} if config.pg == "real"
+               else {}),
         },
     }
 
