@@ -47,7 +47,7 @@ from migrator.sandbox.zones import (
 JOIN_TIMEOUT = 20.0
 READY_TIMEOUT = 30.0
 OWNED_ENTRIES = ("zones", "zookeeper", "pids", "client", "inventory.yaml", KNOWN_HOSTS,
-                 "pg-template", "authorized_keys", "id_ed25519", "id_ed25519.pub", SANDBOX_FILE)
+                 "authorized_keys", "id_ed25519", "id_ed25519.pub", SANDBOX_FILE)
 
 
 @dataclass(frozen=True)
@@ -151,10 +151,14 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
     template = _pg_template(config)
     for zone in zones:
         prepare_zone(config, zone)
-        if template is not None:
-            from migrator.sandbox.pgreal import clone_template
+    if template is not None:  # copies in parallel: most of `up --pg real`'s time
+        from concurrent.futures import ThreadPoolExecutor
 
-            clone_template(template, config.zone_dir(zone))
+        from migrator.sandbox.pgreal import clone_template
+
+        with ThreadPoolExecutor(len(zones)) as pool:
+            list(pool.map(lambda z: clone_template(template, config.zone_dir(z)), zones))
+    for zone in zones:
         pid, line = start_sshd(config, zone)
         procs.write_pid_file(config.pid_file(f"sshd-{zone.uuid}"), pid)
         known_hosts.append(line)
@@ -193,7 +197,7 @@ def _pg_template(config: SandboxConfig) -> Path | None:
     make_searchable(config.directory)
     (config.directory / "zones").mkdir(exist_ok=True)
     make_searchable(config.directory / "zones")
-    return make_template(config.directory)
+    return make_template()
 
 
 def _remove(path: Path) -> None:

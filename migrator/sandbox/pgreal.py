@@ -13,9 +13,10 @@ Decisions (the issue leaves them open; written down here and in the README):
     package, which ``scripts/setup.sh`` installs). Each zone's data directory
     ``DIR/zones/<uuid>/pgdata`` is owned by it (mode 0700); the sandbox directory and
     ``DIR/zones/<uuid>`` are made searchable (o+x) so that user can reach it.
-  - one ``initdb`` per sandbox (``DIR/pg-template``), copied into every zone before
-    any server starts: all zones share one system identifier and timeline, as
-    manatee's peers do after their first restore, so standbys stream at once.
+  - one ``initdb`` per machine (per server version and settings, cached under
+    ``/var/tmp/manatee-migrator-pg``), copied into every zone before any server
+    starts: all zones share one system identifier and timeline, as manatee's peers
+    do after their first restore, so standbys stream at once.
   - speed over durability, for a sandbox only: ``fsync = off``, 1 MB WAL segments,
     ``shared_buffers = 16MB``. Never settings for production.
   - listening: only TCP on the zone's loopback address and pgUrl port
@@ -195,11 +196,43 @@ def _chown_tree(path: Path) -> None:
             os.chown(os.path.join(root, name), user.pw_uid, user.pw_gid, follow_symlinks=False)
 
 
-def make_template(directory: Path) -> Path:
-    """initdb once for the whole sandbox; returns the template data directory."""
-    template = directory / "pg-template"
-    if template.exists():
-        shutil.rmtree(template)
+CACHE = Path("/var/tmp/manatee-migrator-pg")
+
+
+def _template_key() -> str:
+    import hashlib
+
+    text = repr((str(bindir()), sorted(SETTINGS.items()), HBA))
+    return f"{bindir().parent.name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def make_template() -> Path:
+    """The initdb'd template every zone is copied from: built once per machine (per server
+    version and settings) under CACHE and reused, since initdb is most of `up`'s time.
+    Built in a scratch directory and renamed into place, so concurrent `up`s are safe."""
+    cached = CACHE / _template_key()
+    if (cached / "PG_VERSION").exists():
+        return cached
+    CACHE.mkdir(parents=True, exist_ok=True)
+    make_searchable(CACHE)
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="build-", dir=CACHE))
+    make_searchable(scratch)
+    template = scratch / "template"
+    try:
+        _initdb(template)
+        try:
+            template.rename(cached)
+        except OSError:  # another `up` finished first: use its template
+            if not (cached / "PG_VERSION").exists():
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return cached
+
+
+def _initdb(template: Path) -> None:
     template.mkdir(mode=0o700)
     _chown_tree(template)
     result = _run_as_postgres([
@@ -209,13 +242,13 @@ def make_template(directory: Path) -> Path:
     if result.returncode != 0:
         raise StepFailed(
             f"initdb failed (exit {result.returncode}): {result.stderr.strip()[-500:]}",
-            "Check that the postgres user can write under the sandbox directory.",
+            f"Check that the postgres user can write under {template.parent}.",
         )
     conf = template / "postgresql.conf"
     extra = "".join(f"{key} = {value}\n" for key, value in SETTINGS.items())
     conf.write_text(conf.read_text() + "\n# manatee-migrator sandbox\n" + extra)
     (template / "pg_hba.conf").write_text(HBA)
-    return template
+    _chown_tree(template)
 
 
 def clone_template(template: Path, zone_dir: Path) -> None:
