@@ -316,3 +316,34 @@ def test_rollback_on_real_postgres_loses_nothing_and_ends_streaming(
     _wait_streaming(order[1], order[2], sync=False)
     _stop_client(fresh)
     _assert_no_loss(fresh)
+
+
+def test_postgres_killed_during_a_migration_is_restarted_and_every_write_accounted_for(
+    sandbox: SandboxFactory,
+) -> None:
+    from migrator.sandbox.waits import wait_state
+
+    config = sandbox(nodes=3, pg="real", with_client=True)
+    new_sync = config.zones[2]  # the original async: the sync in /state after the backfill
+    run = subprocess.Popen(
+        [sys.executable, "-m", "migrator", "run", "--inventory", _inventory(config), "--yes"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "NO_COLOR": "1"})
+    try:
+        wait_state(config, lambda s: s is not None and (s.get("sync") or {}).get("id")
+                   == new_sync.peer_id, 120.0)
+        _wait_streaming(config.zones[0], new_sync, sync=True)
+        pid, _ = pgreal._postmaster_info(config.zone_dir(new_sync) / pgreal.DATA)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)  # mid-run: the commits now wait on a dead sync
+        _, err = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 0, err[-2000:]
+    assert "restarting postgres" in (config.zone_dir(new_sync) / "sitter.log").read_text()
+    fresh = load_config(config.directory)
+    _assert_v2_streaming(fresh)
+    _stop_client(fresh)
+    _assert_no_loss(fresh)
