@@ -347,3 +347,35 @@ def test_postgres_killed_during_a_migration_is_restarted_and_every_write_account
     _assert_v2_streaming(fresh)
     _stop_client(fresh)
     _assert_no_loss(fresh)
+
+
+def test_verify_counts_a_lost_write_and_names_a_forked_peer(
+    sandbox: SandboxFactory, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.conftest import invoke_cli
+
+    config = sandbox(nodes=3, pg="real", with_client=True)
+    time.sleep(1.0)
+    _stop_client(config)
+    ok = invoke_cli(["sandbox", "verify", "--dir", str(config.directory), "--json"], capsys)
+    assert ok.status == 0, ok.err
+    document = json.loads(ok.out)
+    assert document["lost"] == 0 and document["acknowledged"] > 0
+    assert [p["status"] for p in document["peers"]] == ["caught up", "caught up"]
+    text = invoke_cli(["sandbox", "status", "--dir", str(config.directory)], capsys)
+    assert f"writes: acknowledged {document['acknowledged']}, lost 0" in text.out
+    # an id the client claims it was acknowledged but no server has: lost
+    with (config.directory / "client" / "acked").open("a") as acked:
+        acked.write("999999999\n")
+    lost = invoke_cli(["sandbox", "verify", "--dir", str(config.directory), "--json"], capsys)
+    assert lost.status == 1
+    assert json.loads(lost.out)["lost"] == 1 and json.loads(lost.out)["lost_ids"] == [999999999]
+    # the async promoted behind its sitter's back and written to: its history forked
+    async_ = config.zones[2]
+    with pgreal.connect(async_.ip, async_.pg_port, 5.0) as connection:
+        connection.execute("SELECT pg_promote(true, 30)")
+        connection.execute("INSERT INTO rehearsal_writes (id) VALUES (888888888)")
+    forked = invoke_cli(["sandbox", "verify", "--dir", str(config.directory), "--timeout",
+                         "1"], capsys)
+    assert forked.status == 1
+    assert f"peer {async_.uuid} ({async_.ip}): " in forked.out and "FORKED: 1 rows" in forked.out
