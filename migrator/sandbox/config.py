@@ -8,8 +8,10 @@ Layout of a sandbox directory::
     DIR/pids/<name>.pid           one per process `up` started (zookeeper, sitter-<zone>,
                                   sshd-<zone>, client)
     DIR/zones/<uuid>/             one per zone: sitter.log (bunyan), version, pg.json
-                                  (the simulated database), bin/manatee-adm, env, ssh/
+                                  (the simulated database) or pgdata/ + postgres.log
+                                  (--pg real), bin/manatee-adm, env, ssh/
     DIR/client/outages.jsonl      the Moray-like client's outage windows
+    DIR/client/acked              ids whose COMMIT returned (--pg real), one per line
 
 Decisions the issue leaves open:
   - zone k (0-based) has address 127.0.0.(k+2); 127.0.0.1 is ZooKeeper's;

@@ -1,6 +1,7 @@
 """One simulated manatee-sitter process: ``python -m migrator.sandbox.sitter DIR ZONE``.
 
-It runs the zone's simulated postgres, opens its own ZooKeeper session (with
+It runs the zone's postgres (simulated, or a real server with `--pg real`), opens
+its own ZooKeeper session (with
 the sandbox's short session timeout, so that killing this process makes its
 election node vanish that many seconds later, as a dying zone's does), and
 drives a v1 or v2 peer from ZooKeeper watch events on one thread. The version
