@@ -24,6 +24,7 @@ import pytest
 from migrator.sandbox import pgreal
 from migrator.sandbox.config import SandboxConfig, ZoneConfig, load_config
 from migrator.sandbox.manage import down, primary_zone, wait_writable
+from migrator.sandbox.pgsim import parse_lsn
 from migrator.sandbox.verify import verify
 from tests.rollback.conftest import migrate_until
 from tests.sandbox.conftest import SandboxFactory, adm, adm_status
@@ -70,6 +71,11 @@ def _wait_streaming(upstream: ZoneConfig, downstream: ZoneConfig, sync: bool) ->
             return
         assert time.monotonic() < deadline, f"{downstream.uuid} not streaming: {rows}"
         time.sleep(0.1)
+
+
+def _segment_exists(shmid: int) -> bool:
+    rows = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+    return any(row.split()[1] == str(shmid) for row in rows)
 
 
 def _state(config: SandboxConfig) -> dict[str, Any]:
@@ -153,18 +159,20 @@ def test_up_streams_the_v1_chain_and_adm_status_reads_pg_stat_replication(
 
 def test_down_leaves_no_postgres_and_no_shared_memory(sandbox: SandboxFactory) -> None:
     config = sandbox(nodes=2, pg="real")
-    pids = []
+    pids, segments = [], []
     for zone in config.zones:
-        pid, _ = pgreal._postmaster_info(config.zone_dir(zone) / pgreal.DATA)
+        pid, shmid = pgreal._postmaster_info(config.zone_dir(zone) / pgreal.DATA)
         assert pid is not None and pgreal._alive(pid)
+        assert shmid is not None and _segment_exists(shmid)
         pids.append(pid)
+        segments.append(shmid)
     # a postmaster killed outright leaves its SysV segment behind: down frees it too
     os.kill(pids[1], signal.SIGKILL)
     stopped = down(config.directory)
     assert stopped
-    for zone, pid in zip(config.zones, pids, strict=True):
+    for pid, shmid in zip(pids, segments, strict=True):
         assert not pgreal._alive(pid)
-        assert pgreal.segments_of(config.zone_dir(zone) / pgreal.DATA) == []
+        assert not _segment_exists(shmid)
     assert down(config.directory) == []  # and a second time is a no-op
 
 
@@ -281,7 +289,14 @@ def test_playbook_on_real_postgres_loses_nothing_and_ends_streaming(
     fresh = load_config(config.directory)
     _assert_v2_streaming(fresh)
     if playbook == "three-node":
-        assert "pg_basebackup" in (config.zone_dir(config.zones[0]) / "sitter.log").read_text()
+        logs = [(config.zone_dir(z) / "sitter.log").read_text() for z in config.zones]
+        assert "pg_basebackup" in logs[0]
+        # a reprovision keeps the zone's database: the standbys were never copied afresh
+        assert "pg_basebackup" not in logs[1] and "pg_basebackup" not in logs[2]
+        state = _state(fresh)
+        assert state["generation"] == 1
+        # initWal is the new primary's real WAL position at the takeover, in X/XXXXXXX form
+        assert LSN.match(state["initWal"]) and parse_lsn(state["initWal"]) > 0
     _stop_client(fresh)
     verified = _assert_no_loss(fresh)
     if playbook == "three-node":
@@ -379,3 +394,17 @@ def test_verify_counts_a_lost_write_and_names_a_forked_peer(
                          "1"], capsys)
     assert forked.status == 1
     assert f"peer {async_.uuid} ({async_.ip}): " in forked.out and "FORKED: 1 rows" in forked.out
+
+
+def test_a_killed_sitter_takes_its_postgres_with_it(sandbox: SandboxFactory) -> None:
+    from migrator.sandbox.manage import stop_peer
+
+    config = sandbox(nodes=2, pg="real")
+    zone = config.zones[1]
+    pid, shmid = pgreal._postmaster_info(config.zone_dir(zone) / pgreal.DATA)
+    assert pid is not None and pgreal._alive(pid)
+    assert shmid is not None and _segment_exists(shmid)
+    stop_peer(config.directory, zone.uuid)  # SIGKILL, as a dying zone
+    assert pgreal._wait_dead(pid, WAIT), "postgres outlived its sitter"
+    # an immediate shutdown: the server removed its shared memory itself
+    assert not _segment_exists(shmid)
