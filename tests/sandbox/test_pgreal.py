@@ -252,7 +252,8 @@ def test_held_walreceiver_refuses_the_unfreeze_and_trips_the_watchdog_then_compl
                 assert "sync" in str(caught.value).lower()
             finally:
                 watchdog.disarm()
-        # the engine's unfreeze step waits (its 30 s precondition timeout), then refuses
+        # the run does not unfreeze: its watchdog (sync behind before the unfreeze) or the
+        # unfreeze step's replication_synced precondition stops it, the shard stays frozen
         refused = _migrator("run", "--inventory", _inventory(config), "--yes",
                             "--accept-playbook-change")
         assert refused.returncode != 0, refused.stderr[-2000:]
