@@ -46,7 +46,7 @@ def pg_status(peer: dict[str, Any], real: bool = False) -> dict[str, Any] | None
     from migrator.sandbox.pgsim import pg_address, request
 
     if real:
-        from migrator.sandbox.pgreal import query_status
+        from migrator.sandbox.pgquery import query_status
 
         try:
             host, port = pg_address(peer)

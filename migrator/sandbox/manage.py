@@ -99,9 +99,9 @@ def up(directory: Path, options: UpOptions) -> SandboxConfig:
         raise BadInput(f"--pg {options.pg!r} is not one of {', '.join(PG_MODES)}.",
                        "Use `real` (a PostgreSQL server per zone) or `sim` (simulated).")
     if options.pg == "real":
-        from migrator.sandbox import pgreal
+        from migrator.sandbox import pgdata
 
-        pgreal.check_prerequisites()
+        pgdata.check_prerequisites()
     if (directory / SANDBOX_FILE).exists():
         live = live_processes(directory)
         if live:
@@ -121,9 +121,9 @@ def up(directory: Path, options: UpOptions) -> SandboxConfig:
             "ZooKeeper data there).",
         )
     if options.pg == "real":
-        from migrator.sandbox import pgreal
+        from migrator.sandbox import pgdata
 
-        pgreal.check_reachable(directory)
+        pgdata.check_reachable(directory)
     directory.mkdir(parents=True, exist_ok=True)
     try:
         return _bring_up(directory, options)
@@ -154,7 +154,7 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
     if template is not None:  # copies in parallel: most of `up --pg real`'s time
         from concurrent.futures import ThreadPoolExecutor
 
-        from migrator.sandbox.pgreal import clone_template
+        from migrator.sandbox.pgdata import clone_template
 
         with ThreadPoolExecutor(len(zones)) as pool:
             list(pool.map(lambda z: clone_template(template, config.zone_dir(z)), zones))
@@ -167,7 +167,7 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
         start_sitter(config, zone)
     primary = wait_writable(config, READY_TIMEOUT)
     if config.pg == "real":
-        from migrator.sandbox.pgreal import ensure_table, wait_receiving
+        from migrator.sandbox.pgquery import ensure_table, wait_receiving
 
         # the primary may be writable before it has seen its standby: `up` returns with
         # every standby streaming
@@ -192,7 +192,7 @@ def _pg_template(config: SandboxConfig) -> Path | None:
     """For `--pg real`: one initdb, searchable directories for the postgres user."""
     if config.pg != "real":
         return None
-    from migrator.sandbox.pgreal import make_searchable, make_template
+    from migrator.sandbox.pgdata import make_searchable, make_template
 
     make_searchable(config.directory)
     (config.directory / "zones").mkdir(exist_ok=True)
@@ -228,7 +228,7 @@ def down(directory: Path) -> list[str]:
     # the shared memory of one that was killed
     zones = directory / "zones"
     if zones.is_dir():
-        from migrator.sandbox.pgreal import DATA, stop_leftover
+        from migrator.sandbox.pgdata import DATA, stop_leftover
 
         for datadir in sorted(zones.glob(f"*/{DATA}")):
             if stop_leftover(datadir):
@@ -433,7 +433,7 @@ def wait_writable(config: SandboxConfig, timeout: float) -> ZoneConfig:
         raise StepFailed("The sandbox shard has no primary.", "See the zones' sitter.log.")
     remaining = max(0.1, deadline - time.monotonic())
     if config.pg == "real":
-        from migrator.sandbox.pgreal import wait_writable as wait_real
+        from migrator.sandbox.pgquery import wait_writable as wait_real
 
         if not wait_real(zone.ip, zone.pg_port, remaining):
             raise StepFailed(

@@ -64,7 +64,7 @@ class RealWriter(Writer):
     def _write(self, target: Any) -> bool:
         import psycopg
 
-        from migrator.sandbox.pgreal import conninfo
+        from migrator.sandbox.pgquery import conninfo
 
         if target is None:
             self.last_error = "no primary"

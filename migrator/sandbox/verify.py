@@ -33,7 +33,7 @@ CATCH_UP_TIMEOUT = 15.0
 
 
 def _lsn(host: str, port: int) -> str:
-    from migrator.sandbox.pgreal import connect, current_lsn
+    from migrator.sandbox.pgquery import connect, current_lsn
 
     with connect(host, port) as connection:
         return current_lsn(connection)
@@ -58,7 +58,7 @@ def verify(directory: Path, timeout: float = CATCH_UP_TIMEOUT) -> dict[str, Any]
     import psycopg
 
     from migrator.sandbox.manage import primary_zone
-    from migrator.sandbox.pgreal import read_ids
+    from migrator.sandbox.pgquery import read_ids
 
     config = load_config(directory.resolve())
     if config.pg != "real":
@@ -106,7 +106,7 @@ def _peer(config: SandboxConfig, zone: ZoneConfig, acked: set[int], on_primary: 
           target: str, timeout: float) -> dict[str, Any]:
     import psycopg
 
-    from migrator.sandbox.pgreal import query_status, read_ids
+    from migrator.sandbox.pgquery import query_status, read_ids
 
     entry: dict[str, Any] = {"zone": zone.uuid, "ip": zone.ip, "forked": False}
     # a peer /state lists as sync or async is starting its postgres (say, just rebuilt):

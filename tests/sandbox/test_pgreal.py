@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from migrator.sandbox import pgreal
+from migrator.sandbox import pgdata, pgquery
 from migrator.sandbox.config import SandboxConfig, ZoneConfig, load_config
 from migrator.sandbox.manage import down, primary_zone, wait_writable
 from migrator.sandbox.pgsim import parse_lsn
@@ -51,7 +51,7 @@ def _inventory(config: SandboxConfig) -> str:
 
 def _rows(zone: ZoneConfig) -> list[dict[str, Any]]:
     """pg_stat_replication on the zone's real server (not the sitter's account)."""
-    status = pgreal.query_status(zone.ip, zone.pg_port)
+    status = pgquery.query_status(zone.ip, zone.pg_port)
     assert status is not None, f"postgres of {zone.uuid} is not answering"
     rows: list[dict[str, Any]] = status["repl"]
     return rows
@@ -62,7 +62,7 @@ def _wait_streaming(upstream: ZoneConfig, downstream: ZoneConfig, sync: bool) ->
     deadline = time.monotonic() + WAIT
     while True:
         # the upstream may still be starting (its sitter applies /state after it is written)
-        status = pgreal.query_status(upstream.ip, upstream.pg_port)
+        status = pgquery.query_status(upstream.ip, upstream.pg_port)
         rows = [r for r in (status or {}).get("repl", [])
                 if r["application_name"] == downstream.pg_url]
         if rows and rows[0]["state"] == "streaming" and (
@@ -148,9 +148,9 @@ def test_up_streams_the_v1_chain_and_adm_status_reads_pg_stat_replication(
     assert LSN.match(table[1].split()[4])
     # each server listens on its zone's address and pgUrl port only, as postgres
     for zone in config.zones:
-        datadir = config.zone_dir(zone) / pgreal.DATA
-        assert datadir.stat().st_uid == pgreal.pg_user().pw_uid
-        with pgreal.connect(zone.ip, zone.pg_port) as connection:
+        datadir = config.zone_dir(zone) / pgdata.DATA
+        assert datadir.stat().st_uid == pgdata.pg_user().pw_uid
+        with pgquery.connect(zone.ip, zone.pg_port) as connection:
             row = connection.execute(
                 "SELECT current_setting('listen_addresses'), current_setting('port'), "
                 "current_user, current_setting('data_directory')").fetchone()
@@ -161,8 +161,8 @@ def test_down_leaves_no_postgres_and_no_shared_memory(sandbox: SandboxFactory) -
     config = sandbox(nodes=2, pg="real")
     pids, segments = [], []
     for zone in config.zones:
-        pid, shmid = pgreal._postmaster_info(config.zone_dir(zone) / pgreal.DATA)
-        assert pid is not None and pgreal._alive(pid)
+        pid, shmid = pgdata._postmaster_info(config.zone_dir(zone) / pgdata.DATA)
+        assert pid is not None and pgdata._alive(pid)
         assert shmid is not None and _segment_exists(shmid)
         pids.append(pid)
         segments.append(shmid)
@@ -171,7 +171,7 @@ def test_down_leaves_no_postgres_and_no_shared_memory(sandbox: SandboxFactory) -
     stopped = down(config.directory)
     assert stopped
     for pid, shmid in zip(pids, segments, strict=True):
-        assert not pgreal._alive(pid)
+        assert not pgdata._alive(pid)
         assert not _segment_exists(shmid)
     assert down(config.directory) == []  # and a second time is a no-op
 
@@ -181,7 +181,7 @@ def test_missing_server_binaries_name_the_package(
 ) -> None:
     from tests.conftest import invoke_cli
 
-    monkeypatch.setattr(pgreal, "find_bindir", lambda: None)
+    monkeypatch.setattr(pgdata, "find_bindir", lambda: None)
     result = invoke_cli(["sandbox", "up", "--dir", str(tmp_path / "s"), "--pg", "real"],
                         capsys)
     assert result.status == 2
@@ -198,15 +198,15 @@ def test_a_killed_primary_postgres_is_restarted_by_its_sitter_and_no_write_is_lo
 ) -> None:
     config = sandbox(nodes=3, pg="real", with_client=True)
     primary = config.zones[0]
-    datadir = config.zone_dir(primary) / pgreal.DATA
-    before, _ = pgreal._postmaster_info(datadir)
+    datadir = config.zone_dir(primary) / pgdata.DATA
+    before, _ = pgdata._postmaster_info(datadir)
     assert before is not None
     time.sleep(1.0)  # let the client acknowledge some writes first
     os.kill(before, signal.SIGKILL)
     deadline = time.monotonic() + WAIT
     while True:
-        after, _ = pgreal._postmaster_info(datadir)
-        if after not in (None, before) and pgreal._alive(after):
+        after, _ = pgdata._postmaster_info(datadir)
+        if after not in (None, before) and pgdata._alive(after):
             break
         assert time.monotonic() < deadline, "the sitter did not restart postgres"
         time.sleep(0.1)
@@ -236,7 +236,7 @@ def test_held_walreceiver_refuses_the_unfreeze_and_trips_the_watchdog_then_compl
     migrate_until(config, "reprovision-sync", tmp_path / "audit")
     fresh = load_config(config.directory)
     _wait_streaming(primary_zone(fresh) or fresh.zones[0], fresh.zones[2], sync=True)
-    held = pgreal.hold_walreceiver(new_sync.ip, new_sync.pg_port, True)
+    held = pgquery.hold_walreceiver(new_sync.ip, new_sync.pg_port, True)
     try:
         time.sleep(1.0)  # the client's commits now wait on the sync: sent > replayed
         inventory = load_inventory(config.directory / "inventory.yaml")
@@ -349,7 +349,7 @@ def test_postgres_killed_during_a_migration_is_restarted_and_every_write_account
         wait_state(config, lambda s: s is not None and (s.get("sync") or {}).get("id")
                    == new_sync.peer_id, 120.0)
         _wait_streaming(config.zones[0], new_sync, sync=True)
-        pid, _ = pgreal._postmaster_info(config.zone_dir(new_sync) / pgreal.DATA)
+        pid, _ = pgdata._postmaster_info(config.zone_dir(new_sync) / pgdata.DATA)
         assert pid is not None
         os.kill(pid, signal.SIGKILL)  # mid-run: the commits now wait on a dead sync
         _, err = run.communicate(timeout=300)
@@ -388,7 +388,7 @@ def test_verify_counts_a_lost_write_and_names_a_forked_peer(
     assert json.loads(lost.out)["lost"] == 1 and json.loads(lost.out)["lost_ids"] == [999999999]
     # the async promoted behind its sitter's back and written to: its history forked
     async_ = config.zones[2]
-    with pgreal.connect(async_.ip, async_.pg_port, 5.0) as connection:
+    with pgquery.connect(async_.ip, async_.pg_port, 5.0) as connection:
         connection.execute("SELECT pg_promote(true, 30)")
         connection.execute("INSERT INTO rehearsal_writes (id) VALUES (888888888)")
     forked = invoke_cli(["sandbox", "verify", "--dir", str(config.directory), "--timeout",
@@ -402,10 +402,10 @@ def test_a_killed_sitter_takes_its_postgres_with_it(sandbox: SandboxFactory) -> 
 
     config = sandbox(nodes=2, pg="real")
     zone = config.zones[1]
-    pid, shmid = pgreal._postmaster_info(config.zone_dir(zone) / pgreal.DATA)
-    assert pid is not None and pgreal._alive(pid)
+    pid, shmid = pgdata._postmaster_info(config.zone_dir(zone) / pgdata.DATA)
+    assert pid is not None and pgdata._alive(pid)
     assert shmid is not None and _segment_exists(shmid)
     stop_peer(config.directory, zone.uuid)  # SIGKILL, as a dying zone
-    assert pgreal._wait_dead(pid, WAIT), "postgres outlived its sitter"
+    assert pgdata._wait_dead(pid, WAIT), "postgres outlived its sitter"
     # an immediate shutdown: the server removed its shared memory itself
     assert not _segment_exists(shmid)

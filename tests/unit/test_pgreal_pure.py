@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from migrator.sandbox.adm import pg_status_lines
 from migrator.sandbox.pgclient import read_acked
-from migrator.sandbox.pgreal import _client_addr, _ident, _quote_conf, conninfo
+from migrator.sandbox.pgquery import _client_addr, conninfo
+from migrator.sandbox.pgreal import _ident, _quote_conf
 from migrator.sandbox.verify import summary_lines
 
 
