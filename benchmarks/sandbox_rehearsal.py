@@ -24,15 +24,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--pg", choices=["real", "sim"], default="real")
     args = parser.parse_args()
     totals: list[float] = []
     outages: list[float] = []
     print(f"session timeout {SESSION_TIMEOUT:g} s, {args.nodes} node(s), {args.runs} run(s)")
     for run in range(args.runs):
-        with tempfile.TemporaryDirectory(prefix="sandbox-bench-") as tmp:
+        # /var/tmp: a real postgres runs as the postgres user, which must reach the zones
+        with tempfile.TemporaryDirectory(prefix="sandbox-bench-", dir="/var/tmp") as tmp:
+            Path(tmp).chmod(0o711)
             directory = Path(tmp) / "sb"
             started = last = time.monotonic()
-            steps = rehearse(directory, nodes=args.nodes, keep=True)
+            steps = rehearse(directory, nodes=args.nodes, keep=True, pg=args.pg)
             try:
                 for line in steps:
                     now = time.monotonic()

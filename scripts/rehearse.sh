@@ -26,8 +26,8 @@ fi
 inv="$dir/inventory.yaml"
 step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}" >&2; "${@:2}"; }
 
-step "Bring up a v1 sandbox shard with a Moray-like write client" \
-    $m sandbox up --dir "$dir" --nodes "$nodes" --with-client
+step "Bring up a v1 sandbox shard (real PostgreSQL per zone) with a Moray-like write client" \
+    $m sandbox up --dir "$dir" --nodes "$nodes" --with-client --pg real
 step "Check every zone is reachable over SSH with a known host key" \
     $m inventory check --inventory "$inv"
 step "The shard before the migration" $m status --inventory "$inv"
@@ -35,7 +35,10 @@ step "The plan (dry run: writes nothing)" $m plan --inventory "$inv"
 step "Run the migration (scripted: --yes)" $m run --inventory "$inv" --yes
 step "The shard after the migration" $m status --inventory "$inv"
 step "The cluster-state history" $m history --inventory "$inv"
-step "What the write client saw (outage windows)" $m sandbox status --dir "$dir"
+step "What the write client saw (outage windows, writes accounted for)" \
+    $m sandbox status --dir "$dir"
+step "Every acknowledged write read back from the primary and the standbys" \
+    $m sandbox verify --dir "$dir"
 if [ "$keep" = 1 ]; then
     echo "The sandbox is still running in $dir; stop it with: $m sandbox down --dir $dir" >&2
 fi

@@ -10,6 +10,9 @@ need_apt=()
 command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
 command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+# the sandbox's zones run real PostgreSQL servers (`sandbox up --pg real`), as the
+# `postgres` user the package creates (postgres refuses to run as root)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ "${#need_apt[@]}" -gt 0 ]; then

@@ -128,23 +128,33 @@ def workdir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[SandboxFactory]:
-    """``sandbox(nodes=3, with_client=False, deposed_mode="deposed")`` -> a running sandbox,
-    torn down after the test whatever happened."""
+    """``sandbox(nodes=3, with_client=False, deposed_mode="deposed", pg="sim")`` -> a
+    running sandbox, torn down after the test whatever happened."""
     from migrator.sandbox.manage import UpOptions, down, up
 
     started: list[Path] = []
 
     def factory(**options: Any) -> SandboxConfig:
         directory = tmp_path / f"sandbox{len(started)}"
+        if options.get("pg") == "real":
+            # the zones' postgres runs as the postgres user, which cannot enter pytest's
+            # private (0700) tmp_path: real sandboxes live under /var/tmp instead
+            import tempfile
+
+            directory = Path(tempfile.mkdtemp(prefix="migrator-pg-test-", dir="/var/tmp"))
         started.append(directory)
         return up(directory, UpOptions(**options))
 
     try:
         yield factory
     finally:
+        import shutil
+
         for directory in started:
             if (directory / "sandbox.json").exists() or (directory / "pids").exists():
                 down(directory)
+            if directory.name.startswith("migrator-pg-test-"):
+                shutil.rmtree(directory, ignore_errors=True)
 
 
 @dataclass

@@ -49,17 +49,25 @@ def sandbox() -> None:
     help="The sitters' log level: debug as Triton runs them (-vvv), or info, whose logs "
     "lack DEBUG records such as `cluster not yet setup`.",
 )
+@click.option(
+    "--pg",
+    type=click.Choice(["real", "sim"]),
+    default="real",
+    show_default=True,
+    help="Each zone runs a real PostgreSQL server with streaming replication (`real`), "
+    "or the simulated postgres (`sim`, quicker; for engine-only tests).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def up(
     directory: Path, nodes: int, reuse: bool, with_client: bool, deposed_mode: str,
-    sitter_log_level: str, as_json: bool,
+    sitter_log_level: str, pg: str, as_json: bool,
 ) -> None:
-    """Start ZooKeeper, N zones (sshd + v1 sitter each) and write DIR/inventory.yaml."""
+    """Start ZooKeeper, N zones (sshd + v1 sitter + postgres each), write DIR/inventory.yaml."""
     from migrator.sandbox.manage import UpOptions
     from migrator.sandbox.manage import up as bring_up
 
     config = bring_up(directory, UpOptions(nodes, reuse, with_client, deposed_mode,
-                                           sitter_log_level=sitter_log_level))
+                                           sitter_log_level=sitter_log_level, pg=pg))
     inventory = config.directory / "inventory.yaml"
     lines = [f"Sandbox shard {config.shard} is up in {config.directory}.",
              f"ZooKeeper: {config.zk_connection}"]
@@ -118,6 +126,32 @@ def status(directory: Path, as_json: bool) -> None:
                 f"{len(outages)} outage window(s)")
     for window in outages:
         out.heading(f"  {window['start']} .. {window['end']}  {window['seconds']:.3f} s")
+    writes = client.get("writes")
+    if writes is not None:
+        from migrator.sandbox.verify import summary_lines
+
+        lines = [writes["error"]] if "error" in writes else summary_lines(writes)
+        out.heading("writes: " + lines[0])
+        for line in lines[1:]:
+            out.heading(line)
+
+
+@sandbox.command()
+@dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.option("--timeout", type=float, default=15.0, show_default=True,
+              help="Seconds to wait for each standby to catch up with the primary.")
+def verify(directory: Path, as_json: bool, timeout: float) -> None:
+    """Read every acknowledged write back from the primary and the standbys (--pg real).
+
+    Exit status 1 when an acknowledged write is lost or a peer's history forked."""
+    from migrator.sandbox.verify import summary_lines
+    from migrator.sandbox.verify import verify as run_verify
+
+    result = run_verify(directory, timeout)
+    _emit(result, as_json, "\n".join(summary_lines(result)))
+    if not result["ok"]:
+        raise SystemExit(1)
 
 
 @sandbox.command()
@@ -199,9 +233,11 @@ def client(directory: Path, stop: bool, foreground: bool) -> None:
 @dir_option
 @click.option("--nodes", type=int, default=3, show_default=True)
 @click.option("--keep", is_flag=True, help="Leave the sandbox running afterwards.")
-def rehearse(directory: Path, nodes: int, keep: bool) -> None:
+@click.option("--pg", type=click.Choice(["real", "sim"]), default="real", show_default=True,
+              help="Real PostgreSQL servers in the zones, or the simulated postgres.")
+def rehearse(directory: Path, nodes: int, keep: bool, pg: str) -> None:
     """Bring a sandbox up and walk the runbook's migration on it with the expert commands."""
     from migrator.sandbox.rehearsal import rehearse as run_rehearsal
 
-    for line in run_rehearsal(directory, nodes=nodes, keep=keep):
+    for line in run_rehearsal(directory, nodes=nodes, keep=keep, pg=pg):
         click.echo(line)

@@ -2,7 +2,8 @@
 
 Output follows manatee-adm as the runbook and manatee-observed.md show it:
 ``status`` (one JSON document keyed by shard, with postgres replication rows
-read from each peer's simulated postgres), ``state`` (the stored bytes),
+read from each peer's postgres: pg_stat_replication of the real server, or the
+simulator's equivalent), ``pg-status`` (the same as a table), ``state`` (the stored bytes),
 ``history`` (one JSON line per record), ``version``, ``peers``, and the writes
 ``state-backfill [-y]``, ``freeze -r REASON``, ``unfreeze`` (through
 ``migrator.commands.expert``, so the bytes are upstream's). Errors go to stderr
@@ -39,9 +40,19 @@ def _client(config: SandboxConfig) -> Any:
     return connect(ZkTarget(config.zk_connection, 10.0))
 
 
-def pg_status(peer: dict[str, Any]) -> dict[str, Any] | None:
+def pg_status(peer: dict[str, Any], real: bool = False) -> dict[str, Any] | None:
+    """The peer's postgres as manatee-adm reads it: pg_stat_replication rows under
+    manatee's field names, from the real server (``real``) or the simulator."""
     from migrator.sandbox.pgsim import pg_address, request
 
+    if real:
+        from migrator.sandbox.pgquery import query_status
+
+        try:
+            host, port = pg_address(peer)
+        except ValueError:
+            return None
+        return query_status(host, port)
     try:
         host, port = pg_address(peer)
         answer = request(host, port, {"op": "status"}, timeout=2.0)
@@ -50,9 +61,9 @@ def pg_status(peer: dict[str, Any]) -> dict[str, Any] | None:
     return answer if isinstance(answer, dict) and answer.get("online") else None
 
 
-def _with_pg(peer: dict[str, Any], role: str, v2: bool) -> dict[str, Any]:
+def _with_pg(peer: dict[str, Any], role: str, v2: bool, real: bool = False) -> dict[str, Any]:
     entry = dict(peer)
-    status = pg_status(peer)
+    status = pg_status(peer, real)
     if status is None:
         entry["online"] = False
         entry["error"] = json.dumps({"name": "Error", "message": "connect ECONNREFUSED"})
@@ -99,10 +110,11 @@ def status_document(
             role = "primary" if index == 0 else "sync" if index == 1 else "async"
             roles.append((role, data))
         v2 = False
-    asyncs = [_with_pg(p, r, v2) for r, p in roles if r == "async"]
+    real = config.pg == "real"
+    asyncs = [_with_pg(p, r, v2, real) for r, p in roles if r == "async"]
     for role, peer in roles:
         if role != "async":
-            body[role] = _with_pg(peer, role, v2)
+            body[role] = _with_pg(peer, role, v2, real)
     if len(asyncs) == 1:
         body["async"] = asyncs[0]
     elif asyncs:
@@ -110,9 +122,31 @@ def status_document(
     return {shard: body}
 
 
+def pg_status_lines(body: dict[str, Any]) -> list[str]:
+    """``pg-status``: one row per peer, the replication columns from the row of
+    pg_stat_replication for its downstream (what upstream's pg-status tabulates)."""
+    rows = [("ROLE", "PEER", "PG", "REPL", "SENT", "FLUSH", "REPLAY", "LAG")]
+    for role, entry in body.items():
+        if role.startswith("__"):
+            continue
+        for peer in entry if isinstance(entry, list) else [entry]:
+            repl = peer.get("repl") or {}
+            lag = (peer.get("lag") or {}).get("time_lag")
+            rows.append((
+                role, str(peer.get("zoneId", "?"))[:8],
+                "fail" if peer.get("online") is False else "ok",
+                repl.get("sync_state", "-"), repl.get("sent_location", "-"),
+                repl.get("flush_location", "-"), repl.get("replay_location", "-"),
+                "-" if lag is None else str(lag),
+            ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+            for r in rows]
+
+
 def run(config: SandboxConfig, zone: ZoneConfig, argv: list[str]) -> int:
     if not argv:
-        raise AdmError("usage: manatee-adm status|state|history|version|peers|"
+        raise AdmError("usage: manatee-adm status|pg-status|state|history|version|peers|"
                        "state-backfill|freeze -r REASON|unfreeze|rebuild [-y]")
     command, args = argv[0], argv[1:]
     if command == "version":
@@ -141,6 +175,10 @@ def _dispatch(
         legacy = "-l" in args or "--legacyOrderMode" in args
         document = status_document(config, zone, client, legacy)
         print(json.dumps(document, separators=(",", ":")))
+    elif command == "pg-status":
+        legacy = "-l" in args or "--legacyOrderMode" in args
+        for line in pg_status_lines(status_document(config, zone, client, legacy)[shard]):
+            print(line)
     elif command == "state":
         found = reads.read_state_bytes(client, shard)
         if found is None:
@@ -206,7 +244,9 @@ def _rebuild(config: SandboxConfig, zone: ZoneConfig, client: Any, assume_yes: b
     """upstream's rebuild (lib/adm.js): disable the sitter, wait for its session to end,
     drop it from ``deposed`` (setData at the version read + history ``0-``), enable the
     sitter, and return once /state lists it as sync or async. Added for the rollback
-    issue's deposed-peer step; the simulated database is kept (nothing to restore)."""
+    issue's deposed-peer step. On real postgres the sitter then replaces the zone's data
+    with a pg_basebackup of its upstream (manatee restores a ZFS backup); the simulated
+    database is kept (nothing to restore)."""
     from migrator.cluster.state import ClusterState
     from migrator.sandbox.manage import start_sitter, stop_sitter
     from migrator.sandbox.waits import wait_election, wait_state
@@ -237,6 +277,10 @@ def _rebuild(config: SandboxConfig, zone: ZoneConfig, client: Any, assume_yes: b
         document = dict(state.document)
         document["deposed"] = [p for p in deposed if p.get("zoneId") != zone.uuid]
         writes.replace_state(client, config.shard, ClusterState(document), version, "rebuild")
+    if config.pg == "real":  # the data is discarded: the sitter copies it from its upstream
+        from migrator.sandbox.pgreal import REBUILD_MARKER
+
+        (config.zone_dir(zone) / REBUILD_MARKER).write_text("requested by manatee-adm rebuild\n")
     sys.stderr.write("Enabling sitter\n")
     start_sitter(config, zone)
 

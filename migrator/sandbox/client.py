@@ -29,6 +29,7 @@ from migrator.sandbox.config import SandboxConfig, load_config
 from migrator.sandbox.pgsim import pg_address
 
 WRITE_INTERVAL = 0.05
+REAL_WRITE_INTERVAL = 0.01  # real commits: up to ~100/s, leaving the shared CPUs room
 WRITE_TIMEOUT = 2.0
 STATS_EVERY = 1.0
 
@@ -119,8 +120,10 @@ class PrimaryTracker:
 
 
 class Writer:
-    def __init__(self, config: SandboxConfig, tracker: PrimaryTracker) -> None:
+    def __init__(self, config: SandboxConfig, tracker: PrimaryTracker,
+                 interval: float = WRITE_INTERVAL) -> None:
         self.config = config
+        self.interval = interval
         self.tracker = tracker
         self.out = config.directory / "client"
         self.ok = 0
@@ -203,7 +206,8 @@ class Writer:
             if time.monotonic() >= next_stats:
                 self.write_stats()
                 next_stats = time.monotonic() + STATS_EVERY
-            self.stop.wait(WRITE_INTERVAL)  # the write rate, not a poll
+            if self.interval > 0:
+                self.stop.wait(self.interval)  # the write rate, not a poll
         self.write_stats()
         self._close()
 
@@ -225,7 +229,7 @@ def read_stats(directory: Path) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
-def run(directory: Path) -> int:
+def run(directory: Path, interval: float | None = None) -> int:
     from migrator.zk.client import ZkTarget, connect, disconnect
 
     logging.getLogger("kazoo").setLevel(logging.CRITICAL)
@@ -234,7 +238,13 @@ def run(directory: Path) -> int:
     client = connect(ZkTarget(config.zk_connection, 15.0))
     tracker = PrimaryTracker(client, config.shard)
     tracker.start()
-    writer = Writer(config, tracker)
+    writer: Writer
+    if config.pg == "real":
+        from migrator.sandbox.pgclient import RealWriter
+
+        writer = RealWriter(config, tracker, REAL_WRITE_INTERVAL if interval is None else interval)
+    else:
+        writer = Writer(config, tracker, WRITE_INTERVAL if interval is None else interval)
     signal.signal(signal.SIGTERM, lambda *_: writer.stop.set())
     signal.signal(signal.SIGINT, lambda *_: writer.stop.set())
     try:
@@ -246,10 +256,10 @@ def run(directory: Path) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        sys.stderr.write("usage: python -m migrator.sandbox.client DIR\n")
+    if len(args) not in (1, 2):
+        sys.stderr.write("usage: python -m migrator.sandbox.client DIR [INTERVAL]\n")
         sys.exit(2)
-    sys.exit(run(Path(args[0])))
+    sys.exit(run(Path(args[0]), float(args[1]) if len(args) == 2 else None))
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@ Layout of a sandbox directory::
     DIR/pids/<name>.pid           one per process `up` started (zookeeper, sitter-<zone>,
                                   sshd-<zone>, client)
     DIR/zones/<uuid>/             one per zone: sitter.log (bunyan), version, pg.json
-                                  (the simulated database), bin/manatee-adm, env, ssh/
+                                  (the simulated database) or pgdata/ + postgres.log
+                                  (--pg real), bin/manatee-adm, env, ssh/
     DIR/client/outages.jsonl      the Moray-like client's outage windows
+    DIR/client/acked              ids whose COMMIT returned (--pg real), one per line
 
 Decisions the issue leaves open:
   - zone k (0-based) has address 127.0.0.(k+2); 127.0.0.1 is ZooKeeper's;
@@ -37,6 +39,7 @@ BACKUP_PORT = 12345
 VERSIONS = ("v1", "v2")
 MAX_NODES = 5
 DEPOSED_MODES = ("deposed", "async")
+PG_MODES = ("real", "sim")
 # A manatee release string per simulated version (what `manatee-adm version` prints).
 RELEASES = {"v1": "1.0.0-sandbox", "v2": "2.1.1-sandbox"}
 
@@ -85,6 +88,7 @@ class SandboxConfig:
     session_timeout: float = SESSION_TIMEOUT
     # the sitters' bunyan level: debug (Triton runs the sitter with -vvv) or info
     sitter_log_level: str = "debug"
+    pg: str = "sim"  # "real" (a PostgreSQL server per zone, pgreal) or "sim" (pgsim)
 
     @property
     def zk_connection(self) -> str:
@@ -143,6 +147,7 @@ def load_config(directory: Path) -> SandboxConfig:
             deposed_mode=str(doc.get("deposed_mode", "deposed")),
             session_timeout=float(doc.get("session_timeout", SESSION_TIMEOUT)),
             sitter_log_level=str(doc.get("sitter_log_level", "debug")),
+            pg=str(doc.get("pg", "sim")),
         )
     except FileNotFoundError as exc:
         raise BadInput(

@@ -26,6 +26,7 @@ from migrator.sandbox import procs
 from migrator.sandbox.config import (
     DEPOSED_MODES,
     MAX_NODES,
+    PG_MODES,
     RELEASES,
     SANDBOX_FILE,
     VERSIONS,
@@ -58,6 +59,7 @@ class UpOptions:
     with_client: bool = False
     deposed_mode: str = "deposed"
     sitter_log_level: str = "debug"  # or "info": no DEBUG records (see remote/loglevels.py)
+    pg: str = "sim"  # the CLI's default is "real"; tests about the engine alone keep "sim"
 
 
 def check_nodes(nodes: int) -> None:
@@ -96,6 +98,13 @@ def up(directory: Path, options: UpOptions) -> SandboxConfig:
     check_prerequisites()
     check_sshd()
     directory = directory.resolve()
+    if options.pg not in PG_MODES:
+        raise BadInput(f"--pg {options.pg!r} is not one of {', '.join(PG_MODES)}.",
+                       "Use `real` (a PostgreSQL server per zone) or `sim` (simulated).")
+    if options.pg == "real":
+        from migrator.sandbox import pgdata
+
+        pgdata.check_prerequisites()
     if (directory / SANDBOX_FILE).exists():
         live = live_processes(directory)
         if live:
@@ -114,6 +123,10 @@ def up(directory: Path, options: UpOptions) -> SandboxConfig:
             "Give `--dir` a new or empty directory (the sandbox writes its zones, keys and "
             "ZooKeeper data there).",
         )
+    if options.pg == "real":
+        from migrator.sandbox import pgdata
+
+        pgdata.check_reachable(directory)
     directory.mkdir(parents=True, exist_ok=True)
     try:
         return _bring_up(directory, options)
@@ -134,25 +147,60 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
         pg_port, ssh_port = free_ports(ip, 2)
         zones.append(ZoneConfig(new_zone_uuid(), ip, pg_port, ssh_port, "v1"))
     config = SandboxConfig(directory, server.port, zones, deposed_mode=options.deposed_mode,
-                           sitter_log_level=options.sitter_log_level)
+                           sitter_log_level=options.sitter_log_level, pg=options.pg)
     config.save()
     ensure_client_key(config)
     known_hosts = []
+    template = _pg_template(config)
     for zone in zones:
         prepare_zone(config, zone)
+    if template is not None:  # copies in parallel: most of `up --pg real`'s time
+        from concurrent.futures import ThreadPoolExecutor
+
+        from migrator.sandbox.pgdata import clone_template
+
+        with ThreadPoolExecutor(len(zones)) as pool:
+            list(pool.map(lambda z: clone_template(template, config.zone_dir(z)), zones))
+    for zone in zones:
         pid, line = start_sshd(config, zone)
         procs.write_pid_file(config.pid_file(f"sshd-{zone.uuid}"), pid)
         known_hosts.append(line)
     (directory / KNOWN_HOSTS).write_text("\n".join(known_hosts) + "\n")
     for zone in zones:  # one at a time, so the election order is the zones' order
         start_sitter(config, zone)
-    wait_writable(config, READY_TIMEOUT)
+    primary = wait_writable(config, READY_TIMEOUT)
+    if config.pg == "real":
+        from migrator.sandbox.pgquery import ensure_table, wait_receiving
+
+        # the primary may be writable before it has seen its standby: `up` returns with
+        # every standby streaming
+        for zone in zones:
+            if zone is not primary and not wait_receiving(zone.ip, zone.pg_port, READY_TIMEOUT):
+                raise StepFailed(
+                    f"The postgres of zone {zone.uuid} is not streaming from its upstream "
+                    f"within {READY_TIMEOUT:g} s.",
+                    f"See {config.zone_dir(zone) / 'sitter.log'} and postgres.log there.",
+                )
+        ensure_table(primary.ip, primary.pg_port)
+        wait_writable(config, READY_TIMEOUT)
     from migrator.sandbox.inventory_file import write_inventory
 
     write_inventory(config)
     if options.with_client:
         start_client(config)
     return config
+
+
+def _pg_template(config: SandboxConfig) -> Path | None:
+    """For `--pg real`: one initdb, searchable directories for the postgres user."""
+    if config.pg != "real":
+        return None
+    from migrator.sandbox.pgdata import make_searchable, make_template
+
+    make_searchable(config.directory)
+    (config.directory / "zones").mkdir(exist_ok=True)
+    make_searchable(config.directory / "zones")
+    return make_template()
 
 
 def _remove(path: Path) -> None:
@@ -185,6 +233,15 @@ def down(directory: Path) -> list[str]:
             elif procs.kill_recorded(pid_file,
                                      with_descendants=pid_file.stem.startswith("sshd-")):
                 stopped.append(pid_file.stem)
+    # a real postgres dies with its sitter; this catches one that outlived it, and frees
+    # the shared memory of one that was killed
+    zones = directory / "zones"
+    if zones.is_dir():
+        from migrator.sandbox.pgdata import DATA, stop_leftover
+
+        for datadir in sorted(zones.glob(f"*/{DATA}")):
+            if stop_leftover(datadir):
+                stopped.append(f"postgres-{datadir.parent.name}")
     return stopped
 
 
@@ -348,13 +405,14 @@ def reprovision(
 # ---- client ----------------------------------------------------------------------------
 
 
-def start_client(config: SandboxConfig) -> int:
+def start_client(config: SandboxConfig, interval: float | None = None) -> int:
     pid_file = config.pid_file("client")
     if procs.recorded_pid(pid_file) is not None:
         raise Refused("The sandbox's client is already running.", "Nothing to do.")
     (config.directory / "client").mkdir(exist_ok=True)
     return procs.spawn(
-        procs.python_argv("migrator.sandbox.client", str(config.directory)),
+        procs.python_argv("migrator.sandbox.client", str(config.directory),
+                          *([] if interval is None else [str(interval)])),
         pid_file,
         config.directory / "client" / "client.out",
         config.directory,
@@ -424,6 +482,15 @@ def wait_writable(config: SandboxConfig, timeout: float) -> ZoneConfig:
     if zone is None:
         raise StepFailed("The sandbox shard has no primary.", "See the zones' sitter.log.")
     remaining = max(0.1, deadline - time.monotonic())
+    if config.pg == "real":
+        from migrator.sandbox.pgquery import wait_writable as wait_real
+
+        if not wait_real(zone.ip, zone.pg_port, remaining):
+            raise StepFailed(
+                f"The sandbox primary {zone.uuid} did not become writable within {timeout:g} s.",
+                f"See {config.zone_dir(zone) / 'sitter.log'} and postgres.log there.",
+            )
+        return zone
     try:
         answer = request(zone.ip, zone.pg_port, {"op": "wait-writable", "timeout": remaining},
                          timeout=remaining + 2)

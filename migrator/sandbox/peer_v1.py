@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from migrator.sandbox.bunyan import BunyanLog
-from migrator.sandbox.pgsim import PgConfig, SimPostgres
+from migrator.sandbox.pgapi import Postgres
+from migrator.sandbox.pgsim import PgConfig
 from migrator.sandbox.zkpeer import ActiveNode, PeerZk
 
 
@@ -71,7 +72,7 @@ def history_node_prefix(self_url: str, record: tuple[str, str, str, str], now_ms
 
 
 class V1Peer:
-    def __init__(self, log: BunyanLog, zk: PeerZk, pg: SimPostgres, ident: dict[str, Any]) -> None:
+    def __init__(self, log: BunyanLog, zk: PeerZk, pg: Postgres, ident: dict[str, Any]) -> None:
         self.log = log.child(component="shard")
         self.zk = zk
         self.pg = pg

@@ -30,7 +30,8 @@ from typing import Any
 
 from migrator.cluster.state import iso_now_ms
 from migrator.sandbox.bunyan import FATAL, BunyanLog, error_field, inspect
-from migrator.sandbox.pgsim import PgConfig, SimPostgres, parse_lsn
+from migrator.sandbox.pgapi import Postgres
+from migrator.sandbox.pgsim import PgConfig, parse_lsn
 from migrator.sandbox.zkpeer import ActiveNode, PeerZk, unique_actives
 
 PRIMARY, SYNC, ASYNC, UNASSIGNED, DEPOSED, UNKNOWN = (
@@ -122,7 +123,7 @@ class V2Peer:
         self,
         log: BunyanLog,
         zk: PeerZk,
-        pg: SimPostgres,
+        pg: Postgres,
         ident: dict[str, Any],
         schedule: Schedule,
         *,

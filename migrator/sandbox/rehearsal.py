@@ -59,11 +59,13 @@ def _wait_role(config: SandboxConfig, zone: ZoneConfig, role: str, since: str) -
         )
 
 
-def rehearse(directory: Path, nodes: int = 3, keep: bool = False) -> Iterator[str]:
+def rehearse(
+    directory: Path, nodes: int = 3, keep: bool = False, pg: str = "real"
+) -> Iterator[str]:
     from migrator.sandbox.manage import UpOptions, down, up, wait_writable
     from migrator.sandbox.status import sandbox_status
 
-    config = up(directory, UpOptions(nodes=nodes, with_client=True))
+    config = up(directory, UpOptions(nodes=nodes, with_client=True, pg=pg))
     inventory = str(config.directory / "inventory.yaml")
     sandbox = ["sandbox", "reprovision", "--dir", str(config.directory)]
     try:
@@ -124,6 +126,10 @@ def rehearse(directory: Path, nodes: int = 3, keep: bool = False) -> Iterator[st
                    f"wal {(peer['pg'] or {}).get('wal')}")
         for window in status["client"]["outages"]:
             yield f"  write outage {window['start']} .. {window['end']} ({window['seconds']} s)"
+        if config.pg == "real":
+            from migrator.sandbox.verify import summary_lines, verify
+
+            yield from ("  " + line for line in summary_lines(verify(config.directory)))
         yield "rehearsal complete: the shard is migrated and writable"
     finally:
         if not keep:

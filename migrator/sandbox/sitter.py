@@ -1,6 +1,7 @@
 """One simulated manatee-sitter process: ``python -m migrator.sandbox.sitter DIR ZONE``.
 
-It runs the zone's simulated postgres, opens its own ZooKeeper session (with
+It runs the zone's postgres (simulated, or a real server with `--pg real`), opens
+its own ZooKeeper session (with
 the sandbox's short session timeout, so that killing this process makes its
 election node vanish that many seconds later, as a dying zone's does), and
 drives a v1 or v2 peer from ZooKeeper watch events on one thread. The version
@@ -30,10 +31,12 @@ from migrator.sandbox.bunyan import BunyanLog
 from migrator.sandbox.config import load_config
 from migrator.sandbox.peer_v1 import V1Peer
 from migrator.sandbox.peer_v2 import InvalidState, V2Peer
+from migrator.sandbox.pgapi import Postgres
 from migrator.sandbox.pgsim import SimPostgres
 from migrator.sandbox.zkpeer import Event, PeerZk
 
 IDLE_WAKEUP = 30.0  # seconds; only to notice a stop request, events wake us at once
+PG_RESTART_DELAY = 0.5  # seconds before a dead real postgres is started again
 
 
 class Timers:
@@ -81,7 +84,7 @@ def run(directory: Path, zone_name: str) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    pg = SimPostgres(zone_dir / "pg.json", zone.ip, zone.pg_port, zone.ident())
+    pg = _postgres(config.pg, zone_dir, zone, log, events)
     try:
         pg.start()
     except OSError as exc:
@@ -123,6 +126,9 @@ def run(directory: Path, zone_name: str) -> int:
         except queue.Empty:
             timers.run_due()
             continue
+        if event.kind == "pg":  # our real postgres died on its own: SMF would restart it
+            timers.schedule(PG_RESTART_DELAY, getattr(pg, "restart_if_dead", lambda: None))
+            continue
         if event.kind == "lost":
             log.warn("zookeeper session expired; exiting so that the zone restarts afresh")
             status = 1
@@ -160,6 +166,19 @@ def run(directory: Path, zone_name: str) -> int:
     client.close()
     log.close()
     return status
+
+
+def _postgres(
+    mode: str, zone_dir: Path, zone: Any, log: BunyanLog, events: queue.Queue[Event]
+) -> Postgres:
+    if mode != "real":
+        return SimPostgres(zone_dir / "pg.json", zone.ip, zone.pg_port, zone.ident())
+    from migrator.sandbox.pgreal import RealPostgres
+
+    pg = RealPostgres(zone_dir, zone.ip, zone.pg_port, zone.ident(),
+                      log=lambda msg, fields: log.child(component="pg").info(msg, fields))
+    pg.on_exit = lambda: events.put(Event("pg"))
+    return pg
 
 
 def _parse(data: bytes) -> Any:

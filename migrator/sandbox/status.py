@@ -36,7 +36,7 @@ def sandbox_status(directory: Path) -> dict[str, Any]:
     peers = []
     for zone in config.zones:
         position = ids_in_order.index(zone.peer_id) if zone.peer_id in ids_in_order else None
-        pg = pg_status(zone.ident())
+        pg = pg_status(zone.ident(), config.pg == "real")
         peers.append({
             "zone": zone.uuid,
             "ip": zone.ip,
@@ -52,6 +52,7 @@ def sandbox_status(directory: Path) -> dict[str, Any]:
         })
     stats = read_stats(directory)
     return {
+        "pg": config.pg,
         "directory": str(directory),
         "shard": config.shard,
         "zookeeper": config.zk_connection if zk_running else None,
@@ -66,6 +67,9 @@ def sandbox_status(directory: Path) -> dict[str, Any]:
             "running": procs.recorded_pid(config.pid_file("client")) is not None,
             "stats": stats,
             "outages": read_outages(directory),
+            # real postgres only: `sandbox verify`'s counts
+            **({"writes": _writes(directory, config.pg, zk_running)} if config.pg == "real"
+               else {}),
         },
     }
 
@@ -83,6 +87,17 @@ def sitter_service(config: Any, zone: Any, pid_file: Path) -> dict[str, Any]:
     else:
         sitter = "maintenance" if service.get("state") == "maintenance" else "stopped"
     return {"sitter": sitter, "service": service or None}
+def _writes(directory: Path, pg: str, zk_running: bool) -> dict[str, Any] | None:
+    """`sandbox verify`'s counts (real postgres only; a short catch-up wait)."""
+    if pg != "real" or not zk_running or not (directory / "client" / "acked").exists():
+        return None
+    from migrator.errors import MigratorError
+    from migrator.sandbox.verify import verify
+
+    try:
+        return verify(directory, timeout=3.0)
+    except MigratorError as exc:
+        return {"error": exc.message}
 
 
 def _state_role(state: dict[str, Any] | None, peer_id: str) -> str | None:

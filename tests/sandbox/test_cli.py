@@ -16,7 +16,8 @@ def _migrator(*args: str) -> subprocess.CompletedProcess[str]:
 def test_up_status_down_with_the_inventory(tmp_path: Path) -> None:
     directory = tmp_path / "sb"
     try:
-        up = _migrator("sandbox", "up", "--dir", str(directory), "--nodes", "2", "--json")
+        up = _migrator("sandbox", "up", "--dir", str(directory), "--nodes", "2", "--json",
+                       "--pg", "sim")
         assert up.returncode == 0, up.stderr
         created = json.loads(up.stdout)
         inventory = created["inventory"]
