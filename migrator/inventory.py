@@ -64,6 +64,30 @@ machine) differs only in the obvious places::
         run_on: local
         command: /opt/venv/bin/migrator sandbox reprovision --dir /sandbox {zone} --to {image}
 
+Zones reached the Triton way, through their compute node and ``zlogin`` (no
+sshd in the zone): give ``via: zlogin`` and ``node:`` (a key of ``nodes:``) per
+zone, or as a default in ``ssh:``. A node is an SSH target like any other (its
+global zone), usually behind the headnode; ``zones_root`` is where its zones'
+root file systems are seen from the global zone (``/zones``). Commands run as
+``zlogin -Q <zone> <command>`` on the node, one SSH connection per node shared
+by its zones; the sitter log is read from the global zone at
+``<zones_root>/<zone>/root<path>``, the path from ``commands.node_sitter_log``
+run on the node (or the zone's ``sitter_log`` / ``commands.sitter_log.path``)::
+
+    shard: 1.moray.us-east.joyent.us
+    zookeeper: 10.77.77.10:2181
+    ssh: {user: root, via: zlogin, jump: root@headnode.example.com}
+    nodes:                            # compute node (server UUID or name) -> ssh target
+      44454c4c-3800-104b-8036-b2c04f4e4d31: {host: 10.99.99.41}
+    zones:
+      2ffb1a8a-5a1d-4c51-9d3f-3b0e4e0a0a01:
+        node: 44454c4c-3800-104b-8036-b2c04f4e4d31
+        host: 10.77.77.47             # the zone's own address: optional with zlogin
+    commands:
+      zlogin: zlogin -Q               # the default; the zone name and command follow, quoted
+      node_sitter_log: svcs -z {zone} -L manatee-sitter
+      node_tail: tail                 # tail in the global zone (-c +N and -F)
+
 Templates are shell text written by the operator (trusted); the placeholders
 ``{zone}``, ``{shard}`` and (in ``reprovision``) ``{image}`` are filled only with values
 that passed validation and are ``shlex.quote``d, and must stand outside any
@@ -80,7 +104,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 
@@ -270,10 +294,21 @@ class _SshLogin(Record):
     jump: list[JumpHost] | None = field(default=None, before=_jump_list)
 
 
+Via = Literal["ssh", "zlogin"]
+
+
+def _check_node_name(value: str) -> str:
+    if not HOST_RE.match(value):
+        raise ValueError(f"{value!r} is not a compute node name (a key of `nodes:`)")
+    return value
+
+
 class SshDefaults(_SshLogin):
     connect_timeout: float = field(default=10.0, gt=0, le=300)
     command_timeout: float = field(default=60.0, gt=0, le=86400)
     keepalive: float = field(default=5.0, ge=0, le=3600)
+    via: Via = "ssh"  # how zones are reached unless their entry says otherwise
+    node: str | None = field(default=None, check=_check_node_name)
 
 
 def _absolute_log(value: Path) -> Path:
@@ -285,11 +320,35 @@ def _absolute_log(value: Path) -> Path:
 class SshTarget(_SshLogin):
     """How to reach one machine; unset fields come from ``ssh:`` defaults, then ssh_config."""
 
-    host: str = field(check=_check_host)
+    # Required unless the zone is reached with zlogin (checked by the inventory).
+    host: str | None = field(default=None, check=_check_host)
     sitter_log: Path | None = field(default=None, check=_absolute_log)
+    via: Via | None = None  # zones only; default `ssh.via`
+    node: str | None = field(default=None, check=_check_node_name)  # zones only (zlogin)
 
     def address(self) -> str:
-        return f"{self.host}:{self.port}" if self.port else self.host
+        host = self.host or "-"
+        return f"{host}:{self.port}" if self.port else host
+
+
+def _zones_root(value: Path) -> Path:
+    if not value.is_absolute():
+        raise ValueError("`zones_root` must be an absolute path in the node's global zone")
+    return value
+
+
+class NodeTarget(SshTarget):
+    """A compute node's global zone: where `zlogin` runs and zones' files are seen."""
+
+    zones_root: Path = field(default=Path("/zones"), check=_zones_root)
+
+
+@dataclass(frozen=True)
+class ZoneRoute:
+    """How one zone is reached: over its own SSH, or by zlogin on its compute node."""
+
+    via: Literal["ssh", "zlogin"]
+    node: str | None = None  # the key in `nodes:` (zlogin only)
 
 
 class SitterLog(Record):
@@ -348,6 +407,10 @@ class Commands(Record):
     sitter_enable: str = field(default="svcadm enable manatee-sitter", check=_zone_command)
     tail: str = field(default="tail", check=_command_prefix)
     reprovision: Reprovision = Reprovision()
+    zlogin: str = field(default="zlogin -Q", check=_command_prefix)
+    node_sitter_log: str = field(default="svcs -z {zone} -L manatee-sitter",
+                                 check=_zone_command)
+    node_tail: str = field(default="tail", check=_command_prefix)
 
     def template(self, name: str) -> CommandTemplate:
         text = getattr(self, name)
@@ -381,6 +444,17 @@ def _zone_table(value: Any) -> Any:
     return value
 
 
+def _node_table(value: Any) -> Any:
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        for key in value:
+            if not isinstance(key, str) or not HOST_RE.match(key):
+                raise ValueError(f"{key!r} is not a compute node name (a server UUID or host "
+                                 "name: letters, digits, . _ : % -)")
+    return value
+
+
 def _shard_name(value: str) -> str:
     if not SHARD_RE.match(value):
         raise ValueError(f"{value!r} is not a shard name (letters, digits, . _ -)")
@@ -408,6 +482,7 @@ class Inventory(Record):
     ssh_config: Path | Literal[False] | None = None
     ssh: SshDefaults = SshDefaults()
     headnode: SshTarget | None = None
+    nodes: dict[str, NodeTarget] = field(factory=dict, before=_node_table)
     zones: dict[str, SshTarget] = field(before=_zone_table, check=_some_zones)
     morays: dict[str, SshTarget] = field(factory=dict, before=_zone_table)
     versions: Versions = Versions()
@@ -427,6 +502,45 @@ class Inventory(Record):
         overlap = set(self.zones) & set(self.morays)
         if overlap:
             raise ValueError(f"{', '.join(sorted(overlap))} listed both as zone and Moray zone")
+        for name, target in [("headnode", self.headnode),
+                             *((f"nodes.{k}", v) for k, v in self.nodes.items())]:
+            if target is None:
+                continue
+            if target.host is None:
+                raise ValueError(f"{name}: give its `host`")
+            if target.via is not None or target.node is not None:
+                raise ValueError(f"{name}: `via` and `node` apply to zones only")
+        for table, zones in (("zones", self.zones), ("morays", self.morays)):
+            for zone_id, target in zones.items():
+                route = self._route_of(target)
+                if route.via == "ssh" and target.host is None:
+                    raise ValueError(f"{table}.{zone_id}: give its `host` (it is reached over "
+                                     "SSH), or `via: zlogin` with its `node`")
+                if route.via == "zlogin":
+                    if route.node is None:
+                        raise ValueError(f"{table}.{zone_id}: `via: zlogin` needs `node:` (the "
+                                         "compute node hosting the zone, a key of `nodes:`)")
+                    if route.node not in self.nodes:
+                        known = ", ".join(self.nodes) or "none"
+                        raise ValueError(f"{table}.{zone_id}: node {route.node!r} is not in "
+                                         f"`nodes:` (known: {known})")
+
+    def _route_of(self, target: SshTarget) -> ZoneRoute:
+        via = target.via or self.ssh.via
+        if via == "ssh":
+            return ZoneRoute("ssh")
+        return ZoneRoute("zlogin", target.node or self.ssh.node)
+
+    def route(self, zone_id: str) -> ZoneRoute:
+        """How the zone (or Moray zone) is reached."""
+        return self._route_of(self.zone(zone_id))
+
+    def node(self, name: str) -> NodeTarget:
+        found = self.nodes.get(name)
+        if found is None:
+            raise BadInput(f"Compute node {name!r} is not in the inventory's `nodes:`.",
+                           "Add it with its `host` (its global zone's address).")
+        return found
 
     def zone(self, zone_id: str) -> SshTarget:
         """The target of a manatee or Moray zone; BadInput naming the known ones otherwise."""
@@ -451,13 +565,15 @@ class Inventory(Record):
 
 # --- loading with line numbers ----------------------------------------------------------
 
+_T = TypeVar("_T", bound=SshTarget)
+
 
 def _resolve_paths(inventory: Inventory, base: Path) -> Inventory:
     def fix(path: Path) -> Path:
         expanded = path.expanduser()
         return expanded if expanded.is_absolute() else (base / expanded)
 
-    def fix_target(target: SshTarget) -> SshTarget:
+    def fix_target(target: _T) -> _T:
         if not target.identity:
             return target
         return target.replace(identity=[fix(p) for p in target.identity])
@@ -470,6 +586,7 @@ def _resolve_paths(inventory: Inventory, base: Path) -> Inventory:
         ssh_config=fix(inventory.ssh_config) if inventory.ssh_config else inventory.ssh_config,
         ssh=ssh,
         headnode=fix_target(inventory.headnode) if inventory.headnode else None,
+        nodes={k: fix_target(v) for k, v in inventory.nodes.items()},
         zones={k: fix_target(v) for k, v in inventory.zones.items()},
         morays={k: fix_target(v) for k, v in inventory.morays.items()},
     )

@@ -52,10 +52,10 @@ def check(inventory_path: Path, accept_new_host_keys: bool, as_json: bool) -> No
                   "recorded_host_keys": [r.sentence() for r in recorded]})
     else:
         out.table(
-            ["ZONE", "KIND", "ROUTE", "REACHABLE", "HOST KEY", "VERSION", "LOG"],
+            ["ZONE", "KIND", "NODE", "ROUTE", "REACHABLE", "HOST KEY", "VERSION", "LOG"],
             [
                 [
-                    r.zone, r.kind, r.route,
+                    r.zone, r.kind, r.node or "- (own sshd)", r.route,
                     Cell("yes", "green") if r.reachable else Cell("NO", "red"),
                     Cell(r.host_key, None if r.host_key in ("known", "recorded", "-")
                          else "red"),
