@@ -130,6 +130,7 @@ def sandbox(tmp_path: Path) -> Iterator[SandboxFactory]:
     def factory(**options: Any) -> SandboxConfig:
         directory = tmp_path / f"sandbox{len(started)}"
         started.append(directory)
+        options.setdefault("access", "ssh")  # these tests reach zones over their own sshd
         return up(directory, UpOptions(**options))
 
     try:

@@ -41,21 +41,46 @@ def sandbox() -> None:
     help="After a takeover the old primary returns as `deposed` (current manatee) or "
     "as an async (the runbook's 2014 output).",
 )
+@click.option(
+    "--access",
+    type=click.Choice(["zlogin", "ssh"]),
+    default="zlogin",
+    show_default=True,
+    help="zlogin: zones without sshd, reached through compute nodes and a headnode, as in "
+    "Triton; ssh: an sshd in every zone.",
+)
+@click.option("--compute-nodes", type=click.IntRange(1, 8), default=2, show_default=True,
+              help="Compute nodes hosting the zones (--access zlogin).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def up(
     directory: Path, nodes: int, reuse: bool, with_client: bool, deposed_mode: str,
-    as_json: bool,
+    access: str, compute_nodes: int, as_json: bool,
 ) -> None:
-    """Start ZooKeeper, N zones (sshd + v1 sitter each) and write DIR/inventory.yaml."""
+    """Start ZooKeeper, N zones (v1 sitters), their access, and write DIR/inventory.yaml.
+
+    With --access zlogin (the default) the zones run no sshd: compute nodes (an
+    sshd each, with zlogin) host them and a headnode (sdc-vmapi, sdc-cnapi,
+    sapiadm...) knows them; DIR/headnode.yaml names only the headnode, for
+    `migrator inventory discover`.
+    """
     from migrator.sandbox.manage import UpOptions
     from migrator.sandbox.manage import up as bring_up
 
-    config = bring_up(directory, UpOptions(nodes, reuse, with_client, deposed_mode))
+    config = bring_up(directory, UpOptions(nodes, reuse, with_client, deposed_mode,
+                                           access, compute_nodes))
     inventory = config.directory / "inventory.yaml"
     lines = [f"Sandbox shard {config.shard} is up in {config.directory}.",
              f"ZooKeeper: {config.zk_connection}"]
-    lines += [f"zone {z.uuid}  {z.ip}  ssh port {z.ssh_port}  manatee {z.version}"
+    if config.headnode is not None:
+        lines.append(f"headnode {config.headnode.ip}  ssh port {config.headnode.ssh_port}")
+    lines += [f"compute node {n.uuid} ({n.hostname})  {n.ip}  ssh port {n.ssh_port}"
+              for n in config.nodes]
+    lines += [f"zone {z.uuid}  {z.ip}  "
+              + (f"on {config.node_of(z).hostname} (zlogin)"  # type: ignore[union-attr]
+                 if z.node else f"ssh port {z.ssh_port}") + f"  manatee {z.version}"
               for z in config.zones]
+    if config.access == "zlogin":
+        lines.append(f"Headnode-only inventory: {config.directory / 'headnode.yaml'}")
     lines.append(f"Use it with: migrator status --inventory {inventory}")
     _emit({"directory": str(config.directory), "inventory": str(inventory),
            "zookeeper": config.zk_connection, "zones": [z.uuid for z in config.zones]},

@@ -22,15 +22,21 @@ from migrator.cluster.state import iso_now_ms
 from migrator.errors import BadInput, Refused, StepFailed
 from migrator.sandbox import procs
 from migrator.sandbox.config import (
+    ACCESS_MODES,
+    COMPUTE_NODES,
     DEPOSED_MODES,
+    HEADNODE_ADDRESS,
     MAX_NODES,
     RELEASES,
     SANDBOX_FILE,
     VERSIONS,
+    NodeConfig,
     SandboxConfig,
     ZoneConfig,
     load_config,
     new_zone_uuid,
+    node_address,
+    version_of_image,
     zone_address,
 )
 from migrator.sandbox.ports import free_ports
@@ -46,7 +52,8 @@ from migrator.sandbox.zones import (
 JOIN_TIMEOUT = 20.0
 READY_TIMEOUT = 30.0
 OWNED_ENTRIES = ("zones", "zookeeper", "pids", "client", "inventory.yaml", KNOWN_HOSTS,
-                 "authorized_keys", "id_ed25519", "id_ed25519.pub", SANDBOX_FILE)
+                 "authorized_keys", "id_ed25519", "id_ed25519.pub", SANDBOX_FILE,
+                 "nodes", "headnode", "headnode.yaml")
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,9 @@ class UpOptions:
     reuse: bool = False
     with_client: bool = False
     deposed_mode: str = "deposed"
+    # zlogin: zones without sshd behind compute nodes and a headnode; ssh: an sshd per zone
+    access: str = "zlogin"
+    compute_nodes: int = COMPUTE_NODES
 
 
 def check_nodes(nodes: int) -> None:
@@ -90,6 +100,15 @@ def up(directory: Path, options: UpOptions) -> SandboxConfig:
             f"--deposed-mode {options.deposed_mode!r} is not one of {', '.join(DEPOSED_MODES)}.",
             "Use `deposed` (current manatee) or `async` (the runbook's 2014 output).",
         )
+    if options.access not in ACCESS_MODES:
+        raise BadInput(
+            f"--access {options.access!r} is not one of {', '.join(ACCESS_MODES)}.",
+            "Use `zlogin` (zones behind compute nodes, as in Triton) or `ssh` (an sshd per "
+            "zone).",
+        )
+    if options.access == "zlogin" and not 1 <= options.compute_nodes <= 8:
+        raise BadInput(f"--compute-nodes {options.compute_nodes} is out of range.",
+                       "Give 1 to 8 compute nodes (2 is the default).")
     check_prerequisites()
     check_sshd()
     directory = directory.resolve()
@@ -126,19 +145,30 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
     procs.write_pid_file(directory / "pids" / "zookeeper.pid", server.process.pid)
     server.process.returncode = 0  # stopped by pid file from now on
     zones = []
+    zlogin = options.access == "zlogin"
     for index in range(options.nodes):
         ip = zone_address(index)
-        pg_port, ssh_port = free_ports(ip, 2)
+        if zlogin:  # no sshd in the zone
+            pg_port, ssh_port = free_ports(ip, 1)[0], 0
+        else:
+            pg_port, ssh_port = free_ports(ip, 2)
         zones.append(ZoneConfig(new_zone_uuid(), ip, pg_port, ssh_port, "v1"))
-    config = SandboxConfig(directory, server.port, zones, deposed_mode=options.deposed_mode)
+    nodes, headnode = _compute_nodes(zones, options) if zlogin else ([], None)
+    config = SandboxConfig(directory, server.port, zones, deposed_mode=options.deposed_mode,
+                           access=options.access, nodes=nodes, headnode=headnode)
     config.save()
     ensure_client_key(config)
     known_hosts = []
     for zone in zones:
         prepare_zone(config, zone)
-        pid, line = start_sshd(config, zone)
-        procs.write_pid_file(config.pid_file(f"sshd-{zone.uuid}"), pid)
-        known_hosts.append(line)
+        if not zlogin:
+            pid, line = start_sshd(config, zone)
+            procs.write_pid_file(config.pid_file(f"sshd-{zone.uuid}"), pid)
+            known_hosts.append(line)
+    if zlogin:
+        from migrator.sandbox.nodes import start_compute_nodes
+
+        known_hosts += start_compute_nodes(config)
     (directory / KNOWN_HOSTS).write_text("\n".join(known_hosts) + "\n")
     for zone in zones:  # one at a time, so the election order is the zones' order
         start_sitter(config, zone)
@@ -149,6 +179,20 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
     if options.with_client:
         start_client(config)
     return config
+
+
+def _compute_nodes(zones: list[ZoneConfig], options: UpOptions
+                   ) -> tuple[list[NodeConfig], NodeConfig]:
+    """Compute nodes on their own addresses, zones spread over them in turn; a headnode."""
+    nodes = []
+    for index in range(options.compute_nodes):
+        ip = node_address(index)
+        nodes.append(NodeConfig(new_zone_uuid(), ip, free_ports(ip, 1)[0], f"cn{index}"))
+    for index, zone in enumerate(zones):
+        zone.node = nodes[index % len(nodes)].uuid
+    headnode = NodeConfig(new_zone_uuid(), HEADNODE_ADDRESS,
+                          free_ports(HEADNODE_ADDRESS, 1)[0], "headnode")
+    return nodes, headnode
 
 
 def _remove(path: Path) -> None:
@@ -254,12 +298,13 @@ def start_peer(directory: Path, zone_name: str) -> dict[str, Any]:
 
 
 def normalise_version(value: str) -> str:
-    for version, release in RELEASES.items():
-        if value in (version, release):
-            return version
+    version = version_of_image(value)  # v1/v2, a release string or an image UUID
+    if version is not None:
+        return version
     raise BadInput(
         f"--to {value!r} is not a sandbox manatee version.",
-        f"Use one of {', '.join(VERSIONS)} (or {', '.join(RELEASES.values())}).",
+        f"Use one of {', '.join(VERSIONS)} (or {', '.join(RELEASES.values())}, or their "
+        "image UUIDs).",
     )
 
 

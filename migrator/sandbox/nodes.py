@@ -32,6 +32,8 @@ import shlex
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from migrator.sandbox.config import SandboxConfig
+
 ZLOGIN = """#!/bin/sh
 # zlogin [-Q] ZONE COMMAND...: the sandbox's zlogin (see migrator/sandbox/nodes.py)
 while [ $# -gt 0 ]; do
@@ -83,9 +85,8 @@ def write_zone_env(zone_dir: Path, env: Mapping[str, str]) -> None:
 def write_node_bin(bindir: Path, zones_dir: Path, zone_ids: Iterable[str]) -> None:
     """``zlogin`` and ``svcs`` for a node hosting ``zone_ids`` (zones in ``zones_dir``)."""
     ids = list(zone_ids)
-    if not ids:
-        raise ValueError("a node hosts at least one zone")
-    cases = "|".join(shlex.quote(z) for z in ids)
+    # a node without zones: a pattern no zone name can match (names never hold '/')
+    cases = "|".join(shlex.quote(z) for z in ids) or "'/'"
     values = {"cases": cases, "zones": shlex.quote(str(zones_dir))}
     bindir.mkdir(parents=True, exist_ok=True)
     for name, text in (("zlogin", ZLOGIN), ("svcs", SVCS)):
@@ -101,3 +102,48 @@ def write_zones_root(zones_root: Path, zones_dir: Path, zone_ids: Iterable[str])
         inner.parent.mkdir(parents=True, exist_ok=True)
         if not inner.is_symlink():
             inner.symlink_to(zones_dir / zone, target_is_directory=True)
+
+
+def _start_server(config: SandboxConfig, workdir: Path, ip: str, port: int,
+                  path: str) -> tuple[int, str]:
+    from migrator.sandbox.sshd import SshServer
+    from migrator.sandbox.zones import FORCE_COMMAND
+
+    server = SshServer(workdir=workdir, host=ip, port=port,
+                       authorized_keys=config.directory / "authorized_keys",
+                       force_command=FORCE_COMMAND, set_env={"PATH": path}, log_level="INFO")
+    server.start()
+    assert server.process is not None
+    pid = server.process.pid
+    server.process.returncode = 0  # ours to stop by pid file, not by this object
+    return pid, server.known_hosts_line()
+
+
+def start_compute_nodes(config: SandboxConfig) -> list[str]:
+    """Prepare and start every compute node and the headnode; their known_hosts lines.
+
+    Pid files: sshd-node-<uuid>, sshd-headnode (stopped by `sandbox down` like any sshd).
+    """
+    from migrator.sandbox import procs
+    from migrator.sandbox.headnode import write_headnode_bin
+
+    zones_dir = config.directory / "zones"
+    lines = []
+    for node in config.nodes:
+        hosted = [z.uuid for z in config.zones if z.node == node.uuid]
+        bindir = config.node_dir(node) / "bin"
+        write_node_bin(bindir, zones_dir, hosted)
+        write_zones_root(config.zones_root(node), zones_dir, hosted)
+        pid, line = _start_server(config, config.node_dir(node) / "ssh", node.ip,
+                                  node.ssh_port, f"{bindir}:/usr/local/bin:/usr/bin:/bin")
+        procs.write_pid_file(config.pid_file(f"sshd-node-{node.uuid}"), pid)
+        lines.append(line)
+    headnode = config.headnode
+    if headnode is not None:
+        bindir = config.directory / "headnode" / "bin"
+        write_headnode_bin(bindir, config.directory)
+        pid, line = _start_server(config, config.directory / "headnode" / "ssh", headnode.ip,
+                                  headnode.ssh_port, f"{bindir}:/usr/local/bin:/usr/bin:/bin")
+        procs.write_pid_file(config.pid_file("sshd-headnode"), pid)
+        lines.append(line)
+    return lines

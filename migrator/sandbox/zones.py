@@ -52,6 +52,9 @@ def prepare_zone(config: SandboxConfig, zone: ZoneConfig) -> None:
         path.write_text(prelude + body)
         path.chmod(0o755)
     (zone_dir / "sitter.log").touch()
+    from migrator.sandbox.nodes import write_zone_env
+
+    write_zone_env(zone_dir, zone_env(config, zone))  # what the nodes' zlogin sets
 
 
 def write_version(config: SandboxConfig, zone: ZoneConfig) -> None:
