@@ -167,8 +167,9 @@ def discover(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, *, s
             moray_futures = {z: pool.submit(_vm, headnode, z, "morays") for z in morays}
             vms = {z: f.result() for z, f in vm_futures.items()}
             moray_vms = {z: f.result() for z, f in moray_futures.items()}
-            servers = sorted({f.server_uuid for f in [*vms.values(), *moray_vms.values()]}
-                             - set(inventory.nodes))
+            by_hand = {t.node for t in inventory.zones.values() if t.node}
+            servers = sorted(({f.server_uuid for f in [*vms.values(), *moray_vms.values()]}
+                              | by_hand) - set(inventory.nodes))
             server_futures = {s: pool.submit(_server, headnode, s) for s in servers}
             facts_of = {s: f.result() for s, f in server_futures.items()}
             image = image_future.result() if image_future is not None else None
@@ -264,6 +265,8 @@ def _document(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, sha
     vm_command = templates.vm
     for server, facts in servers.items():
         entry: dict[str, Any] = {"host": facts.admin_ip}
+        if templates.node_port:
+            entry["port"] = templates.node_port
         if jump:
             entry["jump"] = ",".join(jump)
         root = templates.zones_root.replace("{server}", server)

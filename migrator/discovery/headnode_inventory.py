@@ -22,6 +22,7 @@ Format (only ``headnode`` is required)::
       image: sdc-imgapi /images/{image}                 # checks --migrate-to
       zones_root: /zones              # each node's zones root ({server} may appear)
       jump: true                      # reach compute nodes through the headnode
+      node_port: 22                   # the compute nodes' SSH port (default: ssh.port, 22)
 
 Values given here are used as they are (and shown as coming from this file);
 everything else is asked of the headnode and ZooKeeper.
@@ -82,6 +83,7 @@ class Discovery(Record):
     image: str = field(default="sdc-imgapi /images/{image}", check=_template("image"))
     zones_root: str = field(default="/zones", check=_zones_root)
     jump: bool = True
+    node_port: int | None = field(default=None, ge=1, le=65535)  # the nodes' sshd (22)
 
 
 class HeadnodeInventory(Record):

@@ -111,6 +111,7 @@ def headnode_document(config: SandboxConfig) -> dict[str, Any]:
         "discovery": {
             # the sandbox cannot write /zones: each node's zones root is in DIR
             "zones_root": str(config.directory / "nodes") + "/{server}/zones",
+            "node_port": config.nodes[0].ssh_port,  # every node listens on this port
         },
     }
 

@@ -39,7 +39,7 @@ from migrator.sandbox.config import (
     version_of_image,
     zone_address,
 )
-from migrator.sandbox.ports import free_ports
+from migrator.sandbox.ports import common_free_port, free_ports
 from migrator.sandbox.zkserver import ZooKeeperServer, check_prerequisites
 from migrator.sandbox.zones import (
     KNOWN_HOSTS,
@@ -184,10 +184,10 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
 def _compute_nodes(zones: list[ZoneConfig], options: UpOptions
                    ) -> tuple[list[NodeConfig], NodeConfig]:
     """Compute nodes on their own addresses, zones spread over them in turn; a headnode."""
-    nodes = []
-    for index in range(options.compute_nodes):
-        ip = node_address(index)
-        nodes.append(NodeConfig(new_zone_uuid(), ip, free_ports(ip, 1)[0], f"cn{index}"))
+    addresses = [node_address(index) for index in range(options.compute_nodes)]
+    port = common_free_port(addresses)
+    nodes = [NodeConfig(new_zone_uuid(), ip, port, f"cn{index}")
+             for index, ip in enumerate(addresses)]
     for index, zone in enumerate(zones):
         zone.node = nodes[index % len(nodes)].uuid
     headnode = NodeConfig(new_zone_uuid(), HEADNODE_ADDRESS,

@@ -1,0 +1,172 @@
+"""The Triton route on a real sandbox (--access zlogin): zones without sshd behind two
+compute nodes, a headnode answering VMAPI/CNAPI/SAPI/IMGAPI/manta-adm/sapiadm.
+
+Discovery end to end, then the three-node migration with the discovered inventory
+(reprovisions through the headnode's `sapiadm`), a rollback over the zlogin route,
+a zone missing from VMAPI, a compute node unreachable, the headnode's host key."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from migrator.inventory import load_inventory
+from migrator.sandbox import procs
+from migrator.sandbox.config import IMAGES, SandboxConfig
+from tests.rollback.conftest import assert_v1, events, migrator
+from tests.sandbox.conftest import SandboxFactory, zone_ssh
+
+SHARD = "1.moray.sandbox.test"
+
+
+def _discover(config: SandboxConfig, out: Path, *extra: str) -> Any:
+    return migrator("inventory", "discover", "--inventory",
+                    str(config.directory / "headnode.yaml"), "--shard", SHARD,
+                    "--out", str(out), *extra)
+
+
+def _up(sandbox: SandboxFactory, **options: Any) -> SandboxConfig:
+    return sandbox(access="zlogin", **options)
+
+
+def test_zones_have_no_sshd_and_zlogin_reaches_them(sandbox: SandboxFactory) -> None:
+    config = _up(sandbox, nodes=3)
+    pid_names = sorted(p.stem for p in (config.directory / "pids").glob("sshd-*.pid"))
+    assert pid_names == sorted([*(f"sshd-node-{n.uuid}" for n in config.nodes),
+                                "sshd-headnode"])
+    assert len(config.nodes) == 2 and all(z.ssh_port == 0 for z in config.zones)
+    assert {z.node for z in config.zones} == {n.uuid for n in config.nodes}
+    for zone in config.zones:
+        result = zone_ssh(config, zone, "echo $ZONENAME; manatee-adm version")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split()[0] == zone.uuid
+    # the node's zones root shows the zone's own directory, as /zones/<uuid>/root does
+    zone = config.zones[0]
+    node = config.node_of(zone)
+    assert node is not None
+    seen = (config.zones_root(node) / zone.uuid / "root"
+            / config.zone_dir(zone).relative_to("/") / "sitter.log")
+    assert seen.read_bytes() == (config.zone_dir(zone) / "sitter.log").read_bytes()
+
+
+def test_discovery_then_three_node_migration_through_the_headnode(
+    sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    config = _up(sandbox, nodes=3, with_client=True)
+    out = tmp_path / "discovered.yaml"
+    found = _discover(config, out, "--migrate-to", IMAGES["v2"], "--yes", "--json")
+    assert found.returncode == 0, found.stderr
+    report = json.loads(found.stdout)
+    document = yaml.safe_load(out.read_text())
+    assert document == report["inventory"]
+    assert document["zookeeper"] == config.zk_connection
+    assert list(document["zones"]) == [z.uuid for z in config.zones]  # election order
+    for zone in config.zones:
+        node = config.node_of(zone)
+        assert node is not None
+        assert document["zones"][zone.uuid] == {"node": node.uuid, "host": zone.ip}
+        assert document["nodes"][node.uuid]["host"] == node.ip
+        assert document["nodes"][node.uuid]["jump"].endswith(
+            f"@{config.headnode.ip}:{config.headnode.ssh_port}")  # type: ignore[union-attr]
+    assert document["versions"] == {"roll_back_to": IMAGES["v1"], "migrate_to": IMAGES["v2"]}
+    assert document["ssh"]["via"] == "zlogin"
+    sources = {s["field"]: s["source"] for s in report["sources"]}
+    assert "sdc-sapi" in sources["zookeeper"]
+    assert "sdc-vmapi /vms/{zone}" in sources[f"zones.{config.zones[0].uuid}.node"]
+    assert "sdc-cnapi /servers/" in sources[f"nodes.{config.nodes[0].uuid}.host"]
+    assert "election" in sources[f"zones.{config.zones[0].uuid}"]
+    assert any("lists no Moray" in w for w in report["warnings"])
+    assert "Where each value came from" in out.read_text()
+    inventory = load_inventory(out)
+    assert inventory.commands.reprovision.run_on == "headnode"  # the Triton default
+
+    run = migrator("run", "--inventory", str(out), "--yes",
+                   env={"MIGRATOR_AUDIT_DIR": str(tmp_path / "audit")})
+    assert run.returncode == 0, run.stderr[-3000:]
+    said = run.stdout + run.stderr
+    for zone in config.zones:
+        assert (f"run `sapiadm reprovision {zone.uuid} {IMAGES['v2']}` on the headnode"
+                in said)
+        assert f"reprovisioned {zone.uuid} to {IMAGES['v2']}" in said
+    state = json.loads(zone_ssh(config, config.zones[2], "manatee-adm state").stdout)
+    assert state["generation"] == 1
+    assert state["primary"]["zoneId"] == config.zones[2].uuid
+
+
+def test_rollback_over_the_zlogin_route(sandbox: SandboxFactory, tmp_path: Path) -> None:
+    config = _up(sandbox, nodes=3, with_client=True)
+    inventory = str(config.directory / "inventory.yaml")
+    audit = {"MIGRATOR_AUDIT_DIR": str(tmp_path / "audit")}
+    run = migrator("run", "--inventory", inventory, "--yes", env=audit)
+    assert run.returncode == 0, run.stderr[-3000:]
+    back = migrator("rollback", "--inventory", inventory, "--yes", "--json", env=audit)
+    assert back.returncode == 0, back.stderr[-3000:]
+    found = events(back.stdout)
+    assert found[0]["variant"] == "rollback-after-primary"
+    assert all(e["passed"] for e in found if e["event"] == "check" and e["kind"] == "verify")
+    assert_v1(config, [2, 1, 0])
+
+
+def test_zone_missing_from_vmapi_names_the_command_and_field(
+    sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    config = _up(sandbox, nodes=2)
+    missing = config.zones[1].uuid
+    (config.directory / "headnode" / "vmapi-hidden").write_text(missing + "\n")
+    out = tmp_path / "discovered.yaml"
+    result = _discover(config, out, "--yes")
+    assert result.returncode == 2, result.stderr
+    assert f"sdc-vmapi /vms/{missing}" in result.stderr
+    assert "HTTP 404" in result.stderr
+    assert f"zones: {{{missing}: {{node: SERVER, host: IP}}}}" in result.stderr
+    assert "nothing was written" in result.stderr
+    assert not out.exists()
+    # filled by hand in HEADNODE.yaml, discovery goes through
+    headnode = config.directory / "headnode.yaml"
+    document = yaml.safe_load(headnode.read_text())
+    document["zones"] = {missing: {"node": config.zones[1].node, "host": config.zones[1].ip}}
+    headnode.write_text(yaml.safe_dump(document))
+    again = _discover(config, out, "--yes")
+    assert again.returncode == 0, again.stderr
+    assert load_inventory(out).zones[missing].node == config.zones[1].node
+
+
+def test_compute_node_unreachable_is_named_per_zone(sandbox: SandboxFactory) -> None:
+    config = _up(sandbox, nodes=3)
+    down_node = config.nodes[1]
+    pid = procs.recorded_pid(config.pid_file(f"sshd-node-{down_node.uuid}"))
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)
+    procs.kill_recorded(config.pid_file(f"sshd-node-{down_node.uuid}"))
+    result = migrator("inventory", "check", "--inventory",
+                      str(config.directory / "inventory.yaml"), "--json")
+    assert result.returncode == 1
+    reports = {r["zone"]: r for r in json.loads(result.stdout)["zones"]}
+    for zone in config.zones:
+        report = reports[zone.uuid]
+        assert report["node"] == zone.node and report["via"] == "zlogin"
+        if zone.node == down_node.uuid:
+            assert not report["reachable"]
+            assert f"compute node {down_node.uuid}" in report["problems"][0]
+        else:
+            assert report["reachable"] and report["ok"], report["problems"]
+
+
+def test_headnode_host_key_is_verified(sandbox: SandboxFactory, tmp_path: Path) -> None:
+    config = _up(sandbox, nodes=1)
+    known = config.directory / "known_hosts"
+    headnode = config.headnode
+    assert headnode is not None
+    lines = [line for line in known.read_text().splitlines()
+             if not line.startswith(f"[{headnode.ip}]:{headnode.ssh_port} ")]
+    known.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "discovered.yaml"
+    result = _discover(config, out, "--yes")
+    assert result.returncode == 3, result.stderr
+    assert "headnode" in result.stderr and "SHA256:" in result.stderr
+    assert not out.exists()
