@@ -11,6 +11,8 @@ Triton headnode:
                                     admin IP)
   sdc-sapi /applications?name=manta SAPI: the application, metadata.ZK_SERVERS
   sdc-imgapi /images/<uuid>         IMGAPI: an image (name, version)
+                                    (these four are shell scripts answering from
+                                    records kept as files, DIR/headnode/records)
   manta-adm show [-H] [-o COLS] [SERVICE]
                                     the deployed zones, one row each (the sandbox
                                     runs postgres zones only: no Morays)
@@ -39,24 +41,9 @@ from migrator.sandbox.config import (
     version_of_image,
 )
 
-COMMANDS = ("sdc-vmapi", "sdc-cnapi", "sdc-sapi", "sdc-imgapi", "manta-adm", "sapiadm")
+COMMANDS = ("manta-adm", "sapiadm")  # the Python ones; the API scripts are shell
 HIDDEN_FILE = "vmapi-hidden"
 IMAGE_NAME = "manta-manatee"
-
-
-def http(status: int, body: Any) -> str:
-    reason = {200: "OK", 404: "Not Found", 400: "Bad Request"}.get(status, "Error")
-    text = json.dumps(body)
-    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(text)}\r\nServer: sandbox\r\n\r\n{text}\n")
-
-
-def _hidden(config: SandboxConfig) -> set[str]:
-    path = config.directory / "headnode" / HIDDEN_FILE
-    try:
-        return {line.strip() for line in path.read_text().splitlines() if line.strip()}
-    except OSError:
-        return set()
 
 
 def vm(config: SandboxConfig, index: int) -> dict[str, Any]:
@@ -93,37 +80,6 @@ def server(config: SandboxConfig, index: int) -> dict[str, Any]:
 def image(version: str) -> dict[str, Any]:
     return {"uuid": IMAGES[version], "name": IMAGE_NAME, "version": RELEASES[version],
             "state": "active", "os": "smartos"}
-
-
-def _get(config: SandboxConfig, command: str, path: str) -> str:
-    hidden = _hidden(config)
-    not_found = http(404, {"code": "ResourceNotFound", "message": f"{path} not found"})
-    if command == "sdc-vmapi":
-        vms = [vm(config, i) for i in range(len(config.zones))
-               if config.zones[i].uuid not in hidden]
-        if path.split("?")[0] == "/vms":
-            return http(200, vms)
-        found = [v for v in vms if path == f"/vms/{v['uuid']}"]
-        return http(200, found[0]) if found else not_found
-    if command == "sdc-cnapi":
-        servers = [server(config, i) for i in range(len(config.nodes))]
-        if path.split("?")[0] == "/servers":
-            return http(200, servers)
-        found = [s for s in servers if path == f"/servers/{s['uuid']}"]
-        return http(200, found[0]) if found else not_found
-    if command == "sdc-sapi":
-        if path.split("?")[0] == "/applications":
-            host, port = config.zk_connection.split(":")
-            return http(200, [{"uuid": "8a0c7a4e-4d8f-4b34-9d3b-5f0a6a3e0001", "name": "manta",
-                               "metadata": {"ZK_SERVERS": [{"host": host, "port": int(port)}],
-                                            "DOMAIN_NAME": "sandbox.test"}}])
-        return not_found
-    if command == "sdc-imgapi":
-        for version in VERSIONS:
-            if path == f"/images/{IMAGES[version]}":
-                return http(200, image(version))
-        return not_found
-    raise AssertionError(command)
 
 
 MANTA_COLUMNS = {"service", "shard", "zonename", "primary_ip", "gz_admin_ip", "image",
@@ -173,7 +129,7 @@ def sapiadm(config: SandboxConfig, args: list[str]) -> tuple[int, str]:
         return 1, f"sapiadm: instance {zone} not found\n"
     from migrator.sandbox.manage import reprovision
 
-    result = reprovision(config.directory, zone, version)
+    result = reprovision(config.directory, zone, version)  # refreshes the records too
     return 0, (f"Reprovisioning {zone} to image {IMAGES[version]} ({RELEASES[version]})\n"
                f"Reprovisioned in {result['delay']:g} s\n")
 
@@ -182,17 +138,82 @@ def run(directory: Path, command: str, args: list[str]) -> tuple[int, str]:
     config = load_config(directory)
     if command == "manta-adm":
         return manta_adm(config, args)
-    if command == "sapiadm":
-        return sapiadm(config, args)
-    if len(args) != 1:
-        return 2, f"usage: {command} PATH\n"
-    return 0, _get(config, command, args[0])
+    return sapiadm(config, args)
+
+
+# The read-only APIs answer from records written as files (refreshed by `write_records`
+# whenever the sandbox changes), so a question costs a /bin/sh and a cat, not a Python
+# start: discovery asks a dozen of them.
+API_SCRIPT = """#!/bin/sh
+# {name} PATH: the sandbox's {name} (see migrator/sandbox/headnode.py)
+records={records}
+if [ $# -ne 1 ]; then echo "usage: {name} PATH" >&2; exit 2; fi
+path=${{1%%\\?*}}
+id=${{path##*/}}
+file=
+case $path in
+{cases}
+esac
+case $path in */../*|*/./*|*/..|*/.) file= ;; esac
+if [ -n "$file" ] && [ -f "$file" ] && ! grep -qx -- "$id" {hidden} 2>/dev/null; then
+    printf 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nServer: sandbox\r\n\r\n'
+    cat "$file"
+else
+    printf 'HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nServer: sandbox\r\n\r\n'
+    printf '{{"code":"ResourceNotFound","message":"%s not found"}}\n' "$path"
+fi
+"""
+API_CASES = {
+    "sdc-vmapi": ('    /vms) file=$records/vms.json ;;\n'
+                  '    /vms/*) file=$records/vms/$id.json ;;'),
+    "sdc-cnapi": ('    /servers) file=$records/servers.json ;;\n'
+                  '    /servers/*) file=$records/servers/$id.json ;;'),
+    "sdc-sapi": '    /applications) file=$records/applications.json ;;',
+    "sdc-imgapi": '    /images/*) file=$records/images/$id.json ;;',
+}
+
+
+def write_records(config: SandboxConfig) -> None:
+    """What VMAPI, CNAPI, SAPI and IMGAPI know, as files under DIR/headnode/records."""
+    import os
+
+    records = config.directory / "headnode" / "records"
+    for sub in ("vms", "servers", "images"):
+        (records / sub).mkdir(parents=True, exist_ok=True)
+
+    def put(path: Path, body: Any) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(body) + "\n")
+        os.replace(tmp, path)  # a reader sees the old record or the new, never half
+
+    vms = [vm(config, i) for i in range(len(config.zones))]
+    for found in vms:
+        put(records / "vms" / f"{found['uuid']}.json", found)
+    put(records / "vms.json", vms)
+    servers = [server(config, i) for i in range(len(config.nodes))]
+    for found in servers:
+        put(records / "servers" / f"{found['uuid']}.json", found)
+    put(records / "servers.json", servers)
+    for version in VERSIONS:
+        put(records / "images" / f"{IMAGES[version]}.json", image(version))
+    host, port = config.zk_connection.split(":")
+    put(records / "applications.json", [{
+        "uuid": "8a0c7a4e-4d8f-4b34-9d3b-5f0a6a3e0001", "name": "manta",
+        "metadata": {"ZK_SERVERS": [{"host": host, "port": int(port)}],
+                     "DOMAIN_NAME": "sandbox.test"}}])
 
 
 def write_headnode_bin(bindir: Path, directory: Path) -> None:
     """One script per headnode command on the headnode's PATH."""
     package_root = Path(__file__).resolve().parents[2]
     bindir.mkdir(parents=True, exist_ok=True)
+    records = directory / "headnode" / "records"
+    for name, cases in API_CASES.items():
+        path = bindir / name
+        path.write_text(API_SCRIPT.format(
+            name=name, records=shlex.quote(str(records)), cases=cases,
+            hidden=shlex.quote(str(directory / "headnode" / HIDDEN_FILE))))
+        path.chmod(0o755)
     for name in COMMANDS:
         path = bindir / name
         path.write_text(

@@ -334,6 +334,10 @@ def reprovision(
     zone.version = version
     config.save()
     write_version(config, zone)
+    if config.headnode is not None:  # VMAPI now reports the new image
+        from migrator.sandbox.headnode import write_records
+
+        write_records(config)
     node = start_sitter(config, zone)
     return {"zone": zone.uuid, "version": version, "started": started,
             "finished": iso_now_ms(), "delay": delay, "election_node": node}

@@ -125,7 +125,7 @@ def start_compute_nodes(config: SandboxConfig) -> list[str]:
     Pid files: sshd-node-<uuid>, sshd-headnode (stopped by `sandbox down` like any sshd).
     """
     from migrator.sandbox import procs
-    from migrator.sandbox.headnode import write_headnode_bin
+    from migrator.sandbox.headnode import write_headnode_bin, write_records
 
     zones_dir = config.directory / "zones"
     lines = []
@@ -141,6 +141,7 @@ def start_compute_nodes(config: SandboxConfig) -> list[str]:
     headnode = config.headnode
     if headnode is not None:
         bindir = config.directory / "headnode" / "bin"
+        write_records(config)
         write_headnode_bin(bindir, config.directory)
         pid, line = _start_server(config, config.directory / "headnode" / "ssh", headnode.ip,
                                   headnode.ssh_port, f"{bindir}:/usr/local/bin:/usr/bin:/bin")
