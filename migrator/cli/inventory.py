@@ -18,11 +18,15 @@ def inventory() -> None:
 
 
 @inventory.command("format")
-def format_() -> None:
+@click.option("--headnode", is_flag=True,
+              help="The headnode-only inventory `inventory discover` reads, instead.")
+def format_(headnode: bool) -> None:
     """Print the inventory format, with a full example."""
-    import migrator.inventory
+    import importlib
 
-    click.echo((migrator.inventory.__doc__ or "").strip())
+    module = importlib.import_module(
+        "migrator.discovery.headnode_inventory" if headnode else "migrator.inventory")
+    click.echo((module.__doc__ or "").strip())
 
 
 @inventory.command()
@@ -81,8 +85,7 @@ def check(inventory_path: Path, accept_new_host_keys: bool, as_json: bool) -> No
                      "See each zone's message above.")
 
 
-@inventory.command(epilog="The HEADNODE.yaml format is documented in "
-                   "migrator/discovery/headnode_inventory.py and the README.")
+@inventory.command(epilog="HEADNODE.yaml's format: `migrator inventory format --headnode`.")
 @click.option("--inventory", "inventory_path", required=True,
               type=click.Path(path_type=Path, dir_okay=False),
               help="Headnode-only inventory (HEADNODE.yaml).")

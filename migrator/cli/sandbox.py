@@ -75,10 +75,10 @@ def up(
         lines.append(f"headnode {config.headnode.ip}  ssh port {config.headnode.ssh_port}")
     lines += [f"compute node {n.uuid} ({n.hostname})  {n.ip}  ssh port {n.ssh_port}"
               for n in config.nodes]
-    lines += [f"zone {z.uuid}  {z.ip}  "
-              + (f"on {config.node_of(z).hostname} (zlogin)"  # type: ignore[union-attr]
-                 if z.node else f"ssh port {z.ssh_port}") + f"  manatee {z.version}"
-              for z in config.zones]
+    for zone in config.zones:
+        node = config.node_of(zone)
+        where = f"on {node.hostname} (zlogin)" if node else f"ssh port {zone.ssh_port}"
+        lines.append(f"zone {zone.uuid}  {zone.ip}  {where}  manatee {zone.version}")
     if config.access == "zlogin":
         lines.append(f"Headnode-only inventory: {config.directory / 'headnode.yaml'}")
     lines.append(f"Use it with: migrator status --inventory {inventory}")
