@@ -40,6 +40,7 @@ the file, the line and the field. Example (every key shown; only ``shard``,
       sitter_log: {command: svcs -L manatee-sitter}    # or {path: /var/log/x.log}
       manatee_version: cat /opt/smartdc/manatee/package.json
       moray_version: cat /opt/smartdc/moray/package.json
+      manatee_image: mdata-get sdc:image_uuid   # checks roll_back_to given as an image UUID
       manatee_adm: /opt/smartdc/manatee/node_modules/.bin/manatee-adm
       sitter_disable: svcadm disable manatee-sitter
       sitter_enable: svcadm enable manatee-sitter
@@ -402,6 +403,9 @@ class Commands(Record):
                                  check=_zone_command)
     moray_version: str = field(default="cat /opt/smartdc/moray/package.json",
                                check=_zone_command)
+    # the zone's image UUID: how a rollback to `versions.roll_back_to` given as an image
+    # UUID (as `sapiadm reprovision` takes it) is verified
+    manatee_image: str = field(default="mdata-get sdc:image_uuid", check=_zone_command)
     manatee_adm: str = field(default=TRITON_MANATEE_ADM, check=_command_prefix)
     sitter_disable: str = field(default="svcadm disable manatee-sitter", check=_zone_command)
     sitter_enable: str = field(default="svcadm enable manatee-sitter", check=_zone_command)

@@ -99,8 +99,12 @@ def test_discovery_then_three_node_migration_through_the_headnode(
 
 
 def test_rollback_over_the_zlogin_route(sandbox: SandboxFactory, tmp_path: Path) -> None:
+    """With the discovered inventory: images by UUID, the rollback verified by the image
+    each zone reports (`mdata-get sdc:image_uuid`)."""
     config = _up(sandbox, nodes=3, with_client=True)
-    inventory = str(config.directory / "inventory.yaml")
+    out = tmp_path / "discovered.yaml"
+    assert _discover(config, out, "--migrate-to", IMAGES["v2"], "--yes").returncode == 0
+    inventory = str(out)
     audit = {"MIGRATOR_AUDIT_DIR": str(tmp_path / "audit")}
     run = migrator("run", "--inventory", inventory, "--yes", env=audit)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -109,6 +113,7 @@ def test_rollback_over_the_zlogin_route(sandbox: SandboxFactory, tmp_path: Path)
     found = events(back.stdout)
     assert found[0]["variant"] == "rollback-after-primary"
     assert all(e["passed"] for e in found if e["event"] == "check" and e["kind"] == "verify")
+    assert f"at the old image {IMAGES['v1']}" in back.stdout
     assert_v1(config, [2, 1, 0])
 
 
