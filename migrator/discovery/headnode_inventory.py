@@ -15,7 +15,7 @@ Format (only ``headnode`` is required)::
     versions: {roll_back_to: IMAGE}   # optional: else the zones' current image
     commands: {}                      # zone command templates, carried into the result
     discovery:                        # headnode commands, shown with their Triton defaults
-      zookeeper: sdc-sapi /applications?name=manta     # prints metadata.ZK_SERVERS
+      zookeeper: sdc-sapi '/applications?name=manta'     # prints metadata.ZK_SERVERS
       vm: sdc-vmapi /vms/{zone}                         # server_uuid, image_uuid, nics
       server: sdc-cnapi /servers/{server}               # sysinfo "Admin IP"
       morays: manta-adm show -H -o service,shard,zonename moray
@@ -74,7 +74,7 @@ def _zones_root(value: str) -> str:
 
 
 class Discovery(Record):
-    zookeeper: str = field(default="sdc-sapi /applications?name=manta",
+    zookeeper: str = field(default="sdc-sapi '/applications?name=manta'",
                            check=_template("shard"))
     vm: str = field(default="sdc-vmapi /vms/{zone}", check=_template("zone"))
     server: str = field(default="sdc-cnapi /servers/{server}", check=_template("server"))

@@ -175,3 +175,34 @@ def test_headnode_host_key_is_verified(sandbox: SandboxFactory, tmp_path: Path) 
     assert result.returncode == 3, result.stderr
     assert "headnode" in result.stderr and "SHA256:" in result.stderr
     assert not out.exists()
+
+
+def test_discovery_failures_name_the_command_and_write_nothing(
+    sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    config = _up(sandbox, nodes=1)
+    out = tmp_path / "discovered.yaml"
+    unknown_image = "00000000-0000-4000-8000-000000000000"
+    result = _discover(config, out, "--migrate-to", unknown_image, "--yes")
+    assert result.returncode == 2
+    assert f"sdc-imgapi /images/{unknown_image}" in result.stderr
+    assert "`versions.migrate_to`" in result.stderr
+
+    wrong = migrator("inventory", "discover", "--inventory",
+                     str(config.directory / "headnode.yaml"), "--shard", "9.moray.nowhere",
+                     "--out", str(out), "--yes")
+    assert wrong.returncode == 2 and "does not exist under /manatee" in wrong.stderr
+
+    unasked = _discover(config, out)  # no --yes, no terminal: shown, not written
+    assert unasked.returncode == 3 and "nothing was written" in unasked.stderr
+    assert "sdc-vmapi /vms/{zone}" in unasked.stdout  # the sources were shown
+
+    headnode = config.directory / "headnode.yaml"
+    document = yaml.safe_load(headnode.read_text())
+    document["discovery"]["zookeeper"] = "sdc-sapi /applications?name=nothing; false"
+    headnode.write_text(yaml.safe_dump(document))
+    broken = _discover(config, out, "--yes")
+    assert broken.returncode == 2
+    assert "`sdc-sapi /applications?name=nothing; false` on the headnode" in broken.stderr
+    assert "Fill `zookeeper:` by hand" in broken.stderr
+    assert not out.exists()
