@@ -5,8 +5,8 @@ compute node is an sshd on its own loopback address whose commands run with
 the node's ``bin/`` on PATH, holding:
 
   zlogin [-Q] ZONE COMMAND...   joins COMMAND's words with spaces, as illumos'
-                                zlogin does, and runs the line with /bin/sh in
-                                the zone's context (its PATH, ZONENAME, SHARD,
+                                zlogin does, and runs the line with /bin/sh (eval)
+                                in the zone's context (its PATH, ZONENAME, SHARD,
                                 ZK_IPS from DIR/zones/<uuid>/zone.env, cwd /);
                                 an unknown zone: "No such zone configured", 1
   svcs -z ZONE -L manatee-sitter
@@ -23,7 +23,8 @@ path to the zone's own directory, DIR/zones/<uuid>, as a symbolic link to it:
 host is reachable through it.
 
 Both commands are shell scripts generated for the node's zones: a command
-through zlogin costs two /bin/sh starts, not a Python interpreter.
+through zlogin costs one /bin/sh start more than on the node itself,
+not a Python interpreter.
 """
 
 from __future__ import annotations
@@ -55,8 +56,11 @@ case $zone in
 esac
 . {zones}/"$zone"/zone.env
 cd / || exit 1
-IFS=' '
-exec /bin/sh -c "$*"
+# The joined line is run by this same /bin/sh (eval, not a second sh -c: one process
+# start less per command); nothing of ours but this one variable is left in its way.
+__zlogin_line=$*
+unset zone
+eval "$__zlogin_line"
 """
 
 SVCS = """#!/bin/sh
