@@ -16,6 +16,7 @@ the file, the line and the field. Example (every key shown; only ``shard``,
       connect_timeout: 10             # seconds, per connection attempt
       command_timeout: 60             # seconds, default for each remote command
       keepalive: 5                    # seconds between transport keepalives
+      via: ssh                        # how zones are reached: ssh | zlogin (see below)
     headnode:                         # where `run_on: headnode` commands run (optional)
       host: headnode.example.com
     zones:                            # zone id (UUID, or a short name) -> ssh target

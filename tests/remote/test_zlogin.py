@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -161,8 +162,6 @@ def test_log_is_read_and_followed_in_the_global_zone(
         try:
             with log.open("a") as handle:
                 handle.write("two\n")
-            import time
-
             lines = list(_first(follower.lines(time.monotonic() + 10)))
         finally:
             follower.close()
@@ -189,11 +188,29 @@ def test_a_hostile_configured_log_path_is_only_a_path(
     weird.mkdir()
     (weird / "sitter.log").write_text("x\n")
     zones = {Z1: {"node": "cn0", "sitter_log": str(weird / "sitter.log")}}
-    path = _zlogin_inventory(tmp_path, client_key, node, [node["server"]], zones=zones)
+    # the zones root too: a directory name that is shell code
+    weird_root = tmp_path / f"zones $(touch {name}) `touch {name}`;touch {name}"
+    write_zones_root(weird_root, node["zones"], [Z1])
+    path = _zlogin_inventory(tmp_path, client_key, node, [node["server"]], zones=zones,
+                             node_entry={"zones_root": str(weird_root)})
     with RemoteSession(load_inventory(path), use_agent=False) as session:
         mark = session.mark_log(Z1)
-    assert mark.offset == 2
+        with (weird / "sitter.log").open("a") as handle:
+            handle.write("y\n")
+        read = session.read_since(Z1, mark)
+        with session.follow(Z1, mark.advanced(0)) as follower:
+            first = next(iter(follower.lines(time.monotonic() + 10)))
+    assert mark.offset == 2 and mark.path.startswith(str(weird_root))
+    assert read.data == b"y\n" and first == b"x"
     assert not canary.exists()
+
+
+@pytest.mark.parametrize("name", ["cn0;reboot", "$(id)", "-oProxyCommand=x", "a b"])
+def test_hostile_node_names_are_refused(tmp_path: Path, name: str) -> None:
+    path = write_inventory(tmp_path, {Z1: {"via": "zlogin", "node": name}}, known_hosts=None,
+                           identity=tmp_path / "k", extra={"nodes": {name: {"host": "h"}}})
+    with pytest.raises(BadInput, match="compute node name"):
+        load_inventory(path)
 
 
 def test_zone_unknown_to_the_node_fails_with_zlogins_message(
