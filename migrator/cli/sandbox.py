@@ -134,7 +134,8 @@ def status(directory: Path, as_json: bool) -> None:
 @sandbox.command()
 @dir_option
 @click.argument("zone")
-@click.option("--to", "to", required=True, help="v1 or v2 (or their release strings).")
+@click.option("--to", "to", required=True,
+              help="v1 or v2 (or their release strings or image UUIDs).")
 @click.option("--delay", type=float, default=None,
               help="Seconds the zone stays down [default: session timeout + 2 s].")
 @click.option("--json", "as_json", is_flag=True)

@@ -149,6 +149,12 @@ def test_log_is_read_and_followed_in_the_global_zone(
     path = _zlogin_inventory(tmp_path, client_key, node, [node["server"]])
     log = node["zones"] / Z1 / "sitter.log"
     log.write_text("before\n")
+    # count zlogin's runs: reading and following the log must need none
+    calls = tmp_path / "zlogin-calls"
+    real = node["bin"] / "zlogin.real"
+    (node["bin"] / "zlogin").rename(real)
+    (node["bin"] / "zlogin").write_text(f"#!/bin/sh\necho x >> '{calls}'\nexec '{real}' \"$@\"\n")
+    (node["bin"] / "zlogin").chmod(0o755)
     with RemoteSession(load_inventory(path), use_agent=False) as session:
         mark = session.mark_log(Z1)
         assert mark.zone == Z1
@@ -169,8 +175,12 @@ def test_log_is_read_and_followed_in_the_global_zone(
         os.rename(log, log.with_suffix(".0"))
         log.write_text("fresh\n")
         rotated = session.read_since(Z1, read.mark)
+        reads_done = calls.exists()
+        assert session.run(Z1, ["true"]).ok  # the counter does count a zone command
     assert lines == [b"two"]
     assert rotated.data == b"fresh\n" and rotated.note and "rotated" in rotated.note
+    assert not reads_done  # no zlogin for the path (svcs -z), the reads or the follow
+    assert calls.read_text() == "x\n"
 
 
 def _first(lines: Any) -> Any:
