@@ -265,17 +265,22 @@ def _document(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, sha
     vm_command = templates.vm
     for server, facts in servers.items():
         entry: dict[str, Any] = {"host": facts.admin_ip}
-        if templates.node_port:
-            entry["port"] = templates.node_port
-        if jump:
-            entry["jump"] = ",".join(jump)
-        root = templates.zones_root.replace("{server}", server)
-        if root != "/zones":
-            entry["zones_root"] = root
-        nodes[server] = entry
         note(Source(f"nodes.{server}.host", facts.admin_ip,
                     f"headnode: `{CommandTemplate(templates.server).fill(server=server)}` "
                     f"(admin IP{', ' + facts.hostname if facts.hostname else ''})"))
+        if templates.node_port:
+            entry["port"] = templates.node_port
+            note(Source(f"nodes.{server}.port", str(templates.node_port),
+                        f"{here} (discovery.node_port)"))
+        if jump:
+            entry["jump"] = ",".join(jump)
+            note(Source(f"nodes.{server}.jump", entry["jump"],
+                        f"{here}: the headnode (discovery.jump)"))
+        root = templates.zones_root.replace("{server}", server)
+        if root != "/zones":
+            entry["zones_root"] = root
+            note(Source(f"nodes.{server}.zones_root", root, f"{here} (discovery.zones_root)"))
+        nodes[server] = entry
     zones: dict[str, Any] = {}
     for zone, where in peers:
         note(Source(f"zones.{zone}", "(peer)", where))

@@ -139,3 +139,35 @@ def test_any_znodes_give_peers_or_unparseable(election: list[tuple[str, bytes]],
     except Unparseable:
         return
     assert all(parse.UUID_RE.match(zone) for zone, _ in found)
+
+
+def test_document_assembly_from_facts(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from migrator.discovery.build import Source, _document
+    from migrator.discovery.headnode_inventory import HeadnodeInventory
+    from migrator.inventory import Inventory
+
+    raw = {"ssh": {"user": "root", "identity": "id"}, "headnode": {"host": "hn", "port": 2222},
+           "zones": {"c0d3e4f5-a6b7-4c8d-9e0f-1a2b3c4d5e03": {"node": "cn9", "host": "10.0.0.9"}},
+           "discovery": {"zones_root": "/z/{server}"}}
+    inventory = HeadnodeInventory.validate(raw)
+    hand = "c0d3e4f5-a6b7-4c8d-9e0f-1a2b3c4d5e03"
+    vms = {ZONE: parse.VmFacts(ZONE, SERVER, IMAGE, "10.0.0.1", "running", None)}
+    servers = {SERVER: parse.ServerFacts(SERVER, "cn7", "10.99.99.7"),
+               "cn9": parse.ServerFacts("cn9", None, "10.99.99.9")}
+    notes: list[Source] = []
+    here = Path("/etc/hn.yaml")
+    document = _document(inventory, raw, here, "1.moray.x", "zk:2181",
+                         [(ZONE, "election"), (hand, "state")], vms, [], {}, servers,
+                         {"roll_back_to": IMAGE}, here.parent, notes.append)
+    assert document["ssh"] == {"user": "root", "identity": "id", "via": "zlogin"}
+    assert document["nodes"][SERVER] == {"host": "10.99.99.7", "jump": "root@hn:2222",
+                                         "zones_root": f"/z/{SERVER}"}
+    assert document["zones"] == {ZONE: {"node": SERVER, "host": "10.0.0.1"},
+                                 hand: {"node": "cn9", "host": "10.0.0.9"}}
+    assert "discovery" not in document and document["morays"] == {}
+    Inventory.validate(document)  # what discovery writes loads as an inventory
+    fields = {n.field: n.source for n in notes}
+    assert fields[f"zones.{hand}.node"] == "hn.yaml"
+    assert "sdc-cnapi /servers/" + SERVER in fields[f"nodes.{SERVER}.host"]
