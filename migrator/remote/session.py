@@ -14,6 +14,7 @@ either route.
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import threading
 from collections.abc import Callable, Sequence
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrator.errors import BadInput
 from migrator.inventory import Inventory, validate_zone_id
-from migrator.remote.commands import DEFAULT_MAX_OUTPUT, CommandResult, run_command
+from migrator.remote.commands import DEFAULT_MAX_OUTPUT, CommandResult, run_command, to_shell
 from migrator.remote.connection import Connector, ZoneConnection
 from migrator.remote.endpoint import (
     headnode_endpoint,
@@ -114,8 +115,6 @@ class RemoteSession:
 
     def zone_command(self, zone: str, command: str | Sequence[str]) -> str:
         """The text sent over the zone's connection (wrapped in zlogin when routed so)."""
-        from migrator.remote.commands import to_shell
-
         text = to_shell(command)
         if self._node_of(zone) is None:
             return text
@@ -145,10 +144,6 @@ class RemoteSession:
         )
         if self._node_of(zone) is None:
             return result
-        import dataclasses
-
-        from migrator.remote.commands import to_shell
-
         # Name the zone and its own command in messages; the node is in the route.
         return dataclasses.replace(result, zone=zone, command=to_shell(command))
 
