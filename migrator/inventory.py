@@ -71,7 +71,8 @@ sshd in the zone): give ``via: zlogin`` and ``node:`` (a key of ``nodes:``) per
 zone, or as a default in ``ssh:``. A node is an SSH target like any other (its
 global zone), usually behind the headnode; ``zones_root`` is where its zones'
 root file systems are seen from the global zone (``/zones``). Commands run as
-``zlogin -Q <zone> <command>`` on the node, one SSH connection per node shared
+``zlogin -Q <zone> <command>`` on the node (the zone's key is the name zlogin
+takes: its UUID in Triton), one SSH connection per node shared
 by its zones; the sitter log is read from the global zone at
 ``<zones_root>/<zone>/root<path>``, the path from ``commands.node_sitter_log``
 run on the node (or the zone's ``sitter_log`` / ``commands.sitter_log.path``)::
