@@ -60,12 +60,35 @@ class Headnode:
                            load_ssh_config(inventory.ssh_config))
         self.connection = ZoneConnection(endpoint, connector)
         self.connector = connector
+        self._connecting: Any = None
+        self._connect_error: BaseException | None = None
+
+    def start_connect(self) -> None:
+        """Connect in the background; the first question waits for it (and its error)."""
+        import threading
+
+        def connect() -> None:
+            try:
+                self.connection.transport()
+            except BaseException as exc:  # handed to the first question
+                self._connect_error = exc
+
+        self._connecting = threading.Thread(target=connect, daemon=True)
+        self._connecting.start()
+
+    def _connected(self) -> None:
+        thread = self._connecting  # questions may come from several threads at once
+        if thread is not None:
+            thread.join()
+            if self._connect_error is not None:
+                raise self._connect_error
 
     def ask(self, template: str, setting: str, fill_by_hand: str, **values: str) -> str:
         """The command's output; ``DiscoveryFailed`` naming it and the field otherwise."""
         from migrator.remote.commands import run_command
 
         command = CommandTemplate(template).fill(**values)
+        self._connected()
         result = run_command(self.connection, command,
                              timeout=self.inventory.ssh.command_timeout, max_output=4 << 20)
         if not result.ok:
@@ -122,6 +145,9 @@ def discover(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, *, s
     here = path.name
     headnode = Headnode(inventory, path)
     templates = inventory.discovery
+    # The handshake is mostly waiting: let it overlap with loading the ZooKeeper client.
+    headnode.start_connect()
+    import migrator.zk.client  # noqa: F401
     try:
         # ZooKeeper
         if inventory.zookeeper:
