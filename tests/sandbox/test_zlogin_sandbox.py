@@ -135,10 +135,14 @@ def test_zone_missing_from_vmapi_names_the_command_and_field(
     headnode = config.directory / "headnode.yaml"
     document = yaml.safe_load(headnode.read_text())
     document["zones"] = {missing: {"node": config.zones[1].node, "host": config.zones[1].ip}}
+    document["zookeeper"] = config.zk_connection  # given: SAPI is not asked
     headnode.write_text(yaml.safe_dump(document))
-    again = _discover(config, out, "--yes")
+    again = _discover(config, out, "--yes", "--json")
     assert again.returncode == 0, again.stderr
     assert load_inventory(out).zones[missing].node == config.zones[1].node
+    sources = {s["field"]: s["source"] for s in json.loads(again.stdout)["sources"]}
+    assert sources["zookeeper"] == "headnode.yaml"
+    assert sources[f"zones.{missing}.node"] == "headnode.yaml"
 
 
 def test_compute_node_unreachable_is_named_per_zone(sandbox: SandboxFactory) -> None:
