@@ -301,7 +301,7 @@ Via = Literal["ssh", "zlogin"]
 
 
 def _check_node_name(value: str) -> str:
-    if not HOST_RE.match(value):
+    if not HOST_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not a compute node name (a key of `nodes:`)")
     return value
 
@@ -455,7 +455,7 @@ def _node_table(value: Any) -> Any:
         return {}
     if isinstance(value, Mapping):
         for key in value:
-            if not isinstance(key, str) or not HOST_RE.match(key):
+            if not isinstance(key, str) or not HOST_RE.fullmatch(key):
                 raise ValueError(f"{key!r} is not a compute node name (a server UUID or host "
                                  "name: letters, digits, . _ : % -)")
     return value

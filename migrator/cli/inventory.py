@@ -124,7 +124,7 @@ def discover(inventory_path: Path, shard: str, out_path: Path | None, migrate_to
     from migrator.ui.confirm import confirm
     from migrator.ui.output import Output
 
-    if not SHARD_RE.match(shard):
+    if not SHARD_RE.fullmatch(shard):
         from migrator.errors import BadInput
 
         raise BadInput(f"--shard {shard!r} is not a shard name.",

@@ -81,7 +81,7 @@ def found_json(text: str, what: str) -> Any:
 
 
 def _uuid(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not UUID_RE.match(value):
+    if not isinstance(value, str) or not UUID_RE.fullmatch(value):
         raise Unparseable(f"{what} {value!r} is not a UUID")
     return value
 
@@ -163,11 +163,11 @@ def parse_zk_servers(text: str) -> str:
             if not isinstance(entry, dict) or "host" not in entry:
                 raise Unparseable(f"a ZK_SERVERS entry {entry!r} without a host")
             host, port = str(entry["host"]), entry.get("port", 2181)
-            if not _HOST_WORD.match(host) or not str(port).isdigit():
+            if not _HOST_WORD.fullmatch(host) or not str(port).isdecimal():
                 raise Unparseable(f"a ZK_SERVERS entry {entry!r}")
             hosts.append(f"{host}:{port}")
         connection = ",".join(hosts)
-        if not ZK_RE.match(connection):
+        if not ZK_RE.fullmatch(connection):
             raise Unparseable(f"ZK_SERVERS that make no connection string ({connection!r})")
         return connection
     raise Unparseable("no metadata.ZK_SERVERS in the application")
@@ -217,7 +217,7 @@ def peer_zones(election: list[tuple[str, bytes | None]], state: bytes | None,
     found: list[tuple[str, str]] = []
 
     def add(zone: Any, where: str) -> None:
-        if not isinstance(zone, str) or not UUID_RE.match(zone):
+        if not isinstance(zone, str) or not UUID_RE.fullmatch(zone):
             raise Unparseable(f"{where} names a zone {zone!r} that is not a UUID")
         if zone not in [z for z, _ in found]:
             found.append((zone, where))

@@ -215,7 +215,7 @@ def test_a_hostile_configured_log_path_is_only_a_path(
     assert not canary.exists()
 
 
-@pytest.mark.parametrize("name", ["cn0;reboot", "$(id)", "-oProxyCommand=x", "a b"])
+@pytest.mark.parametrize("name", ["cn0;reboot", "$(id)", "-oProxyCommand=x", "a b", "cn0\n"])
 def test_hostile_node_names_are_refused(tmp_path: Path, name: str) -> None:
     path = write_inventory(tmp_path, {Z1: {"via": "zlogin", "node": name}}, known_hosts=None,
                            identity=tmp_path / "k", extra={"nodes": {name: {"host": "h"}}})

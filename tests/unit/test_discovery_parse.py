@@ -48,6 +48,7 @@ def test_vm_without_admin_nic_uses_the_primary() -> None:
      "HTTP 404 for VM .*ResourceNotFound VM not found"),
     (http(200, vm(uuid="c0d3e4f5-a6b7-4c8d-9e0f-1a2b3c4d5e03")), "another zone"),
     (http(200, vm(server_uuid="$(reboot)")), "server_uuid .* is not a UUID"),
+    (http(200, vm(server_uuid=SERVER + "\n")), "server_uuid .* is not a UUID"),
     (http(200, vm(nics=[{"ip": "10.0.0.1; rm -rf /", "nic_tag": "admin"}])), "not an IP"),
     ("HTTP/1.1 200 OK\r\n\r\nnot json", "not JSON"),
     ("HTTP/1.1 oops\r\n", "malformed HTTP status line"),
