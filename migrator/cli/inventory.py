@@ -102,7 +102,7 @@ def discover(inventory_path: Path, shard: str, out_path: Path | None, migrate_to
              yes: bool, as_json: bool) -> None:
     """Build a complete inventory by asking the headnode and ZooKeeper.
 
-    From HEADNODE.yaml (the headnode and SSH settings; see the format below) it
+    From HEADNODE.yaml (the headnode and SSH settings; format below) it
     asks the headnode for ZooKeeper's address (SAPI) unless given, reads the
     shard's peers from ZooKeeper (election, /state), asks VMAPI for each zone's
     compute node, address and image (versions.roll_back_to), CNAPI for each
