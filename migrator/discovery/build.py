@@ -185,6 +185,11 @@ def discover(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, *, s
                 morays = _parsed(headnode, templates.morays, "morays",
                                  "`morays:` ({} for none)",
                                  lambda t: parse.parse_moray_rows(t, shard), shard=shard)
+                both = sorted(set(morays) & {z for z, _ in peers})
+                if both:
+                    raise headnode.failed(morays_command, f"it lists the shard's own peer(s) "
+                                          f"{', '.join(both)} as Morays", "morays",
+                                          "`morays:` ({} for none)")
                 if not morays:
                     found.warnings.append(
                         f"`{morays_command}` lists no Moray zone for shard {shard}: the "

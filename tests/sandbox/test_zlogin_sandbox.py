@@ -203,6 +203,21 @@ def test_discovery_failures_name_the_command_and_write_nothing(
 
     headnode = config.directory / "headnode.yaml"
     document = yaml.safe_load(headnode.read_text())
+    # a Moray the headnode lists but VMAPI does not know
+    moray = "5e0c0e1f-0b7a-4f1c-9a61-1c7e2a4d5f10"
+    document["discovery"]["morays"] = f"echo moray 1 {moray}"
+    headnode.write_text(yaml.safe_dump(document))
+    lost = _discover(config, out, "--yes")
+    assert lost.returncode == 2
+    assert f"sdc-vmapi /vms/{moray}" in lost.stderr
+    assert f"`morays: {{{moray}: {{node: SERVER, host: IP}}}}`" in lost.stderr
+
+    document["discovery"]["morays"] = f"echo moray 1 {config.zones[0].uuid}"  # a peer
+    headnode.write_text(yaml.safe_dump(document))
+    mixed = _discover(config, out, "--yes")
+    assert mixed.returncode == 2
+    assert f"lists the shard's own peer(s) {config.zones[0].uuid} as Morays" in mixed.stderr
+
     document["discovery"]["zookeeper"] = "sdc-sapi /applications?name=nothing; false"
     headnode.write_text(yaml.safe_dump(document))
     broken = _discover(config, out, "--yes")
