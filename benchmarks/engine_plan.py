@@ -32,7 +32,7 @@ def main() -> None:
     args = parser.parse_args()
     compileall.compile_dir(str(Path(__file__).resolve().parents[1] / "migrator"), quiet=1)
     with tempfile.TemporaryDirectory() as tmp:
-        config = up(Path(tmp) / "sandbox", UpOptions(nodes=3))
+        config = up(Path(tmp) / "sandbox", UpOptions(nodes=3, access="ssh"))
         inventory = config.directory / "inventory.yaml"
         try:
             walls, cpus = [], []

@@ -136,7 +136,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for kind, target in (("zk", 20), ("log", 50)):
-            config = up(Path(tmp) / f"sandbox-{kind}", UpOptions(nodes=3))
+            config = up(Path(tmp) / f"sandbox-{kind}", UpOptions(nodes=3, access="ssh"))
             try:
                 figures = measure(config, kind, args.samples, Path(tmp))
             finally:

@@ -33,7 +33,7 @@ def main() -> None:
     from migrator.inventory import load_inventory
 
     with tempfile.TemporaryDirectory() as tmp:
-        config = up(Path(tmp) / "sandbox", UpOptions(nodes=3, with_client=True))
+        config = up(Path(tmp) / "sandbox", UpOptions(nodes=3, with_client=True, access="ssh"))
         try:
             inventory = load_inventory(config.directory / "inventory.yaml")
             time.sleep(1.0)  # let the client establish its steady write stream

@@ -16,6 +16,7 @@ the file, the line and the field. Example (every key shown; only ``shard``,
       connect_timeout: 10             # seconds, per connection attempt
       command_timeout: 60             # seconds, default for each remote command
       keepalive: 5                    # seconds between transport keepalives
+      via: ssh                        # how zones are reached: ssh | zlogin (see below)
     headnode:                         # where `run_on: headnode` commands run (optional)
       host: headnode.example.com
     zones:                            # zone id (UUID, or a short name) -> ssh target
@@ -40,6 +41,7 @@ the file, the line and the field. Example (every key shown; only ``shard``,
       sitter_log: {command: svcs -L manatee-sitter}    # or {path: /var/log/x.log}
       manatee_version: cat /opt/smartdc/manatee/package.json
       moray_version: cat /opt/smartdc/moray/package.json
+      manatee_image: mdata-get sdc:image_uuid   # checks roll_back_to given as an image UUID
       manatee_adm: /opt/smartdc/manatee/node_modules/.bin/manatee-adm
       sitter_disable: svcadm disable manatee-sitter
       sitter_enable: svcadm enable manatee-sitter
@@ -67,6 +69,31 @@ machine) differs only in the obvious places::
         run_on: local
         command: /opt/venv/bin/migrator sandbox reprovision --dir /sandbox {zone} --to {image}
 
+Zones reached the Triton way, through their compute node and ``zlogin`` (no
+sshd in the zone): give ``via: zlogin`` and ``node:`` (a key of ``nodes:``) per
+zone, or as a default in ``ssh:``. A node is an SSH target like any other (its
+global zone), usually behind the headnode; ``zones_root`` is where its zones'
+root file systems are seen from the global zone (``/zones``). Commands run as
+``zlogin -Q <zone> <command>`` on the node (the zone's key is the name zlogin
+takes: its UUID in Triton), one SSH connection per node shared
+by its zones; the sitter log is read from the global zone at
+``<zones_root>/<zone>/root<path>``, the path from ``commands.node_sitter_log``
+run on the node (or the zone's ``sitter_log`` / ``commands.sitter_log.path``)::
+
+    shard: 1.moray.us-east.joyent.us
+    zookeeper: 10.77.77.10:2181
+    ssh: {user: root, via: zlogin, jump: root@headnode.example.com}
+    nodes:                            # compute node (server UUID or name) -> ssh target
+      44454c4c-3800-104b-8036-b2c04f4e4d31: {host: 10.99.99.41}
+    zones:
+      2ffb1a8a-5a1d-4c51-9d3f-3b0e4e0a0a01:
+        node: 44454c4c-3800-104b-8036-b2c04f4e4d31
+        host: 10.77.77.47             # the zone's own address: optional with zlogin
+    commands:
+      zlogin: zlogin -Q               # the default; the zone name and command follow, quoted
+      node_sitter_log: svcs -z {zone} -L manatee-sitter
+      node_tail: tail                 # tail in the global zone (-c +N and -F)
+
 Templates are shell text written by the operator (trusted); the placeholders
 ``{zone}``, ``{shard}`` and (in ``reprovision``) ``{image}`` are filled only with values
 that passed validation and are ``shlex.quote``d, and must stand outside any
@@ -83,7 +110,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 
@@ -274,10 +301,21 @@ class _SshLogin(Record):
     jump: list[JumpHost] | None = field(default=None, before=_jump_list)
 
 
+Via = Literal["ssh", "zlogin"]
+
+
+def _check_node_name(value: str) -> str:
+    if not HOST_RE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a compute node name (a key of `nodes:`)")
+    return value
+
+
 class SshDefaults(_SshLogin):
     connect_timeout: float = field(default=10.0, gt=0, le=300)
     command_timeout: float = field(default=60.0, gt=0, le=86400)
     keepalive: float = field(default=5.0, ge=0, le=3600)
+    via: Via = "ssh"  # how zones are reached unless their entry says otherwise
+    node: str | None = field(default=None, check=_check_node_name)
 
 
 def _absolute_log(value: Path) -> Path:
@@ -289,11 +327,35 @@ def _absolute_log(value: Path) -> Path:
 class SshTarget(_SshLogin):
     """How to reach one machine; unset fields come from ``ssh:`` defaults, then ssh_config."""
 
-    host: str = field(check=_check_host)
+    # Required unless the zone is reached with zlogin (checked by the inventory).
+    host: str | None = field(default=None, check=_check_host)
     sitter_log: Path | None = field(default=None, check=_absolute_log)
+    via: Via | None = None  # zones only; default `ssh.via`
+    node: str | None = field(default=None, check=_check_node_name)  # zones only (zlogin)
 
     def address(self) -> str:
-        return f"{self.host}:{self.port}" if self.port else self.host
+        host = self.host or "-"
+        return f"{host}:{self.port}" if self.port else host
+
+
+def _zones_root(value: Path) -> Path:
+    if not value.is_absolute():
+        raise ValueError("`zones_root` must be an absolute path in the node's global zone")
+    return value
+
+
+class NodeTarget(SshTarget):
+    """A compute node's global zone: where `zlogin` runs and zones' files are seen."""
+
+    zones_root: Path = field(default=Path("/zones"), check=_zones_root)
+
+
+@dataclass(frozen=True)
+class ZoneRoute:
+    """How one zone is reached: over its own SSH, or by zlogin on its compute node."""
+
+    via: Literal["ssh", "zlogin"]
+    node: str | None = None  # the key in `nodes:` (zlogin only)
 
 
 class SitterLog(Record):
@@ -347,6 +409,9 @@ class Commands(Record):
                                  check=_zone_command)
     moray_version: str = field(default="cat /opt/smartdc/moray/package.json",
                                check=_zone_command)
+    # the zone's image UUID: how a rollback to `versions.roll_back_to` given as an image
+    # UUID (as `sapiadm reprovision` takes it) is verified
+    manatee_image: str = field(default="mdata-get sdc:image_uuid", check=_zone_command)
     manatee_adm: str = field(default=TRITON_MANATEE_ADM, check=_command_prefix)
     sitter_disable: str = field(default="svcadm disable manatee-sitter", check=_zone_command)
     sitter_enable: str = field(default="svcadm enable manatee-sitter", check=_zone_command)
@@ -356,6 +421,10 @@ class Commands(Record):
     # reprovision job of {zone} is in flight, anything else when none is. Lets a resume
     # tell "still reprovisioning" from "never started" (migrator.engine.inflight).
     reprovision_status: str | None = field(default=None, check=_zone_command)
+    zlogin: str = field(default="zlogin -Q", check=_command_prefix)
+    node_sitter_log: str = field(default="svcs -z {zone} -L manatee-sitter",
+                                 check=_zone_command)
+    node_tail: str = field(default="tail", check=_command_prefix)
 
     def template(self, name: str) -> CommandTemplate:
         text = getattr(self, name)
@@ -389,6 +458,17 @@ def _zone_table(value: Any) -> Any:
     return value
 
 
+def _node_table(value: Any) -> Any:
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        for key in value:
+            if not isinstance(key, str) or not HOST_RE.fullmatch(key):
+                raise ValueError(f"{key!r} is not a compute node name (a server UUID or host "
+                                 "name: letters, digits, . _ : % -)")
+    return value
+
+
 def _shard_name(value: str) -> str:
     if not SHARD_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not a shard name (letters, digits, . _ -)")
@@ -416,6 +496,7 @@ class Inventory(Record):
     ssh_config: Path | Literal[False] | None = None
     ssh: SshDefaults = SshDefaults()
     headnode: SshTarget | None = None
+    nodes: dict[str, NodeTarget] = field(factory=dict, before=_node_table)
     zones: dict[str, SshTarget] = field(before=_zone_table, check=_some_zones)
     morays: dict[str, SshTarget] = field(factory=dict, before=_zone_table)
     versions: Versions = Versions()
@@ -435,6 +516,45 @@ class Inventory(Record):
         overlap = set(self.zones) & set(self.morays)
         if overlap:
             raise ValueError(f"{', '.join(sorted(overlap))} listed both as zone and Moray zone")
+        for name, target in [("headnode", self.headnode),
+                             *((f"nodes.{k}", v) for k, v in self.nodes.items())]:
+            if target is None:
+                continue
+            if target.host is None:
+                raise ValueError(f"{name}: give its `host`")
+            if target.via is not None or target.node is not None:
+                raise ValueError(f"{name}: `via` and `node` apply to zones only")
+        for table, zones in (("zones", self.zones), ("morays", self.morays)):
+            for zone_id, target in zones.items():
+                route = self._route_of(target)
+                if route.via == "ssh" and target.host is None:
+                    raise ValueError(f"{table}.{zone_id}: give its `host` (it is reached over "
+                                     "SSH), or `via: zlogin` with its `node`")
+                if route.via == "zlogin":
+                    if route.node is None:
+                        raise ValueError(f"{table}.{zone_id}: `via: zlogin` needs `node:` (the "
+                                         "compute node hosting the zone, a key of `nodes:`)")
+                    if route.node not in self.nodes:
+                        known = ", ".join(self.nodes) or "none"
+                        raise ValueError(f"{table}.{zone_id}: node {route.node!r} is not in "
+                                         f"`nodes:` (known: {known})")
+
+    def _route_of(self, target: SshTarget) -> ZoneRoute:
+        via = target.via or self.ssh.via
+        if via == "ssh":
+            return ZoneRoute("ssh")
+        return ZoneRoute("zlogin", target.node or self.ssh.node)
+
+    def route(self, zone_id: str) -> ZoneRoute:
+        """How the zone (or Moray zone) is reached."""
+        return self._route_of(self.zone(zone_id))
+
+    def node(self, name: str) -> NodeTarget:
+        found = self.nodes.get(name)
+        if found is None:
+            raise BadInput(f"Compute node {name!r} is not in the inventory's `nodes:`.",
+                           "Add it with its `host` (its global zone's address).")
+        return found
 
     def zone(self, zone_id: str) -> SshTarget:
         """The target of a manatee or Moray zone; BadInput naming the known ones otherwise."""
@@ -459,13 +579,15 @@ class Inventory(Record):
 
 # --- loading with line numbers ----------------------------------------------------------
 
+_T = TypeVar("_T", bound=SshTarget)
+
 
 def _resolve_paths(inventory: Inventory, base: Path) -> Inventory:
     def fix(path: Path) -> Path:
         expanded = path.expanduser()
         return expanded if expanded.is_absolute() else (base / expanded)
 
-    def fix_target(target: SshTarget) -> SshTarget:
+    def fix_target(target: _T) -> _T:
         if not target.identity:
             return target
         return target.replace(identity=[fix(p) for p in target.identity])
@@ -478,6 +600,7 @@ def _resolve_paths(inventory: Inventory, base: Path) -> Inventory:
         ssh_config=fix(inventory.ssh_config) if inventory.ssh_config else inventory.ssh_config,
         ssh=ssh,
         headnode=fix_target(inventory.headnode) if inventory.headnode else None,
+        nodes={k: fix_target(v) for k, v in inventory.nodes.items()},
         zones={k: fix_target(v) for k, v in inventory.zones.items()},
         morays={k: fix_target(v) for k, v in inventory.morays.items()},
     )

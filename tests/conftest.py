@@ -143,6 +143,7 @@ def sandbox(tmp_path: Path) -> Iterator[SandboxFactory]:
 
             directory = Path(tempfile.mkdtemp(prefix="migrator-pg-test-", dir="/var/tmp"))
         started.append(directory)
+        options.setdefault("access", "ssh")  # these tests reach zones over their own sshd
         return up(directory, UpOptions(**options))
 
     try:

@@ -18,11 +18,15 @@ def inventory() -> None:
 
 
 @inventory.command("format")
-def format_() -> None:
+@click.option("--headnode", is_flag=True,
+              help="The headnode-only inventory `inventory discover` reads, instead.")
+def format_(headnode: bool) -> None:
     """Print the inventory format, with a full example."""
-    import migrator.inventory
+    import importlib
 
-    click.echo((migrator.inventory.__doc__ or "").strip())
+    module = importlib.import_module(
+        "migrator.discovery.headnode_inventory" if headnode else "migrator.inventory")
+    click.echo((module.__doc__ or "").strip())
 
 
 @inventory.command()
@@ -52,10 +56,11 @@ def check(inventory_path: Path, accept_new_host_keys: bool, as_json: bool) -> No
                   "recorded_host_keys": [r.sentence() for r in recorded]})
     else:
         out.table(
-            ["ZONE", "KIND", "ROUTE", "REACHABLE", "HOST KEY", "VERSION", "LOG", "DEBUG LOG"],
+            ["ZONE", "KIND", "NODE", "ROUTE", "REACHABLE", "HOST KEY", "VERSION", "LOG",
+             "DEBUG LOG"],
             [
                 [
-                    r.zone, r.kind, r.route,
+                    r.zone, r.kind, r.node or "- (own sshd)", r.route,
                     Cell("yes", "green") if r.reachable else Cell("NO", "red"),
                     Cell(r.host_key, None if r.host_key in ("known", "recorded", "-")
                          else "red"),
@@ -88,3 +93,87 @@ def check(inventory_path: Path, accept_new_host_keys: bool, as_json: bool) -> No
                       "accept it.")
     raise StepFailed(f"{len(bad)} of {len(reports)} zone(s) have problems: {names}.",
                      "See each zone's message above.")
+
+
+@inventory.command(epilog="HEADNODE.yaml's format: `migrator inventory format --headnode`.")
+@click.option("--inventory", "inventory_path", required=True,
+              type=click.Path(path_type=Path, dir_okay=False),
+              help="Headnode-only inventory (HEADNODE.yaml).")
+@click.option("--shard", required=True, help="The shard, e.g. 1.moray.us-east.joyent.us.")
+@click.option("--out", "out_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Where to write the inventory [default: <shard>.yaml next to "
+              "HEADNODE.yaml].")
+@click.option("--migrate-to", default=None, metavar="IMAGE",
+              help="The image to migrate to (checked with the headnode's image command).")
+@click.option("--yes", is_flag=True, help="Write without asking.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the inventory, sources and warnings as JSON (stdout).")
+def discover(inventory_path: Path, shard: str, out_path: Path | None, migrate_to: str | None,
+             yes: bool, as_json: bool) -> None:
+    """Build a complete inventory by asking the headnode and ZooKeeper.
+
+    From HEADNODE.yaml (the headnode and SSH settings; format below) it
+    asks the headnode for ZooKeeper's address (SAPI) unless given, reads the
+    shard's peers from ZooKeeper (election, /state), asks VMAPI for each zone's
+    compute node, address and image (versions.roll_back_to), CNAPI for each
+    compute node's admin IP, `manta-adm show` for the Morays serving the shard
+    and IMGAPI for --migrate-to. Zones are reached with zlogin through their
+    compute nodes, which are reached through the headnode.
+
+    It shows the inventory with where each value came from and writes it once
+    confirmed (or with --yes). When something cannot be found it names the
+    headnode command that failed and the field to fill by hand in HEADNODE.yaml,
+    and writes nothing (exit 2). Exit 3: not confirmed.
+    """
+    import yaml
+
+    from migrator.discovery.build import discover as run_discovery
+    from migrator.discovery.headnode_inventory import load_headnode_inventory
+    from migrator.inventory import SHARD_RE, Inventory
+    from migrator.record import RecordError
+    from migrator.ui.confirm import confirm
+    from migrator.ui.output import Output
+
+    if not SHARD_RE.fullmatch(shard):
+        from migrator.errors import BadInput
+
+        raise BadInput(f"--shard {shard!r} is not a shard name.",
+                       "Use letters, digits, '.', '_' and '-', e.g. 1.moray.us-east.joyent.us.")
+    headnode, raw = load_headnode_inventory(inventory_path)
+    out = out_path or inventory_path.resolve().parent / f"{shard}.yaml"
+    found = run_discovery(headnode, raw, inventory_path, shard=shard, migrate_to=migrate_to,
+                          out_dir=out.resolve().parent)
+    try:
+        Inventory.validate(found.document)  # what we would write must load
+    except RecordError as exc:
+        from migrator.errors import StepFailed
+
+        raise StepFailed(f"The discovered inventory does not validate ({exc}); nothing was "
+                         "written.", "This is a bug in discovery; report it with the "
+                         "headnode's answers.") from None
+    text = ("# Written by `migrator inventory discover` from "
+            f"{inventory_path} for shard {shard}.\n# Where each value came from:\n"
+            + "".join(f"#   {s.field}: {s.value}  <- {s.source}\n" for s in found.sources)
+            + yaml.safe_dump(found.document, sort_keys=False))
+    output = Output(as_json)
+    if as_json:
+        output.json({"inventory": found.document, "out": str(out),
+                     "sources": [{"field": s.field, "value": s.value, "source": s.source}
+                                 for s in found.sources],
+                     "warnings": found.warnings})
+    else:
+        output.table(["FIELD", "VALUE", "FROM"],
+                     [[s.field, s.value, s.source] for s in found.sources])
+        click.echo(yaml.safe_dump(found.document, sort_keys=False), err=True)
+    for warning in found.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    verb = "Replace" if out.exists() else "Write"
+    confirm(f"{verb} {out} with this inventory?", assume_yes=yes)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(out)
+    from migrator.inventory import load_inventory
+
+    load_inventory(out)
+    click.echo(f"Wrote {out}. Check it with: migrator inventory check --inventory {out}",
+               err=True)

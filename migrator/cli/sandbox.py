@@ -57,22 +57,49 @@ def sandbox() -> None:
     help="Each zone runs a real PostgreSQL server with streaming replication (`real`), "
     "or the simulated postgres (`sim`, quicker; for engine-only tests).",
 )
+@click.option(
+    "--access",
+    type=click.Choice(["zlogin", "ssh"]),
+    default="zlogin",
+    show_default=True,
+    help="zlogin: zones without sshd, reached through compute nodes and a headnode, as in "
+    "Triton; ssh: an sshd in every zone.",
+)
+@click.option("--compute-nodes", type=click.IntRange(1, 8), default=2, show_default=True,
+              help="Compute nodes hosting the zones (--access zlogin).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def up(
     directory: Path, nodes: int, reuse: bool, with_client: bool, deposed_mode: str,
-    sitter_log_level: str, pg: str, as_json: bool,
+    sitter_log_level: str, pg: str, access: str, compute_nodes: int,
+    as_json: bool,
 ) -> None:
-    """Start ZooKeeper, N zones (sshd + v1 sitter + postgres each), write DIR/inventory.yaml."""
+    """Start ZooKeeper, N zones (v1 sitter + postgres each), their access, write
+    DIR/inventory.yaml.
+
+    With --access zlogin (the default) the zones run no sshd: compute nodes (an
+    sshd each, with zlogin) host them and a headnode (sdc-vmapi, sdc-cnapi,
+    sapiadm...) knows them; DIR/headnode.yaml names only the headnode, for
+    `migrator inventory discover`.
+    """
     from migrator.sandbox.manage import UpOptions
     from migrator.sandbox.manage import up as bring_up
 
     config = bring_up(directory, UpOptions(nodes, reuse, with_client, deposed_mode,
+                                           access=access, compute_nodes=compute_nodes,
                                            sitter_log_level=sitter_log_level, pg=pg))
     inventory = config.directory / "inventory.yaml"
     lines = [f"Sandbox shard {config.shard} is up in {config.directory}.",
              f"ZooKeeper: {config.zk_connection}"]
-    lines += [f"zone {z.uuid}  {z.ip}  ssh port {z.ssh_port}  manatee {z.version}"
-              for z in config.zones]
+    if config.headnode is not None:
+        lines.append(f"headnode {config.headnode.ip}  ssh port {config.headnode.ssh_port}")
+    lines += [f"compute node {n.uuid} ({n.hostname})  {n.ip}  ssh port {n.ssh_port}"
+              for n in config.nodes]
+    for zone in config.zones:
+        node = config.node_of(zone)
+        where = f"on {node.hostname} (zlogin)" if node else f"ssh port {zone.ssh_port}"
+        lines.append(f"zone {zone.uuid}  {zone.ip}  {where}  manatee {zone.version}")
+    if config.access == "zlogin":
+        lines.append(f"Headnode-only inventory: {config.directory / 'headnode.yaml'}")
     lines.append(f"Use it with: migrator status --inventory {inventory}")
     _emit({"directory": str(config.directory), "inventory": str(inventory),
            "zookeeper": config.zk_connection, "zones": [z.uuid for z in config.zones]},
@@ -157,7 +184,8 @@ def verify(directory: Path, as_json: bool, timeout: float) -> None:
 @sandbox.command()
 @dir_option
 @click.argument("zone")
-@click.option("--to", "to", required=True, help="v1 or v2 (or their release strings).")
+@click.option("--to", "to", required=True,
+              help="v1 or v2 (or their release strings or image UUIDs).")
 @click.option("--delay", type=float, default=None,
               help="Seconds the zone stays down [default: session timeout + 2 s].")
 @click.option("--json", "as_json", is_flag=True)

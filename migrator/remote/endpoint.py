@@ -93,6 +93,11 @@ def resolve(
             f"The jump-host chain for {label} is longer than {MAX_JUMPS} hops (a loop?).",
             "Check ProxyJump in the inventory and ~/.ssh/config.",
         )
+    if target.host is None:
+        raise BadInput(
+            f"The inventory gives no host for {label}.",
+            f"Add `host:` to {label}'s entry, or reach it with `via: zlogin` and its `node:`.",
+        )
     looked: dict[str, Any] = ssh_config.lookup(target.host) if ssh_config is not None else {}
     host = str(looked.get("hostname") or target.host)
     port = target.port or defaults.port or int(looked.get("port") or 22)
@@ -153,3 +158,12 @@ def headnode_endpoint(inventory: Inventory, ssh_config: Any) -> Endpoint:
             "Add `headnode: {host: ...}` to the inventory, or set `run_on: local`.",
         )
     return resolve("headnode", inventory.headnode, inventory.ssh, ssh_config)
+
+
+def node_label(name: str) -> str:
+    return f"compute node {name}"
+
+
+def node_endpoint(inventory: Inventory, name: str, ssh_config: Any) -> Endpoint:
+    """The global zone of a compute node named in ``nodes:`` (the zlogin route)."""
+    return resolve(node_label(name), inventory.node(name), inventory.ssh, ssh_config)

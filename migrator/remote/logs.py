@@ -139,9 +139,11 @@ def file_state(connection: ZoneConnection, path: str, *, timeout: float) -> File
     return state
 
 
-def mark_log(connection: ZoneConnection, path: str, *, timeout: float) -> LogMark:
+def mark_log(connection: ZoneConnection, path: str, *, timeout: float,
+             zone: str | None = None) -> LogMark:
+    """``zone``: whose log it is, when the connection is not the zone's own (zlogin route)."""
     state = file_state(connection, path, timeout=timeout)
-    return LogMark(connection.label, path, state.size, state.dev, state.inode)
+    return LogMark(zone or connection.label, path, state.size, state.dev, state.inode)
 
 
 def read_since(

@@ -24,6 +24,8 @@ class ZoneReport:
     zone: str
     kind: str  # manatee | moray
     route: str
+    via: str = "ssh"  # ssh | zlogin
+    node: str | None = None  # the compute node (zlogin)
     reachable: bool = False
     host_key: str = "-"  # known | recorded | unknown | changed | -
     version: str | None = None
@@ -42,7 +44,8 @@ class ZoneReport:
 
 def _probe(session: RemoteSession, zone: str, kind: str) -> ZoneReport:
     connection = session.connection(zone)
-    report = ZoneReport(zone, kind, connection.endpoint.route())
+    route = session.inventory.route(zone)
+    report = ZoneReport(zone, kind, session.route(zone), via=route.via, node=route.node)
     before = len(session.recorded_host_keys)
     try:
         session.connect(zone)
@@ -58,7 +61,7 @@ def _probe(session: RemoteSession, zone: str, kind: str) -> ZoneReport:
         report.problems.append(exc.paragraph())
         return report
     report.reachable = True
-    recorded = [r for r in session.recorded_host_keys[before:] if r.label == zone]
+    recorded = [r for r in session.recorded_host_keys[before:] if r.label == connection.label]
     report.host_key = "recorded" if recorded else "known"
     try:
         result = session.run_template(zone, f"{kind}_version")

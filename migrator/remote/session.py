@@ -3,10 +3,18 @@
 ``RemoteSession(inventory)`` connects lazily: a zone is contacted the first
 time a step needs it, then its transport is reused for every command and log
 follower of the run. ``close()`` ends them all.
+
+A zone with ``via: zlogin`` has no connection of its own: its commands run as
+``zlogin -Q <zone> <command>`` over its compute node's connection, one per
+node shared by all the zones on it, and its sitter log is read and followed
+in the node's global zone under ``<zones_root>/<zone>/root`` (no zlogin per
+read). Log marks still name the zone, so a journal's marks mean the same on
+either route.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -14,9 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from migrator.errors import BadInput
 from migrator.inventory import Inventory, validate_zone_id
-from migrator.remote.commands import DEFAULT_MAX_OUTPUT, CommandResult, run_command
+from migrator.remote.commands import DEFAULT_MAX_OUTPUT, CommandResult, run_command, to_shell
 from migrator.remote.connection import Connector, ZoneConnection
-from migrator.remote.endpoint import headnode_endpoint, load_ssh_config, zone_endpoint
+from migrator.remote.endpoint import (
+    headnode_endpoint,
+    load_ssh_config,
+    node_endpoint,
+    zone_endpoint,
+)
 from migrator.remote.errors import LogUnavailable, RemoteCommandTimeout
 from migrator.remote.hostkeys import KnownHosts, RecordedKey
 
@@ -65,19 +78,50 @@ class RemoteSession:
             self._ssh_config_loaded = True
         return self._ssh_config
 
+    def _node_of(self, zone: str) -> str | None:
+        """The compute node whose connection carries the zone (None: its own SSH)."""
+        if zone == HEADNODE:
+            return None
+        route = self.inventory.route(validate_zone_id(zone))
+        return route.node if route.via == "zlogin" else None
+
     def connection(self, zone: str) -> ZoneConnection:
-        """The zone's connection object (``headnode`` names the inventory's headnode)."""
+        """The connection carrying the zone's traffic (``headnode`` names the headnode).
+
+        For a zone reached with zlogin this is its compute node's connection.
+        """
+        node = self._node_of(zone)
+        key = zone if node is None else f"node {node}"
         with self._lock:
-            found = self._connections.get(zone)
+            found = self._connections.get(key)
             if found is None:
-                if zone == HEADNODE:
+                if node is not None:
+                    endpoint = node_endpoint(self.inventory, node, self._config())
+                elif zone == HEADNODE:
                     endpoint = headnode_endpoint(self.inventory, self._config())
                 else:
                     endpoint = zone_endpoint(self.inventory, validate_zone_id(zone),
                                              self._config())
                 found = ZoneConnection(endpoint, self.connector)
-                self._connections[zone] = found
+                self._connections[key] = found
             return found
+
+    def route(self, zone: str) -> str:
+        """How the zone is reached, for messages and `inventory check`."""
+        node = self._node_of(zone)
+        route = self.connection(zone).endpoint.route()
+        if node is None:
+            return route
+        return f"{route} -> zlogin {zone}"
+
+    def zone_command(self, zone: str, command: str | Sequence[str]) -> str:
+        """The text sent over the zone's connection (wrapped in zlogin when routed so)."""
+        text = to_shell(command)
+        if self._node_of(zone) is None:
+            return text
+        from migrator.remote.zlogin import zlogin_command
+
+        return zlogin_command(self.inventory.commands.zlogin, zone, text)
 
     def connect(self, zone: str) -> ZoneConnection:
         """Open (or reuse) the zone's transport now; raises naming zone and cause."""
@@ -95,10 +139,14 @@ class RemoteSession:
         stdin: bytes | None = None,
     ) -> CommandResult:
         """Run in the zone; an argument vector is quoted word by word."""
-        return run_command(
-            self.connection(zone), command,
+        result = run_command(
+            self.connection(zone), self.zone_command(zone, command),
             timeout=timeout or self.command_timeout, max_output=max_output, stdin=stdin,
         )
+        if self._node_of(zone) is None:
+            return result
+        # Name the zone and its own command in messages; the node is in the route.
+        return dataclasses.replace(result, zone=zone, command=to_shell(command))
 
     def run_template(self, zone: str, name: str, **values: str) -> CommandResult:
         """Run one of the inventory's command templates (filled with quoted values)."""
@@ -110,8 +158,11 @@ class RemoteSession:
         """The sitter log: fixed by the inventory, or what ``commands.sitter_log`` prints."""
         if zone in self._log_paths:
             return self._log_paths[zone]
+        node = self._node_of(zone)
         fixed = self.inventory.sitter_log(zone)
-        if fixed is not None:
+        if node is not None:
+            path = self._node_log_path(zone, node, None if fixed is None else str(fixed))
+        elif fixed is not None:
             path = str(fixed)
         else:
             command = self.inventory.commands.sitter_log.command
@@ -132,24 +183,57 @@ class RemoteSession:
         self._log_paths[zone] = path
         return path
 
+    def _node_log_path(self, zone: str, node: str, fixed: str | None) -> str:
+        """The zone's sitter log as its node's global zone sees it."""
+        from migrator.inventory import CommandTemplate
+        from migrator.remote.zlogin import node_log_path
+
+        root = str(self.inventory.node(node).zones_root)
+        if fixed is not None:
+            return node_log_path(root, zone, fixed)
+        filled = CommandTemplate(self.inventory.commands.node_sitter_log).fill(
+            zone=zone, shard=self.inventory.shard)
+        result = run_command(self.connection(zone), filled, timeout=self.command_timeout,
+                             max_output=4096)
+        lines = result.text.strip().splitlines()
+        path = lines[0].strip() if result.ok and lines else ""
+        if not path.startswith("/"):
+            raise LogUnavailable(
+                f"`{filled}` on compute node {node} did not print the sitter log of zone "
+                f"{zone} (exit status {result.status}, output {result.text.strip()[:200]!r}).",
+                "Set `sitter_log:` for the zone or `commands.sitter_log.path` in the "
+                "inventory (the path as the zone sees it).",
+            )
+        return node_log_path(root, zone, path)
+
+    def _tail(self, zone: str) -> str:
+        commands = self.inventory.commands
+        return commands.tail if self._node_of(zone) is None else commands.node_tail
+
     def mark_log(self, zone: str, path: str | None = None) -> LogMark:
         from migrator.remote.logs import mark_log
 
+        if path is not None and self._node_of(zone) is not None:
+            from migrator.remote.zlogin import node_log_path
+
+            node = self._node_of(zone)
+            assert node is not None
+            path = node_log_path(str(self.inventory.node(node).zones_root), zone, path)
         return mark_log(self.connection(zone), path or self.sitter_log_path(zone),
-                        timeout=self.command_timeout)
+                        timeout=self.command_timeout, zone=zone)
 
     def read_since(self, zone: str, mark: LogMark, *, max_bytes: int = DEFAULT_MAX_OUTPUT
                    ) -> LogRead:
         from migrator.remote.logs import read_since
 
         return read_since(self.connection(zone), mark, max_bytes=max_bytes,
-                          timeout=self.command_timeout, tail=self.inventory.commands.tail)
+                          timeout=self.command_timeout, tail=self._tail(zone))
 
     def follow(self, zone: str, mark: LogMark) -> LogFollower:
         from migrator.remote.logs import follow_log
 
         return follow_log(self.connection(zone), mark, timeout=self.command_timeout,
-                          tail=self.inventory.commands.tail)
+                          tail=self._tail(zone))
 
     def run_local(self, argv: Sequence[str], *, timeout: float | None = None,
                   on_started: Callable[[ChildInfo], None] | None = None) -> CommandResult:

@@ -22,4 +22,7 @@ DIR/inventory.yaml (inventory_file) so every other command can target it.
   status          `sandbox status` document
   logwatch, waits bounded waits on sitter logs (tail -F) and on ZooKeeper watches
   rehearsal       `sandbox rehearse`: the runbook's migration, scripted
+  nodes           --access zlogin: compute nodes (zlogin, svcs -z, a zones root)
+  headnode        --access zlogin: the headnode's sdc-vmapi, sdc-cnapi, sdc-sapi,
+                  sdc-imgapi, manta-adm, sapiadm
 """

@@ -12,6 +12,11 @@ Layout of a sandbox directory::
                                   (--pg real), bin/manatee-adm, env, ssh/
     DIR/client/outages.jsonl      the Moray-like client's outage windows
     DIR/client/acked              ids whose COMMIT returned (--pg real), one per line
+    DIR/nodes/<uuid>/             with --access zlogin: a compute node's bin/ (zlogin,
+                                  svcs), zones/ (its zones root) and ssh/
+    DIR/headnode/                 with --access zlogin: the headnode's bin/ (sdc-vmapi,
+                                  sdc-cnapi, sdc-sapi, sdc-imgapi, manta-adm, sapiadm), ssh/
+    DIR/headnode.yaml             with --access zlogin: an inventory naming only the headnode
 
 Decisions the issue leaves open:
   - zone k (0-based) has address 127.0.0.(k+2); 127.0.0.1 is ZooKeeper's;
@@ -26,7 +31,7 @@ from __future__ import annotations
 
 import json
 import uuid as uuidlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +47,11 @@ DEPOSED_MODES = ("deposed", "async")
 PG_MODES = ("real", "sim")
 # A manatee release string per simulated version (what `manatee-adm version` prints).
 RELEASES = {"v1": "1.0.0-sandbox", "v2": "2.1.1-sandbox"}
+# The image UUID per simulated version, as the sandbox's VMAPI/IMGAPI/sapiadm know them.
+IMAGES = {"v1": "6f2c1b4e-1d1a-4c3e-9a55-0e6b3f1a0001",
+          "v2": "6f2c1b4e-1d1a-4c3e-9a55-0e6b3f1a0002"}
+ACCESS_MODES = ("zlogin", "ssh")
+COMPUTE_NODES = 2
 
 
 @dataclass
@@ -51,6 +61,7 @@ class ZoneConfig:
     pg_port: int
     ssh_port: int
     version: str
+    node: str | None = None  # the compute node hosting it (--access zlogin)
 
     @property
     def peer_id(self) -> str:
@@ -79,6 +90,16 @@ class ZoneConfig:
 
 
 @dataclass
+class NodeConfig:
+    """A compute node (--access zlogin): its global zone's sshd on its own address."""
+
+    uuid: str
+    ip: str
+    ssh_port: int
+    hostname: str
+
+
+@dataclass
 class SandboxConfig:
     directory: Path
     zk_port: int
@@ -89,6 +110,18 @@ class SandboxConfig:
     # the sitters' bunyan level: debug (Triton runs the sitter with -vvv) or info
     sitter_log_level: str = "debug"
     pg: str = "sim"  # "real" (a PostgreSQL server per zone, pgreal) or "sim" (pgsim)
+    access: str = "ssh"  # zones over their own sshd, or zlogin through compute nodes
+    nodes: list[NodeConfig] = field(default_factory=list)
+    headnode: NodeConfig | None = None
+
+    def node_dir(self, node: NodeConfig) -> Path:
+        return self.directory / "nodes" / node.uuid
+
+    def zones_root(self, node: NodeConfig) -> Path:
+        return self.node_dir(node) / "zones"
+
+    def node_of(self, zone: ZoneConfig) -> NodeConfig | None:
+        return next((n for n in self.nodes if n.uuid == zone.node), None)
 
     @property
     def zk_connection(self) -> str:
@@ -129,6 +162,21 @@ def zone_address(index: int) -> str:
     return f"127.0.0.{index + 2}"
 
 
+def node_address(index: int) -> str:
+    return f"127.0.2.{index + 1}"
+
+
+HEADNODE_ADDRESS = "127.0.2.254"
+
+
+def version_of_image(value: str) -> str | None:
+    """v1/v2 for an image UUID, release string or version name; None when unknown."""
+    for version in VERSIONS:
+        if value in (version, RELEASES[version], IMAGES[version]):
+            return version
+    return None
+
+
 def new_zone_uuid() -> str:
     return str(uuidlib.uuid4())
 
@@ -148,6 +196,9 @@ def load_config(directory: Path) -> SandboxConfig:
             session_timeout=float(doc.get("session_timeout", SESSION_TIMEOUT)),
             sitter_log_level=str(doc.get("sitter_log_level", "debug")),
             pg=str(doc.get("pg", "sim")),
+            access=str(doc.get("access", "ssh")),
+            nodes=[NodeConfig(**n) for n in doc.get("nodes", [])],
+            headnode=NodeConfig(**doc["headnode"]) if doc.get("headnode") else None,
         )
     except FileNotFoundError as exc:
         raise BadInput(

@@ -56,6 +56,66 @@ def inventory_document(config: SandboxConfig) -> dict[str, Any]:
     }
 
 
+HEADNODE_FILE = "headnode.yaml"
+
+
+def _zone_commands(config: SandboxConfig) -> dict[str, Any]:
+    zones = shlex.quote(str(config.directory / "zones"))
+    return {
+        "sitter_log": {"command": "sitter-ctl log"},
+        "manatee_version": f"cat {zones}/{{zone}}/package.json",
+        "manatee_adm": "manatee-adm",
+        "sitter_disable": "sitter-ctl disable",
+        "sitter_enable": "sitter-ctl enable",
+    }
+
+
+def _headnode_target(config: SandboxConfig) -> dict[str, Any]:
+    assert config.headnode is not None
+    return {"host": config.headnode.ip, "port": config.headnode.ssh_port}
+
+
+def zlogin_inventory_document(config: SandboxConfig) -> dict[str, Any]:
+    """The complete inventory of a `--access zlogin` sandbox: zones by zlogin through
+    their compute nodes, nodes reached through the headnode, reprovision by `sapiadm`
+    on the headnode (the Triton default template)."""
+    headnode = _headnode_target(config)
+    jump = f"{ssh_user()}@{headnode['host']}:{headnode['port']}"
+    return {
+        "shard": config.shard,
+        "zookeeper": config.zk_connection,
+        "known_hosts": KNOWN_HOSTS,
+        "ssh_config": False,
+        "ssh": {"user": ssh_user(), "identity": CLIENT_KEY, "connect_timeout": 5,
+                "via": "zlogin"},
+        "headnode": headnode,
+        "nodes": {
+            node.uuid: {"host": node.ip, "port": node.ssh_port, "jump": jump,
+                        "zones_root": str(config.zones_root(node))}
+            for node in config.nodes
+        },
+        "zones": {zone.uuid: {"node": zone.node, "host": zone.ip} for zone in config.zones},
+        "versions": {"migrate_to": RELEASES["v2"], "roll_back_to": RELEASES["v1"]},
+        "commands": _zone_commands(config),
+    }
+
+
+def headnode_document(config: SandboxConfig) -> dict[str, Any]:
+    """An inventory naming only the headnode, for `migrator inventory discover`."""
+    return {
+        "known_hosts": KNOWN_HOSTS,
+        "ssh_config": False,
+        "ssh": {"user": ssh_user(), "identity": CLIENT_KEY, "connect_timeout": 5},
+        "headnode": _headnode_target(config),
+        "commands": _zone_commands(config),
+        "discovery": {
+            # the sandbox cannot write /zones: each node's zones root is in DIR
+            "zones_root": str(config.directory / "nodes") + "/{server}/zones",
+            "node_port": config.nodes[0].ssh_port,  # every node listens on this port
+        },
+    }
+
+
 def write_inventory(config: SandboxConfig) -> Path:
     from migrator.inventory import load_inventory
 
@@ -63,6 +123,17 @@ def write_inventory(config: SandboxConfig) -> Path:
     header = (
         "# Written by `migrator sandbox up`; the sandbox's own description is sandbox.json.\n"
     )
-    path.write_text(header + yaml.safe_dump(inventory_document(config), sort_keys=False))
+    zlogin = config.access == "zlogin"
+    document = zlogin_inventory_document(config) if zlogin else inventory_document(config)
+    path.write_text(header + yaml.safe_dump(document, sort_keys=False))
     load_inventory(path)  # what we write must be what every other command accepts
+    if zlogin:
+        from migrator.discovery.headnode_inventory import load_headnode_inventory
+
+        headnode = config.directory / HEADNODE_FILE
+        headnode.write_text(
+            "# Written by `migrator sandbox up`: only the headnode; `migrator inventory "
+            "discover` finds the rest.\n"
+            + yaml.safe_dump(headnode_document(config), sort_keys=False))
+        load_headnode_inventory(headnode)  # as `inventory discover` will read it
     return path

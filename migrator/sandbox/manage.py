@@ -24,19 +24,25 @@ from migrator.cluster.state import iso_now_ms
 from migrator.errors import BadInput, Refused, StepFailed
 from migrator.sandbox import procs
 from migrator.sandbox.config import (
+    ACCESS_MODES,
+    COMPUTE_NODES,
     DEPOSED_MODES,
+    HEADNODE_ADDRESS,
     MAX_NODES,
     PG_MODES,
     RELEASES,
     SANDBOX_FILE,
     VERSIONS,
+    NodeConfig,
     SandboxConfig,
     ZoneConfig,
     load_config,
     new_zone_uuid,
+    node_address,
+    version_of_image,
     zone_address,
 )
-from migrator.sandbox.ports import free_ports
+from migrator.sandbox.ports import common_free_port, free_ports
 from migrator.sandbox.zkserver import ZooKeeperServer, check_prerequisites
 from migrator.sandbox.zones import (
     KNOWN_HOSTS,
@@ -49,7 +55,8 @@ from migrator.sandbox.zones import (
 JOIN_TIMEOUT = 20.0
 READY_TIMEOUT = 30.0
 OWNED_ENTRIES = ("zones", "zookeeper", "pids", "client", "inventory.yaml", KNOWN_HOSTS,
-                 "authorized_keys", "id_ed25519", "id_ed25519.pub", SANDBOX_FILE)
+                 "authorized_keys", "id_ed25519", "id_ed25519.pub", SANDBOX_FILE,
+                 "nodes", "headnode", "headnode.yaml")
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,9 @@ class UpOptions:
     deposed_mode: str = "deposed"
     sitter_log_level: str = "debug"  # or "info": no DEBUG records (see remote/loglevels.py)
     pg: str = "sim"  # the CLI's default is "real"; tests about the engine alone keep "sim"
+    # zlogin: zones without sshd behind compute nodes and a headnode; ssh: an sshd per zone
+    access: str = "zlogin"
+    compute_nodes: int = COMPUTE_NODES
 
 
 def check_nodes(nodes: int) -> None:
@@ -95,6 +105,15 @@ def up(directory: Path, options: UpOptions) -> SandboxConfig:
             f"--deposed-mode {options.deposed_mode!r} is not one of {', '.join(DEPOSED_MODES)}.",
             "Use `deposed` (current manatee) or `async` (the runbook's 2014 output).",
         )
+    if options.access not in ACCESS_MODES:
+        raise BadInput(
+            f"--access {options.access!r} is not one of {', '.join(ACCESS_MODES)}.",
+            "Use `zlogin` (zones behind compute nodes, as in Triton) or `ssh` (an sshd per "
+            "zone).",
+        )
+    if options.access == "zlogin" and not 1 <= options.compute_nodes <= 8:
+        raise BadInput(f"--compute-nodes {options.compute_nodes} is out of range.",
+                       "Give 1 to 8 compute nodes (2 is the default).")
     check_prerequisites()
     check_sshd()
     directory = directory.resolve()
@@ -142,11 +161,17 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
     procs.write_pid_file(directory / "pids" / "zookeeper.pid", server.process.pid)
     server.process.returncode = 0  # stopped by pid file from now on
     zones = []
+    zlogin = options.access == "zlogin"
     for index in range(options.nodes):
         ip = zone_address(index)
-        pg_port, ssh_port = free_ports(ip, 2)
+        if zlogin:  # no sshd in the zone
+            pg_port, ssh_port = free_ports(ip, 1)[0], 0
+        else:
+            pg_port, ssh_port = free_ports(ip, 2)
         zones.append(ZoneConfig(new_zone_uuid(), ip, pg_port, ssh_port, "v1"))
+    nodes, headnode = _compute_nodes(zones, options) if zlogin else ([], None)
     config = SandboxConfig(directory, server.port, zones, deposed_mode=options.deposed_mode,
+                           access=options.access, nodes=nodes, headnode=headnode,
                            sitter_log_level=options.sitter_log_level, pg=options.pg)
     config.save()
     ensure_client_key(config)
@@ -154,6 +179,14 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
     template = _pg_template(config)
     for zone in zones:
         prepare_zone(config, zone)
+        if not zlogin:
+            pid, line = start_sshd(config, zone)
+            procs.write_pid_file(config.pid_file(f"sshd-{zone.uuid}"), pid)
+            known_hosts.append(line)
+    if zlogin:
+        from migrator.sandbox.nodes import start_compute_nodes
+
+        known_hosts += start_compute_nodes(config)
     if template is not None:  # copies in parallel: most of `up --pg real`'s time
         from concurrent.futures import ThreadPoolExecutor
 
@@ -161,10 +194,6 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
 
         with ThreadPoolExecutor(len(zones)) as pool:
             list(pool.map(lambda z: clone_template(template, config.zone_dir(z)), zones))
-    for zone in zones:
-        pid, line = start_sshd(config, zone)
-        procs.write_pid_file(config.pid_file(f"sshd-{zone.uuid}"), pid)
-        known_hosts.append(line)
     (directory / KNOWN_HOSTS).write_text("\n".join(known_hosts) + "\n")
     for zone in zones:  # one at a time, so the election order is the zones' order
         start_sitter(config, zone)
@@ -201,6 +230,20 @@ def _pg_template(config: SandboxConfig) -> Path | None:
     (config.directory / "zones").mkdir(exist_ok=True)
     make_searchable(config.directory / "zones")
     return make_template()
+
+
+def _compute_nodes(zones: list[ZoneConfig], options: UpOptions
+                   ) -> tuple[list[NodeConfig], NodeConfig]:
+    """Compute nodes on their own addresses, zones spread over them in turn; a headnode."""
+    addresses = [node_address(index) for index in range(options.compute_nodes)]
+    port = common_free_port(addresses)
+    nodes = [NodeConfig(new_zone_uuid(), ip, port, f"cn{index}")
+             for index, ip in enumerate(addresses)]
+    for index, zone in enumerate(zones):
+        zone.node = nodes[index % len(nodes)].uuid
+    headnode = NodeConfig(new_zone_uuid(), HEADNODE_ADDRESS,
+                          free_ports(HEADNODE_ADDRESS, 1)[0], "headnode")
+    return nodes, headnode
 
 
 def _remove(path: Path) -> None:
@@ -349,12 +392,13 @@ def reprovision_status(directory: Path, zone_name: str) -> str:
 
 
 def normalise_version(value: str) -> str:
-    for version, release in RELEASES.items():
-        if value in (version, release):
-            return version
+    version = version_of_image(value)  # v1/v2, a release string or an image UUID
+    if version is not None:
+        return version
     raise BadInput(
         f"--to {value!r} is not a sandbox manatee version.",
-        f"Use one of {', '.join(VERSIONS)} (or {', '.join(RELEASES.values())}).",
+        f"Use one of {', '.join(VERSIONS)} (or {', '.join(RELEASES.values())}, or their "
+        "image UUIDs).",
     )
 
 
@@ -395,6 +439,10 @@ def reprovision(
         zone.version = version
         config.save()
         write_version(config, zone)
+        if config.headnode is not None:  # VMAPI now reports the new image
+            from migrator.sandbox.headnode import write_records
+
+            write_records(config)
         node = start_sitter(config, zone)
     finally:
         marker.unlink(missing_ok=True)

@@ -26,3 +26,19 @@ def free_ports(host: str, count: int) -> list[int]:
 
 def free_port(host: str = "127.0.0.1") -> int:
     return free_ports(host, 1)[0]
+
+
+def common_free_port(hosts: list[str], attempts: int = 50) -> int:
+    """One port free on every one of ``hosts`` (the sandbox's compute nodes all listen
+    on the same SSH port, as real ones do on 22, so one `node_port` describes them)."""
+    for _ in range(attempts):
+        port = free_port(hosts[0])
+        with contextlib.ExitStack() as held:
+            try:
+                for host in hosts[1:]:
+                    sock = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                    sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no port free on all of {', '.join(hosts)} after {attempts} attempts")

@@ -7,6 +7,8 @@ fork, not a login shell reading rc files. On that PATH:
   manatee-adm ARGS   the sandbox's manatee-adm for this zone
   sitter-ctl enable|disable
                      start or stop this zone's sitter (svcadm enable/disable)
+  mdata-get sdc:image_uuid
+                     the zone's image UUID (v1 or v2 image of the sandbox)
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from migrator.sandbox.config import RELEASES, SandboxConfig, ZoneConfig
+from migrator.sandbox.config import IMAGES, RELEASES, SandboxConfig, ZoneConfig
 
 FORCE_COMMAND = '/bin/sh -c "$SSH_ORIGINAL_COMMAND"'
 CLIENT_KEY = "id_ed25519"
@@ -46,12 +48,21 @@ def prepare_zone(config: SandboxConfig, zone: ZoneConfig) -> None:
         f"{identity} \"$@\"\n",
         "sitter-ctl": f"exec {shlex.quote(sys.executable)} -m migrator.sandbox.zonectl "
         f"{identity} \"$@\"\n",
+        # the zone's image UUID, as SmartOS's `mdata-get sdc:image_uuid` prints it
+        "mdata-get": (
+            'if [ "$1" != sdc:image_uuid ]; then echo "No metadata for $1" >&2; exit 1; fi\n'
+            f"case $(cat {shlex.quote(str(zone_dir / 'version'))}) in\n"
+            + "".join(f"    {v}) echo {IMAGES[v]} ;;\n" for v in IMAGES)
+            + "esac\n"),
     }
     for name, body in scripts.items():
         path = bindir / name
         path.write_text(prelude + body)
         path.chmod(0o755)
     (zone_dir / "sitter.log").touch()
+    from migrator.sandbox.nodes import write_zone_env
+
+    write_zone_env(zone_dir, zone_env(config, zone))  # what the nodes' zlogin sets
 
 
 def write_version(config: SandboxConfig, zone: ZoneConfig) -> None:

@@ -238,14 +238,32 @@ def _zone_version(ctx: StepContext, zone: str) -> str | None:
         return None  # a zone that is down mid-reprovision reports nothing yet
 
 
+def _zone_image(ctx: StepContext, zone: str) -> str | None:
+    """The image UUID the zone reports (``commands.manatee_image``), or None."""
+    from migrator.steps.remote import _remote
+
+    try:
+        result = _remote(ctx).run_template(zone, "manatee_image")
+    except MigratorError:
+        return None
+    words = result.text.split()
+    return words[0] if result.ok and words else None
+
+
 def _rolled_back_outcome(ctx: StepContext, zones: list[tuple[str, str]]) -> Outcome:
+    from migrator.inventory import UUID_RE
+
     target, newer = _versions(ctx)
+    # An image UUID (what `sapiadm reprovision` takes) is compared with the zone's image,
+    # not with the package version the zone reports.
+    by_image = bool(UUID_RE.match(target))
     seen: dict[str, str | None] = {}
     behind = []
     for label, zone in zones:
-        version = _zone_version(ctx, zone)
+        version = _zone_image(ctx, zone) if by_image else _zone_version(ctx, zone)
         seen[zone] = version
-        if rolled_back(version, target, newer) is not True:
+        if (version != target if by_image
+                else rolled_back(version, target, newer) is not True):
             behind.append(f"{label} reports {version or 'nothing (unreachable or no version)'}")
     if behind:
         return Outcome(False, f"not at the old image {target}: " + "; ".join(behind),

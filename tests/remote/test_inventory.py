@@ -18,7 +18,7 @@ def _documented_examples() -> list[str]:
     return ["\n".join(line[4:] for line in block.splitlines()) for block in blocks]
 
 
-@pytest.mark.parametrize("index", [0, 1])
+@pytest.mark.parametrize("index", [0, 1, 2])
 def test_documented_examples_load(tmp_path: Path, index: int) -> None:
     path = tmp_path / "inventory.yaml"
     path.write_text(_documented_examples()[index])

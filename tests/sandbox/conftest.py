@@ -15,8 +15,12 @@ from tests.conftest import SandboxFactory
 __all__ = ["SandboxFactory"]
 
 def zone_ssh(config: SandboxConfig, zone: ZoneConfig, command: str, stdin: str = "") -> Any:
-    """Run ``command`` in the zone over its real sshd, host key checked against the
-    sandbox's known_hosts."""
+    """Run ``command`` in the zone over its real sshd (or, with --access zlogin, by
+    ``zlogin`` on its compute node), host key checked against the sandbox's known_hosts."""
+    node = config.node_of(zone)
+    host, port = (zone.ip, zone.ssh_port) if node is None else (node.ip, node.ssh_port)
+    if node is not None:
+        command = f"zlogin -Q {shlex.quote(zone.uuid)} {shlex.quote(command)}"
     argv = [
         "ssh", "-F", "/dev/null",
         "-i", str(config.directory / "id_ed25519"),
@@ -25,8 +29,8 @@ def zone_ssh(config: SandboxConfig, zone: ZoneConfig, command: str, stdin: str =
         "-o", "BatchMode=yes",
         "-o", "IdentitiesOnly=yes",
         "-o", "ConnectTimeout=5",
-        "-p", str(zone.ssh_port),
-        f"{ssh_user()}@{zone.ip}",
+        "-p", str(port),
+        f"{ssh_user()}@{host}",
         command,
     ]
     return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=30,

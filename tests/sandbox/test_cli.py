@@ -40,6 +40,7 @@ def test_up_status_down_with_the_inventory(tmp_path: Path) -> None:
         assert again.returncode == 3 and "already holds a running sandbox" in again.stderr
     finally:
         first = _migrator("sandbox", "down", "--dir", str(directory))
-    assert first.returncode == 0 and first.stdout.startswith("Stopped 5 process(es)")
+    # ZooKeeper, two sitters, two compute nodes and the headnode (--access zlogin)
+    assert first.returncode == 0 and first.stdout.startswith("Stopped 6 process(es)")
     second = _migrator("sandbox", "down", "--dir", str(directory))
     assert second.returncode == 0 and "Nothing was running" in second.stdout

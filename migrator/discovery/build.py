@@ -1,0 +1,370 @@
+"""Ask the headnode (over SSH) and ZooKeeper, and assemble a complete inventory.
+
+One SSH connection to the headnode carries every question; the questions
+about different zones and servers go out concurrently on their own channels.
+Nothing is written here: ``discover`` returns the inventory document, where
+each value came from, and warnings; the command shows them and writes the
+file once confirmed. Anything that cannot be found raises ``DiscoveryFailed``
+naming the headnode command (or ZooKeeper path) and the field to fill by hand
+in HEADNODE.yaml.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from migrator.discovery import parse
+from migrator.discovery.headnode_inventory import HeadnodeInventory
+from migrator.errors import BadInput
+from migrator.inventory import CommandTemplate, SshTarget
+
+T = TypeVar("T")
+
+
+class DiscoveryFailed(BadInput):
+    """Something the inventory needs could not be found; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Source:
+    field: str
+    value: str
+    source: str
+
+
+@dataclass
+class Discovered:
+    document: dict[str, Any]
+    sources: list[Source] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class Headnode:
+    """Commands on the headnode over one verified connection."""
+
+    def __init__(self, inventory: HeadnodeInventory, path: Path) -> None:
+        from migrator.remote.connection import Connector, ZoneConnection
+        from migrator.remote.endpoint import load_ssh_config, resolve
+        from migrator.remote.hostkeys import KnownHosts
+
+        self.inventory = inventory
+        self.path = path
+        connector = Connector(KnownHosts(inventory.known_hosts),
+                              connect_timeout=inventory.ssh.connect_timeout,
+                              keepalive=inventory.ssh.keepalive)
+        endpoint = resolve("headnode", inventory.headnode, inventory.ssh,
+                           load_ssh_config(inventory.ssh_config))
+        self.connection = ZoneConnection(endpoint, connector)
+        self.connector = connector
+        self._connecting: Any = None
+        self._connect_error: BaseException | None = None
+
+    def start_connect(self) -> None:
+        """Connect in the background; the first question waits for it (and its error)."""
+        import threading
+
+        def connect() -> None:
+            try:
+                self.connection.transport()
+            except BaseException as exc:  # handed to the first question
+                self._connect_error = exc
+
+        self._connecting = threading.Thread(target=connect, daemon=True)
+        self._connecting.start()
+
+    def _connected(self) -> None:
+        thread = self._connecting  # questions may come from several threads at once
+        if thread is not None:
+            thread.join()
+            if self._connect_error is not None:
+                raise self._connect_error
+
+    def ask(self, template: str, setting: str, fill_by_hand: str, **values: str) -> str:
+        """The command's output; ``DiscoveryFailed`` naming it and the field otherwise."""
+        from migrator.remote.commands import run_command
+
+        command = CommandTemplate(template).fill(**values)
+        self._connected()
+        result = run_command(self.connection, command,
+                             timeout=self.inventory.ssh.command_timeout, max_output=4 << 20)
+        if not result.ok:
+            said = result.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise self.failed(command, f"exit status {result.status}"
+                              + (f": {said[-1][:300]}" if said else ""), setting, fill_by_hand)
+        return result.text
+
+    def failed(self, command: str, why: str, setting: str, fill_by_hand: str
+               ) -> DiscoveryFailed:
+        return DiscoveryFailed(
+            f"Discovery stopped: `{command}` on the headnode gave no answer to use ({why}); "
+            "nothing was written.",
+            f"Fill {fill_by_hand} by hand in {self.path}, or fix the command "
+            f"(`discovery.{setting}` there).",
+        )
+
+    def close(self) -> None:
+        self.connection.close()
+        self.connector.close()
+
+
+def _parsed(headnode: Headnode, template: str, setting: str, fill: str,
+            parser: Callable[[str], T], **values: str) -> T:
+    text = headnode.ask(template, setting, fill, **values)
+    try:
+        return parser(text)
+    except parse.Unparseable as exc:
+        raise headnode.failed(CommandTemplate(template).fill(**values), f"it printed {exc}",
+                              setting, fill) from None
+
+
+def _read_zookeeper(connection: str, shard: str, timeout: float
+                    ) -> tuple[list[tuple[str, bytes | None]], bytes | None]:
+    from migrator.zk.client import ZkTarget, connect, disconnect
+    from migrator.zk.reads import read_raw_shards, require_shard
+
+    client = connect(ZkTarget(connection, timeout))
+    try:
+        require_shard(client, shard)
+        raw = read_raw_shards(client, [shard], with_peers=True)[0]
+    finally:
+        disconnect(client)
+    return raw.election, None if raw.state is None else raw.state[0]
+
+
+def discover(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, *, shard: str,
+             migrate_to: str | None = None, out_dir: Path | None = None) -> Discovered:
+    if inventory.shard is not None and inventory.shard != shard:
+        raise BadInput(f"--shard {shard} differs from `shard: {inventory.shard}` in {path}.",
+                       "Give the same shard, or drop one of them.")
+    found = Discovered({})
+    note = found.sources.append
+    here = path.name
+    headnode = Headnode(inventory, path)
+    templates = inventory.discovery
+    # The handshake is mostly waiting: let it overlap with loading the ZooKeeper client.
+    headnode.start_connect()
+    import migrator.zk.client  # noqa: F401
+    try:
+        # ZooKeeper
+        if inventory.zookeeper:
+            zookeeper = inventory.zookeeper
+            note(Source("zookeeper", zookeeper, here))
+        else:
+            zookeeper = _parsed(headnode, templates.zookeeper, "zookeeper", "`zookeeper:`",
+                                parse.parse_zk_servers, shard=shard)
+            asked = CommandTemplate(templates.zookeeper).fill(shard=shard)
+            note(Source("zookeeper", zookeeper,
+                        f"headnode: `{asked}` (metadata.ZK_SERVERS)"))
+        # the shard's peers
+        try:
+            election, state = _read_zookeeper(zookeeper, shard, inventory.ssh.connect_timeout)
+            peers = parse.peer_zones(election, state, shard)
+        except parse.Unparseable as exc:
+            raise DiscoveryFailed(f"Discovery stopped: {exc}; nothing was written.",
+                                  "Look at the shard with `migrator status`.") from None
+        if not peers:
+            raise DiscoveryFailed(
+                f"Discovery stopped: shard {shard} has no peers in ZooKeeper "
+                f"(/manatee/{shard}/election is empty and there is no /state); nothing "
+                "was written.",
+                "Check the shard name, and that its sitters are running.")
+        # the zones: node and address from VMAPI, unless given by hand
+        # Independent questions go out together; each stage waits only for what it needs.
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            vm_futures = {z: pool.submit(_vm, headnode, z, "zones")
+                          for z, _ in peers if z not in inventory.zones}
+            image_future = (pool.submit(_image, headnode, migrate_to) if migrate_to
+                            else None)
+            morays: list[str] = []
+            if inventory.morays is None:
+                morays_command = CommandTemplate(templates.morays).fill(shard=shard)
+                morays = _parsed(headnode, templates.morays, "morays",
+                                 "`morays:` ({} for none)",
+                                 lambda t: parse.parse_moray_rows(t, shard), shard=shard)
+                both = sorted(set(morays) & {z for z, _ in peers})
+                if both:
+                    raise headnode.failed(morays_command, f"it lists the shard's own peer(s) "
+                                          f"{', '.join(both)} as Morays", "morays",
+                                          "`morays:` ({} for none)")
+                if not morays:
+                    found.warnings.append(
+                        f"`{morays_command}` lists no Moray zone for shard {shard}: the "
+                        "inventory lists none, so the Moray upgrade step asks you to "
+                        "confirm it.")
+            moray_futures = {z: pool.submit(_vm, headnode, z, "morays") for z in morays}
+            vms = {z: f.result() for z, f in vm_futures.items()}
+            moray_vms = {z: f.result() for z, f in moray_futures.items()}
+            by_hand = {t.node for t in inventory.zones.values() if t.node}
+            servers = sorted(({f.server_uuid for f in [*vms.values(), *moray_vms.values()]}
+                              | by_hand) - set(inventory.nodes))
+            server_futures = {s: pool.submit(_server, headnode, s) for s in servers}
+            facts_of = {s: f.result() for s, f in server_futures.items()}
+            image = image_future.result() if image_future is not None else None
+        for zone, facts in {**vms, **moray_vms}.items():
+            if facts.state not in (None, "running"):
+                found.warnings.append(f"VMAPI says zone {zone} is {facts.state}.")
+        # images
+        versions: dict[str, str] = {}
+        if inventory.versions.roll_back_to:
+            versions["roll_back_to"] = inventory.versions.roll_back_to
+            note(Source("versions.roll_back_to", inventory.versions.roll_back_to, here))
+        else:
+            images = sorted({f.image_uuid for f in vms.values()})
+            vm_command = templates.vm
+            if len(images) != 1:
+                what = ("zones run different images: " + ", ".join(
+                    f"{z} {f.image_uuid}" for z, f in vms.items())) if images else \
+                    "no zone's image was asked of VMAPI"
+                raise DiscoveryFailed(
+                    f"Discovery cannot tell the shard's current image ({what}); nothing "
+                    "was written.",
+                    f"Fill `versions: {{roll_back_to: IMAGE}}` by hand in {path}.")
+            versions["roll_back_to"] = images[0]
+            note(Source("versions.roll_back_to", images[0],
+                        f"headnode: `{vm_command}` (image_uuid of every peer)"))
+        target = migrate_to or inventory.versions.migrate_to
+        if migrate_to and image is not None:
+            shown = " ".join(x for x in (image.name, image.version) if x)
+            asked = CommandTemplate(templates.image).fill(image=migrate_to)
+            note(Source("versions.migrate_to", migrate_to,
+                        f"--migrate-to, found by headnode: `{asked}`"
+                        + (f" ({shown})" if shown else "")))
+            if image.uuid == versions["roll_back_to"]:
+                found.warnings.append(f"--migrate-to {migrate_to} is the image the zones "
+                                      "run now.")
+        elif target:
+            note(Source("versions.migrate_to", target, here))
+        if target:
+            versions["migrate_to"] = target
+    finally:
+        headnode.close()
+    found.document = _document(inventory, raw, path, shard, zookeeper, peers, vms, morays,
+                               moray_vms, facts_of, versions, out_dir or path.parent, note)
+    return found
+
+
+def _vm(headnode: Headnode, zone: str, table: str) -> parse.VmFacts:
+    def parser(text: str) -> parse.VmFacts:
+        return parse.parse_vm(text, zone)
+
+    return _parsed(headnode, headnode.inventory.discovery.vm, "vm",
+                   f"`{table}: {{{zone}: {{node: SERVER, host: IP}}}}`", parser, zone=zone)
+
+
+def _server(headnode: Headnode, server: str) -> parse.ServerFacts:
+    def parser(text: str) -> parse.ServerFacts:
+        return parse.parse_server(text, server)
+
+    return _parsed(headnode, headnode.inventory.discovery.server, "server",
+                   f"`nodes: {{{server}: {{host: ADMIN_IP}}}}`", parser, server=server)
+
+
+def _image(headnode: Headnode, image: str) -> parse.ImageFacts:
+    def parser(text: str) -> parse.ImageFacts:
+        return parse.parse_image(text, image)
+
+    return _parsed(headnode, headnode.inventory.discovery.image, "image",
+                   "`versions.migrate_to` (and drop --migrate-to)", parser, image=image)
+
+
+def _document(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, shard: str,
+              zookeeper: str, peers: list[tuple[str, str]], vms: dict[str, parse.VmFacts],
+              morays: list[str], moray_vms: dict[str, parse.VmFacts],
+              servers: dict[str, parse.ServerFacts], versions: dict[str, str],
+              out_dir: Path, note: Callable[[Source], None]) -> dict[str, Any]:
+    here = path.name
+    templates = inventory.discovery
+    carried = {k: v for k, v in raw.items()
+               if k in ("known_hosts", "ssh_config", "ssh", "headnode", "commands")}
+    if out_dir.resolve() != path.resolve().parent:
+        _absolute_paths(carried, inventory)
+    ssh = dict(carried.get("ssh") or {})
+    ssh["via"] = "zlogin"
+    carried["ssh"] = ssh
+    jump = None
+    if templates.jump:
+        jump = [str(j) for j in (inventory.headnode.jump or inventory.ssh.jump or [])]
+        jump.append(_jump_spec(inventory.headnode, inventory.ssh.user))
+    nodes: dict[str, Any] = {}
+    for name, target in inventory.nodes.items():
+        nodes[name] = raw.get("nodes", {}).get(name, {"host": target.host})
+        note(Source(f"nodes.{name}.host", str(target.host), here))
+    vm_command = templates.vm
+    for server, facts in servers.items():
+        entry: dict[str, Any] = {"host": facts.admin_ip}
+        note(Source(f"nodes.{server}.host", facts.admin_ip,
+                    f"headnode: `{CommandTemplate(templates.server).fill(server=server)}` "
+                    f"(admin IP{', ' + facts.hostname if facts.hostname else ''})"))
+        if templates.node_port:
+            entry["port"] = templates.node_port
+            note(Source(f"nodes.{server}.port", str(templates.node_port),
+                        f"{here} (discovery.node_port)"))
+        if jump:
+            entry["jump"] = ",".join(jump)
+            note(Source(f"nodes.{server}.jump", entry["jump"],
+                        f"{here}: the headnode (discovery.jump)"))
+        root = templates.zones_root.replace("{server}", server)
+        if root != "/zones":
+            entry["zones_root"] = root
+            note(Source(f"nodes.{server}.zones_root", root, f"{here} (discovery.zones_root)"))
+        nodes[server] = entry
+    zones: dict[str, Any] = {}
+    for zone, where in peers:
+        note(Source(f"zones.{zone}", "(peer)", where))
+        zones[zone] = _zone_entry(zone, vms, inventory.zones, raw.get("zones") or {},
+                                  vm_command, here, note, "zones")
+    document: dict[str, Any] = {"shard": shard, "zookeeper": zookeeper, **carried}
+    if nodes:
+        document["nodes"] = nodes
+    document["zones"] = zones
+    if inventory.morays is not None:
+        document["morays"] = raw.get("morays") or {}
+        note(Source("morays", ", ".join(inventory.morays) or "(none)", here))
+    else:
+        document["morays"] = {
+            zone: _zone_entry(zone, moray_vms, {}, {}, vm_command, here, note, "morays")
+            for zone in morays}
+        command = CommandTemplate(templates.morays).fill(shard=shard)
+        note(Source("morays", ", ".join(morays) or "(none)", f"headnode: `{command}`"))
+    document["versions"] = versions
+    return document
+
+
+def _zone_entry(zone: str, vms: dict[str, parse.VmFacts], by_hand: dict[str, SshTarget],
+                raw: dict[str, Any], vm_command: str, here: str,
+                note: Callable[[Source], None], table: str) -> dict[str, Any]:
+    if zone in by_hand:
+        note(Source(f"{table}.{zone}.node", str(by_hand[zone].node), here))
+        return dict(raw.get(zone) or {})
+    facts = vms[zone]
+    entry: dict[str, Any] = {"node": facts.server_uuid}
+    note(Source(f"{table}.{zone}.node", facts.server_uuid,
+                f"headnode: `{vm_command}` (server_uuid)"))
+    if facts.ip:
+        entry["host"] = facts.ip
+        note(Source(f"{table}.{zone}.host", facts.ip, f"headnode: `{vm_command}` (admin NIC)"))
+    return entry
+
+
+def _jump_spec(target: SshTarget, default_user: str | None) -> str:
+    user = target.user or default_user
+    text = f"{user}@{target.host}" if user else str(target.host)
+    return f"{text}:{target.port}" if target.port else text
+
+
+def _absolute_paths(carried: dict[str, Any], inventory: HeadnodeInventory) -> None:
+    """Relative paths in HEADNODE.yaml are relative to it: written elsewhere, make them
+    absolute (the loader already resolved them)."""
+    if inventory.known_hosts is not None:
+        carried["known_hosts"] = str(inventory.known_hosts)
+    if isinstance(inventory.ssh_config, Path):
+        carried["ssh_config"] = str(inventory.ssh_config)
+    if inventory.ssh.identity and isinstance(carried.get("ssh"), dict):
+        carried["ssh"] = {**carried["ssh"], "identity": [str(p) for p in inventory.ssh.identity]}
+    if inventory.headnode.identity and isinstance(carried.get("headnode"), dict):
+        carried["headnode"] = {**carried["headnode"],
+                               "identity": [str(p) for p in inventory.headnode.identity]}

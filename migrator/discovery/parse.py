@@ -1,0 +1,248 @@
+"""Pure parsing of what the headnode and ZooKeeper answer during discovery.
+
+Every function takes text (or bytes) and returns plain facts, or raises
+``Unparseable`` with a sentence saying what was expected; the caller names the
+command and the inventory field to fill by hand. Decisions:
+
+* The ``sdc-*`` commands are curl wrappers: they print an HTTP status line and
+  headers before the JSON body, and exit 0 on a 404. A status line is honoured
+  (anything but 2xx is an answer of "not found" or an error); a bare JSON body
+  (``| json -H``, or another wrapper) is accepted too.
+* A zone's address is its ``admin`` NIC's IP, else its primary NIC's.
+* A compute node's admin IP is CNAPI's ``sysinfo["Admin IP"]``, else the IP of
+  the interface whose ``NIC Names`` include ``admin``.
+* ``manta-adm show -H -o service,shard,zonename`` rows: a Moray serves shard
+  ``N.moray.<domain>`` when its shard column is ``N``.
+* Peers: the zone ids of the election's nodes (in election order), then any
+  other zone named in ``/state`` (a deposed or reprovisioning peer).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from migrator.inventory import UUID_RE, ZK_RE
+
+_HOST_WORD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$")
+
+
+class Unparseable(ValueError):
+    """The answer was not what the command's Triton version prints."""
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int | None  # None: no status line (a bare body)
+    body: str
+
+
+def http_answer(text: str) -> HttpAnswer:
+    stripped = text.lstrip()
+    if not stripped.startswith("HTTP/"):
+        return HttpAnswer(None, text)
+    status_line, _, rest = stripped.partition("\n")
+    parts = status_line.split()
+    if len(parts) < 2 or not parts[1].isdigit():
+        raise Unparseable(f"a malformed HTTP status line {status_line.strip()[:80]!r}")
+    normalised = rest.replace("\r\n", "\n")
+    if normalised.startswith("\n"):
+        body = normalised[1:]
+    else:
+        _headers, found, body = normalised.partition("\n\n")
+        if not found:
+            body = ""
+    return HttpAnswer(int(parts[1]), body)
+
+
+def json_of(answer: HttpAnswer) -> Any:
+    try:
+        return json.loads(answer.body)
+    except ValueError:
+        raise Unparseable(f"a body that is not JSON ({answer.body.strip()[:80]!r})") from None
+
+
+def found_json(text: str, what: str) -> Any:
+    """The JSON body of a 2xx answer; ``Unparseable`` naming ``what`` otherwise."""
+    answer = http_answer(text)
+    if answer.status is not None and not 200 <= answer.status < 300:
+        detail = ""
+        try:
+            body = json.loads(answer.body)
+            if isinstance(body, dict):
+                detail = f": {body.get('code', '')} {body.get('message', '')}".rstrip()
+        except ValueError:
+            pass
+        raise Unparseable(f"HTTP {answer.status} for {what}{detail}")
+    return json_of(answer)
+
+
+def _uuid(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not UUID_RE.fullmatch(value):
+        raise Unparseable(f"{what} {value!r} is not a UUID")
+    return value
+
+
+def _ip(value: Any, what: str) -> str:
+    try:
+        return str(ipaddress.ip_address(str(value)))
+    except ValueError:
+        raise Unparseable(f"{what} {value!r} is not an IP address") from None
+
+
+@dataclass(frozen=True)
+class VmFacts:
+    uuid: str
+    server_uuid: str
+    image_uuid: str
+    ip: str | None
+    state: str | None
+    alias: str | None
+
+
+def parse_vm(text: str, zone: str) -> VmFacts:
+    vm = found_json(text, f"VM {zone}")
+    if not isinstance(vm, dict):
+        raise Unparseable("a VM that is not a JSON object")
+    if vm.get("uuid") != zone:
+        raise Unparseable(f"the VM of another zone ({vm.get('uuid')!r})")
+    ip = None
+    raw_nics = vm.get("nics")
+    nics: list[Any] = raw_nics if isinstance(raw_nics, list) else []
+    chosen = ([n for n in nics if isinstance(n, dict) and n.get("nic_tag") == "admin"]
+              or [n for n in nics if isinstance(n, dict) and n.get("primary")])
+    if chosen and chosen[0].get("ip"):
+        ip = _ip(chosen[0]["ip"], "the zone's NIC IP")
+    state = vm.get("state") if isinstance(vm.get("state"), str) else None
+    alias = vm.get("alias") if isinstance(vm.get("alias"), str) else None
+    return VmFacts(zone, _uuid(vm.get("server_uuid"), "server_uuid"),
+                   _uuid(vm.get("image_uuid"), "image_uuid"), ip, state, alias)
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    uuid: str
+    hostname: str | None
+    admin_ip: str
+
+
+def parse_server(text: str, server: str) -> ServerFacts:
+    found = found_json(text, f"server {server}")
+    if not isinstance(found, dict):
+        raise Unparseable("a server that is not a JSON object")
+    raw_sysinfo = found.get("sysinfo")
+    sysinfo: dict[str, Any] = raw_sysinfo if isinstance(raw_sysinfo, dict) else {}
+    admin = sysinfo.get("Admin IP") or found.get("admin_ip")
+    if not admin:
+        nics = sysinfo.get("Network Interfaces")
+        for nic in (nics.values() if isinstance(nics, dict) else []):
+            if isinstance(nic, dict) and "admin" in (nic.get("NIC Names") or []):
+                admin = nic.get("ip4addr")
+                break
+    if not admin:
+        raise Unparseable("no admin IP (sysinfo \"Admin IP\" nor an admin NIC)")
+    hostname = found.get("hostname")
+    return ServerFacts(server, hostname if isinstance(hostname, str) else None,
+                       _ip(admin, "the admin IP"))
+
+
+def parse_zk_servers(text: str) -> str:
+    """``host:port,...`` from SAPI's application(s) ``metadata.ZK_SERVERS``."""
+    found = found_json(text, "the application")
+    apps = found if isinstance(found, list) else [found]
+    for app in apps:
+        metadata = app.get("metadata") if isinstance(app, dict) else None
+        servers = metadata.get("ZK_SERVERS") if isinstance(metadata, dict) else None
+        if not isinstance(servers, list) or not servers:
+            continue
+        hosts = []
+        for entry in servers:
+            if not isinstance(entry, dict) or "host" not in entry:
+                raise Unparseable(f"a ZK_SERVERS entry {entry!r} without a host")
+            host, port = str(entry["host"]), entry.get("port", 2181)
+            if not _HOST_WORD.fullmatch(host) or not str(port).isdecimal():
+                raise Unparseable(f"a ZK_SERVERS entry {entry!r}")
+            hosts.append(f"{host}:{port}")
+        connection = ",".join(hosts)
+        if not ZK_RE.fullmatch(connection):
+            raise Unparseable(f"ZK_SERVERS that make no connection string ({connection!r})")
+        return connection
+    raise Unparseable("no metadata.ZK_SERVERS in the application")
+
+
+def shard_number(shard: str) -> str:
+    return shard.split(".", 1)[0]
+
+
+def parse_moray_rows(text: str, shard: str) -> list[str]:
+    """Moray zone names serving ``shard`` from ``SERVICE SHARD ZONENAME`` rows."""
+    zones = []
+    for line in text.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        if len(words) != 3:
+            raise Unparseable(f"a row {line.strip()[:80]!r} that is not SERVICE SHARD ZONENAME")
+        service, number, zone = words
+        if service.upper() == "SERVICE":
+            continue  # a header row
+        if service == "moray" and number == shard_number(shard):
+            zones.append(_uuid(zone, "the Moray zone name"))
+    return zones
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    uuid: str
+    name: str | None
+    version: str | None
+
+
+def parse_image(text: str, image: str) -> ImageFacts:
+    found = found_json(text, f"image {image}")
+    if not isinstance(found, dict):
+        raise Unparseable("an image that is not a JSON object")
+    name, version = found.get("name"), found.get("version")
+    return ImageFacts(_uuid(found.get("uuid"), "the image uuid"),
+                      name if isinstance(name, str) else None,
+                      version if isinstance(version, str) else None)
+
+
+def peer_zones(election: list[tuple[str, bytes | None]], state: bytes | None,
+               shard: str) -> list[tuple[str, str]]:
+    """(zone id, where it was found) for every peer of the shard, election order first."""
+    found: list[tuple[str, str]] = []
+
+    def add(zone: Any, where: str) -> None:
+        if not isinstance(zone, str) or not UUID_RE.fullmatch(zone):
+            raise Unparseable(f"{where} names a zone {zone!r} that is not a UUID")
+        if zone not in [z for z, _ in found]:
+            found.append((zone, where))
+
+    def seq(name: str) -> str:
+        return name.rsplit("-", 1)[-1]
+
+    for name, data in sorted(election, key=lambda item: seq(item[0])):
+        where = f"ZooKeeper /manatee/{shard}/election/{name}"
+        try:
+            peer = json.loads(data or b"")
+        except ValueError:
+            raise Unparseable(f"{where} does not hold JSON") from None
+        add(peer.get("zoneId") if isinstance(peer, dict) else None, where)
+    if state is not None:
+        where = f"ZooKeeper /manatee/{shard}/state"
+        try:
+            doc = json.loads(state)
+        except ValueError:
+            raise Unparseable(f"{where} does not hold JSON") from None
+        if not isinstance(doc, dict):
+            raise Unparseable(f"{where} is not a JSON object")
+        peers = [doc.get("primary"), doc.get("sync"), *(doc.get("async") or []),
+                 *(doc.get("deposed") or [])]
+        for peer in peers:
+            if isinstance(peer, dict):
+                add(peer.get("zoneId"), where)
+    return found
