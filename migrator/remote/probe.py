@@ -2,8 +2,11 @@
 
 For each zone (in parallel, each bounded by the connect and command timeouts):
 reachability and route, host-key status, the manatee (or Moray) version, and
-whether the sitter log can be located and read. Decisions are per zone; one
-zone's failure never hides another's report.
+whether the sitter log can be located and read; and, when asked (the run's
+pre-flight, ``migrator.engine.preflight``), the sitter's service state
+(``commands.sitter_status``) and which of the commands a playbook will call are
+missing (``command -v``, one round trip for all of them). Decisions are per
+zone; one zone's failure never hides another's report.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ class ZoneReport:
     host_key: str = "-"  # known | recorded | unknown | changed | -
     version: str | None = None
     log: str | None = None
+    sitter: str | None = None  # the sitter service's state (`online` when running)
+    missing: list[str] = field(default_factory=list)  # commands not found in the zone
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -38,7 +43,18 @@ class ZoneReport:
         return {**asdict(self), "ok": self.ok}
 
 
-def _probe(session: RemoteSession, zone: str, kind: str) -> ZoneReport:
+MISSING_SCRIPT = 'for c in {words}; do command -v "$c" >/dev/null 2>&1 || echo "$c"; done'
+
+
+def missing_command(words: list[str]) -> str:
+    """Shell text printing each of ``words`` that is not a command here (quoted)."""
+    import shlex
+
+    return MISSING_SCRIPT.format(words=" ".join(shlex.quote(w) for w in words))
+
+
+def _probe(session: RemoteSession, zone: str, kind: str, commands: tuple[str, ...] = (),
+           sitter: bool = False) -> ZoneReport:
     connection = session.connection(zone)
     report = ZoneReport(zone, kind, connection.endpoint.route())
     before = len(session.recorded_host_keys)
@@ -70,12 +86,27 @@ def _probe(session: RemoteSession, zone: str, kind: str) -> ZoneReport:
             report.log = (f"{mark.path} ({mark.offset} bytes)" if mark.inode is not None
                           else f"{mark.path} (does not exist yet)")
             session.read_since(zone, mark, max_bytes=1)  # proves read access
+        if kind == "manatee" and sitter:
+            state = session.run_template(zone, "sitter_status")
+            report.sitter = state.text.strip().splitlines()[-1] if state.text.strip() else (
+                f"unknown (`{state.command}` exit status {state.status})")
+            if report.sitter != "online":
+                report.problems.append(f"its sitter is not running (`{state.command}` says "
+                                       f"{report.sitter})")
+        if kind == "manatee" and commands:
+            found = session.run(zone, missing_command(list(commands)))
+            report.missing = [w for w in found.text.split() if w in commands]
+            if report.missing:
+                report.problems.append("commands the playbook calls are missing: "
+                                       + ", ".join(report.missing))
     except MigratorError as exc:
         report.problems.append(exc.paragraph())
     return report
 
 
-def check_inventory(session: RemoteSession, inventory: Inventory) -> list[ZoneReport]:
+def check_inventory(session: RemoteSession, inventory: Inventory,
+                    commands: tuple[str, ...] = (), sitter: bool = False) -> list[ZoneReport]:
+    """Every zone and Moray, probed concurrently (``commands``/``sitter``: see ``_probe``)."""
     targets = [(z, "manatee") for z in inventory.zones] + [(z, "moray") for z in inventory.morays]
     with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
-        return list(pool.map(lambda t: _probe(session, *t), targets))
+        return list(pool.map(lambda t: _probe(session, t[0], t[1], commands, sitter), targets))

@@ -51,6 +51,7 @@ def inventory_document(config: SandboxConfig) -> dict[str, Any]:
             "manatee_adm": "manatee-adm",
             "sitter_disable": "sitter-ctl disable",
             "sitter_enable": "sitter-ctl enable",
+            "sitter_status": "sitter-ctl status",
             "reprovision": {"run_on": "local", "command": reprovision},
         },
     }
