@@ -100,8 +100,11 @@ class Verdict:
                 "rows": [row.to_json() for row in self.rows]}
 
     def refusal(self, verb: str) -> Refused:
+        from migrator.engine.lock import LockHeld
+
         listed = "; ".join(self.problems)
-        return Refused(
+        kind = LockHeld if any(r.kind == "lock" and not r.ok for r in self.rows) else Refused
+        return kind(
             f"Pre-flight check failed, so `migrator {verb}` changed nothing (no lock, no "
             f"journal, no write): {listed}.",
             "Fix what the table above shows (`migrator inventory check` re-checks the zones), "
@@ -123,9 +126,9 @@ def decide(facts: Facts) -> Verdict:
     others = [h for h in facts.holders if h.identity != facts.identity]
     live = [h for h in others if h.identity not in facts.dead_holders]
     if live:
-        detail = (f"held by {live[0].identity} (node {live[0].node}); wait for that run, or "
-                  "`--break-lock` if it is surely dead")
-        problems.append(f"the run lock is {detail}")
+        detail = (f"the shard is being migrated by {live[0].identity} (lock node "
+                  f"{live[0].node}); wait for that run, or `--break-lock` if it is surely dead")
+        problems.append(detail)
         rows.append(Row("lock", "lock", False, detail))
     elif others:
         rows.append(Row("lock", "lock", True, "held only by "

@@ -33,6 +33,7 @@ connections but never answers still ends the run with a message.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -98,15 +99,32 @@ class SessionGuard:
     # ---- kazoo's thread ------------------------------------------------------------
 
     def _listen(self, state: str) -> bool:
+        now = time.monotonic()
         with self._cond:
+            was_lost = self.lost_since
             if state == "CONNECTED":
                 self.connected = True
                 self.gave_up = False
+                self.lost_since = None
             else:  # SUSPENDED or LOST
                 self.connected = False
                 if self.lost_since is None:
-                    self.lost_since = time.monotonic()
+                    self.lost_since = now
             self._cond.notify_all()
+        # said here, in kazoo's thread, so that a pause is reported even while the run is
+        # busy elsewhere (a wait on a zone's log) and never calls ZooKeeper meanwhile
+        if state != "CONNECTED" and was_lost is None:
+            self._say(f"ZooKeeper connection lost: ZooKeeper work is paused until it comes "
+                      f"back (waiting up to {self.session_timeout + RECONNECT_MARGIN:.0f} s, "
+                      "the session timeout).")
+        elif state == "LOST":
+            self._say("ZooKeeper expired this run's session; a new one is being opened.")
+        elif state == "CONNECTED" and was_lost is not None:
+            paused = now - was_lost
+            self.pauses.append(paused)
+            same = self._current_session() == self.session_id
+            self._say(f"ZooKeeper is back after a pause of {paused:.1f} s "
+                      f"({'same session' if same else 'a new session'}); going on.")
         if state == "CONNECTED" and self._current_session() != self.session_id:
             # re-take the lock at once rather than at the next call, which may be an
             # hour away (a reprovision); never in kazoo's own thread
@@ -135,9 +153,6 @@ class SessionGuard:
                 return 0.0
             since = self.lost_since if self.lost_since is not None else started
             deadline = since + self.session_timeout + RECONNECT_MARGIN
-            if not self.gave_up:
-                self.say(f"ZooKeeper connection lost while {what}: the run is paused, waiting "
-                         f"up to {max(deadline - started, 0.0):.0f} s for it to come back.")
             while not self.connected and not self.gave_up:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -153,13 +168,12 @@ class SessionGuard:
                     f"When ZooKeeper answers again (`migrator status`), run "
                     f"`{self.resume_command}`.",
                 )
-            self.lost_since = None
-        paused = time.monotonic() - started
-        self.pauses.append(paused)
-        same = self._current_session() == self.session_id
-        self.say(f"ZooKeeper is back after a pause of {paused:.1f} s "
-                 f"({'same session' if same else 'a new session'}); going on.")
-        return paused
+        return time.monotonic() - started
+
+    def _say(self, text: str) -> None:
+        # a message must never break kazoo's connection thread
+        with contextlib.suppress(Exception):
+            self.say(text)
 
     def check_session(self) -> None:
         """Raise the fence, or handle a new session before any further call."""
@@ -187,8 +201,8 @@ class SessionGuard:
                 raise self.fenced
             if current == self.session_id or current is None:
                 return
-            self.say("The ZooKeeper session expired and a new one was opened; re-taking the "
-                     "run lock and re-reading the journal.")
+            self._say("The ZooKeeper session expired and a new one was opened; re-taking the "
+                      "run lock and re-reading the journal.")
             try:
                 for hook in list(self.hooks):
                     hook()
