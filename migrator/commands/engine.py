@@ -362,8 +362,11 @@ def run(
         pass_preflight(target, runner, remote, verb, console, break_lock=break_lock)
         lock = RunLock(target.client, target.shard, operator_identity_pid(),
                        target.journal_root, on_wait=console.say)
-        with lock, guard_run(target, console, lock, runner,
-                             f"migrator resume --inventory {options.inventory_path}"):
+        from migrator.engine.statewatch import watching
+
+        resume = f"migrator resume --inventory {options.inventory_path}"
+        with lock, guard_run(target, console, lock, runner, resume), \
+                watching(target.client, target.shard, console.say, resume):
             return runner.execute()
 
 
