@@ -16,16 +16,15 @@ this run made (``migrator.zk.writes.ours``):
   the run stops, says what changed, and can be resumed once the operator has
   decided (exit 3, ``ForeignWrite``).
 
-Stopping: the watch's callback (kazoo's thread) records the alarm and sends
-SIGUSR2 to the main thread, whose handler raises ``ForeignWrite`` there, the
-way the watchdog stops a run (the runner then leaves the journal consistent and
+Stopping: the watch's callback (kazoo's thread) hands ``ForeignWrite`` to
+``migrator.engine.stopper``, which raises it in the main thread, the way the
+watchdog stops a run (the runner then leaves the journal consistent and
 the step resumable). Armed in the main thread only (it installs the handler).
 """
 
 from __future__ import annotations
 
 import contextlib
-import signal
 import threading
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -81,17 +80,6 @@ def foreign_change(before: bytes | None, after: bytes | None,
     return None  # the peers' own changes (topology, generation, initWal)
 
 
-_LOCK = threading.Lock()
-_PENDING: list[ForeignWrite] = []
-
-
-def _handler(_signum: int, _frame: Any) -> None:
-    with _LOCK:
-        error = _PENDING.pop(0) if _PENDING else None
-    if error is not None:
-        raise error
-
-
 @contextmanager
 def watching(client: Any, shard: str, say: Any, resume_command: str) -> Iterator[None]:
     """Watch /state for the block; a foreign write raises ``ForeignWrite`` in it."""
@@ -100,12 +88,13 @@ def watching(client: Any, shard: str, say: Any, resume_command: str) -> Iterator
         return
     from kazoo.recipe.watchers import DataWatch
 
+    from migrator.engine import stopper
     from migrator.zk import paths, writes
 
     stopped = threading.Event()
     seen: list[bytes | None] = []
     raised: list[str] = []
-    main = threading.main_thread().ident or 0
+    sent: list[ForeignWrite] = []
 
     def changed(data: bytes | None, _stat: Any) -> bool:
         if stopped.is_set():
@@ -125,20 +114,17 @@ def watching(client: Any, shard: str, say: Any, resume_command: str) -> Iterator
             f"Find out who changed it and why (`migrator state`, `migrator history`); when "
             f"the shard is as it should be, run `{resume_command}`.",
         )
-        with _LOCK:
-            _PENDING.append(error)
         with contextlib.suppress(Exception):  # the alarm matters more than its message
             say(f"  ALARM: /state changed by someone else: {what}")
-        signal.pthread_kill(main, signal.SIGUSR2)
+        sent.append(error)
+        stopper.stop_main(error)
         return False
 
-    # left installed afterwards: a signal sent just before the watch stopped must find
-    # this handler (which then has nothing to raise), never SIGUSR2's default (exit)
-    signal.signal(signal.SIGUSR2, _handler)
+    stopper.install()
     DataWatch(client, paths.state_path(shard), changed)
     try:
         yield
     finally:
         stopped.set()
-        with _LOCK:
-            _PENDING.clear()
+        for error in sent:
+            stopper.drop(error)
