@@ -147,3 +147,24 @@ def test_verdict_is_ok_exactly_when_no_row_refuses(
         bad_sitter = not in_election[ZONES.index(zone)]
         excused = flight[ZONES.index(zone)] or (lenient and not bad_route)
         assert row.ok == (not (bad_route or bad_sitter) or excused)
+
+
+def test_zones_of_steps_in_flight_come_from_the_journal() -> None:
+    from migrator.engine.journal import StepRecord, new_journal, new_run
+    from migrator.engine.preflight import in_flight_zones
+    from migrator.engine.topology import capture
+    from migrator.playbook import catalog
+    from tests.engine.helpers import ZONES as IDS
+    from tests.engine.helpers import snapshot
+
+    loaded = catalog.resolve("three-node")
+    original = capture(snapshot([0, 1, 2]))
+    journal = new_journal("1.moray.test", original, {}, "t@h").with_run(
+        new_run("migration", "three-node", loaded.digest, "t@h"))
+    assert in_flight_zones(journal, "migration", loaded, original) == {}
+    acting = journal.with_step("migration", "reprovision-async", StepRecord(status="acting"))
+    assert in_flight_zones(acting, "migration", loaded, original) == {
+        IDS[2]: "reprovision-async"}
+    # another kind of run's steps are not this run's
+    assert in_flight_zones(acting, "rollback", loaded, original) == {}
+    assert in_flight_zones(None, "migration", loaded, original) == {}
