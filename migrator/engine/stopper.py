@@ -6,16 +6,14 @@ call ``stop_main(error)``: the error is queued and SIGUSR2 sent to the main
 thread, whose handler raises it there, so the runner handles it as any other
 failure (journal consistent, step resumable). The handler stays installed once
 set: a signal arriving just after the waiter has gone finds nothing queued,
-never SIGUSR2's default action (ending the process). ``watching`` brackets a
-wait: errors it queued and that were not raised are dropped when it ends.
+never SIGUSR2's default action (ending the process). A waiter ``drop``s the
+errors it queued and that were not raised when its wait ends.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from migrator.errors import MigratorError
@@ -56,13 +54,3 @@ def drop(error: MigratorError) -> None:
         if error in _PENDING:
             _PENDING.remove(error)
 
-
-@contextmanager
-def bracket() -> Iterator[list[MigratorError]]:
-    """Errors queued during the block and not raised are dropped at its end."""
-    sent: list[MigratorError] = []
-    try:
-        yield sent
-    finally:
-        for error in sent:
-            drop(error)
