@@ -11,6 +11,7 @@ zone; one zone's failure never hides another's report.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -53,6 +54,58 @@ def missing_command(words: list[str]) -> str:
     return MISSING_SCRIPT.format(words=" ".join(shlex.quote(w) for w in words))
 
 
+Part = Callable[[RemoteSession, str, ZoneReport], list[str]]
+
+
+def _guarded(part: Part, session: RemoteSession, zone: str, report: ZoneReport) -> list[str]:
+    try:
+        return list(part(session, zone, report))
+    except MigratorError as exc:
+        return [exc.paragraph()]
+
+
+def _version(session: RemoteSession, zone: str, report: ZoneReport) -> list[str]:
+    result = session.run_template(zone, f"{report.kind}_version")
+    report.version = reported_version(result.text) if result.ok else None
+    if report.version is not None:
+        return []
+    said = result.stderr.decode("utf-8", "replace").strip()[-200:]
+    return [f"`{result.command}` gave no version (exit status "
+            f"{result.status}{': ' + said if said else ''})"]
+
+
+def _log(session: RemoteSession, zone: str, report: ZoneReport) -> list[str]:
+    mark = session.mark_log(zone)
+    report.log = (f"{mark.path} ({mark.offset} bytes)" if mark.inode is not None
+                  else f"{mark.path} (does not exist yet)")
+    session.read_since(zone, mark, max_bytes=1)  # proves read access
+    return []
+
+
+SEPARATOR = "--- migrator probe ---"
+
+
+def _service(session: RemoteSession, zone: str, report: ZoneReport, sitter: bool,
+             commands: tuple[str, ...]) -> list[str]:
+    """The sitter's state and the missing commands, in one round trip."""
+    status = session.inventory.commands.template("sitter_status").fill(
+        zone=zone, shard=session.inventory.shard) if sitter else "true"
+    missing = missing_command(list(commands)) if commands else "true"
+    script = f"{status}; echo '{SEPARATOR}'; {missing}"
+    result = session.run(zone, script)
+    state_text, _, missing_text = result.text.partition(SEPARATOR)
+    problems: list[str] = []
+    if sitter:
+        lines = state_text.strip().splitlines()
+        report.sitter = lines[-1].strip() if lines else "unknown (no output)"
+        if report.sitter != "online":
+            problems.append(f"its sitter is not running (`{status}` says {report.sitter})")
+    report.missing = [w for w in missing_text.split() if w in commands]
+    if report.missing:
+        problems.append("commands the playbook calls are missing: " + ", ".join(report.missing))
+    return problems
+
+
 def _probe(session: RemoteSession, zone: str, kind: str, commands: tuple[str, ...] = (),
            sitter: bool = False) -> ZoneReport:
     connection = session.connection(zone)
@@ -74,33 +127,17 @@ def _probe(session: RemoteSession, zone: str, kind: str, commands: tuple[str, ..
     report.reachable = True
     recorded = [r for r in session.recorded_host_keys[before:] if r.label == zone]
     report.host_key = "recorded" if recorded else "known"
-    try:
-        result = session.run_template(zone, f"{kind}_version")
-        report.version = reported_version(result.text) if result.ok else None
-        if report.version is None:
-            said = result.stderr.decode("utf-8", "replace").strip()[-200:]
-            report.problems.append(f"`{result.command}` gave no version (exit status "
-                                   f"{result.status}{': ' + said if said else ''})")
-        if kind == "manatee":
-            mark = session.mark_log(zone)
-            report.log = (f"{mark.path} ({mark.offset} bytes)" if mark.inode is not None
-                          else f"{mark.path} (does not exist yet)")
-            session.read_since(zone, mark, max_bytes=1)  # proves read access
-        if kind == "manatee" and sitter:
-            state = session.run_template(zone, "sitter_status")
-            report.sitter = state.text.strip().splitlines()[-1] if state.text.strip() else (
-                f"unknown (`{state.command}` exit status {state.status})")
-            if report.sitter != "online":
-                report.problems.append(f"its sitter is not running (`{state.command}` says "
-                                       f"{report.sitter})")
-        if kind == "manatee" and commands:
-            found = session.run(zone, missing_command(list(commands)))
-            report.missing = [w for w in found.text.split() if w in commands]
-            if report.missing:
-                report.problems.append("commands the playbook calls are missing: "
-                                       + ", ".join(report.missing))
-    except MigratorError as exc:
-        report.problems.append(exc.paragraph())
+    parts: list[Part] = [_version]
+    if kind == "manatee":
+        parts.append(_log)
+        if sitter or commands:
+            parts.append(lambda s, z, r: _service(s, z, r, sitter, commands))
+    # the looks are independent: each on its own channel of the zone's one transport,
+    # at the same time, so a zone costs about one round trip more than its slowest look
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        found = list(pool.map(lambda part: _guarded(part, session, zone, report), parts))
+    for problems in found:
+        report.problems.extend(problems)
     return report
 
 
