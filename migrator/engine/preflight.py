@@ -28,7 +28,10 @@ Decisions where the issue is silent:
 
 The probes of all zones run concurrently (one pool, bounded by the connect and
 command timeouts), while the ZooKeeper reads run alongside; the gate runs once
-per command, never per step.
+per command, never per step. A zone whose probe found a problem (other than a
+host key) is probed once more before the problem counts: one channel dropped on
+a busy machine must not refuse a run, while a zone that is really down fails
+twice.
 """
 
 from __future__ import annotations
@@ -239,17 +242,35 @@ def in_flight_zones(journal: Any, kind: str, loaded: Any, original: Any) -> dict
     return found
 
 
+def _probe_twice(remote: Any, inventory: Any, words: tuple[str, ...]) -> list[ZoneReport]:
+    """Every zone probed concurrently; a zone with a problem is probed once more (its
+    connection re-opened) before the problem counts, so that one dropped channel on
+    a busy machine does not refuse a run. Host-key problems are not retried."""
+    from migrator.remote.probe import check_inventory, probe_zone
+
+    reports = check_inventory(remote, inventory, words, True)
+    again = [i for i, r in enumerate(reports)
+             if r.problems and r.host_key not in ("unknown", "CHANGED")]
+    if not again:
+        return reports
+    with ThreadPoolExecutor(max_workers=len(again)) as pool:
+        retried = list(pool.map(
+            lambda i: probe_zone(remote, reports[i].zone, reports[i].kind, words, True), again))
+    for index, report in zip(again, retried, strict=True):
+        reports[index] = report
+    return reports
+
+
 def gather(client: Any, shard: str, root: str, remote: Any, inventory: Any, loaded: Any,
            journal: Any, original: Any, kind: str, identity: str) -> Facts:
     """Probe every zone (concurrently, in a thread) while reading ZooKeeper; reads only."""
     from migrator.engine.lock import is_dead_local_holder, read_holders
     from migrator.errors import MigratorError
-    from migrator.remote.probe import check_inventory
     from migrator.zk import reads
 
+    words = zone_words(inventory, loaded) if inventory is not None else ()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        probing = (pool.submit(check_inventory, remote, inventory,
-                               zone_words(inventory, loaded), True)
+        probing = (pool.submit(_probe_twice, remote, inventory, words)
                    if remote is not None and inventory is not None else None)
         election: frozenset[str] | None = None
         problem: str | None = None

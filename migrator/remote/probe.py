@@ -141,6 +141,12 @@ def _probe(session: RemoteSession, zone: str, kind: str, commands: tuple[str, ..
     return report
 
 
+def probe_zone(session: RemoteSession, zone: str, kind: str, commands: tuple[str, ...] = (),
+               sitter: bool = False) -> ZoneReport:
+    """One zone's report (what ``check_inventory`` does for each zone)."""
+    return _probe(session, zone, kind, commands, sitter)
+
+
 def check_inventory(session: RemoteSession, inventory: Inventory,
                     commands: tuple[str, ...] = (), sitter: bool = False) -> list[ZoneReport]:
     """Every zone and Moray, probed concurrently (``commands``/``sitter``: see ``_probe``)."""
