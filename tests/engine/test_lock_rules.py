@@ -190,3 +190,33 @@ def test_break_lock_of_a_holder_elsewhere_says_how_old_its_session_is(
     assert f"session 0x{kazoo.client_id[0]:x}" in text
     assert "has existed for at least" in text and "Lock broken." in text
     assert read_holders(zk, SHARD) == []
+
+
+def test_override_lock_asks_for_the_shard_name_in_a_real_terminal(
+    zk_server: ZooKeeperServer, zk: Any, three_peers: V1Shard, kazoo: Any, tmp_path: Path,
+) -> None:
+    import sys
+
+    import pexpect
+
+    expert.backfill(zk, SHARD, lambda _s: None)
+    version = _state_version(zk)
+    holder = RunLock(kazoo, SHARD, "carol@elsewhere pid 7")
+    holder.acquire()
+    # --yes answers the ordinary question, never the typed one the override asks
+    argv = ["-m", "migrator", "unfreeze", "--zk", zk_server.connection_string, "--shard",
+            SHARD, "--yes", "--override-lock"]
+    env = {**os.environ, "NO_COLOR": "1", "MIGRATOR_AUDIT_DIR": str(tmp_path / "audit")}
+    child = pexpect.spawn(sys.executable, argv, env=env, encoding="utf-8", timeout=60,
+                          dimensions=(50, 200))
+    try:
+        child.expect("carol@elsewhere pid 7 holds the run lock")
+        child.expect("Type the shard name")
+        child.send(SHARD + "\r")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+        holder.release()
+    assert child.exitstatus == 0, child.before
+    assert _state_version(zk) == version + 1
+    assert "freeze" not in json.loads(zk.get(STATE)[0])
