@@ -45,6 +45,7 @@ the file, the line and the field. Example (every key shown; only ``shard``,
       manatee_adm: /opt/smartdc/manatee/node_modules/.bin/manatee-adm
       sitter_disable: svcadm disable manatee-sitter
       sitter_enable: svcadm enable manatee-sitter
+      sitter_status: svcs -H -o state manatee-sitter   # prints `online` when running
       tail: tail                      # needs -c +N and -F (GNU, BSD); e.g. a path to GNU tail
       reprovision:
         run_on: headnode              # headnode | local | zone
@@ -415,6 +416,8 @@ class Commands(Record):
     manatee_adm: str = field(default=TRITON_MANATEE_ADM, check=_command_prefix)
     sitter_disable: str = field(default="svcadm disable manatee-sitter", check=_zone_command)
     sitter_enable: str = field(default="svcadm enable manatee-sitter", check=_zone_command)
+    # prints the sitter service's state; `online` means running (the pre-flight's check)
+    sitter_status: str = field(default="svcs -H -o state manatee-sitter", check=_zone_command)
     tail: str = field(default="tail", check=_command_prefix)
     reprovision: Reprovision = Reprovision()
     # Optional: run where the reprovision runs; prints `running` (first word) while a

@@ -78,6 +78,17 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if debug:
             raise
+        from migrator.zk.faults import is_fault
+
+        if is_fault(exc):
+            # a ZooKeeper fault outside the run's guarded calls (connecting, the lock)
+            _print_error(
+                f"ZooKeeper failed ({type(exc).__name__}); the command stopped. Nothing "
+                "half-written is left: every write is one conditional ZooKeeper operation. "
+                "When `migrator status` answers again, run the command again (a migration: "
+                "`migrator resume --inventory INVENTORY`)."
+            )
+            sys.exit(EXIT_BAD_INPUT)
         _print_error(
             f"Internal error: {type(exc).__name__}: {exc}. This is a bug in migrator; "
             "rerun with --debug for the traceback and report it."

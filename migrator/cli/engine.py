@@ -49,6 +49,7 @@ def plan(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: 
 
         plan_rollback(ctx, zk, shard, inventory_path, connect_timeout, as_json)
         return
+    verdict = None  # the pre-flight a run would meet (live plans only)
     if topology_file is not None:
         from migrator.commands import engine
 
@@ -76,7 +77,7 @@ def plan(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: 
 
             with zk_session(target.zk, target.connect_timeout, target.debug,
                             started=connecting) as client:
-                result = engine.plan(
+                result, verdict = engine.plan_checked(
                     engine.EngineTarget(client, target.require_shard(), inventory,
                                         str(inventory_path or "INVENTORY")),
                     playbook, prewarmed=started,
@@ -90,10 +91,31 @@ def plan(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: 
         from migrator.engine.savedplan import save_plan
 
         save_plan(result, out_file)
-    render_plan(result, as_json=as_json)
+    if as_json and verdict is not None:
+        import json
+
+        click.echo(json.dumps({**result.to_json(), "preflight": verdict.to_json()}, indent=2,
+                              ensure_ascii=False))
+    else:
+        render_plan(result, as_json=as_json)
+    if verdict is not None and not as_json:
+        import sys
+
+        from migrator.engine import preflight
+
+        click.echo("")
+        preflight.show(verdict, stream=sys.stdout)
     if out_file is not None:
         click.echo(f"Plan saved to {out_file}; run it with `migrator run --plan {out_file}`.",
                    err=True)
+    if verdict is not None and not verdict.ok:
+        from migrator.errors import Refused
+
+        raise Refused(
+            "A run would be refused now by its pre-flight check: "
+            + "; ".join(verdict.problems) + ".",
+            "Fix what the pre-flight table shows, then plan again.",
+        )
 
 
 def _run_options(func: Any) -> Any:

@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from migrator.cli.options import ShardTarget, shard_target
 from migrator.cluster.state import ClusterState
 
+if TYPE_CHECKING:
+    from migrator.commands.expert import LockOverride
+
 yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask; for scripts.")
+override_option = click.option(
+    "--override-lock", is_flag=True,
+    help="Write even while a migration run holds the shard's lock (asks for the shard name "
+         "to be typed, even with --yes).")
+
+
+def _lock_override(name: str, override: bool) -> LockOverride | None:
+    """None (refuse under a run's lock), or the typed confirmation ``--override-lock`` asks."""
+    if not override:
+        return None
+
+    def ask(holder: str) -> None:
+        from migrator.ui.confirm import confirm_typed
+        from migrator.ui.output import say
+
+        say(f"WARNING: {holder} holds the run lock of shard {name}: a migration is running. "
+            "Writing now changes the shard under it; that run will stop when it sees the "
+            "write.")
+        confirm_typed(f"Write to shard {name} while {holder} runs?", name, assume_yes=False)
+
+    return ask
 
 
 def _show_state(title: str, state: ClusterState | None) -> None:
@@ -26,7 +52,8 @@ def _show_state(title: str, state: ClusterState | None) -> None:
 @click.command()
 @shard_target(need_shard=True)
 @yes_option
-def backfill(target: ShardTarget, yes: bool) -> None:
+@override_option
+def backfill(target: ShardTarget, yes: bool, override_lock: bool) -> None:
     """Create /state from the election order, as `manatee-adm state-backfill` does."""
     from migrator.commands import expert
     from migrator.ui.confirm import confirm
@@ -39,27 +66,32 @@ def backfill(target: ShardTarget, yes: bool) -> None:
         confirm(f"Write this state to shard {name}?", assume_yes=yes)
 
     with target.session() as client:
-        outcome = expert.backfill(client, name, ask)
+        outcome = expert.backfill(client, name, ask,
+                                  lock_override=_lock_override(name, override_lock))
     say(f"Backfilled: created /state and history record {outcome.history_node}.")
 
 
 @click.command()
 @shard_target(need_shard=True)
 @click.option("--reason", "-r", required=True, help="Why the shard is frozen (recorded).")
-def freeze(target: ShardTarget, reason: str) -> None:
+@override_option
+def freeze(target: ShardTarget, reason: str, override_lock: bool) -> None:
     """Freeze the cluster state: peers will not take over or change the topology."""
     from migrator.commands import expert
     from migrator.ui.output import say
 
     with target.session() as client:
-        outcome = expert.freeze(client, target.require_shard(), reason, lambda _s: None)
+        name = target.require_shard()
+        outcome = expert.freeze(client, name, reason, lambda _s: None,
+                                _lock_override(name, override_lock))
     say(f"Frozen: {reason} (history record {outcome.history_node}).")
 
 
 @click.command()
 @shard_target(need_shard=True)
 @yes_option
-def unfreeze(target: ShardTarget, yes: bool) -> None:
+@override_option
+def unfreeze(target: ShardTarget, yes: bool, override_lock: bool) -> None:
     """Remove the freeze so that the sync may take over if the primary fails."""
     from migrator.commands import expert
     from migrator.ui.confirm import confirm
@@ -77,14 +109,16 @@ def unfreeze(target: ShardTarget, yes: bool) -> None:
         confirm(f"Unfreeze shard {name}?", assume_yes=yes)
 
     with target.session() as client:
-        outcome = expert.unfreeze(client, name, ask)
+        outcome = expert.unfreeze(client, name, ask,
+                                  _lock_override(name, override_lock))
     say(f"Unfrozen (history record {outcome.history_node}).")
 
 
 @click.command("delete-state")
 @shard_target(need_shard=True)
 @yes_option
-def delete_state(target: ShardTarget, yes: bool) -> None:
+@override_option
+def delete_state(target: ShardTarget, yes: bool, override_lock: bool) -> None:
     """Delete /state (rollback): the shard goes back to election-order topology."""
     from migrator.commands import expert
     from migrator.ui.confirm import confirm_typed
@@ -101,5 +135,6 @@ def delete_state(target: ShardTarget, yes: bool) -> None:
         confirm_typed(f"Delete the /state of shard {name}?", name, assume_yes=yes)
 
     with target.session() as client:
-        expert.delete_state(client, name, ask)
+        expert.delete_state(client, name, ask,
+                            _lock_override(name, override_lock))
     say(f"Deleted /state of shard {name}.")

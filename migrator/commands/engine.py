@@ -116,11 +116,29 @@ def plan(target: EngineTarget, requested: str = "auto", prewarmed: Any = None) -
 
     ``prewarmed``: a ``Prewarm`` of the target's inventory already under way.
     """
+    return plan_checked(target, requested, prewarmed)[0]
+
+
+def plan_checked(target: EngineTarget, requested: str = "auto",
+                 prewarmed: Any = None) -> tuple[Plan, Any]:
+    """The plan and the pre-flight verdict a run would meet now (reads only).
+
+    The gate's probes run in a thread alongside the plan's own reads and checks:
+    both mostly wait on SSH and ZooKeeper.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from migrator.engine import preflight as gate
+
     console = RunConsole(assume_yes=False, shard=target.shard)
     with remote_session(target.inventory, prewarmed) as remote:
         runner, read = _runner_and_read(target, requested, console, RunOptions(), remote)
-        planned = with_alternatives(runner.plan(read)[0], runner.loaded)
-        return with_log_level_notes(planned, runner.loaded, remote)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            facts = pool.submit(gather_preflight, target, runner, remote, read)
+            planned = with_log_level_notes(
+                with_alternatives(runner.plan(read)[0], runner.loaded), runner.loaded, remote)
+            verdict = gate.decide(facts.result())
+        return planned, verdict
 
 
 def with_log_level_notes(plan: Plan, loaded: LoadedPlaybook, remote: Any) -> Plan:
@@ -222,15 +240,124 @@ def require_terminal_or_yes(assume_yes: bool) -> None:
 
 
 def break_lock_when_confirmed(target: EngineTarget, console: RunConsole) -> None:
-    """``--break-lock``: name the holder, ask (the shard name typed), then remove it."""
-    from migrator.engine.lock import break_lock, holders
+    """``--break-lock``: refuse a holder alive on this machine (naming its pid); for any
+    other, say how long its ZooKeeper session has existed, ask (the shard name typed),
+    then remove it."""
+    import time
 
-    held_by = holders(target.client, target.shard, target.journal_root)
-    if held_by:
-        console.say(f"The lock of shard {target.shard} is held by {', '.join(held_by)}.")
-        console.ask(f"Break the lock held by {', '.join(held_by)}?", None, True)
-        break_lock(target.client, target.shard, target.journal_root)
-        console.say("Lock broken.")
+    from migrator.engine.lock import (
+        break_decision,
+        break_lock,
+        local_pid,
+        pid_alive,
+        read_holders,
+    )
+
+    def alive_here(identity: str) -> int | None:
+        pid = local_pid(identity)
+        return pid if pid is not None and pid_alive(pid) else None
+
+    found = read_holders(target.client, target.shard, target.journal_root)
+    if not found:
+        return
+    decision = break_decision(found, int(time.time() * 1000), alive_here)
+    if not decision.allowed:
+        from migrator.engine.lock import LockHeld
+
+        raise LockHeld(
+            decision.lines[0] + " Nothing was done.",
+            "Let that run finish, or stop it (Ctrl-C) and use `migrator resume`.",
+        )
+    for line in decision.lines:
+        console.say(line)
+    who = ", ".join(h.identity for h in found)
+    console.ask(f"Break the lock held by {who}?", None, True)
+    break_lock(target.client, target.shard, target.journal_root)
+    console.say("Lock broken.")
+
+
+def pass_preflight(target: EngineTarget, runner: Runner, remote: Any, verb: str,
+                   console: RunConsole, *, break_lock: bool = False,
+                   read: tuple[ShardSnapshot, list[HistoryRecord]] | None = None) -> Any:
+    """The pre-flight gate (``migrator.engine.preflight``): show the table; refuse (exit
+    3) before any write when anything fails. With ``--break-lock`` a lock held by
+    another run does not refuse by itself: once everything else passed, the lock is
+    broken after asking. Returns the verdict."""
+    from dataclasses import replace
+
+    from migrator.engine import preflight as gate
+
+    facts = gather_preflight(target, runner, remote, read)
+    verdict = gate.decide(facts)
+    gate.show(verdict)
+    if not verdict.ok and break_lock and gate.decide(replace(facts, holders=[])).ok:
+        break_lock_when_confirmed(target, console)
+        return verdict
+    if not verdict.ok:
+        raise verdict.refusal(verb)
+    return verdict
+
+
+def gather_preflight(target: EngineTarget, runner: Runner, remote: Any,
+                     read: tuple[ShardSnapshot, list[HistoryRecord]] | None = None) -> Any:
+    """The pre-flight's facts, read only (``migrator.engine.preflight.gather``)."""
+    from migrator.engine import preflight as gate
+    from migrator.errors import MigratorError
+    from migrator.zk import reads
+
+    journal = runner.store.load()
+    try:
+        if read is None:
+            read = (reads.read_shard(target.client, target.shard),
+                    reads.read_history(target.client, target.shard))
+        original: Any = resolve_original(read[0], read[1], journal)[0]
+    except MigratorError:
+        original = None  # the run itself explains why; the gate judges the rest
+    return gate.gather(target.client, target.shard, target.journal_root, remote,
+                       target.inventory, runner.loaded, journal, original,
+                       runner.options.kind, operator_identity_pid())
+
+
+@contextmanager
+def guard_run(target: EngineTarget, console: RunConsole, lock: Any, runner: Runner,
+              resume_command: str) -> Iterator[None]:
+    """ZooKeeper faults during the run (``migrator.zk.faults``): pause messages on the
+    console; after a session expiry, re-take the lock (only if free) and check the
+    journal is still the version this run wrote, or stop (exit 2)."""
+    from migrator.zk.faults import SessionLost, guard_for
+
+    guard = guard_for(target.client)
+
+    def journal_unchanged() -> None:
+        from kazoo.exceptions import NoNodeError
+
+        store = runner.store
+        if store.version is None:
+            return
+        try:
+            data, stat = target.client.get(store.path)
+        except NoNodeError:
+            data, stat = None, None
+        if stat is not None and (stat.version == store.version or (
+                store.pending is not None and data == store.pending
+                and stat.version == store.version + 1)):
+            return
+        raise SessionLost(
+            f"This run's ZooKeeper session expired, and meanwhile the journal of shard "
+            f"{target.shard} was changed by someone else (this run wrote version "
+            f"{store.version}); this run stopped without writing more.",
+            f"Look with `migrator plan`, then run `{resume_command}` from one machine only.",
+        )
+
+    guard.say = lambda text: console.say(f"  {text}", "yellow")
+    guard.resume_command = resume_command
+    guard.hooks = [lock.retake, journal_unchanged]
+    guard.fenced = None
+    try:
+        yield
+    finally:
+        guard.hooks = []
+        guard.say = lambda _text: None
 
 
 def run(
@@ -243,8 +370,6 @@ def run(
         require_terminal_or_yes(options.assume_yes)
     console = RunConsole(assume_yes=options.assume_yes or options.saved_plan is not None,
                          shard=target.shard)
-    if break_lock:
-        break_lock_when_confirmed(target, console)
     if require_journal:
         store = JournalStore(target.client, target.shard, root=target.journal_root)
         if store.load() is None:
@@ -253,11 +378,19 @@ def run(
                 "resume.",
                 "Start a migration with `migrator run`.",
             )
-    lock = RunLock(target.client, target.shard, operator_identity_pid(), target.journal_root,
-                   on_wait=console.say)
-    with lock, remote_session(target.inventory) as remote:
+    verb = "resume" if require_journal else "run"
+    with remote_session(target.inventory) as remote:
+        # reads only until the gate has passed: a refused run leaves no lock node behind
         runner = _runner(target, requested, console, options, remote)
-        return runner.execute()
+        pass_preflight(target, runner, remote, verb, console, break_lock=break_lock)
+        lock = RunLock(target.client, target.shard, operator_identity_pid(),
+                       target.journal_root, on_wait=console.say)
+        from migrator.engine.statewatch import watching
+
+        resume = f"migrator resume --inventory {options.inventory_path}"
+        with lock, guard_run(target, console, lock, runner, resume), \
+                watching(target.client, target.shard, console.say, resume):
+            return runner.execute()
 
 
 def operator_identity_pid() -> str:

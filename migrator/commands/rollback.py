@@ -18,9 +18,10 @@ from typing import Any
 
 from migrator.commands.engine import (
     EngineTarget,
-    break_lock_when_confirmed,
+    guard_run,
     inventory_zones,
     operator_identity_pid,
+    pass_preflight,
     remote_session,
     require_terminal_or_yes,
 )
@@ -136,27 +137,37 @@ def rollback(target: EngineTarget, options: RollbackOptions, sink: EventSink,
     loaded = resolved_playbook(choice)
     require_terminal_or_yes(options.assume_yes)
     console = EventConsole(sink, assume_yes=options.assume_yes, shard=target.shard)
-    if options.break_lock:
-        break_lock_when_confirmed(target, console)
     run_options = RunOptions(assume_yes=options.assume_yes, kind="rollback",
                              accept_playbook_change=options.accept_playbook_change,
                              inventory_path=target.inventory_path)
-    lock = RunLock(target.client, target.shard, operator_identity_pid(), target.journal_root)
-    with lock, remote_session(target.inventory) as remote, watchdog.suppressed():
+    with remote_session(target.inventory) as remote, watchdog.suppressed():
         runner = _runner(target, loaded, choice.explanation(), console, sink, run_options,
                          remote)
-        plan = runner.plan()[0]
-        sink.emit("plan", plan=plan.to_json())
-        if show_plan is not None:
-            show_plan(plan)
-        result = runner.execute()
-        outcome = RollbackOutcome(choice, plan, result)
-        if result.complete:
-            outcome.archived = archive_journal(target)
-            if outcome.archived:
-                console.say(f"The journal was archived at {outcome.archived}; the shard is a "
-                            "v1 shard again and a new migration starts afresh.")
-                sink.emit("journal-archived", path=outcome.archived)
+        # reads only until the gate has passed (no lock node on a refusal)
+        pass_preflight(target, runner, remote, "rollback", console,
+                       break_lock=options.break_lock)
+        lock = RunLock(target.client, target.shard, operator_identity_pid(),
+                       target.journal_root)
+        with lock, guard_run(target, console, lock, runner,
+                             f"migrator rollback --inventory {target.inventory_path}"):
+            return _rollback_locked(target, runner, choice, console, sink, show_plan)
+
+
+def _rollback_locked(target: EngineTarget, runner: Runner, choice: decide.RollbackChoice,
+                     console: EventConsole, sink: EventSink,
+                     show_plan: Any) -> RollbackOutcome:
+    plan = runner.plan()[0]
+    sink.emit("plan", plan=plan.to_json())
+    if show_plan is not None:
+        show_plan(plan)
+    result = runner.execute()
+    outcome = RollbackOutcome(choice, plan, result)
+    if result.complete:
+        outcome.archived = archive_journal(target)
+        if outcome.archived:
+            console.say(f"The journal was archived at {outcome.archived}; the shard is a "
+                        "v1 shard again and a new migration starts afresh.")
+            sink.emit("journal-archived", path=outcome.archived)
     return outcome
 
 
@@ -231,13 +242,18 @@ def rebuild_deposed(target: EngineTarget, options: RollbackOptions,
     run_options = RunOptions(assume_yes=options.assume_yes, kind="rebuild",
                              accept_playbook_change=True,
                              inventory_path=target.inventory_path)
-    lock = RunLock(target.client, target.shard, operator_identity_pid(), target.journal_root)
     from migrator.engine import watchdog
 
-    with lock, remote_session(target.inventory) as remote, watchdog.suppressed():
+    with remote_session(target.inventory) as remote, watchdog.suppressed():
         runner = _runner(target, loaded, f"The deposed peer is the {role}.", console, sink,
                          run_options, remote)
-        result = runner.execute()
+        pass_preflight(target, runner, remote, "rebuild-deposed", console,
+                       break_lock=options.break_lock)
+        lock = RunLock(target.client, target.shard, operator_identity_pid(),
+                       target.journal_root)
+        with lock, guard_run(target, console, lock, runner,
+                             f"migrator rebuild-deposed --inventory {target.inventory_path}"):
+            result = runner.execute()
     return RollbackOutcome(decide.RollbackChoice("rebuild-deposed", [
         decide.DEPOSED_EXPLANATION]), None, result)
 

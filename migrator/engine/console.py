@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,6 +25,7 @@ class RunConsole:
         self.shard = shard
         self.stream = stream or sys.stderr
         self._console: Any = None
+        self._wait: WaitLine | None = None
         self.is_tty = bool(getattr(self.stream, "isatty", lambda: False)())
 
     @property
@@ -52,13 +54,30 @@ class RunConsole:
 
     @contextmanager
     def waiting(self, what: str, timeout: float) -> Iterator[None]:
-        line = f"waiting up to {timeout:.0f} s for: {what}"
-        if not self.is_tty:
-            self.say(f"  … {line}")
-            yield
+        """A wait: on a terminal a live line with the time elapsed and left and the last
+        thing seen (``seen``); piped, one line at the start and one per new sighting."""
+        wait = WaitLine(what, timeout)
+        self._wait = wait
+        try:
+            if not self.is_tty:
+                self.say(f"  … waiting up to {timeout:.0f} s for: {what}")
+                yield
+                return
+            # rich redraws the status several times a second; each redraw renders
+            # ``wait`` afresh, so the clock moves without a thread of ours
+            with self.console.status(wait, spinner="dots"):
+                yield
+        finally:
+            self._wait = None
+
+    def seen(self, text: str) -> None:
+        """The last relevant thing a wait saw (shown with the wait's clock)."""
+        wait = getattr(self, "_wait", None)
+        if wait is None or text == wait.last:
             return
-        with self.console.status(line, spinner="dots"):
-            yield
+        wait.last = text
+        if not self.is_tty:
+            self.say(f"    {wait.clock()}; last seen: {text}")
 
     def show(self, shown: Any) -> None:
         if shown is None:
@@ -84,6 +103,30 @@ class RunConsole:
             confirm_typed(question, self.shard, assume_yes=False)
         else:
             confirm(question, assume_yes=False)
+
+
+class WaitLine:
+    """What a wait shows: what for, elapsed and remaining time, the last thing seen."""
+
+    def __init__(self, what: str, timeout: float) -> None:
+        self.what = what
+        self.timeout = timeout
+        self.started = time.monotonic()
+        self.last: str | None = None
+
+    def clock(self) -> str:
+        elapsed = time.monotonic() - self.started
+        return (f"{elapsed:.0f} s elapsed, {max(self.timeout - elapsed, 0.0):.0f} s left "
+                f"of {self.timeout:.0f} s")
+
+    def text(self) -> str:
+        seen = f"; last seen: {self.last}" if self.last else ""
+        return f"waiting for: {self.what} ({self.clock()}){seen}"
+
+    def __rich__(self) -> Any:
+        from rich.text import Text
+
+        return Text(self.text())
 
 
 def _diff_text(diff: str) -> Any:

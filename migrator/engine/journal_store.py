@@ -69,12 +69,17 @@ class JournalStore:
         self.path = journal_path(shard, root)
         self.audit_dir = (audit_dir or default_audit_dir()) / shard
         self.version: int | None = None
+        # the bytes of a save whose reply may have been lost (see ``save``), else None
+        self.pending: bytes | None = None
 
     def load(self) -> Journal | None:
         from kazoo.exceptions import NoNodeError
 
+        from migrator.zk.faults import guarded
+
         try:
-            data, stat = self.client.get(self.path)
+            data, stat = guarded(self.client, "reading the journal",
+                                 lambda: self.client.get(self.path))
         except NoNodeError:
             self.version = None
             return None
@@ -93,12 +98,26 @@ class JournalStore:
     def create(self, journal: Journal) -> None:
         from kazoo.exceptions import NodeExistsError
 
+        from migrator.zk.faults import guarded
+
         data = _encode(journal)
-        self.client.ensure_path(journal_root(self.shard, self.root))
-        try:
-            with sigint_deferred():
-                self.client.create(self.path, data)
+        tried: list[bool] = []
+
+        def attempt() -> None:
+            self.client.ensure_path(journal_root(self.shard, self.root))
+            try:
+                with sigint_deferred():
+                    tried.append(True)
+                    self.client.create(self.path, data)
+                    self.version = 0
+            except NodeExistsError:
+                # a retry after a lost reply: our own create may have been applied
+                if len(tried) < 2 or not self._stored_is(data, 0):
+                    raise
                 self.version = 0
+
+        try:
+            guarded(self.client, "creating the journal", attempt)
         except NodeExistsError as exc:
             raise StateConflict(
                 f"A migration journal for shard {self.shard} appeared at {self.path} while "
@@ -113,10 +132,27 @@ class JournalStore:
         if self.version is None:
             self.create(journal)
             return
+        from migrator.zk.faults import guarded
+
+        data, expected = _encode(journal), self.version
+        tried: list[bool] = []
+
+        def attempt() -> None:
+            try:
+                with sigint_deferred():
+                    tried.append(True)
+                    stat = self.client.set(self.path, data, version=expected)
+                    self.version = int(stat.version)
+            except BadVersionError:
+                # a retry after a lost reply: the first attempt may have been applied;
+                # it was if the stored journal is ours, one version on (never written twice)
+                if len(tried) < 2 or not self._stored_is(data, expected + 1):
+                    raise
+                self.version = expected + 1
+
+        self.pending = data
         try:
-            with sigint_deferred():
-                stat = self.client.set(self.path, _encode(journal), version=self.version)
-                self.version = int(stat.version)
+            guarded(self.client, "saving the journal", attempt)
         except (BadVersionError, NoNodeError) as exc:
             raise StateConflict(
                 f"The migration journal of shard {self.shard} was changed by someone else "
@@ -124,7 +160,18 @@ class JournalStore:
                 "Another migrator holds or broke the lock; look at `migrator plan` and use "
                 "`migrator resume` from one machine only.",
             ) from exc
+        finally:
+            self.pending = None
         self._audit(journal, "save")
+
+    def _stored_is(self, data: bytes, version: int) -> bool:
+        from kazoo.exceptions import NoNodeError
+
+        try:
+            stored, stat = self.client.get(self.path)
+        except NoNodeError:
+            return False
+        return bool(stored == data and stat.version == version)
 
     def _audit(self, journal: Journal, what: str) -> None:
         """Best effort: the journal in ZooKeeper is authoritative; the copy is for people."""

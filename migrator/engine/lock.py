@@ -7,12 +7,24 @@ killed by SIGKILL), its node is stale (it only lingers until its ZooKeeper
 session expires), so we remove it and say so: ``resume`` right after a crash
 just works. The lock's znode is
 ephemeral: a migrator that dies releases it when its session expires.
-``break_lock`` deletes the holder's znode; the CLI asks before calling it.
+``break_lock`` deletes the holder's znode; the CLI asks before calling it, and
+refuses outright when the holder runs on this machine and is alive
+(``break_decision``).
+
+Reading who holds the lock (``read_holders``) writes nothing: kazoo's own
+``contenders()`` creates the lock's parent node, and a run refused before its
+first change must leave ZooKeeper exactly as it found it.
+
+When the run's ZooKeeper session expires, its lock node goes with it;
+``RunLock.retake`` takes it again in the new session, only if nobody else has
+taken it meanwhile.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from migrator.engine.journal_store import JOURNAL_ROOT, journal_root
@@ -22,22 +34,104 @@ if TYPE_CHECKING:
     from kazoo.client import KazooClient
 
 
-def is_dead_local_holder(identity: str) -> bool:
-    """``user@host pid N`` naming this host and a process that no longer exists."""
-    import os
+def local_pid(identity: str) -> int | None:
+    """The pid of ``user@host pid N`` when ``host`` is this machine, else None."""
     import socket
 
     head, _, pid = identity.rpartition(" pid ")
     host = head.rpartition("@")[2]
     if host != socket.gethostname() or not pid.isdigit():
-        return False
+        return None
+    return int(pid)
+
+
+def pid_alive(pid: int) -> bool:
+    import os
+
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
-        return True
-    except PermissionError:
         return False
-    return False
+    except PermissionError:
+        return True  # it exists, as another user
+    return True
+
+
+def is_dead_local_holder(identity: str) -> bool:
+    """``user@host pid N`` naming this host and a process that no longer exists."""
+    pid = local_pid(identity)
+    return pid is not None and not pid_alive(pid)
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """One contender node under the lock: who, and since when its session has existed."""
+
+    identity: str
+    node: str
+    session: int  # the node's ephemeralOwner: the holder's ZooKeeper session id
+    created_ms: int  # the node's ctime, milliseconds since the epoch
+
+
+def read_holders(client: KazooClient, shard: str, root: str = JOURNAL_ROOT) -> list[LockHolder]:
+    """The lock's contender nodes, oldest first (the first holds the lock); reads only."""
+    from kazoo.exceptions import NoNodeError
+
+    path = lock_path(shard, root)
+    try:
+        children = client.get_children(path)
+    except NoNodeError:
+        return []
+    found: list[tuple[str, LockHolder]] = []
+    for child in children:
+        sequence = re.search(r"(\d{10})$", child)
+        if sequence is None:
+            continue
+        try:
+            data, stat = client.get(f"{path}/{child}")
+        except NoNodeError:
+            continue
+        found.append((sequence.group(1), LockHolder(
+            (data or b"").decode("utf-8", "replace"), child, int(stat.ephemeralOwner),
+            int(stat.ctime))))
+    return [holder for _, holder in sorted(found, key=lambda pair: pair[0])]
+
+
+@dataclass(frozen=True)
+class BreakDecision:
+    """Whether ``--break-lock`` may go on, and what to tell the operator first."""
+
+    allowed: bool
+    lines: list[str]
+
+
+def break_decision(holders: list[LockHolder], now_ms: int,
+                   alive: Callable[[str], int | None]) -> BreakDecision:
+    """Pure: ``alive(identity)`` gives the pid of a holder running on this machine and
+    alive, else None. Such a holder is refused; any other is described with how long
+    its ZooKeeper session has existed (from its lock node's creation)."""
+    lines: list[str] = []
+    for holder in holders:
+        pid = alive(holder.identity)
+        if pid is not None:
+            return BreakDecision(False, [
+                f"The lock is held by {holder.identity}, which runs on this machine and is "
+                f"alive (pid {pid}): it is not dead, and breaking its lock would let two "
+                "migrators write to the shard at once."])
+        age = max(now_ms - holder.created_ms, 0) / 1000.0
+        lines.append(f"{holder.identity} holds lock node {holder.node} in ZooKeeper session "
+                     f"0x{holder.session:x}, which has existed for at least {_age(age)} "
+                     "(its node's creation); a dead holder's session ends by itself after "
+                     "the session timeout.")
+    return BreakDecision(True, lines)
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 class LockHeld(Refused):
@@ -82,8 +176,41 @@ class RunLock:
             "surely dead, `migrator run --break-lock` removes the lock after asking.",
         )
 
+    def retake(self) -> None:
+        """In a new session (the old one expired with our node): take the lock again
+        only if nobody else holds it; otherwise ``SessionLost`` naming the holder."""
+        from kazoo.recipe.lock import Lock
+
+        from migrator.zk.faults import SessionLost
+
+        others = [h for h in read_holders(self._client, self.shard, self.root)
+                  if h.identity != self.identity]
+        if not others:
+            self._lock = Lock(self._client, self.path, identifier=self.identity)
+            if self._lock.acquire(blocking=False):
+                if self.on_wait is not None:
+                    self.on_wait(f"Re-took the run lock of shard {self.shard} in the new "
+                                 "session.")
+                return
+            others = [h for h in read_holders(self._client, self.shard, self.root)
+                      if h.identity != self.identity]
+        who = others[0].identity if others else "another migrator"
+        raise SessionLost(
+            f"This run's ZooKeeper session expired, and meanwhile {who} took the run lock of "
+            f"shard {self.shard}; this run stopped without writing more.",
+            "Let that run finish (or ask its operator); then look with `migrator plan` and "
+            "`migrator resume` from one machine only.",
+        )
+
     def release(self) -> None:
-        self._lock.release()
+        from migrator.zk.faults import is_fault
+
+        try:
+            self._lock.release()
+        except Exception as exc:
+            if not is_fault(exc):
+                raise
+            # ZooKeeper unreachable: the ephemeral node goes with our session anyway
 
     def __enter__(self) -> RunLock:
         self.acquire()
@@ -94,9 +221,8 @@ class RunLock:
 
 
 def holders(client: KazooClient, shard: str, root: str = JOURNAL_ROOT) -> list[str]:
-    from kazoo.recipe.lock import Lock
-
-    return list(Lock(client, lock_path(shard, root)).contenders())
+    """The identities of the lock's contenders, oldest first (reads only)."""
+    return [h.identity for h in read_holders(client, shard, root)]
 
 
 def break_lock(client: KazooClient, shard: str, root: str = JOURNAL_ROOT,

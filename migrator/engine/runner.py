@@ -647,21 +647,28 @@ class Runner:
                  timeout)
 
     def _verify(self, ctx: EngineContext, step: Step) -> None:
-        deadline = time.monotonic() + step.timeout
+        from migrator.engine import waits
+
+        began = time.monotonic()
+        deadline = began + step.timeout
         for ref in step.verify:
             remaining = max(deadline - time.monotonic(), 0.0)
             timeout = min(ref.timeout, remaining) if ref.timeout else remaining
             what = ref.why or get_check(ref.check).summary or ref.check
             started = time.monotonic()
             try:
-                with self.console.waiting(what, timeout):
+                with self.console.waiting(what, timeout), waits.guard(
+                        ctx, step, ref, what, timeout, self._record(step.id).outputs,
+                        self.console, self.options.kind,
+                        f"migrator resume --inventory {self.options.inventory_path}"):
                     outcome = run_check(ctx, ref, timeout)
             finally:
                 self.cluster_seconds += time.monotonic() - started
             if not outcome.ok:
                 self.console.fail(f"{ref.check}: {outcome.detail}")
+                spent = waits.waited(time.monotonic() - began, step.timeout)
                 raise StepFailed(
-                    f"Step {step.id} ({step.title}) timed out after {step.timeout:g} s: "
+                    f"Step {step.id} ({step.title}) {spent}: "
                     f"expected {what} ({ref.check}), but saw: {outcome.detail}. The cluster "
                     "may still be moving; nothing more was done and the step is not "
                     "stamped done.",

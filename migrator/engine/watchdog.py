@@ -474,7 +474,11 @@ class Watchdog:
                 # the timeout only lets a stopped or disconnected watchdog exit
                 self._events.get(timeout=1.0)
             except queue.Empty:
-                if not getattr(self.client, "connected", True):
+                from migrator.zk.faults import client_closed
+
+                # a paused connection comes back (the watches re-register with it);
+                # only a closed client ends the watch
+                if client_closed(self.client):
                     return
                 continue
             while not self._events.empty():  # one snapshot for a burst of changes

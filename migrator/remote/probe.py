@@ -2,12 +2,16 @@
 
 For each zone (in parallel, each bounded by the connect and command timeouts):
 reachability and route, host-key status, the manatee (or Moray) version, and
-whether the sitter log can be located and read. Decisions are per zone; one
-zone's failure never hides another's report.
+whether the sitter log can be located and read; and, when asked (the run's
+pre-flight, ``migrator.engine.preflight``), the sitter's service state
+(``commands.sitter_status``) and which of the commands a playbook will call are
+missing (``command -v``, one round trip for all of them). Decisions are per
+zone; one zone's failure never hides another's report.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -32,6 +36,8 @@ class ZoneReport:
     log: str | None = None
     # the sitter log holds DEBUG records (None: cannot tell); see remote/loglevels.py
     debug_records: bool | None = None
+    sitter: str | None = None  # the sitter service's state (`online` when running)
+    missing: list[str] = field(default_factory=list)  # commands not found in the zone
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -42,7 +48,73 @@ class ZoneReport:
         return {**asdict(self), "ok": self.ok}
 
 
-def _probe(session: RemoteSession, zone: str, kind: str) -> ZoneReport:
+MISSING_SCRIPT = 'for c in {words}; do command -v "$c" >/dev/null 2>&1 || echo "$c"; done'
+
+
+def missing_command(words: list[str]) -> str:
+    """Shell text printing each of ``words`` that is not a command here (quoted)."""
+    import shlex
+
+    return MISSING_SCRIPT.format(words=" ".join(shlex.quote(w) for w in words))
+
+
+Part = Callable[[RemoteSession, str, ZoneReport], list[str]]
+
+
+def _guarded(part: Part, session: RemoteSession, zone: str, report: ZoneReport) -> list[str]:
+    try:
+        return list(part(session, zone, report))
+    except MigratorError as exc:
+        return [exc.paragraph()]
+
+
+def _version(session: RemoteSession, zone: str, report: ZoneReport) -> list[str]:
+    result = session.run_template(zone, f"{report.kind}_version")
+    report.version = reported_version(result.text) if result.ok else None
+    if report.version is not None:
+        return []
+    said = result.stderr.decode("utf-8", "replace").strip()[-200:]
+    return [f"`{result.command}` gave no version (exit status "
+            f"{result.status}{': ' + said if said else ''})"]
+
+
+def _log(session: RemoteSession, zone: str, report: ZoneReport) -> list[str]:
+    mark = session.mark_log(zone)
+    report.log = (f"{mark.path} ({mark.offset} bytes)" if mark.inode is not None
+                  else f"{mark.path} (does not exist yet)")
+    session.read_since(zone, mark, max_bytes=1)  # proves read access
+    from migrator.remote.loglevels import sample_zone
+
+    report.debug_records = sample_zone(session, zone)
+    return []
+
+
+SEPARATOR = "--- migrator probe ---"
+
+
+def _service(session: RemoteSession, zone: str, report: ZoneReport, sitter: bool,
+             commands: tuple[str, ...]) -> list[str]:
+    """The sitter's state and the missing commands, in one round trip."""
+    status = session.inventory.commands.template("sitter_status").fill(
+        zone=zone, shard=session.inventory.shard) if sitter else "true"
+    missing = missing_command(list(commands)) if commands else "true"
+    script = f"{status}; echo '{SEPARATOR}'; {missing}"
+    result = session.run(zone, script)
+    state_text, _, missing_text = result.text.partition(SEPARATOR)
+    problems: list[str] = []
+    if sitter:
+        lines = state_text.strip().splitlines()
+        report.sitter = lines[-1].strip() if lines else "unknown (no output)"
+        if report.sitter != "online":
+            problems.append(f"its sitter is not running (`{status}` says {report.sitter})")
+    report.missing = [w for w in missing_text.split() if w in commands]
+    if report.missing:
+        problems.append("commands the playbook calls are missing: " + ", ".join(report.missing))
+    return problems
+
+
+def _probe(session: RemoteSession, zone: str, kind: str, commands: tuple[str, ...] = (),
+           sitter: bool = False) -> ZoneReport:
     connection = session.connection(zone)
     route = session.inventory.route(zone)
     report = ZoneReport(zone, kind, session.route(zone), via=route.via, node=route.node)
@@ -63,27 +135,29 @@ def _probe(session: RemoteSession, zone: str, kind: str) -> ZoneReport:
     report.reachable = True
     recorded = [r for r in session.recorded_host_keys[before:] if r.label == connection.label]
     report.host_key = "recorded" if recorded else "known"
-    try:
-        result = session.run_template(zone, f"{kind}_version")
-        report.version = reported_version(result.text) if result.ok else None
-        if report.version is None:
-            said = result.stderr.decode("utf-8", "replace").strip()[-200:]
-            report.problems.append(f"`{result.command}` gave no version (exit status "
-                                   f"{result.status}{': ' + said if said else ''})")
-        if kind == "manatee":
-            mark = session.mark_log(zone)
-            report.log = (f"{mark.path} ({mark.offset} bytes)" if mark.inode is not None
-                          else f"{mark.path} (does not exist yet)")
-            session.read_since(zone, mark, max_bytes=1)  # proves read access
-            from migrator.remote.loglevels import sample_zone
-
-            report.debug_records = sample_zone(session, zone)
-    except MigratorError as exc:
-        report.problems.append(exc.paragraph())
+    parts: list[Part] = [_version]
+    if kind == "manatee":
+        parts.append(_log)
+        if sitter or commands:
+            parts.append(lambda s, z, r: _service(s, z, r, sitter, commands))
+    # the looks are independent: each on its own channel of the zone's one transport,
+    # at the same time, so a zone costs about one round trip more than its slowest look
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        found = list(pool.map(lambda part: _guarded(part, session, zone, report), parts))
+    for problems in found:
+        report.problems.extend(problems)
     return report
 
 
-def check_inventory(session: RemoteSession, inventory: Inventory) -> list[ZoneReport]:
+def probe_zone(session: RemoteSession, zone: str, kind: str, commands: tuple[str, ...] = (),
+               sitter: bool = False) -> ZoneReport:
+    """One zone's report (what ``check_inventory`` does for each zone)."""
+    return _probe(session, zone, kind, commands, sitter)
+
+
+def check_inventory(session: RemoteSession, inventory: Inventory,
+                    commands: tuple[str, ...] = (), sitter: bool = False) -> list[ZoneReport]:
+    """Every zone and Moray, probed concurrently (``commands``/``sitter``: see ``_probe``)."""
     targets = [(z, "manatee") for z in inventory.zones] + [(z, "moray") for z in inventory.morays]
     with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
-        return list(pool.map(lambda t: _probe(session, *t), targets))
+        return list(pool.map(lambda t: _probe(session, t[0], t[1], commands, sitter), targets))

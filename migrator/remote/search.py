@@ -5,12 +5,14 @@ follows the log live and returns at the first match. A follower whose
 connection drops is resumed from the last complete line on a fresh connection
 (the zone may be restarting); failures to reconnect are retried with backoff
 until the deadline, because no event tells us when a zone's sshd is back.
+Repeated notes are collapsed into one line with a count.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from migrator.remote.bunyan import LogRecord, RecordMatch, parse_line
 from migrator.remote.errors import ConnectionDropped, ZoneUnreachable
@@ -57,37 +59,66 @@ def look_once(session: RemoteSession, mark: LogMark, spec: RecordMatch) -> Searc
     return Search(None, total, time.monotonic() - started, tuple(notes), current)
 
 
+class Notes:
+    """Notes of a wait, repeats collapsed: "reconnecting" twenty times is one line with
+    its count and the latest cause, not twenty lines."""
+
+    def __init__(self) -> None:
+        self._entries: list[list[Any]] = []  # [key, count, latest text]
+
+    def add(self, text: str, key: str | None = None) -> None:
+        key = key or text
+        for entry in self._entries:
+            if entry[0] == key:
+                entry[1] += 1
+                entry[2] = text
+                return
+        self._entries.append([key, 1, text])
+
+    def render(self) -> tuple[str, ...]:
+        return tuple(text if count == 1 else f"{text} (x{count}, the last shown)"
+                     for _key, count, text in self._entries)
+
+
 def wait_for_record(
     session: RemoteSession, mark: LogMark, spec: RecordMatch, timeout: float
 ) -> Search:
+    """Follow the log until a record matches or ``timeout`` has passed.
+
+    A zone that cannot be reached (restarting, sshd down) is retried with
+    backoff until the deadline, not for a fixed number of attempts: the wait
+    lasts what it says it lasts, and says how often it reconnected.
+    """
     if timeout <= 0:
         return look_once(session, mark, spec)
     started = time.monotonic()
     deadline = started + timeout
-    notes: list[str] = []
+    notes = Notes()
     current, total, backoff = mark, 0, 0.25
-    for _attempt in range(MAX_RESUMES):
+    # bounded: at most one attempt per 0.25 s of the timeout (and never fewer than before)
+    for _attempt in range(max(MAX_RESUMES, int(timeout * 4) + 1)):
         try:
             follower = session.follow(mark.zone, current)
         except (ZoneUnreachable, ConnectionDropped) as exc:
+            notes.add(f"reconnecting: {exc.message}", key="reconnecting")
             if time.monotonic() + backoff >= deadline:
-                raise
-            notes.append(f"reconnecting: {exc.message}")
+                break
             time.sleep(backoff)  # no event says when the zone's sshd is back
             backoff = min(backoff * 2, 4.0)
             continue
+        backoff = 0.25
         with follower:
-            if follower.note and follower.note not in notes:
-                notes.append(follower.note)
+            if follower.note:
+                notes.add(follower.note)
             for line in follower.lines(deadline):
                 record = parse_line(line)
                 if spec.matches(record):
                     total += follower.bytes_read
-                    return Search(record, total, time.monotonic() - started, tuple(notes),
+                    return Search(record, total, time.monotonic() - started, notes.render(),
                                   follower.resume_mark())
             total += follower.bytes_read
             current = follower.resume_mark()
             if time.monotonic() >= deadline:
                 break
-            notes.append("the log channel closed; resuming on a new connection")
-    return Search(None, total, time.monotonic() - started, tuple(notes), current)
+            notes.add("the log channel closed; resuming on a new connection")
+    return Search(None, total, time.monotonic() - started, notes.render(), current)

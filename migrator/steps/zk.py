@@ -38,6 +38,26 @@ from migrator.steps.registry import (
 from migrator.zk import paths, reads
 
 Rule = Callable[[ShardSnapshot, list[HistoryRecord]], Outcome]
+Act = Callable[[StepContext, Any], Outcome]
+
+
+def through_faults(func: Act) -> Act:
+    """Run a ZooKeeper action through a connection loss or a new session.
+
+    Every action here re-reads the shard and writes only what is still missing,
+    so running it again after a lost reply finds its own write already done
+    instead of writing it twice.
+    """
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(ctx: StepContext, p: Any) -> Outcome:
+        from migrator.zk.faults import guarded
+
+        return guarded(ctx.zk, f"the {func.__name__.replace('_', ' ')} action",
+                       lambda: func(ctx, p))
+
+    return wrapper
 
 
 
@@ -75,11 +95,21 @@ def wait_shard(ctx: StepContext, timeout: float, rule: Rule, *, history: bool = 
     engine's view of the moment when it has one (``EngineContext.view``), else on
     a fresh read.
     """
+    from migrator.zk.faults import wait_guarded
+
     client = ctx.zk
     if timeout <= 0:
         view = getattr(ctx, "view", None)
         if view is not None:
             return rule(view[0], view[1] if history else [])
+    # through a ZooKeeper pause or a new session: the deadline stays where it was
+    return wait_guarded(client, "waiting on the shard", timeout,
+                        lambda left: _wait_shard(ctx, left, rule, history))
+
+
+def _wait_shard(ctx: StepContext, timeout: float, rule: Rule, history: bool) -> Outcome:
+    client = ctx.zk
+    if timeout <= 0:
         return rule(reads.read_shard(client, ctx.shard),
                     reads.read_history(client, ctx.shard) if history else [])
     from kazoo.recipe.watchers import ChildrenWatch
@@ -244,6 +274,7 @@ def _describe_backfill(ctx: StepContext, _p: Any) -> str:
 
 
 @action("backfill", describe=_describe_backfill)
+@through_faults
 def backfill(ctx: StepContext, _p: NoParams) -> Outcome:
     """Create /state from the captured topology, frozen, as `manatee-adm state-backfill`."""
     original = original_of(ctx)
@@ -290,6 +321,7 @@ def _describe_unfreeze(ctx: StepContext, _p: Any) -> str:
 
 
 @action("unfreeze", describe=_describe_unfreeze)
+@through_faults
 def unfreeze(ctx: StepContext, _p: NoParams) -> Outcome:
     """Remove the freeze so the sync may take over, as `manatee-adm unfreeze`."""
     return _replace(ctx, "unfreeze",
@@ -302,6 +334,7 @@ def _describe_freeze(ctx: StepContext, p: Any) -> str:
 
 
 @action("freeze", FreezeParams, describe=_describe_freeze)
+@through_faults
 def freeze(ctx: StepContext, p: FreezeParams) -> Outcome:
     """Freeze the cluster state, as `manatee-adm freeze -r`."""
     return _replace(ctx, "freeze",
@@ -323,6 +356,7 @@ def _describe_onwm(ctx: StepContext, _p: Any) -> str:
 
 
 @action("set_one_node_write_mode", describe=_describe_onwm)
+@through_faults
 def set_one_node_write_mode(ctx: StepContext, _p: NoParams) -> Outcome:
     """Set oneNodeWriteMode in /state, as `manatee-adm set-onwm -m on`."""
     return _replace(ctx, "set one-node-write mode", with_one_node_write_mode,
@@ -334,6 +368,7 @@ def _describe_delete(ctx: StepContext, _p: Any) -> str:
 
 
 @action("delete_state", describe=_describe_delete)
+@through_faults
 def delete_state(ctx: StepContext, _p: NoParams) -> Outcome:
     """Delete /state (rollback), only at the version read; asks for the shard name."""
     found = reads.read_state(ctx.zk, ctx.shard)

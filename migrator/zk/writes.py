@@ -9,6 +9,10 @@ delete_state   delete /state at v                                 /state changed
 =============  =================================================  ====================
 
 The history record holds the same bytes as the state, as manatee-adm writes it.
+
+Each write is noted (``ours``) before it is committed, per client and shard, so
+that a run watching /state (``migrator.engine.statewatch``) can tell its own
+writes from anyone else's.
 """
 
 from __future__ import annotations
@@ -23,6 +27,22 @@ from migrator.zk import paths
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
+
+
+_OURS: dict[tuple[int, str], list[bytes | None]] = {}
+_KEEP = 32
+
+
+def note_ours(client: Any, shard: str, data: bytes | None) -> None:
+    """Remember a /state content this client is about to write (None: a delete)."""
+    written = _OURS.setdefault((id(client), shard), [])
+    written.append(data)
+    del written[:-_KEEP]
+
+
+def ours(client: Any, shard: str) -> list[bytes | None]:
+    """The /state contents this client wrote (or was about to), newest last."""
+    return list(_OURS.get((id(client), shard), []))
 
 
 @dataclass(frozen=True)
@@ -60,6 +80,7 @@ def create_state(client: KazooClient, shard: str, state: ClusterState) -> WriteR
 
     _ensure_history_parent(client, shard)
     data = state.to_bytes()
+    note_ours(client, shard, data)
     results = _commit(
         client,
         lambda t: (
@@ -87,6 +108,7 @@ def replace_state(
     from kazoo.exceptions import BadVersionError, NoNodeError
 
     data = state.to_bytes()
+    note_ours(client, shard, data)
     results = _commit(
         client,
         lambda t: (
@@ -106,6 +128,7 @@ def delete_state(client: KazooClient, shard: str, expected_version: int) -> Writ
     """Rollback: delete /state only if it is still the version we read."""
     from kazoo.exceptions import BadVersionError, NoNodeError
 
+    note_ours(client, shard, None)
     results = _commit(
         client, lambda t: t.delete(paths.state_path(shard), version=expected_version)
     )

@@ -1,0 +1,343 @@
+"""The pre-flight gate: everything a run will need, checked before its first change.
+
+``migrator run``, ``resume`` and ``rollback`` gather, before they take the lock or
+write anything (no lock node, no journal, no reprovision), what
+``migrator inventory check`` sees of every zone and Moray (route, host key,
+version, sitter log; reused from ``migrator.remote.probe``) plus: the sitter
+running (``commands.sitter_status`` says ``online``) and in the election, the
+commands the playbook will call present in the zones (``command -v``) and on
+this machine (a ``run_on: local`` reprovision), ZooKeeper answering with the
+shard, and the run lock free. ``decide`` (pure) turns those facts into one
+verdict and a table; any failure refuses the whole run (exit 3) with the table,
+having changed nothing. ``migrator plan`` shows the same table and exits 3 when a
+run would refuse.
+
+Decisions where the issue is silent:
+
+* A zone that a step of this run left *in flight* (``acting`` or
+  ``verifying`` in the journal: its reprovision may be under way) is expected to
+  be down or out of the election; its problems are shown as notes, not
+  refusals, so that ``resume`` can see the step through.
+* For a rollback, a sitter that is not running or not in the election is a
+  note, not a refusal: rolling such a zone back is what a rollback is for (and
+  the after-primary rollback disables every sitter itself). Routes, host keys,
+  versions, logs, commands, ZooKeeper and the lock are still required.
+* A lock held only by migrators of this machine that no longer exist is not a
+  refusal: the run removes their stale node when it takes the lock (see
+  ``migrator.engine.lock``).
+
+The probes of all zones run concurrently (one pool, bounded by the connect and
+command timeouts), while the ZooKeeper reads run alongside; the gate runs once
+per command, never per step. A zone whose probe found a problem (other than a
+host key) is probed once more before the problem counts: one channel dropped on
+a busy machine must not refuse a run, while a zone that is really down fails
+twice.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from migrator.errors import Refused
+
+if TYPE_CHECKING:
+    from migrator.engine.lock import LockHolder
+    from migrator.remote.probe import ZoneReport
+
+SITTER_PROBLEM = "its sitter is not running"
+
+# which inventory command templates a playbook's checks and actions call in the zones
+TEMPLATES_BY_USE: dict[str, tuple[str, ...]] = {
+    "disable_sitters": ("sitter_disable",),
+    "enable_sitters": ("sitter_enable",),
+}
+ALWAYS = ("manatee_adm", "tail")  # status, rebuild, the watchdog; every log read
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: a zone, a Moray, ZooKeeper, the lock or this machine."""
+
+    subject: str
+    kind: str  # manatee | moray | zookeeper | lock | local
+    ok: bool
+    detail: str
+    note: bool = False  # a problem shown but not refusing (see the module docstring)
+    report: ZoneReport | None = None
+    election: str = "-"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"subject": self.subject, "kind": self.kind, "ok": self.ok,
+                "note": self.note, "detail": self.detail, "election": self.election,
+                "zone": None if self.report is None else self.report.to_json()}
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the gate saw (gathered by ``gather``; judged by ``decide``)."""
+
+    zones: list[ZoneReport]
+    election_zones: frozenset[str] | None  # None: the election could not be read
+    zookeeper_problem: str | None
+    zookeeper_detail: str
+    holders: list[LockHolder]
+    identity: str
+    dead_holders: frozenset[str] = frozenset()
+    local_missing: list[str] = field(default_factory=list)
+    in_flight: dict[str, str] = field(default_factory=dict)  # zone -> the step in flight
+    lenient_sitters: bool = False  # a rollback
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    rows: list[Row]
+    problems: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "problems": self.problems,
+                "rows": [row.to_json() for row in self.rows]}
+
+    def refusal(self, verb: str) -> Refused:
+        from migrator.engine.lock import LockHeld
+
+        listed = "; ".join(self.problems)
+        kind = LockHeld if any(r.kind == "lock" and not r.ok for r in self.rows) else Refused
+        return kind(
+            f"Pre-flight check failed, so `migrator {verb}` changed nothing (no lock, no "
+            f"journal, no write): {listed}.",
+            "Fix what the table above shows (`migrator inventory check` re-checks the zones), "
+            f"then run `migrator {verb}` again.",
+        )
+
+
+def decide(facts: Facts) -> Verdict:
+    """Pure: every fact judged; the run may start only when nothing refuses."""
+    rows: list[Row] = []
+    problems: list[str] = []
+    for report in facts.zones:
+        rows.append(_zone_row(facts, report, problems))
+    if facts.zookeeper_problem is not None:
+        problems.append(f"ZooKeeper: {facts.zookeeper_problem}")
+        rows.append(Row("zookeeper", "zookeeper", False, facts.zookeeper_problem))
+    else:
+        rows.append(Row("zookeeper", "zookeeper", True, facts.zookeeper_detail))
+    others = [h for h in facts.holders if h.identity != facts.identity]
+    live = [h for h in others if h.identity not in facts.dead_holders]
+    if live:
+        detail = (f"the shard is being migrated by {live[0].identity} (lock node "
+                  f"{live[0].node}); wait for that run, or `--break-lock` if it is surely dead")
+        problems.append(detail)
+        rows.append(Row("lock", "lock", False, detail))
+    elif others:
+        rows.append(Row("lock", "lock", True, "held only by "
+                        + ", ".join(h.identity for h in others)
+                        + ", no longer running on this machine: its stale node will be "
+                        "removed", note=True))
+    else:
+        rows.append(Row("lock", "lock", True, "free"))
+    if facts.local_missing:
+        detail = "missing on this machine: " + ", ".join(facts.local_missing)
+        problems.append(detail)
+        rows.append(Row("this machine", "local", False, detail))
+    return Verdict(not problems, rows, problems)
+
+
+def _zone_row(facts: Facts, report: ZoneReport, problems: list[str]) -> Row:
+    route = [p for p in report.problems if not p.startswith(SITTER_PROBLEM)]
+    sitter = [p for p in report.problems if p.startswith(SITTER_PROBLEM)]
+    election = "-"
+    if report.kind == "manatee":
+        if facts.election_zones is None:
+            election = "?"
+        elif report.zone in facts.election_zones:
+            election = "yes"
+        else:
+            election = "NO"
+            sitter.append("it is not in the election")
+    flight = facts.in_flight.get(report.zone)
+    found = route + sitter
+    if not found:
+        return Row(report.zone, report.kind, True, "ok", report=report, election=election)
+    detail = "; ".join(found)
+    if flight is not None:
+        return Row(report.zone, report.kind, True, f"expected while step {flight} is in "
+                   f"flight: {detail}", note=True, report=report, election=election)
+    if not route and facts.lenient_sitters:
+        return Row(report.zone, report.kind, True, f"{detail} (the rollback acts on it)",
+                   note=True, report=report, election=election)
+    problems.append(f"{report.kind} zone {report.zone}: {detail}")
+    return Row(report.zone, report.kind, False, detail, report=report, election=election)
+
+
+# ---- effects ------------------------------------------------------------------------
+
+
+def zone_words(inventory: Any, loaded: Any) -> tuple[str, ...]:
+    """The first word of every command template the playbook will run in the zones."""
+    names: list[str] = list(ALWAYS)
+    steps = getattr(getattr(loaded, "playbook", None), "steps", []) or []
+    for step in steps:
+        used = [step.action.name] + [ref.check for ref in (*step.preconditions, *step.verify)]
+        for name in used:
+            names.extend(TEMPLATES_BY_USE.get(name, ()))
+        command = (step.action.params or {}).get("command") if step.action.name == \
+            "run_command" else None
+        if isinstance(command, str):
+            names.append(command)
+        argv = (step.action.params or {}).get("argv") if step.action.name == \
+            "run_command" else None
+        if isinstance(argv, list) and argv:
+            names.append("argv:" + str(argv[0]))
+    words: list[str] = []
+    commands = inventory.commands
+    for name in names:
+        text = name.removeprefix("argv:") if name.startswith("argv:") else getattr(
+            commands, name, None)
+        if not isinstance(text, str) or not text.strip():
+            continue
+        try:
+            word = shlex.split(text)[0]
+        except (ValueError, IndexError):
+            continue
+        if word not in words:
+            words.append(word)
+    spec = commands.reprovision
+    if spec.run_on == "zone" and any(step.action.name == "reprovision" for step in steps):
+        word = shlex.split(spec.command)[0]
+        if word not in words:
+            words.append(word)
+    return tuple(words)
+
+
+def local_missing(inventory: Any, loaded: Any) -> list[str]:
+    """A ``run_on: local`` reprovision's program, when this machine lacks it."""
+    steps = getattr(getattr(loaded, "playbook", None), "steps", []) or []
+    spec = inventory.commands.reprovision
+    if spec.run_on != "local" or not any(s.action.name == "reprovision" for s in steps):
+        return []
+    word = shlex.split(spec.command)[0]
+    return [] if shutil.which(word) else [word]
+
+
+def in_flight_zones(journal: Any, kind: str, loaded: Any, original: Any) -> dict[str, str]:
+    """Zones named by steps of this run left ``acting`` or ``verifying``."""
+    run = journal.run(kind) if journal is not None else None
+    if run is None or run.status == "done":
+        return {}
+    found: dict[str, str] = {}
+    for step in loaded.playbook.steps:
+        if run.step(step.id).status not in ("acting", "verifying"):
+            continue
+        for ref in step.zones or []:
+            if ref.startswith("original_"):
+                try:
+                    found[original.by_role(ref).zone_id] = step.id
+                except Exception:  # a role this topology lacks: nothing to exempt
+                    continue
+    return found
+
+
+def _probe_twice(remote: Any, inventory: Any, words: tuple[str, ...]) -> list[ZoneReport]:
+    """Every zone probed concurrently; a zone with a problem is probed once more (its
+    connection re-opened) before the problem counts, so that one dropped channel on
+    a busy machine does not refuse a run. Host-key problems are not retried."""
+    from migrator.remote.probe import check_inventory, probe_zone
+
+    reports = check_inventory(remote, inventory, words, True)
+    again = [i for i, r in enumerate(reports)
+             if r.problems and r.host_key not in ("unknown", "CHANGED")]
+    if not again:
+        return reports
+    with ThreadPoolExecutor(max_workers=len(again)) as pool:
+        retried = list(pool.map(
+            lambda i: probe_zone(remote, reports[i].zone, reports[i].kind, words, True), again))
+    for index, report in zip(again, retried, strict=True):
+        reports[index] = report
+    return reports
+
+
+def gather(client: Any, shard: str, root: str, remote: Any, inventory: Any, loaded: Any,
+           journal: Any, original: Any, kind: str, identity: str) -> Facts:
+    """Probe every zone (concurrently, in a thread) while reading ZooKeeper; reads only."""
+    from migrator.engine.lock import is_dead_local_holder, read_holders
+    from migrator.errors import MigratorError
+    from migrator.zk import reads
+
+    words = zone_words(inventory, loaded) if inventory is not None else ()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        probing = (pool.submit(_probe_twice, remote, inventory, words)
+                   if remote is not None and inventory is not None else None)
+        election: frozenset[str] | None = None
+        problem: str | None = None
+        detail = ""
+        try:
+            snapshot = reads.read_shard(client, shard)
+            election = frozenset(str(n.data.get("zoneId")) for n in snapshot.topology.nodes
+                                 if n.data.get("zoneId"))
+            timeout = getattr(client, "_session_timeout", 0) / 1000.0
+            detail = (f"answers; shard {shard} has {len(snapshot.topology.nodes)} peer(s) in "
+                      f"the election (session timeout {timeout:g} s)")
+        except MigratorError as exc:
+            problem = exc.message
+        except Exception as exc:  # a ZooKeeper fault: it is what the gate reports
+            problem = f"{type(exc).__name__}: {exc}"
+        holders = read_holders(client, shard, root) if problem is None else []
+        zones = probing.result() if probing is not None else []
+    return Facts(
+        zones=zones, election_zones=election, zookeeper_problem=problem,
+        zookeeper_detail=detail, holders=holders, identity=identity,
+        dead_holders=frozenset(h.identity for h in holders if is_dead_local_holder(h.identity)),
+        local_missing=local_missing(inventory, loaded) if inventory is not None else [],
+        in_flight=in_flight_zones(journal, kind, loaded, original) if original else {},
+        lenient_sitters=kind == "rollback",
+    )
+
+
+def table(verdict: Verdict) -> tuple[list[str], list[list[Any]]]:
+    """The ``inventory check`` table, with the election and the gate's verdict per row."""
+    from migrator.ui.output import Cell
+
+    headers = ["ZONE", "KIND", "ROUTE", "REACHABLE", "HOST KEY", "VERSION", "SITTER",
+               "ELECTION", "LOG", "VERDICT"]
+    rows: list[list[Any]] = []
+    for row in verdict.rows:
+        verdict_cell = (Cell("ok", "green") if row.ok and not row.note else
+                        Cell("note", "yellow") if row.ok else Cell("REFUSED", "red"))
+        report = row.report
+        if report is None:
+            rows.append([row.subject, row.kind, "-", "-", "-", "-", "-", "-", row.detail,
+                         verdict_cell])
+            continue
+        rows.append([
+            report.zone, report.kind, report.route,
+            Cell("yes", "green") if report.reachable else Cell("NO", "red"),
+            Cell(report.host_key, None if report.host_key in ("known", "recorded", "-")
+                 else "red"),
+            report.version or "-",
+            report.sitter or "-",
+            Cell(row.election, "red" if row.election == "NO" else None),
+            report.log or "-", verdict_cell,
+        ])
+    return headers, rows
+
+
+def show(verdict: Verdict, stream: Any = None, as_json: bool = False) -> None:
+    """The table and every problem or note, one paragraph each (stderr by default)."""
+    import sys
+
+    from migrator.ui.output import Output
+
+    if as_json:
+        return
+    out = Output(False, stream=stream or sys.stderr)
+    headers, rows = table(verdict)
+    out.heading("Pre-flight check:")
+    out.table(headers, rows)
+    for row in verdict.rows:
+        if not row.ok or row.note:
+            out.heading(f"{'REFUSED' if not row.ok else 'note'}: {row.subject}: {row.detail}")
