@@ -142,8 +142,10 @@ def plan_offline(topology_file: Path, requested: str = "auto",
 
     snapshot, history = load_topology_file(topology_file)
     loaded, choice = choose_playbook(requested, snapshot, history, None)
+    from migrator.engine.outage import timing_of
+
     plan = make_plan(snapshot, history, loaded, None, {}, now=iso_now_ms(), choice=choice,
-                     inventory_zones=inventory_zones(inventory))
+                     inventory_zones=inventory_zones(inventory), timing=timing_of(inventory))
     return with_alternatives(plan, loaded)
 
 

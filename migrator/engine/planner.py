@@ -21,6 +21,7 @@ from migrator.cluster.history import HistoryRecord
 from migrator.cluster.shard import MODE_BACKFILLED_FROZEN, MODE_MIGRATED, ShardSnapshot
 from migrator.cluster.state import ClusterState, compact_json
 from migrator.engine.journal import Journal
+from migrator.engine.outage import Outage, ShardModel, StepSpec, Timing, assess
 from migrator.engine.topology import OriginalTopology, capture, reconstruct
 from migrator.engine.writeplan import ProposedWrite
 from migrator.errors import BadInput, UnexpectedTopology
@@ -104,6 +105,7 @@ class PlannedStep:
     reason: str  # why done / what resuming means
     confirm: str
     outage: bool
+    outage_detail: Outage | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -119,6 +121,7 @@ class PlannedStep:
             "reason": self.reason,
             "confirm": self.confirm,
             "outage": self.outage,
+            "outageDetail": None if self.outage_detail is None else self.outage_detail.to_json(),
         }
 
 
@@ -137,10 +140,20 @@ class Plan:
     facts: ClusterFacts
     tradeoff: str | None = None
     alternatives: list[str] = field(default_factory=list)
+    timing: Timing = field(default_factory=Timing)
 
     @property
     def pending(self) -> list[PlannedStep]:
         return [s for s in self.steps if s.status != "done"]
+
+    @property
+    def outages(self) -> list[PlannedStep]:
+        """The steps still to run that stop the shard's writes."""
+        return [s for s in self.pending if s.outage_detail is not None]
+
+    @property
+    def writes(self) -> list[PlannedStep]:
+        return [s for s in self.pending if s.write is not None]
 
     @property
     def complete(self) -> bool:
@@ -160,6 +173,14 @@ class Plan:
             "tradeoff": self.tradeoff,
             "alternatives": self.alternatives,
             "complete": self.complete,
+            "outages": {
+                "timing": {"sessionTimeout": self.timing.session_timeout,
+                           "reprovision": self.timing.reprovision,
+                           "source": self.timing.source},
+                "steps": [s.id for s in self.outages],
+                "totalEstimateSeconds": sum(s.outage_detail.seconds for s in self.outages
+                                            if s.outage_detail is not None),
+            },
         }
 
 
@@ -222,6 +243,7 @@ def make_plan(
     choice: str = "",
     inventory_zones: set[str] | None = None,
     run_kind: str = "migration",
+    timing: Timing | None = None,
 ) -> Plan:
     playbook = loaded.playbook
     original, notes = resolve_original(snapshot, history, journal)
@@ -233,10 +255,13 @@ def make_plan(
             f"playbook is {loaded.name} ({loaded.digest}). `run`/`resume` refuse it unless "
             "--accept-playbook-change is given."
         )
+    timing = timing or Timing()
+    outages = assess([_spec(step, original) for step in playbook.steps],
+                     _initial_model(snapshot, original, run_kind, loaded.name), timing)
     state: ClusterState | None = snapshot.state
     steps: list[PlannedStep] = []
     done_ids: list[str] = []
-    for step in playbook.steps:
+    for step, outage in zip(playbook.steps, outages, strict=True):
         record = run.step(step.id) if run is not None else None
         seen = observed.get(step.id)
         if record is not None and record.status == "done":
@@ -269,7 +294,8 @@ def make_plan(
                 status=status,
                 reason=reason,
                 confirm=step.confirm,
-                outage=step.outage,
+                outage=outage is not None,
+                outage_detail=outage,
             )
         )
     risks = list(playbook.risks) + _risks(snapshot, playbook.steps, steps)
@@ -287,7 +313,44 @@ def make_plan(
         notes=notes,
         facts=facts_of(snapshot, done_ids),
         tradeoff=playbook.tradeoff,
+        timing=timing,
     )
+
+
+def _spec(step: Step, original: OriginalTopology) -> StepSpec:
+    zone = None
+    role = step.action.params.get("zone") if step.action.name == "reprovision" else None
+    if isinstance(role, str):
+        try:
+            zone = original.by_role(role).zone_id
+        except UnexpectedTopology:
+            zone = None
+    return StepSpec(step.id, step.action.name, zone,
+                    to_v1=step.action.params.get("to") == "roll_back_to", marked=step.outage)
+
+
+def _initial_model(snapshot: ShardSnapshot, original: OriginalTopology, run_kind: str,
+                   playbook: str) -> ShardModel:
+    """A migration is walked from the original topology, all v1 (the steps done so far
+    are walked too, so their effects carry forward); a rollback from the shard as it is,
+    every peer v2 except the original primary when its reprovision was not reached."""
+    if run_kind == "migration":
+        return ShardModel(election=tuple(p.zone_id for p in original.peers))
+    election = tuple(str(n.data.get("zoneId")) for n in snapshot.topology.nodes)
+    state = snapshot.state
+    roles = None
+    deposed: tuple[str, ...] = ()
+    if state is not None:
+        roles = (state.primary.zone_id,
+                 *((state.sync.zone_id,) if state.sync is not None else ()),
+                 *(p.zone_id for p in state.asyncs))
+        deposed = tuple(p.zone_id for p in state.deposed)
+    v2 = {p.zone_id for p in original.peers}
+    if "before-primary" in playbook:
+        v2.discard(original.by_role("original_primary").zone_id)
+    return ShardModel(election=election, state=roles,
+                      frozen=state is not None and state.freeze is not None,
+                      v2=frozenset(v2), deposed=deposed)
 
 
 def _predict(
@@ -335,7 +398,8 @@ def _risks(snapshot: ShardSnapshot, steps: list[Step], planned: list[PlannedStep
             "believe they are primary, and the original async must be rolled back."
         )
     for step, plan in zip(steps, planned, strict=True):
-        if step.outage and plan.status != "done":
-            risks.append(f"Step {step.id} ({step.title}) causes a short write outage; it asks "
-                         "you to type the shard name.")
+        if plan.outage_detail is not None and plan.status != "done":
+            risks.append(f"Step {step.id} ({step.title}) stops the shard's writes: "
+                         f"{plan.outage_detail.cause}; expected: {plan.outage_detail.estimate}. "
+                         "It asks you to type the shard name.")
     return risks

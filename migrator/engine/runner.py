@@ -41,6 +41,7 @@ from migrator.engine.journal import (
     stamp,
 )
 from migrator.engine.journal_store import JournalStore, capture_shard
+from migrator.engine.outage import timing_of
 from migrator.engine.planner import Plan, make_plan
 from migrator.engine.writeplan import ProposedWrite
 from migrator.errors import MigratorError, NotConfirmed, Refused, StepFailed
@@ -247,7 +248,7 @@ class Runner:
         plan = make_plan(
             snapshot, history, self.loaded, self.journal, observed, now=iso_now_ms(),
             choice=self.choice, inventory_zones=self.inventory_zones,
-            run_kind=self.options.kind,
+            run_kind=self.options.kind, timing=timing_of(self.inventory),
         )
         if self.journal is not None:
             consistency.require_agreement(self.journal, snapshot, self.loaded.playbook,
