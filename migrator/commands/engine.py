@@ -91,13 +91,22 @@ def _runner(target: EngineTarget, requested: str, console: RunConsole, options: 
 
 
 def _runner_and_read(
-    target: EngineTarget, requested: str, console: RunConsole, options: RunOptions, remote: Any
+    target: EngineTarget, requested: str, console: RunConsole, options: RunOptions, remote: Any,
+    sink: Any = None, on_status: Any = None,
 ) -> tuple[Runner, tuple[ShardSnapshot, list[HistoryRecord]]]:
-    """The runner, and the read of the shard its playbook was chosen on."""
+    """The runner, and the read of the shard its playbook was chosen on. With ``sink``
+    the journal store also emits step events (and tells ``on_status`` of each change)."""
     from migrator.zk import reads
 
-    store = JournalStore(target.client, target.shard, root=target.journal_root,
-                         audit_dir=target.audit_dir)
+    if sink is not None:
+        from migrator.engine.events import EventingStore
+
+        store: JournalStore = EventingStore(
+            target.client, target.shard, root=target.journal_root, audit_dir=target.audit_dir,
+            sink=sink, kind=options.kind, on_status=on_status)
+    else:
+        store = JournalStore(target.client, target.shard, root=target.journal_root,
+                             audit_dir=target.audit_dir)
     snapshot = reads.read_shard(target.client, target.shard)
     history = reads.read_history(target.client, target.shard)
     loaded, choice = choose_playbook(requested, snapshot, history, store.load())
@@ -214,14 +223,20 @@ def break_lock_when_confirmed(target: EngineTarget, console: RunConsole) -> None
 
 def run(
     target: EngineTarget, requested: str, options: RunOptions, *, break_lock: bool = False,
-    require_journal: bool = False,
+    require_journal: bool = False, sink: Any = None,
 ) -> RunResult:
+    """``sink``: an ``EventSink`` (enabled for --json); step events, the outage clock and
+    the end-of-run table go through it."""
+    from migrator.engine.events import EventConsole, EventSink
     from migrator.engine.lock import RunLock
+    from migrator.engine.outage import timing_of
+    from migrator.engine.runreport import RunReporting
 
     if options.saved_plan is None:
         require_terminal_or_yes(options.assume_yes)
-    console = RunConsole(assume_yes=options.assume_yes or options.saved_plan is not None,
-                         shard=target.shard)
+    sink = sink if sink is not None else EventSink(enabled=False)
+    console = EventConsole(sink, assume_yes=options.assume_yes or options.saved_plan is not None,
+                           shard=target.shard)
     if break_lock:
         break_lock_when_confirmed(target, console)
     if require_journal:
@@ -234,9 +249,14 @@ def run(
             )
     lock = RunLock(target.client, target.shard, operator_identity_pid(), target.journal_root,
                    on_wait=console.say)
+    reporting = RunReporting(target.client, target.shard, target.inventory, console,
+                             timing_of(target.inventory).session_timeout)
     with lock, remote_session(target.inventory) as remote:
-        runner = _runner(target, requested, console, options, remote)
-        return runner.execute()
+        runner = _runner_and_read(target, requested, console, options, remote, sink=sink,
+                                  on_status=reporting.clock)[0]
+        reporting.runner = runner
+        with reporting:
+            return runner.execute()
 
 
 def operator_identity_pid() -> str:

@@ -17,7 +17,14 @@ Events (every one has ``event`` and ``time``)::
     run             the run's status changed (running, done, failed, interrupted)
     nothing         there was nothing to do: reason
     alarm           the watchdog fired (see ``migrator.engine.watchdog``)
+    summary         `run`: steps to do, outages expected, writes (before "proceed?")
+    heartbeat       every HEARTBEAT_SECONDS during a wait: what, elapsed, step
+    outage-started  a step expected to stop writes began acting: step, cause, estimate
+    outage-ended    that step finished or stopped: step, seconds, status
+    outage-observed a write outage seen (client records or ZooKeeper): start, end, seconds
+    step-times      the end-of-run table: each step's start, end, seconds
     error           the command failed: message, hint, exitStatus
+    finished        the command ended: exitStatus
 
 They are derived without changing the runner: step progress from the journal
 versions the runner saves (``EventingStore``), checks from the console calls
@@ -29,7 +36,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +45,30 @@ from migrator.cluster.state import iso_now_ms
 from migrator.engine.console import RunConsole
 from migrator.engine.journal import Journal, RunRecord, StepRecord
 from migrator.engine.journal_store import JournalStore
+
+HEARTBEAT_SECONDS = 3.0
+
+_CURRENT: list[EventSink] = []
+
+
+def emit_current(event: str, **fields: Any) -> bool:
+    """Emit on the sink of the command under way; False when there is none (or it is
+    disabled), so that a human run never gets JSON on stdout."""
+    sink = _CURRENT[-1] if _CURRENT else None
+    if sink is None:
+        return False
+    sink.emit(event, **fields)
+    return sink.enabled
+
+
+@contextmanager
+def current(sink: EventSink) -> Iterator[EventSink]:
+    """Make ``sink`` where out-of-band reporters (the watchdog) send their events."""
+    _CURRENT.append(sink)
+    try:
+        yield sink
+    finally:
+        _CURRENT.remove(sink)
 
 
 @dataclass
@@ -68,9 +99,11 @@ class EventConsole(RunConsole):
         super().__init__(assume_yes=assume_yes, shard=shard, stream=stream)
         self.sink = sink
         self._awaited = False
+        self.current_step: str | None = None
 
     def step(self, index: int, total: int, title: str, step_id: str) -> None:
         super().step(index, total, title, step_id)
+        self.current_step = step_id
         self.sink.emit("step", index=index, total=total, step=step_id, title=title)
 
     def ok(self, text: str) -> None:
@@ -94,9 +127,27 @@ class EventConsole(RunConsole):
     @contextmanager
     def waiting(self, what: str, timeout: float) -> Iterator[None]:
         self.sink.emit("waiting", what=what, timeout=timeout)
-        with super().waiting(what, timeout):
-            yield
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(what, timeout, stop),
+                                name="heartbeat", daemon=True)
+        if self.sink.enabled:
+            beat.start()
+        try:
+            with super().waiting(what, timeout):
+                yield
+        finally:
+            stop.set()
+            if beat.is_alive():
+                beat.join()
         self._awaited = True
+
+    def _heartbeat(self, what: str, timeout: float, stop: threading.Event) -> None:
+        import time
+
+        began = time.monotonic()
+        while not stop.wait(HEARTBEAT_SECONDS):
+            self.sink.emit("heartbeat", what=what, timeout=timeout,
+                           elapsed=round(time.monotonic() - began, 1), step=self.current_step)
 
     def ask(self, question: str, shown: Any, typed: bool) -> None:
         try:
@@ -111,11 +162,15 @@ class EventConsole(RunConsole):
 class EventingStore(JournalStore):
     """The journal store, emitting step and run events for one kind of run."""
 
-    def __init__(self, *args: Any, sink: EventSink, kind: str, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, sink: EventSink, kind: str,
+                 on_status: Callable[[str, StepRecord], None] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.sink = sink
         self.kind = kind
         self._last: RunRecord | None = None
+        # told of every step status change (the outage clock follows them)
+        self.on_status = on_status
 
     def load(self) -> Journal | None:
         journal = super().load()
@@ -146,6 +201,8 @@ class EventingStore(JournalStore):
                                detail=record.detail)
             elif record.status != old.status or record.attempts != old.attempts:
                 self._step_event(step_id, old, record)
+            if (stopped or record.status != old.status) and self.on_status is not None:
+                self.on_status(step_id, record)
 
     def _step_event(self, step_id: str, old: StepRecord, new: StepRecord) -> None:
         emit = self.sink.emit

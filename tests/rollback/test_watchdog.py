@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from migrator.engine import watchdog
+from migrator.engine.events import EventSink, current
 from migrator.engine.journal_store import JournalStore
 from migrator.sandbox.manage import start_peer, stop_peer
 from tests.rollback.conftest import WAIT, assert_v1, events, migrate_until, migrator, zk_of
@@ -23,7 +24,7 @@ def test_primary_lost_in_the_mixed_window_stops_the_run_and_names_the_remedy(
     config = sandbox(nodes=3, with_client=True)
     migrate_until(config, "backfill", tmp_path / "audit")  # C' reprovisioned, /state written
     primary, _sync, original_async = config.zones
-    with zk_of(config) as client:
+    with zk_of(config) as client, current(EventSink()):
         journal = JournalStore(client, config.shard).load()
         assert journal is not None
         dog = watchdog.arm(client, config.shard, journal.original)

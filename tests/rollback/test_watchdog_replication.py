@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from migrator.cluster.state import iso_now_ms
 from migrator.engine import watchdog
+from migrator.engine.events import EventSink, current
 from migrator.engine.journal_store import JournalStore
 from migrator.inventory import load_inventory
 from migrator.remote.session import RemoteSession
@@ -105,7 +106,7 @@ def test_sync_out_of_synchronous_replication_stops_the_run_and_names_the_remedy(
 ) -> None:
     config = sandbox(nodes=3)
     primary, _sync, new_sync = config.zones
-    with frozen_window(config, tmp_path) as (client, original, remote):
+    with frozen_window(config, tmp_path) as (client, original, remote), current(EventSink()):
         dog = watchdog.arm(client, config.shard, original, remote=remote, grace=3.0)
         assert dog is not None and dog.alive
         capsys.readouterr()
