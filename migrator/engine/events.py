@@ -48,6 +48,10 @@ from migrator.engine.journal_store import JournalStore
 
 HEARTBEAT_SECONDS = 3.0
 
+# the events a run's journal keeps in its log, for `migrator report`
+LOGGED = frozenset({"summary", "confirm", "write", "alarm", "outage-started", "outage-ended",
+                    "outage-observed", "error"})
+
 _CURRENT: list[EventSink] = []
 
 
@@ -79,9 +83,13 @@ class EventSink:
     stream: Any = None
     emitted: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # called with every event, enabled or not (the journal store keeps some in its log)
+    listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
 
     def emit(self, event: str, **fields: Any) -> None:
         document = {"event": event, "time": iso_now_ms(), **fields}
+        for listener in list(self.listeners):
+            listener(document)
         with self._lock:
             self.emitted.append(document)
             if not self.enabled:
@@ -150,13 +158,19 @@ class EventConsole(RunConsole):
                            elapsed=round(time.monotonic() - began, 1), step=self.current_step)
 
     def ask(self, question: str, shown: Any, typed: bool) -> None:
+        from migrator.engine.journal import operator_identity
+        from migrator.engine.writeplan import ProposedWrite
+
+        extra: dict[str, Any] = {"step": self.current_step, "by": operator_identity()}
+        if isinstance(shown, ProposedWrite):
+            extra["write"] = {**shown.to_json(), "diff": shown.diff()}
         try:
             super().ask(question, shown, typed)
         except BaseException:
-            self.sink.emit("confirm", question=question, typed=typed, answer="no")
+            self.sink.emit("confirm", question=question, typed=typed, answer="no", **extra)
             raise
         self.sink.emit("confirm", question=question, typed=typed,
-                       answer="yes (--yes)" if self.assume_yes else "yes")
+                       answer="yes (--yes)" if self.assume_yes else "yes", **extra)
 
 
 class EventingStore(JournalStore):
@@ -171,17 +185,44 @@ class EventingStore(JournalStore):
         self._last: RunRecord | None = None
         # told of every step status change (the outage clock follows them)
         self.on_status = on_status
+        # the run's log (RunRecord.log): kept here, the single writer, and put into every
+        # journal version saved, so the runner's own copy never drops an entry
+        self.log: list[dict[str, Any]] = []
+        self._diffs: dict[str, dict[str, Any]] = {}
+        sink.listeners.append(self._listen)
+
+    def _listen(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "confirm" and isinstance(event.get("write"), dict) and event.get("step"):
+            self._diffs[str(event["step"])] = event["write"]
+        if kind in LOGGED:
+            self.log.append(dict(event))
 
     def load(self) -> Journal | None:
         journal = super().load()
         self._last = journal.run(self.kind) if journal is not None else None
+        if self._last is not None and self._last.status != "done":
+            # resuming this run: keep what its log holds (a new run starts a new log)
+            known = {(e.get("time"), e.get("event")) for e in self.log}
+            self.log[:0] = [e for e in self._last.log
+                            if (e.get("time"), e.get("event")) not in known]
         return journal
 
+    def _with_log(self, journal: Journal) -> Journal:
+        from dataclasses import replace
+
+        run = journal.run(self.kind)
+        if run is None:
+            return journal
+        return journal.with_run(replace(run, log=tuple(self.log)))
+
     def create(self, journal: Journal) -> None:
+        journal = self._with_log(journal)
         super().create(journal)
         self._changed(journal)
 
     def save(self, journal: Journal) -> None:
+        journal = self._with_log(journal)
         super().save(journal)
         self._changed(journal)
 
@@ -213,8 +254,10 @@ class EventingStore(JournalStore):
         elif new.status == "verifying":
             emit("action-finished", step=step_id, detail=new.detail, outputs=new.outputs)
             if new.outputs.get("written"):
+                written = self._diffs.get(step_id) or {}
                 emit("write", step=step_id, detail=new.detail,
-                     history=new.outputs.get("history"))
+                     history=new.outputs.get("history"), op=written.get("op"),
+                     path=written.get("path"), diff=written.get("diff"))
         elif new.status == "done":
             emit("step-finished", step=step_id, doneBy=new.done_by, detail=new.detail)
 

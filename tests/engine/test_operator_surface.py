@@ -98,3 +98,67 @@ def test_run_json_failure_ends_with_error_and_finished_events(
     events = [json.loads(line) for line in ran.out.splitlines()]
     assert [e["event"] for e in events][-2:] == ["error", "finished"]
     assert events[-1]["exitStatus"] == 2 and "no migration journal" in events[-2]["message"]
+
+
+def test_report_from_zookeeper_markdown_and_json(
+    cli: Callable[..., CliResult], zk: Any, three_peers: V1Shard, book: str, tmp_path: Path
+) -> None:
+    from migrator.engine.journal import operator_identity
+
+    assert cli("run", "--playbook", book, "--yes").status == 0
+    md = cli("report")
+    assert md.status == 0, md.err
+    text = md.out
+    assert text.startswith(f"# Manatee migration report: shard {SHARD}")
+    assert "Journal created" in text and operator_identity() in text
+    assert "## Run 1: migration, playbook zk-only: done" in text
+    assert "| backfill | done |" in text and "| unfreeze | done |" in text
+    assert f"Proceed with 2 step(s) on shard {SHARD}?" in text
+    assert f"Create the /state of shard {SHARD}?" in text and "yes (--yes)" in text
+    assert "step backfill: create /manatee/" in text
+    assert "```diff" in text and '+  "freeze": {' in text  # the backfill's diff
+    assert '-  "freeze": {' in text  # the unfreeze's
+    as_json = cli("report", "--format", "json")
+    doc = json.loads(as_json.out)
+    (run,) = doc["runs"]
+    assert [w["step"] for w in run["writes"]] == ["backfill", "unfreeze"]
+    assert all(w["diff"] for w in run["writes"])
+    assert {c["by"] for c in run["confirmations"]} == {operator_identity()}
+    assert all(s["seconds"] is not None for s in run["steps"])
+    assert run["outages"]["observed"] == []
+    # the local audit copy gives the same report
+    audit = next((tmp_path / "audit").rglob("journal.json"))
+    local = cli("report", "--file", str(audit))
+    assert local.status == 0 and "| unfreeze | done |" in local.out
+    assert "local audit copy" in local.out
+
+
+def test_report_of_a_declined_then_archived_attempt(
+    cli: Callable[..., CliResult], zk: Any, three_peers: V1Shard, make_runner: MakeRunner
+) -> None:
+    from migrator.engine.events import EventConsole, EventingStore, EventSink
+    from migrator.engine.runner import RunOptions
+
+    sink = EventSink(enabled=False)
+    runner = make_runner(options=RunOptions(assume_yes=False))
+    console = DecliningConsole()
+    events = EventConsole(sink, assume_yes=False, shard=SHARD, stream=console.stream)
+    events.ask = console.ask  # type: ignore[method-assign]
+    runner.console = events
+    runner.store = EventingStore(runner.client, SHARD, audit_dir=runner.store.audit_dir,
+                                 sink=sink, kind="migration")
+    with pytest.raises(NotConfirmed):
+        runner.execute()
+    md = cli("report")
+    assert "## Run 1: migration, playbook zk-only: stopped" in md.out
+    assert "declined" in md.out
+    # archived as a completed rollback leaves it: the latest archive is reported
+    data, _ = zk.get(f"/manatee-migrator/{SHARD}/journal")
+    zk.create(f"/manatee-migrator/{SHARD}/archive/journal-20261126T050000000Z", data,
+              makepath=True)
+    zk.delete(f"/manatee-migrator/{SHARD}/journal")
+    archived = cli("report")
+    assert archived.status == 0 and "(archived)" in archived.out
+    assert "journal-20261126T050000000Z" in cli("report", "--list-archived").out
+    missing = cli("report", "--archive", "nope")
+    assert missing.status == 2 and "no archived journal 'nope'" in missing.err
