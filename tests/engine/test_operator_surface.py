@@ -100,6 +100,24 @@ def test_run_json_failure_ends_with_error_and_finished_events(
     assert events[-1]["exitStatus"] == 2 and "no migration journal" in events[-2]["message"]
 
 
+def _declined_run(make_runner: MakeRunner) -> None:
+    """A run through the event console and store (as `migrator run`): yes to the summary,
+    no to the backfill's write."""
+    from migrator.engine.events import EventConsole, EventingStore, EventSink
+    from migrator.engine.runner import RunOptions
+
+    sink = EventSink(enabled=False)
+    runner = make_runner(options=RunOptions(assume_yes=False))
+    console = DecliningConsole()
+    events = EventConsole(sink, assume_yes=False, shard=SHARD, stream=console.stream)
+    events.ask = console.ask  # type: ignore[method-assign]
+    runner.console = events
+    runner.store = EventingStore(runner.client, SHARD, audit_dir=runner.store.audit_dir,
+                                 sink=sink, kind="migration")
+    with pytest.raises(NotConfirmed):
+        runner.execute()
+
+
 def test_report_from_zookeeper_markdown_and_json(
     cli: Callable[..., CliResult], zk: Any, three_peers: V1Shard, book: str, tmp_path: Path
 ) -> None:
@@ -136,19 +154,7 @@ def test_report_from_zookeeper_markdown_and_json(
 def test_report_of_a_declined_then_archived_attempt(
     cli: Callable[..., CliResult], zk: Any, three_peers: V1Shard, make_runner: MakeRunner
 ) -> None:
-    from migrator.engine.events import EventConsole, EventingStore, EventSink
-    from migrator.engine.runner import RunOptions
-
-    sink = EventSink(enabled=False)
-    runner = make_runner(options=RunOptions(assume_yes=False))
-    console = DecliningConsole()
-    events = EventConsole(sink, assume_yes=False, shard=SHARD, stream=console.stream)
-    events.ask = console.ask  # type: ignore[method-assign]
-    runner.console = events
-    runner.store = EventingStore(runner.client, SHARD, audit_dir=runner.store.audit_dir,
-                                 sink=sink, kind="migration")
-    with pytest.raises(NotConfirmed):
-        runner.execute()
+    _declined_run(make_runner)
     md = cli("report")
     assert "## Run 1: migration, playbook zk-only: stopped" in md.out
     assert "declined" in md.out
@@ -162,3 +168,70 @@ def test_report_of_a_declined_then_archived_attempt(
     assert "journal-20261126T050000000Z" in cli("report", "--list-archived").out
     missing = cli("report", "--archive", "nope")
     assert missing.status == 2 and "no archived journal 'nope'" in missing.err
+
+
+def test_status_shard_shows_the_step_under_way_and_the_lock_holder(
+    cli: Callable[..., CliResult], zk: Any, three_peers: V1Shard, make_runner: MakeRunner,
+    zk_server: ZooKeeperServer,
+) -> None:
+    from migrator.engine.lock import RunLock
+
+    none = cli("status")
+    assert "migration journal: none" in none.out and "run lock: free" in none.out
+    _declined_run(make_runner)
+    with RunLock(zk, SHARD, "alice@bastion pid 42"):
+        shown = cli("status")
+        as_json = cli("status", "--json")
+    assert shown.status == 0, shown.err
+    assert ("migration journal: migration with playbook zk-only, stopped: step 1/2 backfill: "
+            "pending (declined:") in shown.out
+    assert "run lock: alice@bastion pid 42" in shown.out
+    doc = json.loads(as_json.out)
+    assert doc["migration"]["index"] == 1 and doc["migration"]["total"] == 2
+    assert doc["migration"]["step"] == "backfill" and doc["lockHolders"] == [
+        "alice@bastion pid 42"]
+    assert doc["versions"] is None  # no inventory given
+
+
+def test_status_watch_in_a_real_terminal_follows_zookeeper_until_ctrl_c(
+    zk: Any, three_peers: V1Shard, zk_server: ZooKeeperServer, tmp_path: Path
+) -> None:
+    import os
+    import sys
+
+    import pexpect
+
+    from tests.engine.helpers import IPS, ZONES
+
+    env = {**os.environ, "MIGRATOR_AUDIT_DIR": str(tmp_path / "audit"), "COLUMNS": "160"}
+    child = pexpect.spawn(sys.executable, ["-m", "migrator", "status", "--zk",
+                                           zk_server.connection_string, "--shard", SHARD,
+                                           "--watch"],
+                          env=env, encoding="utf-8", timeout=30, dimensions=(40, 160))
+    try:
+        child.expect("BY ELECTION")
+        child.expect("run lock: free")
+        assert ZONES[2] in child.before
+        child.expect(r"(\d+) ZooKeeper change\(s\) seen")
+        seen = int(child.match.group(1))
+        # a peer leaves the election: the view redraws without the operator doing anything
+        three_peers.leave(IPS[2])
+        redrawn = ""
+        for _ in range(20):
+            child.expect(r"(\d+) ZooKeeper change\(s\) seen")
+            if int(child.match.group(1)) > seen and ZONES[2] not in child.before:
+                redrawn = child.before
+                break
+        assert "BY ELECTION" in redrawn and ZONES[0] in redrawn
+        # someone takes the run lock: the view names the holder
+        from migrator.engine.lock import RunLock
+
+        with RunLock(zk, SHARD, "bob@bastion pid 7"):
+            child.expect("run lock: bob@bastion pid 7")
+        child.expect("run lock: free")
+        child.sendintr()
+        child.expect(f"Stopped watching shard {SHARD}.")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
