@@ -235,3 +235,37 @@ def test_status_watch_in_a_real_terminal_follows_zookeeper_until_ctrl_c(
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
+
+
+def test_manatee_adm_short_options_and_every_writing_command_takes_yes(
+    zk_server: ZooKeeperServer, zk: Any, three_peers: V1Shard,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    from migrator.cli import COMMANDS
+    from migrator.cli import cli as group
+
+    monkeypatch.setenv("MIGRATOR_AUDIT_DIR", str(tmp_path / "audit"))
+    short = invoke_cli(["status", "-z", zk_server.connection_string, "-s", SHARD], capsys)
+    assert short.status == 0, short.err
+    assert "BY ELECTION" in short.out and "run lock: free" in short.out
+    writing = ["backfill", "freeze", "unfreeze", "delete-state", "run", "resume", "rollback",
+               "rebuild-deposed"]
+    import click
+
+    for name in writing:
+        assert name in COMMANDS
+        command = group.get_command(click.Context(group), name)
+        assert command is not None
+        options = {o for p in command.params for o in getattr(p, "opts", [])}
+        assert {"-y", "--yes", "-z", "--zk", "-s", "--shard"} <= options, name
+    # freeze now shows the state and asks; without a terminal it refuses, writing nothing
+    target = ["-z", zk_server.connection_string, "-s", SHARD]
+    assert invoke_cli(["backfill", *target, "-y"], capsys).status == 0
+    assert invoke_cli(["unfreeze", *target, "-y"], capsys).status == 0
+    _, before = zk.get(f"/manatee/{SHARD}/state")
+    refused = invoke_cli(["freeze", *target, "-r", "maintenance"], capsys)
+    assert refused.status == 3 and "terminal" in refused.err
+    assert zk.get(f"/manatee/{SHARD}/state")[1].version == before.version
+    frozen = invoke_cli(["freeze", *target, "-r", "maintenance", "-y"], capsys)
+    assert frozen.status == 0 and "Frozen: maintenance" in frozen.err + frozen.out
+    assert '"reason": "maintenance"' in frozen.err + frozen.out  # the state it wrote, shown

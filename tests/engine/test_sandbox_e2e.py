@@ -87,7 +87,9 @@ def test_full_three_node_migration_with_yes(
     journal = json.loads(data)
     assert set(step_statuses(data).values()) == {"done"}
     assert journal["snapshot"]["state"] is None and len(journal["snapshot"]["election"]) == 3
-    audit = tmp_path / config.shard / "journal.json"
+    # the local copy is keyed by the ZooKeeper ensemble and the shard
+    audit = next(tmp_path.glob(f"*/{config.shard}/journal.json"))
+    assert audit.parent.parent.name == config.zk_connection
     assert json.loads(audit.read_text())["runs"][0]["status"] == "done"
     again = migrator(config, tmp_path, "run", "--yes")
     assert again.status == 0 and "Nothing to do" in again.err

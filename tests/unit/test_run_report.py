@@ -137,3 +137,18 @@ def test_emit_current_reaches_only_the_installed_sink() -> None:
         assert ev.emit_current("alarm", kind="x") is True
     assert '"event": "alarm"' in stream.getvalue()
     assert ev.emit_current("alarm", kind="x") is False
+
+
+def test_the_audit_copy_is_keyed_by_the_zookeeper_ensemble() -> None:
+    from migrator.engine.journal_store import cluster_key
+
+    class Client:
+        def __init__(self, hosts: list[tuple[str, int]], chroot: str | None = None) -> None:
+            self.hosts, self.chroot = hosts, chroot
+
+    one = cluster_key(Client([("127.0.0.1", 40123)]))
+    two = cluster_key(Client([("127.0.0.1", 40999)]))
+    assert one == "127.0.0.1:40123" and one != two
+    assert cluster_key(Client([("10.0.0.2", 2181), ("10.0.0.1", 2181)], "/sdc")) == (
+        "10.0.0.1:2181,10.0.0.2:2181+%2Fsdc")
+    assert cluster_key(object()) == "unknown-cluster"
