@@ -107,7 +107,11 @@ def read_progress(client: KazooClient, shard: str) -> InProgress:
     except MigratorError as exc:
         journal, problem = None, exc.message
     if journal is not None and journal.runs:
-        progress = progress_of(journal, _step_ids(journal.runs[-1].playbook))
+        run = journal.runs[-1]
+        # the run's summary lists its steps; loading the playbook (YAML) is only needed for
+        # a journal written before summaries were kept, and costs ~20 ms of start-up
+        summarized = any(e.get("event") == "summary" for e in run.log)
+        progress = progress_of(journal, None if summarized else _step_ids(run.playbook))
     return InProgress(progress, holders(client, shard), problem)
 
 
