@@ -9,27 +9,23 @@ by the inventory's timeouts). ``progress_of`` is pure.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
 
-    from migrator.engine.journal import Journal
 
-
-@dataclass(frozen=True)
 class Progress:
-    kind: str
-    playbook: str
-    status: str  # the run's: running, done, failed, interrupted, stopped
-    index: int  # 1-based position of the current step (N+1 when all are done)
-    total: int
-    step: str | None  # the current step (None when every step is done)
-    step_status: str | None
-    detail: str | None
-    operator: str
-    started: str
+    """The latest run's position (a plain class: `status` must start fast, and building
+    dataclasses costs milliseconds at import)."""
+
+    def __init__(self, kind: str, playbook: str, status: str, index: int, total: int,
+                 step: str | None, step_status: str | None, detail: str | None,
+                 operator: str, started: str) -> None:
+        self.kind, self.playbook, self.status = kind, playbook, status
+        self.index, self.total = index, total  # index: 1-based; N+1 when all are done
+        self.step, self.step_status, self.detail = step, step_status, detail
+        self.operator, self.started = operator, started
 
     def line(self) -> str:
         if self.step is None:
@@ -48,26 +44,30 @@ class Progress:
                 "operator": self.operator, "started": self.started}
 
 
-def progress_of(journal: Journal, step_ids: list[str] | None) -> Progress | None:
-    """The latest run's position. ``step_ids``: the playbook's steps in order, when it
-    could be loaded; otherwise the steps the journal has records for and those the run's
-    summary listed."""
-    if not journal.runs:
+def progress_of(journal: dict[str, Any], step_ids: list[str] | None) -> Progress | None:
+    """The latest run's position, from the journal's JSON document. ``step_ids``: the
+    playbook's steps in order, when it could be loaded; otherwise the steps the journal has
+    records for and those the run's summary listed."""
+    runs = journal.get("runs") or []
+    if not runs:
         return None
-    run = journal.runs[-1]
-    summarized = [str(i) for e in run.log if e.get("event") == "summary"
+    run = runs[-1]
+    steps: dict[str, Any] = run.get("steps") or {}
+    summarized = [str(i) for e in run.get("log") or () if e.get("event") == "summary"
                   for i in e.get("steps") or ()]
-    ids = list(step_ids) if step_ids else list(dict.fromkeys([*run.steps, *summarized]))
-    for step_id in run.steps:
+    ids = list(step_ids) if step_ids else list(dict.fromkeys([*steps, *summarized]))
+    for step_id in steps:
         if step_id not in ids:
             ids.append(step_id)
+    head = (str(run.get("kind")), str(run.get("playbook")), str(run.get("status", "running")))
+    tail = (str(run.get("operator")), str(run.get("started")))
     for index, step_id in enumerate(ids, start=1):
-        record = run.step(step_id)
-        if record.status != "done":
-            return Progress(run.kind, run.playbook, run.status, index, len(ids), step_id,
-                            record.status, record.detail, run.operator, run.started)
-    return Progress(run.kind, run.playbook, run.status, len(ids) + 1, len(ids), None, None,
-                    None, run.operator, run.started)
+        record = steps.get(step_id) or {}
+        status = str(record.get("status", "pending"))
+        if status != "done":
+            return Progress(*head, index, len(ids), step_id, status, record.get("detail"),
+                            *tail)
+    return Progress(*head, len(ids) + 1, len(ids), None, None, None, *tail)
 
 
 def _step_ids(playbook: str) -> list[str] | None:
@@ -84,11 +84,12 @@ def _step_ids(playbook: str) -> list[str] | None:
         return None
 
 
-@dataclass(frozen=True)
 class InProgress:
-    progress: Progress | None
-    lock_holders: list[str]
-    journal_problem: str | None = None
+    def __init__(self, progress: Progress | None, lock_holders: list[str],
+                 journal_problem: str | None = None) -> None:
+        self.progress = progress
+        self.lock_holders = lock_holders
+        self.journal_problem = journal_problem
 
     def to_json(self) -> dict[str, Any]:
         return {"migration": None if self.progress is None else self.progress.to_json(),
@@ -96,23 +97,42 @@ class InProgress:
 
 
 def read_progress(client: KazooClient, shard: str) -> InProgress:
-    from migrator.engine.journal_store import JournalStore
-    from migrator.engine.lock import holders
-    from migrator.errors import MigratorError
+    """The journal read as JSON (not through the journal model, whose dataclasses cost
+    start-up time) and the lock's contenders."""
+    import json
+
+    from kazoo.exceptions import NoNodeError
+    from kazoo.recipe.lock import Lock
+
+    from migrator.zk import paths
 
     problem = None
     progress = None
+    # the layout of migrator.engine.journal_store and engine.lock (importing those would
+    # build the journal model's dataclasses, ~10 ms of a 0.2 s budget)
+    root = f"/manatee-migrator/{paths.check_shard_name(shard)}"
+    path = f"{root}/journal"
     try:
-        journal = JournalStore(client, shard).load()
-    except MigratorError as exc:
-        journal, problem = None, exc.message
-    if journal is not None and journal.runs:
-        run = journal.runs[-1]
+        data, _ = client.get(path)
+        journal = json.loads(data.decode("utf-8"))
+        if not isinstance(journal, dict):
+            raise ValueError("not a JSON object")
+    except NoNodeError:
+        journal = None
+    except (UnicodeDecodeError, ValueError) as exc:
+        journal, problem = None, f"{path} is not a journal ({exc})"
+    if journal is not None:
+        runs = journal.get("runs") or []
+        run = runs[-1] if runs and isinstance(runs[-1], dict) else {}
         # the run's summary lists its steps; loading the playbook (YAML) is only needed for
         # a journal written before summaries were kept, and costs ~20 ms of start-up
-        summarized = any(e.get("event") == "summary" for e in run.log)
-        progress = progress_of(journal, None if summarized else _step_ids(run.playbook))
-    return InProgress(progress, holders(client, shard), problem)
+        summarized = any(e.get("event") == "summary" for e in run.get("log") or ())
+        try:
+            progress = progress_of(journal, None if summarized or not run
+                                   else _step_ids(str(run.get("playbook"))))
+        except (AttributeError, TypeError) as exc:
+            problem = f"{path} is not shaped as a journal ({exc})"
+    return InProgress(progress, list(Lock(client, f"{root}/lock").contenders()), problem)
 
 
 def zone_versions(inventory: Any, zones: list[str]) -> dict[str, str]:

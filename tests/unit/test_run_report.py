@@ -152,3 +152,29 @@ def test_the_audit_copy_is_keyed_by_the_zookeeper_ensemble() -> None:
     assert cluster_key(Client([("10.0.0.2", 2181), ("10.0.0.1", 2181)], "/sdc")) == (
         "10.0.0.1:2181,10.0.0.2:2181+%2Fsdc")
     assert cluster_key(object()) == "unknown-cluster"
+
+
+def test_status_reads_the_journal_and_lock_where_the_engine_keeps_them() -> None:
+    from migrator.engine.journal_store import journal_path
+    from migrator.engine.lock import lock_path
+
+    # commands.progress reads these paths without importing the engine (start-up time)
+    assert journal_path("1.moray.x") == "/manatee-migrator/1.moray.x/journal"
+    assert lock_path("1.moray.x") == "/manatee-migrator/1.moray.x/lock"
+
+
+def test_progress_of_a_journal_document() -> None:
+    from migrator.commands.progress import progress_of
+
+    doc = {"runs": [{"kind": "migration", "playbook": "p", "status": "running",
+                     "operator": "a@b", "started": "t",
+                     "steps": {"one": {"status": "done"}, "two": {"status": "acting"}},
+                     "log": [{"event": "summary", "steps": ["one", "two", "three"]}]}]}
+    progress = progress_of(doc, None)
+    assert progress is not None
+    assert (progress.index, progress.total, progress.step, progress.step_status) == (
+        2, 3, "two", "acting")
+    doc["runs"][0]["steps"] = {k: {"status": "done"} for k in ("one", "two", "three")}
+    done = progress_of(doc, None)
+    assert done is not None and done.step is None and "all 3 steps done" in done.line()
+    assert progress_of({"runs": []}, None) is None
