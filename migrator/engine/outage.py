@@ -101,6 +101,7 @@ class StepSpec:
     zone: str | None = None  # the zone id a reprovision acts on
     to_v1: bool = False  # a rollback's reprovision (to the old image)
     marked: bool = False  # the playbook's `outage: true`
+    skip: bool = False  # done, and already part of the model it is walked over
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,9 @@ def assess(steps: Sequence[StepSpec], model: ShardModel, timing: Timing
     """Each step's outage (None: writes go on), walking the model through the steps."""
     out: list[Outage | None] = []
     for spec in steps:
+        if spec.skip:
+            out.append(None)
+            continue
         outage, model = _one(spec, model, timing)
         if outage is None and spec.marked:
             outage = Outage(KIND_PLAYBOOK, "the playbook marks this step as a write outage",

@@ -256,7 +256,14 @@ def make_plan(
             "--accept-playbook-change is given."
         )
     timing = timing or Timing()
-    outages = assess([_spec(step, original) for step in playbook.steps],
+    # A migration's model starts from the original topology, so every step is walked; a
+    # rollback's starts from the shard as it is now, so the steps already done are in it.
+    done_before = set() if run_kind == "migration" else {
+        step.id for step in playbook.steps
+        if (run is not None and run.step(step.id).status == "done")
+        or ((observed.get(step.id) or Outcome(False, "")).ok)}
+    outages = assess([_spec(step, original, step.id in done_before)
+                      for step in playbook.steps],
                      _initial_model(snapshot, original, run_kind, loaded.name), timing)
     state: ClusterState | None = snapshot.state
     steps: list[PlannedStep] = []
@@ -317,7 +324,7 @@ def make_plan(
     )
 
 
-def _spec(step: Step, original: OriginalTopology) -> StepSpec:
+def _spec(step: Step, original: OriginalTopology, skip: bool = False) -> StepSpec:
     zone = None
     role = step.action.params.get("zone") if step.action.name == "reprovision" else None
     if isinstance(role, str):
@@ -326,7 +333,8 @@ def _spec(step: Step, original: OriginalTopology) -> StepSpec:
         except UnexpectedTopology:
             zone = None
     return StepSpec(step.id, step.action.name, zone,
-                    to_v1=step.action.params.get("to") == "roll_back_to", marked=step.outage)
+                    to_v1=step.action.params.get("to") == "roll_back_to", marked=step.outage,
+                    skip=skip)
 
 
 def _initial_model(snapshot: ShardSnapshot, original: OriginalTopology, run_kind: str,

@@ -172,3 +172,18 @@ def test_async_reprovisions_never_stop_writes(zones: list[str], frozen: bool,
             assert found is not None and found.seconds > 0
         model = o._one(o.StepSpec("x", "reprovision", zone), model, TIMING)[1]
         assert model.peers() == 3
+
+
+def test_rollback_skips_steps_already_done_since_the_live_shard_includes_them() -> None:
+    # stopped after the backfill: A (v1) primary streaming to B (v1) by election, C' (v2)
+    # the /state sync; the current async B never left v1, so its roll-back already holds
+    model = o.ShardModel(election=(A, B, C), state=(A, C, B), frozen=True,
+                         v2=frozenset({B, C}))
+    specs = _template("rollback-before-primary")
+    marked = [o.StepSpec(s.id, s.action, s.zone, s.to_v1, s.marked,
+                         skip=s.id == "roll-back-async") for s in specs]
+    # the template's roll-back-sync acts on the original async (C'), the current sync
+    found = dict(zip([s.id for s in specs], o.assess(marked, model, TIMING), strict=True))
+    assert found["roll-back-sync"] is None  # C' is not the v1 primary's sync: no outage
+    walked = dict(zip([s.id for s in specs], o.assess(specs, model, TIMING), strict=True))
+    assert walked["roll-back-sync"] is not None  # had B really left and come back, it would be
