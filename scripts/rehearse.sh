@@ -36,6 +36,7 @@ step "Run the migration (scripted: --yes)" $m run --inventory "$inv" --yes
 step "The shard after the migration" $m status --inventory "$inv"
 step "The cluster-state history" $m history --inventory "$inv"
 step "What the write client saw (outage windows)" $m sandbox status --dir "$dir"
+step "The report for the change ticket (from the journal)" $m report --inventory "$inv"
 if [ "$keep" = 1 ]; then
     echo "The sandbox is still running in $dir; stop it with: $m sandbox down --dir $dir" >&2
 fi
