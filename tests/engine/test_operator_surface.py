@@ -269,3 +269,42 @@ def test_manatee_adm_short_options_and_every_writing_command_takes_yes(
     frozen = invoke_cli(["freeze", *target, "-r", "maintenance", "-y"], capsys)
     assert frozen.status == 0 and "Frozen: maintenance" in frozen.err + frozen.out
     assert '"reason": "maintenance"' in frozen.err + frozen.out  # the state it wrote, shown
+
+
+def test_outages_observed_from_zookeeper_watches(
+    zk: Any, three_peers: V1Shard, kazoo: Any
+) -> None:
+    """The primary's sync leaves the election: a window opens; the state names a sync in
+    the election again: it closes (real ZooKeeper, watches)."""
+    import threading
+
+    from migrator.engine.outagewatch import OutageWatch
+    from tests.engine.helpers import IPS
+
+    names = sorted(zk.get_children(f"/manatee/{SHARD}/election"),
+                   key=lambda n: n.rsplit("-", 1)[1])
+    ids = [n.rsplit("-", 1)[0] for n in names]
+
+    def state(primary: str, sync: str) -> bytes:
+        return json.dumps({"primary": {"id": primary}, "sync": {"id": sync}}).encode()
+
+    zk.create(f"/manatee/{SHARD}/state", state(ids[0], ids[2]))
+    watch = OutageWatch(kazoo, SHARD, session_timeout=2.0).start()
+    changed = threading.Event()
+
+    def wait_for(predicate: Callable[[], bool]) -> bool:
+        for _ in range(100):  # bounded: 10 s
+            if predicate():
+                return True
+            changed.wait(0.1)
+        return False
+
+    assert wait_for(lambda: watch.judge._last is not None)
+    three_peers.leave(IPS[2])  # the sync's session ends
+    assert wait_for(lambda: watch.judge._open is not None)
+    zk.set(f"/manatee/{SHARD}/state", state(ids[0], ids[1]))  # a new sync, in the election
+    assert wait_for(lambda: bool(watch.judge.windows))
+    (window,) = watch.stop()
+    assert window.source == "zookeeper" and not window.inferred
+    assert window.seconds is not None and window.seconds >= 0
+    assert f"the sync {ids[2]} left the election" == window.cause
