@@ -308,3 +308,42 @@ def test_outages_observed_from_zookeeper_watches(
     assert window.source == "zookeeper" and not window.inferred
     assert window.seconds is not None and window.seconds >= 0
     assert f"the sync {ids[2]} left the election" == window.cause
+
+
+def test_typed_confirmation_of_an_outage_step_in_a_real_terminal(
+    zk: Any, three_peers: V1Shard, zk_server: ZooKeeperServer, tmp_path: Path
+) -> None:
+    """The summary names the outage; proceed (y), the backfill (y), then the outage step
+    wants the shard name typed: a wrong name stops the run with nothing more written."""
+    import os
+    import sys
+
+    import pexpect
+
+    book = tmp_path / "outage.yaml"
+    book.write_text(ZK_ONLY_PLAYBOOK.replace(
+        '    action: {name: unfreeze}\n    confirm: "yes"',
+        "    action: {name: unfreeze}\n    confirm: typed\n    outage: true"))
+    env = {**os.environ, "MIGRATOR_AUDIT_DIR": str(tmp_path / "audit")}
+    child = pexpect.spawn(sys.executable, ["-m", "migrator", "run", "--zk",
+                                           zk_server.connection_string, "--shard", SHARD,
+                                           "--playbook", str(book)],
+                          env=env, encoding="utf-8", timeout=60, dimensions=(50, 200))
+    try:
+        child.expect(r"\(unfreeze\): writes set .*; WRITE OUTAGE")
+        child.expect(r"Write outages expected: 1 step\(s\) \(unfreeze\)")
+        child.expect(r"Proceed with 2 step\(s\)")
+        child.expect(r"\(y/N\)")
+        child.send("y")
+        child.expect(f"Create the /state of shard {SHARD}")
+        child.expect(r"\(y/N\)")
+        child.send("y")
+        child.expect(f"Unfreeze shard {SHARD}")
+        child.expect("Type the shard name")
+        child.send("not-the-shard\r")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 3
+    data, _ = zk.get(f"/manatee/{SHARD}/state")
+    assert json.loads(data).get("freeze")  # still frozen: the unfreeze was not written

@@ -178,3 +178,21 @@ def test_progress_of_a_journal_document() -> None:
     done = progress_of(doc, None)
     assert done is not None and done.step is None and "all 3 steps done" in done.line()
     assert progress_of({"runs": []}, None) is None
+
+
+def test_a_watchdog_alarm_never_prints_json_on_a_human_runs_stdout(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from migrator.engine.watchdog import Alarm, alert
+
+    alarm = Alarm("primary-lost", True, "zone-a", "The primary left.", "Roll back now.")
+    alert(alarm)
+    human = capsys.readouterr()
+    assert human.out == "" and "WATCHDOG: STOP" in human.err
+    with ev.current(ev.EventSink()):  # a --json run: the event goes to its stream
+        alert(alarm)
+    scripted = capsys.readouterr()
+    (line,) = scripted.out.splitlines()
+    assert json.loads(line)["event"] == "alarm" and json.loads(line)["zone"] == "zone-a"
