@@ -158,19 +158,22 @@ class EventConsole(RunConsole):
                            elapsed=round(time.monotonic() - began, 1), step=self.current_step)
 
     def ask(self, question: str, shown: Any, typed: bool) -> None:
+        try:
+            super().ask(question, shown, typed)
+        except BaseException:
+            self.answered(question, typed, "no", shown)
+            raise
+        self.answered(question, typed, "yes (--yes)" if self.assume_yes else "yes", shown)
+
+    def answered(self, question: str, typed: bool, answer: str, shown: Any = None) -> None:
+        """A ``confirm`` event: the question, the answer, who gave it, the write shown."""
         from migrator.engine.journal import operator_identity
         from migrator.engine.writeplan import ProposedWrite
 
         extra: dict[str, Any] = {"step": self.current_step, "by": operator_identity()}
         if isinstance(shown, ProposedWrite):
             extra["write"] = {**shown.to_json(), "diff": shown.diff()}
-        try:
-            super().ask(question, shown, typed)
-        except BaseException:
-            self.sink.emit("confirm", question=question, typed=typed, answer="no", **extra)
-            raise
-        self.sink.emit("confirm", question=question, typed=typed,
-                       answer="yes (--yes)" if self.assume_yes else "yes", **extra)
+        self.sink.emit("confirm", question=question, typed=typed, answer=answer, **extra)
 
 
 class EventingStore(JournalStore):

@@ -3,8 +3,8 @@
 The planner walks a playbook's steps through a small model of the shard
 (election order, ``/state`` roles, freeze, which peers run v2, which sitters
 run) and asks, for each step, whether clients lose writes while it runs.
-The rules are manatee's, as observed upstream (see
-``/work/shared/reference/manatee-observed.md`` and the runbook):
+The rules are manatee's, as the runbook and upstream manatee running against a
+real ZooKeeper show them:
 
 - A **v1 primary** replicates synchronously to the second peer of the
   election. When that sync leaves, the primary's commits block until the

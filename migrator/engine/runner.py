@@ -462,6 +462,9 @@ class Runner:
                 require_planned_write(saved, step.id, shown)
             self.console.show(shown)
             self.console.say(f"  {question} yes (saved plan {saved.path})")
+            answered = getattr(self.console, "answered", None)  # the journal's log keeps it
+            if answered is not None:
+                answered(question, typed, f"yes (saved plan {saved.path})", shown)
             return
         self.console.ask(question, shown, typed)
 

@@ -65,6 +65,9 @@ def proceed(console: Any, plan: Plan, *, saved_plan: bool) -> None:
     question = f"Proceed with {len(plan.pending)} step(s) on shard {plan.shard}?"
     if saved_plan:
         console.say(f"{question} yes (saved plan)")
+        answered = getattr(console, "answered", None)
+        if answered is not None:
+            answered(question, False, "yes (saved plan)")
         return
     console.ask(question, None, False)
 

@@ -347,3 +347,16 @@ def test_typed_confirmation_of_an_outage_step_in_a_real_terminal(
     assert child.exitstatus == 3
     data, _ = zk.get(f"/manatee/{SHARD}/state")
     assert json.loads(data).get("freeze")  # still frozen: the unfreeze was not written
+
+
+def test_a_saved_plan_is_the_recorded_answer(
+    cli: Callable[..., CliResult], zk: Any, three_peers: V1Shard, book: str, tmp_path: Path
+) -> None:
+    plan_file = tmp_path / "plan.json"
+    assert cli("plan", "--playbook", book, "--out", str(plan_file)).status == 0
+    ran = cli("run", "--plan", str(plan_file), "--playbook", book)
+    assert ran.status == 0, ran.err
+    doc = json.loads(cli("report", "--format", "json").out)
+    answers = [c["answer"] for c in doc["runs"][0]["confirmations"]]
+    assert answers[0] == "yes (saved plan)"  # the summary's "proceed?"
+    assert answers[1:] == [f"yes (saved plan {plan_file})"] * 2  # backfill, unfreeze
