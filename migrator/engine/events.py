@@ -17,7 +17,8 @@ Events (every one has ``event`` and ``time``)::
     run             the run's status changed (running, done, failed, interrupted)
     nothing         there was nothing to do: reason
     alarm           the watchdog fired (see ``migrator.engine.watchdog``)
-    summary         `run`: steps to do, outages expected, writes (before "proceed?")
+    summary         `run`: steps to do, outages expected, writes (before "proceed?"),
+                    after a ``plan`` event with the whole plan
     heartbeat       every HEARTBEAT_SECONDS during a wait: what, elapsed, step
     outage-started  a step expected to stop writes began acting: step, cause, estimate
     outage-ended    that step finished or stopped: step, seconds, status

@@ -58,6 +58,7 @@ def proceed(console: Any, plan: Plan, *, saved_plan: bool) -> None:
     """Show the summary and ask once (``NotConfirmed`` when declined)."""
     sink = getattr(console, "sink", None)
     if sink is not None:
+        sink.emit("plan", plan=plan.to_json())
         sink.emit("summary", **summary_json(plan))
     console.say("")
     for index, line in enumerate(summary_lines(plan)):

@@ -64,9 +64,10 @@ def test_run_json_is_one_event_per_line_and_human_text_on_stderr(
     events = [json.loads(line) for line in ran.out.splitlines()]
     assert all("event" in e and "time" in e for e in events)
     kinds = [e["event"] for e in events]
-    assert kinds[0] == "summary" and kinds[-1] == "finished"
+    assert kinds[:2] == ["plan", "summary"] and kinds[-1] == "finished"
     assert events[-1]["exitStatus"] == 0
-    summary = events[0]
+    assert [s["id"] for s in events[0]["plan"]["steps"]] == ["backfill", "unfreeze"]
+    summary = events[1]
     assert summary["steps"] == ["backfill", "unfreeze"] and summary["outages"] == []
     assert [w["step"] for w in summary["writes"]] == ["backfill", "unfreeze"]
     for expected in ("step", "step-started", "check", "confirm", "action-started", "write",
