@@ -453,7 +453,8 @@ class Runner:
 
     def _confirm(self, question: str, shown: Any, typed: bool) -> None:
         step = self._current
-        typed = typed or (step is not None and step.confirm == "typed")
+        typed = typed or (step is not None and (step.confirm == "typed"
+                                                or self.outages.get(step.id) is not None))
         saved = self.options.saved_plan
         if saved is not None:
             from migrator.engine.savedplan import require_planned_write
