@@ -6,9 +6,13 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# click-man 0.6 calls click's make_default_short_help, deprecated in click 8.2
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_man_pages_are_generated_from_the_commands(tmp_path: Path) -> None:
     spec = importlib.util.spec_from_file_location("manpages", ROOT / "scripts" / "manpages.py")
     assert spec is not None and spec.loader is not None
