@@ -214,7 +214,9 @@ def client_windows(directory: Path, since: str, until: str) -> list[Window] | No
                   source="write client")
            for r in records if str(r["end"]) >= since and str(r["start"]) <= until]
     open_since = (stats or {}).get("open_outage_since")
-    if open_since:
+    # stats.json is rewritten about once a second: a window it still shows open may have
+    # closed already, with its record written under the same start
+    if open_since and all(str(r.get("start")) != str(open_since) for r in records):
         out.append(Window(str(open_since), None, None, "writes still failing",
                           source="write client"))
     return out

@@ -196,3 +196,24 @@ def test_a_watchdog_alarm_never_prints_json_on_a_human_runs_stdout(
     scripted = capsys.readouterr()
     (line,) = scripted.out.splitlines()
     assert json.loads(line)["event"] == "alarm" and json.loads(line)["zone"] == "zone-a"
+
+
+def test_client_windows_drop_an_open_window_that_has_closed_since(tmp_path: Any) -> None:
+    import json
+
+    from migrator.engine.outagewatch import client_windows
+
+    client = tmp_path / "client"
+    client.mkdir()
+    record = {"start": "2026-11-26T05:00:01.000Z", "end": "2026-11-26T05:00:03.000Z",
+              "seconds": 2.0, "from": "a", "to": "b"}
+    (client / "outages.jsonl").write_text(json.dumps(record) + "\n")
+    (client / "stats.json").write_text(json.dumps({"open_outage_since": record["start"]}))
+    (window,) = client_windows(tmp_path, "2026-11-26T05:00:00.000Z",
+                               "2026-11-26T05:10:00.000Z") or []
+    assert window.end == record["end"] and window.source == "write client"
+    (client / "stats.json").write_text(json.dumps(
+        {"open_outage_since": "2026-11-26T05:00:09.000Z"}))
+    windows = client_windows(tmp_path, "2026-11-26T05:00:00.000Z", "2026-11-26T05:10:00.000Z")
+    assert windows is not None and windows[-1].end is None
+    assert client_windows(tmp_path / "nothing", "a", "b") is None
