@@ -37,6 +37,9 @@ the file, the line and the field. Example (every key shown; only ``shard``,
     versions:                         # filled into {image}; image UUIDs or version strings
       migrate_to: 2.1.1
       roll_back_to: 1.0.0
+    estimates:                        # seconds, for the plan's outage estimates (optional)
+      session_timeout: 60             # the sitters' ZooKeeper session timeout
+      reprovision: 300                # one zone's reprovision, until its sitter is back
     commands:                         # shown here with their Triton defaults
       sitter_log: {command: svcs -L manatee-sitter}    # or {path: /var/log/x.log}
       manatee_version: cat /opt/smartdc/manatee/package.json
@@ -492,6 +495,13 @@ def _some_zones(value: dict[str, SshTarget]) -> dict[str, SshTarget]:
     return value
 
 
+class Estimates(Record):
+    """Figures the plan's outage estimates are made of (``migrator.engine.outage``)."""
+
+    session_timeout: float | None = field(default=None, gt=0, le=3600)
+    reprovision: float | None = field(default=None, gt=0, le=86400)
+
+
 class Inventory(Record):
     shard: str = field(check=_shard_name)
     zookeeper: str = field(check=_zk_string)
@@ -504,6 +514,7 @@ class Inventory(Record):
     morays: dict[str, SshTarget] = field(factory=dict, before=_zone_table)
     versions: Versions = Versions()
     commands: Commands = Commands()
+    estimates: Estimates = Estimates()
     _source: Path | None = None
 
     @property

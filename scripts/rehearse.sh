@@ -55,6 +55,7 @@ step "What the write client saw (outage windows, writes accounted for)" \
     $m sandbox status --dir "$dir"
 step "Every acknowledged write read back from the primary and the standbys" \
     $m sandbox verify --dir "$dir"
+step "The report for the change ticket (from the journal)" $m report --inventory "$inv"
 if [ "$keep" = 1 ]; then
     echo "The sandbox is still running in $dir; stop it with: $m sandbox down --dir $dir" >&2
 fi

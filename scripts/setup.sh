@@ -43,3 +43,5 @@ rm -f "$log"
 # for an installed package, so every command starts from bytecode even where
 # PYTHONDONTWRITEBYTECODE keeps Python from caching it.
 .venv/bin/python -m compileall -q migrator >/dev/null
+# The man pages, generated from the commands' own help (click-man) into build/man.
+.venv/bin/python scripts/manpages.py build/man 2>/dev/null || echo "setup: the man pages could not be generated (scripts/manpages.py)" >&2

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "sandbox": "migrator.cli.sandbox:sandbox",
     "rollback": "migrator.cli.rollback:rollback",
     "rebuild-deposed": "migrator.cli.rollback:rebuild_deposed",
+    "report": "migrator.cli.report:report",
 }
 
 

@@ -125,13 +125,48 @@ def _run_options(func: Any) -> Any:
                         help="Remove a dead migrator's lock (asks first).")(func)
     func = click.option("--yes", "-y", is_flag=True,
                         help="Confirm every step without asking; for scripts.")(func)
+    func = click.option("--json", "as_json", is_flag=True,
+                        help="JSON events on stdout, one object per line; human text on "
+                        "stderr.")(func)
     return func
 
 
 def _execute(ctx: click.Context, zk: str | None, shard: str | None,
              inventory_path: Path | None, connect_timeout: float, playbook: str, yes: bool,
              break_lock: bool, accept_playbook_change: bool, plan_file: Path | None,
-             require_journal: bool) -> None:
+             require_journal: bool, as_json: bool = False) -> None:
+    from migrator.engine.events import EventSink, current
+
+    sink = EventSink(enabled=as_json)
+    with current(sink):
+        status = _guarded(sink, lambda: _execute_inner(
+            ctx, zk, shard, inventory_path, connect_timeout, playbook, yes, break_lock,
+            accept_playbook_change, plan_file, require_journal, sink))
+    sink.emit("finished", exitStatus=status)
+
+
+def _guarded(sink: Any, func: Any) -> int:
+    """Run ``func``; a failure also becomes ``error`` and ``finished`` events (with the
+    exit status the command is about to return) before it propagates."""
+    from migrator.errors import EXIT_INTERRUPTED, MigratorError
+
+    try:
+        func()
+    except MigratorError as exc:
+        sink.emit("error", message=exc.message, hint=exc.hint, exitStatus=exc.exit_status)
+        sink.emit("finished", exitStatus=exc.exit_status)
+        raise
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        sink.emit("error", message="interrupted", hint=None, exitStatus=EXIT_INTERRUPTED)
+        sink.emit("finished", exitStatus=EXIT_INTERRUPTED)
+        raise
+    return 0
+
+
+def _execute_inner(ctx: click.Context, zk: str | None, shard: str | None,
+                   inventory_path: Path | None, connect_timeout: float, playbook: str,
+                   yes: bool, break_lock: bool, accept_playbook_change: bool,
+                   plan_file: Path | None, require_journal: bool, sink: Any) -> None:
     from migrator.commands import engine
     from migrator.commands.session import zk_session
     from migrator.engine.runner import RunOptions
@@ -149,6 +184,7 @@ def _execute(ctx: click.Context, zk: str | None, shard: str | None,
         engine.run(
             engine.EngineTarget(client, target.require_shard(), inventory, options.inventory_path),
             playbook, options, break_lock=break_lock, require_journal=require_journal,
+            sink=sink,
         )
 
 
@@ -161,10 +197,11 @@ def _execute(ctx: click.Context, zk: str | None, shard: str | None,
 @click.pass_context
 def run(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: Path | None,
         connect_timeout: float, playbook: str, yes: bool, break_lock: bool,
-        accept_playbook_change: bool, plan_file: Path | None) -> None:
-    """Migrate the shard step by step, confirming every write (resumable)."""
+        accept_playbook_change: bool, plan_file: Path | None, as_json: bool) -> None:
+    """Migrate the shard step by step: a summary and one "proceed?", then every write and
+    every zone reprovision confirmed (resumable)."""
     _execute(ctx, zk, shard, inventory_path, connect_timeout, playbook, yes, break_lock,
-             accept_playbook_change, plan_file, require_journal=False)
+             accept_playbook_change, plan_file, require_journal=False, as_json=as_json)
 
 
 @click.command()
@@ -174,10 +211,10 @@ def run(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: P
 @click.pass_context
 def resume(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: Path | None,
            connect_timeout: float, playbook: str, yes: bool, break_lock: bool,
-           accept_playbook_change: bool) -> None:
+           accept_playbook_change: bool, as_json: bool) -> None:
     """Continue a migration from its journal, after a crash, Ctrl-C, or from another machine."""
     _execute(ctx, zk, shard, inventory_path, connect_timeout, playbook, yes, break_lock,
-             accept_playbook_change, None, require_journal=True)
+             accept_playbook_change, None, require_journal=True, as_json=as_json)
 
 
 @click.group()

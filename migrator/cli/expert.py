@@ -74,16 +74,25 @@ def backfill(target: ShardTarget, yes: bool, override_lock: bool) -> None:
 @click.command()
 @shard_target(need_shard=True)
 @click.option("--reason", "-r", required=True, help="Why the shard is frozen (recorded).")
+@yes_option
 @override_option
-def freeze(target: ShardTarget, reason: str, override_lock: bool) -> None:
+def freeze(target: ShardTarget, reason: str, yes: bool, override_lock: bool) -> None:
     """Freeze the cluster state: peers will not take over or change the topology."""
     from migrator.commands import expert
+    from migrator.ui.confirm import confirm
     from migrator.ui.output import say
 
+    name = target.require_shard()
+
+    def ask(state: ClusterState | None) -> None:
+        _show_state("The state after freezing:", state)
+        say("While frozen no peer takes over: if the primary fails, the shard takes no "
+            "writes until it is back or the shard is unfrozen.")
+        confirm(f"Freeze shard {name}?", assume_yes=yes)
+
     with target.session() as client:
-        name = target.require_shard()
-        outcome = expert.freeze(client, name, reason, lambda _s: None,
-                                _lock_override(name, override_lock))
+        outcome = expert.freeze(client, name, reason, ask,
+                                lock_override=_lock_override(name, override_lock))
     say(f"Frozen: {reason} (history record {outcome.history_node}).")
 
 

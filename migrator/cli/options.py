@@ -46,7 +46,7 @@ class ShardTarget:
 
 
 def zk_options(func: F) -> F:
-    """--zk/ZK_IPS, --shard/SHARD (as manatee-adm), --inventory, --connect-timeout."""
+    """-z/--zk/ZK_IPS, -s/--shard/SHARD (as manatee-adm), --inventory, --connect-timeout."""
     func = click.option(
         "--connect-timeout",
         type=click.FloatRange(0.1, 300),
@@ -60,9 +60,9 @@ def zk_options(func: F) -> F:
         type=click.Path(path_type=Path, dir_okay=False),
         help="Inventory file (gives the ZooKeeper string and shard).",
     )(func)
-    func = click.option("--shard", help="Shard name [env SHARD].")(func)
-    func = click.option("--zk", help="ZooKeeper connection string HOST:PORT[,...][/chroot] "
-                        "[env ZK_IPS].")(func)
+    func = click.option("--shard", "-s", help="Shard name [env SHARD].")(func)
+    func = click.option("--zk", "-z", help="ZooKeeper connection string "
+                        "HOST:PORT[,...][/chroot] [env ZK_IPS].")(func)
     return func
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from migrator.cli.options import ShardTarget, shard_target
@@ -13,11 +15,26 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 @click.command()
 @shard_target(need_shard=False)
 @json_option
-def status(target: ShardTarget, as_json: bool) -> None:
-    """Every shard with its mode; with a shard, peers by election and by /state."""
+@click.option("--watch", "-W", "watch", is_flag=True,
+              help="With a shard: keep a live view, updated on every ZooKeeper change, until "
+              "Ctrl-C.")
+def status(target: ShardTarget, as_json: bool, watch: bool) -> None:
+    """Every shard with its mode; with a shard, peers by election and by /state, and the
+    migration in progress (step n/N, lock holder; versions with --inventory)."""
     from migrator.commands import read
     from migrator.ui.output import Cell, Output
 
+    if watch:
+        from migrator.ui.watch import watch_status
+
+        if target.shard is None or as_json:
+            from migrator.errors import BadInput
+
+            raise BadInput("`status --watch` follows one shard on a terminal.",
+                           "Pass --shard NAME (or --inventory), without --json.")
+        with target.session() as client:
+            watch_status(client, target.shard, target.inventory)
+        return
     out = Output(as_json)
     with target.session() as client:
         if target.shard is None:
@@ -41,9 +58,21 @@ def status(target: ShardTarget, as_json: bool) -> None:
             )
             return
         result = read.shard_status(client, target.shard)
+        from migrator.commands.progress import read_progress, zone_versions
+
+        underway = read_progress(client, target.shard)
+    versions = (zone_versions(target.inventory, [r.zone_id for r in result.rows])
+                if target.inventory is not None else None)
     if as_json:
-        out.json(result.to_json())
+        out.json({**result.to_json(), **underway.to_json(), "versions": versions})
         return
+    render_shard(out, result, underway, versions)
+
+
+def render_shard(out: Any, result: Any, underway: Any, versions: dict[str, str] | None) -> None:
+    """The one-shard view: peers by election and by /state, the migration under way."""
+    from migrator.ui.output import Cell
+
     snap = result.snapshot
     has_state = snap.state is not None
     header = f"shard {snap.shard}: mode {snap.mode}"
@@ -63,10 +92,21 @@ def status(target: ShardTarget, as_json: bool) -> None:
                 "-" if row.election_position is None else str(row.election_position),
                 row.election_role or "(not in election)",
                 (row.state_role or "(not in state)") if has_state else "(no /state)",
+                *([versions.get(row.zone_id, "-")] if versions is not None else []),
                 Cell(mark, "bold red") if mark else "",
             ]
         )
-    out.table(["ZONE", "PEER", "POS", "BY ELECTION", "BY /STATE", ""], rows, title=header)
+    out.table(["ZONE", "PEER", "POS", "BY ELECTION", "BY /STATE",
+               *(["VERSION"] if versions is not None else []), ""], rows, title=header)
+    progress = underway.progress
+    if progress is not None:
+        out.heading(f"migration journal: {progress.line()}")
+    elif underway.journal_problem:
+        out.heading(f"migration journal: unreadable: {underway.journal_problem}")
+    else:
+        out.heading("migration journal: none (no migration with this tool in progress)")
+    out.heading("run lock: " + (", ".join(underway.lock_holders) if underway.lock_holders
+                                else "free"))
     if snap.error is not None:
         out.heading(f"v1 error node present: {snap.error!r}")
     note = disagreement_note(snap.mode, result.rows)

@@ -23,10 +23,12 @@ from migrator.cli.options import target_and_inventory, zk_options
 
 def _guarded(sink: Any, func: Any) -> Any:
     """Run ``func``; a failure also becomes an ``error`` event before it propagates."""
+    from migrator.engine.events import current
     from migrator.errors import MigratorError
 
     try:
-        return func()
+        with current(sink):
+            return func()
     except MigratorError as exc:
         sink.emit("error", message=exc.message, hint=exc.hint, exitStatus=exc.exit_status)
         raise

@@ -93,13 +93,22 @@ def _runner(target: EngineTarget, requested: str, console: RunConsole, options: 
 
 
 def _runner_and_read(
-    target: EngineTarget, requested: str, console: RunConsole, options: RunOptions, remote: Any
+    target: EngineTarget, requested: str, console: RunConsole, options: RunOptions, remote: Any,
+    sink: Any = None, on_status: Any = None,
 ) -> tuple[Runner, tuple[ShardSnapshot, list[HistoryRecord]]]:
-    """The runner, and the read of the shard its playbook was chosen on."""
+    """The runner, and the read of the shard its playbook was chosen on. With ``sink``
+    the journal store also emits step events (and tells ``on_status`` of each change)."""
     from migrator.zk import reads
 
-    store = JournalStore(target.client, target.shard, root=target.journal_root,
-                         audit_dir=target.audit_dir)
+    if sink is not None:
+        from migrator.engine.events import EventingStore
+
+        store: JournalStore = EventingStore(
+            target.client, target.shard, root=target.journal_root, audit_dir=target.audit_dir,
+            sink=sink, kind=options.kind, on_status=on_status)
+    else:
+        store = JournalStore(target.client, target.shard, root=target.journal_root,
+                             audit_dir=target.audit_dir)
     snapshot = reads.read_shard(target.client, target.shard)
     history = reads.read_history(target.client, target.shard)
     loaded, choice = choose_playbook(requested, snapshot, history, store.load())
@@ -183,8 +192,10 @@ def plan_offline(topology_file: Path, requested: str = "auto",
 
     snapshot, history = load_topology_file(topology_file)
     loaded, choice = choose_playbook(requested, snapshot, history, None)
+    from migrator.engine.outage import timing_of
+
     plan = make_plan(snapshot, history, loaded, None, {}, now=iso_now_ms(), choice=choice,
-                     inventory_zones=inventory_zones(inventory))
+                     inventory_zones=inventory_zones(inventory), timing=timing_of(inventory))
     return with_alternatives(plan, loaded)
 
 
@@ -362,14 +373,20 @@ def guard_run(target: EngineTarget, console: RunConsole, lock: Any, runner: Runn
 
 def run(
     target: EngineTarget, requested: str, options: RunOptions, *, break_lock: bool = False,
-    require_journal: bool = False,
+    require_journal: bool = False, sink: Any = None,
 ) -> RunResult:
+    """``sink``: an ``EventSink`` (enabled for --json); step events, the outage clock and
+    the end-of-run table go through it."""
+    from migrator.engine.events import EventConsole, EventSink
     from migrator.engine.lock import RunLock
+    from migrator.engine.outage import timing_of
+    from migrator.engine.runreport import RunReporting
 
     if options.saved_plan is None:
         require_terminal_or_yes(options.assume_yes)
-    console = RunConsole(assume_yes=options.assume_yes or options.saved_plan is not None,
-                         shard=target.shard)
+    sink = sink if sink is not None else EventSink(enabled=False)
+    console = EventConsole(sink, assume_yes=options.assume_yes or options.saved_plan is not None,
+                           shard=target.shard)
     if require_journal:
         store = JournalStore(target.client, target.shard, root=target.journal_root)
         if store.load() is None:
@@ -379,9 +396,13 @@ def run(
                 "Start a migration with `migrator run`.",
             )
     verb = "resume" if require_journal else "run"
+    reporting = RunReporting(target.client, target.shard, target.inventory, console,
+                             timing_of(target.inventory).session_timeout)
     with remote_session(target.inventory) as remote:
         # reads only until the gate has passed: a refused run leaves no lock node behind
-        runner = _runner(target, requested, console, options, remote)
+        runner = _runner_and_read(target, requested, console, options, remote, sink=sink,
+                                  on_status=reporting.clock)[0]
+        reporting.runner = runner
         pass_preflight(target, runner, remote, verb, console, break_lock=break_lock)
         lock = RunLock(target.client, target.shard, operator_identity_pid(),
                        target.journal_root, on_wait=console.say)
@@ -389,7 +410,7 @@ def run(
 
         resume = f"migrator resume --inventory {options.inventory_path}"
         with lock, guard_run(target, console, lock, runner, resume), \
-                watching(target.client, target.shard, console.say, resume):
+                watching(target.client, target.shard, console.say, resume), reporting:
             return runner.execute()
 
 

@@ -160,7 +160,9 @@ def _rollback_locked(target: EngineTarget, runner: Runner, choice: decide.Rollba
     sink.emit("plan", plan=plan.to_json())
     if show_plan is not None:
         show_plan(plan)
-    result = runner.execute()
+    reporting = _reporting(target, console, runner)
+    with reporting:
+        result = runner.execute()
     outcome = RollbackOutcome(choice, plan, result)
     if result.complete:
         outcome.archived = archive_journal(target)
@@ -169,6 +171,19 @@ def _rollback_locked(target: EngineTarget, runner: Runner, choice: decide.Rollba
                         "v1 shard again and a new migration starts afresh.")
             sink.emit("journal-archived", path=outcome.archived)
     return outcome
+
+
+def _reporting(target: EngineTarget, console: EventConsole, runner: Runner) -> Any:
+    """The outage clock and the end-of-run table, as for a migration."""
+    from migrator.engine.outage import timing_of
+    from migrator.engine.runreport import RunReporting
+
+    reporting = RunReporting(target.client, target.shard, target.inventory, console,
+                             timing_of(target.inventory).session_timeout)
+    reporting.runner = runner
+    if isinstance(runner.store, EventingStore):
+        runner.store.on_status = reporting.clock
+    return reporting
 
 
 def archive_journal(target: EngineTarget) -> str | None:

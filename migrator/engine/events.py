@@ -17,7 +17,15 @@ Events (every one has ``event`` and ``time``)::
     run             the run's status changed (running, done, failed, interrupted)
     nothing         there was nothing to do: reason
     alarm           the watchdog fired (see ``migrator.engine.watchdog``)
+    summary         `run`: steps to do, outages expected, writes (before "proceed?"),
+                    after a ``plan`` event with the whole plan
+    heartbeat       every HEARTBEAT_SECONDS during a wait: what, elapsed, step
+    outage-started  a step expected to stop writes began acting: step, cause, estimate
+    outage-ended    that step finished or stopped: step, seconds, status
+    outage-observed a write outage seen (client records or ZooKeeper): start, end, seconds
+    step-times      the end-of-run table: each step's start, end, seconds
     error           the command failed: message, hint, exitStatus
+    finished        the command ended: exitStatus
 
 They are derived without changing the runner: step progress from the journal
 versions the runner saves (``EventingStore``), checks from the console calls
@@ -29,7 +37,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +46,34 @@ from migrator.cluster.state import iso_now_ms
 from migrator.engine.console import RunConsole
 from migrator.engine.journal import Journal, RunRecord, StepRecord
 from migrator.engine.journal_store import JournalStore
+
+HEARTBEAT_SECONDS = 3.0
+
+# the events a run's journal keeps in its log, for `migrator report`
+LOGGED = frozenset({"summary", "confirm", "write", "alarm", "outage-started", "outage-ended",
+                    "outage-observed", "error"})
+
+_CURRENT: list[EventSink] = []
+
+
+def emit_current(event: str, **fields: Any) -> bool:
+    """Emit on the sink of the command under way; False when there is none (or it is
+    disabled), so that a human run never gets JSON on stdout."""
+    sink = _CURRENT[-1] if _CURRENT else None
+    if sink is None:
+        return False
+    sink.emit(event, **fields)
+    return sink.enabled
+
+
+@contextmanager
+def current(sink: EventSink) -> Iterator[EventSink]:
+    """Make ``sink`` where out-of-band reporters (the watchdog) send their events."""
+    _CURRENT.append(sink)
+    try:
+        yield sink
+    finally:
+        _CURRENT.remove(sink)
 
 
 @dataclass
@@ -48,9 +84,13 @@ class EventSink:
     stream: Any = None
     emitted: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # called with every event, enabled or not (the journal store keeps some in its log)
+    listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
 
     def emit(self, event: str, **fields: Any) -> None:
         document = {"event": event, "time": iso_now_ms(), **fields}
+        for listener in list(self.listeners):
+            listener(document)
         with self._lock:
             self.emitted.append(document)
             if not self.enabled:
@@ -68,9 +108,11 @@ class EventConsole(RunConsole):
         super().__init__(assume_yes=assume_yes, shard=shard, stream=stream)
         self.sink = sink
         self._awaited = False
+        self.current_step: str | None = None
 
     def step(self, index: int, total: int, title: str, step_id: str) -> None:
         super().step(index, total, title, step_id)
+        self.current_step = step_id
         self.sink.emit("step", index=index, total=total, step=step_id, title=title)
 
     def ok(self, text: str) -> None:
@@ -94,39 +136,97 @@ class EventConsole(RunConsole):
     @contextmanager
     def waiting(self, what: str, timeout: float) -> Iterator[None]:
         self.sink.emit("waiting", what=what, timeout=timeout)
-        with super().waiting(what, timeout):
-            yield
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(what, timeout, stop),
+                                name="heartbeat", daemon=True)
+        if self.sink.enabled:
+            beat.start()
+        try:
+            with super().waiting(what, timeout):
+                yield
+        finally:
+            stop.set()
+            if beat.is_alive():
+                beat.join()
         self._awaited = True
+
+    def _heartbeat(self, what: str, timeout: float, stop: threading.Event) -> None:
+        import time
+
+        began = time.monotonic()
+        while not stop.wait(HEARTBEAT_SECONDS):
+            self.sink.emit("heartbeat", what=what, timeout=timeout,
+                           elapsed=round(time.monotonic() - began, 1), step=self.current_step)
 
     def ask(self, question: str, shown: Any, typed: bool) -> None:
         try:
             super().ask(question, shown, typed)
         except BaseException:
-            self.sink.emit("confirm", question=question, typed=typed, answer="no")
+            self.answered(question, typed, "no", shown)
             raise
-        self.sink.emit("confirm", question=question, typed=typed,
-                       answer="yes (--yes)" if self.assume_yes else "yes")
+        self.answered(question, typed, "yes (--yes)" if self.assume_yes else "yes", shown)
+
+    def answered(self, question: str, typed: bool, answer: str, shown: Any = None) -> None:
+        """A ``confirm`` event: the question, the answer, who gave it, the write shown."""
+        from migrator.engine.journal import operator_identity
+        from migrator.engine.writeplan import ProposedWrite
+
+        extra: dict[str, Any] = {"step": self.current_step, "by": operator_identity()}
+        if isinstance(shown, ProposedWrite):
+            extra["write"] = {**shown.to_json(), "diff": shown.diff()}
+        self.sink.emit("confirm", question=question, typed=typed, answer=answer, **extra)
 
 
 class EventingStore(JournalStore):
     """The journal store, emitting step and run events for one kind of run."""
 
-    def __init__(self, *args: Any, sink: EventSink, kind: str, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, sink: EventSink, kind: str,
+                 on_status: Callable[[str, StepRecord], None] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.sink = sink
         self.kind = kind
         self._last: RunRecord | None = None
+        # told of every step status change (the outage clock follows them)
+        self.on_status = on_status
+        # the run's log (RunRecord.log): kept here, the single writer, and put into every
+        # journal version saved, so the runner's own copy never drops an entry
+        self.log: list[dict[str, Any]] = []
+        self._diffs: dict[str, dict[str, Any]] = {}
+        sink.listeners.append(self._listen)
+
+    def _listen(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "confirm" and isinstance(event.get("write"), dict) and event.get("step"):
+            self._diffs[str(event["step"])] = event["write"]
+        if kind in LOGGED:
+            self.log.append(dict(event))
 
     def load(self) -> Journal | None:
         journal = super().load()
         self._last = journal.run(self.kind) if journal is not None else None
+        if self._last is not None and self._last.status != "done":
+            # resuming this run: keep what its log holds (a new run starts a new log)
+            known = {(e.get("time"), e.get("event")) for e in self.log}
+            self.log[:0] = [e for e in self._last.log
+                            if (e.get("time"), e.get("event")) not in known]
         return journal
 
+    def _with_log(self, journal: Journal) -> Journal:
+        from dataclasses import replace
+
+        run = journal.run(self.kind)
+        if run is None:
+            return journal
+        return journal.with_run(replace(run, log=tuple(self.log)))
+
     def create(self, journal: Journal) -> None:
+        journal = self._with_log(journal)
         super().create(journal)
         self._changed(journal)
 
     def save(self, journal: Journal) -> None:
+        journal = self._with_log(journal)
         super().save(journal)
         self._changed(journal)
 
@@ -146,6 +246,8 @@ class EventingStore(JournalStore):
                                detail=record.detail)
             elif record.status != old.status or record.attempts != old.attempts:
                 self._step_event(step_id, old, record)
+            if (stopped or record.status != old.status) and self.on_status is not None:
+                self.on_status(step_id, record)
 
     def _step_event(self, step_id: str, old: StepRecord, new: StepRecord) -> None:
         emit = self.sink.emit
@@ -156,8 +258,10 @@ class EventingStore(JournalStore):
         elif new.status == "verifying":
             emit("action-finished", step=step_id, detail=new.detail, outputs=new.outputs)
             if new.outputs.get("written"):
+                written = self._diffs.get(step_id) or {}
                 emit("write", step=step_id, detail=new.detail,
-                     history=new.outputs.get("history"))
+                     history=new.outputs.get("history"), op=written.get("op"),
+                     path=written.get("path"), diff=written.get("diff"))
         elif new.status == "done":
             emit("step-finished", step=step_id, doneBy=new.done_by, detail=new.detail)
 

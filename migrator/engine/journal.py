@@ -100,6 +100,9 @@ class RunRecord:
     operator: str
     status: str = "running"  # running, done, failed, interrupted
     steps: dict[str, StepRecord] = field(default_factory=dict)
+    # what happened besides step statuses, for `migrator report`: confirmations (who,
+    # how), ZooKeeper writes with their diff, alarms, outages (see engine.events)
+    log: tuple[dict[str, Any], ...] = ()
 
     def step(self, step_id: str) -> StepRecord:
         return self.steps.get(step_id, StepRecord())
@@ -113,6 +116,7 @@ class RunRecord:
             "operator": self.operator,
             "status": self.status,
             "steps": {k: v.to_json() for k, v in self.steps.items()},
+            "log": list(self.log),
         }
 
     @staticmethod
@@ -125,6 +129,7 @@ class RunRecord:
             operator=str(doc["operator"]),
             status=str(doc.get("status", "running")),
             steps={k: StepRecord.from_json(v) for k, v in (doc.get("steps") or {}).items()},
+            log=tuple(dict(e) for e in doc.get("log") or () if isinstance(e, dict)),
         )
 
 

@@ -10,7 +10,10 @@ the version last read or written, so two writers can never interleave
 silently (the loser gets ``StateConflict``); each write is one ZooKeeper
 operation, so an interrupted run leaves either the old or the new journal,
 never a torn one. Every saved version is also written to
-``<audit dir>/<shard>/journal.json`` and appended to ``audit.jsonl``.
+``<audit dir>/<cluster>/<shard>/journal.json`` and appended to ``audit.jsonl``,
+where ``<cluster>`` names the ZooKeeper ensemble (its hosts sorted, and its
+chroot): two sandboxes (or two regions) with a shard of the same name on one
+machine keep separate copies.
 """
 
 from __future__ import annotations
@@ -50,6 +53,25 @@ def default_audit_dir() -> Path:
     return Path(base) / "manatee-migrator"
 
 
+def cluster_key(client: Any) -> str:
+    """A directory name for the ZooKeeper ensemble the client talks to: ``host:port`` of
+    every server, sorted, comma-separated, then ``+chroot`` (``/`` written ``%2F``)."""
+    from urllib.parse import quote
+
+    hosts = getattr(client, "hosts", None) or []
+    try:
+        servers = sorted(f"{host}:{port}" for host, port in hosts)
+    except (TypeError, ValueError):
+        servers = []
+    if not servers:
+        return "unknown-cluster"
+    key = ",".join(servers)
+    chroot = getattr(client, "chroot", None)
+    if chroot:
+        key += "+" + chroot
+    return quote(key, safe=",:.+-_[]")
+
+
 @dataclass
 class StoredJournal:
     """A journal with the ZooKeeper version it was read at (for versioned writes)."""
@@ -67,7 +89,7 @@ class JournalStore:
         self.shard = shard
         self.root = root
         self.path = journal_path(shard, root)
-        self.audit_dir = (audit_dir or default_audit_dir()) / shard
+        self.audit_dir = (audit_dir or default_audit_dir()) / cluster_key(client) / shard
         self.version: int | None = None
         # the bytes of a save whose reply may have been lost (see ``save``), else None
         self.pending: bytes | None = None

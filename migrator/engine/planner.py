@@ -22,6 +22,7 @@ from migrator.cluster.history import HistoryRecord
 from migrator.cluster.shard import MODE_BACKFILLED_FROZEN, MODE_MIGRATED, ShardSnapshot
 from migrator.cluster.state import ClusterState, compact_json
 from migrator.engine.journal import Journal
+from migrator.engine.outage import Outage, ShardModel, StepSpec, Timing, assess
 from migrator.engine.position import StepFacts, position
 from migrator.engine.topology import OriginalTopology, capture, reconstruct
 from migrator.engine.writeplan import ProposedWrite
@@ -107,6 +108,7 @@ class PlannedStep:
     confirm: str
     outage: bool
     implied: bool = False  # done because a later step's effect holds
+    outage_detail: Outage | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -123,6 +125,7 @@ class PlannedStep:
             "confirm": self.confirm,
             "outage": self.outage,
             "implied": self.implied,
+            "outageDetail": None if self.outage_detail is None else self.outage_detail.to_json(),
         }
 
 
@@ -143,10 +146,20 @@ class Plan:
     alternatives: list[str] = field(default_factory=list)
     # the shard is past a step that was not done (out of order): a run refuses
     conflicts: list[str] = field(default_factory=list)
+    timing: Timing = field(default_factory=Timing)
 
     @property
     def pending(self) -> list[PlannedStep]:
         return [s for s in self.steps if s.status != "done"]
+
+    @property
+    def outages(self) -> list[PlannedStep]:
+        """The steps still to run that stop the shard's writes."""
+        return [s for s in self.pending if s.outage_detail is not None]
+
+    @property
+    def writes(self) -> list[PlannedStep]:
+        return [s for s in self.pending if s.write is not None]
 
     @property
     def complete(self) -> bool:
@@ -167,6 +180,14 @@ class Plan:
             "alternatives": self.alternatives,
             "conflicts": self.conflicts,
             "complete": self.complete,
+            "outages": {
+                "timing": {"sessionTimeout": self.timing.session_timeout,
+                           "reprovision": self.timing.reprovision,
+                           "source": self.timing.source},
+                "steps": [s.id for s in self.outages],
+                "totalEstimateSeconds": sum(s.outage_detail.seconds for s in self.outages
+                                            if s.outage_detail is not None),
+            },
         }
 
 
@@ -230,6 +251,7 @@ def make_plan(
     choice: str = "",
     inventory_zones: set[str] | None = None,
     run_kind: str = "migration",
+    timing: Timing | None = None,
 ) -> Plan:
     playbook = loaded.playbook
     original, notes = resolve_original(snapshot, history, journal)
@@ -241,12 +263,22 @@ def make_plan(
             f"playbook is {loaded.name} ({loaded.digest}). `run`/`resume` refuse it unless "
             "--accept-playbook-change is given."
         )
+    timing = timing or Timing()
+    # A migration's model starts from the original topology, so every step is walked; a
+    # rollback's starts from the shard as it is now, so the steps already done are in it.
+    done_before = set() if run_kind == "migration" else {
+        step.id for step in playbook.steps
+        if (run is not None and run.step(step.id).status == "done")
+        or ((observed.get(step.id) or Outcome(False, "")).ok)}
+    outages = assess([_spec(step, original, step.id in done_before)
+                      for step in playbook.steps],
+                     _initial_model(snapshot, original, run_kind, loaded.name), timing)
     state: ClusterState | None = snapshot.state
     steps: list[PlannedStep] = []
     done_ids: list[str] = []
     where = position([_facts(step, run, observed.get(step.id)) for step in playbook.steps],
                      imply=run_kind == "migration")
-    for step, placed in zip(playbook.steps, where.steps, strict=True):
+    for step, placed, outage in zip(playbook.steps, where.steps, outages, strict=True):
         record = run.step(step.id) if run is not None else None
         seen = observed.get(step.id)
         if placed.how == "journal" and record is not None:
@@ -283,7 +315,8 @@ def make_plan(
                 status=status,
                 reason=reason,
                 confirm=step.confirm,
-                outage=step.outage,
+                outage=outage is not None,
+                outage_detail=outage,
                 implied=placed.how == "implied",
             )
         )
@@ -303,6 +336,7 @@ def make_plan(
         facts=facts_of(snapshot, done_ids),
         tradeoff=playbook.tradeoff,
         conflicts=list(where.conflicts),
+        timing=timing,
     )
 
 
@@ -318,6 +352,43 @@ def _facts(step: Step, run: Any, seen: Outcome | None) -> StepFacts:
         implied_ok=get_action(step.action.name).implied,
         persistent_failed=tuple(str(x) for x in failed),
     )
+
+
+def _spec(step: Step, original: OriginalTopology, skip: bool = False) -> StepSpec:
+    zone = None
+    role = step.action.params.get("zone") if step.action.name == "reprovision" else None
+    if isinstance(role, str):
+        try:
+            zone = original.by_role(role).zone_id
+        except UnexpectedTopology:
+            zone = None
+    return StepSpec(step.id, step.action.name, zone,
+                    to_v1=step.action.params.get("to") == "roll_back_to", marked=step.outage,
+                    skip=skip)
+
+
+def _initial_model(snapshot: ShardSnapshot, original: OriginalTopology, run_kind: str,
+                   playbook: str) -> ShardModel:
+    """A migration is walked from the original topology, all v1 (the steps done so far
+    are walked too, so their effects carry forward); a rollback from the shard as it is,
+    every peer v2 except the original primary when its reprovision was not reached."""
+    if run_kind == "migration":
+        return ShardModel(election=tuple(p.zone_id for p in original.peers))
+    election = tuple(str(n.data.get("zoneId")) for n in snapshot.topology.nodes)
+    state = snapshot.state
+    roles = None
+    deposed: tuple[str, ...] = ()
+    if state is not None:
+        roles = (state.primary.zone_id,
+                 *((state.sync.zone_id,) if state.sync is not None else ()),
+                 *(p.zone_id for p in state.asyncs))
+        deposed = tuple(p.zone_id for p in state.deposed)
+    v2 = {p.zone_id for p in original.peers}
+    if "before-primary" in playbook:
+        v2.discard(original.by_role("original_primary").zone_id)
+    return ShardModel(election=election, state=roles,
+                      frozen=state is not None and state.freeze is not None,
+                      v2=frozenset(v2), deposed=deposed)
 
 
 def _predict(
@@ -369,7 +440,8 @@ def _risks(snapshot: ShardSnapshot, steps: list[Step], planned: list[PlannedStep
             "believe they are primary, and the original async must be rolled back."
         )
     for step, plan in zip(steps, planned, strict=True):
-        if step.outage and plan.status != "done":
-            risks.append(f"Step {step.id} ({step.title}) causes a write outage (the "
-                         "trade-off says how long); it asks you to type the shard name.")
+        if plan.outage_detail is not None and plan.status != "done":
+            risks.append(f"Step {step.id} ({step.title}) stops the shard's writes: "
+                         f"{plan.outage_detail.cause}; expected: {plan.outage_detail.estimate}. "
+                         "It asks you to type the shard name.")
     return risks

@@ -45,6 +45,9 @@ def plan_lines(plan: Plan) -> list[tuple[str, str | None]]:
                    "typed": " (type the shard name)"}[step.confirm]
         add((f"   action: {step.action}{confirm}" + (" -- WRITE OUTAGE" if step.outage
                                                     else ""), None))
+        if step.outage_detail is not None:
+            add((f"   write outage: {step.outage_detail.cause}; expected: "
+                 f"{step.outage_detail.estimate}", "bold red"))
         if step.write is not None:
             add((f"   ZooKeeper write: {step.write.summary()}", "bold"))
             for line in step.write.diff().splitlines():
@@ -60,11 +63,22 @@ def plan_lines(plan: Plan) -> list[tuple[str, str | None]]:
         add(("Every step is done: nothing to do.", "bold green"))
     else:
         add((f"{len(plan.pending)} step(s) to run.", "bold"))
+        add((outage_summary(plan), "bold red" if plan.outages else None))
     if plan.risks:
         add(("Risks:", "bold"))
         for risk in plan.risks:
             add(("  - " + " ".join(risk.split()), None))
     return out
+
+
+def outage_summary(plan: Plan) -> str:
+    """One line: which steps stop writes and for about how long in all."""
+    if not plan.outages:
+        return "Write outages expected: none."
+    total = sum(s.outage_detail.seconds for s in plan.outages if s.outage_detail is not None)
+    return (f"Write outages expected: {len(plan.outages)} step(s) "
+            f"({', '.join(s.id for s in plan.outages)}), about {total:g} s in all; "
+            f"{plan.timing.describe()}.")
 
 
 def render_plan(plan: Plan, *, as_json: bool, stream: Any = None) -> None:

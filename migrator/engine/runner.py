@@ -56,7 +56,9 @@ from migrator.engine.journal import (
     stamp,
 )
 from migrator.engine.journal_store import JournalStore, capture_shard
+from migrator.engine.outage import Outage, timing_of
 from migrator.engine.planner import Plan, make_plan
+from migrator.engine.summary import needs_confirmation, proceed, question_for
 from migrator.engine.writeplan import ProposedWrite
 from migrator.errors import MigratorError, NotConfirmed, Refused, StepFailed
 from migrator.playbook.loader import LoadedPlaybook
@@ -248,6 +250,7 @@ class Runner:
         self.inventory_zones = inventory_zones
         self.journal: Journal | None = None
         self._current: Step | None = None
+        self.outages: dict[str, Outage | None] = {}
         self.cluster_seconds = 0.0
         self._queries_at_start = 0.0
         self._stop_after_action = False
@@ -285,7 +288,7 @@ class Runner:
         plan = make_plan(
             snapshot, history, self.loaded, self.journal, observed, now=iso_now_ms(),
             choice=self.choice, inventory_zones=self.inventory_zones,
-            run_kind=self.options.kind,
+            run_kind=self.options.kind, timing=timing_of(self.inventory),
         )
         if self.journal is not None:
             consistency.require_agreement(self.journal, snapshot, self.loaded.playbook,
@@ -328,6 +331,9 @@ class Runner:
             self.console.say(plan.notes[0] if plan.notes else "", "yellow")
             self._confirm("Continue the migration from this reconstructed topology?", None,
                           False)
+        self.outages = {s.id: s.outage_detail for s in plan.steps}
+        if self.options.kind == "migration":  # a rollback explains and shows its own plan
+            proceed(self.console, plan, saved_plan=self.options.saved_plan is not None)
         self._ensure_journal(plan)
         total = len(plan.steps)
         for index, planned in enumerate(plan.steps, start=1):
@@ -376,8 +382,10 @@ class Runner:
                 self._save_step(step.id, stamp(record, "started", self.operator,
                                                marks=dict(ctx.marks), detail=None))
                 self._preconditions(ctx, step)
-                if step.confirm != "none" and step.action.name not in SELF_CONFIRMING:
-                    self._confirm(self._action_question(ctx, step), None, step.confirm == "typed")
+                outage = self.outages.get(step.id)
+                if needs_confirmation(step, outage, step.action.name in SELF_CONFIRMING):
+                    self._confirm(self._action_question(ctx, step), None,
+                                  step.confirm == "typed" or outage is not None)
             else:
                 self.console.say(f"  resuming: this step was {resumed_from} when the last run "
                                  "stopped")
@@ -683,14 +691,14 @@ class Runner:
         registered = get_action(step.action.name)
         params = registered.params.validate(step.action.params)
         described = registered.describe(ctx, params) if registered.describe else step.action.name
-        outage = " This causes a write outage." if step.outage else ""
-        return f"{step.title}: {described}?{outage}"
+        return question_for(step, described, self.outages.get(step.id))
 
     # ---- confirmation ---------------------------------------------------------------
 
     def _confirm(self, question: str, shown: Any, typed: bool) -> None:
         step = self._current
-        typed = typed or (step is not None and step.confirm == "typed")
+        typed = typed or (step is not None and (step.confirm == "typed"
+                                                or self.outages.get(step.id) is not None))
         saved = self.options.saved_plan
         if saved is not None:
             from migrator.engine.savedplan import require_planned_write
@@ -699,6 +707,9 @@ class Runner:
                 require_planned_write(saved, step.id, shown)
             self.console.show(shown)
             self.console.say(f"  {question} yes (saved plan {saved.path})")
+            answered = getattr(self.console, "answered", None)  # the journal's log keeps it
+            if answered is not None:
+                answered(question, typed, f"yes (saved plan {saved.path})", shown)
             return
         self.console.ask(question, shown, typed)
 

@@ -541,19 +541,25 @@ def disarm() -> None:
 
 
 def alert(alarm: Alarm, stream: Any = None, events: Any = None) -> None:
-    """Loudly: a framed paragraph on stderr, and one JSON event line on stdout."""
+    """Loudly: a framed paragraph on stderr, and an ``alarm`` event for --json runs."""
     err = stream or sys.stderr
     bar = "!" * 78
     title = "WATCHDOG: STOP" if alarm.stop else "WATCHDOG: NOTE"
     lines = [bar, title, alarm.message, alarm.remedy, *alarm.plan, bar]
     err.write("\n" + "\n".join(lines) + "\n")
     err.flush()
-    out = events or sys.stdout
-    from migrator.cluster.state import iso_now_ms
+    if events is not None:
+        from migrator.cluster.state import iso_now_ms
 
-    document = {"event": "alarm", "time": iso_now_ms(), **alarm.to_json()}
-    out.write(json.dumps(document, ensure_ascii=False) + "\n")
-    out.flush()
+        document = {"event": "alarm", "time": iso_now_ms(), **alarm.to_json()}
+        events.write(json.dumps(document, ensure_ascii=False) + "\n")
+        events.flush()
+        return
+    # JSON only on the --json event stream of the command under way; a human run's
+    # stdout never gets it (the paragraph above is on stderr)
+    from migrator.engine.events import emit_current
+
+    emit_current("alarm", **alarm.to_json())
 
 
 def _handler(_signum: int, _frame: Any) -> None:

@@ -45,6 +45,9 @@ def inventory_document(config: SandboxConfig) -> dict[str, Any]:
             for zone in config.zones
         },
         "versions": {"migrate_to": RELEASES["v2"], "roll_back_to": RELEASES["v1"]},
+        # `sandbox reprovision` waits the session timeout plus 2 s, then the sitter starts
+        "estimates": {"session_timeout": config.session_timeout,
+                      "reprovision": config.session_timeout + 3.0},
         "commands": {
             "sitter_log": {"command": "sitter-ctl log"},
             "manatee_version": f"cat {shlex.quote(str(directory / 'zones'))}/{{zone}}/package.json",

@@ -20,14 +20,20 @@ from tests.engine.helpers import IPS, SHARD, ZONES, zk_only_playbook
 
 
 class DecliningConsole(RunConsole):
-    """An operator who answers no to the first question (the interactive path with a real
+    """An operator who says yes to the run's summary and answers no to the first step's
+    question (the interactive path with a real
     terminal is covered by the pexpect test)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, decline_proceed: bool = False) -> None:
         super().__init__(assume_yes=False, shard=SHARD, stream=io.StringIO())
         self.asked: list[str] = []
+        self.proceeded: list[str] = []
+        self.decline_proceed = decline_proceed
 
     def ask(self, question: str, shown: Any, typed: bool) -> None:
+        if question.startswith("Proceed with ") and not self.decline_proceed:
+            self.proceeded.append(question)  # the run's one summary question: yes
+            return
         self.show(shown)
         self.asked.append(question)
         raise NotConfirmed("Not confirmed; nothing was written.", "Run it again when ready.")

@@ -87,7 +87,9 @@ def test_full_three_node_migration_with_yes(
     journal = json.loads(data)
     assert set(step_statuses(data).values()) == {"done"}
     assert journal["snapshot"]["state"] is None and len(journal["snapshot"]["election"]) == 3
-    audit = tmp_path / config.shard / "journal.json"
+    # the local copy is keyed by the ZooKeeper ensemble and the shard
+    audit = next(tmp_path.glob(f"*/{config.shard}/journal.json"))
+    assert audit.parent.parent.name == config.zk_connection
     assert json.loads(audit.read_text())["runs"][0]["status"] == "done"
     again = migrator(config, tmp_path, "run", "--yes")
     assert again.status == 0 and "Nothing to do" in again.err
@@ -216,7 +218,9 @@ def test_interactive_run_in_a_real_terminal(
 
     declined = spawn()
     try:
-        declined.expect("lists no Moray zones")
+        # one summary first, with the outages expected, and one "proceed?"
+        declined.expect("Write outages expected: 2 step")
+        declined.expect(r"Proceed with 6 step\(s\)")
         declined.expect(r"\(y/N\)")
         declined.send("n")
         declined.expect(pexpect.EOF)
@@ -224,25 +228,53 @@ def test_interactive_run_in_a_real_terminal(
         declined.close(force=True)
     assert declined.exitstatus == 3
     assert not client.exists(f"/manatee/{config.shard}/state")
+    assert not client.exists(f"/manatee-migrator/{config.shard}/journal")
+
+    declined = spawn()
+    try:
+        declined.expect(r"Proceed with 6 step\(s\)")
+        declined.send("y")
+        declined.expect("lists no Moray zones")
+        declined.expect(r"\(y/N\)")
+        declined.send("n")
+        declined.expect(pexpect.EOF)
+    finally:
+        declined.close(force=True)
+    assert declined.exitstatus == 3
     data, _ = client.get(f"/manatee-migrator/{config.shard}/journal")
     assert step_statuses(data)["upgrade-morays"] == "pending"
 
     child = spawn()
     try:
+        child.expect(r"Proceed with 6 step\(s\)")
+        child.expect(r"\(y/N\)")
+        child.send("y")
         child.expect("lists no Moray zones")
+        child.expect(r"\(y/N\)")
+        child.send("y")
+        # every zone reprovision is confirmed, even the async's
+        child.expect("Reprovision the async: ")
         child.expect(r"\(y/N\)")
         child.send("y")
         child.expect(r"\[x\] the original async \S+ is the sync")
         child.expect(f"Create the /state of shard {config.shard}")
         child.expect(r"\(y/N\)")
         child.send("y")
-        child.expect(f"Unfreeze shard {config.shard}")
+        # the v1 sync's departure stops writes: typed, with its cause
+        child.expect("Reprovision the sync: ")
+        child.expect("This causes a write outage: the v1 primary's sync leaves")
+        child.expect("Type the shard name")
+        child.send(config.shard + "\r")
+        child.expect("write outage expected from now")
+        child.expect(f"Unfreeze shard {config.shard}", timeout=180)
         child.expect(r"\(y/N\)")
         child.send("y")
-        child.expect("This causes a write outage")
+        child.expect("This causes a write outage: the primary leaves")
         child.expect("Type the shard name")
         child.send(config.shard + "\r")
         child.expect("three-node complete", timeout=180)
+        child.expect("Step times and write outages")
+        child.expect("Write outages observed")
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)

@@ -15,7 +15,7 @@ from migrator.cluster.state import compact_json
 from migrator.engine.console import RunConsole
 from migrator.engine.context import EngineContext
 from migrator.engine.journal import Journal, new_journal
-from migrator.engine.journal_store import JournalStore, capture_shard
+from migrator.engine.journal_store import JournalStore, capture_shard, cluster_key
 from migrator.engine.lock import LockHeld, RunLock, break_lock, holders
 from migrator.engine.runner import RunOptions, run_check
 from migrator.engine.savedplan import StalePlan, load_plan, save_plan
@@ -57,9 +57,10 @@ def test_journal_writes_are_versioned_and_audited(zk: Any, three_peers: V1Shard,
     assert "expected version 1" in info.value.message
     with pytest.raises(StateConflict):
         JournalStore(zk, SHARD, audit_dir=tmp_path).create(journal)
-    audit = json.loads((tmp_path / SHARD / "journal.json").read_text())
+    audit = json.loads((store.audit_dir / "journal.json").read_text())
+    assert store.audit_dir == tmp_path / cluster_key(zk) / SHARD
     assert audit["shard"] == SHARD
-    lines = (tmp_path / SHARD / "audit.jsonl").read_text().splitlines()
+    lines = (store.audit_dir / "audit.jsonl").read_text().splitlines()
     assert [json.loads(x)["zkVersion"] for x in lines] == [0, 1]
     # the snapshot holds election names and data, history names and no state
     assert [e["name"] for e in journal.snapshot["election"]] == [

@@ -60,6 +60,10 @@ def test_interactive_rollback_declined_then_accepted(
         child.expect("Type the shard name")
         child.send(config.shard + "\r")
         child.expect("rollback-before-primary complete", timeout=180)
+        # the end-of-run table, with what the sandbox's write client saw
+        child.expect(r"Step times and write outages \(rollback")
+        child.expect("roll-back-sync")
+        child.expect(r"Write outages observed \(the sandbox's write client\)")
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)

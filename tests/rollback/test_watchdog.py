@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from migrator.engine import watchdog
+from migrator.engine.events import EventSink, current
 from migrator.engine.journal_store import JournalStore
 from migrator.sandbox.manage import start_peer, stop_peer
 from tests.rollback.conftest import WAIT, assert_v1, events, migrate_until, migrator, zk_of
@@ -23,7 +24,7 @@ def test_primary_lost_in_the_mixed_window_stops_the_run_and_names_the_remedy(
     config = sandbox(nodes=3, with_client=True)
     migrate_until(config, "backfill", tmp_path / "audit")  # C' reprovisioned, /state written
     primary, _sync, original_async = config.zones
-    with zk_of(config) as client:
+    with zk_of(config) as client, current(EventSink()):
         journal = JournalStore(client, config.shard).load()
         assert journal is not None
         dog = watchdog.arm(client, config.shard, journal.original)
@@ -72,8 +73,8 @@ def test_primary_lost_in_the_mixed_window_stops_the_run_and_names_the_remedy(
 
 def test_a_real_run_is_stopped_by_the_watchdog(sandbox: SandboxFactory, tmp_path: Path) -> None:
     """`migrator resume` in the mixed window; the primary dies while it reprovisions the
-    sync: the run stops (exit 3), alerts on stderr and as a JSON line on stdout, and the
-    journal keeps the step resumable."""
+    sync: the run stops (exit 3), alerts on stderr and (with --json) as an ``alarm`` event
+    on stdout, and the journal keeps the step resumable."""
     import os
     import signal
     import subprocess
@@ -84,7 +85,8 @@ def test_a_real_run_is_stopped_by_the_watchdog(sandbox: SandboxFactory, tmp_path
     migrate_until(config, "backfill", audit)
     proc = subprocess.Popen(
         [sys.executable, "-m", "migrator", "resume", "--inventory",
-         str(config.directory / "inventory.yaml"), "--yes", "--accept-playbook-change"],
+         str(config.directory / "inventory.yaml"), "--yes", "--accept-playbook-change",
+         "--json"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "MIGRATOR_AUDIT_DIR": str(audit)}, start_new_session=True)
     killer = threading.Timer(120, lambda: os.killpg(proc.pid, signal.SIGKILL))
@@ -108,8 +110,10 @@ def test_a_real_run_is_stopped_by_the_watchdog(sandbox: SandboxFactory, tmp_path
     assert proc.returncode == 3, text[-3000:]
     assert "WATCHDOG: STOP" in text and watchdog.RUNBOOK_WARNING in text
     assert "roll back the original async" in text
-    alarm = json.loads(out.strip().splitlines()[-1])
-    assert alarm["event"] == "alarm" and alarm["kind"] == watchdog.PRIMARY_LOST
+    events = [json.loads(line) for line in out.strip().splitlines()]  # nothing but JSON
+    alarm = next(e for e in events if e["event"] == "alarm")
+    assert alarm["kind"] == watchdog.PRIMARY_LOST
+    assert events[-1] == {**events[-1], "event": "finished", "exitStatus": 3}
     with zk_of(config) as client:
         journal = JournalStore(client, config.shard).load()
     assert journal is not None

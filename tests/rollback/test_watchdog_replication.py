@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from migrator.cluster.state import iso_now_ms
 from migrator.engine import watchdog
+from migrator.engine.events import EventSink, current
 from migrator.engine.journal_store import JournalStore
 from migrator.inventory import load_inventory
 from migrator.remote.session import RemoteSession
@@ -105,7 +106,7 @@ def test_sync_out_of_synchronous_replication_stops_the_run_and_names_the_remedy(
 ) -> None:
     config = sandbox(nodes=3)
     primary, _sync, new_sync = config.zones
-    with frozen_window(config, tmp_path) as (client, original, remote):
+    with frozen_window(config, tmp_path) as (client, original, remote), current(EventSink()):
         dog = watchdog.arm(client, config.shard, original, remote=remote, grace=3.0)
         assert dog is not None and dog.alive
         capsys.readouterr()
@@ -199,15 +200,18 @@ def test_a_real_run_stops_before_the_unfreeze(sandbox: SandboxFactory, tmp_path:
     try:
         done = subprocess.run(
             [sys.executable, "-m", "migrator", "resume", "--inventory",
-             str(config.directory / "inventory.yaml"), "--yes", "--accept-playbook-change"],
+             str(config.directory / "inventory.yaml"), "--yes", "--accept-playbook-change",
+             "--json"],
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
             env={**os.environ, "MIGRATOR_AUDIT_DIR": str(audit)}, check=False)
     finally:
         _resume_replication(new_sync)
     assert done.returncode == 3, done.stderr[-3000:]
     assert "WATCHDOG: STOP" in done.stderr and "migrator resume" in done.stderr
-    alarm = json.loads(done.stdout.strip().splitlines()[-1])
-    assert alarm["event"] == "alarm" and alarm["kind"] == watchdog.SYNC_BEHIND
+    events = [json.loads(line) for line in done.stdout.strip().splitlines()]
+    alarm = next(e for e in events if e["event"] == "alarm")
+    assert alarm["kind"] == watchdog.SYNC_BEHIND
+    assert events[-1]["event"] == "finished" and events[-1]["exitStatus"] == 3
     with zk_of(config) as client:
         journal = JournalStore(client, config.shard).load()
         snapshot = reads.read_shard(client, config.shard)

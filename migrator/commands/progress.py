@@ -1,0 +1,161 @@
+"""A shard's migration in progress, for `migrator status --shard` (and `--watch`).
+
+From the journal (``/manatee-migrator/<shard>/journal``): the latest run, its
+step n of N and that step's state; from the run lock: who holds it. With an
+inventory, each zone's manatee version (asked over SSH, in parallel, bounded
+by the inventory's timeouts). ``progress_of`` is pure.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kazoo.client import KazooClient
+
+
+class Progress:
+    """The latest run's position (a plain class: `status` must start fast, and building
+    dataclasses costs milliseconds at import)."""
+
+    def __init__(self, kind: str, playbook: str, status: str, index: int, total: int,
+                 step: str | None, step_status: str | None, detail: str | None,
+                 operator: str, started: str) -> None:
+        self.kind, self.playbook, self.status = kind, playbook, status
+        self.index, self.total = index, total  # index: 1-based; N+1 when all are done
+        self.step, self.step_status, self.detail = step, step_status, detail
+        self.operator, self.started = operator, started
+
+    def line(self) -> str:
+        if self.step is None:
+            where = f"all {self.total} steps done"
+        else:
+            where = f"step {self.index}/{self.total} {self.step}: {self.step_status}"
+            if self.detail:
+                where += f" ({self.detail})"
+        return (f"{self.kind} with playbook {self.playbook}, {self.status}: {where}; started "
+                f"{self.started} by {self.operator}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "playbook": self.playbook, "status": self.status,
+                "index": self.index, "total": self.total, "step": self.step,
+                "stepStatus": self.step_status, "detail": self.detail,
+                "operator": self.operator, "started": self.started}
+
+
+def progress_of(journal: dict[str, Any], step_ids: list[str] | None) -> Progress | None:
+    """The latest run's position, from the journal's JSON document. ``step_ids``: the
+    playbook's steps in order, when it could be loaded; otherwise the steps the journal has
+    records for and those the run's summary listed."""
+    runs = journal.get("runs") or []
+    if not runs:
+        return None
+    run = runs[-1]
+    steps: dict[str, Any] = run.get("steps") or {}
+    summarized = [str(i) for e in run.get("log") or () if e.get("event") == "summary"
+                  for i in e.get("steps") or ()]
+    ids = list(step_ids) if step_ids else list(dict.fromkeys([*steps, *summarized]))
+    for step_id in steps:
+        if step_id not in ids:
+            ids.append(step_id)
+    head = (str(run.get("kind")), str(run.get("playbook")), str(run.get("status", "running")))
+    tail = (str(run.get("operator")), str(run.get("started")))
+    for index, step_id in enumerate(ids, start=1):
+        record = steps.get(step_id) or {}
+        status = str(record.get("status", "pending"))
+        if status != "done":
+            return Progress(*head, index, len(ids), step_id, status, record.get("detail"),
+                            *tail)
+    return Progress(*head, len(ids) + 1, len(ids), None, None, None, *tail)
+
+
+def _step_ids(playbook: str) -> list[str] | None:
+    """The built-in playbook's step ids (a rollback's are resolved per shard, so its
+    template can list steps the run dropped: the journal's own list is used then)."""
+    from migrator.errors import MigratorError
+    from migrator.playbook import catalog
+
+    if playbook not in catalog.builtin_names() or playbook.startswith("rollback"):
+        return None
+    try:
+        return [s.id for s in catalog.resolve(playbook, check_registry=False).playbook.steps]
+    except MigratorError:
+        return None
+
+
+class InProgress:
+    def __init__(self, progress: Progress | None, lock_holders: list[str],
+                 journal_problem: str | None = None) -> None:
+        self.progress = progress
+        self.lock_holders = lock_holders
+        self.journal_problem = journal_problem
+
+    def to_json(self) -> dict[str, Any]:
+        return {"migration": None if self.progress is None else self.progress.to_json(),
+                "lockHolders": self.lock_holders, "journalProblem": self.journal_problem}
+
+
+def read_progress(client: KazooClient, shard: str) -> InProgress:
+    """The journal read as JSON (not through the journal model, whose dataclasses cost
+    start-up time) and the lock's contenders."""
+    import json
+
+    from kazoo.exceptions import NoNodeError
+    from kazoo.recipe.lock import Lock
+
+    from migrator.zk import paths
+
+    problem = None
+    progress = None
+    # the layout of migrator.engine.journal_store and engine.lock (importing those would
+    # build the journal model's dataclasses, ~10 ms of a 0.2 s budget)
+    root = f"/manatee-migrator/{paths.check_shard_name(shard)}"
+    path = f"{root}/journal"
+    try:
+        data, _ = client.get(path)
+        journal = json.loads(data.decode("utf-8"))
+        if not isinstance(journal, dict):
+            raise ValueError("not a JSON object")
+    except NoNodeError:
+        journal = None
+    except (UnicodeDecodeError, ValueError) as exc:
+        journal, problem = None, f"{path} is not a journal ({exc})"
+    if journal is not None:
+        runs = journal.get("runs") or []
+        run = runs[-1] if runs and isinstance(runs[-1], dict) else {}
+        # the run's summary lists its steps; loading the playbook (YAML) is only needed for
+        # a journal written before summaries were kept, and costs ~20 ms of start-up
+        summarized = any(e.get("event") == "summary" for e in run.get("log") or ())
+        try:
+            progress = progress_of(journal, None if summarized or not run
+                                   else _step_ids(str(run.get("playbook"))))
+        except (AttributeError, TypeError) as exc:
+            problem = f"{path} is not shaped as a journal ({exc})"
+    return InProgress(progress, list(Lock(client, f"{root}/lock").contenders()), problem)
+
+
+def zone_versions(inventory: Any, zones: list[str]) -> dict[str, str]:
+    """Each zone's manatee version as the zone reports it (or why it could not say)."""
+    from migrator.errors import MigratorError
+    from migrator.remote.prewarm import Prewarm
+    from migrator.remote.versions import reported_version
+
+    known = [z for z in zones if z in getattr(inventory, "zones", {})]
+    if not known:
+        return {}
+    session = Prewarm(inventory).session()
+
+    def ask(zone: str) -> tuple[str, str]:
+        try:
+            result = session.run_template(zone, "manatee_version")
+        except MigratorError as exc:
+            return zone, f"unknown ({exc.message})"
+        version = reported_version(result.text) if result.ok else None
+        return zone, version or f"unknown (exit status {result.status})"
+
+    try:
+        with ThreadPoolExecutor(max_workers=min(8, len(known))) as pool:
+            return dict(pool.map(ask, known))
+    finally:
+        session.close()

@@ -1,0 +1,257 @@
+"""`migrator report`: what a migration (or rollback) did, from its journal, for the ticket.
+
+Sources, in this order of preference: the journal in ZooKeeper
+(``/manatee-migrator/<shard>/journal``); an archived one (a completed rollback
+moves the journal to ``…/archive/journal-<time>``; ``--archive latest|NAME``,
+and the latest is used when there is no current journal); or a local audit copy
+(``--file``: a ``journal.json``, or an ``audit.jsonl`` whose last line is used).
+
+The report (``report_document``, pure) gives: who created the journal and
+ran each run, when, from which machine (``user@host``); each step with its
+start, end, duration and operator; every ZooKeeper write with its diff; every
+confirmation, its answer and who gave it (typed, y/n, ``--yes`` or a saved
+plan); alarms; outages expected (the clock: when each outage step began and
+how long it lasted) and observed. Works for finished, interrupted, failed and
+rolled-back attempts alike: it reports what the journal holds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from migrator.errors import BadInput
+
+if TYPE_CHECKING:
+    from kazoo.client import KazooClient
+
+    from migrator.engine.journal import Journal, RunRecord
+
+
+@dataclass(frozen=True)
+class Found:
+    journal: Journal
+    source: str
+
+
+def _parse(data: bytes | str, where: str) -> Journal:
+    from migrator.engine.journal import Journal
+
+    try:
+        doc = json.loads(data)
+        if isinstance(doc, dict) and "journal" in doc and "runs" not in doc:
+            doc = doc["journal"]  # an audit.jsonl line
+        return Journal.from_json(doc)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise BadInput(
+            f"{where} is not a migration journal ({type(exc).__name__}: {exc}).",
+            "Give the journal.json (or audit.jsonl) of the audit directory, or report from "
+            "ZooKeeper with --shard.",
+        ) from exc
+
+
+def from_file(path: Path) -> Found:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise BadInput(f"Cannot read {path}: {exc.strerror or exc}.",
+                       "Give a readable journal.json or audit.jsonl.") from exc
+    if path.suffix == ".jsonl":
+        lines = [line for line in text.splitlines() if line.strip()]
+        if not lines:
+            raise BadInput(f"{path} is empty.", "Give a journal.json or a non-empty audit.jsonl.")
+        text = lines[-1]
+    return Found(_parse(text, str(path)), f"local audit copy {path}")
+
+
+def archived_names(client: KazooClient, shard: str, root: str) -> list[str]:
+    from kazoo.exceptions import NoNodeError
+
+    from migrator.engine.journal_store import journal_root
+
+    try:
+        return sorted(client.get_children(f"{journal_root(shard, root)}/archive"))
+    except NoNodeError:
+        return []
+
+
+def from_zookeeper(client: KazooClient, shard: str, root: str,
+                   archive: str | None) -> Found:
+    """The current journal (``archive`` None), else the archived one named or the latest."""
+    from kazoo.exceptions import NoNodeError
+
+    from migrator.engine.journal_store import journal_path, journal_root
+
+    if archive is None:
+        path = journal_path(shard, root)
+        try:
+            data, _ = client.get(path)
+            return Found(_parse(data, path), f"ZooKeeper {path}")
+        except NoNodeError:
+            archive = "latest"
+    names = archived_names(client, shard, root)
+    if not names:
+        raise BadInput(
+            f"Shard {shard} has no migration journal in ZooKeeper, current or archived.",
+            "Nothing was migrated with this tool here; a local audit copy can be reported "
+            "with --file (under ~/.local/state/manatee-migrator/).",
+        )
+    name = names[-1] if archive == "latest" else archive
+    if name not in names:
+        raise BadInput(f"Shard {shard} has no archived journal {name!r}.",
+                       f"Archived journals: {', '.join(names)}.")
+    path = f"{journal_root(shard, root)}/archive/{name}"
+    data, _ = client.get(path)
+    return Found(_parse(data, path), f"ZooKeeper {path} (archived)")
+
+
+# ---- the report, as data ------------------------------------------------------------------
+
+
+def _seconds(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    from migrator.engine.outagewatch import parse_iso
+
+    return round((parse_iso(end) - parse_iso(start)).total_seconds(), 3)
+
+
+def _run_doc(run: RunRecord) -> dict[str, Any]:
+    steps = [
+        {"step": step_id, "status": r.status, "started": r.started, "finished": r.finished,
+         "seconds": _seconds(r.started, r.finished), "operator": r.operator,
+         "doneBy": r.done_by, "detail": r.detail, "attempts": r.attempts}
+        for step_id, r in run.steps.items()
+    ]
+    log = list(run.log)
+    confirmations = [
+        {"time": e.get("time"), "step": e.get("step"), "question": e.get("question"),
+         "answer": e.get("answer"), "typed": e.get("typed"), "by": e.get("by")}
+        for e in log if e.get("event") == "confirm"
+    ]
+    writes = [
+        {"time": e.get("time"), "step": e.get("step"), "op": e.get("op"),
+         "path": e.get("path"), "history": e.get("history"), "detail": e.get("detail"),
+         "diff": e.get("diff")}
+        for e in log if e.get("event") == "write"
+    ]
+    alarms = [{k: v for k, v in e.items() if k != "event"}
+              for e in log if e.get("event") == "alarm"]
+    expected = [{k: v for k, v in e.items() if k != "event"}
+                for e in log if e.get("event") in ("outage-started", "outage-ended")]
+    observed = [{k: v for k, v in e.items() if k != "event"}
+                for e in log if e.get("event") == "outage-observed"]
+    last = max([r.finished or r.started or "" for r in run.steps.values()] or [""]) or None
+    return {
+        "kind": run.kind, "playbook": run.playbook, "playbookDigest": run.playbook_digest,
+        "started": run.started, "lastActivity": last, "operator": run.operator,
+        "status": run.status, "steps": steps, "confirmations": confirmations,
+        "writes": writes, "alarms": alarms,
+        "outages": {"clock": expected, "observed": observed},
+    }
+
+
+def report_document(found: Found) -> dict[str, Any]:
+    journal = found.journal
+    return {
+        "shard": journal.shard,
+        "source": found.source,
+        "created": journal.created,
+        "createdBy": journal.operator,
+        "original": journal.original.to_json(),
+        "snapshotTaken": journal.snapshot.get("taken"),
+        "runs": [_run_doc(run) for run in journal.runs],
+    }
+
+
+# ---- markdown -----------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> str:
+    text = "-" if value is None or value == "" else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(doc: dict[str, Any]) -> str:
+    out: list[str] = []
+    add = out.append
+    add(f"# Manatee migration report: shard {doc['shard']}")
+    add("")
+    add(f"- Source: {doc['source']}")
+    add(f"- Journal created {doc['created']} by {doc['createdBy']}")
+    peers = doc["original"].get("peers") or []
+    add("- Original topology: " + ", ".join(
+        f"{str(p.get('role', '')).removeprefix('original_')} {p.get('zoneId')}"
+        for p in peers))
+    if doc.get("snapshotTaken"):
+        add(f"- Shard snapshot taken {doc['snapshotTaken']} (before the first write)")
+    for index, run in enumerate(doc["runs"], start=1):
+        add("")
+        add(f"## Run {index}: {run['kind']}, playbook {run['playbook']}: {run['status']}")
+        add("")
+        add(f"Started {run['started']} by {run['operator']}; last activity "
+            f"{run['lastActivity'] or '-'}. Playbook digest {run['playbookDigest']}.")
+        add("")
+        add("| step | status | started | finished | seconds | by | detail |")
+        add("| --- | --- | --- | --- | ---: | --- | --- |")
+        for s in run["steps"]:
+            seconds = "-" if s["seconds"] is None else f"{s['seconds']:.1f}"
+            status = s["status"] + (" (already held)" if s["doneBy"] == "already-held" else "")
+            add(f"| {_cell(s['step'])} | {_cell(status)} | {_cell(s['started'])} | "
+                f"{_cell(s['finished'])} | {seconds} | {_cell(s['operator'])} | "
+                f"{_cell(s['detail'])} |")
+        add("")
+        add("### Confirmations")
+        add("")
+        if run["confirmations"]:
+            add("| time | step | question | answer | by |")
+            add("| --- | --- | --- | --- | --- |")
+            for c in run["confirmations"]:
+                answer = str(c["answer"]) + (" (typed the shard name)" if c.get("typed")
+                                             and c["answer"] == "yes" else "")
+                add(f"| {_cell(c['time'])} | {_cell(c['step'])} | {_cell(c['question'])} | "
+                    f"{_cell(answer)} | {_cell(c['by'])} |")
+        else:
+            add("None recorded.")
+        add("")
+        add("### ZooKeeper writes")
+        add("")
+        if not run["writes"]:
+            add("None.")
+        for w in run["writes"]:
+            add(f"- {w['time']}, step {w['step']}: {w['op'] or 'write'} {w['path'] or ''} "
+                f"({w['detail'] or ''})".rstrip())
+            if w.get("diff"):
+                add("")
+                add("```diff")
+                add(str(w["diff"]).rstrip("\n"))
+                add("```")
+                add("")
+        add("")
+        add("### Alarms")
+        add("")
+        if not run["alarms"]:
+            add("None.")
+        for a in run["alarms"]:
+            add(f"- {a.get('time')}: {a.get('kind')}: {_cell(a.get('message'))}")
+        add("")
+        add("### Write outages")
+        add("")
+        clock = run["outages"]["clock"]
+        observed = run["outages"]["observed"]
+        if not clock and not observed:
+            add("None recorded.")
+        for e in clock:
+            if "cause" in e:
+                add(f"- {e.get('time')}: step {e.get('step')} began; expected: "
+                    f"{e.get('cause')} ({e.get('estimate')})")
+            else:
+                add(f"- {e.get('time')}: step {e.get('step')} {e.get('status')} after "
+                    f"{e.get('seconds')} s")
+        for w in observed:
+            length = "still open" if w.get("seconds") is None else f"{w['seconds']} s"
+            add(f"- observed ({w.get('source')}): {w.get('start')} -> {w.get('end') or '…'}, "
+                f"{length}: {w.get('cause')}" + (" (inferred)" if w.get("inferred") else ""))
+    return "\n".join(out) + "\n"

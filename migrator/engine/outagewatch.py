@@ -1,0 +1,222 @@
+"""Write outages observed during a run, for the end-of-run table.
+
+Two sources. In the sandbox, its Moray-like write client records every window
+in which writes failed (``DIR/client/outages.jsonl``): those are the truth, and
+are used when the inventory is a sandbox's. Elsewhere the migrator watches
+ZooKeeper (watches on the election and ``/state``, no polling) and judges,
+on every change, whether a writable primary exists: with ``/state``, its
+primary and its sync (or one-node-write mode) are in the election; without,
+a v1 primary is first in the election. A window runs from the primary losing
+its sync or leaving to a writable primary with a sync again.
+
+What ZooKeeper cannot show: a v1 sync that stops blocks its primary's commits
+at once, but its election node only goes when its session expires, which is
+also when the primary moves on. When a v1 sync's node vanishes under a primary
+that stays, the window is therefore inferred: it ends then and starts one
+session timeout earlier (``inferred: true`` in the table and JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from migrator.cluster.state import iso_now_ms
+
+
+@dataclass(frozen=True)
+class View:
+    """The shard as the judge needs it: peer ids in election order and /state's roles."""
+
+    election: tuple[str, ...]
+    has_state: bool = False
+    primary: str | None = None
+    sync: str | None = None
+    one_node: bool = False
+
+
+def view_of(children: list[str], state: bytes | None) -> View:
+    """From election node names (``ip:pg:backup-SEQ``) and the /state bytes."""
+    named = sorted((c for c in children if c.rsplit("-", 1)[-1].isdigit()),
+                   key=lambda c: int(c.rsplit("-", 1)[1]))
+    election = tuple(c.rsplit("-", 1)[0] for c in named)
+    if state is None:
+        return View(election)
+    try:
+        doc = json.loads(state)
+        primary = doc["primary"]["id"]
+        sync = doc["sync"]["id"] if doc.get("sync") else None
+        one_node = bool(doc.get("oneNodeWriteMode"))
+    except (ValueError, KeyError, TypeError):
+        return View(election, True)  # a state nobody can follow: not writable
+    return View(election, True, str(primary), None if sync is None else str(sync), one_node)
+
+
+def writable(view: View) -> bool:
+    if not view.has_state:
+        return bool(view.election)
+    if view.primary is None or view.primary not in view.election:
+        return False
+    if view.sync is None:
+        return view.one_node
+    return view.sync in view.election
+
+
+@dataclass(frozen=True)
+class Window:
+    start: str
+    end: str | None
+    seconds: float | None
+    cause: str
+    inferred: bool = False
+    source: str = "zookeeper"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "seconds": self.seconds,
+                "cause": self.cause, "inferred": self.inferred, "source": self.source}
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
+        f"{when.microsecond // 1000:03d}Z"
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+@dataclass
+class Judge:
+    """Folds views into outage windows (pure: times are given)."""
+
+    session_timeout: float
+    windows: list[Window] = field(default_factory=list)
+    _last: View | None = None
+    _open: tuple[datetime, str] | None = None
+
+    def see(self, view: View, now: datetime) -> None:
+        last, self._last = self._last, view
+        ok = writable(view)
+        if not ok and self._open is None:
+            self._open = (now, _cause(last, view))
+        elif ok and self._open is not None:
+            began, cause = self._open
+            self._open = None
+            self.windows.append(Window(_iso(began), _iso(now),
+                                       round((now - began).total_seconds(), 3), cause))
+        elif ok and last is not None and _v1_sync_left(last, view):
+            began = now - timedelta(seconds=self.session_timeout)
+            self.windows.append(Window(
+                _iso(began), _iso(now), self.session_timeout,
+                f"the v1 sync {last.election[1]} left; its primary's commits blocked until "
+                "its session expired", inferred=True))
+
+    def finish(self, now: datetime) -> list[Window]:
+        out = list(self.windows)
+        if self._open is not None:
+            began, cause = self._open
+            out.append(Window(_iso(began), None, None, cause + " (still open)"))
+        return out
+
+
+def _v1_sync_left(last: View, view: View) -> bool:
+    return (not last.has_state and not view.has_state and len(last.election) >= 2
+            and bool(view.election) and view.election[0] == last.election[0]
+            and last.election[1] not in view.election)
+
+
+def _cause(last: View | None, view: View) -> str:
+    if view.has_state:
+        if view.primary not in view.election:
+            return f"the primary {view.primary} left the election"
+        if view.sync is None:
+            return "the state names no sync"
+        return f"the sync {view.sync} left the election"
+    if not view.election:
+        return "no peer is in the election"
+    if last is not None and last.election and last.election[0] not in view.election:
+        return f"the v1 primary {last.election[0]} left"
+    return "no writable primary"
+
+
+class OutageWatch:
+    """Runs the judge on ZooKeeper watches for the length of a run."""
+
+    def __init__(self, client: Any, shard: str, session_timeout: float) -> None:
+        self.client = client
+        self.shard = shard
+        self.judge = Judge(session_timeout)
+        self._lock = threading.Lock()
+        self._children: list[str] | None = None
+        self._state: bytes | None = None
+        self._stopped = False
+        self.started = iso_now_ms()
+
+    def start(self) -> OutageWatch:
+        from migrator.zk.watches import watch_election, watch_state
+
+        watch_state(self.client, self.shard, self._on_state)
+        watch_election(self.client, self.shard, self._on_election)
+        return self
+
+    def _on_state(self, data: bytes | None) -> bool:
+        with self._lock:
+            if self._stopped:
+                return False
+            self._state = data
+            self._judge()
+        return True
+
+    def _on_election(self, children: list[str]) -> bool:
+        with self._lock:
+            if self._stopped:
+                return False
+            self._children = children
+            self._judge()
+        return True
+
+    def _judge(self) -> None:
+        if self._children is None:
+            return
+        self.judge.see(view_of(self._children, self._state), datetime.now(UTC))
+
+    def stop(self) -> list[Window]:
+        with self._lock:
+            self._stopped = True
+            return self.judge.finish(datetime.now(UTC))
+
+
+def sandbox_dir(inventory: Any) -> Path | None:
+    """The sandbox directory when the inventory is a sandbox's (its write client's records
+    are next to it), else None."""
+    path = getattr(inventory, "path", None)
+    if path is None:
+        return None
+    directory = Path(path).resolve().parent
+    return directory if (directory / "sandbox.json").exists() else None
+
+
+def client_windows(directory: Path, since: str, until: str) -> list[Window] | None:
+    """The sandbox write client's outage windows overlapping [since, until]; None when no
+    client ran (no records at all)."""
+    from migrator.sandbox.client import read_outages, read_stats
+
+    records = read_outages(directory)
+    stats = read_stats(directory)
+    if not records and stats is None:
+        return None
+    out = [Window(str(r["start"]), str(r["end"]), float(r["seconds"]),
+                  f"writes failed (primary {r.get('from')} -> {r.get('to')})",
+                  source="write client")
+           for r in records if str(r["end"]) >= since and str(r["start"]) <= until]
+    open_since = (stats or {}).get("open_outage_since")
+    # stats.json is rewritten about once a second: a window it still shows open may have
+    # closed already, with its record written under the same start
+    if open_since and all(str(r.get("start")) != str(open_since) for r in records):
+        out.append(Window(str(open_since), None, None, "writes still failing",
+                          source="write client"))
+    return out

@@ -1,0 +1,216 @@
+"""During and after a run: the outage clock, and the table of step times and outages.
+
+``OutageClock`` follows the journal's step statuses (``EventingStore``'s
+``on_status``): when a step the plan expects to stop writes starts acting, it
+says so with the cause and estimate (``outage-started``), shows the elapsed
+time every ``CLOCK_EVERY`` seconds while the step runs, and says how long it
+lasted when the step is done or stops (``outage-ended``). ``ansible``'s
+``profile_tasks`` is the model for the table at the end of ``run``, ``resume``
+and ``rollback``: every step's start, end and duration, then each write
+outage observed (see ``migrator.engine.outagewatch``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from migrator.engine.journal import RunRecord, StepRecord
+from migrator.engine.outage import Outage
+from migrator.engine.outagewatch import Window, parse_iso
+
+CLOCK_EVERY = 10.0
+
+
+class OutageClock:
+    """Started and stopped by step status changes; ``outages`` is read when needed (the
+    runner knows them once it has planned)."""
+
+    def __init__(self, console: Any, outages: Callable[[], dict[str, Outage | None]],
+                 every: float = CLOCK_EVERY) -> None:
+        self.console = console
+        self.outages = outages
+        self.every = every
+        self.sink = getattr(console, "sink", None)
+        self._step: str | None = None
+        self._began = 0.0
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self.lasted: dict[str, float] = {}
+
+    def __call__(self, step_id: str, record: StepRecord) -> None:
+        if record.status == "acting" and self._step is None:
+            outage = self.outages().get(step_id)
+            if outage is not None:
+                self._start(step_id, outage)
+        elif self._step == step_id and record.status not in ("acting", "verifying"):
+            self._end(record.status)
+
+    def _start(self, step_id: str, outage: Outage) -> None:
+        self._step, self._began = step_id, time.monotonic()
+        self.console.say(f"  ⏱ write outage expected from now: {outage.cause}; "
+                         f"expected {outage.estimate}", "bold red")
+        if self.sink is not None:
+            self.sink.emit("outage-started", step=step_id, **outage.to_json())
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, args=(step_id, outage, self._stop),
+                                        name="outage-clock", daemon=True)
+        self._ticker.start()
+
+    def _tick(self, step_id: str, outage: Outage, stop: threading.Event) -> None:
+        while not stop.wait(self.every):
+            elapsed = time.monotonic() - self._began
+            self.console.say(f"  ⏱ write outage step {step_id}: {elapsed:.0f} s "
+                             f"(expected {outage.estimate})", "red")
+
+    def _end(self, status: str) -> None:
+        step_id, self._step = self._step, None
+        assert step_id is not None
+        seconds = round(time.monotonic() - self._began, 3)
+        self._stop.set()
+        if self._ticker is not None and self._ticker is not threading.current_thread():
+            self._ticker.join()
+        self.lasted[step_id] = seconds
+        self.console.say(f"  ⏱ the outage step {step_id} {status} after {seconds:.1f} s",
+                         "bold")
+        if self.sink is not None:
+            self.sink.emit("outage-ended", step=step_id, seconds=seconds, status=status)
+
+    def close(self) -> None:
+        if self._step is not None:
+            self._end("stopped")
+
+
+@dataclass(frozen=True)
+class StepTime:
+    id: str
+    status: str
+    started: str | None
+    finished: str | None
+    seconds: float | None
+    done_by: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"step": self.id, "status": self.status, "started": self.started,
+                "finished": self.finished, "seconds": self.seconds, "doneBy": self.done_by}
+
+
+def step_times(run: RunRecord, order: list[str]) -> list[StepTime]:
+    """Each step of the run in playbook order, with its duration when it has both ends."""
+    out = []
+    for step_id in order:
+        record = run.step(step_id)
+        seconds = None
+        if record.started and record.finished:
+            seconds = round((parse_iso(record.finished) - parse_iso(record.started))
+                            .total_seconds(), 3)
+        out.append(StepTime(step_id, record.status, record.started, record.finished, seconds,
+                            record.done_by))
+    return out
+
+
+def table_lines(times: list[StepTime], windows: list[Window] | None,
+                source: str) -> list[str]:
+    width = max([len(t.id) for t in times] + [4])
+    lines = [f"{'STEP':<{width}}  {'STATUS':<10}  {'STARTED':<24}  {'SECONDS':>8}"]
+    for t in times:
+        seconds = "-" if t.seconds is None else f"{t.seconds:.1f}"
+        status = t.status if t.done_by != "already-held" else "held"
+        lines.append(f"{t.id:<{width}}  {status:<10}  {t.started or '-':<24}  {seconds:>8}")
+    total = sum(t.seconds or 0.0 for t in times)
+    lines.append(f"{'total':<{width}}  {'':<10}  {'':<24}  {total:>8.1f}")
+    if windows is None:
+        lines.append(f"Write outages observed ({source}): not observed.")
+    elif not windows:
+        lines.append(f"Write outages observed ({source}): none.")
+    else:
+        lines.append(f"Write outages observed ({source}):")
+        for w in windows:
+            length = "still open" if w.seconds is None else f"{w.seconds:.1f} s"
+            lines.append(f"  {w.start} -> {w.end or '…'}  {length}  {w.cause}"
+                         + ("  (inferred)" if w.inferred else ""))
+    return lines
+
+
+def report_run(console: Any, run: RunRecord | None, order: list[str],
+               windows: list[Window] | None, source: str) -> None:
+    """Print the table on the console (stderr) and emit it as events."""
+    if run is None:
+        return
+    times = step_times(run, order)
+    console.say("")
+    console.say(f"Step times and write outages ({run.kind}, playbook {run.playbook}):", "bold")
+    for line in table_lines(times, windows, source):
+        console.say(line)
+    sink = getattr(console, "sink", None)
+    if sink is not None:
+        sink.emit("step-times", kind=run.kind, steps=[t.to_json() for t in times])
+        for window in windows or []:
+            sink.emit("outage-observed", **window.to_json())
+
+
+class RunReporting:
+    """For one run: the outage clock on the store's status changes, the observation of
+    outages (the sandbox's write client, else ZooKeeper watches), and the table at the end,
+    whether the run finished, failed or was interrupted."""
+
+    def __init__(self, client: Any, shard: str, inventory: Any, console: Any,
+                 session_timeout: float) -> None:
+        self.client = client
+        self.shard = shard
+        self.inventory = inventory
+        self.console = console
+        self.session_timeout = session_timeout
+        self.runner: Any = None
+        self.clock = OutageClock(console, self._outages)
+        self._watch: Any = None
+        self._since = ""
+
+    def _outages(self) -> dict[str, Outage | None]:
+        return dict(getattr(self.runner, "outages", {}) or {})
+
+    def __enter__(self) -> RunReporting:
+        from migrator.cluster.state import iso_now_ms
+        from migrator.engine.outagewatch import OutageWatch, sandbox_dir
+
+        self._since = iso_now_ms()
+        if sandbox_dir(self.inventory) is None and self.client is not None:
+            try:
+                self._watch = OutageWatch(self.client, self.shard, self.session_timeout).start()
+            except Exception:  # observation must never stop a run
+                self._watch = None
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.clock.close()
+        with contextlib.suppress(Exception):  # the run's own outcome matters more
+            self._report()
+
+    def _report(self) -> None:
+        from migrator.cluster.state import iso_now_ms
+        from migrator.engine.outagewatch import client_windows, sandbox_dir
+
+        runner = self.runner
+        if runner is None or runner.journal is None:
+            if self._watch is not None:
+                self._watch.stop()
+            return
+        directory = sandbox_dir(self.inventory)
+        windows: list[Window] | None = None
+        source = "ZooKeeper"
+        if directory is not None:
+            windows = client_windows(directory, self._since, iso_now_ms())
+            source = "the sandbox's write client"
+        elif self._watch is not None:
+            windows = self._watch.stop()
+        run = runner.journal.run(runner.options.kind)
+        report_run(self.console, run, [s.id for s in runner.loaded.playbook.steps], windows,
+                   source)
+        if getattr(runner.store, "log", None) is not None and run is not None \
+                and len(runner.store.log) != len(run.log):
+            # the observed outages (and the last write) into the journal, for `report`
+            runner.store.save(runner.journal)

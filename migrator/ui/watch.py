@@ -1,0 +1,119 @@
+"""`migrator status --shard S --watch`: a live view of one shard, like `patronictl list -W`.
+
+Driven by ZooKeeper watches, not polling: the election's children, ``/state``,
+the migration journal and the run lock each wake the view when they change
+(and a change of the ZooKeeper connection's state too). Each wake re-reads the
+shard once and redraws a rich ``Live``; zone versions (with an inventory) are
+asked again only when the election changed, since a reprovision is what
+changes them. Ctrl-C ends the watch; that is its normal end (exit status 0).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from typing import Any
+
+from migrator.zk import paths
+
+
+class _Wakes:
+    """Counts watch deliveries; the view redraws after each."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.count = 0
+        self.election_changed = True
+        self._lock = threading.Lock()
+
+    def poke(self, *_args: Any, election: bool = False) -> bool:
+        with self._lock:
+            self.count += 1
+            self.election_changed = self.election_changed or election
+        self.event.set()
+        return True
+
+
+def _watch_lock(client: Any, shard: str, wakes: _Wakes) -> None:
+    """The lock's contenders are children of a node that may not exist yet: watch for it
+    to appear, then for its children (no write is made to create it)."""
+    from kazoo.recipe.watchers import ChildrenWatch, DataWatch
+
+    from migrator.engine.lock import lock_path
+
+    path = lock_path(shard)
+    attached = threading.Event()
+
+    def on_node(_data: Any, stat: Any) -> bool:
+        if stat is not None and not attached.is_set():
+            attached.set()
+            ChildrenWatch(client, path, lambda _c: wakes.poke())
+        wakes.poke()
+        return True
+
+    DataWatch(client, path, on_node)
+
+
+def render_text(client: Any, shard: str, inventory: Any,
+                versions: dict[str, str] | None) -> tuple[str, dict[str, str] | None, Any]:
+    """The one-shard view as plain text (the same as `status --shard` piped)."""
+    from migrator.cli.read import render_shard
+    from migrator.commands import read
+    from migrator.commands.progress import read_progress
+    from migrator.ui.output import Output
+
+    result = read.shard_status(client, shard)
+    underway = read_progress(client, shard)
+    buffer = io.StringIO()
+    render_shard(Output(stream=buffer), result, underway, versions)
+    return buffer.getvalue(), versions, result
+
+
+def watch_status(client: Any, shard: str, inventory: Any, *, stream: Any = None) -> int:
+    """Run the live view until Ctrl-C; returns the number of redraws."""
+    from kazoo.recipe.watchers import DataWatch
+    from rich.console import Console, Group
+    from rich.live import Live
+    from rich.text import Text
+
+    from migrator.commands import read
+    from migrator.commands.progress import zone_versions
+    from migrator.engine.journal_store import journal_path
+    from migrator.zk.watches import watch_election, watch_state
+
+    read.shard_status(client, shard)  # an unknown shard is refused before the view starts
+    wakes = _Wakes()
+    client.add_listener(lambda _state: wakes.poke() and None)
+    watch_election(client, shard, lambda _c: wakes.poke(election=True))
+    watch_state(client, shard, lambda _d: wakes.poke())
+    DataWatch(client, journal_path(shard), lambda _d, _s: wakes.poke())
+    _watch_lock(client, shard, wakes)
+    console = Console(file=stream, highlight=False) if stream is not None else \
+        Console(highlight=False)
+    versions: dict[str, str] | None = None
+    redraws = 0
+
+    def view() -> Any:
+        nonlocal versions
+        if inventory is not None and wakes.election_changed:
+            snapshot_zones = [r.zone_id for r in read.shard_status(client, shard).rows]
+            versions = zone_versions(inventory, snapshot_zones)
+        wakes.election_changed = False
+        text, _, _ = render_text(client, shard, inventory, versions)
+        state = getattr(client, "state", "?")
+        footer = (f"updated {time.strftime('%H:%M:%S')}; {wakes.count} ZooKeeper change(s) "
+                  f"seen; ZooKeeper {state}; Ctrl-C to stop")
+        return Group(Text(text.rstrip("\n")), Text(footer, style="dim"))
+
+    try:
+        with Live(view(), console=console, auto_refresh=False,
+                  redirect_stdout=False, redirect_stderr=False) as live:
+            while True:
+                wakes.event.wait()  # a watch delivery; Ctrl-C interrupts the wait
+                wakes.event.clear()
+                live.update(view(), refresh=True)
+                redraws += 1
+    except KeyboardInterrupt:
+        console.print("Stopped watching shard " + paths.check_shard_name(shard) + ".")
+    return redraws

@@ -1,0 +1,219 @@
+"""The outage judge (ZooKeeper views), the outage clock, heartbeats and the step table."""
+
+from __future__ import annotations
+
+import io
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from migrator.engine import events as ev
+from migrator.engine.journal import RunRecord, StepRecord
+from migrator.engine.outage import KIND_TAKEOVER, Outage
+from migrator.engine.outagewatch import Judge, View, view_of, writable
+from migrator.engine.runreport import OutageClock, step_times, table_lines
+
+T0 = datetime(2026, 11, 26, 5, 0, 0, tzinfo=UTC)
+A, B, C = "10.0.0.1:5432:12345", "10.0.0.2:5432:12345", "10.0.0.3:5432:12345"
+
+
+def _state(primary: str, sync: str | None, one_node: bool = False) -> bytes:
+    doc: dict[str, Any] = {"primary": {"id": primary},
+                           "sync": None if sync is None else {"id": sync}}
+    if one_node:
+        doc["oneNodeWriteMode"] = True
+    import json
+
+    return json.dumps(doc).encode()
+
+
+def test_view_orders_the_election_by_sequence_and_reads_state_roles() -> None:
+    view = view_of([f"{B}-0000000007", f"{A}-0000000003", "junk"], _state(A, B))
+    assert view.election == (A, B)
+    assert (view.has_state, view.primary, view.sync) == (True, A, B)
+    assert writable(view)
+    assert not writable(view_of([f"{A}-0000000003"], _state(A, B)))  # sync gone
+    assert writable(view_of([f"{A}-0000000003"], _state(A, None, one_node=True)))
+    assert not writable(view_of([f"{A}-1"], b"not json"))
+
+
+def test_judge_opens_at_the_loss_and_closes_at_a_writable_primary_with_a_sync() -> None:
+    judge = Judge(session_timeout=2.0)
+    judge.see(View((A, C, B), True, A, C), T0)
+    judge.see(View((C, B), True, A, C), T0 + timedelta(seconds=1))  # primary left
+    judge.see(View((C, B), True, C, B), T0 + timedelta(seconds=4))  # takeover
+    (window,) = judge.finish(T0 + timedelta(seconds=9))
+    assert window.seconds == 3.0 and "primary" in window.cause and not window.inferred
+    assert window.start == "2026-11-26T05:00:01.000Z"
+
+
+def test_judge_infers_a_v1_sync_departure_from_its_session_expiry() -> None:
+    judge = Judge(session_timeout=2.0)
+    judge.see(View((A, B, C)), T0)
+    judge.see(View((A, C)), T0 + timedelta(seconds=5))
+    (window,) = judge.finish(T0 + timedelta(seconds=6))
+    assert window.inferred and window.seconds == 2.0
+    assert window.start == "2026-11-26T05:00:03.000Z"
+    assert window.end == "2026-11-26T05:00:05.000Z"
+
+
+def test_an_outage_still_open_at_the_end_is_reported_open() -> None:
+    judge = Judge(session_timeout=2.0)
+    judge.see(View((A, B), True, A, B), T0)
+    judge.see(View((B,), True, A, B), T0 + timedelta(seconds=1))
+    (window,) = judge.finish(T0 + timedelta(seconds=2))
+    assert window.end is None and window.seconds is None and "still open" in window.cause
+
+
+class _Console:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.sink = ev.EventSink(enabled=False)
+        self.ticked = threading.Event()
+
+    def say(self, text: str, style: str | None = None) -> None:
+        self.lines.append(text)
+        if ": 0 s" in text or " s (expected" in text:
+            self.ticked.set()
+
+
+def test_outage_clock_follows_the_step_statuses() -> None:
+    console = _Console()
+    outage = Outage(KIND_TAKEOVER, "the primary leaves", 2.0)
+    clock = OutageClock(console, lambda: {"reprovision-primary": outage, "backfill": None},
+                        every=0.02)
+    clock("backfill", StepRecord(status="acting"))  # no outage expected: no clock
+    assert console.lines == []
+    clock("reprovision-primary", StepRecord(status="acting"))
+    assert console.ticked.wait(5)
+    clock("reprovision-primary", StepRecord(status="verifying"))  # still under way
+    clock("reprovision-primary", StepRecord(status="done"))
+    kinds = [e["event"] for e in console.sink.emitted]
+    assert kinds == ["outage-started", "outage-ended"]
+    assert console.sink.emitted[0]["cause"] == "the primary leaves"
+    assert console.sink.emitted[1]["status"] == "done"
+    assert "reprovision-primary" in clock.lasted
+    assert any("write outage expected from now" in line for line in console.lines)
+
+
+def test_heartbeats_during_a_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ev, "HEARTBEAT_SECONDS", 0.02)
+    sink = ev.EventSink(stream=io.StringIO())
+    console = ev.EventConsole(sink, assume_yes=True, shard="s", stream=io.StringIO())
+    console.step(1, 1, "Step", "one")
+    with console.waiting("something", 5.0):
+        deadline = threading.Event()
+        for _ in range(200):
+            if sum(e["event"] == "heartbeat" for e in sink.emitted) >= 2:
+                break
+            deadline.wait(0.01)
+    beats = [e for e in sink.emitted if e["event"] == "heartbeat"]
+    assert len(beats) >= 2
+    assert beats[0]["what"] == "something" and beats[0]["step"] == "one"
+    count = len(beats)
+    threading.Event().wait(0.1)
+    assert sum(e["event"] == "heartbeat" for e in sink.emitted) == count  # stopped
+
+
+def test_step_times_and_table() -> None:
+    run = RunRecord("migration", "three-node", "sha256:x", "2026-11-26T05:00:00.000Z", "op",
+                    steps={"a": StepRecord("done", "2026-11-26T05:00:00.000Z",
+                                           "2026-11-26T05:00:02.500Z", done_by="verified"),
+                           "b": StepRecord("acting", "2026-11-26T05:00:03.000Z")})
+    times = step_times(run, ["a", "b", "c"])
+    assert [t.seconds for t in times] == [2.5, None, None]
+    lines = table_lines(times, [], "ZooKeeper")
+    assert lines[0].split() == ["STEP", "STATUS", "STARTED", "SECONDS"]
+    assert "2.5" in lines[1] and lines[-1] == "Write outages observed (ZooKeeper): none."
+    assert "not observed" in table_lines(times, None, "ZooKeeper")[-1]
+
+
+def test_emit_current_reaches_only_the_installed_sink() -> None:
+    assert ev.emit_current("alarm", kind="x") is False
+    stream = io.StringIO()
+    with ev.current(ev.EventSink(stream=stream)):
+        assert ev.emit_current("alarm", kind="x") is True
+    assert '"event": "alarm"' in stream.getvalue()
+    assert ev.emit_current("alarm", kind="x") is False
+
+
+def test_the_audit_copy_is_keyed_by_the_zookeeper_ensemble() -> None:
+    from migrator.engine.journal_store import cluster_key
+
+    class Client:
+        def __init__(self, hosts: list[tuple[str, int]], chroot: str | None = None) -> None:
+            self.hosts, self.chroot = hosts, chroot
+
+    one = cluster_key(Client([("127.0.0.1", 40123)]))
+    two = cluster_key(Client([("127.0.0.1", 40999)]))
+    assert one == "127.0.0.1:40123" and one != two
+    assert cluster_key(Client([("10.0.0.2", 2181), ("10.0.0.1", 2181)], "/sdc")) == (
+        "10.0.0.1:2181,10.0.0.2:2181+%2Fsdc")
+    assert cluster_key(object()) == "unknown-cluster"
+
+
+def test_status_reads_the_journal_and_lock_where_the_engine_keeps_them() -> None:
+    from migrator.engine.journal_store import journal_path
+    from migrator.engine.lock import lock_path
+
+    # commands.progress reads these paths without importing the engine (start-up time)
+    assert journal_path("1.moray.x") == "/manatee-migrator/1.moray.x/journal"
+    assert lock_path("1.moray.x") == "/manatee-migrator/1.moray.x/lock"
+
+
+def test_progress_of_a_journal_document() -> None:
+    from migrator.commands.progress import progress_of
+
+    doc = {"runs": [{"kind": "migration", "playbook": "p", "status": "running",
+                     "operator": "a@b", "started": "t",
+                     "steps": {"one": {"status": "done"}, "two": {"status": "acting"}},
+                     "log": [{"event": "summary", "steps": ["one", "two", "three"]}]}]}
+    progress = progress_of(doc, None)
+    assert progress is not None
+    assert (progress.index, progress.total, progress.step, progress.step_status) == (
+        2, 3, "two", "acting")
+    doc["runs"][0]["steps"] = {k: {"status": "done"} for k in ("one", "two", "three")}
+    done = progress_of(doc, None)
+    assert done is not None and done.step is None and "all 3 steps done" in done.line()
+    assert progress_of({"runs": []}, None) is None
+
+
+def test_a_watchdog_alarm_never_prints_json_on_a_human_runs_stdout(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from migrator.engine.watchdog import Alarm, alert
+
+    alarm = Alarm("primary-lost", True, "zone-a", "The primary left.", "Roll back now.")
+    alert(alarm)
+    human = capsys.readouterr()
+    assert human.out == "" and "WATCHDOG: STOP" in human.err
+    with ev.current(ev.EventSink()):  # a --json run: the event goes to its stream
+        alert(alarm)
+    scripted = capsys.readouterr()
+    (line,) = scripted.out.splitlines()
+    assert json.loads(line)["event"] == "alarm" and json.loads(line)["zone"] == "zone-a"
+
+
+def test_client_windows_drop_an_open_window_that_has_closed_since(tmp_path: Any) -> None:
+    import json
+
+    from migrator.engine.outagewatch import client_windows
+
+    client = tmp_path / "client"
+    client.mkdir()
+    record = {"start": "2026-11-26T05:00:01.000Z", "end": "2026-11-26T05:00:03.000Z",
+              "seconds": 2.0, "from": "a", "to": "b"}
+    (client / "outages.jsonl").write_text(json.dumps(record) + "\n")
+    (client / "stats.json").write_text(json.dumps({"open_outage_since": record["start"]}))
+    (window,) = client_windows(tmp_path, "2026-11-26T05:00:00.000Z",
+                               "2026-11-26T05:10:00.000Z") or []
+    assert window.end == record["end"] and window.source == "write client"
+    (client / "stats.json").write_text(json.dumps(
+        {"open_outage_since": "2026-11-26T05:00:09.000Z"}))
+    windows = client_windows(tmp_path, "2026-11-26T05:00:00.000Z", "2026-11-26T05:10:00.000Z")
+    assert windows is not None and windows[-1].end is None
+    assert client_windows(tmp_path / "nothing", "a", "b") is None
