@@ -125,7 +125,9 @@ def test_unknown_asks_typed_and_runs_again_once_confirmed(
     result = make_runner(loaded=loaded, console=console,
                          options=RunOptions(assume_yes=False)).execute()
     assert result.complete and result.ran == ["effect"]
-    assert console.asked == [("Do the effect: run the action again (it may have happened "
+    # the run's one "proceed?" first, then the typed question about the action in flight
+    assert console.asked == [("Proceed with 1 step(s) on shard 1.moray.test?", False),
+                             ("Do the effect: run the action again (it may have happened "
                               "already)?", True)]
     assert "Before answering, look at:" in console.stream.getvalue()
     assert len(CALLS) == 2

@@ -58,7 +58,7 @@ def test_expert_writes_refuse_while_a_run_holds_the_lock(
     holder = RunLock(kazoo, SHARD, "carol@elsewhere pid 7")
     holder.acquire()
     try:
-        for argv in (["freeze", "--reason", "x"], ["unfreeze", "--yes"],
+        for argv in (["freeze", "--reason", "x", "--yes"], ["unfreeze", "--yes"],
                      ["delete-state", "--yes"], ["backfill", "--yes"]):
             done = cli(*argv)
             assert done.status == EXIT_REFUSED, (argv, done.err)
@@ -76,7 +76,7 @@ def test_expert_writes_refuse_while_a_run_holds_the_lock(
         assert _state_version(zk) == version + 1
     finally:
         holder.release()
-    assert cli("freeze", "--reason", "after the run").status == 0
+    assert cli("freeze", "--reason", "after the run", "--yes").status == 0
 
 
 def _runner(kazoo: Any, tmp_path: Path, stream: io.StringIO) -> Runner:
