@@ -25,7 +25,7 @@ from migrator.engine.journal import Journal, operator_identity
 from migrator.engine.journal_store import JournalStore
 from migrator.engine.planner import Plan, make_plan, resolve_original
 from migrator.engine.runner import Runner, RunOptions, RunResult
-from migrator.errors import BadInput, NotConfirmed
+from migrator.errors import MISSHAPEN, BadInput, NotConfirmed, misshapen
 from migrator.inputfile import read_input_text
 from migrator.playbook import catalog
 from migrator.playbook.loader import LoadedPlaybook
@@ -227,9 +227,9 @@ def load_topology_file(path: Path) -> tuple[ShardSnapshot, list[HistoryRecord]]:
     except OSError as exc:
         raise BadInput(f"Cannot read the topology file {path}: {exc.strerror or exc}.",
                        "Give a readable JSON file.") from exc
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise BadInput(
-            f"The topology file {path} is not shaped as expected ({type(exc).__name__}: {exc}).",
+    except MISSHAPEN as exc:
+        raise misshapen(
+            f"The topology file {path} is not shaped as expected", exc,
             'Write {"shard": NAME, "election": [{"name": "ip:5432:12345-0000000000", "data": '
             '{...}}], "state": null}.',
         ) from exc
