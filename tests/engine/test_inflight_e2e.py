@@ -306,18 +306,25 @@ steps:
 """
 
 
-def _zone_command_setup(config: SandboxConfig,
-                        tmp_path: Path) -> tuple[Path, Path, dict[str, int]]:
-    """The sandbox's inventory, ZONE_COMMAND_PLAYBOOK written out, and the sitter starts
-    so far."""
-    playbook = tmp_path / "restart.yaml"
-    playbook.write_text(ZONE_COMMAND_PLAYBOOK)
-    return config.directory / "inventory.yaml", playbook, sitter_starts(config)
-
-
 def _command_acting(doc: dict[str, Any]) -> bool:
     """The zone command of the "restart" step has been journalled."""
     return bool(step_record(doc, "restart").get("intent", {}).get("command"))
+
+
+@contextmanager
+def zone_command_signalled(
+    client: Any, config: SandboxConfig, tmp_path: Path, sig: int,
+) -> Iterator[tuple[subprocess.Popen[str], threading.Event, Path, Path, dict[str, int]]]:
+    """`migrator run` of ZONE_COMMAND_PLAYBOOK, sent ``sig`` once its zone command is
+    journalled; yields the process, the sent event, the inventory, the playbook file and
+    the sitter starts from before the run."""
+    inventory = config.directory / "inventory.yaml"
+    playbook = tmp_path / "restart.yaml"
+    playbook.write_text(ZONE_COMMAND_PLAYBOOK)
+    before = sitter_starts(config)
+    with signalled_when(client, config, tmp_path, inventory, _command_acting, [sig],
+                        "run", "--yes", "--playbook", str(playbook)) as (process, sent):
+        yield process, sent, inventory, playbook, before
 
 
 def test_kill_9_during_a_zone_command_is_not_repeated_blindly(
@@ -326,9 +333,8 @@ def test_kill_9_during_a_zone_command_is_not_repeated_blindly(
 ) -> None:
     config = sandbox(nodes=3)
     client = client_for(config)
-    inventory, playbook, before = _zone_command_setup(config, tmp_path)
-    with signalled_when(client, config, tmp_path, inventory, _command_acting, [signal.SIGKILL],
-                        "run", "--yes", "--playbook", str(playbook)) as (process, sent):
+    with zone_command_signalled(client, config, tmp_path, signal.SIGKILL) as (
+            process, sent, _inventory, playbook, before):
         process.wait(timeout=RUN_TIMEOUT)
     assert sent.is_set() and process.returncode == -9
     refused = migrator(config, tmp_path, "resume", "--yes", "--playbook", str(playbook))
@@ -352,9 +358,8 @@ def test_ctrl_c_once_during_a_zone_command_lets_it_finish(
 ) -> None:
     config = sandbox(nodes=3)
     client = client_for(config)
-    inventory, playbook, before = _zone_command_setup(config, tmp_path)
-    with signalled_when(client, config, tmp_path, inventory, _command_acting, [signal.SIGINT],
-                        "run", "--yes", "--playbook", str(playbook)) as (process, sent):
+    with zone_command_signalled(client, config, tmp_path, signal.SIGINT) as (
+            process, sent, inventory, playbook, before):
         _out, err = process.communicate(timeout=RUN_TIMEOUT)
     assert sent.is_set() and process.returncode == 130, err[-3000:]
     assert "is left to finish" in err and "The action finished" in err
