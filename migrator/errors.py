@@ -40,6 +40,15 @@ class BadInput(MigratorError):
     exit_status = EXIT_BAD_INPUT
 
 
+# What parsing an operator's JSON document raises when it is not shaped as expected.
+MISSHAPEN = (ValueError, KeyError, TypeError, AttributeError)
+
+
+def misshapen(problem: str, exc: BaseException, hint: str) -> BadInput:
+    """The error for a document that did not parse: ``problem`` and what was raised."""
+    return BadInput(f"{problem} ({type(exc).__name__}: {exc}).", hint)
+
+
 class ZooKeeperUnavailable(BadInput):
     """ZooKeeper could not be reached with the connection string given."""
 

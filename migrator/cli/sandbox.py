@@ -136,12 +136,13 @@ def status(directory: Path, as_json: bool) -> None:
                 f"state: generation {state['generation']}, "
                 f"{'frozen' if state['frozen'] else 'not frozen'}")
     rows = [
-        [p["zone"], p["ip"], p["version"], p["sitter"], p["election_role"] or "-",
+        [p["zone"], p["ip"], p["route"], p["version"], p["sitter"], p["election_role"] or "-",
          p["state_role"] or "-", (p["pg"] or {}).get("wal", "offline"),
          "yes" if (p["pg"] or {}).get("writable") else "no"]
         for p in document["peers"]
     ]
-    out.table(["ZONE", "IP", "VERSION", "SITTER", "ELECTION", "STATE", "WAL", "WRITABLE"], rows)
+    out.table(["ZONE", "IP", "ROUTE", "VERSION", "SITTER", "ELECTION", "STATE", "WAL",
+               "WRITABLE"], rows)
     for p in document["peers"]:
         if p["sitter"] in ("maintenance", "restarting"):
             out.heading(f"{p['zone']}: sitter {p['sitter']}: {p['service'].get('reason')}"

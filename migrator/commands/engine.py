@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,7 @@ from migrator.engine.journal import Journal, operator_identity
 from migrator.engine.journal_store import JournalStore
 from migrator.engine.planner import Plan, make_plan, resolve_original
 from migrator.engine.runner import Runner, RunOptions, RunResult
-from migrator.errors import BadInput, NotConfirmed
+from migrator.errors import MISSHAPEN, BadInput, NotConfirmed, misshapen
 from migrator.inputfile import read_input_text
 from migrator.playbook import catalog
 from migrator.playbook.loader import LoadedPlaybook
@@ -144,14 +144,21 @@ def plan_checked(target: EngineTarget, requested: str = "auto",
         runner, read = _runner_and_read(target, requested, console, RunOptions(), remote)
         with ThreadPoolExecutor(max_workers=1) as pool:
             facts = pool.submit(gather_preflight, target, runner, remote, read)
-            planned = with_log_level_notes(
-                with_alternatives(runner.plan(read)[0], runner.loaded), runner.loaded, remote)
-            verdict = gate.decide(facts.result())
+            planned = with_alternatives(runner.plan(read)[0], runner.loaded)
+            gathered = facts.result()
+            verdict = gate.decide(gathered)
+        # the pre-flight probe has sampled each zone's sitter log already: reuse it
+        sampled = {r.zone: r.debug_records for r in gathered.zones if r.kind == "manatee"}
+        planned = with_log_level_notes(planned, runner.loaded, remote, sampled)
         return planned, verdict
 
 
-def with_log_level_notes(plan: Plan, loaded: LoadedPlaybook, remote: Any) -> Plan:
-    """Warn about steps waiting for DEBUG records that a zone's sitter will not write."""
+def with_log_level_notes(plan: Plan, loaded: LoadedPlaybook, remote: Any,
+                         sampled: Mapping[str, bool | None] | None = None) -> Plan:
+    """Warn about steps waiting for DEBUG records that a zone's sitter will not write.
+
+    ``sampled``: zones whose log was already sampled (the pre-flight probe's
+    ``debug_records``); only the other zones' logs are sampled here."""
     if remote is None:
         return plan
     from dataclasses import replace
@@ -161,12 +168,14 @@ def with_log_level_notes(plan: Plan, loaded: LoadedPlaybook, remote: Any) -> Pla
     deps = debug_dependencies(plan, loaded.playbook)
     if not deps:
         return plan
-    from concurrent.futures import ThreadPoolExecutor
+    known = dict(sampled or {})
+    zones = sorted({d.zone for d in deps} - known.keys())
+    if zones:
+        from concurrent.futures import ThreadPoolExecutor
 
-    zones = sorted({d.zone for d in deps})
-    with ThreadPoolExecutor(max_workers=len(zones)) as pool:  # one round trip, not N
-        sampled = dict(zip(zones, pool.map(sample_debug(remote), zones), strict=True))
-    notes = debug_notes(deps, sampled.__getitem__)
+        with ThreadPoolExecutor(max_workers=len(zones)) as pool:  # one round trip, not N
+            known.update(zip(zones, pool.map(sample_debug(remote), zones), strict=True))
+    notes = debug_notes(deps, known.__getitem__)
     return replace(plan, notes=[*plan.notes, *notes]) if notes else plan
 
 
@@ -227,9 +236,9 @@ def load_topology_file(path: Path) -> tuple[ShardSnapshot, list[HistoryRecord]]:
     except OSError as exc:
         raise BadInput(f"Cannot read the topology file {path}: {exc.strerror or exc}.",
                        "Give a readable JSON file.") from exc
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise BadInput(
-            f"The topology file {path} is not shaped as expected ({type(exc).__name__}: {exc}).",
+    except MISSHAPEN as exc:
+        raise misshapen(
+            f"The topology file {path} is not shaped as expected", exc,
             'Write {"shard": NAME, "election": [{"name": "ip:5432:12345-0000000000", "data": '
             '{...}}], "state": null}.',
         ) from exc

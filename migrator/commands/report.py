@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrator.errors import BadInput
+from migrator.errors import MISSHAPEN, BadInput, misshapen
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
@@ -44,9 +44,9 @@ def _parse(data: bytes | str, where: str) -> Journal:
         if isinstance(doc, dict) and "journal" in doc and "runs" not in doc:
             doc = doc["journal"]  # an audit.jsonl line
         return Journal.from_json(doc)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise BadInput(
-            f"{where} is not a migration journal ({type(exc).__name__}: {exc}).",
+    except MISSHAPEN as exc:
+        raise misshapen(
+            f"{where} is not a migration journal", exc,
             "Give the journal.json (or audit.jsonl) of the audit directory, or report from "
             "ZooKeeper with --shard.",
         ) from exc
@@ -177,6 +177,10 @@ def _cell(value: Any) -> str:
 def render_markdown(doc: dict[str, Any]) -> str:
     out: list[str] = []
     add = out.append
+
+    def section(title: str) -> None:
+        out.extend(["", f"### {title}", ""])
+
     add(f"# Manatee migration report: shard {doc['shard']}")
     add("")
     add(f"- Source: {doc['source']}")
@@ -202,9 +206,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
             add(f"| {_cell(s['step'])} | {_cell(status)} | {_cell(s['started'])} | "
                 f"{_cell(s['finished'])} | {seconds} | {_cell(s['operator'])} | "
                 f"{_cell(s['detail'])} |")
-        add("")
-        add("### Confirmations")
-        add("")
+        section("Confirmations")
         if run["confirmations"]:
             add("| time | step | question | answer | by |")
             add("| --- | --- | --- | --- | --- |")
@@ -215,9 +217,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
                     f"{_cell(answer)} | {_cell(c['by'])} |")
         else:
             add("None recorded.")
-        add("")
-        add("### ZooKeeper writes")
-        add("")
+        section("ZooKeeper writes")
         if not run["writes"]:
             add("None.")
         for w in run["writes"]:
@@ -229,16 +229,12 @@ def render_markdown(doc: dict[str, Any]) -> str:
                 add(str(w["diff"]).rstrip("\n"))
                 add("```")
                 add("")
-        add("")
-        add("### Alarms")
-        add("")
+        section("Alarms")
         if not run["alarms"]:
             add("None.")
         for a in run["alarms"]:
             add(f"- {a.get('time')}: {a.get('kind')}: {_cell(a.get('message'))}")
-        add("")
-        add("### Write outages")
-        add("")
+        section("Write outages")
         clock = run["outages"]["clock"]
         observed = run["outages"]["observed"]
         if not clock and not observed:

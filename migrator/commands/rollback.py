@@ -13,6 +13,8 @@ migration starts from the v1 topology as it now is.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,7 +128,6 @@ def rollback(target: EngineTarget, options: RollbackOptions, sink: EventSink,
              show_plan: Any = None) -> RollbackOutcome:
     """Choose, explain, show the plan, run it (resumable), archive the journal when done."""
     from migrator.engine import watchdog
-    from migrator.engine.lock import RunLock
 
     require_rollback_inventory(target.inventory, target.inventory_path)
     choice = choose(target)
@@ -143,14 +144,23 @@ def rollback(target: EngineTarget, options: RollbackOptions, sink: EventSink,
     with remote_session(target.inventory) as remote, watchdog.suppressed():
         runner = _runner(target, loaded, choice.explanation(), console, sink, run_options,
                          remote)
-        # reads only until the gate has passed (no lock node on a refusal)
-        pass_preflight(target, runner, remote, "rollback", console,
-                       break_lock=options.break_lock)
-        lock = RunLock(target.client, target.shard, operator_identity_pid(),
-                       target.journal_root)
-        with lock, guard_run(target, console, lock, runner,
-                             f"migrator rollback --inventory {target.inventory_path}"):
+        with _gated_and_locked(target, runner, remote, "rollback", console,
+                               break_lock=options.break_lock):
             return _rollback_locked(target, runner, choice, console, sink, show_plan)
+
+
+@contextmanager
+def _gated_and_locked(target: EngineTarget, runner: Runner, remote: Any, verb: str,
+                      console: EventConsole, *, break_lock: bool) -> Iterator[None]:
+    """The pre-flight gate, then the run lock and the ZooKeeper fault guard for
+    `migrator VERB`. Reads only until the gate has passed (no lock node on a refusal)."""
+    from migrator.engine.lock import RunLock
+
+    pass_preflight(target, runner, remote, verb, console, break_lock=break_lock)
+    lock = RunLock(target.client, target.shard, operator_identity_pid(), target.journal_root)
+    with lock, guard_run(target, console, lock, runner,
+                         f"migrator {verb} --inventory {target.inventory_path}"):
+        yield
 
 
 def _rollback_locked(target: EngineTarget, runner: Runner, choice: decide.RollbackChoice,
@@ -225,7 +235,6 @@ def rebuild_deposed(target: EngineTarget, options: RollbackOptions,
     """Detect a deposed peer, explain it, rebuild it and verify it rejoins as an async.
     None when no peer is deposed."""
     from migrator.engine.journal_store import JournalStore
-    from migrator.engine.lock import RunLock
     from migrator.engine.planner import resolve_original
     from migrator.zk import reads
 
@@ -262,12 +271,8 @@ def rebuild_deposed(target: EngineTarget, options: RollbackOptions,
     with remote_session(target.inventory) as remote, watchdog.suppressed():
         runner = _runner(target, loaded, f"The deposed peer is the {role}.", console, sink,
                          run_options, remote)
-        pass_preflight(target, runner, remote, "rebuild-deposed", console,
-                       break_lock=options.break_lock)
-        lock = RunLock(target.client, target.shard, operator_identity_pid(),
-                       target.journal_root)
-        with lock, guard_run(target, console, lock, runner,
-                             f"migrator rebuild-deposed --inventory {target.inventory_path}"):
+        with _gated_and_locked(target, runner, remote, "rebuild-deposed", console,
+                               break_lock=options.break_lock):
             result = runner.execute()
     return RollbackOutcome(decide.RollbackChoice("rebuild-deposed", [
         decide.DEPOSED_EXPLANATION]), None, result)

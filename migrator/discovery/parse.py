@@ -80,6 +80,18 @@ def found_json(text: str, what: str) -> Any:
     return json_of(answer)
 
 
+def found_object(text: str, what: str, kind: str) -> dict[str, Any]:
+    """``found_json`` that must be one JSON object (``kind``: "a VM", "an image", ...)."""
+    found = found_json(text, what)
+    if not isinstance(found, dict):
+        raise Unparseable(f"{kind} that is not a JSON object")
+    return found
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _uuid(value: Any, what: str) -> str:
     if not isinstance(value, str) or not UUID_RE.fullmatch(value):
         raise Unparseable(f"{what} {value!r} is not a UUID")
@@ -104,9 +116,7 @@ class VmFacts:
 
 
 def parse_vm(text: str, zone: str) -> VmFacts:
-    vm = found_json(text, f"VM {zone}")
-    if not isinstance(vm, dict):
-        raise Unparseable("a VM that is not a JSON object")
+    vm = found_object(text, f"VM {zone}", "a VM")
     if vm.get("uuid") != zone:
         raise Unparseable(f"the VM of another zone ({vm.get('uuid')!r})")
     ip = None
@@ -116,10 +126,9 @@ def parse_vm(text: str, zone: str) -> VmFacts:
               or [n for n in nics if isinstance(n, dict) and n.get("primary")])
     if chosen and chosen[0].get("ip"):
         ip = _ip(chosen[0]["ip"], "the zone's NIC IP")
-    state = vm.get("state") if isinstance(vm.get("state"), str) else None
-    alias = vm.get("alias") if isinstance(vm.get("alias"), str) else None
     return VmFacts(zone, _uuid(vm.get("server_uuid"), "server_uuid"),
-                   _uuid(vm.get("image_uuid"), "image_uuid"), ip, state, alias)
+                   _uuid(vm.get("image_uuid"), "image_uuid"), ip, _text(vm.get("state")),
+                   _text(vm.get("alias")))
 
 
 @dataclass(frozen=True)
@@ -130,9 +139,7 @@ class ServerFacts:
 
 
 def parse_server(text: str, server: str) -> ServerFacts:
-    found = found_json(text, f"server {server}")
-    if not isinstance(found, dict):
-        raise Unparseable("a server that is not a JSON object")
+    found = found_object(text, f"server {server}", "a server")
     raw_sysinfo = found.get("sysinfo")
     sysinfo: dict[str, Any] = raw_sysinfo if isinstance(raw_sysinfo, dict) else {}
     admin = sysinfo.get("Admin IP") or found.get("admin_ip")
@@ -144,9 +151,7 @@ def parse_server(text: str, server: str) -> ServerFacts:
                 break
     if not admin:
         raise Unparseable("no admin IP (sysinfo \"Admin IP\" nor an admin NIC)")
-    hostname = found.get("hostname")
-    return ServerFacts(server, hostname if isinstance(hostname, str) else None,
-                       _ip(admin, "the admin IP"))
+    return ServerFacts(server, _text(found.get("hostname")), _ip(admin, "the admin IP"))
 
 
 def parse_zk_servers(text: str) -> str:
@@ -202,13 +207,9 @@ class ImageFacts:
 
 
 def parse_image(text: str, image: str) -> ImageFacts:
-    found = found_json(text, f"image {image}")
-    if not isinstance(found, dict):
-        raise Unparseable("an image that is not a JSON object")
-    name, version = found.get("name"), found.get("version")
-    return ImageFacts(_uuid(found.get("uuid"), "the image uuid"),
-                      name if isinstance(name, str) else None,
-                      version if isinstance(version, str) else None)
+    found = found_object(text, f"image {image}", "an image")
+    return ImageFacts(_uuid(found.get("uuid"), "the image uuid"), _text(found.get("name")),
+                      _text(found.get("version")))
 
 
 def peer_zones(election: list[tuple[str, bytes | None]], state: bytes | None,

@@ -40,6 +40,18 @@ if TYPE_CHECKING:  # imported where used: a command that reads no log never load
 HEADNODE = "headnode"
 
 
+def _printed_path(result: CommandResult, command: str, failure: str, fix: str) -> str:
+    """The absolute path on the first line ``command`` printed; ``LogUnavailable``
+    ("`command` FAILURE (exit status, output)" and ``fix``) when it printed none."""
+    lines = result.text.strip().splitlines()
+    path = lines[0].strip() if result.ok and lines else ""
+    if not path.startswith("/"):
+        raise LogUnavailable(
+            f"`{command}` {failure} "
+            f"(exit status {result.status}, output {result.text.strip()[:200]!r}).", fix)
+    return path
+
+
 class RemoteSession:
     def __init__(
         self,
@@ -171,15 +183,10 @@ class RemoteSession:
 
             filled = CommandTemplate(command).fill(zone=zone, shard=self.inventory.shard)
             result = self.run(zone, filled, max_output=4096)
-            lines = result.text.strip().splitlines()
-            path = lines[0].strip() if result.ok and lines else ""
-            if not path.startswith("/"):
-                raise LogUnavailable(
-                    f"`{filled}` in {zone} did not print the sitter's log path "
-                    f"(exit status {result.status}, output {result.text.strip()[:200]!r}).",
-                    "Set `sitter_log:` for the zone or `commands.sitter_log.path` in the "
-                    "inventory.",
-                )
+            path = _printed_path(
+                result, filled, f"in {zone} did not print the sitter's log path",
+                "Set `sitter_log:` for the zone or `commands.sitter_log.path` in the "
+                "inventory.")
         self._log_paths[zone] = path
         return path
 
@@ -195,15 +202,10 @@ class RemoteSession:
             zone=zone, shard=self.inventory.shard)
         result = run_command(self.connection(zone), filled, timeout=self.command_timeout,
                              max_output=4096)
-        lines = result.text.strip().splitlines()
-        path = lines[0].strip() if result.ok and lines else ""
-        if not path.startswith("/"):
-            raise LogUnavailable(
-                f"`{filled}` on compute node {node} did not print the sitter log of zone "
-                f"{zone} (exit status {result.status}, output {result.text.strip()[:200]!r}).",
-                "Set `sitter_log:` for the zone or `commands.sitter_log.path` in the "
-                "inventory (the path as the zone sees it).",
-            )
+        path = _printed_path(
+            result, filled, f"on compute node {node} did not print the sitter log of zone {zone}",
+            "Set `sitter_log:` for the zone or `commands.sitter_log.path` in the "
+            "inventory (the path as the zone sees it).")
         return node_log_path(root, zone, path)
 
     def _tail(self, zone: str) -> str:

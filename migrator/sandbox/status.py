@@ -43,7 +43,9 @@ def sandbox_status(directory: Path) -> dict[str, Any]:
             "id": zone.peer_id,
             "version": zone.version,
             **sitter_service(config, zone, sitter_pid_file(config, zone)),
-            "sshd": f"{zone.ip}:{zone.ssh_port}",
+            "route": zone_route(config, zone),
+            # zones reached by zlogin run no sshd of their own
+            "sshd": None if zone.node else f"{zone.ip}:{zone.ssh_port}",
             "election_position": position,
             "election_role": None if position is None
             else ("primary", "sync")[position] if position < 2 else "async",
@@ -72,6 +74,13 @@ def sandbox_status(directory: Path) -> dict[str, Any]:
                else {}),
         },
     }
+
+
+def zone_route(config: Any, zone: Any) -> str:
+    """How the tools reach the zone: ``ssh IP:PORT`` to its own sshd, or ``zlogin via
+    HOSTNAME`` from the compute node hosting it (--access zlogin)."""
+    node = config.node_of(zone)
+    return f"zlogin via {node.hostname}" if node else f"ssh {zone.ip}:{zone.ssh_port}"
 
 
 def sitter_service(config: Any, zone: Any, pid_file: Path) -> dict[str, Any]:

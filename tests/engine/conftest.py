@@ -14,9 +14,10 @@ from migrator.engine.journal_store import JournalStore
 from migrator.engine.runner import Runner, RunOptions
 from migrator.errors import NotConfirmed
 from migrator.playbook.loader import LoadedPlaybook
+from migrator.sandbox.config import SandboxConfig
 from migrator.sandbox.zkserver import ZooKeeperServer
-from tests.conftest import V1Shard
-from tests.engine.helpers import IPS, SHARD, ZONES, zk_only_playbook
+from tests.conftest import CliResult, V1Shard, invoke_cli
+from tests.engine.helpers import IPS, SHARD, ZK_ONLY_PLAYBOOK, ZONES, zk_only_playbook
 
 
 class DecliningConsole(RunConsole):
@@ -79,3 +80,48 @@ def make_runner(kazoo: Any, tmp_path: Path) -> MakeRunner:
         )
 
     return make
+
+
+@pytest.fixture
+def client_for() -> Iterator[Callable[[SandboxConfig], Any]]:
+    """ZooKeeper clients for sandboxes the test brings up, each stopped at the end."""
+    from kazoo.client import KazooClient
+
+    clients: list[Any] = []
+
+    def make(config: SandboxConfig) -> Any:
+        client = KazooClient(hosts=config.zk_connection, timeout=4.0)
+        client.start(timeout=10)
+        clients.append(client)
+        return client
+
+    try:
+        yield make
+    finally:
+        for client in clients:
+            client.stop()
+            client.close()
+
+
+@pytest.fixture
+def cli(zk_server: ZooKeeperServer, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., CliResult]:
+    """`migrator VERB ARGS` in-process against the test's ZooKeeper and shard (``shard=False``
+    leaves out ``--zk``/``--shard``), with the audit log under ``tmp_path``."""
+    monkeypatch.setenv("MIGRATOR_AUDIT_DIR", str(tmp_path / "audit"))
+
+    def run(*args: str, shard: bool = True) -> CliResult:
+        argv = list(args)
+        if shard:
+            argv[1:1] = ["--zk", zk_server.connection_string, "--shard", SHARD]
+        return invoke_cli(argv, capsys)
+
+    return run
+
+
+@pytest.fixture
+def book(tmp_path: Path) -> str:
+    """The ZooKeeper-only playbook written to a file."""
+    path = tmp_path / "zk-only.yaml"
+    path.write_text(ZK_ONLY_PLAYBOOK)
+    return str(path)

@@ -39,6 +39,17 @@ def v2_record(seq: int, state: dict[str, Any]) -> HistoryRecord:
     return parse_history_record(f"0-{seq:010d}", json.dumps(state).encode(), 1_700_000_000_000)
 
 
+# The backfill step's action and checks, as every test playbook with a backfill has them.
+BACKFILL_ACTION = """\
+    action: {name: backfill}
+    confirm: "yes"
+    verify:
+      - check: state_matches
+        params: {expect: backfill}
+    done_when:
+      - check: history_has_backfill
+"""
+
 ZK_ONLY_PLAYBOOK = """\
 name: zk-only
 title: ZooKeeper-only steps
@@ -53,13 +64,7 @@ steps:
       - check: state_absent
       - check: election_matches_original
       - check: backfill_checks
-    action: {name: backfill}
-    confirm: "yes"
-    verify:
-      - check: state_matches
-        params: {expect: backfill}
-    done_when:
-      - check: history_has_backfill
+""" + BACKFILL_ACTION + """\
     timeout: 5
   - id: unfreeze
     title: Unfreeze

@@ -33,10 +33,14 @@ def cli_env(audit: Path) -> dict[str, str]:
             "COLUMNS": "200"}
 
 
+def migrator_argv(inventory: Path, *args: str) -> list[str]:
+    """`python -m migrator VERB --inventory INVENTORY REST...` for ``args`` = VERB, REST."""
+    return [sys.executable, "-m", "migrator", args[0], "--inventory", str(inventory), *args[1:]]
+
+
 def migrator(config: SandboxConfig, audit: Path, *args: str,
              timeout: float = RUN_TIMEOUT) -> Done:
-    argv = [sys.executable, "-m", "migrator", args[0], "--inventory",
-            str(config.directory / "inventory.yaml"), *args[1:]]
+    argv = migrator_argv(config.directory / "inventory.yaml", *args)
     result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                             env=cli_env(audit), stdin=subprocess.DEVNULL, check=False)
     return Done(result.returncode, result.stdout, result.stderr)
@@ -46,12 +50,17 @@ def journal_path(config: SandboxConfig) -> str:
     return f"/manatee-migrator/{config.shard}/journal"
 
 
+def last_migration_run(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The journal's latest migration run, if any."""
+    runs = [r for r in doc.get("runs", []) if r["kind"] == "migration"]
+    return runs[-1] if runs else None
+
+
 def step_statuses(data: bytes | None) -> dict[str, str]:
     if not data:
         return {}
-    doc = json.loads(data)
-    runs = [r for r in doc.get("runs", []) if r["kind"] == "migration"]
-    return {k: v["status"] for k, v in runs[-1]["steps"].items()} if runs else {}
+    run = last_migration_run(json.loads(data))
+    return {k: v["status"] for k, v in run["steps"].items()} if run else {}
 
 
 @contextmanager
@@ -62,8 +71,7 @@ def killed_when(client: Any, config: SandboxConfig, audit: Path,
     ``condition`` (seen through a ZooKeeper watch on the journal znode)."""
     from kazoo.recipe.watchers import DataWatch
 
-    argv = [sys.executable, "-m", "migrator", args[0], "--inventory",
-            str(config.directory / "inventory.yaml"), *args[1:]]
+    argv = migrator_argv(config.directory / "inventory.yaml", *args)
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                stdin=subprocess.DEVNULL, text=True, env=cli_env(audit))
     killed = threading.Event()

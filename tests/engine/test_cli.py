@@ -11,34 +11,13 @@ import pytest
 
 from migrator.engine.lock import RunLock
 from migrator.sandbox.zkserver import ZooKeeperServer
-from tests.conftest import CliResult, V1Shard, invoke_cli
+from tests.conftest import CliResult, V1Shard
 from tests.engine.helpers import IPS, SHARD, ZK_ONLY_PLAYBOOK, ZONES
 
 pytestmark = pytest.mark.zk
 
 
 Result = CliResult
-
-
-@pytest.fixture
-def cli(zk_server: ZooKeeperServer, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., Result]:
-    monkeypatch.setenv("MIGRATOR_AUDIT_DIR", str(tmp_path / "audit"))
-
-    def run(*args: str, shard: bool = True) -> Result:
-        argv = list(args)
-        if shard:
-            argv[1:1] = ["--zk", zk_server.connection_string, "--shard", SHARD]
-        return invoke_cli(argv, capsys)
-
-    return run
-
-
-@pytest.fixture
-def book(tmp_path: Path) -> str:
-    path = tmp_path / "zk-only.yaml"
-    path.write_text(ZK_ONLY_PLAYBOOK)
-    return str(path)
 
 
 def test_playbooks_validate_reports_file_and_line(cli: Callable[..., Result],

@@ -25,9 +25,16 @@ import yaml
 
 from migrator.remote.localchild import wait_gone
 from migrator.sandbox.config import SandboxConfig
-from tests.engine.sandbox_helpers import cli_env, count_our_writes, migrator
+from tests.engine.sandbox_helpers import (
+    RUN_TIMEOUT,
+    cli_env,
+    count_our_writes,
+    journal_path,
+    last_migration_run,
+    migrator,
+    migrator_argv,
+)
 
-RUN_TIMEOUT = 240.0
 STEP = "reprovision-async"
 
 
@@ -42,7 +49,7 @@ def sitter_starts(config: SandboxConfig) -> dict[str, int]:
 
 
 def journal_doc(client: Any, config: SandboxConfig) -> dict[str, Any]:
-    data, _ = client.get(f"/manatee-migrator/{config.shard}/journal")
+    data, _ = client.get(journal_path(config))
     doc: dict[str, Any] = json.loads(data)
     return doc
 
@@ -50,29 +57,9 @@ def journal_doc(client: Any, config: SandboxConfig) -> dict[str, Any]:
 def step_record(doc: dict[str, Any] | None, step: str) -> dict[str, Any]:
     if not doc:
         return {}
-    runs = [r for r in doc.get("runs", []) if r["kind"] == "migration"]
-    record: dict[str, Any] = runs[-1]["steps"].get(step, {}) if runs else {}
+    run = last_migration_run(doc)
+    record: dict[str, Any] = run["steps"].get(step, {}) if run else {}
     return record
-
-
-@pytest.fixture
-def zk_for() -> Iterator[Callable[[SandboxConfig], Any]]:
-    from kazoo.client import KazooClient
-
-    clients: list[Any] = []
-
-    def make(config: SandboxConfig) -> Any:
-        client = KazooClient(hosts=config.zk_connection, timeout=4.0)
-        client.start(timeout=10)
-        clients.append(client)
-        return client
-
-    try:
-        yield make
-    finally:
-        for client in clients:
-            client.stop()
-            client.close()
 
 
 @contextmanager
@@ -84,11 +71,9 @@ def signalled_when(client: Any, config: SandboxConfig, audit: Path, inventory: P
     after the other (SIGINT twice = Ctrl-C twice)."""
     from kazoo.recipe.watchers import DataWatch
 
-    argv = [sys.executable, "-m", "migrator", args[0], "--inventory", str(inventory),
-            *args[1:]]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               stdin=subprocess.DEVNULL, text=True, env=cli_env(audit),
-                               start_new_session=True)
+    process = subprocess.Popen(migrator_argv(inventory, *args), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                               env=cli_env(audit), start_new_session=True)
     sent = threading.Event()
     done = threading.Event()
 
@@ -105,7 +90,7 @@ def signalled_when(client: Any, config: SandboxConfig, audit: Path, inventory: P
         return True
 
     client.ensure_path(f"/manatee-migrator/{config.shard}")
-    DataWatch(client, f"/manatee-migrator/{config.shard}/journal", on_change)
+    DataWatch(client, journal_path(config), on_change)
     try:
         yield process, sent
     finally:
@@ -145,7 +130,7 @@ def headnode_inventory(config: SandboxConfig, status: bool) -> Path:
 def _finish(_config: SandboxConfig, audit: Path,
             inventory: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "migrator", "resume", "--inventory", str(inventory), "--yes"],
+        migrator_argv(inventory, "resume", "--yes"),
         capture_output=True, text=True, timeout=RUN_TIMEOUT, env=cli_env(audit),
         stdin=subprocess.DEVNULL, check=False)
 
@@ -182,14 +167,14 @@ def reprovisioning(config: SandboxConfig, journalled: Callable[[dict[str, Any]],
 
 @pytest.mark.parametrize("moment", ["at-once", "later"])
 def test_kill_9_during_a_local_reprovision_then_resume(
-    sandbox: Callable[..., SandboxConfig], zk_for: Callable[[SandboxConfig], Any],
+    sandbox: Callable[..., SandboxConfig], client_for: Callable[[SandboxConfig], Any],
     tmp_path: Path, moment: str,
 ) -> None:
     """at-once: resumed while the orphaned child still reprovisions (the resume waits for
     it); later: resumed after it ended. (Killed between journalling the child's pid and
     letting it run: see tests/remote/test_localchild.py.)"""
     config = sandbox(nodes=3)
-    client = zk_for(config)
+    client = client_for(config)
     inventory = config.directory / "inventory.yaml"
     before = sitter_starts(config)
     zone = config.zones[2].uuid
@@ -218,11 +203,11 @@ def test_kill_9_during_a_local_reprovision_then_resume(
 
 @pytest.mark.parametrize("presses", [1, 2], ids=["ctrl-c-once", "ctrl-c-twice"])
 def test_ctrl_c_during_a_local_reprovision(
-    sandbox: Callable[..., SandboxConfig], zk_for: Callable[[SandboxConfig], Any],
+    sandbox: Callable[..., SandboxConfig], client_for: Callable[[SandboxConfig], Any],
     tmp_path: Path, presses: int,
 ) -> None:
     config = sandbox(nodes=3)
-    client = zk_for(config)
+    client = client_for(config)
     inventory = config.directory / "inventory.yaml"
     before = sitter_starts(config)
     with signalled_when(client, config, tmp_path, inventory, reprovisioning(config),
@@ -252,7 +237,7 @@ def test_ctrl_c_during_a_local_reprovision(
     (False, [signal.SIGKILL]), (True, [signal.SIGKILL]), (True, [signal.SIGINT] * 2)],
     ids=["kill-9-no-status", "kill-9-job-status", "ctrl-c-twice-job-status"])
 def test_interrupted_headnode_reprovision_then_resume(
-    sandbox: Callable[..., SandboxConfig], zk_for: Callable[[SandboxConfig], Any],
+    sandbox: Callable[..., SandboxConfig], client_for: Callable[[SandboxConfig], Any],
     tmp_path: Path, status: bool, signals: list[int],
 ) -> None:
     """The reprovision runs over SSH on another machine, and killing the migrator does not
@@ -263,7 +248,7 @@ def test_interrupted_headnode_reprovision_then_resume(
     old election node may have expired by the time the first resume looks: then the zone
     is out of the election and that resume waits for it, which is right too.)"""
     config = sandbox(nodes=3)
-    client = zk_for(config)
+    client = client_for(config)
     inventory = headnode_inventory(config, status)
     before = sitter_starts(config)
     marker = config.pid_file(f"reprovision-{config.zones[2].uuid}")
@@ -321,22 +306,35 @@ steps:
 """
 
 
-def test_kill_9_during_a_zone_command_is_not_repeated_blindly(
-    sandbox: Callable[..., SandboxConfig], zk_for: Callable[[SandboxConfig], Any],
-    tmp_path: Path,
-) -> None:
-    config = sandbox(nodes=3)
-    client = zk_for(config)
+def _command_acting(doc: dict[str, Any]) -> bool:
+    """The zone command of the "restart" step has been journalled."""
+    return bool(step_record(doc, "restart").get("intent", {}).get("command"))
+
+
+@contextmanager
+def zone_command_signalled(
+    client: Any, config: SandboxConfig, tmp_path: Path, sig: int,
+) -> Iterator[tuple[subprocess.Popen[str], threading.Event, Path, Path, dict[str, int]]]:
+    """`migrator run` of ZONE_COMMAND_PLAYBOOK, sent ``sig`` once its zone command is
+    journalled; yields the process, the sent event, the inventory, the playbook file and
+    the sitter starts from before the run."""
     inventory = config.directory / "inventory.yaml"
     playbook = tmp_path / "restart.yaml"
     playbook.write_text(ZONE_COMMAND_PLAYBOOK)
     before = sitter_starts(config)
-
-    def acting(doc: dict[str, Any]) -> bool:
-        return bool(step_record(doc, "restart").get("intent", {}).get("command"))
-
-    with signalled_when(client, config, tmp_path, inventory, acting, [signal.SIGKILL],
+    with signalled_when(client, config, tmp_path, inventory, _command_acting, [sig],
                         "run", "--yes", "--playbook", str(playbook)) as (process, sent):
+        yield process, sent, inventory, playbook, before
+
+
+def test_kill_9_during_a_zone_command_is_not_repeated_blindly(
+    sandbox: Callable[..., SandboxConfig], client_for: Callable[[SandboxConfig], Any],
+    tmp_path: Path,
+) -> None:
+    config = sandbox(nodes=3)
+    client = client_for(config)
+    with zone_command_signalled(client, config, tmp_path, signal.SIGKILL) as (
+            process, sent, _inventory, playbook, before):
         process.wait(timeout=RUN_TIMEOUT)
     assert sent.is_set() and process.returncode == -9
     refused = migrator(config, tmp_path, "resume", "--yes", "--playbook", str(playbook))
@@ -355,21 +353,13 @@ def test_kill_9_during_a_zone_command_is_not_repeated_blindly(
 
 
 def test_ctrl_c_once_during_a_zone_command_lets_it_finish(
-    sandbox: Callable[..., SandboxConfig], zk_for: Callable[[SandboxConfig], Any],
+    sandbox: Callable[..., SandboxConfig], client_for: Callable[[SandboxConfig], Any],
     tmp_path: Path,
 ) -> None:
     config = sandbox(nodes=3)
-    client = zk_for(config)
-    inventory = config.directory / "inventory.yaml"
-    playbook = tmp_path / "restart.yaml"
-    playbook.write_text(ZONE_COMMAND_PLAYBOOK)
-    before = sitter_starts(config)
-
-    def acting(doc: dict[str, Any]) -> bool:
-        return bool(step_record(doc, "restart").get("intent", {}).get("command"))
-
-    with signalled_when(client, config, tmp_path, inventory, acting, [signal.SIGINT],
-                        "run", "--yes", "--playbook", str(playbook)) as (process, sent):
+    client = client_for(config)
+    with zone_command_signalled(client, config, tmp_path, signal.SIGINT) as (
+            process, sent, inventory, playbook, before):
         _out, err = process.communicate(timeout=RUN_TIMEOUT)
     assert sent.is_set() and process.returncode == 130, err[-3000:]
     assert "is left to finish" in err and "The action finished" in err

@@ -27,23 +27,11 @@ from migrator.engine.runner import Runner, RunOptions
 from migrator.engine.statewatch import ForeignWrite, watching
 from migrator.errors import EXIT_REFUSED
 from migrator.sandbox.zkserver import ZooKeeperServer
-from tests.conftest import CliResult, V1Shard, invoke_cli
+from tests.conftest import CliResult, V1Shard
 from tests.engine.helpers import SHARD, zk_only_playbook
 from tests.engine.test_zk_faults import WAIT_PLAYBOOK
 
 STATE = f"/manatee/{SHARD}/state"
-
-
-@pytest.fixture
-def cli(zk_server: ZooKeeperServer, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., CliResult]:
-    monkeypatch.setenv("MIGRATOR_AUDIT_DIR", str(tmp_path / "audit"))
-
-    def run(*args: str) -> CliResult:
-        argv = [args[0], "--zk", zk_server.connection_string, "--shard", SHARD, *args[1:]]
-        return invoke_cli(argv, capsys)
-
-    return run
 
 
 def _state_version(zk: Any) -> int:

@@ -19,26 +19,6 @@ from tests.engine.helpers import SHARD, ZK_ONLY_PLAYBOOK
 pytestmark = pytest.mark.zk
 
 
-@pytest.fixture
-def cli(zk_server: ZooKeeperServer, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., CliResult]:
-    monkeypatch.setenv("MIGRATOR_AUDIT_DIR", str(tmp_path / "audit"))
-
-    def run(*args: str) -> CliResult:
-        argv = list(args)
-        argv[1:1] = ["--zk", zk_server.connection_string, "--shard", SHARD]
-        return invoke_cli(argv, capsys)
-
-    return run
-
-
-@pytest.fixture
-def book(tmp_path: Path) -> str:
-    path = tmp_path / "zk-only.yaml"
-    path.write_text(ZK_ONLY_PLAYBOOK)
-    return str(path)
-
-
 def test_declining_the_summary_writes_nothing_not_even_a_journal(
     zk: Any, three_peers: V1Shard, make_runner: MakeRunner
 ) -> None:

@@ -6,36 +6,14 @@ ZooKeeper write, not even the lock node or the journal.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from migrator.sandbox.config import SandboxConfig
 from migrator.sandbox.sshd import generate_keypair
 from migrator.sandbox.zones import KNOWN_HOSTS
 from tests.engine.sandbox_helpers import migrator
-
-
-@pytest.fixture
-def client_for() -> Iterator[Callable[[SandboxConfig], Any]]:
-    from kazoo.client import KazooClient
-
-    clients: list[Any] = []
-
-    def make(config: SandboxConfig) -> Any:
-        client = KazooClient(hosts=config.zk_connection, timeout=4.0)
-        client.start(timeout=10)
-        clients.append(client)
-        return client
-
-    try:
-        yield make
-    finally:
-        for client in clients:
-            client.stop()
-            client.close()
 
 
 def _election(client: Any, shard: str) -> list[str]:

@@ -6,7 +6,7 @@ Every test brings its own sandbox up and always takes it down.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,26 +23,6 @@ from tests.engine.sandbox_helpers import (
 
 THREE_NODE = ["upgrade-morays", "reprovision-async", "backfill", "reprovision-sync",
               "unfreeze", "reprovision-primary"]
-
-
-@pytest.fixture
-def client_for() -> Iterator[Callable[[SandboxConfig], Any]]:
-    from kazoo.client import KazooClient
-
-    clients: list[Any] = []
-
-    def make(config: SandboxConfig) -> Any:
-        client = KazooClient(hosts=config.zk_connection, timeout=4.0)
-        client.start(timeout=10)
-        clients.append(client)
-        return client
-
-    try:
-        yield make
-    finally:
-        for client in clients:
-            client.stop()
-            client.close()
 
 
 def _state(client: Any, shard: str) -> dict[str, Any]:

@@ -15,13 +15,12 @@ from migrator.sandbox.manage import wait_writable
 from migrator.sandbox.pgsim import request
 from migrator.sandbox.status import sandbox_status
 from tests.engine.sandbox_helpers import history_states, migrator
-from tests.engine.test_sandbox_e2e import client_for  # noqa: F401  (fixture)
 
 WAIT = 60.0
 
 
 def test_one_node_never_leaves_the_peer_crash_looping(
-    sandbox: Callable[..., SandboxConfig], client_for: Callable[[SandboxConfig], Any],  # noqa: F811
+    sandbox: Callable[..., SandboxConfig], client_for: Callable[[SandboxConfig], Any],
     tmp_path: Path,
 ) -> None:
     config = sandbox(nodes=1)
@@ -54,7 +53,7 @@ def test_one_node_never_leaves_the_peer_crash_looping(
 
 
 def test_two_node_keeps_the_freeze_through_the_primary_reprovision(
-    sandbox: Callable[..., SandboxConfig], client_for: Callable[[SandboxConfig], Any],  # noqa: F811
+    sandbox: Callable[..., SandboxConfig], client_for: Callable[[SandboxConfig], Any],
     tmp_path: Path,
 ) -> None:
     config = sandbox(nodes=2, with_client=True)
@@ -80,7 +79,7 @@ def test_two_node_keeps_the_freeze_through_the_primary_reprovision(
 
 
 def test_one_node_backfilled_by_hand_fails_fast_then_resumes(
-    sandbox: Callable[..., SandboxConfig], client_for: Callable[[SandboxConfig], Any],  # noqa: F811
+    sandbox: Callable[..., SandboxConfig], client_for: Callable[[SandboxConfig], Any],
     tmp_path: Path,
 ) -> None:
     """The runbook's procedure done by hand (upstream's state-backfill: no one-node-write

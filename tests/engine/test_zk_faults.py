@@ -34,7 +34,7 @@ from migrator.errors import EXIT_BAD_INPUT
 from migrator.sandbox.zkserver import ZooKeeperServer
 from migrator.zk.faults import SessionLost, guard_for
 from tests.conftest import V1Shard
-from tests.engine.helpers import IPS, SHARD, ZONES, snapshot, zk_only_playbook
+from tests.engine.helpers import BACKFILL_ACTION, IPS, SHARD, ZONES, snapshot, zk_only_playbook
 
 WAIT_PLAYBOOK = """\
 name: zk-wait
@@ -47,13 +47,7 @@ steps:
     explain: Write the frozen state.
     preconditions:
       - check: state_absent
-    action: {name: backfill}
-    confirm: "yes"
-    verify:
-      - check: state_matches
-        params: {expect: backfill}
-    done_when:
-      - check: history_has_backfill
+""" + BACKFILL_ACTION + """\
     timeout: 20
   - id: takeover
     title: Unfreeze and wait for a takeover

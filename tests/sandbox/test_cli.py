@@ -30,6 +30,13 @@ def test_up_status_down_with_the_inventory(tmp_path: Path) -> None:
         assert [p["version"] for p in document["peers"]] == ["v1", "v1"]
         assert document["peers"][0]["pg"]["writable"] is True
         assert document["state"] is None and document["client"]["outages"] == []
+        # zones reached by zlogin (the default access) have no sshd port to show
+        routes = [p["route"] for p in document["peers"]]
+        assert all(r.startswith("zlogin via cn") for r in routes), routes
+        assert [p["sshd"] for p in document["peers"]] == [None, None]
+        text = _migrator("sandbox", "status", "--dir", str(directory))
+        assert text.returncode == 0, text.stderr
+        assert "ROUTE" in text.stdout and routes[0] in text.stdout
 
         # every other command works with the inventory alone
         shard = _migrator("status", "--inventory", inventory)
@@ -44,3 +51,15 @@ def test_up_status_down_with_the_inventory(tmp_path: Path) -> None:
     assert first.returncode == 0 and first.stdout.startswith("Stopped 6 process(es)")
     second = _migrator("sandbox", "down", "--dir", str(directory))
     assert second.returncode == 0 and "Nothing was running" in second.stdout
+
+
+def test_zone_route_names_the_zones_sshd_or_its_compute_node() -> None:
+    from migrator.sandbox.config import NodeConfig, SandboxConfig, ZoneConfig
+    from migrator.sandbox.status import zone_route
+
+    own = ZoneConfig("z1", "127.0.1.10", 5432, 2201, "v1")
+    hosted = ZoneConfig("z2", "127.0.1.11", 5432, 0, "v1", node="n1")
+    config = SandboxConfig(Path("/nonexistent"), 2181, [own, hosted],
+                           nodes=[NodeConfig("n1", "127.0.1.20", 2202, "cn0")])
+    assert zone_route(config, own) == "ssh 127.0.1.10:2201"
+    assert zone_route(config, hosted) == "zlogin via cn0"

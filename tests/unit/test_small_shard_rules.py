@@ -125,3 +125,49 @@ def test_plan_notes_only_for_pending_steps_in_zones_without_debug() -> None:
     assert "instead it will accept" in notes[0] and "will fail at once" in notes[1]
     assert debug_notes(deps, lambda _zone: True) == []
     assert debug_notes(deps, lambda _zone: None) == []
+
+
+def test_plan_notes_reuse_the_preflight_samples_and_sample_only_the_rest() -> None:
+    from dataclasses import dataclass, field
+    from typing import Any
+
+    from migrator.commands.engine import with_log_level_notes
+    from migrator.errors import BadInput
+
+    @dataclass
+    class PlanLike:
+        steps: list[Any]
+        notes: list[str] = field(default_factory=list)
+
+    class Remote:
+        """Counts the log samples asked of it; no log can be read."""
+
+        def __init__(self) -> None:
+            self.sampled: list[str] = []
+
+        def mark_log(self, zone: str) -> Any:
+            self.sampled.append(zone)
+            raise BadInput(f"no log in {zone}")
+
+    check = SimpleNamespace
+    loaded = SimpleNamespace(playbook=SimpleNamespace(steps=[
+        SimpleNamespace(id="a", preconditions=[], verify=[
+            check(check="log_record", params={"zone": "original_async",
+                                              "msg": "cluster not yet setup"})]),
+        SimpleNamespace(id="c", preconditions=[], verify=[
+            check(check="log_record", params={"zone": "original_sync",
+                                              "msg": "preparing for new generation (primary "
+                                                     "gone)"})]),
+    ]))
+    plan = PlanLike(steps=[
+        SimpleNamespace(id="a", status="pending", zones={"original_async": "za"}),
+        SimpleNamespace(id="c", status="pending", zones={"original_sync": "zb"}),
+    ])
+    remote = Remote()
+    noted: Any = with_log_level_notes(plan, loaded, remote, {"za": False, "zb": True})
+    assert remote.sampled == []  # both zones' logs were sampled by the pre-flight
+    assert len(noted.notes) == 1 and "in zone za" in noted.notes[0]
+
+    noted = with_log_level_notes(plan, loaded, remote, {"za": False})
+    assert remote.sampled == ["zb"]  # only the zone the pre-flight did not sample
+    assert len(noted.notes) == 1 and "in zone za" in noted.notes[0]
