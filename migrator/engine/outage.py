@@ -249,12 +249,13 @@ def _primary_leaves(zone: str, model: ShardModel, back: ShardModel, session: flo
         return (Outage(KIND_TAKEOVER, "the primary leaves: the sync takes over once the "
                        "primary's ZooKeeper session expires (a new generation)", session),
                 replace(back, state=new_state, deposed=(*model.deposed, zone)))
-    if model.state is not None and model.frozen:
+    # a two-node shard cannot take over frozen or not: that is the cause to name
+    if model.peers() == 2:
+        cause = ("the primary of a two-node shard leaves: upstream's sync needs an async to "
+                 "take over (frozen or not), so writes stop until the primary is back")
+    elif model.state is not None and model.frozen:
         cause = ("the primary leaves while the shard is frozen: nobody may take over, so "
                  "writes stop until it is back")
-    elif model.peers() == 2:
-        cause = ("the primary of a two-node shard leaves: upstream's sync needs an async to "
-                 "take over, so writes stop until the primary is back")
     else:
         cause = ("the primary leaves and no peer can take over (the sync needs an async and "
                  "v2), so writes stop until it is back")
