@@ -9,8 +9,12 @@ read from the playbooks themselves, so a reordered playbook is covered as it is.
 From each cut point the plan is computed as a hand-begun migration (no journal) and
 as a journaled one, and the done steps must be exactly those taken (the Moray check,
 which nothing later implies, excepted when it has no journal entry). Each done-check
-is judged through the registered checks on that view, zone versions answered from
-the model (the one remote fact they ask for).
+is judged through the registered checks on that view, the remote facts they ask for
+answered from the model: zone versions, sitter logs (nothing fatal) and
+`manatee-adm status` (the primary per /state or the election, online when it
+serves). A step whose effect an earlier step already produced is done from there
+on (the one-node playbook's last step after this run's backfill, which writes
+oneNodeWriteMode with the state).
 """
 
 from __future__ import annotations
