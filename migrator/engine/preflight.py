@@ -22,6 +22,13 @@ Decisions where the issue is silent:
   note, not a refusal: rolling such a zone back is what a rollback is for (and
   the after-primary rollback disables every sitter itself). Routes, host keys,
   versions, logs, commands, ZooKeeper and the lock are still required.
+* A zone whose sitter is down, or out of the election, because /state is one its
+  peer refuses (it is the primary of a /state with no sync and without
+  oneNodeWriteMode: `manatee-adm state-backfill` by hand on a one-node shard) is
+  a note, not a refusal: the peer dies on that state until a write corrects it,
+  and the one-node playbook's last step is that write (its check then says to
+  `svcadm clear` the sitter). Refusing would leave no way forward: clearing the
+  sitter first only kills it again.
 * A lock held only by migrators of this machine that no longer exist is not a
   refusal: the run removes their stale node when it takes the lock (see
   ``migrator.engine.lock``).
@@ -90,6 +97,7 @@ class Facts:
     local_missing: list[str] = field(default_factory=list)
     in_flight: dict[str, str] = field(default_factory=dict)  # zone -> the step in flight
     lenient_sitters: bool = False  # a rollback
+    dies_on_state: frozenset[str] = frozenset()  # zones /state kills (see the docstring)
 
 
 @dataclass(frozen=True)
@@ -167,6 +175,10 @@ def _zone_row(facts: Facts, report: ZoneReport, problems: list[str]) -> Row:
     if flight is not None:
         return Row(report.zone, report.kind, True, f"expected while step {flight} is in "
                    f"flight: {detail}", note=True, report=report, election=election)
+    if not route and report.zone in facts.dies_on_state:
+        return Row(report.zone, report.kind, True, f"{detail} (expected: /state has no sync "
+                   "and no oneNodeWriteMode, which its peer refuses; the run corrects it)",
+                   note=True, report=report, election=election)
     if not route and facts.lenient_sitters:
         return Row(report.zone, report.kind, True, f"{detail} (the rollback acts on it)",
                    note=True, report=report, election=election)
@@ -224,6 +236,14 @@ def local_missing(inventory: Any, loaded: Any) -> list[str]:
     return [] if shutil.which(word) else [word]
 
 
+def refused_by_state(state: Any) -> frozenset[str]:
+    """Pure: the zone whose peer dies on ``state`` (a ``ClusterState`` or None): the
+    primary of a state with no sync outside one-node-write mode."""
+    if state is None or state.sync is not None or state.one_node_write_mode:
+        return frozenset()
+    return frozenset({state.primary.zone_id})
+
+
 def in_flight_zones(journal: Any, kind: str, loaded: Any, original: Any) -> dict[str, str]:
     """Zones named by steps of this run left ``acting`` or ``verifying``."""
     run = journal.run(kind) if journal is not None else None
@@ -273,12 +293,14 @@ def gather(client: Any, shard: str, root: str, remote: Any, inventory: Any, load
         probing = (pool.submit(_probe_twice, remote, inventory, words)
                    if remote is not None and inventory is not None else None)
         election: frozenset[str] | None = None
+        dies: frozenset[str] = frozenset()
         problem: str | None = None
         detail = ""
         try:
             snapshot = reads.read_shard(client, shard)
             election = frozenset(str(n.data.get("zoneId")) for n in snapshot.topology.nodes
                                  if n.data.get("zoneId"))
+            dies = refused_by_state(snapshot.state)
             timeout = getattr(client, "_session_timeout", 0) / 1000.0
             detail = (f"answers; shard {shard} has {len(snapshot.topology.nodes)} peer(s) in "
                       f"the election (session timeout {timeout:g} s)")
@@ -294,7 +316,7 @@ def gather(client: Any, shard: str, root: str, remote: Any, inventory: Any, load
         dead_holders=frozenset(h.identity for h in holders if is_dead_local_holder(h.identity)),
         local_missing=local_missing(inventory, loaded) if inventory is not None else [],
         in_flight=in_flight_zones(journal, kind, loaded, original) if original else {},
-        lenient_sitters=kind == "rollback",
+        lenient_sitters=kind == "rollback", dies_on_state=dies,
     )
 
 

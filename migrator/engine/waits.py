@@ -95,7 +95,9 @@ def judge(clock: ZoneClock, sample: Sample, *, before: str | None, target: str |
         clock.out_since = max(sample.at, clock.started)
     if clock.bad_sitter >= 2:
         return (f"the sitter of {sample.zone} is not running (its service state is "
-                f"{sample.sitter}), so nothing it would log or do can happen")
+                f"{sample.sitter}), so nothing it would log or do can happen; once what "
+                "stopped it is corrected, start it in the zone (`svcadm clear manatee-sitter` "
+                "from maintenance, `svcadm enable manatee-sitter` when disabled)")
     if clock.old_version >= 2:
         return (f"{sample.zone} still reports version {sample.version}, the version it had "
                 f"before the reprovision reported success (target {target or '?'})")

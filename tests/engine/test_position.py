@@ -9,14 +9,20 @@ read from the playbooks themselves, so a reordered playbook is covered as it is.
 From each cut point the plan is computed as a hand-begun migration (no journal) and
 as a journaled one, and the done steps must be exactly those taken (the Moray check,
 which nothing later implies, excepted when it has no journal entry). Each done-check
-is judged through the registered checks on that view, zone versions answered from
-the model (the one remote fact they ask for).
+is judged through the registered checks on that view, the remote facts they ask for
+answered from the model: zone versions, sitter logs (nothing fatal) and
+`manatee-adm status` (the primary per /state or the election, online when it
+serves). A step whose effect an earlier step already produced is done from there
+on (the one-node playbook's last step after this run's backfill, which writes
+oneNodeWriteMode with the state).
 """
 
 from __future__ import annotations
 
 import json
+from copy import deepcopy
 from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -35,7 +41,9 @@ from migrator.engine.topology import OriginalTopology, capture
 from migrator.playbook import catalog
 from migrator.playbook.loader import LoadedPlaybook
 from migrator.remote.commands import CommandResult
+from migrator.remote.logs import LogMark, LogRead
 from migrator.steps import shard_rules as rules
+from migrator.steps.remote import status_command
 from migrator.steps.zk import with_one_node_write_mode
 from tests.engine.helpers import SHARD, ZONES, node
 
@@ -83,6 +91,47 @@ class Shard:
             self.history.append(parse_history_record(f"0-{seq:010d}", json.dumps(state).encode(),
                                                      1_700_000_000_000, self.zxid))
 
+    def peer(self, index: int) -> dict[str, Any]:
+        return dict(node(index, self.seqs[index]).data)
+
+    def serves(self, zone: str) -> bool:
+        """Does ``zone`` run postgres as a writable primary? A v1 peer follows the
+        election (first is primary); a v2 peer follows /state and refuses (dies on) a
+        /state without a sync unless it is in one-node-write mode."""
+        if self.versions[zone] == OLD:
+            leader = min(range(self.nodes), key=lambda i: self.seqs[i])
+            return ZONES[leader] == zone
+        state = self.state
+        return (state is not None and state["primary"]["zoneId"] == zone
+                and (bool(state.get("sync")) or state.get("oneNodeWriteMode") is True))
+
+    def status(self, zone: str) -> dict[str, Any] | None:
+        """``manatee-adm status`` as run in ``zone`` (the shapes of
+        migrator/sandbox/adm.py): v2 reads /state (None: there is none), v1 the
+        election. A peer is online when it serves (the primary) or is listed below one."""
+        body: dict[str, Any] = {}
+        if self.versions[zone] == NEW:
+            if self.state is None:
+                return None
+            freeze = self.state.get("freeze")
+            if freeze:
+                body["__FROZEN__"] = f"{freeze.get('date')}: {freeze.get('reason')}"
+            roles = [("primary", self.state["primary"])]
+            if self.state.get("sync"):
+                roles.append(("sync", self.state["sync"]))
+            roles += [("async", p) for p in self.state.get("async") or []]
+        else:
+            order = sorted(range(self.nodes), key=lambda i: self.seqs[i])
+            roles = [("primary" if n == 0 else "sync" if n == 1 else "async", self.peer(i))
+                     for n, i in enumerate(order)]
+        head = roles[0][1]["zoneId"]
+        for role, peer in roles:
+            online = self.serves(peer["zoneId"]) if role == "primary" else self.serves(head)
+            entry = {**peer, "online": online, "repl": {}}
+            taken = sum(k.startswith(role) for k in body)  # async, async1, ... as upstream
+            body[f"{role}{taken or ''}"] = entry
+        return {SHARD: body}
+
     def restart(self, index: int) -> None:
         self.seqs[index] = max(self.seqs) + 1
 
@@ -109,8 +158,8 @@ class Shard:
         elif name == "set_one_node_write_mode":
             assert self.state is not None
             changed = with_one_node_write_mode(ClusterState(self.state))
-            assert changed is not None
-            self.write(dict(changed.document))
+            if changed is not None:  # after this run's backfill, already set: no write
+                self.write(dict(changed.document))
         elif name == "freeze":
             assert self.state is not None
             self.write({**self.state, "freeze": {"date": NOW, "reason": "test"}})
@@ -121,22 +170,41 @@ class Shard:
             assert name in ("confirm_morays", "ask_operator", "run_command"), name
 
 
-class ZoneVersions:
-    """The one remote fact done-checks ask for: what each zone reports."""
+class ShardRemote:
+    """The remote facts the registered done-checks ask for, answered from the model: each
+    zone's version, its sitter log (empty: the model's peers log nothing fatal) and
+    ``manatee-adm status`` as run in that zone."""
 
-    def __init__(self, versions: dict[str, str]) -> None:
-        self.versions = versions
-        self.inventory = type("Inv", (), {"zones": dict.fromkeys(versions), "morays": {}})()
+    def __init__(self, shard: Shard) -> None:
+        self.shard = shard
+        self.inventory = SimpleNamespace(
+            shard=SHARD, zookeeper="127.0.0.1:2181", zones=dict.fromkeys(shard.versions),
+            morays={}, commands=SimpleNamespace(manatee_adm="manatee-adm"))
 
     def run_template(self, zone: str, _name: str) -> CommandResult:
-        out = json.dumps({"version": self.versions[zone]}).encode()
+        out = json.dumps({"version": self.shard.versions[zone]}).encode()
         return CommandResult(zone, "manatee_version", 0, out, b"", False, 0.0)
+
+    def mark_log(self, zone: str) -> LogMark:
+        return LogMark(zone, "/var/svc/log/manatee-sitter.log", 0, "1", "1")
+
+    def read_since(self, zone: str, mark: LogMark, *, max_bytes: int = 0) -> LogRead:
+        return LogRead(b"", mark.offset, mark.offset, None, False, mark)
+
+    def run(self, zone: str, command: str) -> CommandResult:
+        assert command == status_command(self.inventory), command
+        found = self.shard.status(zone)
+        if found is None:  # v2 manatee-adm with no /state to read
+            return CommandResult(zone, command, 1, b"",
+                                 f"No state object exists for one or more shards: {SHARD}"
+                                 .encode(), False, 0.0)
+        return CommandResult(zone, command, 0, json.dumps(found).encode(), b"", False, 0.0)
 
 
 def observed_for(shard: Shard, loaded: LoadedPlaybook, original: OriginalTopology
                  ) -> dict[str, Any]:
     snap = shard.snapshot()
-    remote = ZoneVersions(shard.versions)
+    remote = ShardRemote(shard)
     ctx = EngineContext(shard=SHARD, zk=None, inventory=remote.inventory, remote=remote,
                         original=original, view=(snap, shard.history))
     return {step.id: evaluate_done(replace(ctx, step_id=step.id), step)
@@ -171,6 +239,23 @@ def moved(name: str, cut: int) -> tuple[Shard, LoadedPlaybook, OriginalTopology]
     return shard, loaded, original
 
 
+def reached(shard: Shard, loaded: LoadedPlaybook, original: OriginalTopology, cut: int) -> int:
+    """The cut, extended over the following steps whose effect the shard already shows:
+    their action would change nothing (the one-node playbook's last step after this
+    run's backfill, which wrote oneNodeWriteMode with the state). Operator steps leave
+    no trace either way and never extend it."""
+    steps = loaded.playbook.steps
+    while cut < len(steps) and steps[cut].action.name not in (
+            "confirm_morays", "ask_operator", "run_command"):
+        trial = deepcopy(shard)
+        trial.apply(steps[cut], original)
+        if (trial.state, trial.versions, trial.seqs, len(trial.history)) != (
+                shard.state, shard.versions, shard.seqs, len(shard.history)):
+            break
+        cut += 1
+    return cut
+
+
 CUTS = [(name, cut) for name in MIGRATIONS
         for cut in range(len(catalog.resolve(name).playbook.steps) + 1)]
 
@@ -183,7 +268,8 @@ def _judged_alone(step: Any) -> bool:
 
 @pytest.mark.parametrize(("name", "cut"), CUTS, ids=[f"{n}-after-{c}" for n, c in CUTS])
 def test_a_hand_begun_migration_is_adopted_at_every_cut_point(name: str, cut: int) -> None:
-    shard, loaded, _original = moved(name, cut)
+    shard, loaded, original = moved(name, cut)
+    cut = reached(shard, loaded, original, cut)
     plan = plan_at(shard, loaded, None)
     assert not plan.conflicts
     steps = loaded.playbook.steps
@@ -206,6 +292,7 @@ def test_a_journaled_migration_resumes_at_every_cut_point(name: str, cut: int) -
     shard, loaded, original = moved(name, cut)
     steps = loaded.playbook.steps
     journal = journal_for(loaded, original, [s.id for s in steps[:cut]])
+    cut = reached(shard, loaded, original, cut)
     plan = plan_at(shard, loaded, journal)
     assert not plan.conflicts
     assert [s.id for s in plan.steps if s.status == "done"] == [s.id for s in steps[:cut]]
@@ -219,6 +306,7 @@ def test_a_journal_that_lost_its_last_stamps_still_finds_the_position(name: str,
     shard, loaded, original = moved(name, cut)
     steps = loaded.playbook.steps
     journal = journal_for(loaded, original, [s.id for s in steps[:max(cut - 2, 0)]])
+    cut = reached(shard, loaded, original, cut)
     plan = plan_at(shard, loaded, journal)
     done = {s.id for s in plan.steps if s.status == "done"}
     assert not done & {s.id for s in steps[cut:]}

@@ -102,7 +102,11 @@ def test_one_node_backfilled_by_hand_fails_fast_then_resumes(
 
     stopped = migrator(config, tmp_path, "run", "--yes")
     assert stopped.status == 1, stopped.err
-    assert "most likely in SMF's maintenance" in stopped.err
+    # the wait's guard (sitter not running) or primary_writable (its last words FATAL)
+    # stops it, whichever sees it first; both say how to bring the sitter back
+    assert "svcadm clear manatee-sitter" in stopped.err, stopped.err
+    assert ("is not running (its service state is" in stopped.err
+            or "most likely in SMF's maintenance" in stopped.err), stopped.err
     state = json.loads(client.get(f"/manatee/{config.shard}/state")[0])
     assert state["oneNodeWriteMode"] is True  # the mode was set; the peer is still down
 

@@ -62,6 +62,36 @@ def test_sitter_down_or_out_of_the_election_refuses_a_run_but_not_a_rollback() -
     assert [r.subject for r in lenient.rows if r.note] == ["z2", "z3"]
 
 
+def test_a_sitter_dead_on_a_state_it_refuses_is_a_note_only_for_that_zone() -> None:
+    """`manatee-adm state-backfill` by hand on one peer: the sitter dies on /state until
+    the run sets one-node-write mode, so its being down cannot refuse the run; a route
+    problem still does, and so does another zone's dead sitter."""
+    down = _zone("z1", problems=["its sitter is not running (`x` says maintenance)"],
+                 sitter="maintenance")
+    facts = _facts(zones=[down], election_zones=frozenset(), dies_on_state=frozenset({"z1"}))
+    verdict = decide(facts)
+    assert verdict.ok and verdict.rows[0].note
+    assert "oneNodeWriteMode" in verdict.rows[0].detail
+    assert not decide(replace(facts, dies_on_state=frozenset({"z2"}))).ok
+    unreachable = _zone("z1", problems=["Could not connect to z1: refused"])
+    assert not decide(replace(facts, zones=[unreachable])).ok
+
+
+def test_only_the_primary_of_a_state_without_sync_or_onwm_dies_on_it() -> None:
+    from migrator.cluster.state import ClusterState
+    from migrator.engine.preflight import refused_by_state
+
+    peer = {"id": "p", "zoneId": "z1", "ip": "127.0.0.1", "pgUrl": "tcp://p",
+            "backupUrl": "http://p"}
+    alone = {"generation": 0, "primary": peer, "sync": None, "async": [], "deposed": [],
+             "initWal": "0/0000000"}
+    assert refused_by_state(ClusterState(alone)) == frozenset({"z1"})
+    assert refused_by_state(ClusterState({**alone, "oneNodeWriteMode": True})) == frozenset()
+    assert refused_by_state(ClusterState({**alone, "sync": {**peer, "zoneId": "z2"}})
+                            ) == frozenset()
+    assert refused_by_state(None) == frozenset()
+
+
 def test_rollback_still_refuses_an_unreachable_zone() -> None:
     broken = _zone("z1", problems=["Host key CHANGED for z1"])
     assert not decide(_facts(zones=[broken, _zone("z2"), _zone("z3")],

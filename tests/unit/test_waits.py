@@ -16,7 +16,9 @@ def _judge(clock: ZoneClock, sample: Sample, **kw: object) -> str | None:
 def test_a_disabled_sitter_is_hopeless_on_the_second_sample_only() -> None:
     clock = ZoneClock(started=0.0)
     assert _judge(clock, Sample("z", 1.0, sitter="disabled")) is None
-    assert "not running" in (_judge(clock, Sample("z", 4.0, sitter="disabled")) or "")
+    said = _judge(clock, Sample("z", 4.0, sitter="disabled")) or ""
+    assert "not running" in said
+    assert "svcadm enable manatee-sitter" in said and "svcadm clear manatee-sitter" in said
     clock = ZoneClock(started=0.0)
     _judge(clock, Sample("z", 1.0, sitter="disabled"))
     assert _judge(clock, Sample("z", 4.0, sitter="online")) is None  # reset
