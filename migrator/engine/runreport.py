@@ -249,7 +249,12 @@ class RunReporting:
             windows = client_windows(directory, self._since, iso_now_ms())
             source = "the sandbox's write client"
         elif self._watch is not None:
+            if self._sampler is not None:
+                self._sampler.stop()
+                self._sampler = None
             windows = self._watch.stop()
+            if getattr(runner, "remote", None) is not None:
+                source = "ZooKeeper and the zones' status"
         run = runner.journal.run(runner.options.kind)
         report_run(self.console, run, [s.id for s in runner.loaded.playbook.steps], windows,
                    source)
