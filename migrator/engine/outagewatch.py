@@ -14,6 +14,17 @@ at once, but its election node only goes when its session expires, which is
 also when the primary moves on. When a v1 sync's node vanishes under a primary
 that stays, the window is therefore inferred: it ends then and starts one
 session timeout earlier (``inferred: true`` in the table and JSON).
+
+The zones' status closes that gap (``migrator.engine.zonestatus`` takes the
+samples): while an outage step runs, the current primary's ``manatee-adm
+status`` is read whenever the primary's or the departing zone's sitter log
+moves. A primary whose shard expects a sync (``/state`` names one, or a v1
+election of two or more) and whose ``repl`` shows no ``sync_state: sync``
+blocks writes from that sample on; the window ends at the first sample showing
+a sync again (or, when the zones stop answering, when ZooKeeper shows the
+primary moving on). Such a window is real, not inferred (``source: "zones"``).
+Where no sample showed the loss (zones unreachable), ZooKeeper's inference
+stands.
 """
 
 from __future__ import annotations
@@ -89,37 +100,99 @@ def parse_iso(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class StatusSample:
+    """One reading of ``manatee-adm status``: the primary's zone and whether its
+    replication row shows a synchronous standby."""
+
+    primary: str | None
+    has_sync: bool
+
+
+def sample_of(status: Any) -> StatusSample:
+    """From a parsed ``ShardStatus`` (``migrator.remote.manatee_status``)."""
+    head = status.role("primary")
+    if head is None:
+        return StatusSample(None, False)
+    return StatusSample(head.zone, head.repl.get("sync_state") == "sync")
+
+
+def expects_sync(view: View) -> bool:
+    """Whether the shard's writes need a synchronous standby (not one-node)."""
+    if view.has_state:
+        return view.sync is not None and not view.one_node
+    return len(view.election) >= 2
+
+
 @dataclass
 class Judge:
-    """Folds views into outage windows (pure: times are given)."""
+    """Folds views (ZooKeeper) and status samples (the zones) into outage windows
+    (pure: times are given)."""
 
     session_timeout: float
     windows: list[Window] = field(default_factory=list)
     _last: View | None = None
     _open: tuple[datetime, str] | None = None
+    _by_status: bool = False  # the open window was opened by a status sample
+    _zk_end: datetime | None = None  # ZooKeeper's view of its end, if the zones fall silent
 
     def see(self, view: View, now: datetime) -> None:
         last, self._last = self._last, view
         ok = writable(view)
+        if self._open is not None and self._by_status:
+            if not ok:  # ZooKeeper now sees it too: it ends when ZooKeeper's view does
+                self._by_status, self._zk_end = False, None
+            elif last is not None and _v1_sync_left(last, view):
+                self._zk_end = now  # the zones should say so soon; this is the fallback
+            return
         if not ok and self._open is None:
             self._open = (now, _cause(last, view))
         elif ok and self._open is not None:
-            began, cause = self._open
-            self._open = None
-            self.windows.append(Window(_iso(began), _iso(now),
-                                       round((now - began).total_seconds(), 3), cause))
-        elif ok and last is not None and _v1_sync_left(last, view):
+            self._close(now)
+        elif ok and last is not None and _v1_sync_left(last, view) \
+                and not self._status_saw_it(now):
             began = now - timedelta(seconds=self.session_timeout)
             self.windows.append(Window(
                 _iso(began), _iso(now), self.session_timeout,
                 f"the v1 sync {last.election[1]} left; its primary's commits blocked until "
                 "its session expired", inferred=True))
 
+    def see_status(self, sample: StatusSample | None, now: datetime) -> None:
+        """A status sample (None: the zones could not be read, which proves nothing)."""
+        if sample is None or self._last is None:
+            return
+        blocked = not sample.has_sync and expects_sync(self._last)
+        if blocked and self._open is None:
+            who = sample.primary or "(none)"
+            self._open = (now, f"the primary {who} has no synchronous standby "
+                               "(zones' status)")
+            self._by_status, self._zk_end = True, None
+        elif not blocked and self._open is not None and self._by_status:
+            self._close(now)
+
+    def _status_saw_it(self, now: datetime) -> bool:
+        """A zones' window ended within a session timeout: the sync's leaving is told."""
+        last = self.windows[-1] if self.windows else None
+        return (last is not None and last.source == "zones" and last.end is not None
+                and (now - parse_iso(last.end)).total_seconds() <= self.session_timeout)
+
+    def _close(self, now: datetime) -> None:
+        assert self._open is not None
+        began, cause = self._open
+        source = "zones" if self._by_status else "zookeeper"
+        self._open, self._by_status, self._zk_end = None, False, None
+        self.windows.append(Window(_iso(began), _iso(now),
+                                   round((now - began).total_seconds(), 3), cause,
+                                   source=source))
+
     def finish(self, now: datetime) -> list[Window]:
+        if self._open is not None and self._by_status and self._zk_end is not None:
+            self._close(self._zk_end)
         out = list(self.windows)
         if self._open is not None:
             began, cause = self._open
-            out.append(Window(_iso(began), None, None, cause + " (still open)"))
+            out.append(Window(_iso(began), None, None, cause + " (still open)",
+                              source="zones" if self._by_status else "zookeeper"))
         return out
 
 
@@ -183,6 +256,22 @@ class OutageWatch:
         if self._children is None:
             return
         self.judge.see(view_of(self._children, self._state), datetime.now(UTC))
+
+    def see_status(self, sample: StatusSample | None) -> None:
+        """A reading of the zones' status (``migrator.engine.zonestatus``)."""
+        with self._lock:
+            if not self._stopped:
+                self.judge.see_status(sample, datetime.now(UTC))
+
+    def primary_peer(self) -> str | None:
+        """The current primary's peer id as ZooKeeper shows it (None: none known)."""
+        with self._lock:
+            view = self.judge._last
+        if view is None:
+            return None
+        if view.has_state:
+            return view.primary
+        return view.election[0] if view.election else None
 
     def stop(self) -> list[Window]:
         with self._lock:

@@ -332,6 +332,9 @@ class Runner:
             self._confirm("Continue the migration from this reconstructed topology?", None,
                           False)
         self.outages = {s.id: s.outage_detail for s in plan.steps}
+        # for the zones' status during outage steps (migrator.engine.zonestatus)
+        self.outage_zones = {s.id: dict(s.zones) for s in plan.steps}
+        self.peer_zones = {p.peer_id: p.zone_id for p in plan.original.peers}
         if self.options.kind == "migration":  # a rollback explains and shows its own plan
             proceed(self.console, plan, saved_plan=self.options.saved_plan is not None)
         self._ensure_journal(plan)

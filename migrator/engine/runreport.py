@@ -41,6 +41,8 @@ class OutageClock:
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self.lasted: dict[str, float] = {}
+        # told the outage step's id when it starts acting, None when it ends
+        self.listeners: list[Callable[[str | None], None]] = []
 
     def __call__(self, step_id: str, record: StepRecord) -> None:
         if record.status == "acting" and self._step is None:
@@ -56,6 +58,7 @@ class OutageClock:
                          f"expected {outage.estimate}", "bold red")
         if self.sink is not None:
             self.sink.emit("outage-started", step=step_id, **outage.to_json())
+        self._tell(step_id)
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, args=(step_id, outage, self._stop),
                                         name="outage-clock", daemon=True)
@@ -75,6 +78,7 @@ class OutageClock:
         if self._ticker is not None and self._ticker is not threading.current_thread():
             self._ticker.join()
         self.lasted[step_id] = seconds
+        self._tell(None)
         self.console.say(f"  ⏱ the outage step {step_id} {status} after {seconds:.1f} s",
                          "bold")
         if self.sink is not None:
@@ -83,6 +87,11 @@ class OutageClock:
     def close(self) -> None:
         if self._step is not None:
             self._end("stopped")
+
+    def _tell(self, step_id: str | None) -> None:
+        for listener in list(self.listeners):
+            with contextlib.suppress(Exception):  # observation must never stop a run
+                listener(step_id)
 
 
 @dataclass(frozen=True)
@@ -155,8 +164,9 @@ def report_run(console: Any, run: RunRecord | None, order: list[str],
 
 class RunReporting:
     """For one run: the outage clock on the store's status changes, the observation of
-    outages (the sandbox's write client, else ZooKeeper watches), and the table at the end,
-    whether the run finished, failed or was interrupted."""
+    outages (the sandbox's write client, else ZooKeeper watches and, during outage steps,
+    the zones' status), and the table at the end, whether the run finished, failed or was
+    interrupted."""
 
     def __init__(self, client: Any, shard: str, inventory: Any, console: Any,
                  session_timeout: float) -> None:
@@ -168,7 +178,9 @@ class RunReporting:
         self.runner: Any = None
         self.clock = OutageClock(console, self._outages)
         self._watch: Any = None
+        self._sampler: Any = None
         self._since = ""
+        self.clock.listeners.append(self._outage_step)
 
     def _outages(self) -> dict[str, Outage | None]:
         return dict(getattr(self.runner, "outages", {}) or {})
@@ -185,8 +197,39 @@ class RunReporting:
                 self._watch = None
         return self
 
+    def _outage_step(self, step_id: str | None) -> None:
+        """Sample the zones' status while an outage step runs (when ZooKeeper is watched
+        and the run reaches zones)."""
+        from migrator.engine.zonestatus import ZoneStatusSampler
+
+        sampler, self._sampler = self._sampler, None
+        if sampler is not None:
+            sampler.stop()
+        remote = getattr(self.runner, "remote", None)
+        if step_id is None or self._watch is None or remote is None:
+            return
+        peers: dict[str, str] = dict(getattr(self.runner, "peer_zones", {}) or {})
+        zones: dict[str, str] = dict((getattr(self.runner, "outage_zones", {}) or {})
+                                     .get(step_id, {}))
+        watch = self._watch
+
+        def where() -> str | None:
+            peer = watch.primary_peer()
+            return None if peer is None else peers.get(peer)
+
+        primary = where() or next(iter(peers.values()), None)
+        if primary is None:
+            return
+        departing = next((z for z in zones.values() if z != primary), primary)
+        self._sampler = ZoneStatusSampler(remote, self.shard, primary, departing, where,
+                                          watch.see_status)
+        self._sampler.start()
+
     def __exit__(self, *_exc: object) -> None:
         self.clock.close()
+        if self._sampler is not None:
+            self._sampler.stop()
+            self._sampler = None
         with contextlib.suppress(Exception):  # the run's own outcome matters more
             self._report()
 
@@ -206,7 +249,12 @@ class RunReporting:
             windows = client_windows(directory, self._since, iso_now_ms())
             source = "the sandbox's write client"
         elif self._watch is not None:
+            if self._sampler is not None:
+                self._sampler.stop()
+                self._sampler = None
             windows = self._watch.stop()
+            if getattr(runner, "remote", None) is not None:
+                source = "ZooKeeper and the zones' status"
         run = runner.journal.run(runner.options.kind)
         report_run(self.console, run, [s.id for s in runner.loaded.playbook.steps], windows,
                    source)

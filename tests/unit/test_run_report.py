@@ -12,7 +12,14 @@ import pytest
 from migrator.engine import events as ev
 from migrator.engine.journal import RunRecord, StepRecord
 from migrator.engine.outage import KIND_TAKEOVER, Outage
-from migrator.engine.outagewatch import Judge, View, view_of, writable
+from migrator.engine.outagewatch import (
+    Judge,
+    StatusSample,
+    View,
+    sample_of,
+    view_of,
+    writable,
+)
 from migrator.engine.runreport import OutageClock, step_times, table_lines
 
 T0 = datetime(2026, 11, 26, 5, 0, 0, tzinfo=UTC)
@@ -217,3 +224,93 @@ def test_client_windows_drop_an_open_window_that_has_closed_since(tmp_path: Any)
     windows = client_windows(tmp_path, "2026-11-26T05:00:00.000Z", "2026-11-26T05:10:00.000Z")
     assert windows is not None and windows[-1].end is None
     assert client_windows(tmp_path / "nothing", "a", "b") is None
+
+
+# ---- the zones' status as a second source ------------------------------------------------
+
+def _at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def test_status_gives_the_v1_sync_departure_a_real_start_and_end() -> None:
+    judge = Judge(session_timeout=2.0)
+    judge.see(View((A, B, C)), _at(0))
+    judge.see_status(StatusSample("zone-a", True), _at(1))
+    judge.see_status(StatusSample("zone-a", False), _at(3.5))  # the sync stopped
+    judge.see(View((A, C)), _at(5.5))  # its session expired: ZooKeeper sees it only now
+    judge.see_status(StatusSample("zone-a", False), _at(5.7))
+    judge.see_status(StatusSample("zone-a", True), _at(6.0))  # the next standby is sync
+    (window,) = judge.finish(_at(9))
+    assert not window.inferred and window.source == "zones"
+    assert (window.start, window.end, window.seconds) == (
+        "2026-11-26T05:00:03.500Z", "2026-11-26T05:00:06.000Z", 2.5)
+    assert "no synchronous standby" in window.cause
+
+
+def test_unreachable_zones_leave_the_zookeeper_inference() -> None:
+    judge = Judge(session_timeout=2.0)
+    judge.see(View((A, B, C)), _at(0))
+    judge.see_status(None, _at(3))  # SSH failed: proves nothing
+    judge.see(View((A, C)), _at(5))
+    (window,) = judge.finish(_at(6))
+    assert window.inferred and window.source == "zookeeper"
+    assert window.start == "2026-11-26T05:00:03.000Z"
+
+
+def test_zones_falling_silent_end_the_window_when_zookeeper_shows_the_primary_moving_on(
+) -> None:
+    judge = Judge(session_timeout=2.0)
+    judge.see(View((A, B, C)), _at(0))
+    judge.see_status(StatusSample("zone-a", False), _at(3))
+    judge.see(View((A, C)), _at(5))
+    judge.see_status(None, _at(6))
+    (window,) = judge.finish(_at(8))
+    assert not window.inferred and window.source == "zones"
+    assert (window.start, window.end, window.seconds) == (
+        "2026-11-26T05:00:03.000Z", "2026-11-26T05:00:05.000Z", 2.0)
+
+
+def test_a_status_window_with_state_that_zookeeper_also_sees_ends_with_zookeeper() -> None:
+    judge = Judge(session_timeout=2.0)
+    judge.see(View((A, B, C), True, A, B), _at(0))
+    judge.see_status(StatusSample("zone-a", False), _at(1))  # the sync stopped streaming
+    judge.see(View((A, C), True, A, B), _at(3))  # and then left
+    judge.see_status(StatusSample("zone-a", True), _at(3.5))  # not the end: /state's sync
+    judge.see(View((A, C), True, A, C), _at(4))  # the primary took C as its sync
+    (window,) = judge.finish(_at(5))
+    assert window.start == "2026-11-26T05:00:01.000Z" and window.seconds == 3.0
+    assert window.source == "zookeeper" and not window.inferred
+
+
+def test_a_primary_alone_is_no_outage_when_the_shard_expects_no_sync() -> None:
+    judge = Judge(session_timeout=2.0)
+    judge.see(View((A,), True, A, None, one_node=True), _at(0))
+    judge.see_status(StatusSample("zone-a", False), _at(1))
+    judge.see(View((A,)), _at(2))  # a v1 shard of one
+    judge.see_status(StatusSample("zone-a", False), _at(3))
+    assert judge.finish(_at(4)) == []
+
+
+def test_a_status_sample_before_any_zookeeper_view_is_ignored() -> None:
+    judge = Judge(session_timeout=2.0)
+    judge.see_status(StatusSample("zone-a", False), _at(0))
+    judge.see(View((A, B)), _at(1))
+    assert judge.finish(_at(2)) == []
+
+
+def test_sample_of_reads_the_primary_repl() -> None:
+    import json
+
+    from migrator.remote.manatee_status import parse_status
+
+    def doc(repl: dict[str, Any]) -> str:
+        return json.dumps({"1": {"primary": {"zoneId": "zone-a", "ip": "10.0.0.1",
+                                             "repl": repl},
+                                 "sync": {"zoneId": "zone-b", "ip": "10.0.0.2"}}})
+
+    streaming = {"client_addr": "10.0.0.2", "state": "streaming", "sync_state": "sync"}
+    assert sample_of(parse_status(doc(streaming), "1")) == StatusSample("zone-a", True)
+    assert sample_of(parse_status(doc({}), "1")) == StatusSample("zone-a", False)
+    assert sample_of(parse_status(doc({**streaming, "sync_state": "async"}), "1")) \
+        == StatusSample("zone-a", False)
+    assert sample_of(parse_status(json.dumps({"1": {}}), "1")) == StatusSample(None, False)

@@ -1,0 +1,73 @@
+"""Observed outages from ZooKeeper and the zones' status, on the real sandbox.
+
+The sandbox's write client runs (it records the truth in ``DIR/client``), but
+the migrator is given a copy of the inventory outside the sandbox directory,
+so it does not use the client as its source: it watches ZooKeeper and, during
+outage steps, reads the primary's ``manatee-adm status`` over SSH. The window
+it reports for the sync's reprovision must then be a real one (not inferred)
+and close to the client's.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from migrator.engine.outagewatch import parse_iso
+from migrator.sandbox.client import read_outages
+from migrator.sandbox.config import SandboxConfig
+from tests.engine.sandbox_helpers import RUN_TIMEOUT, cli_env, migrator_argv
+
+# the observed window is sampled on sitter log events with a 2 s fallback, and the
+# client writes every few hundred milliseconds (seen: within 0.2 s of each other)
+TOLERANCE = 3.0
+
+
+def _hidden_inventory(config: SandboxConfig, where: Path) -> Path:
+    """The sandbox's inventory with absolute paths, in a directory without sandbox.json."""
+    doc = yaml.safe_load((config.directory / "inventory.yaml").read_text())
+    doc["known_hosts"] = str(config.directory / doc["known_hosts"])
+    doc["ssh"]["identity"] = str(config.directory / doc["ssh"]["identity"])
+    where.mkdir()
+    path = where / "inventory.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def _events(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def test_the_sync_reprovision_window_comes_from_the_zones_not_inferred(
+    sandbox: Callable[..., SandboxConfig], tmp_path: Path,
+) -> None:
+    config = sandbox(nodes=3, with_client=True)
+    inventory = _hidden_inventory(config, tmp_path / "elsewhere")
+    ran = subprocess.run(migrator_argv(inventory, "run", "--yes", "--json"),
+                         capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                         env=cli_env(tmp_path / "audit"), stdin=subprocess.DEVNULL,
+                         check=False)
+    assert ran.returncode == 0, ran.stderr
+    assert "Write outages observed (ZooKeeper and the zones' status)" in ran.stderr
+    events = _events(ran.stdout)
+    (times,) = [e for e in events if e["event"] == "step-times"]
+    step = next(s for s in times["steps"] if s["step"] == "reprovision-sync")
+    began, ended = parse_iso(step["started"]), parse_iso(step["finished"])
+    observed = [e for e in events if e["event"] == "outage-observed"
+                and e["end"] is not None and began <= parse_iso(e["start"]) <= ended]
+    assert observed, ran.stderr
+    window = observed[0]
+    assert window["source"] == "zones" and window["inferred"] is False, window
+    truth = [r for r in read_outages(config.directory)
+             if began <= parse_iso(str(r["start"])) <= ended]
+    assert truth, "the write client saw no outage during the sync's reprovision"
+    client = truth[0]
+    start_gap = abs((parse_iso(window["start"]) - parse_iso(str(client["start"])))
+                    .total_seconds())
+    end_gap = abs((parse_iso(window["end"]) - parse_iso(str(client["end"]))).total_seconds())
+    assert start_gap <= TOLERANCE and end_gap <= TOLERANCE, (window, client)
