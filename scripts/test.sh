@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/ruff check migrator tests benchmarks
 .venv/bin/mypy migrator
-exec .venv/bin/pytest -q "$@"
+exec .venv/bin/pytest -q --durations=15 "$@"

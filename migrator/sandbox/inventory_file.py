@@ -54,11 +54,6 @@ def inventory_document(config: SandboxConfig) -> dict[str, Any]:
             "manatee_adm": "manatee-adm",
             "sitter_disable": "sitter-ctl disable",
             "sitter_enable": "sitter-ctl enable",
-            # as `sitter-ctl status` says, without starting a Python process per look
-            "sitter_status": (
-                f"pid=$(cut -d' ' -f1 {shlex.quote(str(directory / 'pids'))}/sitter-{{zone}}.pid"
-                " 2>/dev/null) && kill -0 \"$pid\" 2>/dev/null && echo online || echo disabled"
-            ),
             "reprovision": {"run_on": "local", "command": reprovision},
         },
     }

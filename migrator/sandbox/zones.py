@@ -48,6 +48,16 @@ def prepare_zone(config: SandboxConfig, zone: ZoneConfig) -> None:
         f"{identity} \"$@\"\n",
         "sitter-ctl": f"exec {shlex.quote(sys.executable)} -m migrator.sandbox.zonectl "
         f"{identity} \"$@\"\n",
+        # `svcs -H -o state manatee-sitter`, as SMF answers it (the inventory's default
+        # `sitter_status`): online while the sitter runs, maintenance when its supervisor
+        # gave up, disabled otherwise. Plain shell: a pre-flight look starts no Python.
+        "svcs": (
+            f"pid=$(cut -d' ' -f1 {shlex.quote(str(config.pid_file('sitter-' + zone.uuid)))}"
+            " 2>/dev/null)\n"
+            'if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo online\n'
+            "elif grep -q '\"state\": *\"maintenance\"' "
+            f"{shlex.quote(str(zone_dir / 'service.json'))} 2>/dev/null; then echo maintenance\n"
+            "else echo disabled; fi\n"),
         # the zone's image UUID, as SmartOS's `mdata-get sdc:image_uuid` prints it
         "mdata-get": (
             'if [ "$1" != sdc:image_uuid ]; then echo "No metadata for $1" >&2; exit 1; fi\n'

@@ -106,13 +106,32 @@ def watch_status(client: Any, shard: str, inventory: Any, *, stream: Any = None)
                   f"seen; ZooKeeper {state}; Ctrl-C to stop")
         return Group(Text(text.rstrip("\n")), Text(footer, style="dim"))
 
+    from migrator.zk.faults import is_fault
+
+    last: Any = None
+
+    def view_or_last() -> Any:
+        """A watch must outlive a ZooKeeper pause: the last frame, said to be stale, until
+        the connection listener wakes the view again."""
+        nonlocal last
+        try:
+            last = view()
+        except Exception as exc:
+            if not is_fault(exc) or last is None:
+                raise
+            stale = Text(f"ZooKeeper {type(exc).__name__} at {time.strftime('%H:%M:%S')}: "
+                         "the view above may be stale; it redraws once ZooKeeper answers",
+                         style="yellow")
+            return Group(last, stale)
+        return last
+
     try:
-        with Live(view(), console=console, auto_refresh=False,
+        with Live(view_or_last(), console=console, auto_refresh=False,
                   redirect_stdout=False, redirect_stderr=False) as live:
             while True:
                 wakes.event.wait()  # a watch delivery; Ctrl-C interrupts the wait
                 wakes.event.clear()
-                live.update(view(), refresh=True)
+                live.update(view_or_last(), refresh=True)
                 redraws += 1
     except KeyboardInterrupt:
         console.print("Stopped watching shard " + paths.check_shard_name(shard) + ".")
