@@ -13,7 +13,13 @@ import sys
 import click
 
 from migrator import __version__
-from migrator.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, MigratorError
+from migrator.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_REFUSED,
+    MigratorError,
+)
 
 # name -> "module:attribute" of a click command or group
 COMMANDS: dict[str, str] = {
@@ -67,7 +73,24 @@ def main(argv: list[str] | None = None) -> None:
     except MigratorError as exc:
         _print_error(exc.paragraph())
         sys.exit(exc.exit_status)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if _from_ssh(exc.__cause__):
+            # click turns every EOFError into Abort; paramiko raises EOFError when a zone's
+            # SSH transport ends under a call. That is a lost connection, not a Ctrl-C.
+            _print_error(
+                "The SSH connection to a zone ended in the middle of an exchange (EOF); the "
+                "command stopped there. Every step is journalled: when `migrator inventory "
+                "check` reaches the zones again, run the command again (a migration: "
+                "`migrator resume --inventory INVENTORY`)."
+            )
+            sys.exit(EXIT_FAILED)
+        if isinstance(exc.__cause__, EOFError):
+            _print_error(
+                "A question could not be answered: standard input ended (EOF), so nothing "
+                "more was done. Run the command in a terminal, or pass --yes once you have "
+                "reviewed what it will do."
+            )
+            sys.exit(EXIT_REFUSED)
         _print_error("Interrupted; nothing more was done.")
         sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
@@ -96,6 +119,15 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(EXIT_FAILED)
     sys.exit(0)
+
+
+def _from_ssh(cause: BaseException | None) -> bool:
+    """An EOFError raised inside paramiko (a transport that ended), not stdin's EOF."""
+    if not isinstance(cause, EOFError):
+        return False
+    import traceback
+
+    return any("paramiko" in frame.filename for frame in traceback.extract_tb(cause.__traceback__))
 
 
 def run() -> None:

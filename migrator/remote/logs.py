@@ -211,7 +211,17 @@ class LogFollower:
         self._partial = bytearray()
         self._skipping = False
         self._channel = connection.open_channel(timeout=timeout)
-        self._channel.exec_command(follow_command(mark.path, plan.offset, tail))
+        command = follow_command(mark.path, plan.offset, tail)
+        try:
+            self._channel.exec_command(command)
+        except Exception as exc:  # paramiko: SSHException, or EOFError from a dead transport
+            from migrator.remote.commands import _dropped
+            from migrator.remote.sshlib import paramiko
+
+            if not isinstance(exc, paramiko.SSHException | OSError | EOFError):
+                raise
+            self._channel.close()
+            raise _dropped(connection, command, exc) from None
 
     @property
     def alive(self) -> bool:
