@@ -69,7 +69,7 @@ def run_command(
     max_output: int = DEFAULT_MAX_OUTPUT,
     stdin: bytes | None = None,
 ) -> CommandResult:
-    from migrator.remote.sshlib import paramiko
+    from migrator.remote.sshlib import close_channel, paramiko
 
     text = to_shell(command)
     started = time.monotonic()
@@ -126,7 +126,7 @@ def run_command(
             time.monotonic() - started,
         )
     finally:
-        channel.close()
+        close_channel(channel)
 
 
 def _take(buffer: bytearray, data: bytes, limit: int) -> bool:

@@ -334,13 +334,13 @@ FIRST_CHANNEL_WAIT = 2.0
 
 def _settle_first_channel(transport: paramiko.Transport, deadline: float) -> None:
     """Take the first channel's delayed-ACK wait now (see the module docstring)."""
-    from migrator.remote.sshlib import paramiko
+    from migrator.remote.sshlib import close_channel, paramiko
 
     try:
         channel = transport.open_session(timeout=min(FIRST_CHANNEL_WAIT, _remaining(deadline)))
     except (paramiko.SSHException, OSError, EOFError):
         return  # a real command reports whatever is wrong with the transport
-    channel.close()
+    close_channel(channel)
 
 
 def _remaining(deadline: float) -> float:

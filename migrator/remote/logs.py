@@ -216,11 +216,11 @@ class LogFollower:
             self._channel.exec_command(command)
         except Exception as exc:  # paramiko: SSHException, or EOFError from a dead transport
             from migrator.remote.commands import _dropped
-            from migrator.remote.sshlib import paramiko
+            from migrator.remote.sshlib import close_channel, paramiko
 
             if not isinstance(exc, paramiko.SSHException | OSError | EOFError):
                 raise
-            self._channel.close()
+            close_channel(self._channel)
             raise _dropped(connection, command, exc) from None
 
     @property
@@ -277,7 +277,9 @@ class LogFollower:
         return self.mark.advanced(self.offset)
 
     def close(self) -> None:
-        self._channel.close()
+        from migrator.remote.sshlib import close_channel
+
+        close_channel(self._channel)
 
     def __enter__(self) -> LogFollower:
         return self

@@ -100,3 +100,17 @@ def enable_match_exec() -> None:
     import paramiko.config
 
     paramiko.config.invoke = invoke  # type: ignore[attr-defined]
+
+
+def close_channel(channel: Any) -> None:
+    """Close a channel whatever became of its transport.
+
+    paramiko sends the close over the transport, and on one that has died it raises
+    EOFError (or OSError): that would replace the error that says the connection
+    dropped, and click would report the EOFError as an interrupt. A channel on a dead
+    transport is closed already in every sense that matters.
+    """
+    import contextlib
+
+    with contextlib.suppress(paramiko.SSHException, OSError, EOFError):
+        channel.close()

@@ -59,3 +59,20 @@ def test_main_reports_each_abort_for_what_it_is(
         main(["status"])
     assert exited.value.code == status
     assert said in capsys.readouterr().err
+
+
+def test_closing_a_channel_on_a_dead_transport_raises_nothing() -> None:
+    """paramiko raises EOFError when it sends a close over a dead socket; that must not
+    replace the error saying the connection dropped."""
+    from migrator.remote.sshlib import close_channel
+
+    class DeadTransportChannel:
+        closed = 0
+
+        def close(self) -> None:
+            self.closed += 1
+            raise _paramiko_eof()
+
+    channel = DeadTransportChannel()
+    close_channel(channel)
+    assert channel.closed == 1
