@@ -109,8 +109,7 @@ def _runner_and_read(
     else:
         store = JournalStore(target.client, target.shard, root=target.journal_root,
                              audit_dir=target.audit_dir)
-    snapshot = reads.read_shard(target.client, target.shard)
-    history = reads.read_history(target.client, target.shard)
+    snapshot, history = reads.read_view(target.client, target.shard)
     loaded, choice = choose_playbook(requested, snapshot, history, store.load())
     return Runner(
         client=target.client, shard=target.shard, loaded=loaded, choice=choice,
@@ -136,11 +135,14 @@ def plan_checked(target: EngineTarget, requested: str = "auto",
     both mostly wait on SSH and ZooKeeper.
     """
     from concurrent.futures import ThreadPoolExecutor
+    from contextlib import nullcontext
 
     from migrator.engine import preflight as gate
 
     console = RunConsole(assume_yes=False, shard=target.shard)
-    with remote_session(target.inventory, prewarmed) as remote:
+    with remote_session(target.inventory, prewarmed) as remote, \
+            (remote.shared_reads() if remote is not None else nullcontext()):
+        # one look at the shard: the gate's probes and the done-checks share their reads
         runner, read = _runner_and_read(target, requested, console, RunOptions(), remote)
         with ThreadPoolExecutor(max_workers=1) as pool:
             facts = pool.submit(gather_preflight, target, runner, remote, read)
@@ -328,14 +330,14 @@ def gather_preflight(target: EngineTarget, runner: Runner, remote: Any,
     journal = runner.store.load()
     try:
         if read is None:
-            read = (reads.read_shard(target.client, target.shard),
-                    reads.read_history(target.client, target.shard))
+            read = reads.read_view(target.client, target.shard)
         original: Any = resolve_original(read[0], read[1], journal)[0]
     except MigratorError:
         original = None  # the run itself explains why; the gate judges the rest
     return gate.gather(target.client, target.shard, target.journal_root, remote,
                        target.inventory, runner.loaded, journal, original,
-                       runner.options.kind, operator_identity_pid())
+                       runner.options.kind, operator_identity_pid(),
+                       snapshot=read[0] if read is not None else None)
 
 
 @contextmanager

@@ -282,8 +282,12 @@ def _probe_twice(remote: Any, inventory: Any, words: tuple[str, ...]) -> list[Zo
 
 
 def gather(client: Any, shard: str, root: str, remote: Any, inventory: Any, loaded: Any,
-           journal: Any, original: Any, kind: str, identity: str) -> Facts:
-    """Probe every zone (concurrently, in a thread) while reading ZooKeeper; reads only."""
+           journal: Any, original: Any, kind: str, identity: str,
+           snapshot: Any = None) -> Facts:
+    """Probe every zone (concurrently, in a thread) while reading ZooKeeper; reads only.
+
+    ``snapshot``: the shard as the caller has just read it (ZooKeeper answered),
+    so it is not read again."""
     from migrator.engine.lock import is_dead_local_holder, read_holders
     from migrator.errors import MigratorError
     from migrator.zk import reads
@@ -297,7 +301,8 @@ def gather(client: Any, shard: str, root: str, remote: Any, inventory: Any, load
         problem: str | None = None
         detail = ""
         try:
-            snapshot = reads.read_shard(client, shard)
+            if snapshot is None:
+                snapshot = reads.read_shard(client, shard)
             election = frozenset(str(n.data.get("zoneId")) for n in snapshot.topology.nodes
                                  if n.data.get("zoneId"))
             dies = refused_by_state(snapshot.state)

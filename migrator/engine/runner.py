@@ -270,8 +270,7 @@ class Runner:
         if read is not None:
             snapshot, history = read
         else:
-            snapshot = reads.read_shard(self.client, self.shard)
-            history = reads.read_history(self.client, self.shard)
+            snapshot, history = reads.read_view(self.client, self.shard)
         self.journal = self.store.load()
         original, _ = resolve_original(snapshot, history, self.journal)
         ctx = EngineContext(

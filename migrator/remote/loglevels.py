@@ -91,11 +91,13 @@ def describe(debug: bool | None) -> str:
 
 def sample_zone(session: Any, zone: str) -> bool | None:
     """Whether the zone's sitter log, near its end, holds DEBUG records (reads at most
-    ``SAMPLE_BYTES``). Raises MigratorError when the log cannot be read."""
-    mark = session.mark_log(zone)
-    if mark.inode is None or mark.offset == 0:
+    ``SAMPLE_BYTES``, in one round trip). Raises MigratorError when the log cannot be read."""
+    return judge_end(session.read_log_end(zone, SAMPLE_BYTES))
+
+
+def judge_end(end: Any) -> bool | None:
+    """Pure: ``sample_zone``'s verdict on a ``remote.logs.LogEnd``."""
+    if end.mark.inode is None or end.mark.offset == 0 or not end.data:
         return None
-    start = mark.advanced(max(0, mark.offset - SAMPLE_BYTES))
-    read = session.read_since(zone, start, max_bytes=SAMPLE_BYTES)
-    data = read.data if start.offset else b"\n" + read.data  # from byte 0 nothing is cut
+    data = end.data if end.cut else b"\n" + end.data  # from byte 0 nothing is cut
     return writes_debug(records_of(data))

@@ -190,6 +190,45 @@ def _stat_and_read(
     return state, data[:max_bytes], more
 
 
+@dataclass(frozen=True)
+class LogEnd:
+    """A log's identity and size (``mark``) and up to ``max_bytes`` of its end, read at once."""
+
+    mark: LogMark
+    data: bytes
+    cut: bool  # the data starts inside the file (its first line may be partial)
+
+
+def read_end(connection: ZoneConnection, path: str, *, max_bytes: int, timeout: float,
+             tail: str = "tail", zone: str | None = None) -> LogEnd:
+    """Where the log stands and its last ``max_bytes``, in one round trip.
+
+    This is what a probe needs (the file exists and is readable, its size, a sample
+    of recent records) without first asking for the size to compute an offset:
+    ``tail -c N`` (POSIX: the last N bytes) reads from the end on the remote side.
+    A record written between the stat and the read may show in the data beyond
+    the mark's offset; a sample does not care. A missing file is a mark without
+    identity and no data, as ``mark_log`` gives.
+    """
+    quoted = shlex.quote(path)
+    command = f"{stat_command(path)}; [ -e {quoted} ] && {tail} -c {max_bytes} -- {quoted}"
+    result = run_command(connection, command, timeout=timeout, max_output=max_bytes + 4096)
+    head, _, data = result.stdout.partition(b"\n")
+    state = parse_stat(head.decode("utf-8", "replace"))
+    unreadable = state is not None and state.exists and (
+        result.status not in (0, None) or bool(result.stderr.strip()))
+    if state is None or unreadable:
+        error = result.stderr.decode("utf-8", "replace").strip()
+        raise LogUnavailable(
+            f"Cannot read the log {path} in {connection.label}: "
+            f"{error or head.decode('utf-8', 'replace').strip() or result.status}.",
+            "Check the log path in the inventory and that the SSH user may read it.",
+        )
+    mark = LogMark(zone or connection.label, path, state.size, state.dev, state.inode)
+    data = data[-max_bytes:] if max_bytes else b""
+    return LogEnd(mark, data, cut=state.exists and state.size > len(data))
+
+
 def follow_command(path: str, offset: int, tail: str = "tail") -> str:
     # The wrapper: tail in the background, and kill it once our channel closes
     # (cat sees EOF on the channel's stdin).

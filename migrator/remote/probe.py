@@ -79,13 +79,14 @@ def _version(session: RemoteSession, zone: str, report: ZoneReport) -> list[str]
 
 
 def _log(session: RemoteSession, zone: str, report: ZoneReport) -> list[str]:
-    mark = session.mark_log(zone)
+    from migrator.remote.loglevels import SAMPLE_BYTES, judge_end
+
+    # one round trip: where the log stands, proof it is readable, and a sample of its end
+    end = session.read_log_end(zone, SAMPLE_BYTES)
+    mark = end.mark
     report.log = (f"{mark.path} ({mark.offset} bytes)" if mark.inode is not None
                   else f"{mark.path} (does not exist yet)")
-    session.read_since(zone, mark, max_bytes=1)  # proves read access
-    from migrator.remote.loglevels import sample_zone
-
-    report.debug_records = sample_zone(session, zone)
+    report.debug_records = judge_end(end)
     return []
 
 

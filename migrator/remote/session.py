@@ -17,7 +17,8 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from migrator.errors import BadInput
@@ -35,7 +36,7 @@ from migrator.remote.hostkeys import KnownHosts, RecordedKey
 
 if TYPE_CHECKING:  # imported where used: a command that reads no log never loads it
     from migrator.remote.localchild import ChildInfo
-    from migrator.remote.logs import LogFollower, LogMark, LogRead
+    from migrator.remote.logs import LogEnd, LogFollower, LogMark, LogRead
 
 HEADNODE = "headnode"
 
@@ -50,6 +51,47 @@ def _printed_path(result: CommandResult, command: str, failure: str, fix: str) -
             f"`{command}` {failure} "
             f"(exit status {result.status}, output {result.text.strip()[:200]!r}).", fix)
     return path
+
+
+SHAREABLE_TEMPLATES = frozenset({"manatee_version", "moray_version"})
+
+
+class _SingleFlight:
+    """Successful command results by key; a caller finding the same key in flight
+    waits for that call instead of making its own."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done: dict[tuple[str, str], CommandResult] = {}
+        self._flying: dict[tuple[str, str], threading.Event] = {}
+
+    def get(self, key: tuple[str, str], call: Callable[[], CommandResult]) -> CommandResult:
+        with self._lock:
+            found = self._done.get(key)
+            flying = self._flying.get(key)
+            if found is None and flying is None:
+                flying = self._flying[key] = threading.Event()
+                ours = True
+            else:
+                ours = False
+        if found is not None:
+            return found
+        assert flying is not None
+        if not ours:
+            flying.wait()
+            with self._lock:
+                found = self._done.get(key)
+            return found if found is not None else call()  # that call failed: ask ourselves
+        try:
+            result = call()
+            if result.ok:
+                with self._lock:
+                    self._done[key] = result
+            return result
+        finally:
+            with self._lock:
+                del self._flying[key]
+            flying.set()
 
 
 class RemoteSession:
@@ -75,6 +117,7 @@ class RemoteSession:
         self._connections: dict[str, ZoneConnection] = {}
         self._log_paths: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._shared: _SingleFlight | None = None
 
     @property
     def command_timeout(self) -> float:
@@ -164,7 +207,28 @@ class RemoteSession:
         """Run one of the inventory's command templates (filled with quoted values)."""
         template = self.inventory.commands.template(name)
         filled = template.fill(**{"zone": zone, "shard": self.inventory.shard, **values})
-        return self.run(zone, filled)
+        shared = self._shared
+        if shared is None or name not in SHAREABLE_TEMPLATES:
+            return self.run(zone, filled)
+        return shared.get((zone, filled), lambda: self.run(zone, filled))
+
+    @contextmanager
+    def shared_reads(self) -> Iterator[None]:
+        """Within the block, a zone's version is asked once, whoever asks.
+
+        A plan judges the shard at one instant from several threads at once: the
+        pre-flight probe and each step's done-checks all ask the zones for their
+        versions, and on a real network every question is a round trip. Only
+        reads of what does not change within a look are shared
+        (``SHAREABLE_TEMPLATES``), and only answers that succeeded: a failed one
+        is asked again by the next caller (the pre-flight's second probe of a zone
+        exists for that). Outside the block every call asks the zone.
+        """
+        self._shared = _SingleFlight()
+        try:
+            yield
+        finally:
+            self._shared = None
 
     def sitter_log_path(self, zone: str) -> str:
         """The sitter log: fixed by the inventory, or what ``commands.sitter_log`` prints."""
@@ -230,6 +294,13 @@ class RemoteSession:
 
         return read_since(self.connection(zone), mark, max_bytes=max_bytes,
                           timeout=self.command_timeout, tail=self._tail(zone))
+
+    def read_log_end(self, zone: str, max_bytes: int) -> LogEnd:
+        """The sitter log's mark and its last ``max_bytes``, in one round trip."""
+        from migrator.remote.logs import read_end
+
+        return read_end(self.connection(zone), self.sitter_log_path(zone), max_bytes=max_bytes,
+                        timeout=self.command_timeout, tail=self._tail(zone), zone=zone)
 
     def follow(self, zone: str, mark: LogMark) -> LogFollower:
         from migrator.remote.logs import follow_log

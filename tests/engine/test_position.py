@@ -41,7 +41,7 @@ from migrator.engine.topology import OriginalTopology, capture
 from migrator.playbook import catalog
 from migrator.playbook.loader import LoadedPlaybook
 from migrator.remote.commands import CommandResult
-from migrator.remote.logs import LogMark, LogRead
+from migrator.remote.logs import LogEnd, LogMark, LogRead
 from migrator.steps import shard_rules as rules
 from migrator.steps.remote import status_command
 from migrator.steps.zk import with_one_node_write_mode
@@ -190,6 +190,9 @@ class ShardRemote:
 
     def read_since(self, zone: str, mark: LogMark, *, max_bytes: int = 0) -> LogRead:
         return LogRead(b"", mark.offset, mark.offset, None, False, mark)
+
+    def read_log_end(self, zone: str, _max_bytes: int) -> LogEnd:
+        return LogEnd(self.mark_log(zone), b"", cut=False)
 
     def run(self, zone: str, command: str) -> CommandResult:
         assert command == status_command(self.inventory), command

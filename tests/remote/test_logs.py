@@ -84,6 +84,38 @@ def test_reads_are_bounded(session: RemoteSession, log: Path) -> None:
     assert read.bytes_read == 1000 and read.truncated
 
 
+def test_the_end_of_a_log_and_its_mark_come_back_together(
+    session: RemoteSession, log: Path
+) -> None:
+    _append(log, "a" * 5000 + "\n" + _record("the latest"))
+    end = session.read_log_end("z1", 200)
+    assert end.mark == session.mark_log("z1")
+    assert end.mark.offset == log.stat().st_size
+    assert len(end.data) == 200 and end.cut
+    assert end.data == log.read_bytes()[-200:]
+    whole = session.read_log_end("z1", 1 << 20)
+    assert whole.data == log.read_bytes() and not whole.cut
+
+
+def test_the_end_of_a_missing_or_empty_log(session: RemoteSession, log: Path) -> None:
+    log.write_text("")
+    empty = session.read_log_end("z1", 100)
+    assert empty.mark.offset == 0 and empty.mark.inode is not None
+    assert empty.data == b"" and not empty.cut
+    log.unlink()
+    missing = session.read_log_end("z1", 100)
+    assert missing.mark.inode is None and missing.data == b"" and not missing.cut
+
+
+def test_an_unreadable_log_end_is_an_error(session: RemoteSession, log: Path) -> None:
+    from migrator.remote.errors import LogUnavailable
+
+    log.unlink()
+    log.mkdir()  # exists, but tail cannot read a directory
+    with pytest.raises(LogUnavailable, match="Cannot read the log"):
+        session.read_log_end("z1", 100)
+
+
 @pytest.mark.parametrize("size", [1 << 20, 1 << 30])
 def test_offset_check_cost_does_not_depend_on_log_size(
     session: RemoteSession, log: Path, size: int

@@ -80,6 +80,21 @@ def test_debug_records_are_recognised_in_a_sampled_tail() -> None:
     assert writes_debug([parse_line(debug)]) is True
 
 
+def test_a_sampled_log_end_is_judged_with_its_cut_first_line() -> None:
+    from migrator.remote.loglevels import judge_end
+    from migrator.remote.logs import LogEnd, LogMark
+
+    debug = b'{"level":20,"msg":"cluster not yet setup"}\n'
+    info = b'{"level":30,"msg":"assuming role","role":"sync"}\n'
+    mark = LogMark("z", "/log", 100, "1", "2")
+    # from the file's first byte, the first line is whole and counts
+    assert judge_end(LogEnd(mark, debug + info, cut=False)) is True
+    # from inside the file, the first line may be cut and is not judged
+    assert judge_end(LogEnd(mark, debug + info, cut=True)) is False
+    assert judge_end(LogEnd(LogMark("z", "/log", 0, "1", "2"), b"", cut=False)) is None
+    assert judge_end(LogEnd(LogMark("z", "/log", 0, None, None), b"", cut=False)) is None
+
+
 def test_fallbacks_are_info_records() -> None:
     setup = fallback_for("cluster not yet setup")
     assert setup is not None and setup.msg == "assuming role"
@@ -145,7 +160,7 @@ def test_plan_notes_reuse_the_preflight_samples_and_sample_only_the_rest() -> No
         def __init__(self) -> None:
             self.sampled: list[str] = []
 
-        def mark_log(self, zone: str) -> Any:
+        def read_log_end(self, zone: str, _max_bytes: int) -> Any:
             self.sampled.append(zone)
             raise BadInput(f"no log in {zone}")
 
