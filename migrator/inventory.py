@@ -112,12 +112,12 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
 
+from migrator.dataclass import dataclass
 from migrator.errors import BadInput
 from migrator.inputfile import read_input_text
 from migrator.record import Problem, Record, RecordError, field

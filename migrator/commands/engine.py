@@ -12,7 +12,6 @@ import json
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from migrator.cluster.election import legacy_topology, parse_election_node
 from migrator.cluster.history import HistoryRecord, parse_history_record
 from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import parse_state
+from migrator.dataclass import dataclass
 from migrator.engine.console import RunConsole
 from migrator.engine.journal import Journal, operator_identity
 from migrator.engine.journal_store import JournalStore

@@ -28,7 +28,8 @@ done ones form a prefix, and adding evidence never moves the position back.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from migrator.dataclass import dataclass
 
 
 @dataclass(frozen=True)

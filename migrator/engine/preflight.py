@@ -46,9 +46,10 @@ from __future__ import annotations
 import shlex
 import shutil
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
+from migrator.dataclass import dataclass
 from migrator.errors import Refused
 
 if TYPE_CHECKING:

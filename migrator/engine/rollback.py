@@ -39,11 +39,12 @@ Decisions where the runbook is silent:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from migrator.cluster.history import HistoryRecord
 from migrator.cluster.shard import ShardSnapshot
+from migrator.dataclass import dataclass
 from migrator.engine.journal import Journal
 from migrator.engine.planner import resolve_original
 from migrator.engine.topology import OriginalTopology

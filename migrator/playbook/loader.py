@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from migrator.dataclass import dataclass
 from migrator.errors import BadInput
 from migrator.playbook.schema import ROLES, ROLES_BY_PEERS, CheckRef, Playbook
 from migrator.record import Problem, RecordError

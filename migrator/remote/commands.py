@@ -12,8 +12,8 @@ import select
 import shlex
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from migrator.dataclass import dataclass
 from migrator.remote.connection import ZoneConnection
 from migrator.remote.errors import ConnectionDropped, RemoteCommandFailed, RemoteCommandTimeout
 

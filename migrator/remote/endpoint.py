@@ -12,10 +12,10 @@ ProxyCommand.
 from __future__ import annotations
 
 import getpass
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from migrator.dataclass import dataclass
 from migrator.errors import BadInput
 from migrator.inventory import Inventory, JumpHost, SshDefaults, SshTarget
 

@@ -27,9 +27,10 @@ import select
 import shlex
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
+from migrator.dataclass import dataclass
 from migrator.remote.commands import DEFAULT_MAX_OUTPUT, run_command
 from migrator.remote.connection import ZoneConnection
 from migrator.remote.errors import LogUnavailable

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from migrator.dataclass import dataclass
 from migrator.errors import MalformedZnode, StepFailed
 from migrator.strictjson import ZK_MAX_BUFFER, loads
 

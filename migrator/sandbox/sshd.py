@@ -31,9 +31,10 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
+from migrator.dataclass import dataclass
 from migrator.errors import BadInput, MigratorError
 from migrator.sandbox.ports import free_port
 from migrator.sandbox.procs import descendants

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from migrator.dataclass import dataclass
 from migrator.errors import BadInput, ZooKeeperUnavailable
 
 if TYPE_CHECKING:
