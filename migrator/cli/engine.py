@@ -67,7 +67,7 @@ def plan(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: 
         if inventory is not None:
             from migrator.remote.prewarm import Prewarm
 
-            started = Prewarm(inventory)
+            started = Prewarm(inventory, look=True)
         try:
             # Likewise the ZooKeeper session: kazoo connects in its own thread.
             from migrator.commands.session import start_zk_session, zk_session

@@ -7,6 +7,13 @@ the engine's own modules. Started right after the inventory is read, that
 waiting overlaps with those imports and the ZooKeeper session; the command
 then takes the session with ``session()``. Host keys are verified exactly as
 on any other connection: the transports are opened by ``RemoteSession.connect``.
+
+With ``look=True`` (`migrator plan`, whose session serves one look at the
+shard) each zone is also asked, as soon as its transport is up, what every
+look asks first: its version and the end of its sitter log. The session keeps
+the answers (``RemoteSession.share_reads_until_closed``) for the pre-flight and
+the done-checks, which would otherwise ask only after the engine is imported
+and ZooKeeper read.
 """
 
 from __future__ import annotations
@@ -33,22 +40,36 @@ class Prewarm:
     for a connect still under way (bounded by the connect timeout).
     """
 
-    def __init__(self, inventory: Any) -> None:
+    def __init__(self, inventory: Any, *, look: bool = False) -> None:
         # Imported here, not first inside several connect threads.
         from migrator.remote.session import RemoteSession
         from migrator.remote.sshlib import paramiko  # noqa: F401
 
         self._session = RemoteSession(inventory)
+        if look:
+            from migrator.remote.loglevels import SAMPLE_BYTES
+
+            self._sample_bytes = SAMPLE_BYTES
+            self._session.share_reads_until_closed()
+        self._look = look
         self._threads = [
-            threading.Thread(target=self._connect, args=(zone,), daemon=True)
-            for zone in [*inventory.zones, *inventory.morays]
+            threading.Thread(target=self._connect, args=(zone, kind), daemon=True)
+            for kind, zones in (("manatee", inventory.zones), ("moray", inventory.morays))
+            for zone in zones
         ]
         for thread in self._threads:
             thread.start()
 
-    def _connect(self, zone: str) -> None:
+    def _connect(self, zone: str, kind: str) -> None:
         try:
             self._session.connect(zone)
+            if self._look:
+                # What every look at a zone asks first (the pre-flight and the plan's
+                # done-checks), asked now and kept by the session's shared reads, so
+                # the answers are in while the command is still importing its engine.
+                self._session.run_template(zone, f"{kind}_version")
+                if kind == "manatee":
+                    self._session.read_log_end(zone, self._sample_bytes)
         except Exception:  # reported by the command that needs the zone, with its cause
             return
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from migrator.errors import BadInput
 from migrator.inventory import Inventory, validate_zone_id
@@ -54,37 +54,38 @@ def _printed_path(result: CommandResult, command: str, failure: str, fix: str) -
 
 
 SHAREABLE_TEMPLATES = frozenset({"manatee_version", "moray_version"})
+_R = TypeVar("_R")
 
 
 class _SingleFlight:
-    """Successful command results by key; a caller finding the same key in flight
-    waits for that call instead of making its own."""
+    """Successful results by key; a caller finding the same key in flight waits for
+    that call instead of making its own. A failed call (an exception, or a result
+    ``keep`` refuses) is not kept: the next caller asks for itself."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._done: dict[tuple[str, str], CommandResult] = {}
-        self._flying: dict[tuple[str, str], threading.Event] = {}
+        self._done: dict[tuple[str, ...], Any] = {}
+        self._flying: dict[tuple[str, ...], threading.Event] = {}
 
-    def get(self, key: tuple[str, str], call: Callable[[], CommandResult]) -> CommandResult:
+    def get(self, key: tuple[str, ...], call: Callable[[], _R],
+            keep: Callable[[_R], bool] = lambda _result: True) -> _R:
         with self._lock:
             found = self._done.get(key)
             flying = self._flying.get(key)
-            if found is None and flying is None:
+            ours = found is None and flying is None
+            if ours:
                 flying = self._flying[key] = threading.Event()
-                ours = True
-            else:
-                ours = False
         if found is not None:
-            return found
+            return cast("_R", found)
         assert flying is not None
         if not ours:
-            flying.wait()
+            flying.wait()  # bounded: the call in flight has its own timeout
             with self._lock:
                 found = self._done.get(key)
-            return found if found is not None else call()  # that call failed: ask ourselves
+            return cast("_R", found) if found is not None else call()
         try:
             result = call()
-            if result.ok:
+            if keep(result):
                 with self._lock:
                     self._done[key] = result
             return result
@@ -210,25 +211,32 @@ class RemoteSession:
         shared = self._shared
         if shared is None or name not in SHAREABLE_TEMPLATES:
             return self.run(zone, filled)
-        return shared.get((zone, filled), lambda: self.run(zone, filled))
+        return shared.get(("run", zone, filled), lambda: self.run(zone, filled),
+                          lambda result: result.ok)
 
     @contextmanager
     def shared_reads(self) -> Iterator[None]:
-        """Within the block, a zone's version is asked once, whoever asks.
+        """Within the block, a zone's version and its log's end are asked once, whoever asks.
 
         A plan judges the shard at one instant from several threads at once: the
         pre-flight probe and each step's done-checks all ask the zones for their
         versions, and on a real network every question is a round trip. Only
         reads of what does not change within a look are shared
-        (``SHAREABLE_TEMPLATES``), and only answers that succeeded: a failed one
-        is asked again by the next caller (the pre-flight's second probe of a zone
-        exists for that). Outside the block every call asks the zone.
+        (``SHAREABLE_TEMPLATES`` and ``read_log_end``), and only answers that
+        succeeded: a failed one is asked again by the next caller (the
+        pre-flight's second probe of a zone exists for that). Outside the block
+        every call asks the zone. Blocks nest: the outermost one ends the sharing.
         """
-        self._shared = _SingleFlight()
+        with self._lock:
+            outermost = self._shared is None
+            if outermost:
+                self._shared = _SingleFlight()
         try:
             yield
         finally:
-            self._shared = None
+            if outermost:
+                with self._lock:
+                    self._shared = None
 
     def sitter_log_path(self, zone: str) -> str:
         """The sitter log: fixed by the inventory, or what ``commands.sitter_log`` prints."""
@@ -299,8 +307,13 @@ class RemoteSession:
         """The sitter log's mark and its last ``max_bytes``, in one round trip."""
         from migrator.remote.logs import read_end
 
-        return read_end(self.connection(zone), self.sitter_log_path(zone), max_bytes=max_bytes,
-                        timeout=self.command_timeout, tail=self._tail(zone), zone=zone)
+        def read() -> LogEnd:
+            return read_end(self.connection(zone), self.sitter_log_path(zone),
+                            max_bytes=max_bytes, timeout=self.command_timeout,
+                            tail=self._tail(zone), zone=zone)
+
+        shared = self._shared
+        return read() if shared is None else shared.get(("log end", zone, str(max_bytes)), read)
 
     def follow(self, zone: str, mark: LogMark) -> LogFollower:
         from migrator.remote.logs import follow_log
@@ -393,8 +406,16 @@ class RemoteSession:
         words = output.split()
         return "running" if words and words[0] == "running" else "idle"
 
+    def share_reads_until_closed(self) -> None:
+        """``shared_reads`` from now until ``close()``: for a session that serves one
+        look only (`migrator plan`), whose reads may start before the look does."""
+        with self._lock:
+            if self._shared is None:
+                self._shared = _SingleFlight()
+
     def close(self) -> None:
         with self._lock:
+            self._shared = None
             for connection in self._connections.values():
                 connection.close()
             self._connections.clear()

@@ -11,6 +11,7 @@ import pytest
 from migrator.inventory import Inventory, load_inventory
 from migrator.remote.errors import HostKeyUnknown, ZoneUnreachable
 from migrator.remote.prewarm import Prewarm
+from migrator.remote.session import RemoteSession
 from migrator.sandbox.sshd import SshServer
 from tests.remote.conftest import write_inventory
 
@@ -67,3 +68,60 @@ def test_a_silent_zone_bounds_the_wait_by_the_connect_timeout(
     # the background connect and the command's own retry, 1 s connect timeout each
     # (generous margin: this is a bound, not a benchmark)
     assert waited < 1 + 1 + 4
+
+
+def _counting_inventory(zone_inventory: Callable[..., Inventory], tmp_path: Path,
+                        fail_first: bool = False) -> tuple[Inventory, Path]:
+    """An inventory whose version command appends a line to ``asked`` each time it runs
+    (and with ``fail_first`` fails the first time)."""
+    asked = tmp_path / "asked"
+    failing = (f"if [ ! -e {tmp_path}/failed ]; then touch {tmp_path}/failed; exit 1; fi; "
+               if fail_first else "")
+    version = f"echo x >> {asked}; {failing}echo '{{\"version\": \"2.1.0\"}}'"
+    (tmp_path / "sitter.log").write_text('{"level":20,"msg":"cluster not yet setup"}\n')
+    return zone_inventory(commands={"manatee_version": version}), asked
+
+
+def test_a_look_asks_each_zone_its_version_and_log_end_once_whoever_asks(
+    zone_inventory: Callable[..., Inventory], tmp_path: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    inventory, asked = _counting_inventory(zone_inventory, tmp_path)
+    session = Prewarm(inventory, look=True).session()
+    try:
+        deadline = time.monotonic() + 10
+        while not asked.exists() and time.monotonic() < deadline:  # nobody has asked yet
+            time.sleep(0.01)
+        assert asked.exists()  # the look asked on its own, as soon as the zone was up
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(lambda _: session.run_template("z1", "manatee_version"),
+                                    range(4)))
+        assert all(r.ok and "2.1.0" in r.text for r in results)
+        end = session.read_log_end("z1", 1024)
+        assert end.data.endswith(b"cluster not yet setup\"}\n")
+        assert asked.read_text() == "x\n"  # asked by the prewarm's look, then shared
+        # the session's other commands are never shared
+        assert session.run("z1", f"cat {asked}").ok and session.run("z1", "true").ok
+    finally:
+        session.close()
+    # once closed, nothing is shared any more
+    with RemoteSession(inventory, use_agent=False) as fresh:
+        fresh.run_template("z1", "manatee_version")
+        fresh.run_template("z1", "manatee_version")
+    assert asked.read_text() == "x\n" * 3
+
+
+def test_a_failed_shared_read_is_asked_again_and_nesting_keeps_the_outer_look(
+    zone_inventory: Callable[..., Inventory], tmp_path: Path
+) -> None:
+    inventory, asked = _counting_inventory(zone_inventory, tmp_path, fail_first=True)
+    with RemoteSession(inventory, use_agent=False) as session:
+        with session.shared_reads():
+            assert not session.run_template("z1", "manatee_version").ok
+            with session.shared_reads():  # nested: ends nothing when it ends
+                assert session.run_template("z1", "manatee_version").ok
+            assert session.run_template("z1", "manatee_version").ok
+        assert asked.read_text() == "x\n" * 2  # the failure was not kept; the success was
+        assert session.run_template("z1", "manatee_version").ok
+        assert asked.read_text() == "x\n" * 3  # outside the look, every call asks
