@@ -138,6 +138,9 @@ def _make(cls: type[_T], frozen: bool) -> type[_T]:
                  "__post_init__"):
         if name in own:
             _refuse(cls, f"a class that defines {name}")
+    undocumented = not cls.__doc__
+    if undocumented:  # else the standard decorator derives one with inspect.signature: slow
+        cls.__doc__ = cls.__name__
     made: Any = dataclasses.dataclass(init=False, repr=False, eq=False)(cls)
     spec = []
     for field in dataclasses.fields(made):
@@ -147,6 +150,8 @@ def _make(cls: type[_T], frozen: bool) -> type[_T]:
     pseudo = set(made.__dataclass_fields__) - {name for name, _, _ in spec}
     if any("InitVar" in str(made.__dataclass_fields__[name].type) for name in pseudo):
         _refuse(cls, "InitVar pseudo-fields")  # ClassVar ones are not fields: fine
+    if undocumented:
+        made.__doc__ = f"{cls.__name__}({', '.join(name for name, _, _ in spec)})"
     shown = tuple(f.name for f in dataclasses.fields(made) if f.repr)
     places = {name: index for index, (name, _, _) in enumerate(spec)}
     methods: dict[str, Any] = {_SPEC: tuple(spec), _SHOWN: shown, _PLACES: places,
