@@ -115,13 +115,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
-
 from migrator.dataclass import dataclass
 from migrator.errors import BadInput
 from migrator.inputfile import read_input_text
 from migrator.record import Problem, Record, RecordError, field
 from migrator.yamldoc import AliasExpansionError, parse_document
+from migrator.yamllib import yaml
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 # Short zone names: start with a letter, no shell metacharacters, no leading dash.

@@ -240,7 +240,7 @@ def _resumed(journal: Journal | None,
 
 def resolve_playbook(choice: RollbackChoice, template: bytes, source: str) -> LoadedPlaybook:
     """The playbook file rewritten for the roles found, then validated as any playbook."""
-    import yaml
+    from migrator.yamllib import yaml
 
     assert choice.variant is not None and choice.original is not None
     document = yaml.safe_load(template.decode("utf-8"))
@@ -324,7 +324,7 @@ DEPOSED_EXPLANATION = (
 def resolve_rebuild(template: bytes, source: str, role: str, peers: int) -> LoadedPlaybook:
     """The rebuild playbook for the deposed peer holding ``role`` (written for the
     original primary, the usual case)."""
-    import yaml
+    from migrator.yamllib import yaml
 
     document = yaml.safe_load(template.decode("utf-8"))
     document["steps"] = [_rename(step, {"original_primary": role})

@@ -82,9 +82,8 @@ def load_playbook_text(
 def _load_playbook_text(
     raw: bytes, source: str, *, check_registry: bool
 ) -> LoadedPlaybook:
-    import yaml
-
     from migrator.yamldoc import parse_document
+    from migrator.yamllib import yaml
 
     try:
         text = raw.decode("utf-8")
@@ -206,7 +205,7 @@ class _Locator:
         self.data = data
 
     def line_of(self, loc: Sequence[str | int]) -> int:
-        import yaml
+        from migrator.yamllib import yaml
 
         node = self.root
         line = node.start_mark.line + 1 if node is not None else 1

@@ -65,6 +65,9 @@ class PendingConnection:
     """
 
     def __init__(self, target: ZkTarget, *, debug: bool = False) -> None:
+        from migrator.deferred import deferred_module
+
+        deferred_module("ssl")  # kazoo's TLS support, unused: loaded if ever touched
         from kazoo.client import KazooClient
         from kazoo.retry import KazooRetry
 
