@@ -283,3 +283,31 @@ def test_the_inventory_tail_command_is_used(
         used.unlink()
         found = wait_for_record(session, mark, RecordMatch(msg="via gtail"), 5)
     assert found.record is not None and used.exists()
+
+
+def test_a_follow_whose_channel_cannot_start_is_a_dropped_connection(
+    session: RemoteSession, log: Path
+) -> None:
+    """The zone's transport dies between opening the follow's channel and starting its
+    command (on a real sshd): that is a dropped connection naming the zone, not
+    paramiko's EOFError, and the next command reconnects."""
+    from migrator.remote.errors import ConnectionDropped
+
+    connection = session.connection("z1")
+    mark = session.mark_log("z1")
+    open_channel = connection.open_channel
+
+    opened: list[object] = []
+
+    def open_then_lose_the_transport(timeout: float) -> object:
+        channel = open_channel(timeout=timeout)
+        opened.append(channel)
+        if len(opened) == 2:  # the follow's own channel (the first one stats the log)
+            channel.get_transport().close()
+        return channel
+
+    connection.open_channel = open_then_lose_the_transport  # type: ignore[method-assign]
+    with pytest.raises(ConnectionDropped, match=r"z1 .* dropped while running `tail"):
+        session.follow("z1", mark)
+    connection.open_channel = open_channel  # type: ignore[method-assign]
+    assert session.run("z1", "true").ok
