@@ -21,7 +21,7 @@ import yaml
 from migrator.engine.outagewatch import parse_iso
 from migrator.sandbox.client import read_outages
 from migrator.sandbox.config import SandboxConfig
-from tests.engine.sandbox_helpers import RUN_TIMEOUT, cli_env, migrator_argv
+from tests.engine.sandbox_helpers import RUN_TIMEOUT, cli_env, killed_when, migrator_argv
 
 # the observed window is sampled on sitter log events with a 2 s fallback, and the
 # client writes every few hundred milliseconds (seen: within 0.2 s of each other)
@@ -71,3 +71,53 @@ def test_the_sync_reprovision_window_comes_from_the_zones_not_inferred(
                     .total_seconds())
     end_gap = abs((parse_iso(window["end"]) - parse_iso(str(client["end"]))).total_seconds())
     assert start_gap <= TOLERANCE and end_gap <= TOLERANCE, (window, client)
+
+
+def _run_hidden(inventory: Path, audit: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(migrator_argv(inventory, *args), capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT, env=cli_env(audit), stdin=subprocess.DEVNULL,
+                          check=False)
+
+
+def _killed_once_done(config: SandboxConfig, client: Any, audit: Path, step: str) -> None:
+    """A run (on the sandbox's own inventory) killed once ``step`` was done."""
+    with killed_when(client, config, audit, lambda s: s.get(step) == "done",
+                     "run", "--yes") as (process, killed, _output):
+        process.wait(timeout=RUN_TIMEOUT)
+    assert killed.is_set(), f"the run ended before {step} was done"
+
+
+def test_a_resumed_run_observes_its_outages_from_the_zones(
+    sandbox: Callable[..., SandboxConfig], client_for: Callable[[SandboxConfig], Any],
+    tmp_path: Path,
+) -> None:
+    """Resume uses the same sources as run: without the sandbox's client, the outage of
+    the primary's reprovision (the takeover) is seen in ZooKeeper and the zones."""
+    config = sandbox(nodes=3, with_client=True)
+    _killed_once_done(config, client_for(config), tmp_path / "audit", "reprovision-async")
+    inventory = _hidden_inventory(config, tmp_path / "elsewhere")
+    resumed = _run_hidden(inventory, tmp_path / "audit", "resume", "--yes", "--json")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Write outages observed (ZooKeeper and the zones' status)" in resumed.stderr
+    observed = [e for e in _events(resumed.stdout) if e["event"] == "outage-observed"]
+    assert observed and all(e["source"] in ("zones", "zookeeper") for e in observed), observed
+    assert any(e["source"] == "zones" and e["inferred"] is False for e in observed), observed
+
+
+def test_a_rollback_observes_its_outages_from_the_zones(
+    sandbox: Callable[..., SandboxConfig], client_for: Callable[[SandboxConfig], Any],
+    tmp_path: Path,
+) -> None:
+    """Rollback reports outages from the same sources when the client is not at hand."""
+    config = sandbox(nodes=3, with_client=True)
+    _killed_once_done(config, client_for(config), tmp_path / "audit", "reprovision-sync")
+    inventory = _hidden_inventory(config, tmp_path / "elsewhere")
+    rolled = _run_hidden(inventory, tmp_path / "audit", "rollback", "--yes", "--json")
+    assert rolled.returncode == 0, rolled.stderr[-3000:]
+    assert "Write outages observed (ZooKeeper and the zones' status)" in rolled.stderr
+    observed = [e for e in _events(rolled.stdout) if e["event"] == "outage-observed"]
+    assert observed and all(e["source"] in ("zones", "zookeeper") for e in observed), observed
+    # the sync's rollback stops its primary's writes at once: the zones' status saw it
+    # (ZooKeeper, which ends such a window once it sees it too, only after a session)
+    assert any(e["source"] == "zones" or e["cause"].endswith("(zones' status)")
+               for e in observed), observed
