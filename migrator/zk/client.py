@@ -67,7 +67,10 @@ class PendingConnection:
     def __init__(self, target: ZkTarget, *, debug: bool = False) -> None:
         from migrator.deferred import deferred_module
 
-        deferred_module("ssl")  # kazoo's TLS support, unused: loaded if ever touched
+        # kazoo's TLS support and its recipes' node names (uuid, which imports platform):
+        # a plan uses neither; loaded when first touched
+        deferred_module("ssl")
+        deferred_module("uuid")
         from kazoo.client import KazooClient
         from kazoo.retry import KazooRetry
 

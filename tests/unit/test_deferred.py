@@ -76,9 +76,12 @@ def test_yaml_and_kazoo_import_without_their_eager_work() -> None:
         pending.client.stop()
         pending.client.close()
         assert "_ssl" not in sys.modules, "ssl was loaded"
+        assert "platform" not in sys.modules, "uuid was loaded"
         import ssl
         assert ssl.PROTOCOL_TLS_CLIENT  # first use loads it
         assert "_ssl" in sys.modules
+        from kazoo.recipe.lock import Lock
+        assert len(Lock(pending.client, "/x").prefix) > 32  # uuid4().hex, loaded on use
         print("ok")
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
