@@ -61,13 +61,13 @@ def plan(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: 
         result = engine.plan_offline(topology_file, playbook, inventory)
     else:
         target, inventory = target_and_inventory(ctx, zk, shard, inventory_path, connect_timeout)
-        # Start the SSH handshakes before importing the engine and opening
-        # ZooKeeper: they are mostly waiting, so they overlap with both.
+        # Start looking at the zones before importing the engine and opening
+        # ZooKeeper (migrator.commands.look): it overlaps with both.
         started = None
         if inventory is not None:
-            from migrator.remote.prewarm import Prewarm
+            from migrator.commands.look import start_look
 
-            started = Prewarm(inventory, look=True)
+            started = start_look(inventory, playbook)
         try:
             # Likewise the ZooKeeper session: kazoo connects in its own thread.
             from migrator.commands.session import start_zk_session, zk_session

@@ -209,22 +209,35 @@ def zone_words(inventory: Any, loaded: Any) -> tuple[str, ...]:
     words: list[str] = []
     commands = inventory.commands
     for name in names:
-        text = name.removeprefix("argv:") if name.startswith("argv:") else getattr(
-            commands, name, None)
-        if not isinstance(text, str) or not text.strip():
-            continue
-        try:
-            word = shlex.split(text)[0]
-        except (ValueError, IndexError):
-            continue
-        if word not in words:
-            words.append(word)
+        _add_first_word(words, name.removeprefix("argv:") if name.startswith("argv:")
+                        else getattr(commands, name, None))
     spec = commands.reprovision
     if spec.run_on == "zone" and any(step.action.name == "reprovision" for step in steps):
-        word = shlex.split(spec.command)[0]
-        if word not in words:
-            words.append(word)
+        _add_first_word(words, spec.command)
     return tuple(words)
+
+
+def every_zone_word(inventory: Any) -> tuple[str, ...]:
+    """The first word of every command template any playbook's checks and actions can
+    run in the zones (``zone_words`` of them all, but a playbook's ``run_command`` ones)."""
+    words: list[str] = []
+    for name in (*ALWAYS, *(name for used in TEMPLATES_BY_USE.values() for name in used)):
+        _add_first_word(words, getattr(inventory.commands, name, None))
+    spec = inventory.commands.reprovision
+    if spec.run_on == "zone":
+        _add_first_word(words, spec.command)
+    return tuple(words)
+
+
+def _add_first_word(words: list[str], text: object) -> None:
+    if not isinstance(text, str) or not text.strip():
+        return
+    try:
+        word = shlex.split(text)[0]
+    except (ValueError, IndexError):
+        return
+    if word not in words:
+        words.append(word)
 
 
 def local_missing(inventory: Any, loaded: Any) -> list[str]:
@@ -263,23 +276,14 @@ def in_flight_zones(journal: Any, kind: str, loaded: Any, original: Any) -> dict
     return found
 
 
-def _probe_twice(remote: Any, inventory: Any, words: tuple[str, ...]) -> list[ZoneReport]:
-    """Every zone probed concurrently; a zone with a problem is probed once more (its
-    connection re-opened) before the problem counts, so that one dropped channel on
-    a busy machine does not refuse a run. Host-key problems are not retried."""
-    from migrator.remote.probe import check_inventory, probe_zone
+def _probe(remote: Any, inventory: Any, words: tuple[str, ...]) -> list[ZoneReport]:
+    """Every zone's report: from the look already taken when the session has one that
+    covers ``words`` (``migrator.commands.look``), else probed now."""
+    from migrator.remote.probe import probe_all
 
-    reports = check_inventory(remote, inventory, words, True)
-    again = [i for i, r in enumerate(reports)
-             if r.problems and r.host_key not in ("unknown", "CHANGED")]
-    if not again:
-        return reports
-    with ThreadPoolExecutor(max_workers=len(again)) as pool:
-        retried = list(pool.map(
-            lambda i: probe_zone(remote, reports[i].zone, reports[i].kind, words, True), again))
-    for index, report in zip(again, retried, strict=True):
-        reports[index] = report
-    return reports
+    looked = getattr(remote, "looked_reports", None)
+    reports = looked(words) if looked is not None else None
+    return reports if reports is not None else probe_all(remote, inventory, words)
 
 
 def gather(client: Any, shard: str, root: str, remote: Any, inventory: Any, loaded: Any,
@@ -295,7 +299,7 @@ def gather(client: Any, shard: str, root: str, remote: Any, inventory: Any, load
 
     words = zone_words(inventory, loaded) if inventory is not None else ()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        probing = (pool.submit(_probe_twice, remote, inventory, words)
+        probing = (pool.submit(_probe, remote, inventory, words)
                    if remote is not None and inventory is not None else None)
         election: frozenset[str] | None = None
         dies: frozenset[str] = frozenset()

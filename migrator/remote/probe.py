@@ -92,6 +92,7 @@ def _log(session: RemoteSession, zone: str, report: ZoneReport) -> list[str]:
 
 
 SEPARATOR = "--- migrator probe ---"
+MISSING_PROBLEM = "commands the playbook calls are missing: "
 
 
 def _service(session: RemoteSession, zone: str, report: ZoneReport, sitter: bool,
@@ -111,7 +112,7 @@ def _service(session: RemoteSession, zone: str, report: ZoneReport, sitter: bool
             problems.append(f"its sitter is not running (`{status}` says {report.sitter})")
     report.missing = [w for w in missing_text.split() if w in commands]
     if report.missing:
-        problems.append("commands the playbook calls are missing: " + ", ".join(report.missing))
+        problems.append(MISSING_PROBLEM + ", ".join(report.missing))
     return problems
 
 
@@ -163,3 +164,35 @@ def check_inventory(session: RemoteSession, inventory: Inventory,
     targets = [(z, "manatee") for z in inventory.zones] + [(z, "moray") for z in inventory.morays]
     with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
         return list(pool.map(lambda t: _probe(session, t[0], t[1], commands, sitter), targets))
+
+
+def probe_all(session: RemoteSession, inventory: Inventory,
+              commands: tuple[str, ...]) -> list[ZoneReport]:
+    """The pre-flight's probe of every zone (sitter state included), concurrently; a
+    zone with a problem is probed once more (its connection re-opened) before the
+    problem counts, so that one dropped channel on a busy machine does not refuse a
+    run. Host-key problems are not retried."""
+    reports = check_inventory(session, inventory, commands, True)
+    again = [i for i, r in enumerate(reports)
+             if r.problems and r.host_key not in ("unknown", "CHANGED")]
+    if not again:
+        return reports
+    with ThreadPoolExecutor(max_workers=len(again)) as pool:
+        retried = list(pool.map(
+            lambda i: probe_zone(session, reports[i].zone, reports[i].kind, commands, True),
+            again))
+    for index, report in zip(again, retried, strict=True):
+        reports[index] = report
+    return reports
+
+
+def for_commands(report: ZoneReport, commands: tuple[str, ...]) -> ZoneReport:
+    """Pure: a report probed for more commands than ``commands``, as a probe for
+    ``commands`` alone would have made it (only the missing ones among them count)."""
+    from dataclasses import replace
+
+    missing = [w for w in report.missing if w in commands]
+    problems = [p for p in report.problems if not p.startswith(MISSING_PROBLEM)]
+    if missing:
+        problems.append(MISSING_PROBLEM + ", ".join(missing))
+    return replace(report, missing=missing, problems=problems)

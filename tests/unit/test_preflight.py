@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -198,3 +199,42 @@ def test_zones_of_steps_in_flight_come_from_the_journal() -> None:
     # another kind of run's steps are not this run's
     assert in_flight_zones(acting, "rollback", loaded, original) == {}
     assert in_flight_zones(None, "migration", loaded, original) == {}
+
+
+def test_a_report_probed_for_more_commands_counts_only_the_playbooks() -> None:
+    from migrator.remote.probe import MISSING_PROBLEM, for_commands
+
+    wide = ZoneReport("z", "manatee", "r", reachable=True, missing=["svcadm", "gtail"],
+                      problems=["its sitter is not running (x)",
+                                MISSING_PROBLEM + "svcadm, gtail"])
+    narrowed = for_commands(wide, ("gtail", "manatee-adm"))
+    assert narrowed.missing == ["gtail"]
+    assert narrowed.problems == ["its sitter is not running (x)", MISSING_PROBLEM + "gtail"]
+    clean = for_commands(wide, ("manatee-adm",))
+    assert clean.missing == [] and clean.problems == ["its sitter is not running (x)"]
+    assert wide.missing == ["svcadm", "gtail"]  # the look's own report is left alone
+
+
+def test_every_zone_word_covers_every_built_in_playbook(tmp_path: Path) -> None:
+    """`migrator plan`'s look asks each zone about ``every_zone_word`` before the
+    playbook is known; a built-in playbook's own commands must all be among them, or
+    the look cannot answer its pre-flight (it is then probed again: correct but slow)."""
+    from migrator.engine.preflight import every_zone_word, zone_words
+    from migrator.inventory import load_inventory
+    from migrator.playbook import catalog
+
+    zone = "11111111-2222-3333-4444-555555555555"
+    for run_on in ("local", "zone"):
+        path = tmp_path / f"{run_on}.yaml"
+        path.write_text(
+            "shard: 1.moray.test\nzookeeper: 127.0.0.1:2181\n"
+            f"zones:\n  {zone}: {{host: 127.0.0.2}}\n"
+            "commands:\n  sitter_disable: sitter-ctl disable\n  tail: gtail\n"
+            f"  reprovision: {{run_on: {run_on}, command: 'reprov {{zone}} {{image}}'}}\n")
+        inventory = load_inventory(path)
+        every = set(every_zone_word(inventory))
+        assert {"sitter-ctl", "gtail"} <= every
+        assert ("reprov" in every) is (run_on == "zone")
+        for name in catalog.builtin_names():
+            loaded = catalog.resolve(name, check_registry=False)
+            assert set(zone_words(inventory, loaded)) <= every, name
