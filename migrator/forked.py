@@ -17,7 +17,10 @@ the command's), it dies of the first Ctrl-C like any process in the terminal's
 foreground group, and it ends with ``os._exit`` (no atexit handlers, and the
 parent's unflushed output is not written twice). Its result, or the text of the
 exception it raised, comes back pickled through a pipe: both sides run the same
-code, so nothing foreign is ever unpickled.
+code, so nothing foreign is ever unpickled. ``close()`` (also on Ctrl-C or an
+error) kills and reaps a child still running; if the command itself is killed,
+the child ends when its work (bounded by its own timeouts) is done and its
+answer finds the pipe closed.
 """
 
 from __future__ import annotations
