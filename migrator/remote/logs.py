@@ -181,14 +181,21 @@ def _stat_and_read(
     # the pipeline's status is head's, so tail's complaint shows only on stderr
     unreadable = state is not None and state.exists and bool(result.stderr.strip())
     if state is None or unreadable or result.status not in (0, 1, None):
-        error = result.stderr.decode("utf-8", "replace").strip()
-        raise LogUnavailable(
-            f"Cannot read the log {path} in {connection.label}: "
-            f"{error or head.decode('utf-8', 'replace').strip() or result.status}.",
-            "Check the log path in the inventory and that the SSH user may read it.",
-        )
+        raise _unreadable(connection, path, result, head)
     more = len(data) > max_bytes or result.truncated
     return state, data[:max_bytes], more
+
+
+def _unreadable(connection: ZoneConnection, path: str, result: Any, head: bytes
+                ) -> LogUnavailable:
+    """The error for a stat-and-read command whose answer is no log (``head``: its
+    first line, the stat's)."""
+    error = result.stderr.decode("utf-8", "replace").strip()
+    return LogUnavailable(
+        f"Cannot read the log {path} in {connection.label}: "
+        f"{error or head.decode('utf-8', 'replace').strip() or result.status}.",
+        "Check the log path in the inventory and that the SSH user may read it.",
+    )
 
 
 @dataclass(frozen=True)
@@ -219,12 +226,7 @@ def read_end(connection: ZoneConnection, path: str, *, max_bytes: int, timeout: 
     unreadable = state is not None and state.exists and (
         result.status not in (0, None) or bool(result.stderr.strip()))
     if state is None or unreadable:
-        error = result.stderr.decode("utf-8", "replace").strip()
-        raise LogUnavailable(
-            f"Cannot read the log {path} in {connection.label}: "
-            f"{error or head.decode('utf-8', 'replace').strip() or result.status}.",
-            "Check the log path in the inventory and that the SSH user may read it.",
-        )
+        raise _unreadable(connection, path, result, head)
     mark = LogMark(zone or connection.label, path, state.size, state.dev, state.inode)
     data = data[-max_bytes:] if max_bytes else b""
     return LogEnd(mark, data, cut=state.exists and state.size > len(data))

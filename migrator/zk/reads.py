@@ -103,15 +103,8 @@ def read_raw_shards(client: KazooClient, shards: list[str], with_peers: bool) ->
     ]
     raws: list[RawShard] = []
     for shard, pending, children, state, error in second:
-        election: list[tuple[str, bytes | None]] = []
-        if with_peers:
-            for name, result in pending:
-                try:
-                    election.append((name, result.get()[0]))
-                except no_node:
-                    continue  # the peer left between list and read: it is not in the election
-        else:
-            election = [(name, None) for name in children]
+        election: list[tuple[str, bytes | None]] = (
+            _election_data(pending) if with_peers else [(name, None) for name in children])
         raws.append(RawShard(shard, election, state, error, created.get(shard)))
     return raws
 
@@ -163,10 +156,23 @@ def read_history(client: KazooClient, shard: str) -> list[HistoryRecord]:
         names = client.get_children(base)
     except _no_node():
         return []
-    pending = []
-    for name in names:
-        # v1 records carry everything in their names and hold no data
-        pending.append((name, client.get_async(f"{base}/{name}")))
+    return _history_records([(name, client.get_async(f"{base}/{name}")) for name in names])
+
+
+def _election_data(pending: list[tuple[str, Any]]) -> list[tuple[str, bytes | None]]:
+    """Each election node's data from its pending read; a node gone meanwhile is skipped."""
+    election: list[tuple[str, bytes | None]] = []
+    for name, result in pending:
+        try:
+            election.append((name, result.get()[0]))
+        except _no_node():
+            continue  # the peer left between list and read: it is not in the election
+    return election
+
+
+def _history_records(pending: list[tuple[str, Any]]) -> list[HistoryRecord]:
+    """The history records from their pending reads, oldest first (v1 records carry
+    everything in their names and hold no data; a record gone meanwhile is skipped)."""
     records: list[HistoryRecord] = []
     for name, result in pending:
         try:
@@ -217,18 +223,6 @@ def read_view(client: KazooClient, shard: str) -> tuple[ShardSnapshot, list[Hist
         error: bytes | None = error_result.get()[0]
     except no_node:
         error = None
-    election: list[tuple[str, bytes | None]] = []
-    for name, result in election_pending:
-        try:
-            election.append((name, result.get()[0]))
-        except no_node:
-            continue  # the peer left between list and read: it is not in the election
-    records: list[HistoryRecord] = []
-    for name, result in history_pending:
-        try:
-            data, stat = result.get()
-        except no_node:
-            continue
-        records.append(parse_history_record(name, data, stat.ctime, int(stat.czxid)))
-    snapshot = parse_raw_shard(RawShard(shard, election, state, error, created))
-    return snapshot, order_history(records)
+    snapshot = parse_raw_shard(RawShard(shard, _election_data(election_pending), state,
+                                        error, created))
+    return snapshot, _history_records(history_pending)

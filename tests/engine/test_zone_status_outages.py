@@ -73,18 +73,24 @@ def test_the_sync_reprovision_window_comes_from_the_zones_not_inferred(
     assert start_gap <= TOLERANCE and end_gap <= TOLERANCE, (window, client)
 
 
-def _run_hidden(inventory: Path, audit: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(migrator_argv(inventory, *args), capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT, env=cli_env(audit), stdin=subprocess.DEVNULL,
-                          check=False)
-
-
-def _killed_once_done(config: SandboxConfig, client: Any, audit: Path, step: str) -> None:
-    """A run (on the sandbox's own inventory) killed once ``step`` was done."""
+def _killed_then(config: SandboxConfig, client: Any, tmp_path: Path, step: str,
+                 *args: str) -> list[dict[str, Any]]:
+    """Kill a run (on the sandbox's own inventory) once ``step`` is done, then run
+    `migrator ARGS --json` on a copy of the inventory outside the sandbox (so the
+    client is not the outage source); it succeeds and names ZooKeeper and the zones'
+    status as its source. Its outage-observed events."""
+    audit = tmp_path / "audit"
     with killed_when(client, config, audit, lambda s: s.get(step) == "done",
                      "run", "--yes") as (process, killed, _output):
         process.wait(timeout=RUN_TIMEOUT)
     assert killed.is_set(), f"the run ended before {step} was done"
+    inventory = _hidden_inventory(config, tmp_path / "elsewhere")
+    done = subprocess.run(migrator_argv(inventory, *args, "--json"), capture_output=True,
+                          text=True, timeout=RUN_TIMEOUT, env=cli_env(audit),
+                          stdin=subprocess.DEVNULL, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Write outages observed (ZooKeeper and the zones' status)" in done.stderr
+    return [e for e in _events(done.stdout) if e["event"] == "outage-observed"]
 
 
 def test_a_resumed_run_observes_its_outages_from_the_zones(
@@ -94,12 +100,8 @@ def test_a_resumed_run_observes_its_outages_from_the_zones(
     """Resume uses the same sources as run: without the sandbox's client, the outages of
     the steps it runs are seen in ZooKeeper and the zones' status."""
     config = sandbox(nodes=3, with_client=True)
-    _killed_once_done(config, client_for(config), tmp_path / "audit", "reprovision-async")
-    inventory = _hidden_inventory(config, tmp_path / "elsewhere")
-    resumed = _run_hidden(inventory, tmp_path / "audit", "resume", "--yes", "--json")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "Write outages observed (ZooKeeper and the zones' status)" in resumed.stderr
-    observed = [e for e in _events(resumed.stdout) if e["event"] == "outage-observed"]
+    observed = _killed_then(config, client_for(config), tmp_path, "reprovision-async",
+                            "resume", "--yes")
     # the windows of the steps resumed (the sync's reprovision, the takeover); which
     # source saw each first depends on where the kill fell and on timing
     assert observed and all(e["source"] in ("zones", "zookeeper") for e in observed), observed
@@ -113,12 +115,8 @@ def test_a_rollback_observes_its_outages_from_the_zones(
     """Rollback reports outages from the same sources (ZooKeeper and the zones' status)
     when the sandbox's client is not at hand."""
     config = sandbox(nodes=3, with_client=True)
-    _killed_once_done(config, client_for(config), tmp_path / "audit", "reprovision-sync")
-    inventory = _hidden_inventory(config, tmp_path / "elsewhere")
-    rolled = _run_hidden(inventory, tmp_path / "audit", "rollback", "--yes", "--json")
-    assert rolled.returncode == 0, rolled.stderr[-3000:]
-    assert "Write outages observed (ZooKeeper and the zones' status)" in rolled.stderr
-    observed = [e for e in _events(rolled.stdout) if e["event"] == "outage-observed"]
+    observed = _killed_then(config, client_for(config), tmp_path, "reprovision-sync",
+                            "rollback", "--yes")
     # the sync's rollback stops its primary's writes: a window is seen. Which of the
     # two sources sees it first depends on timing (a sitter stopped cleanly closes its
     # ZooKeeper session at once), so either may be named
