@@ -13,6 +13,8 @@ from hypothesis import settings
 
 from migrator.sandbox.zkserver import ZooKeeperServer
 
+pytest_plugins = ["tests.tiers", "pytester"]
+
 # Hypothesis fails an example that takes over 200 ms by default: a timed assertion
 # in disguise, which a loaded 2-core CI machine trips at random. Speed is measured
 # by benchmarks/, never by tests.
@@ -127,7 +129,7 @@ def workdir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[SandboxFactory]:
+def sandbox(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SandboxFactory]:
     """``sandbox(nodes=3, with_client=False, deposed_mode="deposed", pg="sim")`` -> a
     running sandbox, torn down after the test whatever happened."""
     from migrator.sandbox.manage import UpOptions, down, up
@@ -137,6 +139,9 @@ def sandbox(tmp_path: Path) -> Iterator[SandboxFactory]:
     def factory(**options: Any) -> SandboxConfig:
         directory = tmp_path / f"sandbox{len(started)}"
         if options.get("pg") == "real":
+            from tests.tiers import require
+
+            require(request.node, "pgreal", "brings up a sandbox with real PostgreSQL")
             # the zones' postgres runs as the postgres user, which cannot enter pytest's
             # private (0700) tmp_path: real sandboxes live under /var/tmp instead
             import tempfile

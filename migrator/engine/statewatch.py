@@ -52,11 +52,28 @@ def _describe(raw: bytes | None) -> tuple[Any, str | None]:
 
 def foreign_change(before: bytes | None, after: bytes | None,
                    ours: Collection[bytes | None]) -> str | None:
-    """Pure: what an operator (not this run, not a peer) changed, or None."""
-    from migrator.cluster.state import describe_freeze
+    """Pure: what an operator (not this run, not a peer) changed, or None.
 
+    A watch reports the content when it fires, not every version in between: our
+    write and a peer's change right after it (an unfreeze, then the takeover's new
+    generation) can arrive as one change. So a change is also ours-then-a-peer's
+    when one of our writes leads to ``after`` by a peer's change alone.
+    """
     if after == before or after in ours:
         return None
+    direct = _operator_change(before, after, ours)
+    if direct is None:
+        return None
+    if any(mine != before and mine is not None and _operator_change(mine, after, ours) is None
+           for mine in ours):
+        return None
+    return direct
+
+
+def _operator_change(before: bytes | None, after: bytes | None,
+                     ours: Collection[bytes | None]) -> str | None:
+    from migrator.cluster.state import describe_freeze
+
     if after is None:
         return "/state was deleted" if None not in ours else None
     new, problem = _describe(after)

@@ -6,8 +6,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from migrator.sandbox.config import SandboxConfig
 from tests.engine.sandbox_helpers import migrator
+
+pytestmark = pytest.mark.sandbox
 
 HOPELESS = """\
 name: hopeless

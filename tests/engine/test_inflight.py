@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from migrator.engine.inflight import Evidence, decide, describe_evidence
 
+pytestmark = pytest.mark.unit
+
 ZONE = "d0c715ab-1d55-43cd-88f2-f6bfe3960683"
 BASE = Evidence("reprovision", zone=ZONE, target="2.1.1", from_version="1.0.0",
                 version="1.0.0", reachable=True, child="unknown", child_label="",

@@ -35,6 +35,8 @@ from tests.engine.sandbox_helpers import (
     migrator_argv,
 )
 
+pytestmark = pytest.mark.sandbox
+
 STEP = "reprovision-async"
 
 

@@ -24,6 +24,8 @@ from tests.engine.helpers import SHARD
 
 pytestmark = pytest.mark.zk
 
+pytestmark = pytest.mark.zk
+
 CALLS: list[dict[str, Any]] = []
 VERDICT: dict[str, Any] = {}
 

@@ -10,6 +10,8 @@ import pytest
 
 from migrator.engine.interrupts import sigint_deferred
 
+pytestmark = pytest.mark.unit
+
 
 def test_deferred_ctrl_c_is_raised_after_the_write() -> None:
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -31,6 +31,8 @@ from tests.conftest import CliResult, V1Shard
 from tests.engine.helpers import SHARD, zk_only_playbook
 from tests.engine.test_zk_faults import WAIT_PLAYBOOK
 
+pytestmark = pytest.mark.zk
+
 STATE = f"/manatee/{SHARD}/state"
 
 

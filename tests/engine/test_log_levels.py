@@ -15,6 +15,8 @@ from migrator.sandbox.config import SandboxConfig
 from migrator.sandbox.logwatch import read_records
 from tests.engine.sandbox_helpers import cli_env, migrator
 
+pytestmark = pytest.mark.sandbox
+
 
 @pytest.mark.parametrize("level", ["info", "debug"])
 def test_three_node_run_at_each_sitter_log_level(

@@ -19,6 +19,8 @@ from migrator.steps import load_all, registry
 from migrator.steps.registry import NoParams, Outcome, StepContext
 from tests.engine.helpers import SHARD, snapshot
 
+pytestmark = pytest.mark.unit
+
 PLAYBOOK = f"""\
 name: three-looks
 title: Three steps whose done-checks meet

@@ -23,6 +23,8 @@ from migrator.steps import shard_rules as rules
 from migrator.steps.registry import Outcome
 from tests.engine.helpers import SHARD, ZONES, snapshot, v2_record, zk_only_playbook
 
+pytestmark = pytest.mark.unit
+
 NOW = "2026-11-26T05:00:00.000Z"
 
 

@@ -47,6 +47,8 @@ from migrator.steps.remote import status_command
 from migrator.steps.zk import with_one_node_write_mode
 from tests.engine.helpers import SHARD, ZONES, node
 
+pytestmark = pytest.mark.unit
+
 NOW = "2026-11-29T01:00:00.000Z"
 OLD, NEW = "1.0.0", "2.1.1"
 MIGRATIONS = {"three-node": 3, "three-node-frozen-primary": 3, "two-node": 2, "one-node": 1}

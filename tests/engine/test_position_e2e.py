@@ -18,6 +18,8 @@ from tests.engine.test_inflight_e2e import sitter_starts
 from tests.rollback.conftest import drive, migrate_until
 from tests.rollback.conftest import migrator as script
 
+pytestmark = pytest.mark.sandbox
+
 HAND = {
     # (nodes, playbook, steps done by hand with the runbook's commands)
     "three-node-after-backfill": (3, "three-node", ["reprovision-async", "backfill"]),

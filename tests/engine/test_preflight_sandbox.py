@@ -10,10 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from migrator.sandbox.config import SandboxConfig
 from migrator.sandbox.sshd import generate_keypair
 from migrator.sandbox.zones import KNOWN_HOSTS
 from tests.engine.sandbox_helpers import migrator
+
+pytestmark = pytest.mark.sandbox
 
 
 def _election(client: Any, shard: str) -> list[str]:

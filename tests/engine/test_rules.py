@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -9,6 +10,8 @@ from migrator.cluster.state import ClusterState
 from migrator.engine.topology import capture, reconstruct
 from migrator.steps import shard_rules as rules
 from tests.engine.helpers import IPS, ZONES, snapshot, v2_record
+
+pytestmark = pytest.mark.unit
 
 DATE = "2026-11-26T03:59:01.007Z"
 

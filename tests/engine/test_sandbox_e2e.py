@@ -21,6 +21,8 @@ from tests.engine.sandbox_helpers import (
     step_statuses,
 )
 
+pytestmark = pytest.mark.sandbox
+
 THREE_NODE = ["upgrade-morays", "reprovision-async", "backfill", "reprovision-sync",
               "unfreeze", "reprovision-primary"]
 

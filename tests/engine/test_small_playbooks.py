@@ -9,12 +9,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from migrator.sandbox.config import SandboxConfig
 from migrator.sandbox.logwatch import read_records
 from migrator.sandbox.manage import wait_writable
 from migrator.sandbox.pgsim import request
 from migrator.sandbox.status import sandbox_status
 from tests.engine.sandbox_helpers import history_states, migrator
+
+pytestmark = pytest.mark.sandbox
 
 WAIT = 60.0
 

@@ -30,6 +30,8 @@ from tests.engine.helpers import SHARD, ZK_ONLY_PLAYBOOK, ZONES, zk_only_playboo
 
 pytestmark = pytest.mark.zk
 
+pytestmark = pytest.mark.zk
+
 
 def _history_names(zk: Any) -> list[str]:
     return sorted(zk.get_children(f"/manatee/{SHARD}/history"))

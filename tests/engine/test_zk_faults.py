@@ -36,6 +36,8 @@ from migrator.zk.faults import SessionLost, guard_for
 from tests.conftest import V1Shard
 from tests.engine.helpers import BACKFILL_ACTION, IPS, SHARD, ZONES, snapshot, zk_only_playbook
 
+pytestmark = pytest.mark.zk
+
 WAIT_PLAYBOOK = """\
 name: zk-wait
 title: A write, then a wait on the shard

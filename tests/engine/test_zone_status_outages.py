@@ -16,12 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from migrator.engine.outagewatch import parse_iso
 from migrator.sandbox.client import read_outages
 from migrator.sandbox.config import SandboxConfig
 from tests.engine.sandbox_helpers import RUN_TIMEOUT, cli_env, killed_when, migrator_argv
+
+pytestmark = pytest.mark.sandbox
 
 # the observed window is sampled on sitter log events with a 2 s fallback, and the
 # client writes every few hundred milliseconds (seen: within 0.2 s of each other)

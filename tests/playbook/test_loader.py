@@ -12,6 +12,8 @@ from migrator.playbook import catalog
 from migrator.playbook.loader import PlaybookError, load_playbook_file, load_playbook_text
 from tests.engine.helpers import ZK_ONLY_PLAYBOOK
 
+pytestmark = pytest.mark.unit
+
 REMOTE_NAMES = {"log_record", "replication_synced", "zone_version", "reprovision", "run_command"}
 
 

@@ -17,6 +17,8 @@ from migrator.remote.session import RemoteSession
 from migrator.sandbox.sshd import SshServer
 from tests.remote.conftest import write_inventory
 
+pytestmark = pytest.mark.sshd
+
 
 @pytest.fixture
 def agent(tmp_path: Path, client_key: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,6 +17,8 @@ from migrator.remote.bunyan import (
     parse_line,
 )
 from migrator.sandbox.bunyan import inspect
+
+pytestmark = pytest.mark.unit
 
 
 def _line(msg: str, level: int = 30, **fields: Any) -> str:

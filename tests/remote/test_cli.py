@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from migrator.sandbox.sshd import SshServer
 from tests.remote.conftest import write_inventory
 
@@ -29,6 +31,7 @@ def _inventory(tmp_path: Path, sshd: SshServer, client_key: Path) -> Path:
     )
 
 
+@pytest.mark.sshd
 def test_check_refuses_unknown_keys_then_accepts_them_on_request(
     tmp_path: Path, sshd: SshServer, client_key: Path
 ) -> None:
@@ -51,6 +54,7 @@ def test_check_refuses_unknown_keys_then_accepts_them_on_request(
     assert report["host_key"] == "known" and report["ok"] and report["version"] == "2.1.1"
 
 
+@pytest.mark.local
 def test_check_reports_an_unreachable_zone(tmp_path: Path, client_key: Path) -> None:
     import socket
 
@@ -65,6 +69,7 @@ def test_check_reports_an_unreachable_zone(tmp_path: Path, client_key: Path) -> 
     assert "NO" in result.stdout
 
 
+@pytest.mark.local
 def test_cli_module_imports_nothing_heavy() -> None:
     code = ("import sys, migrator.cli, migrator.cli.inventory; "
             "heavy = {'paramiko', 'pydantic', 'yaml', 'rich', 'kazoo'} & set(sys.modules); "
@@ -74,6 +79,7 @@ def test_cli_module_imports_nothing_heavy() -> None:
     assert done.stdout.strip() == "[]"
 
 
+@pytest.mark.local
 def test_format_prints_the_documented_example() -> None:
     result = _migrator("inventory", "format")
     assert result.returncode == 0

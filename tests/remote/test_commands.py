@@ -30,6 +30,7 @@ NASTY = [
 ]
 
 
+@pytest.mark.sshd
 @pytest.mark.parametrize("template", NASTY)
 def test_shell_metacharacters_in_arguments_are_quoted_never_run(
     session: RemoteSession, tmp_path: Path, template: str
@@ -42,6 +43,7 @@ def test_shell_metacharacters_in_arguments_are_quoted_never_run(
     assert not canary.exists()
 
 
+@pytest.mark.sshd
 @pytest.mark.parametrize("template", NASTY[:8])
 def test_shell_metacharacters_in_template_values_are_quoted(
     session: RemoteSession, tmp_path: Path, template: str
@@ -53,6 +55,7 @@ def test_shell_metacharacters_in_template_values_are_quoted(
     assert not canary.exists()
 
 
+@pytest.mark.sshd
 @pytest.mark.parametrize("zone", ["z1; touch /tmp/x", "$(id)", "-oProxyCommand=x", "a b", ""])
 def test_metacharacter_zone_ids_are_rejected(session: RemoteSession, zone: str) -> None:
     with pytest.raises(BadInput):
@@ -61,18 +64,21 @@ def test_metacharacter_zone_ids_are_rejected(session: RemoteSession, zone: str) 
         session.run(zone, ["true"])
 
 
+@pytest.mark.sshd
 def test_status_stdout_and_stderr_are_captured(session: RemoteSession) -> None:
     result = session.run("z1", ["sh", "-c", "echo out; echo err >&2; exit 7"])
     assert (result.status, result.stdout, result.stderr) == (7, b"out\n", b"err\n")
     assert not result.ok
 
 
+@pytest.mark.sshd
 def test_output_is_bounded(session: RemoteSession) -> None:
     result = session.run("z1", ["head", "-c", "50000000", "/dev/zero"], max_output=100_000)
     assert len(result.stdout) == 100_000
     assert result.truncated
 
 
+@pytest.mark.sshd
 def test_hanging_command_times_out_naming_zone_and_command(session: RemoteSession) -> None:
     with pytest.raises(RemoteCommandTimeout) as caught:
         session.run("z1", ["sleep", "30"], timeout=0.5)
@@ -81,6 +87,7 @@ def test_hanging_command_times_out_naming_zone_and_command(session: RemoteSessio
     assert session.run("z1", ["echo", "still here"]).text == "still here\n"
 
 
+@pytest.mark.sshd
 def test_one_transport_is_reused_for_every_command(
     session: RemoteSession, sshd: SshServer
 ) -> None:
@@ -90,6 +97,7 @@ def test_one_transport_is_reused_for_every_command(
     assert sshd.log_file.read_text().count("Accepted publickey") == 1
 
 
+@pytest.mark.sshd
 def test_dropped_connection_is_reestablished(session: RemoteSession, sshd: SshServer) -> None:
     assert session.run("z1", ["echo", "before"]).ok
     assert sshd.drop_connections() > 0
@@ -100,6 +108,7 @@ def test_dropped_connection_is_reestablished(session: RemoteSession, sshd: SshSe
     assert session.connection("z1").connects == 2
 
 
+@pytest.mark.sshd
 def test_drop_during_a_command_is_reported_not_rerun(
     session: RemoteSession, sshd: SshServer, tmp_path: Path
 ) -> None:
@@ -125,6 +134,7 @@ def _unreachable_inventory(tmp_path: Path, client_key: Path, port: int) -> Inven
     return load_inventory(path)
 
 
+@pytest.mark.local
 def test_refused_connection_names_zone_address_and_cause(
     tmp_path: Path, client_key: Path
 ) -> None:
@@ -139,6 +149,7 @@ def test_refused_connection_names_zone_address_and_cause(
     assert "z9" in message and f"127.0.0.24:{port}" in message and "refused" in message
 
 
+@pytest.mark.local
 def test_silent_zone_fails_within_the_connect_timeout(
     tmp_path: Path, client_key: Path, silent_port: int
 ) -> None:
@@ -154,6 +165,7 @@ def test_silent_zone_fails_within_the_connect_timeout(
     assert elapsed < 1 + 4
 
 
+@pytest.mark.sshd
 def test_auth_failure_names_user_and_keys(
     tmp_path: Path, sshd: SshServer, zone_inventory: Callable[..., Inventory]
 ) -> None:
@@ -169,6 +181,7 @@ def test_auth_failure_names_user_and_keys(
     assert "root" in caught.value.message and str(stranger) in caught.value.message
 
 
+@pytest.mark.sshd
 def test_reprovision_runs_on_the_headnode_over_ssh(
     tmp_path: Path, sshd_factory: Callable[..., SshServer], client_key: Path
 ) -> None:
@@ -192,6 +205,7 @@ def test_reprovision_runs_on_the_headnode_over_ssh(
     assert "Accepted publickey" not in zone.log_file.read_text()
 
 
+@pytest.mark.sshd
 def test_reprovision_refuses_unsafe_values(session: RemoteSession) -> None:
     with pytest.raises(BadInput):
         session.reprovision("z1", "v2; rm -rf /")
@@ -199,6 +213,7 @@ def test_reprovision_refuses_unsafe_values(session: RemoteSession) -> None:
         session.reprovision("z1;id", "v2")
 
 
+@pytest.mark.sshd
 def test_keepalives_are_sent_on_an_idle_transport(
     tmp_path: Path, sshd_factory: Callable[..., SshServer], client_key: Path
 ) -> None:
@@ -215,6 +230,7 @@ def test_keepalives_are_sent_on_an_idle_transport(
             time.sleep(0.1)  # keepalives are timer-driven; nothing else to wait on
 
 
+@pytest.mark.sshd
 def test_arbitrary_arguments_arrive_verbatim(session: RemoteSession, tmp_path: Path) -> None:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
@@ -234,6 +250,7 @@ def test_arbitrary_arguments_arrive_verbatim(session: RemoteSession, tmp_path: P
     assert not canary.exists()
 
 
+@pytest.mark.sshd
 def test_stop_by_pid_ends_connections_too(
     session: RemoteSession, sshd: SshServer
 ) -> None:
@@ -251,6 +268,7 @@ def test_stop_by_pid_ends_connections_too(
         assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
 
 
+@pytest.mark.sshd
 def test_zone_sockets_ack_at_once_and_send_without_delay(session: RemoteSession) -> None:
     from migrator.remote.connection import QUICKACK, QuickAckSocket
 

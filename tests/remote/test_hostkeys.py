@@ -13,6 +13,8 @@ from migrator.remote.session import RemoteSession
 from migrator.sandbox.sshd import SshServer, generate_keypair
 from tests.remote.conftest import write_inventory
 
+pytestmark = pytest.mark.sshd
+
 
 def _fingerprint(server: SshServer) -> str:
     import paramiko

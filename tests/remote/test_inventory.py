@@ -11,6 +11,8 @@ import migrator.inventory as inventory_module
 from migrator.errors import BadInput
 from migrator.inventory import CommandTemplate, check_template, load_inventory
 
+pytestmark = pytest.mark.unit
+
 
 def _documented_examples() -> list[str]:
     doc = inventory_module.__doc__ or ""

@@ -11,6 +11,8 @@ import pytest
 
 from migrator.remote import localchild
 
+pytestmark = pytest.mark.local
+
 
 def test_a_child_runs_only_once_released_in_its_own_session(tmp_path: Path) -> None:
     seen: list[localchild.ChildInfo] = []

@@ -16,6 +16,8 @@ from migrator.remote.search import look_once, wait_for_record
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.sshd import SshServer
 
+pytestmark = pytest.mark.sshd
+
 
 def _record(msg: str, **fields: object) -> str:
     return json.dumps({"name": "manatee-sitter", "hostname": "z1", "pid": 1, "level": 30,

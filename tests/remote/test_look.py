@@ -13,7 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from migrator.inventory import Inventory
+
+pytestmark = pytest.mark.sshd
 
 SCRIPT = """
 import json, os, sys

@@ -16,6 +16,7 @@ from migrator.sandbox.sshd import SshServer
 from tests.remote.conftest import write_inventory
 
 
+@pytest.mark.sshd
 def test_prewarmed_session_has_the_zone_connected_once(
     zone_inventory: Callable[..., Inventory], sshd: SshServer
 ) -> None:
@@ -31,6 +32,7 @@ def test_prewarmed_session_has_the_zone_connected_once(
     assert sshd.log_file.read_text().count("Accepted publickey") == 1
 
 
+@pytest.mark.sshd
 def test_an_unknown_host_key_is_still_refused_by_the_check_that_needs_the_zone(
     tmp_path: Path, sshd: SshServer, client_key: Path
 ) -> None:
@@ -50,6 +52,7 @@ def test_an_unknown_host_key_is_still_refused_by_the_check_that_needs_the_zone(
     assert "Accepted publickey" not in sshd.log_file.read_text()
 
 
+@pytest.mark.local
 def test_a_silent_zone_bounds_the_wait_by_the_connect_timeout(
     tmp_path: Path, client_key: Path, silent_port: int
 ) -> None:
@@ -82,6 +85,7 @@ def _counting_inventory(zone_inventory: Callable[..., Inventory], tmp_path: Path
     return zone_inventory(commands={"manatee_version": version}), asked
 
 
+@pytest.mark.sshd
 def test_a_look_asks_each_zone_its_version_and_log_end_once_whoever_asks(
     zone_inventory: Callable[..., Inventory], tmp_path: Path
 ) -> None:
@@ -112,6 +116,7 @@ def test_a_look_asks_each_zone_its_version_and_log_end_once_whoever_asks(
     assert asked.read_text() == "x\n" * 3
 
 
+@pytest.mark.sshd
 def test_a_failed_shared_read_is_asked_again_and_nesting_keeps_the_outer_look(
     zone_inventory: Callable[..., Inventory], tmp_path: Path
 ) -> None:

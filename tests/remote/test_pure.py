@@ -16,6 +16,8 @@ from migrator.remote.logs import FileState, LogMark, parse_stat, plan_read
 from migrator.remote.manatee_status import StatusUnreadable, parse_status, replication_verdict
 from migrator.remote.versions import at_least, reported_version
 
+pytestmark = pytest.mark.unit
+
 A, B, C = ("f29499ea-b50c-431e-9975-e4bf760fb5e1", "4afba482-7670-4cfe-b11f-9df7f558106a",
            "d0c715ab-1d55-43cd-88f2-f6bfe3960683")
 SHARD = "1.moray.coal.joyent.us"

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from migrator.inventory import load_inventory
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.sshd import SshServer
 from tests.remote.conftest import write_inventory
+
+pytestmark = pytest.mark.sshd
 
 
 def _known(tmp_path: Path, *servers: SshServer) -> Path:

@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from migrator.remote.sshlib import needs_match_exec
 
 
+@pytest.mark.local
 def test_paramiko_is_imported_without_invoke_or_a_distribution_scan() -> None:
     code = (
         "import sys\n"
@@ -23,6 +26,7 @@ def test_paramiko_is_imported_without_invoke_or_a_distribution_scan() -> None:
     assert done.stdout.strip() == "[] True"
 
 
+@pytest.mark.local
 def test_match_exec_in_an_ssh_config_still_runs(tmp_path: Path) -> None:
     config = tmp_path / "ssh_config"
     config.write_text(
@@ -43,6 +47,7 @@ def test_match_exec_in_an_ssh_config_still_runs(tmp_path: Path) -> None:
     assert done.stdout.split() == ["127.0.0.31", "zone-b"]
 
 
+@pytest.mark.unit
 def test_only_a_match_line_with_exec_needs_invoke() -> None:
     assert needs_match_exec('Match host x exec "test -f /y"\n')
     assert needs_match_exec('  match exec "true"\n')

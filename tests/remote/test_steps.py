@@ -109,6 +109,7 @@ def _act(name: str, ctx: Ctx, params: dict[str, Any]) -> Any:
     return registered.func(ctx, registered.params.validate(params))
 
 
+@pytest.mark.sshd
 def test_log_record_sees_only_records_since_the_step_started(world: tuple[Ctx, Path]) -> None:
     ctx, zones = world
     log = zones / "z3" / "sitter.log"
@@ -122,6 +123,7 @@ def test_log_record_sees_only_records_since_the_step_started(world: tuple[Ctx, P
     assert outcome.ok and "assuming role (role=unassigned)" in ctx.said[-1]
 
 
+@pytest.mark.sshd
 def test_log_record_waits_for_a_record_and_resolves_role_fields(
     world: tuple[Ctx, Path]
 ) -> None:
@@ -141,6 +143,7 @@ def test_log_record_waits_for_a_record_and_resolves_role_fields(
     assert outcome.ok, outcome.detail
 
 
+@pytest.mark.sshd
 def test_log_record_times_out_with_a_sentence(world: tuple[Ctx, Path]) -> None:
     ctx, zones = world
     _append(zones / "z3" / "sitter.log", _record("assuming role", role="async"))
@@ -161,6 +164,7 @@ def _status(catching_up: bool) -> str:
     }})
 
 
+@pytest.mark.sshd
 def test_replication_synced_waits_for_catch_up(world: tuple[Ctx, Path]) -> None:
     ctx, zones = world
     status = zones.parent / "status.json"
@@ -183,12 +187,14 @@ def test_replication_synced_waits_for_catch_up(world: tuple[Ctx, Path]) -> None:
     assert "streams synchronously to z3" in outcome.detail
 
 
+@pytest.mark.sshd
 def test_status_command_passes_shard_and_zookeeper_quoted(world: tuple[Ctx, Path]) -> None:
     ctx, _ = world
     assert status_command(ctx.inventory) == (
         "env SHARD=1.moray.test ZK_IPS=127.0.0.1:2181 manatee-adm status")
 
 
+@pytest.mark.sshd
 def test_zone_version_and_reprovision(world: tuple[Ctx, Path]) -> None:
     ctx, _zones = world
     params = {"zone": "original_sync", "at_least": "v2"}
@@ -207,6 +213,7 @@ def test_zone_version_and_reprovision(world: tuple[Ctx, Path]) -> None:
     assert "log:z2" in ctx.marks  # the log mark was taken before reprovisioning
 
 
+@pytest.mark.sshd
 def test_zone_version_on_groups(world: tuple[Ctx, Path]) -> None:
     ctx, zones = world
     (zones / "z2" / "package.json").write_text('{"version": "2.1.1"}')
@@ -217,6 +224,7 @@ def test_zone_version_on_groups(world: tuple[Ctx, Path]) -> None:
     assert none.ok and "no morays" in none.detail
 
 
+@pytest.mark.sshd
 def test_run_command_quotes_and_fails_loudly(world: tuple[Ctx, Path], tmp_path: Path) -> None:
     ctx, _ = world
     ok = _act("run_command", ctx, {"zone": "z1", "argv": ["echo", "a b; $(id)"]})
@@ -227,6 +235,7 @@ def test_run_command_quotes_and_fails_loudly(world: tuple[Ctx, Path], tmp_path: 
         _act("run_command", ctx, {"zone": "z1", "argv": ["sh", "-c", "exit 5"]})
 
 
+@pytest.mark.unit
 def test_params_reject_metacharacter_zones() -> None:
     from migrator.record import RecordError
 
@@ -237,6 +246,7 @@ def test_params_reject_metacharacter_zones() -> None:
         get_action("reprovision").params.validate({"zone": "z1", "image": "$(id)"})
 
 
+@pytest.mark.unit
 def test_step_start_hook_is_registered() -> None:
     from migrator.engine import hooks
 

@@ -6,12 +6,16 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
+
 from migrator.inventory import load_inventory
 from migrator.remote.bunyan import RecordMatch
 from migrator.remote.logs import LogMark
 from migrator.remote.search import wait_for_record
 from migrator.remote.session import RemoteSession
 from tests.remote.conftest import write_inventory
+
+pytestmark = pytest.mark.local
 
 
 def _closed_port(host: str) -> int:

@@ -39,6 +39,7 @@ words = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=
                 max_size=20)
 
 
+@pytest.mark.unit
 @given(argv=st.lists(words, min_size=1, max_size=6), zone=st.sampled_from([Z1, "zone-1"]))
 def test_two_shells_each_see_the_intended_words(argv: list[str], zone: str) -> None:
     inner = shlex.join(argv)
@@ -49,6 +50,7 @@ def test_two_shells_each_see_the_intended_words(argv: list[str], zone: str) -> N
     assert shlex.split(" ".join(node_words[3:])) == argv
 
 
+@pytest.mark.unit
 @given(path=st.text(min_size=1, max_size=30).map(lambda t: "/" + t.replace("\x00", "")))
 def test_node_log_path_stays_under_the_zone_root(path: str) -> None:
     try:
@@ -60,6 +62,7 @@ def test_node_log_path_stays_under_the_zone_root(path: str) -> None:
     assert ".." not in found.split("/")
 
 
+@pytest.mark.unit
 def test_node_log_path_keeps_a_global_zone_view() -> None:
     already = f"/zones/{Z1}/root/var/svc/log/x.log"
     assert node_log_path("/zones", Z1, "/var/svc/log/x.log") == already
@@ -75,6 +78,7 @@ def test_node_log_path_keeps_a_global_zone_view() -> None:
 @given(argv=st.lists(st.text(st.characters(blacklist_characters="\x00",
                                            blacklist_categories=("Cs",)), max_size=12),
                      min_size=1, max_size=4))
+@pytest.mark.local
 def test_real_shells_run_exactly_the_words(tmp_path_factory: pytest.TempPathFactory,
                                            argv: list[str]) -> None:
     node = _local_node(tmp_path_factory.mktemp("node"))
@@ -124,6 +128,7 @@ def _zlogin_inventory(tmp_path: Path, client_key: Path, node: dict[str, Any],
     )
 
 
+@pytest.mark.sshd
 def test_hostile_arguments_reach_the_zone_as_words_and_never_run(
     tmp_path: Path, client_key: Path, node: dict[str, Any]
 ) -> None:
@@ -143,6 +148,7 @@ def test_hostile_arguments_reach_the_zone_as_words_and_never_run(
     assert not canary.exists()
 
 
+@pytest.mark.sshd
 def test_log_is_read_and_followed_in_the_global_zone(
     tmp_path: Path, client_key: Path, node: dict[str, Any]
 ) -> None:
@@ -189,6 +195,7 @@ def _first(lines: Any) -> Any:
         return
 
 
+@pytest.mark.sshd
 def test_a_hostile_configured_log_path_is_only_a_path(
     tmp_path: Path, client_key: Path, node: dict[str, Any]
 ) -> None:
@@ -215,6 +222,7 @@ def test_a_hostile_configured_log_path_is_only_a_path(
     assert not canary.exists()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", ["cn0;reboot", "$(id)", "-oProxyCommand=x", "a b", "cn0\n"])
 def test_hostile_node_names_are_refused(tmp_path: Path, name: str) -> None:
     path = write_inventory(tmp_path, {Z1: {"via": "zlogin", "node": name}}, known_hosts=None,
@@ -223,6 +231,7 @@ def test_hostile_node_names_are_refused(tmp_path: Path, name: str) -> None:
         load_inventory(path)
 
 
+@pytest.mark.sshd
 def test_zone_unknown_to_the_node_fails_with_zlogins_message(
     tmp_path: Path, client_key: Path, node: dict[str, Any]
 ) -> None:
@@ -237,6 +246,7 @@ def test_zone_unknown_to_the_node_fails_with_zlogins_message(
         result.require_ok()
 
 
+@pytest.mark.sshd
 def test_compute_node_unreachable_is_named(
     tmp_path: Path, client_key: Path, node: dict[str, Any], silent_port: int
 ) -> None:
@@ -252,6 +262,7 @@ def test_compute_node_unreachable_is_named(
     assert all("compute node cn0" in r.problems[0] for r in reports)
 
 
+@pytest.mark.sshd
 def test_node_host_key_is_verified(
     tmp_path: Path, client_key: Path, node: dict[str, Any]
 ) -> None:
@@ -261,6 +272,7 @@ def test_node_host_key_is_verified(
         session.run(Z1, ["true"])
 
 
+@pytest.mark.sshd
 def test_jump_through_the_headnode_and_check_shows_the_route(
     tmp_path: Path, client_key: Path, node: dict[str, Any],
     sshd_factory: Callable[..., SshServer],
@@ -286,6 +298,7 @@ def test_jump_through_the_headnode_and_check_shows_the_route(
     ({Z1: {"via": "zlogin", "node": "cn9"}}, "node 'cn9' is not in `nodes:`"),
     ({Z1: {"via": "ssh"}}, "give its `host`"),
 ])
+@pytest.mark.unit
 def test_route_errors_name_the_zone(tmp_path: Path, zones: dict[str, Any],
                                     problem: str) -> None:
     path = write_inventory(tmp_path, zones, known_hosts=None, identity=tmp_path / "k",

@@ -11,8 +11,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from migrator.engine.journal import StepRecord, new_journal, new_run, stamp
 from migrator.engine.journal_store import JournalStore, capture_shard
 from migrator.engine.topology import capture
@@ -27,12 +25,6 @@ STEPS = {
 }
 PLAYBOOK = {3: "three-node", 2: "two-node", 1: "one-node"}
 WAIT = 30.0
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "slow: a long sandbox scenario (several reprovisions); -m 'not slow' skips"
-    )
 
 
 def migrate_until(config: SandboxConfig, last: str, audit: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from migrator.commands import expert
@@ -14,6 +15,8 @@ from migrator.sandbox.zkserver import ZooKeeperServer
 from migrator.zk import reads
 from tests.conftest import ZONES, V1Shard
 from tests.rollback.conftest import events, migrator
+
+pytestmark = pytest.mark.zk
 
 SHARD = "1.moray.test"
 

@@ -19,6 +19,8 @@ from migrator.playbook import catalog
 from migrator.steps import shard_rules as rules
 from tests.engine.helpers import SHARD, ZONES, snapshot, v2_record
 
+pytestmark = pytest.mark.unit
+
 NOW = "2026-11-26T05:00:00.000Z"
 ORIGINAL = capture(snapshot([0, 1, 2]))
 

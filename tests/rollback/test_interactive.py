@@ -16,6 +16,8 @@ from migrator.sandbox.config import load_config
 from tests.rollback.conftest import assert_v1, migrate_until, zk_of
 from tests.sandbox.conftest import SandboxFactory
 
+pytestmark = pytest.mark.sandbox
+
 
 @pytest.mark.slow
 def test_interactive_rollback_declined_then_accepted(

@@ -14,6 +14,8 @@ from migrator.engine.topology import capture
 from migrator.steps import rollback as r
 from tests.engine.helpers import snapshot
 
+pytestmark = pytest.mark.unit
+
 ORIGINAL = capture(snapshot([0, 1, 2]))
 P, S, A = "original_primary", "original_sync", "original_async"
 

@@ -24,6 +24,8 @@ from migrator.sandbox.config import load_config
 from tests.rollback.conftest import STEPS, assert_v1, events, migrate_until, migrator, zk_of
 from tests.sandbox.conftest import SandboxFactory
 
+pytestmark = pytest.mark.sandbox
+
 SCENARIOS = [(nodes, step) for nodes in (3, 2, 1) for step in STEPS[nodes]]
 # the v1 order a rollback leaves: the shard's own before the primary's reprovision; after
 # it, the current roles (three-node: the original async took over)

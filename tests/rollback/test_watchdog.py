@@ -17,6 +17,8 @@ from migrator.sandbox.manage import start_peer, stop_peer
 from tests.rollback.conftest import WAIT, assert_v1, events, migrate_until, migrator, zk_of
 from tests.sandbox.conftest import SandboxFactory
 
+pytestmark = pytest.mark.sandbox
+
 
 def test_primary_lost_in_the_mixed_window_stops_the_run_and_names_the_remedy(
     sandbox: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]

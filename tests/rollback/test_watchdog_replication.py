@@ -44,6 +44,7 @@ from tests.sandbox.conftest import SandboxFactory, adm_status
 @given(st.lists(st.tuples(st.sampled_from([True, False, None]),
                           st.floats(0.0, 5.0, allow_nan=False)), max_size=40),
        st.floats(0.5, 20.0, allow_nan=False))
+@pytest.mark.unit
 def test_the_alarm_is_due_only_after_a_run_of_bad_samples_as_long_as_the_grace(
     samples: list[tuple[bool | None, float]], grace: float
 ) -> None:
@@ -64,6 +65,7 @@ def test_the_alarm_is_due_only_after_a_run_of_bad_samples_as_long_as_the_grace(
             assert clock.next_check(now, 5.0) <= now + 5.0
 
 
+@pytest.mark.unit
 def test_a_single_sample_behind_is_not_an_alarm() -> None:
     clock = watchdog.LagClock(10.0)
     assert not clock.observe(False, 100.0)
@@ -101,6 +103,7 @@ def _resume_replication(zone: ZoneConfig) -> None:
         pause_replication(zone.ip, zone.pg_port, False)
 
 
+@pytest.mark.sandbox
 def test_sync_out_of_synchronous_replication_stops_the_run_and_names_the_remedy(
     sandbox: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -149,6 +152,7 @@ def test_sync_out_of_synchronous_replication_stops_the_run_and_names_the_remedy(
     assert wait_writable(config, WAIT).uuid == primary.uuid
 
 
+@pytest.mark.sandbox
 def test_healthy_replication_with_writes_flowing_raises_nothing(
     sandbox: SandboxFactory, tmp_path: Path
 ) -> None:
@@ -188,6 +192,7 @@ def test_healthy_replication_with_writes_flowing_raises_nothing(
     assert _watchdog_threads() == []
 
 
+@pytest.mark.sandbox
 def test_a_real_run_stops_before_the_unfreeze(sandbox: SandboxFactory, tmp_path: Path) -> None:
     """`migrator resume` at the unfreeze with the sync's replication held down: the
     watchdog (default grace) stops the run (exit 3) while the unfreeze's precondition

@@ -43,29 +43,33 @@ def _fake_sandbox(directory: Path) -> SandboxConfig:
     return config
 
 
+@pytest.mark.sandbox
 @pytest.mark.parametrize("nodes", ["0", "6", "-1"])
 def test_nodes_out_of_range(tmp_path: Path, nodes: str) -> None:
-    result = _migrator("up", "--dir", str(tmp_path / "sb"), "--nodes", nodes)
+    result = _migrator("up", "--dir", str(tmp_path / "sb"), "--nodes", nodes, "--pg", "sim")
     _assert_paragraph(result, 2, "out of range", "1 to 5")
     assert not (tmp_path / "sb").exists()
 
 
+@pytest.mark.sandbox
 def test_dir_that_is_not_a_sandbox(tmp_path: Path) -> None:
     for command in ("status", "down"):
         result = _migrator(command, "--dir", str(tmp_path))
         _assert_paragraph(result, 2, "is not a sandbox directory", "sandbox up --dir")
     (tmp_path / "notes.txt").write_text("mine\n")
-    result = _migrator("up", "--dir", str(tmp_path))
+    result = _migrator("up", "--dir", str(tmp_path), "--pg", "sim")
     _assert_paragraph(result, 2, "is not empty and is not a sandbox directory")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
+@pytest.mark.sandbox
 def test_corrupt_sandbox_description(tmp_path: Path) -> None:
     (tmp_path / "sandbox.json").write_text("{not json")
     result = _migrator("status", "--dir", str(tmp_path))
     _assert_paragraph(result, 2, "not a readable sandbox description")
 
 
+@pytest.mark.sandbox
 def test_reprovision_of_unknown_zone_or_version_changes_nothing(tmp_path: Path) -> None:
     config = _fake_sandbox(tmp_path / "sb")
     before = (config.directory / "sandbox.json").read_text()
@@ -80,14 +84,16 @@ def test_reprovision_of_unknown_zone_or_version_changes_nothing(tmp_path: Path) 
     assert load_config(config.directory).zones[0].version == "v1"
 
 
+@pytest.mark.sandbox
 def test_java_missing_names_the_package(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PATH"}
     env["PATH"] = str(tmp_path / "empty-bin")
-    result = _migrator("up", "--dir", str(tmp_path / "sb"), env=env)
+    result = _migrator("up", "--dir", str(tmp_path / "sb"), "--pg", "sim", env=env)
     _assert_paragraph(result, 2, "java", "apt-get install -y default-jre-headless")
     assert not (tmp_path / "sb").exists()
 
 
+@pytest.mark.unit
 def test_zookeeper_or_sshd_missing_names_the_package(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -107,6 +113,7 @@ def test_zookeeper_or_sshd_missing_names_the_package(
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+@pytest.mark.sandbox
 def test_status_json_of_a_stopped_sandbox(tmp_path: Path) -> None:
     config = _fake_sandbox(tmp_path / "sb")
     result = _migrator("status", "--dir", str(config.directory), "--json")
@@ -121,6 +128,7 @@ def test_status_json_of_a_stopped_sandbox(tmp_path: Path) -> None:
     assert down.returncode == 0 and "Nothing was running" in down.stdout
 
 
+@pytest.mark.sandbox
 def test_sitter_whose_port_is_taken_fails_clearly(sandbox: SandboxFactory) -> None:
     config = sandbox(nodes=2)
     zone = config.zones[1]

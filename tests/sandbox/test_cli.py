@@ -7,12 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def _migrator(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "migrator", *args], capture_output=True,
                           text=True, timeout=120, check=False)
 
 
+@pytest.mark.sandbox
 def test_up_status_down_with_the_inventory(tmp_path: Path) -> None:
     directory = tmp_path / "sb"
     try:
@@ -43,7 +46,7 @@ def test_up_status_down_with_the_inventory(tmp_path: Path) -> None:
         assert shard.returncode == 0, shard.stderr
         assert "legacy" in shard.stdout and created["zones"][0] in shard.stdout
 
-        again = _migrator("sandbox", "up", "--dir", str(directory))
+        again = _migrator("sandbox", "up", "--dir", str(directory), "--pg", "sim")
         assert again.returncode == 3 and "already holds a running sandbox" in again.stderr
     finally:
         first = _migrator("sandbox", "down", "--dir", str(directory))
@@ -53,6 +56,7 @@ def test_up_status_down_with_the_inventory(tmp_path: Path) -> None:
     assert second.returncode == 0 and "Nothing was running" in second.stdout
 
 
+@pytest.mark.unit
 def test_zone_route_names_the_zones_sshd_or_its_compute_node() -> None:
     from migrator.sandbox.config import NodeConfig, SandboxConfig, ZoneConfig
     from migrator.sandbox.status import zone_route

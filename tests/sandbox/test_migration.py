@@ -7,6 +7,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from migrator.cluster.state import iso_now_ms
 from migrator.commands import expert
 from migrator.sandbox.client import read_outages
@@ -17,6 +19,8 @@ from migrator.sandbox.pgsim import parse_lsn, request
 from migrator.sandbox.waits import wait_state
 from migrator.zk.client import ZkTarget, connect, disconnect
 from tests.sandbox.conftest import SandboxFactory, adm, adm_status, log_of, zone_ssh
+
+pytestmark = pytest.mark.sandbox
 
 TIMEOUT = 20.0
 Record = dict[str, Any]

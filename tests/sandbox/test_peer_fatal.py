@@ -13,6 +13,8 @@ from migrator.sandbox.peer_v2 import InvalidState, validate_zk_state
 from migrator.sandbox.supervisor import EXIT_CONFIG, MAX_QUICK_DEATHS, backoff, next_action
 from tests.sandbox.test_peer_logic import A, B, backfilled, make_peer
 
+pytestmark = pytest.mark.unit
+
 SYNC_NULL = '"sync" may not be null outside of one-node-write mode'
 
 

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,6 +19,8 @@ from migrator.sandbox.peer_v1 import V1Position, v1_history, v1_position
 from migrator.sandbox.peer_v2 import V2Peer
 from migrator.sandbox.pgsim import PgConfig, format_lsn, parse_lsn
 from migrator.sandbox.zkpeer import ActiveNode, unique_actives
+
+pytestmark = pytest.mark.unit
 
 
 def node(ip: str, seq: int) -> ActiveNode:

@@ -126,6 +126,8 @@ def _stop_client(config: SandboxConfig) -> None:
 # ---- up, status, the chain ---------------------------------------------------------------
 
 
+@pytest.mark.pgreal
+@pytest.mark.sandbox
 def test_up_streams_the_v1_chain_and_adm_status_reads_pg_stat_replication(
     sandbox: SandboxFactory,
 ) -> None:
@@ -157,6 +159,8 @@ def test_up_streams_the_v1_chain_and_adm_status_reads_pg_stat_replication(
         assert row == (zone.ip, str(zone.pg_port), "postgres", str(datadir))
 
 
+@pytest.mark.pgreal
+@pytest.mark.sandbox
 def test_down_leaves_no_postgres_and_no_shared_memory(sandbox: SandboxFactory) -> None:
     config = sandbox(nodes=2, pg="real")
     pids, segments = [], []
@@ -176,6 +180,7 @@ def test_down_leaves_no_postgres_and_no_shared_memory(sandbox: SandboxFactory) -
     assert down(config.directory) == []  # and a second time is a no-op
 
 
+@pytest.mark.unit
 def test_missing_server_binaries_name_the_package(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -193,6 +198,8 @@ def test_missing_server_binaries_name_the_package(
 # ---- faults ------------------------------------------------------------------------------
 
 
+@pytest.mark.pgreal
+@pytest.mark.sandbox
 def test_a_killed_primary_postgres_is_restarted_by_its_sitter_and_no_write_is_lost(
     sandbox: SandboxFactory,
 ) -> None:
@@ -222,6 +229,8 @@ def test_a_killed_primary_postgres_is_restarted_by_its_sitter_and_no_write_is_lo
 # ---- the guards on real data -------------------------------------------------------------
 
 
+@pytest.mark.pgreal
+@pytest.mark.sandbox
 def test_held_walreceiver_refuses_the_unfreeze_and_trips_the_watchdog_then_completes(
     sandbox: SandboxFactory, tmp_path: Path,
 ) -> None:
@@ -276,6 +285,8 @@ def test_held_walreceiver_refuses_the_unfreeze_and_trips_the_watchdog_then_compl
 @pytest.mark.parametrize("nodes,playbook", [
     (3, "three-node"), (3, "three-node-frozen-primary"), (2, "two-node"), (1, "one-node"),
 ])
+@pytest.mark.pgreal
+@pytest.mark.sandbox
 def test_playbook_on_real_postgres_loses_nothing_and_ends_streaming(
     sandbox: SandboxFactory, nodes: int, playbook: str,
 ) -> None:
@@ -308,6 +319,8 @@ def test_playbook_on_real_postgres_loses_nothing_and_ends_streaming(
     ("unfreeze", "rollback-before-primary"),
     ("reprovision-primary", "rollback-after-primary"),
 ])
+@pytest.mark.pgreal
+@pytest.mark.sandbox
 def test_rollback_on_real_postgres_loses_nothing_and_ends_streaming(
     sandbox: SandboxFactory, tmp_path: Path, last: str, variant: str,
 ) -> None:
@@ -334,6 +347,8 @@ def test_rollback_on_real_postgres_loses_nothing_and_ends_streaming(
     _assert_no_loss(fresh)
 
 
+@pytest.mark.pgreal
+@pytest.mark.sandbox
 def test_postgres_killed_during_a_migration_is_restarted_and_every_write_accounted_for(
     sandbox: SandboxFactory,
 ) -> None:
@@ -365,6 +380,8 @@ def test_postgres_killed_during_a_migration_is_restarted_and_every_write_account
     _assert_no_loss(fresh)
 
 
+@pytest.mark.pgreal
+@pytest.mark.sandbox
 def test_verify_counts_a_lost_write_and_names_a_forked_peer(
     sandbox: SandboxFactory, capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -397,6 +414,8 @@ def test_verify_counts_a_lost_write_and_names_a_forked_peer(
     assert f"peer {async_.uuid} ({async_.ip}): " in forked.out and "FORKED: 1 rows" in forked.out
 
 
+@pytest.mark.pgreal
+@pytest.mark.sandbox
 def test_a_killed_sitter_takes_its_postgres_with_it(sandbox: SandboxFactory) -> None:
     from migrator.sandbox.manage import stop_peer
 

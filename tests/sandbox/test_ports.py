@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import socket
 
+import pytest
+
 from migrator.sandbox.ports import free_ports
+
+pytestmark = pytest.mark.unit
 
 
 def test_ports_picked_together_are_distinct_and_bindable() -> None:

@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from migrator.sandbox.manage import live_processes
+
+pytestmark = [pytest.mark.pgreal, pytest.mark.sandbox]
 
 
 def test_rehearse_three_nodes_through_the_cli() -> None:

@@ -13,6 +13,8 @@ from migrator.errors import Refused
 from migrator.sandbox.config import SandboxConfig
 from migrator.sandbox.manage import reprovision, reprovision_pid_file, reprovision_status
 
+pytestmark = pytest.mark.sandbox
+
 
 def test_a_second_reprovision_of_a_zone_is_refused_while_one_runs(
     sandbox: Callable[..., SandboxConfig],

@@ -6,6 +6,8 @@ import json
 import subprocess
 import threading
 
+import pytest
+
 from migrator.cluster.state import iso_now_ms
 from migrator.inventory import load_inventory
 from migrator.sandbox import procs
@@ -25,6 +27,8 @@ from migrator.steps.zk import with_one_node_write_mode
 from migrator.zk import reads, writes
 from tests.sandbox.conftest import SandboxFactory, adm, log_of, zone_ssh
 from tests.sandbox.test_migration import TIMEOUT, _backfill
+
+pytestmark = pytest.mark.sandbox
 
 
 def test_one_node_runbook_backfill_crash_loops_the_peer_into_maintenance(

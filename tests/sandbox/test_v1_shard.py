@@ -18,6 +18,8 @@ from migrator.zk.client import ZkTarget, connect, disconnect
 from migrator.zk.reads import read_history
 from tests.sandbox.conftest import SandboxFactory, adm_status, zone_ssh
 
+pytestmark = pytest.mark.sandbox
+
 
 def test_three_v1_nodes_write_and_fail_over_by_election_order(sandbox: SandboxFactory) -> None:
     config = sandbox(nodes=3, with_client=True)

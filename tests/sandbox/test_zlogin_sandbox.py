@@ -13,6 +13,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from migrator.inventory import load_inventory
@@ -20,6 +21,8 @@ from migrator.sandbox import procs
 from migrator.sandbox.config import IMAGES, SandboxConfig
 from tests.rollback.conftest import assert_v1, events, migrator
 from tests.sandbox.conftest import SandboxFactory, zone_ssh
+
+pytestmark = pytest.mark.sandbox
 
 SHARD = "1.moray.sandbox.test"
 

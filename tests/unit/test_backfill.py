@@ -10,6 +10,8 @@ from migrator.cluster.backfill import BACKFILL_REASON, compute_backfill_state
 from migrator.cluster.election import legacy_topology, parse_election_node
 from migrator.errors import MalformedZnode, UnexpectedTopology
 
+pytestmark = pytest.mark.unit
+
 SHARD = "1.moray.test"
 DATE = "2026-11-26T03:59:01.007Z"
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from migrator.cluster.backfill import compute_backfill_state
 from migrator.cluster.election import ElectionNode, legacy_topology, parse_election_node
 from migrator.cluster.state import parse_state
+
+pytestmark = pytest.mark.unit
 
 octets = st.integers(min_value=0, max_value=255)
 ips = st.builds(lambda a, b, c: f"10.{a}.{b}.{c}", octets, octets, octets)

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from migrator.dataclass import dataclass
 
+pytestmark = pytest.mark.unit
+
 # a field: (kind, default) with kind "required", "default" or "factory"
 FIELD = st.one_of(
     st.tuples(st.just("required"), st.none()),

@@ -28,6 +28,7 @@ def package(tmp_path: Path) -> Iterator[str]:
         sys.modules.pop("deferme", None)
 
 
+@pytest.mark.unit
 def test_a_deferred_module_loads_at_its_first_use_and_then_is_the_real_one(
     package: str,
 ) -> None:
@@ -41,12 +42,14 @@ def test_a_deferred_module_loads_at_its_first_use_and_then_is_the_real_one(
     assert imported.WORD is real.WORD  # the stand-in forwards to it from then on
 
 
+@pytest.mark.unit
 def test_a_module_already_imported_is_left_alone() -> None:
     before = sys.modules["re"]
     deferred_module("re")
     assert sys.modules["re"] is before
 
 
+@pytest.mark.unit
 def test_patterns_compiled_inside_the_package_wait_for_their_first_use(
     package: str,
 ) -> None:
@@ -61,6 +64,7 @@ def test_patterns_compiled_inside_the_package_wait_for_their_first_use(
     assert re.compile is not None and isinstance(re.compile("y"), re.Pattern)  # restored
 
 
+@pytest.mark.local
 def test_yaml_and_kazoo_import_without_their_eager_work() -> None:
     """In a fresh interpreter, as a command starts: PyYAML's reader pattern is not
     compiled, kazoo did not load ssl, and both still work."""

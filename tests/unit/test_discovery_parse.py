@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from migrator.discovery import parse
 from migrator.discovery.parse import Unparseable
 
+pytestmark = pytest.mark.unit
+
 ZONE = "2ffb1a8a-5a1d-4c51-9d3f-3b0e4e0a0a01"
 SERVER = "44454c4c-3800-104b-8036-b2c04f4e4d31"
 IMAGE = "6f2c1b4e-1d1a-4c3e-9a55-0e6b3f1a0001"

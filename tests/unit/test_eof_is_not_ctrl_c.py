@@ -12,6 +12,8 @@ import pytest
 from migrator.cli import _from_ssh, main
 from migrator.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED
 
+pytestmark = pytest.mark.unit
+
 
 def _paramiko_eof() -> EOFError:
     from migrator.remote.sshlib import paramiko

@@ -11,6 +11,8 @@ import textwrap
 
 import pytest
 
+pytestmark = pytest.mark.local
+
 
 def _run(body: str) -> subprocess.CompletedProcess[str]:
     code = "import os, sys, time\nfrom migrator.forked import Forked, ForkFailed\n" + \

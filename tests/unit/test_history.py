@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from migrator.cluster.history import order_history, parse_history_record, summarize
+
+pytestmark = pytest.mark.unit
 
 PEER_A = {"zoneId": "f29499ea-aaaa", "id": "a"}
 PEER_B = {"zoneId": "d0c715ab-bbbb", "id": "b"}

@@ -30,6 +30,8 @@ from migrator.strictjson import JsonRejected, loads
 from migrator.yamldoc import AliasExpansionError, parse_document
 from migrator.zk.paths import check_shard_name
 
+pytestmark = pytest.mark.unit
+
 SHARD = "1.moray.test"
 NAME = "10.0.0.1:5432:12345-0000000000"
 GOOD = {"zoneId": "z1", "ip": "10.0.0.1", "pgUrl": "tcp://postgres@10.0.0.1:5432/postgres"}

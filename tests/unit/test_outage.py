@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,6 +12,8 @@ from migrator.engine.render import outage_summary, plan_lines
 from migrator.playbook import catalog
 from migrator.playbook.loader import load_playbook_text
 from tests.engine.helpers import ZONES, snapshot
+
+pytestmark = pytest.mark.unit
 
 NOW = "2026-11-26T05:00:00.000Z"
 TIMING = o.Timing(session_timeout=30.0, reprovision=400.0, source="inventory")

@@ -8,6 +8,8 @@ import pytest
 
 from migrator.ui.output import Cell, Output
 
+pytestmark = pytest.mark.unit
+
 
 class FakeTerminal(io.StringIO):
     def isatty(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -12,6 +13,8 @@ from migrator.sandbox.pgclient import read_acked
 from migrator.sandbox.pgquery import _client_addr, conninfo
 from migrator.sandbox.pgreal import _ident, _quote_conf
 from migrator.sandbox.verify import summary_lines
+
+pytestmark = pytest.mark.unit
 
 
 def test_client_addr_comes_from_the_application_name_only_on_loopback() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -12,6 +13,8 @@ from migrator.engine.lock import LockHeld, LockHolder
 from migrator.engine.preflight import Facts, decide
 from migrator.errors import EXIT_REFUSED
 from migrator.remote.probe import ZoneReport
+
+pytestmark = pytest.mark.unit
 
 ZONES = ["z1", "z2", "z3"]
 ME = "me@here pid 1"

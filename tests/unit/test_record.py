@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from migrator.record import Problem, Record, RecordError, field
 
+pytestmark = pytest.mark.unit
+
 
 def _even(value: int) -> int:
     if value % 2:

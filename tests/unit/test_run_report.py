@@ -22,6 +22,8 @@ from migrator.engine.outagewatch import (
 )
 from migrator.engine.runreport import OutageClock, step_times, table_lines
 
+pytestmark = pytest.mark.unit
+
 T0 = datetime(2026, 11, 26, 5, 0, 0, tzinfo=UTC)
 A, B, C = "10.0.0.1:5432:12345", "10.0.0.2:5432:12345", "10.0.0.3:5432:12345"
 

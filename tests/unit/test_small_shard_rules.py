@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+import pytest
+
 from migrator.cluster.backfill import (
     compute_backfill_state,
     migrator_backfill_state,
@@ -19,6 +21,8 @@ from migrator.remote.loglevels import fallback_for, records_of, writes_debug
 from migrator.remote.manatee_status import ShardStatus, StatusPeer
 from migrator.steps.serving import serving_verdict
 from migrator.steps.shard_rules import _why_no_takeover, is_backfill
+
+pytestmark = pytest.mark.unit
 
 DATE = "2026-11-26T03:59:01.007Z"
 

@@ -10,6 +10,8 @@ from migrator.cluster.shard import MODE_BACKFILLED_FROZEN, MODE_LEGACY, MODE_MIG
 from migrator.cluster.state import iso_now_ms, parse_state
 from migrator.errors import MalformedZnode, Refused
 
+pytestmark = pytest.mark.unit
+
 PEER = {"zoneId": "z1", "ip": "10.0.0.1", "pgUrl": "tcp://postgres@10.0.0.1:5432/postgres",
         "backupUrl": "http://10.0.0.1:12345", "id": "10.0.0.1:5432:12345"}
 PEER2 = {**PEER, "zoneId": "z2", "ip": "10.0.0.2", "id": "10.0.0.2:5432:12345"}

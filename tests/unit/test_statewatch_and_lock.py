@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from migrator.engine.lock import BreakDecision, LockHolder, break_decision
 from migrator.engine.statewatch import foreign_change
+
+pytestmark = pytest.mark.unit
 
 PEER = {"zoneId": "z1", "ip": "10.0.0.1", "pgUrl": "tcp://postgres@10.0.0.1:5432/postgres",
         "backupUrl": "http://10.0.0.1:12345", "id": "10.0.0.1:5432:12345"}
@@ -32,6 +36,19 @@ def test_peer_changes_are_not_alarms() -> None:
     before = _state(freeze=...)
     assert foreign_change(before, _state(freeze=..., generation=1), []) is None
     assert foreign_change(before, _state(freeze=..., initWal="0/174A4D0"), []) is None
+
+
+def test_our_write_then_a_peers_seen_as_one_change_is_not_an_alarm() -> None:
+    """The watch may fire once for our unfreeze and the takeover right after it."""
+    frozen, unfrozen = _state(), _state(freeze=...)
+    taken_over = _state(freeze=..., generation=1)
+    assert foreign_change(frozen, taken_over, [unfrozen]) is None
+    # but not when our write was something else: the unfreeze is still someone else's
+    assert foreign_change(frozen, taken_over, [frozen]) == (
+        "the shard was unfrozen (it was frozen 2024-01-01T00:00:00.000Z: backfill)")
+    refrozen = _state(freeze={"date": "2024-02-02T00:00:00.000Z", "reason": "hands"})
+    assert foreign_change(frozen, refrozen, [unfrozen]) == (
+        "the freeze was changed to 2024-02-02T00:00:00.000Z: hands")
 
 
 def test_operator_changes_are_alarms_saying_what_changed() -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from migrator.cli.read import disagreement_note
 from migrator.cluster.shard import PeerRow
+
+pytestmark = pytest.mark.unit
 
 
 def row(election: str | None, state: str | None) -> PeerRow:

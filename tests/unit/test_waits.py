@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from migrator.engine.console import WaitLine
 from migrator.engine.waits import Sample, ZoneClock, judge, waited
 from migrator.remote.search import Notes
+
+pytestmark = pytest.mark.unit
 
 
 def _judge(clock: ZoneClock, sample: Sample, **kw: object) -> str | None:

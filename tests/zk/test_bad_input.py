@@ -5,8 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from migrator.sandbox.ports import free_port
 from tests.conftest import ZONES, V1Shard
+
+pytestmark = pytest.mark.zk
 
 SHARD = "1.moray.test"
 IPS = list(ZONES)

@@ -13,6 +13,8 @@ from migrator.zk import watches
 from migrator.zk.client import ZkTarget, connect, disconnect
 from tests.conftest import ZONES, V1Shard
 
+pytestmark = pytest.mark.zk
+
 SHARD = "1.moray.test"
 
 

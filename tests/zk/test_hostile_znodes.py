@@ -14,6 +14,8 @@ import pytest
 
 from tests.conftest import ZONES, CliResult, V1Shard, invoke_cli, peer_data
 
+pytestmark = pytest.mark.zk
+
 SHARD = "1.moray.test"
 IPS = list(ZONES)
 

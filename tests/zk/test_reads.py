@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from tests.conftest import ZONES, V1Shard
 from tests.zk.conftest import Result
+
+pytestmark = pytest.mark.zk
 
 IPS = list(ZONES)
 

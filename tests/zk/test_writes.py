@@ -12,6 +12,8 @@ from migrator.commands import expert
 from migrator.errors import NotConfirmed, StateAlreadyExists, StateConflict
 from tests.conftest import ZONES, V1Shard
 
+pytestmark = pytest.mark.zk
+
 SHARD = "1.moray.test"
 STATE = f"/manatee/{SHARD}/state"
 HISTORY = f"/manatee/{SHARD}/history"
