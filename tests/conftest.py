@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,7 +135,7 @@ def workdir(tmp_path: Path) -> Path:
 def sandbox(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SandboxFactory]:
     """``sandbox(nodes=3, with_client=False, deposed_mode="deposed", pg="sim")`` -> a
     running sandbox, torn down after the test whatever happened."""
-    from migrator.sandbox.manage import UpOptions, down, up
+    from migrator.sandbox.manage import UpOptions, up
 
     started: list[Path] = []
 
@@ -154,13 +157,64 @@ def sandbox(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SandboxF
     try:
         yield factory
     finally:
-        import shutil
+        left = [process for directory in started for process in bring_down(directory)]
+        if left:
+            pytest.fail("left running after `sandbox down`: " + "; ".join(left), pytrace=False)
 
-        for directory in started:
-            if (directory / "sandbox.json").exists() or (directory / "pids").exists():
-                down(directory)
-            if directory.name.startswith("migrator-pg-test-"):
-                shutil.rmtree(directory, ignore_errors=True)
+
+def bring_down(directory: Path) -> list[str]:
+    """`sandbox down` of a test's sandbox, then a look for anything of it still running
+    (every process a test starts, it stops): those are killed and returned."""
+    import shutil
+
+    from migrator.sandbox.manage import down
+
+    if (directory / "sandbox.json").exists() or (directory / "pids").exists():
+        down(directory)
+    left = []
+    for proc in Path("/proc").iterdir():
+        try:
+            words = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if proc.name.isdigit() and any(str(directory).encode() in w for w in words):
+            left.append(f"{proc.name} {b' '.join(words).decode(errors='replace')[:160]}")
+            with contextlib.suppress(OSError):
+                os.kill(int(proc.name), signal.SIGKILL)
+    if directory.name.startswith("migrator-pg-test-"):
+        shutil.rmtree(directory, ignore_errors=True)
+    return left
+
+
+@pytest.fixture(scope="module")
+def shared_sandbox(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[SandboxConfig]:
+    """One sandbox for the tests of a module that only look at it (or change files of it
+    they put back): the module names its options in ``SHARED_SANDBOX`` (a dict of
+    ``UpOptions``; zones over SSH unless it says otherwise)."""
+    from migrator.sandbox.manage import UpOptions, up
+
+    options = {"access": "ssh", **getattr(request.module, "SHARED_SANDBOX", {})}
+    if options.get("pg") == "real":
+        from tests.tiers import require
+
+        require(request.node, "pgreal", "shares a sandbox with real PostgreSQL")
+        import tempfile
+
+        directory = Path(tempfile.mkdtemp(prefix="migrator-pg-test-", dir="/var/tmp")) / "sb"
+        directory.parent.chmod(0o711)
+    else:
+        directory = tmp_path_factory.mktemp("shared-sandbox") / "sb"
+    try:
+        yield up(directory, UpOptions(**options))
+    finally:
+        left = bring_down(directory)
+        if directory.parent.name.startswith("migrator-pg-test-"):
+            import shutil
+
+            shutil.rmtree(directory.parent, ignore_errors=True)
+        if left:
+            pytest.fail("left running after `sandbox down`: " + "; ".join(left), pytrace=False)
 
 
 @dataclass

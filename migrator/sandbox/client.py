@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import signal
 import socket
 import sys
 import threading
@@ -245,8 +244,9 @@ def run(directory: Path, interval: float | None = None) -> int:
         writer = RealWriter(config, tracker, REAL_WRITE_INTERVAL if interval is None else interval)
     else:
         writer = Writer(config, tracker, WRITE_INTERVAL if interval is None else interval)
-    signal.signal(signal.SIGTERM, lambda *_: writer.stop.set())
-    signal.signal(signal.SIGINT, lambda *_: writer.stop.set())
+    from migrator.sandbox.procs import on_termination
+
+    on_termination(writer.stop.set)
     try:
         writer.run()
     finally:

@@ -107,13 +107,25 @@ def kill_recorded(
 ) -> bool:
     """Stop the process group recorded in ``pid_file``; SIGKILL what outlives ``timeout``.
 
-    Returns True when something was running. The pid file is removed either way.
+    Returns True when something was running. The pid file is removed either way, but
+    only once the process is gone: a caller killed half-way (a `sandbox reprovision`
+    stopped by `sandbox down`) leaves the file, so the next `down` still finds the
+    process instead of leaving it running unrecorded.
     """
     pid = recorded_pid(pid_file)
-    with contextlib.suppress(FileNotFoundError):
-        pid_file.unlink()
     if pid is None:
+        with contextlib.suppress(FileNotFoundError):
+            pid_file.unlink()
         return False
+    try:
+        _stop(pid, sig, timeout, with_descendants)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            pid_file.unlink()
+    return True
+
+
+def _stop(pid: int, sig: int, timeout: float, with_descendants: bool) -> None:
     below = descendants(pid)
     if with_descendants:
         for child in below:
@@ -131,7 +143,6 @@ def kill_recorded(
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(child, signal.SIGKILL)
             _wait_gone(child, timeout)
-    return True
 
 
 def on_exit(pid: int, callback: Callable[[], None]) -> None:
@@ -160,3 +171,28 @@ def _wait_gone(pid: int, timeout: float) -> bool:
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
     return start_time(pid) is None
+
+
+def on_termination(callback: Callable[[], None]) -> None:
+    """Call ``callback`` once, from a thread of its own, when SIGTERM or SIGINT arrives.
+
+    A Python signal handler runs in the main thread between any two bytecodes, also
+    while that thread holds a lock (a queue's, an Event's): a handler that takes such a
+    lock can deadlock, and a sitter receiving two SIGTERMs at once (its process group's,
+    then its supervisor's) did, until `sandbox down` killed it 5 s later. So the
+    handler does nothing: the interpreter writes the signal to a pipe
+    (``signal.set_wakeup_fd``, async-signal-safe) and a thread reading it calls
+    ``callback`` outside any signal context. Main thread only.
+    """
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _signum, _frame: None)
+
+    def deliver() -> None:
+        os.read(read_fd, 1)  # blocks until the first signal
+        callback()
+
+    threading.Thread(target=deliver, name="on-termination", daemon=True).start()
+

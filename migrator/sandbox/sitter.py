@@ -20,7 +20,6 @@ import itertools
 import logging
 import os
 import queue
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from migrator.sandbox.peer_v1 import V1Peer
 from migrator.sandbox.peer_v2 import InvalidState, V2Peer
 from migrator.sandbox.pgapi import Postgres
 from migrator.sandbox.pgsim import SimPostgres
+from migrator.sandbox.procs import on_termination
 from migrator.sandbox.zkpeer import Event, PeerZk
 
 IDLE_WAKEUP = 30.0  # seconds; only to notice a stop request, events wake us at once
@@ -76,13 +76,12 @@ def run(directory: Path, zone_name: str) -> int:
     events: queue.Queue[Event] = queue.Queue()
     stopping = False
 
-    def on_signal(_signum: int, _frame: Any) -> None:
+    def on_stop() -> None:
         nonlocal stopping
         stopping = True
         events.put(Event("stop"))
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    on_termination(on_stop)
 
     pg = _postgres(config.pg, zone_dir, zone, log, events)
     try:

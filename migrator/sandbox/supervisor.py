@@ -90,14 +90,13 @@ def run(directory: Path, zone: str, zone_dir: Path) -> int:
     stopping = False
     child: subprocess.Popen[bytes] | None = None
 
-    def on_signal(_signum: int, _frame: Any) -> None:
+    def on_stop() -> None:
         nonlocal stopping
         stopping = True
         if child is not None and child.poll() is None:
             child.terminate()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    procs.on_termination(on_stop)
     quick = 0
     restarts = 0
     while not stopping:

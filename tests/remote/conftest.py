@@ -17,22 +17,24 @@ from migrator.sandbox.sshd import SshServer, generate_keypair
 FAST_SHELL = '/bin/sh -c "$SSH_ORIGINAL_COMMAND"'
 
 
-@pytest.fixture
-def client_key(tmp_path: Path) -> Path:
-    key = tmp_path / "id_ed25519"
+@pytest.fixture(scope="session")
+def client_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One client identity per worker: tests only read it."""
+    key = tmp_path_factory.mktemp("client") / "id_ed25519"
     generate_keypair(key, comment="migrator-test")
     return key
 
 
 @pytest.fixture
 def sshd_factory(tmp_path: Path, client_key: Path) -> Iterator[Callable[..., SshServer]]:
-    """Start sshd servers; every one is stopped at teardown, also on failure."""
+    """Start sshd servers of the test's own; every one is stopped at teardown, also on
+    failure."""
     started: list[SshServer] = []
 
     def start(host: str = "127.0.0.21", name: str | None = None, **kwargs: Any) -> SshServer:
         workdir = tmp_path / (name or f"sshd-{len(started)}")
-        kwargs.setdefault("force_command", FAST_SHELL)
-        server = SshServer(workdir, host, authorized_keys=Path(f"{client_key}.pub"), **kwargs)
+        server = SshServer(workdir, host, authorized_keys=Path(f"{client_key}.pub"),
+                           **{"force_command": FAST_SHELL, **kwargs})
         started.append(server)
         server.start()
         return server
@@ -44,9 +46,33 @@ def sshd_factory(tmp_path: Path, client_key: Path) -> Iterator[Callable[..., Ssh
             server.stop()
 
 
+@pytest.fixture(scope="session")
+def shared_sshd(tmp_path_factory: pytest.TempPathFactory, client_key: Path
+                ) -> Iterator[SshServer]:
+    """One sshd per worker for the tests that only run commands on it and read its files;
+    a test that drops its connections or stops it asks for its own (``own_sshd``)."""
+    server = SshServer(tmp_path_factory.mktemp("sshd"), "127.0.0.21",
+                       authorized_keys=Path(f"{client_key}.pub"), force_command=FAST_SHELL)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def sshd(sshd_factory: Callable[..., SshServer]) -> SshServer:
-    return sshd_factory()
+def sshd(request: pytest.FixtureRequest, shared_sshd: SshServer,
+         sshd_factory: Callable[..., SshServer]) -> SshServer:
+    """The zone's sshd: the worker's shared one, or the test's own with
+    ``@own_sshd`` (it drops connections, stops the server or counts its log from the
+    start)."""
+    if getattr(request, "param", "shared") == "own":
+        return sshd_factory()
+    return shared_sshd
+
+
+# a test that drops the zone's connections or stops its server: its own sshd
+own_sshd = pytest.mark.parametrize("sshd", ["own"], indirect=True)
 
 
 def write_inventory(

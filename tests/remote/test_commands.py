@@ -14,7 +14,7 @@ from migrator.inventory import CommandTemplate, Inventory, load_inventory, valid
 from migrator.remote.errors import ConnectionDropped, RemoteCommandTimeout, ZoneUnreachable
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.sshd import SshServer
-from tests.remote.conftest import write_inventory
+from tests.remote.conftest import own_sshd, write_inventory
 
 NASTY = [
     "$(touch {canary})",
@@ -88,6 +88,7 @@ def test_hanging_command_times_out_naming_zone_and_command(session: RemoteSessio
 
 
 @pytest.mark.sshd
+@own_sshd
 def test_one_transport_is_reused_for_every_command(
     session: RemoteSession, sshd: SshServer
 ) -> None:
@@ -98,6 +99,7 @@ def test_one_transport_is_reused_for_every_command(
 
 
 @pytest.mark.sshd
+@own_sshd
 def test_dropped_connection_is_reestablished(session: RemoteSession, sshd: SshServer) -> None:
     assert session.run("z1", ["echo", "before"]).ok
     assert sshd.drop_connections() > 0
@@ -109,6 +111,7 @@ def test_dropped_connection_is_reestablished(session: RemoteSession, sshd: SshSe
 
 
 @pytest.mark.sshd
+@own_sshd
 def test_drop_during_a_command_is_reported_not_rerun(
     session: RemoteSession, sshd: SshServer, tmp_path: Path
 ) -> None:
@@ -251,6 +254,7 @@ def test_arbitrary_arguments_arrive_verbatim(session: RemoteSession, tmp_path: P
 
 
 @pytest.mark.sshd
+@own_sshd
 def test_stop_by_pid_ends_connections_too(
     session: RemoteSession, sshd: SshServer
 ) -> None:

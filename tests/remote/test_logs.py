@@ -15,6 +15,7 @@ from migrator.remote.logs import LogMark
 from migrator.remote.search import look_once, wait_for_record
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.sshd import SshServer
+from tests.remote.conftest import own_sshd
 
 pytestmark = pytest.mark.sshd
 
@@ -197,6 +198,7 @@ def test_follow_survives_rotation_while_following(session: RemoteSession, log: P
     assert found.record is not None
 
 
+@own_sshd
 def test_follow_resumes_after_the_connection_drops(
     session: RemoteSession, log: Path, sshd: SshServer
 ) -> None:
@@ -218,6 +220,7 @@ def test_follow_resumes_after_the_connection_drops(
     assert session.connection("z1").connects >= 2
 
 
+@own_sshd
 def test_remote_tail_ends_when_the_follower_closes(
     session: RemoteSession, log: Path, sshd: SshServer
 ) -> None:

@@ -13,10 +13,11 @@ from migrator.remote.errors import HostKeyUnknown, ZoneUnreachable
 from migrator.remote.prewarm import Prewarm
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.sshd import SshServer
-from tests.remote.conftest import write_inventory
+from tests.remote.conftest import own_sshd, write_inventory
 
 
 @pytest.mark.sshd
+@own_sshd
 def test_prewarmed_session_has_the_zone_connected_once(
     zone_inventory: Callable[..., Inventory], sshd: SshServer
 ) -> None:
@@ -33,6 +34,7 @@ def test_prewarmed_session_has_the_zone_connected_once(
 
 
 @pytest.mark.sshd
+@own_sshd
 def test_an_unknown_host_key_is_still_refused_by_the_check_that_needs_the_zone(
     tmp_path: Path, sshd: SshServer, client_key: Path
 ) -> None:

@@ -25,20 +25,35 @@ from tests.sandbox.conftest import SandboxFactory, zone_ssh
 pytestmark = pytest.mark.sandbox
 
 SHARD = "1.moray.sandbox.test"
+# the tests that only look at the route (or change a copy of the headnode's inventory)
+# share one sandbox; the ones that migrate, roll back or stop a node bring up their own
+SHARED_SANDBOX = {"nodes": 3, "access": "zlogin"}
 
 
-def _discover(config: SandboxConfig, out: Path, *extra: str) -> Any:
+def _discover(config: SandboxConfig, out: Path, *extra: str,
+              headnode: Path | None = None) -> Any:
     return migrator("inventory", "discover", "--inventory",
-                    str(config.directory / "headnode.yaml"), "--shard", SHARD,
+                    str(headnode or config.directory / "headnode.yaml"), "--shard", SHARD,
                     "--out", str(out), *extra)
+
+
+def _headnode_copy(config: SandboxConfig, where: Path) -> tuple[Path, dict[str, Any]]:
+    """The sandbox's HEADNODE.yaml copied to ``where`` (its paths made absolute), for a
+    test to change without touching the shared sandbox; the path and the document."""
+    document = yaml.safe_load((config.directory / "headnode.yaml").read_text())
+    document["known_hosts"] = str(config.directory / document["known_hosts"])
+    document["ssh"]["identity"] = str(config.directory / document["ssh"]["identity"])
+    path = where / "headnode.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path, document
 
 
 def _up(sandbox: SandboxFactory, **options: Any) -> SandboxConfig:
     return sandbox(access="zlogin", **options)
 
 
-def test_zones_have_no_sshd_and_zlogin_reaches_them(sandbox: SandboxFactory) -> None:
-    config = _up(sandbox, nodes=3)
+def test_zones_have_no_sshd_and_zlogin_reaches_them(shared_sandbox: SandboxConfig) -> None:
+    config = shared_sandbox
     pid_names = sorted(p.stem for p in (config.directory / "pids").glob("sshd-*.pid"))
     assert pid_names == sorted([*(f"sshd-node-{n.uuid}" for n in config.nodes),
                                 "sshd-headnode"])
@@ -121,26 +136,30 @@ def test_rollback_over_the_zlogin_route(sandbox: SandboxFactory, tmp_path: Path)
 
 
 def test_zone_missing_from_vmapi_names_the_command_and_field(
-    sandbox: SandboxFactory, tmp_path: Path
+    shared_sandbox: SandboxConfig, tmp_path: Path
 ) -> None:
-    config = _up(sandbox, nodes=2)
+    config = shared_sandbox
     missing = config.zones[1].uuid
-    (config.directory / "headnode" / "vmapi-hidden").write_text(missing + "\n")
-    out = tmp_path / "discovered.yaml"
-    result = _discover(config, out, "--yes")
-    assert result.returncode == 2, result.stderr
-    assert f"sdc-vmapi /vms/{missing}" in result.stderr
-    assert "HTTP 404" in result.stderr
-    assert f"zones: {{{missing}: {{node: SERVER, host: IP}}}}" in result.stderr
-    assert "nothing was written" in result.stderr
-    assert not out.exists()
-    # filled by hand in HEADNODE.yaml, discovery goes through
-    headnode = config.directory / "headnode.yaml"
-    document = yaml.safe_load(headnode.read_text())
-    document["zones"] = {missing: {"node": config.zones[1].node, "host": config.zones[1].ip}}
-    document["zookeeper"] = config.zk_connection  # given: SAPI is not asked
-    headnode.write_text(yaml.safe_dump(document))
-    again = _discover(config, out, "--yes", "--json")
+    hidden = config.directory / "headnode" / "vmapi-hidden"
+    hidden.write_text(missing + "\n")
+    try:
+        out = tmp_path / "discovered.yaml"
+        result = _discover(config, out, "--yes")
+        assert result.returncode == 2, result.stderr
+        assert f"sdc-vmapi /vms/{missing}" in result.stderr
+        assert "HTTP 404" in result.stderr
+        assert f"zones: {{{missing}: {{node: SERVER, host: IP}}}}" in result.stderr
+        assert "nothing was written" in result.stderr
+        assert not out.exists()
+        # filled by hand in HEADNODE.yaml, discovery goes through
+        headnode, document = _headnode_copy(config, tmp_path)
+        document["zones"] = {missing: {"node": config.zones[1].node,
+                                       "host": config.zones[1].ip}}
+        document["zookeeper"] = config.zk_connection  # given: SAPI is not asked
+        headnode.write_text(yaml.safe_dump(document))
+        again = _discover(config, out, "--yes", "--json", headnode=headnode)
+    finally:
+        hidden.unlink()
     assert again.returncode == 0, again.stderr
     assert load_inventory(out).zones[missing].node == config.zones[1].node
     sources = {s["field"]: s["source"] for s in json.loads(again.stdout)["sources"]}
@@ -169,25 +188,28 @@ def test_compute_node_unreachable_is_named_per_zone(sandbox: SandboxFactory) -> 
             assert report["reachable"] and report["ok"], report["problems"]
 
 
-def test_headnode_host_key_is_verified(sandbox: SandboxFactory, tmp_path: Path) -> None:
-    config = _up(sandbox, nodes=1)
-    known = config.directory / "known_hosts"
+def test_headnode_host_key_is_verified(shared_sandbox: SandboxConfig, tmp_path: Path) -> None:
+    config = shared_sandbox
     headnode = config.headnode
     assert headnode is not None
-    lines = [line for line in known.read_text().splitlines()
-             if not line.startswith(f"[{headnode.ip}]:{headnode.ssh_port} ")]
-    known.write_text("\n".join(lines) + "\n")
+    known = tmp_path / "known_hosts"
+    known.write_text("".join(
+        line + "\n" for line in (config.directory / "known_hosts").read_text().splitlines()
+        if not line.startswith(f"[{headnode.ip}]:{headnode.ssh_port} ")))
+    copy, document = _headnode_copy(config, tmp_path)
+    document["known_hosts"] = str(known)
+    copy.write_text(yaml.safe_dump(document))
     out = tmp_path / "discovered.yaml"
-    result = _discover(config, out, "--yes")
+    result = _discover(config, out, "--yes", headnode=copy)
     assert result.returncode == 3, result.stderr
     assert "headnode" in result.stderr and "SHA256:" in result.stderr
     assert not out.exists()
 
 
 def test_discovery_failures_name_the_command_and_write_nothing(
-    sandbox: SandboxFactory, tmp_path: Path
+    shared_sandbox: SandboxConfig, tmp_path: Path
 ) -> None:
-    config = _up(sandbox, nodes=1)
+    config = shared_sandbox
     out = tmp_path / "discovered.yaml"
     unknown_image = "00000000-0000-4000-8000-000000000000"
     result = _discover(config, out, "--migrate-to", unknown_image, "--yes")
@@ -204,26 +226,25 @@ def test_discovery_failures_name_the_command_and_write_nothing(
     assert unasked.returncode == 3 and "nothing was written" in unasked.stderr
     assert "sdc-vmapi /vms/{zone}" in unasked.stdout  # the sources were shown
 
-    headnode = config.directory / "headnode.yaml"
-    document = yaml.safe_load(headnode.read_text())
+    headnode, document = _headnode_copy(config, tmp_path)
     # a Moray the headnode lists but VMAPI does not know
     moray = "5e0c0e1f-0b7a-4f1c-9a61-1c7e2a4d5f10"
     document["discovery"]["morays"] = f"echo moray 1 {moray}"
     headnode.write_text(yaml.safe_dump(document))
-    lost = _discover(config, out, "--yes")
+    lost = _discover(config, out, "--yes", headnode=headnode)
     assert lost.returncode == 2
     assert f"sdc-vmapi /vms/{moray}" in lost.stderr
     assert f"`morays: {{{moray}: {{node: SERVER, host: IP}}}}`" in lost.stderr
 
     document["discovery"]["morays"] = f"echo moray 1 {config.zones[0].uuid}"  # a peer
     headnode.write_text(yaml.safe_dump(document))
-    mixed = _discover(config, out, "--yes")
+    mixed = _discover(config, out, "--yes", headnode=headnode)
     assert mixed.returncode == 2
     assert f"lists the shard's own peer(s) {config.zones[0].uuid} as Morays" in mixed.stderr
 
     document["discovery"]["zookeeper"] = "sdc-sapi /applications?name=nothing; false"
     headnode.write_text(yaml.safe_dump(document))
-    broken = _discover(config, out, "--yes")
+    broken = _discover(config, out, "--yes", headnode=headnode)
     assert broken.returncode == 2
     assert "`sdc-sapi /applications?name=nothing; false` on the headnode" in broken.stderr
     assert "Fill `zookeeper:` by hand" in broken.stderr
