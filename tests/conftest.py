@@ -134,12 +134,14 @@ def workdir(tmp_path: Path) -> Path:
 @pytest.fixture
 def sandbox(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SandboxFactory]:
     """``sandbox(nodes=3, with_client=False, deposed_mode="deposed", pg="sim")`` -> a
-    running sandbox, torn down after the test whatever happened."""
+    running sandbox of the test's own (zones over SSH unless ``access`` says otherwise),
+    torn down after the test whatever happened."""
     from migrator.sandbox.manage import UpOptions, up
 
     started: list[Path] = []
 
     def factory(**options: Any) -> SandboxConfig:
+        options.setdefault("access", "ssh")  # these tests reach zones over their own sshd
         directory = tmp_path / f"sandbox{len(started)}"
         if options.get("pg") == "real":
             from tests.tiers import require
@@ -151,7 +153,6 @@ def sandbox(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SandboxF
 
             directory = Path(tempfile.mkdtemp(prefix="migrator-pg-test-", dir="/var/tmp"))
         started.append(directory)
-        options.setdefault("access", "ssh")  # these tests reach zones over their own sshd
         return up(directory, UpOptions(**options))
 
     try:

@@ -1,4 +1,4 @@
-"""Wait for a bunyan record in a local sitter log by following it live (``tail -F``).
+"""Wait for a line or a bunyan record in a local file by following it live (``tail -F``).
 
 Used by the rehearsal and the sandbox tests: the whole log is read from its
 start, then new lines as they are written (tail uses inotify), until a record
@@ -32,9 +32,9 @@ def read_records(path: Path) -> list[Record]:
     return records
 
 
-def wait_for_record(
-    path: Path, predicate: Callable[[Record], bool], timeout: float, since: str | None = None
-) -> Record | None:
+def wait_for_line(path: Path, predicate: Callable[[str], bool], timeout: float) -> str | None:
+    """The first line of ``path`` (from its start, then as it is written) that matches,
+    or None when none does within ``timeout`` seconds."""
     tail = subprocess.Popen(
         ["tail", "-n", "+1", "-F", str(path)],
         stdout=subprocess.PIPE,
@@ -58,21 +58,36 @@ def wait_for_record(
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if not isinstance(record, dict):
-                    continue
-                if since is not None and str(record.get("time", "")) < since:
-                    continue
-                if predicate(record):
-                    return record
+                text = line.decode("utf-8", "replace")
+                if predicate(text):
+                    return text
     finally:
         selector.close()
         tail.kill()
         tail.wait(timeout=5)
         tail.stdout.close()
+
+
+def wait_for_record(
+    path: Path, predicate: Callable[[Record], bool], timeout: float, since: str | None = None
+) -> Record | None:
+    found: list[Record] = []
+
+    def matches(line: str) -> bool:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return False
+        if not isinstance(record, dict):
+            return False
+        if since is not None and str(record.get("time", "")) < since:
+            return False
+        if predicate(record):
+            found.append(record)
+            return True
+        return False
+
+    return found[0] if wait_for_line(path, matches, timeout) is not None else None
 
 
 def role_record(role: str) -> Callable[[Record], bool]:

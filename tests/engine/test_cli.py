@@ -16,8 +16,6 @@ from tests.engine.helpers import IPS, SHARD, ZK_ONLY_PLAYBOOK, ZONES
 
 pytestmark = pytest.mark.zk
 
-pytestmark = pytest.mark.zk
-
 
 Result = CliResult
 

@@ -24,8 +24,6 @@ from tests.engine.helpers import SHARD
 
 pytestmark = pytest.mark.zk
 
-pytestmark = pytest.mark.zk
-
 CALLS: list[dict[str, Any]] = []
 VERDICT: dict[str, Any] = {}
 

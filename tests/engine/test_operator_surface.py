@@ -18,8 +18,6 @@ from tests.engine.helpers import SHARD, ZK_ONLY_PLAYBOOK
 
 pytestmark = pytest.mark.zk
 
-pytestmark = pytest.mark.zk
-
 
 def test_declining_the_summary_writes_nothing_not_even_a_journal(
     zk: Any, three_peers: V1Shard, make_runner: MakeRunner

@@ -30,8 +30,6 @@ from tests.engine.helpers import SHARD, ZK_ONLY_PLAYBOOK, ZONES, zk_only_playboo
 
 pytestmark = pytest.mark.zk
 
-pytestmark = pytest.mark.zk
-
 
 def _history_names(zk: Any) -> list[str]:
     return sorted(zk.get_children(f"/manatee/{SHARD}/history"))
@@ -96,17 +94,45 @@ def _ctx(client: Any) -> EngineContext:
                          original=capture(snap))
 
 
+class CountingClient:
+    """The engine's kazoo client, counting the reads it is asked to make (a polling
+    check reads again and again; a watch reads once, and once more per change), and
+    saying when the first one was made (the check is now watching)."""
+
+    READS = frozenset({"get", "exists", "get_children", "get_async", "exists_async",
+                       "get_children_async"})
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.reads = 0
+        self.first_read = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name not in self.READS:
+            return attribute
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.reads += 1
+            self.first_read.set()
+            return attribute(*args, **kwargs)
+
+        return counted
+
+
 def test_checks_wait_for_a_watch_not_a_poll(zk: Any, kazoo: Any, three_peers: V1Shard) -> None:
     ctx = _ctx(kazoo)
     present = CheckRef(check="state_present")
     assert not run_check(ctx, present, 0.0).ok
     state = rules.expected_backfill(ctx.original, "2026-11-26T05:00:00.000Z")
+    counting = CountingClient(kazoo)
+    ctx.zk = counting
 
-    def write_later() -> None:
-        time.sleep(0.3)
+    def write_once_watched() -> None:
+        assert counting.first_read.wait(10)
         zk.create(f"/manatee/{SHARD}/state", state.to_bytes())
 
-    writer = threading.Thread(target=write_later)
+    writer = threading.Thread(target=write_once_watched)
     writer.start()
     try:
         outcome = run_check(ctx, present, 10.0)
@@ -114,8 +140,16 @@ def test_checks_wait_for_a_watch_not_a_poll(zk: Any, kazoo: Any, three_peers: V1
         writer.join()
     assert outcome.ok
     assert run_check(ctx, CheckRef(check="state_matches"), 0.0).ok
-    timed_out = run_check(ctx, CheckRef(check="shard_unfrozen"), 0.2)
-    assert not timed_out.ok and "still frozen" in timed_out.detail
+    # Nothing changes during these waits: a watch reads to set itself and to judge the
+    # shard once, however long it then waits; a poll would read again and again.
+    unfrozen = CheckRef(check="shard_unfrozen")
+    counting.reads = 0
+    short = run_check(ctx, unfrozen, 0.2)
+    read_in_short, counting.reads = counting.reads, 0
+    long = run_check(ctx, unfrozen, 1.5)
+    assert not short.ok and not long.ok and "still frozen" in long.detail
+    assert read_in_short > 0 and counting.reads == read_in_short, (read_in_short,
+                                                                   counting.reads)
 
 
 def test_election_rejoined_sees_a_new_session(kazoo: Any, three_peers: V1Shard) -> None:
@@ -123,9 +157,11 @@ def test_election_rejoined_sees_a_new_session(kazoo: Any, three_peers: V1Shard) 
     ref = CheckRef(check="election_rejoined", params={"zone": "original_async"})
     assert not run_check(ctx, ref, 0.0).ok
     three_peers.leave("127.0.1.49")
+    counting = CountingClient(kazoo)
+    ctx.zk = counting
 
     def rejoin() -> None:
-        time.sleep(0.2)
+        assert counting.first_read.wait(10)  # the check is watching the election
         three_peers.join("127.0.1.49", ZONES[2])
 
     thread = threading.Thread(target=rejoin)

@@ -13,6 +13,7 @@ import yaml
 from migrator.inventory import Inventory, load_inventory
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.sshd import SshServer, generate_keypair
+from tests.waiting import until
 
 FAST_SHELL = '/bin/sh -c "$SSH_ORIGINAL_COMMAND"'
 
@@ -73,6 +74,26 @@ def sshd(request: pytest.FixtureRequest, shared_sshd: SshServer,
 
 # a test that drops the zone's connections or stops its server: its own sshd
 own_sshd = pytest.mark.parametrize("sshd", ["own"], indirect=True)
+
+
+def remote_tails(sshd: SshServer) -> list[int]:
+    """The live `tail` processes the server runs for its clients (log follows)."""
+    found = []
+    for pid in sshd.connection_pids():
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() != "tail":
+                continue
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            found.append(pid)
+    return found
+
+
+def following(sshd: SshServer, timeout: float = 10.0) -> None:
+    """Until a log follow's `tail` runs on the server (what a test writes then is new)."""
+    until(lambda: remote_tails(sshd), timeout, "a log follow's tail running on the zone")
 
 
 def write_inventory(

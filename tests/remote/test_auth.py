@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,24 +13,24 @@ import pytest
 from migrator.inventory import load_inventory
 from migrator.remote.errors import AuthenticationFailed
 from migrator.remote.session import RemoteSession
+from migrator.sandbox.procs import start_time
 from migrator.sandbox.sshd import SshServer
 from tests.remote.conftest import write_inventory
+from tests.waiting import until
 
 pytestmark = pytest.mark.sshd
 
 
 @pytest.fixture
 def agent(tmp_path: Path, client_key: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A real ssh-agent holding the client key, stopped by pid at teardown."""
+    """A real ssh-agent holding the client key, stopped by pid at teardown. Started as
+    an agent is in a login (it forks and says its pid once its socket listens), so
+    the test waits for the agent itself, not for a while."""
     socket_path = tmp_path / "agent.sock"
-    process = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket_path)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               stdin=subprocess.DEVNULL, start_new_session=True)
+    started = subprocess.run(["ssh-agent", "-s", "-a", str(socket_path)], capture_output=True,
+                             text=True, timeout=10, check=True, stdin=subprocess.DEVNULL)
+    pid = int(started.stdout.split("SSH_AGENT_PID=", 1)[1].split(";", 1)[0])
     try:
-        deadline = time.monotonic() + 10
-        while not socket_path.exists() and process.poll() is None:
-            assert time.monotonic() < deadline, "ssh-agent did not create its socket"
-            time.sleep(0.01)  # process start-up; there is nothing to watch
         env = {**os.environ, "SSH_AUTH_SOCK": str(socket_path)}
         subprocess.run(["ssh-add", str(client_key)], env=env, check=True, timeout=10,
                        capture_output=True)
@@ -39,8 +38,8 @@ def agent(tmp_path: Path, client_key: Path, monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ssh/id_* to fall back on
         yield socket_path
     finally:
-        os.kill(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
+        os.kill(pid, signal.SIGTERM)
+        until(lambda: start_time(pid) is None, 10, f"ssh-agent {pid} gone")
 
 
 def test_key_from_the_agent(tmp_path: Path, sshd: SshServer, agent: Path) -> None:

@@ -15,6 +15,7 @@ from migrator.remote.errors import ConnectionDropped, RemoteCommandTimeout, Zone
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.sshd import SshServer
 from tests.remote.conftest import own_sshd, write_inventory
+from tests.waiting import line_in, until
 
 NASTY = [
     "$(touch {canary})",
@@ -103,9 +104,8 @@ def test_one_transport_is_reused_for_every_command(
 def test_dropped_connection_is_reestablished(session: RemoteSession, sshd: SshServer) -> None:
     assert session.run("z1", ["echo", "before"]).ok
     assert sshd.drop_connections() > 0
-    deadline = time.monotonic() + 5
-    while session.connection("z1").transport_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)  # let paramiko notice the EOF
+    until(lambda: not session.connection("z1").transport_alive(), 5,
+          "paramiko noticing the dropped connection")
     assert session.run("z1", ["echo", "after"]).text == "after\n"
     assert session.connection("z1").connects == 2
 
@@ -227,10 +227,8 @@ def test_keepalives_are_sent_on_an_idle_transport(
                            known_hosts=known, identity=client_key, ssh={"keepalive": 1})
     with RemoteSession(load_inventory(path), use_agent=False) as session:
         session.connect("z1")
-        deadline = time.monotonic() + 10
-        while "keepalive@lag.net" not in server.log_file.read_text():
-            assert time.monotonic() < deadline, "no keepalive reached sshd"
-            time.sleep(0.1)  # keepalives are timer-driven; nothing else to wait on
+        seen = line_in(server.log_file, lambda line: "keepalive@lag.net" in line, 10)
+        assert seen is not None, "no keepalive reached sshd"
 
 
 @pytest.mark.sshd

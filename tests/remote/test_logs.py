@@ -15,7 +15,8 @@ from migrator.remote.logs import LogMark
 from migrator.remote.search import look_once, wait_for_record
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.sshd import SshServer
-from tests.remote.conftest import own_sshd
+from tests.remote.conftest import following, own_sshd, remote_tails
+from tests.waiting import until
 
 pytestmark = pytest.mark.sshd
 
@@ -136,13 +137,13 @@ def test_offset_check_cost_does_not_depend_on_log_size(
 
 
 def test_a_line_appended_while_following_is_seen(
-    session: RemoteSession, log: Path, record_property: object
+    session: RemoteSession, log: Path, sshd: SshServer, record_property: object
 ) -> None:
     mark = session.mark_log("z1")
     written: list[float] = []
 
     def writer() -> None:
-        time.sleep(0.3)
+        following(sshd)
         _append(log, _record("assuming role", role="unassigned"))
         written.append(time.monotonic())
 
@@ -180,11 +181,13 @@ def test_record_written_before_following_started_is_found(
     assert found.record is not None
 
 
-def test_follow_survives_rotation_while_following(session: RemoteSession, log: Path) -> None:
+def test_follow_survives_rotation_while_following(
+    session: RemoteSession, log: Path, sshd: SshServer
+) -> None:
     mark = session.mark_log("z1")
 
     def rotate() -> None:
-        time.sleep(0.3)
+        following(sshd)
         os.rename(log, log.with_suffix(".log.0"))
         log.write_text(_record("assuming role", role="primary"))
 
@@ -205,9 +208,9 @@ def test_follow_resumes_after_the_connection_drops(
     mark = session.mark_log("z1")
 
     def drop_then_write() -> None:
-        time.sleep(0.3)
+        following(sshd)
         sshd.drop_connections()
-        time.sleep(0.3)
+        # written while the follower is cut off: it reads on from its mark once back
         _append(log, _record("assuming role", role="sync"))
 
     thread = threading.Thread(target=drop_then_write)
@@ -228,24 +231,9 @@ def test_remote_tail_ends_when_the_follower_closes(
     follower = session.follow("z1", mark)
     list(follower.lines(time.monotonic() + 0.2))
 
-    def tails() -> list[int]:
-        found = []
-        for pid in sshd.connection_pids():
-            try:
-                if Path(f"/proc/{pid}/comm").read_text().strip() == "tail":
-                    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-                    if state != "Z":
-                        found.append(pid)
-            except OSError:
-                continue
-        return found
-
-    assert tails(), "the follower's tail should be running"
+    assert remote_tails(sshd), "the follower's tail should be running"
     follower.close()
-    deadline = time.monotonic() + 5
-    while tails() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not tails()
+    until(lambda: not remote_tails(sshd), 5, "the remote tail gone once the follower closed")
 
 
 def test_long_lines_are_cut_not_buffered_whole(session: RemoteSession, log: Path) -> None:

@@ -14,6 +14,7 @@ from migrator.remote.prewarm import Prewarm
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.sshd import SshServer
 from tests.remote.conftest import own_sshd, write_inventory
+from tests.waiting import until
 
 
 @pytest.mark.sshd
@@ -96,10 +97,8 @@ def test_a_look_asks_each_zone_its_version_and_log_end_once_whoever_asks(
     inventory, asked = _counting_inventory(zone_inventory, tmp_path)
     session = Prewarm(inventory, look=True).session()
     try:
-        deadline = time.monotonic() + 10
-        while not asked.exists() and time.monotonic() < deadline:  # nobody has asked yet
-            time.sleep(0.01)
-        assert asked.exists()  # the look asked on its own, as soon as the zone was up
+        # nobody has asked yet: the look asks on its own, as soon as the zone is up
+        until(asked.exists, 10, "the look asking the zone its version")
         with ThreadPoolExecutor(max_workers=4) as pool:
             results = list(pool.map(lambda _: session.run_template("z1", "manatee_version"),
                                     range(4)))

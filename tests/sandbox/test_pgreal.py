@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from migrator.sandbox.pgsim import parse_lsn
 from migrator.sandbox.verify import verify
 from tests.rollback.conftest import migrate_until
 from tests.sandbox.conftest import SandboxFactory, adm, adm_status
+from tests.waiting import until
 
 
 @pytest.fixture(autouse=True)
@@ -59,18 +59,40 @@ def _rows(zone: ZoneConfig) -> list[dict[str, Any]]:
 
 def _wait_streaming(upstream: ZoneConfig, downstream: ZoneConfig, sync: bool) -> None:
     """Bounded: the upstream's pg_stat_replication shows the downstream streaming."""
-    deadline = time.monotonic() + WAIT
-    while True:
+    def streaming() -> dict[str, Any] | None:
         # the upstream may still be starting (its sitter applies /state after it is written)
         status = pgquery.query_status(upstream.ip, upstream.pg_port)
         rows = [r for r in (status or {}).get("repl", [])
                 if r["application_name"] == downstream.pg_url]
         if rows and rows[0]["state"] == "streaming" and (
                 rows[0]["sync_state"] == "sync") == sync:
-            assert rows[0]["client_addr"] == downstream.ip
-            return
-        assert time.monotonic() < deadline, f"{downstream.uuid} not streaming: {rows}"
-        time.sleep(0.1)
+            return dict(rows[0])
+        return None
+
+    row = until(streaming, WAIT, f"{downstream.uuid} streaming from {upstream.uuid}")
+    assert row is not None and row["client_addr"] == downstream.ip
+
+
+def _acknowledged(config: SandboxConfig, more_than: int = 0) -> int:
+    """Until the write client's stats (rewritten about once a second, followed with
+    ``tail -F``) show more than ``more_than`` acknowledged writes; that count."""
+    from migrator.sandbox.logwatch import wait_for_record
+
+    seen = wait_for_record(config.directory / "client" / "stats.json",
+                           lambda r: int(r.get("writes_ok", 0)) > more_than, WAIT)
+    assert seen is not None, f"the client acknowledged no more than {more_than} writes"
+    return int(seen["writes_ok"])
+
+
+def _replay_behind(upstream: ZoneConfig, downstream: ZoneConfig) -> None:
+    """Until the upstream has sent ``downstream`` WAL that it has not replayed."""
+    def behind() -> bool:
+        status = pgquery.query_status(upstream.ip, upstream.pg_port)
+        rows = [r for r in (status or {}).get("repl", [])
+                if r["application_name"] == downstream.pg_url]
+        return bool(rows) and rows[0]["sent_location"] != rows[0]["replay_location"]
+
+    until(behind, WAIT, f"{downstream.uuid} behind its upstream")
 
 
 def _segment_exists(shmid: int) -> bool:
@@ -208,18 +230,17 @@ def test_a_killed_primary_postgres_is_restarted_by_its_sitter_and_no_write_is_lo
     datadir = config.zone_dir(primary) / pgdata.DATA
     before, _ = pgdata._postmaster_info(datadir)
     assert before is not None
-    time.sleep(1.0)  # let the client acknowledge some writes first
+    acknowledged = _acknowledged(config)  # some writes first
     os.kill(before, signal.SIGKILL)
-    deadline = time.monotonic() + WAIT
-    while True:
+
+    def restarted() -> bool:
         after, _ = pgdata._postmaster_info(datadir)
-        if after not in (None, before) and pgdata._alive(after):
-            break
-        assert time.monotonic() < deadline, "the sitter did not restart postgres"
-        time.sleep(0.1)
+        return after not in (None, before) and pgdata._alive(after)
+
+    until(restarted, WAIT, "the sitter restarting postgres")
     wait_writable(config, WAIT)
     _wait_streaming(primary, config.zones[1], sync=True)
-    time.sleep(1.0)  # writes after the restart, too
+    _acknowledged(config, acknowledged)  # writes after the restart, too
     _stop_client(config)
     result = _assert_no_loss(config)
     assert result["primary"] == primary.uuid
@@ -247,7 +268,7 @@ def test_held_walreceiver_refuses_the_unfreeze_and_trips_the_watchdog_then_compl
     _wait_streaming(primary_zone(fresh) or fresh.zones[0], fresh.zones[2], sync=True)
     held = pgquery.hold_walreceiver(new_sync.ip, new_sync.pg_port, True)
     try:
-        time.sleep(1.0)  # the client's commits now wait on the sync: sent > replayed
+        _replay_behind(primary_zone(fresh) or fresh.zones[0], new_sync)  # commits wait
         inventory = load_inventory(config.directory / "inventory.yaml")
         with zk_client(config) as client, RemoteSession(inventory, use_agent=False) as remote:
             journal = JournalStore(client, config.shard).load()
@@ -388,7 +409,7 @@ def test_verify_counts_a_lost_write_and_names_a_forked_peer(
     from tests.conftest import invoke_cli
 
     config = sandbox(nodes=3, pg="real", with_client=True)
-    time.sleep(1.0)
+    _acknowledged(config)
     _stop_client(config)
     ok = invoke_cli(["sandbox", "verify", "--dir", str(config.directory), "--json"], capsys)
     assert ok.status == 0, ok.err
