@@ -58,7 +58,7 @@ def main() -> None:
             imports = subprocess.run(
                 [sys.executable, "-c", "import time; t=time.perf_counter(); "
                  "import migrator.cli.engine, migrator.commands.engine, "
-                 "migrator.commands.look, migrator.remote.probe, migrator.zk.client, "
+                 "migrator.remote.probe, migrator.zk.client, "
                  "kazoo.client, migrator.steps.zk, migrator.steps.remote; "
                  "print(time.perf_counter()-t)"],
                 check=True, capture_output=True, text=True, timeout=60)
@@ -68,8 +68,7 @@ def main() -> None:
           f"{statistics.median(walls):.3f} s (min {min(walls):.3f} s; target <= 0.3 s); "
           f"CPU time, median: {statistics.median(cpus):.3f} s")
     print(f"  of which importing the engine and ZooKeeper modules: "
-          f"{float(imports.stdout):.3f} s (on Linux the zones are looked at by a forked "
-          "helper, which imports paramiko: see migrator/commands/look.py)")
+          f"{float(imports.stdout):.3f} s")
     print(f"plan command in a warm process (ZooKeeper session open; SSH connect + every "
           f"done-check), median: {statistics.median(warm):.3f} s")
 

@@ -112,15 +112,16 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from migrator.dataclass import dataclass
+import yaml
+
 from migrator.errors import BadInput
 from migrator.inputfile import read_input_text
 from migrator.record import Problem, Record, RecordError, field
 from migrator.yamldoc import AliasExpansionError, parse_document
-from migrator.yamllib import yaml
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 # Short zone names: start with a letter, no shell metacharacters, no leading dash.

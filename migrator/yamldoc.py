@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from migrator.yamllib import yaml
+import yaml
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

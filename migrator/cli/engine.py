@@ -61,30 +61,15 @@ def plan(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: 
         result = engine.plan_offline(topology_file, playbook, inventory)
     else:
         target, inventory = target_and_inventory(ctx, zk, shard, inventory_path, connect_timeout)
-        # Start looking at the zones before importing the engine and opening
-        # ZooKeeper (migrator.commands.look): it overlaps with both.
-        started = None
-        if inventory is not None:
-            from migrator.commands.look import start_look
+        from migrator.commands import engine
+        from migrator.commands.session import zk_session
 
-            started = start_look(inventory, playbook)
-        try:
-            # Likewise the ZooKeeper session: kazoo connects in its own thread.
-            from migrator.commands.session import start_zk_session, zk_session
-
-            connecting = start_zk_session(target.zk, target.connect_timeout, target.debug)
-            from migrator.commands import engine
-
-            with zk_session(target.zk, target.connect_timeout, target.debug,
-                            started=connecting) as client:
-                result, verdict = engine.plan_checked(
-                    engine.EngineTarget(client, target.require_shard(), inventory,
-                                        str(inventory_path or "INVENTORY")),
-                    playbook, prewarmed=started,
-                )
-        finally:
-            if started is not None:  # already closed by the plan unless it failed first
-                started.close()
+        with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+            result, verdict = engine.plan_checked(
+                engine.EngineTarget(client, target.require_shard(), inventory,
+                                    str(inventory_path or "INVENTORY")),
+                playbook,
+            )
     from migrator.engine.render import render_plan
 
     if out_file is not None:

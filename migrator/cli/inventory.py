@@ -125,13 +125,14 @@ def discover(inventory_path: Path, shard: str, out_path: Path | None, migrate_to
     headnode command that failed and the field to fill by hand in HEADNODE.yaml,
     and writes nothing (exit 2). Exit 3: not confirmed.
     """
+    import yaml
+
     from migrator.discovery.build import discover as run_discovery
     from migrator.discovery.headnode_inventory import load_headnode_inventory
     from migrator.inventory import SHARD_RE, Inventory
     from migrator.record import RecordError
     from migrator.ui.confirm import confirm
     from migrator.ui.output import Output
-    from migrator.yamllib import yaml
 
     if not SHARD_RE.fullmatch(shard):
         from migrator.errors import BadInput

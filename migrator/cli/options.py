@@ -6,12 +6,12 @@ import functools
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from migrator.dataclass import dataclass
 from migrator.errors import BadInput
 
 if TYPE_CHECKING:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from migrator.cluster.peer import Peer
-from migrator.dataclass import dataclass
 from migrator.errors import MalformedZnode, UnexpectedTopology
 from migrator.strictjson import JsonRejected, loads
 

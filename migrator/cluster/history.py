@@ -10,12 +10,11 @@ Both share one sequence counter, so the numeric suffix orders them.
 
 from __future__ import annotations
 
-from dataclasses import field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from migrator.cluster.state import iso_now_ms
-from migrator.dataclass import dataclass
 from migrator.strictjson import ZK_MAX_BUFFER, JsonRejected, loads
 
 V1_EMPTY = ("undefined", "null")

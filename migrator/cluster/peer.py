@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
-from migrator.dataclass import dataclass
 from migrator.errors import MalformedZnode
 
 PEER_ID_RE = re.compile(

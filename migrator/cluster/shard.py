@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from migrator.cluster.election import LegacyTopology, v1_role
 from migrator.cluster.state import ClusterState
-from migrator.dataclass import dataclass
 
 MODE_LEGACY = "legacy"
 MODE_BACKFILLED_FROZEN = "backfilled-frozen"

@@ -8,11 +8,11 @@ means to and serialises byte-for-byte the way manatee-adm would.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from migrator.cluster.peer import Peer, peer_from_json
-from migrator.dataclass import dataclass
 from migrator.errors import MalformedZnode, Refused
 from migrator.strictjson import ZK_MAX_BUFFER, JsonRejected, loads
 

@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,6 @@ from migrator.cluster.election import legacy_topology, parse_election_node
 from migrator.cluster.history import HistoryRecord, parse_history_record
 from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import parse_state
-from migrator.dataclass import dataclass
 from migrator.engine.console import RunConsole
 from migrator.engine.journal import Journal, operator_identity
 from migrator.engine.journal_store import JournalStore
@@ -64,23 +64,16 @@ def choose_playbook(
 
 
 @contextmanager
-def remote_session(inventory: Any, started: Any = None) -> Iterator[Any]:
-    """The command's ``RemoteSession``, every zone being connected in parallel.
-
-    ``started`` is a ``migrator.remote.prewarm.Prewarm`` the CLI began right
-    after reading the inventory (so the handshakes overlap with imports and
-    ZooKeeper); without one, the connections start here. The session is usable
-    at once (a zone's first command waits for that zone's handshake) and is
-    closed when the command ends.
-    """
+def remote_session(inventory: Any) -> Iterator[Any]:
+    """The command's ``RemoteSession`` (none without an inventory), every zone being
+    connected in parallel from the start (``Prewarm``), closed when the command ends.
+    It is usable at once: a zone's first command waits for that zone's handshake."""
     if inventory is None:
-        if started is not None:
-            started.close()
         yield None
         return
     from migrator.remote.prewarm import Prewarm
 
-    session = (started if started is not None else Prewarm(inventory)).session()
+    session = Prewarm(inventory).session()
     try:
         yield session
     finally:
@@ -119,16 +112,12 @@ def _runner_and_read(
     ), (snapshot, history)
 
 
-def plan(target: EngineTarget, requested: str = "auto", prewarmed: Any = None) -> Plan:
-    """Dry run against the live cluster: reads only, takes no lock.
-
-    ``prewarmed``: a ``Prewarm`` of the target's inventory already under way.
-    """
-    return plan_checked(target, requested, prewarmed)[0]
+def plan(target: EngineTarget, requested: str = "auto") -> Plan:
+    """Dry run against the live cluster: reads only, takes no lock."""
+    return plan_checked(target, requested)[0]
 
 
-def plan_checked(target: EngineTarget, requested: str = "auto",
-                 prewarmed: Any = None) -> tuple[Plan, Any]:
+def plan_checked(target: EngineTarget, requested: str = "auto") -> tuple[Plan, Any]:
     """The plan and the pre-flight verdict a run would meet now (reads only).
 
     The gate's probes run in a thread alongside the plan's own reads and checks:
@@ -140,7 +129,7 @@ def plan_checked(target: EngineTarget, requested: str = "auto",
     from migrator.engine import preflight as gate
 
     console = RunConsole(assume_yes=False, shard=target.shard)
-    with remote_session(target.inventory, prewarmed) as remote, \
+    with remote_session(target.inventory) as remote, \
             (remote.shared_reads() if remote is not None else nullcontext()):
         # one look at the shard: the gate's probes and the done-checks share their reads
         runner, read = _runner_and_read(target, requested, console, RunOptions(), remote)

@@ -14,12 +14,12 @@ asks for the shard name to be typed). The run itself would notice the write
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from migrator.cluster.backfill import compute_backfill_state, migrator_backfill_state
 from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import ClusterState, iso_now_ms
-from migrator.dataclass import dataclass
 from migrator.errors import Refused, StateAlreadyExists, UnexpectedTopology
 from migrator.zk import reads, writes
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from migrator.cluster.election import parse_election_name
 from migrator.cluster.history import HistoryRecord, summarize
 from migrator.cluster.shard import PeerRow, ShardSnapshot, peer_rows, shard_mode
 from migrator.cluster.state import describe_freeze, parse_state
-from migrator.dataclass import dataclass
 from migrator.errors import MalformedZnode
 from migrator.zk import reads
 

@@ -18,10 +18,10 @@ rolled-back attempts alike: it reports what the journal holds.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrator.dataclass import dataclass
 from migrator.errors import MISSHAPEN, BadInput, misshapen
 
 if TYPE_CHECKING:

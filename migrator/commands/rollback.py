@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
 from migrator.commands.engine import (
@@ -27,7 +27,6 @@ from migrator.commands.engine import (
     remote_session,
     require_terminal_or_yes,
 )
-from migrator.dataclass import dataclass
 from migrator.engine import rollback as decide
 from migrator.engine.events import EventConsole, EventingStore, EventSink
 from migrator.engine.journal import operator_identity

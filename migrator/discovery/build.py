@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from migrator.dataclass import dataclass
 from migrator.discovery import parse
 from migrator.discovery.headnode_inventory import HeadnodeInventory
 from migrator.errors import BadInput

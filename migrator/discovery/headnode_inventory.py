@@ -33,6 +33,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
+
 from migrator.errors import BadInput
 from migrator.inventory import (
     Commands,
@@ -50,7 +52,6 @@ from migrator.inventory import (
 )
 from migrator.record import Record, RecordError, field
 from migrator.yamldoc import parse_document
-from migrator.yamllib import yaml
 
 
 def _template(*allowed: str) -> Any:

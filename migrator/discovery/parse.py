@@ -22,9 +22,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
-from migrator.dataclass import dataclass
 from migrator.inventory import UUID_RE, ZK_RE
 
 _HOST_WORD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
 from migrator.cluster.history import HistoryRecord
 from migrator.cluster.shard import ShardSnapshot
-from migrator.dataclass import dataclass
 from migrator.engine.topology import OriginalTopology
 from migrator.errors import UnexpectedTopology
 

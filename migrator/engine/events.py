@@ -39,11 +39,10 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
 from migrator.cluster.state import iso_now_ms
-from migrator.dataclass import dataclass
 from migrator.engine.console import RunConsole
 from migrator.engine.journal import Journal, RunRecord, StepRecord
 from migrator.engine.journal_store import JournalStore

@@ -31,10 +31,8 @@ timeout; ``ask`` with ``--yes`` refuses (exit 3) and says what to look at.
 
 from __future__ import annotations
 
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Literal
-
-from migrator.dataclass import dataclass
 
 Verdict = Literal["done", "wait", "redo", "ask"]
 ChildState = Literal["alive", "gone", "unknown"]

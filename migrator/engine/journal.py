@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import getpass
 import socket
-from dataclasses import field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from migrator.cluster.state import iso_now_ms
-from migrator.dataclass import dataclass
 from migrator.engine.topology import OriginalTopology
 
 JOURNAL_FORMAT = 1

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrator.cluster.state import iso_now_ms
-from migrator.dataclass import dataclass
 from migrator.engine.interrupts import sigint_deferred
 from migrator.engine.journal import Journal
 from migrator.errors import MalformedZnode, StateConflict

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from migrator.dataclass import dataclass
 from migrator.engine.journal_store import JOURNAL_ROOT, journal_root
 from migrator.errors import Refused
 

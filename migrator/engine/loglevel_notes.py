@@ -11,9 +11,9 @@ run checks again when the step starts.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from migrator.dataclass import dataclass
 from migrator.remote.loglevels import debug_only, fallback_for
 
 

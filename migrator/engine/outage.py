@@ -36,10 +36,8 @@ Estimates come from two figures, given in the inventory's ``estimates``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
-
-from migrator.dataclass import dataclass
 
 # Assumed when the inventory gives no estimates: a Triton manatee sitter's
 # ZooKeeper session timeout is configured in its config.json (zkCfg); these

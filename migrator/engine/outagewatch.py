@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from migrator.cluster.state import iso_now_ms
-from migrator.dataclass import dataclass
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
 from migrator.cluster.history import HistoryRecord
 from migrator.cluster.shard import MODE_BACKFILLED_FROZEN, MODE_MIGRATED, ShardSnapshot
 from migrator.cluster.state import ClusterState, compact_json
-from migrator.dataclass import dataclass
 from migrator.engine.journal import Journal
 from migrator.engine.outage import Outage, ShardModel, StepSpec, Timing, assess
 from migrator.engine.position import StepFacts, position

@@ -28,8 +28,7 @@ done ones form a prefix, and adding evidence never moves the position back.
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from migrator.dataclass import dataclass
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)

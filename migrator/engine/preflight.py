@@ -46,10 +46,9 @@ from __future__ import annotations
 import shlex
 import shutil
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from migrator.dataclass import dataclass
 from migrator.errors import Refused
 
 if TYPE_CHECKING:
@@ -276,16 +275,6 @@ def in_flight_zones(journal: Any, kind: str, loaded: Any, original: Any) -> dict
     return found
 
 
-def _probe(remote: Any, inventory: Any, words: tuple[str, ...]) -> list[ZoneReport]:
-    """Every zone's report: from the look already taken when the session has one that
-    covers ``words`` (``migrator.commands.look``), else probed now."""
-    from migrator.remote.probe import probe_all
-
-    looked = getattr(remote, "looked_reports", None)
-    reports = looked(words) if looked is not None else None
-    return reports if reports is not None else probe_all(remote, inventory, words)
-
-
 def gather(client: Any, shard: str, root: str, remote: Any, inventory: Any, loaded: Any,
            journal: Any, original: Any, kind: str, identity: str,
            snapshot: Any = None) -> Facts:
@@ -295,11 +284,12 @@ def gather(client: Any, shard: str, root: str, remote: Any, inventory: Any, load
     so it is not read again."""
     from migrator.engine.lock import is_dead_local_holder, read_holders
     from migrator.errors import MigratorError
+    from migrator.remote.probe import probe_all
     from migrator.zk import reads
 
     words = zone_words(inventory, loaded) if inventory is not None else ()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        probing = (pool.submit(_probe, remote, inventory, words)
+        probing = (pool.submit(probe_all, remote, inventory, words)
                    if remote is not None and inventory is not None else None)
         election: frozenset[str] | None = None
         dies: frozenset[str] = frozenset()

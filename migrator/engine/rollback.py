@@ -39,12 +39,11 @@ Decisions where the runbook is silent:
 
 from __future__ import annotations
 
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
 from migrator.cluster.history import HistoryRecord
 from migrator.cluster.shard import ShardSnapshot
-from migrator.dataclass import dataclass
 from migrator.engine.journal import Journal
 from migrator.engine.planner import resolve_original
 from migrator.engine.topology import OriginalTopology
@@ -240,7 +239,7 @@ def _resumed(journal: Journal | None,
 
 def resolve_playbook(choice: RollbackChoice, template: bytes, source: str) -> LoadedPlaybook:
     """The playbook file rewritten for the roles found, then validated as any playbook."""
-    from migrator.yamllib import yaml
+    import yaml
 
     assert choice.variant is not None and choice.original is not None
     document = yaml.safe_load(template.decode("utf-8"))
@@ -324,7 +323,7 @@ DEPOSED_EXPLANATION = (
 def resolve_rebuild(template: bytes, source: str, role: str, peers: int) -> LoadedPlaybook:
     """The rebuild playbook for the deposed peer holding ``role`` (written for the
     original primary, the usual case)."""
-    from migrator.yamllib import yaml
+    import yaml
 
     document = yaml.safe_load(template.decode("utf-8"))
     document["steps"] = [_rename(step, {"original_primary": role})

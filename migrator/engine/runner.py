@@ -40,11 +40,10 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import field, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from migrator.cluster.state import iso_now_ms
-from migrator.dataclass import dataclass
 from migrator.engine import consistency
 from migrator.engine.console import RunConsole
 from migrator.engine.context import EngineContext

@@ -16,9 +16,9 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from migrator.dataclass import dataclass
 from migrator.engine.journal import RunRecord, StepRecord
 from migrator.engine.outage import Outage
 from migrator.engine.outagewatch import Window, parse_iso

@@ -11,10 +11,10 @@ is the time of the write).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from migrator.dataclass import dataclass
 from migrator.engine.planner import ClusterFacts, Plan
 from migrator.engine.writeplan import ProposedWrite
 from migrator.errors import BadInput, Refused

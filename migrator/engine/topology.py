@@ -10,6 +10,7 @@ last async (see ``migrator.cluster.backfill``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from migrator.cluster.backfill import BACKFILL_REASON
@@ -21,7 +22,6 @@ from migrator.cluster.election import (
 )
 from migrator.cluster.history import HistoryRecord
 from migrator.cluster.shard import ShardSnapshot
-from migrator.dataclass import dataclass
 from migrator.errors import UnexpectedTopology
 from migrator.playbook.schema import ROLES
 

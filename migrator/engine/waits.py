@@ -34,10 +34,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
-from migrator.dataclass import dataclass
 from migrator.errors import StepFailed
 
 RECHECK = 3.0

@@ -71,11 +71,10 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
 from migrator.cluster.shard import MODE_BACKFILLED_FROZEN, ShardSnapshot
-from migrator.dataclass import dataclass
 from migrator.engine.hooks import on_step_start
 from migrator.engine.topology import OriginalTopology
 from migrator.errors import Refused

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
 from migrator.cluster.state import ClusterState
-from migrator.dataclass import dataclass
 
 
 def pretty(document: Any) -> list[str]:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from migrator.dataclass import dataclass
 from migrator.errors import BadInput
 from migrator.playbook.schema import ROLES, ROLES_BY_PEERS, CheckRef, Playbook
 from migrator.record import Problem, RecordError
@@ -82,8 +82,9 @@ def load_playbook_text(
 def _load_playbook_text(
     raw: bytes, source: str, *, check_registry: bool
 ) -> LoadedPlaybook:
+    import yaml
+
     from migrator.yamldoc import parse_document
-    from migrator.yamllib import yaml
 
     try:
         text = raw.decode("utf-8")
@@ -205,7 +206,7 @@ class _Locator:
         self.data = data
 
     def line_of(self, loc: Sequence[str | int]) -> int:
-        from migrator.yamllib import yaml
+        import yaml
 
         node = self.root
         line = node.start_mark.line + 1 if node is not None else 1

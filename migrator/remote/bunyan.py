@@ -25,10 +25,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
-from migrator.dataclass import dataclass
 from migrator.strictjson import MAX_DEPTH, loads, nesting_depth
 
 LEVELS = {10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL"}

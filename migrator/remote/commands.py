@@ -12,8 +12,8 @@ import select
 import shlex
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from migrator.dataclass import dataclass
 from migrator.remote.connection import ZoneConnection
 from migrator.remote.errors import ConnectionDropped, RemoteCommandFailed, RemoteCommandTimeout
 
@@ -69,7 +69,9 @@ def run_command(
     max_output: int = DEFAULT_MAX_OUTPUT,
     stdin: bytes | None = None,
 ) -> CommandResult:
-    from migrator.remote.sshlib import close_channel, paramiko
+    import paramiko
+
+    from migrator.remote.sshlib import close_channel
 
     text = to_shell(command)
     started = time.monotonic()

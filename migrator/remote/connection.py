@@ -83,7 +83,7 @@ class Connector:
         return self._open(endpoint, deadline, for_label or endpoint.label)
 
     def _open(self, endpoint: Endpoint, deadline: float, for_label: str) -> paramiko.Transport:
-        from migrator.remote.sshlib import paramiko
+        import paramiko
 
         sock = self._socket(endpoint, deadline, for_label)
         transport = paramiko.Transport(sock)
@@ -129,7 +129,7 @@ class Connector:
             raise
 
     def _socket(self, endpoint: Endpoint, deadline: float, for_label: str) -> Any:
-        from migrator.remote.sshlib import paramiko
+        import paramiko
 
         if endpoint.jump is not None:
             jump = self._jump_transport(endpoint.jump, deadline, for_label)
@@ -186,7 +186,7 @@ class Connector:
     def _authenticate(
         self, transport: paramiko.Transport, endpoint: Endpoint, deadline: float, for_label: str
     ) -> None:
-        from migrator.remote.sshlib import paramiko
+        import paramiko
 
         tried: list[str] = []
         skipped: list[str] = []
@@ -214,7 +214,7 @@ class Connector:
         )
 
     def _keys(self, endpoint: Endpoint, skipped: list[str]) -> list[tuple[str, Any]]:
-        from migrator.remote.sshlib import paramiko
+        import paramiko
 
         keys: list[tuple[str, Any]] = []
         paths = list(endpoint.identities) or [
@@ -237,7 +237,7 @@ class Connector:
 
     def _agent(self) -> list[Any]:
         if self._agent_keys is None:
-            from migrator.remote.sshlib import paramiko
+            import paramiko
 
             try:
                 self._agent_keys = list(paramiko.Agent().get_keys())
@@ -283,7 +283,7 @@ class ZoneConnection:
 
     def open_channel(self, timeout: float) -> paramiko.Channel:
         """A session channel; retried once on a fresh transport if the old one was dead."""
-        from migrator.remote.sshlib import paramiko
+        import paramiko
 
         for attempt in (1, 2):
             transport = self.transport()
@@ -334,7 +334,9 @@ FIRST_CHANNEL_WAIT = 2.0
 
 def _settle_first_channel(transport: paramiko.Transport, deadline: float) -> None:
     """Take the first channel's delayed-ACK wait now (see the module docstring)."""
-    from migrator.remote.sshlib import close_channel, paramiko
+    import paramiko
+
+    from migrator.remote.sshlib import close_channel
 
     try:
         channel = transport.open_session(timeout=min(FIRST_CHANNEL_WAIT, _remaining(deadline)))

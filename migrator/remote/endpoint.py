@@ -12,10 +12,10 @@ ProxyCommand.
 from __future__ import annotations
 
 import getpass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from migrator.dataclass import dataclass
 from migrator.errors import BadInput
 from migrator.inventory import Inventory, JumpHost, SshDefaults, SshTarget
 
@@ -57,7 +57,7 @@ def load_ssh_config(setting: Path | bool | None) -> Any:
     """A paramiko SSHConfig, or None when disabled or absent."""
     if setting is False:
         return None
-    from migrator.remote.sshlib import enable_match_exec, needs_match_exec, paramiko
+    import paramiko
 
     path = (setting if isinstance(setting, Path) else DEFAULT_SSH_CONFIG).expanduser()
     if not path.is_file():
@@ -68,10 +68,7 @@ def load_ssh_config(setting: Path | bool | None) -> Any:
             )
         return None
     try:
-        text = path.read_text()
-        if needs_match_exec(text):
-            enable_match_exec()
-        return paramiko.SSHConfig.from_text(text)
+        return paramiko.SSHConfig.from_text(path.read_text())
     except Exception as exc:  # paramiko raises several types for bad syntax
         raise BadInput(
             f"Cannot parse the ssh_config file {path}: {exc}.",

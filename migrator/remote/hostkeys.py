@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import shlex
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrator.dataclass import dataclass
 from migrator.remote.errors import HostKeyChanged, HostKeyUnknown
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class KnownHosts:
         self._lock = threading.Lock()
 
     def _load(self) -> paramiko.HostKeys:
-        from migrator.remote.sshlib import paramiko
+        import paramiko
 
         keys = paramiko.HostKeys()
         for source in (SYSTEM_KNOWN_HOSTS, self.path):

@@ -27,10 +27,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from migrator.dataclass import dataclass
 
 # Runs the command given after it once a "1" arrives on stdin; anything else (EOF: the
 # migrator died before journalling us) ends it untouched, with status 125.

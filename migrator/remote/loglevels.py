@@ -25,9 +25,9 @@ Fallbacks (same zone, same fields, every level writes them):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from migrator.dataclass import dataclass
 from migrator.remote.bunyan import LogRecord, parse_line
 
 DEBUG_LEVEL = 20

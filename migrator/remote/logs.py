@@ -27,10 +27,9 @@ import select
 import shlex
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from migrator.dataclass import dataclass
 from migrator.remote.commands import DEFAULT_MAX_OUTPUT, run_command
 from migrator.remote.connection import ZoneConnection
 from migrator.remote.errors import LogUnavailable
@@ -257,8 +256,10 @@ class LogFollower:
         try:
             self._channel.exec_command(command)
         except Exception as exc:  # paramiko: SSHException, or EOFError from a dead transport
+            import paramiko
+
             from migrator.remote.commands import _dropped
-            from migrator.remote.sshlib import close_channel, paramiko
+            from migrator.remote.sshlib import close_channel
 
             if not isinstance(exc, paramiko.SSHException | OSError | EOFError):
                 raise

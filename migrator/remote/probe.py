@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from migrator.dataclass import dataclass
 from migrator.errors import MigratorError
 from migrator.inventory import Inventory
 from migrator.remote.errors import HostKeyChanged, HostKeyUnknown

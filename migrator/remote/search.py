@@ -11,9 +11,9 @@ Repeated notes are collapsed into one line with a count.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from migrator.dataclass import dataclass
 from migrator.remote.bunyan import LogRecord, RecordMatch, parse_line
 from migrator.remote.errors import ConnectionDropped, ZoneUnreachable
 from migrator.remote.logs import LogMark

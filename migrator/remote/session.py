@@ -406,13 +406,6 @@ class RemoteSession:
         words = output.split()
         return "running" if words and words[0] == "running" else "idle"
 
-    def share_reads_until_closed(self) -> None:
-        """``shared_reads`` from now until ``close()``: for a session that serves one
-        look only (`migrator plan`), whose reads may start before the look does."""
-        with self._lock:
-            if self._shared is None:
-                self._shared = _SingleFlight()
-
     def close(self) -> None:
         with self._lock:
             self._shared = None

@@ -19,11 +19,11 @@ import socket
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from migrator.cluster.state import iso_now_ms
-from migrator.dataclass import dataclass
 from migrator.sandbox.config import SandboxConfig, load_config
 from migrator.sandbox.pgsim import pg_address
 

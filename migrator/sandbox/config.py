@@ -31,11 +31,10 @@ from __future__ import annotations
 
 import json
 import uuid as uuidlib
-from dataclasses import asdict, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migrator.dataclass import dataclass
 from migrator.errors import BadInput
 
 SANDBOX_FILE = "sandbox.json"

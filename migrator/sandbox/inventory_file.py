@@ -15,9 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from migrator.sandbox.config import RELEASES, SandboxConfig
 from migrator.sandbox.zones import CLIENT_KEY, KNOWN_HOSTS, ssh_user
-from migrator.yamllib import yaml
 
 INVENTORY_FILE = "inventory.yaml"
 

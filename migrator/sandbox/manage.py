@@ -16,11 +16,11 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from migrator.cluster.state import iso_now_ms
-from migrator.dataclass import dataclass
 from migrator.errors import BadInput, Refused, StepFailed
 from migrator.sandbox import procs
 from migrator.sandbox.config import (

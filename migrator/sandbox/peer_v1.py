@@ -12,9 +12,9 @@ NewLeader when its upstream changes.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from migrator.dataclass import dataclass
 from migrator.sandbox.bunyan import BunyanLog
 from migrator.sandbox.pgapi import Postgres
 from migrator.sandbox.pgsim import PgConfig

@@ -38,13 +38,12 @@ import json
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import field
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from migrator.cluster.state import iso_now_ms
-from migrator.dataclass import dataclass
 
 WAL_START = 0x174A270
 WRITE_SIZE = 0x68

@@ -31,10 +31,9 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from migrator.dataclass import dataclass
 from migrator.errors import BadInput, MigratorError
 from migrator.sandbox.ports import free_port
 from migrator.sandbox.procs import descendants

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import queue
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from migrator.cluster.state import compact_json
-from migrator.dataclass import dataclass
 from migrator.zk import paths
 from migrator.zk.watches import watch_election
 

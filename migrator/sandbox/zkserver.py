@@ -14,9 +14,9 @@ import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from migrator.dataclass import dataclass
 from migrator.errors import BadInput, MigratorError
 from migrator.sandbox.ports import free_port
 

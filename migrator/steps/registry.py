@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from migrator.dataclass import dataclass
 from migrator.errors import BadInput
 from migrator.record import Record, field
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import shlex
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 from migrator.engine.hooks import on_step_start
@@ -404,6 +405,23 @@ def _describe_reprovision(ctx: StepContext, p: ReprovisionParams) -> str:
     return f"reprovision {zone} to {image}: run `{spec.template.fill(**values)}` {where}"
 
 
+def child_of(intent: dict[str, Any], state_of: Callable[[dict[str, Any]], str]
+             ) -> tuple[str, str]:
+    """The state of a reprovision's child as its intent tells it, and how to name it.
+
+    ``state_of`` judges a journalled local child (alive or gone, on this machine). A
+    local child is released only once its pid is journalled (``localchild``'s gate):
+    an intent with ``runOn: local`` and no pid means the run died before releasing
+    it, and the child exited without running anything."""
+    pid = intent.get("pid")
+    if isinstance(pid, int):
+        label = f"pid {pid} (process group {intent.get('pgid')}) on {intent.get('host')}"
+        return (state_of(intent) if intent.get("runOn") == "local" else "unknown"), label
+    if intent.get("runOn") == "local":
+        return "gone", "never released: its pid was not journalled"
+    return "unknown", ""
+
+
 def _reprovision_evidence(ctx: StepContext, p: ReprovisionParams, intent: dict[str, Any]
                           ) -> Any:
     """What the zone, the election, this machine and the headnode say now (see
@@ -425,10 +443,7 @@ def _reprovision_evidence(ctx: StepContext, p: ReprovisionParams, intent: dict[s
     nodes = election_nodes(ctx, zone)
     recorded = intent.get("electionNodes")
     before = set(recorded or [])
-    child = localchild.child_state(intent) if intent.get("runOn") == "local" else "unknown"
-    label = ""
-    if isinstance(intent.get("pid"), int):
-        label = f"pid {intent['pid']} (process group {intent.get('pgid')}) on {intent.get('host')}"
+    child, label = child_of(intent, localchild.child_state)
     job = remote.reprovision_job(zone)
     return Evidence(
         "reprovision", zone=zone, target=image, begun=recorded is not None,

@@ -11,9 +11,8 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
-
-from migrator.dataclass import dataclass
 
 
 @dataclass

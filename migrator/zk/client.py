@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
-import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from migrator.dataclass import dataclass
 from migrator.errors import BadInput, ZooKeeperUnavailable
 
 if TYPE_CHECKING:
@@ -55,55 +54,36 @@ def resolve_target(zk: str | None, connect_timeout: float | None = None) -> ZkTa
     return ZkTarget(value, connect_timeout or DEFAULT_CONNECT_TIMEOUT)
 
 
-class PendingConnection:
-    """A session being established in kazoo's own thread while the caller goes on.
-
-    ``migrator plan`` starts it right after reading the inventory, so that the
-    TCP connect and the session handshake overlap with importing the engine;
-    ``wait()`` then gives the client, or ``ZooKeeperUnavailable`` once the
-    connect timeout (counted from the start) has passed.
-    """
-
-    def __init__(self, target: ZkTarget, *, debug: bool = False) -> None:
-        from migrator.deferred import deferred_module
-
-        # kazoo's TLS support and its recipes' node names (uuid, which imports platform):
-        # a plan uses neither; loaded when first touched
-        deferred_module("ssl")
-        deferred_module("uuid")
-        from kazoo.client import KazooClient
-        from kazoo.retry import KazooRetry
-
-        if not debug:
-            # kazoo logs every failed connection attempt; the error we raise says it once.
-            logging.getLogger("kazoo").setLevel(logging.CRITICAL)
-        self.target = target
-        self._deadline = time.monotonic() + target.connect_timeout
-        self.client = KazooClient(
-            hosts=target.hosts,
-            timeout=DEFAULT_SESSION_TIMEOUT,
-            connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0),
-            command_retry=KazooRetry(max_tries=3, delay=0.1, max_delay=1.0),
-        )
-        self._connected = self.client.start_async()
-
-    def wait(self) -> KazooClient:
-        self._connected.wait(max(self._deadline - time.monotonic(), 0.0))
-        if self.client.connected:
-            return self.client
-        self.client.stop()
-        self.client.close()
-        raise ZooKeeperUnavailable(
-            f"Could not connect to ZooKeeper at {self.target.connection_string!r} within "
-            f"{self.target.connect_timeout:g} s.",
-            "Check the connection string (--zk or ZK_IPS) and that a ZooKeeper server "
-            "answers there.",
-        )
-
-
 def connect(target: ZkTarget, *, debug: bool = False) -> KazooClient:
-    """A started client, or ``ZooKeeperUnavailable`` naming the string, within the timeout."""
-    return PendingConnection(target, debug=debug).wait()
+    """A started client, or ``ZooKeeperUnavailable`` naming the string, within the timeout.
+
+    Ctrl-C while connecting stops kazoo's retries before it propagates."""
+    from kazoo.client import KazooClient
+    from kazoo.retry import KazooRetry
+
+    if not debug:
+        # kazoo logs every failed connection attempt; the error we raise says it once.
+        logging.getLogger("kazoo").setLevel(logging.CRITICAL)
+    client = KazooClient(
+        hosts=target.hosts,
+        timeout=DEFAULT_SESSION_TIMEOUT,
+        connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0),
+        command_retry=KazooRetry(max_tries=3, delay=0.1, max_delay=1.0),
+    )
+    try:
+        client.start_async().wait(target.connect_timeout)
+    except BaseException:
+        disconnect(client)
+        raise
+    if client.connected:
+        return client
+    disconnect(client)
+    raise ZooKeeperUnavailable(
+        f"Could not connect to ZooKeeper at {target.connection_string!r} within "
+        f"{target.connect_timeout:g} s.",
+        "Check the connection string (--zk or ZK_IPS) and that a ZooKeeper server "
+        "answers there.",
+    )
 
 
 DISCONNECT_TIMEOUT = 5.0

@@ -6,13 +6,13 @@ collected afterwards, so N znodes cost about one round trip, not N.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from migrator.cluster.election import ElectionNode, legacy_topology, parse_election_node
 from migrator.cluster.history import HistoryRecord, order_history, parse_history_record
 from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import ClusterState, parse_state
-from migrator.dataclass import dataclass
 from migrator.errors import BadInput, ShardNotFound
 from migrator.strictjson import ZK_MAX_BUFFER, JsonRejected, loads
 from migrator.zk import paths

@@ -18,10 +18,10 @@ writes from anyone else's.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from migrator.cluster.state import ClusterState
-from migrator.dataclass import dataclass
 from migrator.errors import StateAlreadyExists, StateConflict
 from migrator.zk import paths
 

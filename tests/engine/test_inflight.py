@@ -95,3 +95,23 @@ def test_never_a_second_reprovision_while_one_runs_nor_done_off_target(e: Eviden
         # only with positive evidence that nothing happened to the zone
         assert e.version not in (None, e.target) and e.in_election and e.new_session is False
         assert e.child == "gone" or e.job == "idle"
+
+
+def test_a_local_child_never_journalled_was_never_released() -> None:
+    """The local child's gate: no pid in the intent means it never ran, so an untouched
+    zone is simply reprovisioned again (the run died between the intent and the pid)."""
+    from migrator.steps.remote import child_of
+
+    def alive(_intent: dict[str, object]) -> str:
+        return "alive"
+
+    local = {"runOn": "local", "zone": ZONE, "image": "2.1.1", "electionNodes": []}
+    child, label = child_of(local, alive)
+    assert (child, label) == ("gone", "never released: its pid was not journalled")
+    assert decide(replace(BASE, child="gone", child_label=label)).verdict == "redo"
+    started = {**local, "pid": 4242, "pgid": 4242, "host": "ops1"}
+    assert child_of(started, alive) == ("alive", CHILD)
+    # a headnode's reprovision has no local child to judge
+    assert child_of({"runOn": "headnode"}, alive) == ("unknown", "")
+    assert child_of({"runOn": "headnode", "pid": 4242, "pgid": 4242, "host": "ops1"},
+                    alive) == ("unknown", CHILD)

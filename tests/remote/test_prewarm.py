@@ -14,7 +14,6 @@ from migrator.remote.prewarm import Prewarm
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.sshd import SshServer
 from tests.remote.conftest import own_sshd, write_inventory
-from tests.waiting import until
 
 
 @pytest.mark.sshd
@@ -89,31 +88,26 @@ def _counting_inventory(zone_inventory: Callable[..., Inventory], tmp_path: Path
 
 
 @pytest.mark.sshd
-def test_a_look_asks_each_zone_its_version_and_log_end_once_whoever_asks(
+def test_shared_reads_ask_each_zone_its_version_and_log_end_once_whoever_asks(
     zone_inventory: Callable[..., Inventory], tmp_path: Path
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     inventory, asked = _counting_inventory(zone_inventory, tmp_path)
-    session = Prewarm(inventory, look=True).session()
-    try:
-        # nobody has asked yet: the look asks on its own, as soon as the zone is up
-        until(asked.exists, 10, "the look asking the zone its version")
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            results = list(pool.map(lambda _: session.run_template("z1", "manatee_version"),
-                                    range(4)))
-        assert all(r.ok and "2.1.0" in r.text for r in results)
-        end = session.read_log_end("z1", 1024)
-        assert end.data.endswith(b"cluster not yet setup\"}\n")
-        assert asked.read_text() == "x\n"  # asked by the prewarm's look, then shared
-        # the session's other commands are never shared
-        assert session.run("z1", f"cat {asked}").ok and session.run("z1", "true").ok
-    finally:
-        session.close()
-    # once closed, nothing is shared any more
-    with RemoteSession(inventory, use_agent=False) as fresh:
-        fresh.run_template("z1", "manatee_version")
-        fresh.run_template("z1", "manatee_version")
+    with RemoteSession(inventory, use_agent=False) as session:
+        with session.shared_reads():  # as a plan's pre-flight and done-checks share them
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                results = list(pool.map(
+                    lambda _: session.run_template("z1", "manatee_version"), range(4)))
+            assert all(r.ok and "2.1.0" in r.text for r in results)
+            end = session.read_log_end("z1", 1024)
+            assert end.data.endswith(b"cluster not yet setup\"}\n")
+            assert asked.read_text() == "x\n"  # asked once, then shared
+            # the session's other commands are never shared
+            assert session.run("z1", f"cat {asked}").ok and session.run("z1", "true").ok
+        # once the block ends, nothing is shared any more
+        session.run_template("z1", "manatee_version")
+        session.run_template("z1", "manatee_version")
     assert asked.read_text() == "x\n" * 3
 
 

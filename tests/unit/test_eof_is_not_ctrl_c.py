@@ -16,7 +16,7 @@ pytestmark = pytest.mark.unit
 
 
 def _paramiko_eof() -> EOFError:
-    from migrator.remote.sshlib import paramiko
+    import paramiko
 
     ours, theirs = socket.socketpair()
     theirs.close()
