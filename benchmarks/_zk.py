@@ -61,9 +61,9 @@ def seed_journal(connection_string: str, shard: str, *, finished: bool) -> None:
 
     from kazoo.client import KazooClient
 
+    from migrator.cluster.original import capture
     from migrator.engine.journal import StepRecord, new_journal, new_run
     from migrator.engine.journal_store import JournalStore
-    from migrator.engine.topology import capture
     from migrator.playbook import catalog
     from migrator.zk import reads
 

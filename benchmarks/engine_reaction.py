@@ -27,11 +27,11 @@ from typing import Any
 
 from migrator.cluster.state import ClusterState
 from migrator.engine.console import RunConsole
-from migrator.engine.hooks import on_step_start
 from migrator.engine.journal_store import JournalStore
 from migrator.engine.runner import Runner, RunOptions
 from migrator.playbook.loader import load_playbook_text
 from migrator.sandbox.manage import UpOptions, down, up
+from migrator.stepkit.hooks import on_step_start
 
 STARTS: dict[str, float] = {}
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from migrator.cluster.election import LegacyTopology, require_peers, require_unique_peers
+from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import INITIAL_WAL, ClusterState, compact_json
-from migrator.errors import MalformedZnode
+from migrator.errors import MalformedZnode, StateAlreadyExists, UnexpectedTopology
 from migrator.strictjson import ZK_MAX_BUFFER
 
 BACKFILL_REASON = "manatee-adm state-backfill"
@@ -98,3 +99,29 @@ def require_writable_size(state: ClusterState, topology: LegacyTopology) -> None
         "A manatee peer writes a few hundred bytes of election data; inspect the election "
         "nodes with zkCli and restart the sitter whose node is oversized.",
     )
+
+
+def plan_backfill(snapshot: ShardSnapshot, freeze_date: str,
+                  upstream: bool = False) -> ClusterState:
+    """The state to write, or a refusal explaining why a backfill is wrong here.
+
+    ``upstream``: exactly `manatee-adm state-backfill`'s state, without the
+    one-node-write mode the migrator adds for one peer (the sandbox's manatee-adm).
+    """
+    if snapshot.state is not None:
+        raise StateAlreadyExists(
+            f"The /state of shard {snapshot.shard} already exists (generation "
+            f"{snapshot.state.generation}, mode {snapshot.mode}); a backfill only creates it.",
+            "Nothing was written. Delete it only as part of a rollback. The existing state: "
+            + snapshot.state.to_bytes().decode("utf-8"),
+        )
+    if snapshot.error is not None:
+        raise UnexpectedTopology(
+            f"Shard {snapshot.shard} has a v1 error node ({snapshot.error!r}); the v1 peers "
+            "have stopped reconfiguring.",
+            "Resolve the shard error (see manatee's troubleshooting guide) before migrating.",
+        )
+    if upstream:
+        return compute_backfill_state(snapshot.topology, freeze_date)
+    # one peer: with oneNodeWriteMode in the same write (see migrator_backfill_state)
+    return migrator_backfill_state(snapshot.topology, freeze_date)

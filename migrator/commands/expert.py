@@ -17,10 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from migrator.cluster.backfill import compute_backfill_state, migrator_backfill_state
-from migrator.cluster.shard import ShardSnapshot
+from migrator.cluster.backfill import plan_backfill
 from migrator.cluster.state import ClusterState, iso_now_ms
-from migrator.errors import Refused, StateAlreadyExists, UnexpectedTopology
+from migrator.errors import Refused
 from migrator.zk import reads, writes
 
 if TYPE_CHECKING:
@@ -57,32 +56,6 @@ class WriteOutcome:
     state: ClusterState | None
     history_node: str | None
     version: int | None
-
-
-def plan_backfill(snapshot: ShardSnapshot, freeze_date: str,
-                  upstream: bool = False) -> ClusterState:
-    """The state to write, or a refusal explaining why a backfill is wrong here.
-
-    ``upstream``: exactly `manatee-adm state-backfill`'s state, without the
-    one-node-write mode the migrator adds for one peer (the sandbox's manatee-adm).
-    """
-    if snapshot.state is not None:
-        raise StateAlreadyExists(
-            f"The /state of shard {snapshot.shard} already exists (generation "
-            f"{snapshot.state.generation}, mode {snapshot.mode}); a backfill only creates it.",
-            "Nothing was written. Delete it only as part of a rollback. The existing state: "
-            + snapshot.state.to_bytes().decode("utf-8"),
-        )
-    if snapshot.error is not None:
-        raise UnexpectedTopology(
-            f"Shard {snapshot.shard} has a v1 error node ({snapshot.error!r}); the v1 peers "
-            "have stopped reconfiguring.",
-            "Resolve the shard error (see manatee's troubleshooting guide) before migrating.",
-        )
-    if upstream:
-        return compute_backfill_state(snapshot.topology, freeze_date)
-    # one peer: with oneNodeWriteMode in the same write (see migrator_backfill_state)
-    return migrator_backfill_state(snapshot.topology, freeze_date)
 
 
 def backfill(client: KazooClient, shard: str, confirm: Confirm,

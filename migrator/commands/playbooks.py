@@ -21,10 +21,9 @@ def list_playbooks() -> list[dict[str, Any]]:
 
 
 def list_registry() -> list[dict[str, str]]:
-    from migrator.steps import load_all
-    from migrator.steps.registry import actions, checks
+    import migrator.steps  # noqa: F401  (registers the built-in checks and actions)
+    from migrator.stepkit.registry import actions, checks
 
-    load_all()
     rows = []
     for kind, table in (("check", checks()), ("action", actions())):
         for name, reg in sorted(table.items()):

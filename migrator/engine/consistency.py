@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from migrator.cluster.shard import ShardSnapshot
 from migrator.engine.journal import Journal
 from migrator.errors import Refused
-from migrator.playbook.schema import Playbook
-from migrator.steps.registry import Outcome
+from migrator.stepkit.registry import Outcome
+from migrator.stepkit.schema import Playbook
 
 
 class JournalDisagrees(Refused):

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from migrator.engine.writeplan import ProposedWrite
+from migrator.stepkit.writes import ProposedWrite
 
 
 class RunConsole:

@@ -1,4 +1,4 @@
-"""What the runner hands to checks and actions (``migrator.steps.registry.StepContext``)."""
+"""What the runner hands to checks and actions (``migrator.stepkit.registry.StepContext``)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migrator.cluster.history import HistoryRecord
+from migrator.cluster.original import OriginalTopology
 from migrator.cluster.shard import ShardSnapshot
-from migrator.engine.topology import OriginalTopology
 from migrator.errors import UnexpectedTopology
 
 Confirmer = Callable[[str, Any, bool], None]
@@ -64,14 +64,3 @@ class EngineContext:
                 "Run it through `migrator run`.",
             )
         self.confirm_func(question, shown, typed)
-
-
-def original_of(ctx: Any) -> OriginalTopology:
-    """The original topology of a context that carries one (the engine's always does)."""
-    original = getattr(ctx, "original", None)
-    if not isinstance(original, OriginalTopology):
-        raise UnexpectedTopology(
-            "This check needs the original topology, which only the engine provides.",
-            "Run it from a playbook through `migrator run`.",
-        )
-    return original

@@ -124,7 +124,7 @@ class EventConsole(RunConsole):
         self._classify(text, False)
 
     def _classify(self, text: str, passed: bool) -> None:
-        from migrator.steps.registry import checks
+        from migrator.stepkit.registry import checks
 
         awaited, self._awaited = self._awaited, False
         head, _, detail = text.partition(": ")
@@ -169,7 +169,7 @@ class EventConsole(RunConsole):
     def answered(self, question: str, typed: bool, answer: str, shown: Any = None) -> None:
         """A ``confirm`` event: the question, the answer, who gave it, the write shown."""
         from migrator.engine.journal import operator_identity
-        from migrator.engine.writeplan import ProposedWrite
+        from migrator.stepkit.writes import ProposedWrite
 
         extra: dict[str, Any] = {"step": self.current_step, "by": operator_identity()}
         if isinstance(shown, ProposedWrite):

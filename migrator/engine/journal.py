@@ -28,8 +28,8 @@ import socket
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from migrator.cluster.original import OriginalTopology
 from migrator.cluster.state import iso_now_ms
-from migrator.engine.topology import OriginalTopology
 
 JOURNAL_FORMAT = 1
 STATUSES = ("pending", "started", "acting", "verifying", "done", "failed", "interrupted")

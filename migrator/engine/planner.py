@@ -19,22 +19,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migrator.cluster.history import HistoryRecord
+from migrator.cluster.original import OriginalTopology, capture, reconstruct
 from migrator.cluster.shard import MODE_BACKFILLED_FROZEN, MODE_MIGRATED, ShardSnapshot
 from migrator.cluster.state import ClusterState, compact_json
+from migrator.cluster.writability import Outage, ShardModel, Timing
 from migrator.engine.journal import Journal
-from migrator.engine.outage import Outage, ShardModel, StepSpec, Timing, assess
+from migrator.engine.outage import StepSpec, assess
 from migrator.engine.position import StepFacts, position
-from migrator.engine.topology import OriginalTopology, capture, reconstruct
-from migrator.engine.writeplan import ProposedWrite
 from migrator.errors import BadInput, UnexpectedTopology
 from migrator.playbook.loader import LoadedPlaybook
-from migrator.playbook.schema import CheckRef, Step
+from migrator.stepkit.registry import Outcome, get_action
+from migrator.stepkit.schema import CheckRef, Step
+from migrator.stepkit.writes import ProposedWrite
 from migrator.steps import shard_rules as rules
-from migrator.steps.registry import Outcome
-from migrator.zk import paths
-
-# what each ZooKeeper action does to /state, for the plan's diff (remote actions: nothing)
-_STATE_ACTIONS = ("backfill", "unfreeze", "freeze", "set_one_node_write_mode", "delete_state")
 
 
 @dataclass(frozen=True)
@@ -270,9 +267,11 @@ def make_plan(
         step.id for step in playbook.steps
         if (run is not None and run.step(step.id).status == "done")
         or ((observed.get(step.id) or Outcome(False, "")).ok)}
-    outages = assess([_spec(step, original, step.id in done_before)
+    outages = assess([StepSpec(step.id, step.action.name, step.action.params,
+                               marked=step.outage, skip=step.id in done_before)
                       for step in playbook.steps],
-                     _initial_model(snapshot, original, run_kind, loaded.name), timing)
+                     _initial_model(snapshot, original, run_kind, loaded.name), timing,
+                     _zone_of(original))
     state: ClusterState | None = snapshot.state
     steps: list[PlannedStep] = []
     done_ids: list[str] = []
@@ -341,8 +340,6 @@ def make_plan(
 
 
 def _facts(step: Step, run: Any, seen: Outcome | None) -> StepFacts:
-    from migrator.steps.registry import get_action
-
     record = run.step(step.id) if run is not None else None
     failed = tuple(seen.data.get("persistent_failed", ())) if seen and not seen.ok else ()
     return StepFacts(
@@ -354,17 +351,14 @@ def _facts(step: Step, run: Any, seen: Outcome | None) -> StepFacts:
     )
 
 
-def _spec(step: Step, original: OriginalTopology, skip: bool = False) -> StepSpec:
-    zone = None
-    role = step.action.params.get("zone") if step.action.name == "reprovision" else None
-    if isinstance(role, str):
+def _zone_of(original: OriginalTopology) -> Any:
+    def zone_of(role: str) -> str | None:
         try:
-            zone = original.by_role(role).zone_id
+            return original.by_role(role).zone_id
         except UnexpectedTopology:
-            zone = None
-    return StepSpec(step.id, step.action.name, zone,
-                    to_v1=step.action.params.get("to") == "roll_back_to", marked=step.outage,
-                    skip=skip)
+            return None
+
+    return zone_of
 
 
 def _initial_model(snapshot: ShardSnapshot, original: OriginalTopology, run_kind: str,
@@ -394,41 +388,13 @@ def _initial_model(snapshot: ShardSnapshot, original: OriginalTopology, run_kind
 def _predict(
     step: Step, state: ClusterState | None, original: OriginalTopology, shard: str, now: str
 ) -> tuple[ProposedWrite | None, ClusterState | None]:
-    name = step.action.name
-    path = paths.state_path(shard)
-    before = None if state is None else state.document
-    if name not in _STATE_ACTIONS:
+    """The step's write to /state as its action predicts it (none: it writes nothing
+    there), and the state after."""
+    registered = get_action(step.action.name)
+    if registered.predicts is None:
         return None, state
-    if name == "backfill":
-        if state is not None:
-            return None, state
-        new = rules.expected_backfill(original, now)
-        note = "the freeze date is the time of the write"
-        if new.sync is None:
-            from migrator.cluster.backfill import ONE_NODE_NOTE
-
-            note += "; " + ONE_NODE_NOTE
-        return ProposedWrite("create", path, None, new, True, note=note), new
-    if state is None:
-        return None, state
-    if name == "unfreeze":
-        if state.freeze is None:
-            return None, state
-        new = state.without_freeze()
-    elif name == "freeze":
-        if state.freeze is not None:
-            return None, state
-        new = state.with_freeze(str(step.action.params.get("reason", "")), now)
-    elif name == "set_one_node_write_mode":
-        from migrator.steps.zk import with_one_node_write_mode
-
-        changed = with_one_node_write_mode(state)
-        if changed is None:
-            return None, state
-        new = changed
-    else:  # delete_state
-        return ProposedWrite("delete", path, before, None, False), None
-    return ProposedWrite("set", path, before, new, True), new
+    params = registered.params.validate(step.action.params)
+    return registered.predicts(state, original, params, shard, now)
 
 
 def _risks(snapshot: ShardSnapshot, steps: list[Step], planned: list[PlannedStep]) -> list[str]:

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from migrator.errors import Refused
+from migrator.stepkit.registry import Registered, get_action, get_check
 
 if TYPE_CHECKING:
     from migrator.engine.lock import LockHolder
@@ -57,12 +58,9 @@ if TYPE_CHECKING:
 
 SITTER_PROBLEM = "its sitter is not running"
 
-# which inventory command templates a playbook's checks and actions call in the zones
-TEMPLATES_BY_USE: dict[str, tuple[str, ...]] = {
-    "disable_sitters": ("sitter_disable",),
-    "enable_sitters": ("sitter_enable",),
-}
-ALWAYS = ("manatee_adm", "tail")  # status, rebuild, the watchdog; every log read
+# the inventory's commands every run calls in the zones: status, rebuild and the
+# watchdog (manatee-adm); every log read (tail)
+ALWAYS = ("manatee_adm", "tail")
 
 
 @dataclass(frozen=True)
@@ -190,42 +188,27 @@ def _zone_row(facts: Facts, report: ZoneReport, problems: list[str]) -> Row:
 
 
 def zone_words(inventory: Any, loaded: Any) -> tuple[str, ...]:
-    """The first word of every command template the playbook will run in the zones."""
-    names: list[str] = list(ALWAYS)
-    steps = getattr(getattr(loaded, "playbook", None), "steps", []) or []
-    for step in steps:
-        used = [step.action.name] + [ref.check for ref in (*step.preconditions, *step.verify)]
-        for name in used:
-            names.extend(TEMPLATES_BY_USE.get(name, ()))
-        command = (step.action.params or {}).get("command") if step.action.name == \
-            "run_command" else None
-        if isinstance(command, str):
-            names.append(command)
-        argv = (step.action.params or {}).get("argv") if step.action.name == \
-            "run_command" else None
-        if isinstance(argv, list) and argv:
-            names.append("argv:" + str(argv[0]))
+    """The first word of every command the playbook will run in the zones: the ones every
+    run calls, and the ones its checks and actions declare (``zone_commands``)."""
     words: list[str] = []
-    commands = inventory.commands
-    for name in names:
-        _add_first_word(words, name.removeprefix("argv:") if name.startswith("argv:")
-                        else getattr(commands, name, None))
-    spec = commands.reprovision
-    if spec.run_on == "zone" and any(step.action.name == "reprovision" for step in steps):
-        _add_first_word(words, spec.command)
-    return tuple(words)
-
-
-def every_zone_word(inventory: Any) -> tuple[str, ...]:
-    """The first word of every command template any playbook's checks and actions can
-    run in the zones (``zone_words`` of them all, but a playbook's ``run_command`` ones)."""
-    words: list[str] = []
-    for name in (*ALWAYS, *(name for used in TEMPLATES_BY_USE.values() for name in used)):
+    for name in ALWAYS:
         _add_first_word(words, getattr(inventory.commands, name, None))
-    spec = inventory.commands.reprovision
-    if spec.run_on == "zone":
-        _add_first_word(words, spec.command)
+    for registered, params in _uses(loaded):
+        for text in registered.zone_commands(inventory, params):
+            _add_first_word(words, text)
     return tuple(words)
+
+
+def _uses(loaded: Any) -> list[tuple[Registered, Any]]:
+    """Every check and action the playbook's steps name, with its validated parameters."""
+    found = []
+    for step in getattr(getattr(loaded, "playbook", None), "steps", []) or []:
+        registered = get_action(step.action.name)
+        found.append((registered, registered.params.validate(step.action.params)))
+        for ref in (*step.preconditions, *step.verify, *step.done_checks):
+            check = get_check(ref.check)
+            found.append((check, check.params.validate(ref.params)))
+    return found
 
 
 def _add_first_word(words: list[str], text: object) -> None:
@@ -240,13 +223,15 @@ def _add_first_word(words: list[str], text: object) -> None:
 
 
 def local_missing(inventory: Any, loaded: Any) -> list[str]:
-    """A ``run_on: local`` reprovision's program, when this machine lacks it."""
-    steps = getattr(getattr(loaded, "playbook", None), "steps", []) or []
-    spec = inventory.commands.reprovision
-    if spec.run_on != "local" or not any(s.action.name == "reprovision" for s in steps):
-        return []
-    word = shlex.split(spec.command)[0]
-    return [] if shutil.which(word) else [word]
+    """The programs the playbook's actions run on this machine (``local_commands``, a
+    ``run_on: local`` reprovision) that this machine lacks."""
+    missing: list[str] = []
+    for registered, params in _uses(loaded):
+        for text in registered.local_commands(inventory, params):
+            word = shlex.split(text)[0]
+            if not shutil.which(word) and word not in missing:
+                missing.append(word)
+    return missing
 
 
 def refused_by_state(state: Any) -> frozenset[str]:

@@ -43,13 +43,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migrator.cluster.history import HistoryRecord
+from migrator.cluster.original import ROLES, OriginalTopology
 from migrator.cluster.shard import ShardSnapshot
 from migrator.engine.journal import Journal
 from migrator.engine.planner import resolve_original
-from migrator.engine.topology import OriginalTopology
 from migrator.errors import UnexpectedTopology
 from migrator.playbook.loader import LoadedPlaybook, load_playbook_text
-from migrator.playbook.schema import ROLES
 
 BEFORE_PRIMARY = "rollback-before-primary"
 AFTER_PRIMARY = "rollback-after-primary"

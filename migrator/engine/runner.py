@@ -44,10 +44,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from migrator.cluster.state import iso_now_ms
+from migrator.cluster.writability import Outage
 from migrator.engine import consistency
 from migrator.engine.console import RunConsole
 from migrator.engine.context import EngineContext
-from migrator.engine.hooks import run_step_start
 from migrator.engine.journal import (
     Journal,
     StepRecord,
@@ -56,14 +56,15 @@ from migrator.engine.journal import (
     stamp,
 )
 from migrator.engine.journal_store import JournalStore, capture_shard
-from migrator.engine.outage import Outage, timing_of
+from migrator.engine.outage import timing_of
 from migrator.engine.planner import Plan, make_plan
 from migrator.engine.summary import needs_confirmation, proceed, question_for
-from migrator.engine.writeplan import ProposedWrite
 from migrator.errors import MigratorError, NotConfirmed, Refused, StepFailed
 from migrator.playbook.loader import LoadedPlaybook
-from migrator.playbook.schema import CheckRef, Step
-from migrator.steps.registry import Outcome, get_action, get_check
+from migrator.stepkit.hooks import run_step_start
+from migrator.stepkit.registry import Outcome, get_action, get_check
+from migrator.stepkit.schema import CheckRef, Step
+from migrator.stepkit.writes import ProposedWrite
 from migrator.zk import reads
 
 if TYPE_CHECKING:
@@ -75,11 +76,6 @@ if TYPE_CHECKING:
 # (a headnode job's status has no event to follow)
 INFLIGHT_RECHECK = 5.0
 
-# actions that show the operator their computed write through ctx.confirm themselves
-SELF_CONFIRMING = frozenset(
-    {"backfill", "unfreeze", "freeze", "delete_state", "set_one_node_write_mode",
-     "ask_operator", "confirm_morays"}
-)
 
 
 @dataclass
@@ -189,9 +185,6 @@ def observe(ctx: EngineContext, loaded: LoadedPlaybook, journal: Journal | None,
     (one read), and the ones that ask zones over SSH spend their time waiting
     for the answer, so asking three zones costs one round trip instead of three.
     """
-    from migrator.steps import load_all
-
-    load_all()  # every check module imported here, not first in several threads at once
     run = journal.run(kind) if journal is not None else None
     steps = loaded.playbook.steps
     results: list[Outcome | BaseException | None] = [None] * len(steps)
@@ -385,7 +378,7 @@ class Runner:
                                                marks=dict(ctx.marks), detail=None))
                 self._preconditions(ctx, step)
                 outage = self.outages.get(step.id)
-                if needs_confirmation(step, outage, step.action.name in SELF_CONFIRMING):
+                if needs_confirmation(step, outage, get_action(step.action.name)):
                     self._confirm(self._action_question(ctx, step), None,
                                   step.confirm == "typed" or outage is not None)
             else:

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from migrator.cluster.writability import Outage
 from migrator.engine.journal import RunRecord, StepRecord
-from migrator.engine.outage import Outage
 from migrator.engine.outagewatch import Window, parse_iso
 
 CLOCK_EVERY = 10.0

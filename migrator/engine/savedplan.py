@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from migrator.engine.planner import ClusterFacts, Plan
-from migrator.engine.writeplan import ProposedWrite
 from migrator.errors import BadInput, Refused
 from migrator.inputfile import read_input_text
+from migrator.stepkit.writes import ProposedWrite
 from migrator.steps.shard_rules import same_state_but_date, state_differences
 from migrator.strictjson import loads
 

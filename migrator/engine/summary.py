@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from migrator.engine.outage import Outage
+from migrator.cluster.writability import Outage
 from migrator.engine.planner import Plan
-from migrator.playbook.schema import Step
+from migrator.stepkit.registry import Registered
+from migrator.stepkit.schema import Step
 
 
 def summary_lines(plan: Plan) -> list[str]:
@@ -73,13 +74,14 @@ def proceed(console: Any, plan: Plan, *, saved_plan: bool) -> None:
     console.ask(question, None, False)
 
 
-def needs_confirmation(step: Step, outage: Outage | None, self_confirming: bool) -> bool:
-    """Every zone reprovision, and every step that stops writes, is confirmed when it
-    comes, besides what the playbook asks; actions that show and confirm their own
-    computed write (``self_confirming``) ask themselves."""
-    if self_confirming:
+def needs_confirmation(step: Step, outage: Outage | None, action: Registered) -> bool:
+    """Every step that stops writes, and every action registered as always confirmed
+    (a zone's reprovision), is confirmed when it comes, besides what the playbook
+    asks; an action that shows and confirms its own computed write
+    (``confirms_itself``) asks itself."""
+    if action.confirms_itself:
         return False
-    return step.confirm != "none" or step.action.name == "reprovision" or outage is not None
+    return step.confirm != "none" or action.always_confirmed or outage is not None
 
 
 def question_for(step: Step, described: str, outage: Outage | None) -> str:

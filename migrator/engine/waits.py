@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migrator.errors import StepFailed
+from migrator.stepkit.registry import get_action
 
 RECHECK = 3.0
 ELECTION_MARGIN = 30.0
@@ -176,7 +177,8 @@ def guard(ctx: Any, step: Any, ref: Any, what: str, timeout: float, outputs: Any
 
     stopper.install()
     outputs = dict(outputs or {})
-    reprovisioned = outputs.get("zone") if step.action.name == "reprovision" and \
+    # the zone an action takes down on purpose (a reprovision) is expected to be away
+    away = outputs.get("zone") if get_action(step.action.name).takes_zone_down and \
         not outputs.get("skipped") else None
     started = time.monotonic()
     clocks = {zone: ZoneClock(started) for zone in zones}
@@ -194,7 +196,7 @@ def guard(ctx: Any, step: Any, ref: Any, what: str, timeout: float, outputs: Any
             election = _election_zones(ctx)
             seen = []
             for zone in zones:
-                sample = _sample(ctx, zone, zone == reprovisioned, election)
+                sample = _sample(ctx, zone, zone == away, election)
                 verdict = judge(clocks[zone], sample, before=outputs.get("from"),
                                 target=outputs.get("image"), session_timeout=session_timeout)
                 seen.append(sample.summary())

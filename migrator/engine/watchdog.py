@@ -74,10 +74,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from migrator.cluster.original import OriginalTopology
 from migrator.cluster.shard import MODE_BACKFILLED_FROZEN, ShardSnapshot
-from migrator.engine.hooks import on_step_start
-from migrator.engine.topology import OriginalTopology
 from migrator.errors import Refused
+from migrator.stepkit.hooks import on_step_start
 
 RUNBOOK_WARNING = (
     "A doesn't fail while in the [A, [B, C']] topology. If that does happen, both B and "

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from migrator.cluster.original import ROLES, ROLES_BY_PEERS
 from migrator.errors import BadInput
-from migrator.playbook.schema import ROLES, ROLES_BY_PEERS, CheckRef, Playbook
 from migrator.record import Problem, RecordError
+from migrator.stepkit.schema import CheckRef, Playbook
 
 
 class PlaybookError(BadInput):
@@ -128,7 +129,8 @@ def _message(problem: Problem) -> str:
 
 def validate_registry(playbook: Playbook, locate: _Locator) -> None:
     """Every named check/action is registered and its params validate; roles exist."""
-    from migrator.steps.registry import actions, checks, get_action, get_check
+    import migrator.steps  # noqa: F401  (registers the built-in checks and actions)
+    from migrator.stepkit.registry import actions, checks, get_action, get_check
 
     problems: list[str] = []
     unknown = False

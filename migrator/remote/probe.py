@@ -183,15 +183,3 @@ def probe_all(session: RemoteSession, inventory: Inventory,
     for index, report in zip(again, retried, strict=True):
         reports[index] = report
     return reports
-
-
-def for_commands(report: ZoneReport, commands: tuple[str, ...]) -> ZoneReport:
-    """Pure: a report probed for more commands than ``commands``, as a probe for
-    ``commands`` alone would have made it (only the missing ones among them count)."""
-    from dataclasses import replace
-
-    missing = [w for w in report.missing if w in commands]
-    problems = [p for p in report.problems if not p.startswith(MISSING_PROBLEM)]
-    if missing:
-        problems.append(MISSING_PROBLEM + ", ".join(missing))
-    return replace(report, missing=missing, problems=problems)

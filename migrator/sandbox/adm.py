@@ -163,12 +163,22 @@ def run(config: SandboxConfig, zone: ZoneConfig, argv: list[str]) -> int:
         disconnect(client)
 
 
+def _state_of(client: Any, shard: str) -> tuple[Any, int]:
+    from migrator.zk import reads
+
+    found = reads.read_state(client, shard)
+    if found is None:
+        raise AdmError(f"Shard {shard} has no /state (it is in legacy mode).")
+    return found
+
+
 def _dispatch(
     config: SandboxConfig, zone: ZoneConfig, client: Any, command: str, args: list[str]
 ) -> int:
-    from migrator.commands import expert
-    from migrator.errors import Refused, StateAlreadyExists
-    from migrator.zk import reads
+    from migrator.cluster.backfill import plan_backfill
+    from migrator.cluster.state import iso_now_ms
+    from migrator.errors import StateAlreadyExists
+    from migrator.zk import reads, writes
 
     shard = config.shard
     if command == "status":
@@ -208,30 +218,27 @@ def _dispatch(
                 raise AdmError("aborting cluster state backfill due to user command")
 
         try:
-            expert.backfill(client, shard, ask, upstream=True)  # upstream's bytes exactly
+            state = plan_backfill(reads.read_shard(client, shard), iso_now_ms(), upstream=True)
         except StateAlreadyExists as exc:
             raise AdmError(f"State already exists for shard {shard}") from exc
+        ask(state)
+        writes.create_state(client, shard, state)  # upstream's bytes exactly
         print("Ok.")
     elif command == "freeze":
         reason = _option(args, "-r", "--reason")
         if reason is None:
             raise AdmError("freeze requires -r REASON")
-        try:
-            expert.freeze(client, shard, reason, lambda _s: None)
-        except Refused as exc:
-            state = reads.read_state(client, shard)
-            frozen = state[0].freeze if state else None
-            if frozen is not None:
-                raise AdmError(f"shard is already been frozen: {frozen.reason}") from exc
-            raise AdmError(exc.message) from exc
+        state, version = _state_of(client, shard)
+        if state.freeze is not None:
+            raise AdmError(f"shard is already been frozen: {state.freeze.reason}")
+        writes.replace_state(client, shard, state.with_freeze(reason, iso_now_ms()), version,
+                             "freeze")
         print("Frozen.")
     elif command == "unfreeze":
-        try:
-            expert.unfreeze(client, shard, lambda _s: None)
-        except Refused as exc:
-            if "not frozen" in exc.message:
-                raise AdmError("shard is not frozen") from exc
-            raise AdmError(exc.message) from exc
+        state, version = _state_of(client, shard)
+        if state.freeze is None:
+            raise AdmError("shard is not frozen")
+        writes.replace_state(client, shard, state.without_freeze(), version, "unfreeze")
         print("Unfrozen.")
     elif command == "rebuild":
         _rebuild(config, zone, client, "-y" in args or "--ignorePrompts" in args)

@@ -1,21 +1,9 @@
-"""Registered checks and actions that playbooks name; one area per module.
+"""The built-in checks and actions that playbooks name, one area per module.
 
-Modules register themselves on import; ``load_all()`` imports every area so the
-registry is complete before a playbook is validated.
+Importing this package registers every one of them (``migrator.stepkit.registry``):
+the playbook loader and the engine import it before they look a name up.
 """
 
-from __future__ import annotations
+from migrator.steps import operator, remote, rollback, serving, zk
 
-import importlib
-
-STEP_MODULES = ("migrator.steps.zk", "migrator.steps.remote", "migrator.steps.rollback",
-                "migrator.steps.serving")
-
-
-def load_all() -> None:
-    for name in STEP_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
+__all__ = ["operator", "remote", "rollback", "serving", "zk"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from migrator.record import field
-from migrator.steps.registry import NoParams, Outcome, StepContext, action, check
+from migrator.stepkit.context import StepContext
+from migrator.stepkit.registry import NoParams, Outcome, action, check
 
 
 class AskParams(NoParams):
@@ -11,7 +12,8 @@ class AskParams(NoParams):
     typed: bool = False
 
 
-@action("ask_operator", AskParams, describe=lambda _ctx, p: f"ask: {p.question}")
+@action("ask_operator", AskParams, describe=lambda _ctx, p: f"ask: {p.question}",
+        confirms_itself=True)
 def ask_operator(ctx: StepContext, p: AskParams) -> Outcome:
     """Ask the operator to confirm something the tool cannot see."""
     ctx.confirm(p.question, None, typed=p.typed)
@@ -31,7 +33,7 @@ def listed_morays(inventory: object) -> list[str]:
 
 @action("confirm_morays", MorayParams,
         describe=lambda _ctx, p: f"confirm Morays are at least {p.min_version}",
-        implied=False)
+        implied=False, confirms_itself=True)
 def confirm_morays(ctx: StepContext, p: MorayParams) -> Outcome:
     """With Morays listed, their versions are verified next; with none, the operator vouches."""
     names = listed_morays(ctx.inventory)

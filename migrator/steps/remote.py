@@ -17,14 +17,16 @@ from __future__ import annotations
 import shlex
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from migrator.engine.hooks import on_step_start
+from migrator.cluster.writability import Effect, ShardModel, Timing, while_down, zone_cycles
 from migrator.errors import BadInput, Refused, StepFailed
 from migrator.inventory import is_zone_id, validate_image
 from migrator.record import field
-from migrator.steps.registry import NoParams, Outcome, StepContext, action, check
+from migrator.stepkit.context import StepContext
+from migrator.stepkit.hooks import on_step_start
+from migrator.stepkit.registry import NoParams, Outcome, action, check
 
 RECHECK = 1.0
 ZONE_GROUPS = ("zones", "morays")
@@ -333,7 +335,7 @@ def _describe_run(ctx: StepContext, p: RunParams) -> str:
 def _run_evidence(ctx: StepContext, p: RunParams, intent: dict[str, Any]) -> Any:
     """A command in a zone leaves no trace to judge by; enabling or disabling the sitter
     sets a state, so running it again is harmless."""
-    from migrator.engine.inflight import Evidence
+    from migrator.stepkit.evidence import Evidence
 
     zone = ctx.zone(p.zone)
     return Evidence("run_command", zone=zone, begun="command" in intent,
@@ -341,7 +343,16 @@ def _run_evidence(ctx: StepContext, p: RunParams, intent: dict[str, Any]) -> Any
                     idempotent=p.command is not None)
 
 
-@action("run_command", RunParams, describe=_describe_run, resume=_run_evidence)
+def _run_zone_commands(inventory: Any, p: RunParams) -> Sequence[str]:
+    from migrator.remote.commands import to_shell
+
+    if p.argv is not None:
+        return (to_shell(p.argv),)
+    return (str(getattr(inventory.commands, str(p.command))),)
+
+
+@action("run_command", RunParams, describe=_describe_run, resume=_run_evidence,
+        zone_commands=_run_zone_commands)
 def run_command(ctx: StepContext, p: RunParams) -> Outcome:
     """Run a command in a zone (every argument quoted); fail on a non-zero exit."""
     zone = ctx.zone(p.zone)
@@ -426,9 +437,9 @@ def _reprovision_evidence(ctx: StepContext, p: ReprovisionParams, intent: dict[s
                           ) -> Any:
     """What the zone, the election, this machine and the headnode say now (see
     ``migrator.engine.inflight``)."""
-    from migrator.engine.inflight import Evidence
     from migrator.errors import MigratorError
     from migrator.remote import localchild
+    from migrator.stepkit.evidence import Evidence
 
     zone = ctx.zone(p.zone)
     image = str(intent.get("image") or _image(ctx, p))
@@ -455,8 +466,28 @@ def _reprovision_evidence(ctx: StepContext, p: ReprovisionParams, intent: dict[s
     )
 
 
+def _reprovision_effect(model: ShardModel, p: ReprovisionParams,
+                        zone_of: Callable[[str], str | None], timing: Timing) -> Effect:
+    zone = zone_of(p.zone)
+    if zone is None:
+        return while_down(model, timing.session_timeout), model
+    return zone_cycles(model, zone, p.to == "roll_back_to", timing)
+
+
+def _reprovision_runs(where: str) -> Callable[[Any, ReprovisionParams], Sequence[str]]:
+    """The reprovision command, when the inventory runs it ``where`` (zone or local)."""
+
+    def commands(inventory: Any, _p: ReprovisionParams) -> Sequence[str]:
+        spec = inventory.commands.reprovision
+        return (spec.command,) if spec.run_on == where else ()
+
+    return commands
+
+
 @action("reprovision", ReprovisionParams, describe=_describe_reprovision,
-        resume=_reprovision_evidence)
+        resume=_reprovision_evidence, always_confirmed=True, takes_zone_down=True,
+        effect=_reprovision_effect, zone_commands=_reprovision_runs("zone"),
+        local_commands=_reprovision_runs("local"))
 def reprovision(ctx: StepContext, p: ReprovisionParams) -> Outcome:
     """Reprovision a zone to the inventory's target (or rollback) image.
 

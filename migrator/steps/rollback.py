@@ -17,17 +17,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
+from migrator.cluster.original import OriginalPeer, OriginalTopology
 from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import iso_now_ms
-from migrator.engine.context import original_of
-from migrator.engine.hooks import on_step_start
-from migrator.engine.topology import OriginalPeer, OriginalTopology
+from migrator.cluster.writability import Effect, ShardModel, Timing, sitters_disabled
 from migrator.errors import BadInput, MigratorError, StepFailed
 from migrator.record import field
-from migrator.steps.registry import (
+from migrator.stepkit.context import StepContext, original_of
+from migrator.stepkit.hooks import on_step_start
+from migrator.stepkit.registry import (
     NoParams,
     Outcome,
-    StepContext,
     ZoneParams,
     action,
     check,
@@ -442,8 +442,13 @@ def record_topology(ctx: StepContext, p: RecordParams) -> Outcome:
                          f"topology" + (f" ({shown})" if shown else ""), data)
 
 
+def _disable_effect(model: ShardModel, _p: Any, _zone_of: Any, timing: Timing) -> Effect:
+    return sitters_disabled(model, timing)
+
+
 @action("disable_sitters", describe=lambda ctx, _p: "disable the manatee-sitter in every zone "
-        "of the shard (`commands.sitter_disable`)")
+        "of the shard (`commands.sitter_disable`)", effect=_disable_effect,
+        zone_commands=lambda inventory, _p: (inventory.commands.sitter_disable,))
 def disable_sitters(ctx: StepContext, _p: NoParams) -> Outcome:
     """Disable the sitter in every zone of the original topology."""
     from migrator.steps.remote import _remote
@@ -487,7 +492,7 @@ def _describe_rebuild(ctx: StepContext, p: ZoneParams) -> str:
 def _rebuild_evidence(ctx: StepContext, p: ZoneParams, intent: dict[str, Any]) -> Any:
     """A rebuild left in flight: once the zone is no longer deposed the action skips
     itself, so running it again is harmless; while it is, nothing tells us more."""
-    from migrator.engine.inflight import Evidence
+    from migrator.stepkit.evidence import Evidence
 
     snap = reads.read_shard(ctx.zk, ctx.shard)
     still = zone_deposed(snap, original_of(ctx), p.zone).ok

@@ -36,7 +36,8 @@ from typing import Any
 
 from migrator.record import field
 from migrator.remote.manatee_status import ShardStatus
-from migrator.steps.registry import NoParams, Outcome, StepContext, check
+from migrator.stepkit.context import StepContext
+from migrator.stepkit.registry import NoParams, Outcome, check
 from migrator.steps.remote import RECHECK, _mark, _remote, _try_follow, _zone_ref, status_command
 
 DEAD_GRACE = 15.0  # seconds: longer than SMF's restart delay for a dying service

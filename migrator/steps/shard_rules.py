@@ -13,10 +13,10 @@ from typing import Any
 
 from migrator.cluster.backfill import migrator_backfill_state, upstream_backfill_variant
 from migrator.cluster.history import HistoryRecord
+from migrator.cluster.original import OriginalPeer, OriginalTopology
 from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import ClusterState
-from migrator.engine.topology import OriginalPeer, OriginalTopology
-from migrator.steps.registry import Outcome
+from migrator.stepkit.registry import Outcome
 
 
 def _zone8(zone: str) -> str:

@@ -15,26 +15,34 @@ not load it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Literal
 
+from migrator.cluster.backfill import ONE_NODE_NOTE
 from migrator.cluster.history import HistoryRecord
+from migrator.cluster.original import OriginalTopology
 from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import ClusterState, iso_now_ms
-from migrator.engine.context import original_of
-from migrator.engine.writeplan import ProposedWrite
+from migrator.cluster.writability import (
+    Effect,
+    ShardModel,
+    Timing,
+    backfilled,
+    state_deleted,
+)
 from migrator.errors import Refused
 from migrator.record import field
-from migrator.steps import operator as _operator  # noqa: F401  (registers operator actions)
-from migrator.steps import shard_rules as rules
-from migrator.steps.registry import (
+from migrator.stepkit.context import StepContext, original_of
+from migrator.stepkit.registry import (
     NoParams,
     Outcome,
-    StepContext,
     ZoneParams,
     action,
     check,
     original_role,
 )
+from migrator.stepkit.writes import ProposedWrite
+from migrator.steps import shard_rules as rules
 from migrator.zk import paths, reads
 
 Rule = Callable[[ShardSnapshot, list[HistoryRecord]], Outcome]
@@ -248,11 +256,77 @@ def history_progression(ctx: StepContext, p: HistoryParams, timeout: float) -> O
 
 
 # ---- actions ---------------------------------------------------------------------------
+# Each declares, where it is registered, what it writes to /state (``predicts``, shown
+# by the plan) and what it does to the shard's writability (``effect``): ZooKeeper
+# writes stop no writes by themselves, but they change who may take over.
+
+
+def _predict_backfill(state: ClusterState | None, original: OriginalTopology, _p: Any,
+                      shard: str, now: str) -> tuple[ProposedWrite | None, ClusterState | None]:
+    if state is not None:
+        return None, state
+    new = rules.expected_backfill(original, now)
+    note = "the freeze date is the time of the write"
+    if new.sync is None:
+        note += "; " + ONE_NODE_NOTE
+    return ProposedWrite("create", paths.state_path(shard), None, new, True, note=note), new
+
+
+def _predict_set(change: Callable[[ClusterState, Any, str], ClusterState | None]) -> Any:
+    """The prediction of an action that sets /state to ``change(state, params, now)``
+    (None: nothing to change)."""
+
+    def predicts(state: ClusterState | None, _original: OriginalTopology, params: Any,
+                 shard: str, now: str) -> tuple[ProposedWrite | None, ClusterState | None]:
+        if state is None:
+            return None, state
+        new = change(state, params, now)
+        if new is None:
+            return None, state
+        return ProposedWrite("set", paths.state_path(shard), state.document, new, True), new
+
+    return predicts
+
+
+def _predict_delete(state: ClusterState | None, _original: OriginalTopology, _p: Any,
+                    shard: str, _now: str) -> tuple[ProposedWrite | None, ClusterState | None]:
+    if state is None:
+        return None, state
+    return ProposedWrite("delete", paths.state_path(shard), state.document, None, False), None
+
+
+def _unfrozen(state: ClusterState, _p: Any, _now: str) -> ClusterState | None:
+    return None if state.freeze is None else state.without_freeze()
+
+
+def _frozen(state: ClusterState, p: Any, now: str) -> ClusterState | None:
+    return None if state.freeze is not None else state.with_freeze(str(p.reason), now)
+
+
+def _with_onwm(state: ClusterState, _p: Any, _now: str) -> ClusterState | None:
+    return with_one_node_write_mode(state)
+
+
+def _effect_backfill(model: ShardModel, _p: Any, _zone_of: Any, _timing: Timing) -> Effect:
+    return None, backfilled(model)
+
+
+def _effect_frozen(frozen: bool) -> Any:
+    def effect(model: ShardModel, _p: Any, _zone_of: Any, _timing: Timing) -> Effect:
+        return None, replace(model, frozen=frozen)
+
+    return effect
+
+
+def _effect_delete(model: ShardModel, _p: Any, _zone_of: Any, timing: Timing) -> Effect:
+    return state_deleted(model, timing)
+
+
 
 
 def propose_backfill(snap: ShardSnapshot, original: Any, now: str) -> ProposedWrite:
     """The backfill write, refused unless the live election gives the captured topology."""
-    from migrator.commands.expert import plan_backfill
+    from migrator.cluster.backfill import plan_backfill
 
     state = plan_backfill(snap, now)  # refuses an existing /state or a v1 error node
     verdict = rules.backfill_checks(snap, original, now)
@@ -262,8 +336,6 @@ def propose_backfill(snap: ShardSnapshot, original: Any, now: str) -> ProposedWr
             "Look at `migrator status`; the election no longer gives the topology this run "
             "captured. Resume once it does, or roll back.",
         )
-    from migrator.cluster.backfill import ONE_NODE_NOTE
-
     return ProposedWrite("create", paths.state_path(snap.shard), None, state, True,
                          checks=list(verdict.data["checks"]),
                          note=ONE_NODE_NOTE if state.sync is None else None)
@@ -273,7 +345,8 @@ def _describe_backfill(ctx: StepContext, _p: Any) -> str:
     return f"create {paths.state_path(ctx.shard)} with the backfilled state (frozen) + history/0-"
 
 
-@action("backfill", describe=_describe_backfill)
+@action("backfill", describe=_describe_backfill, confirms_itself=True,
+        predicts=_predict_backfill, effect=_effect_backfill)
 @through_faults
 def backfill(ctx: StepContext, _p: NoParams) -> Outcome:
     """Create /state from the captured topology, frozen, as `manatee-adm state-backfill`."""
@@ -320,12 +393,12 @@ def _describe_unfreeze(ctx: StepContext, _p: Any) -> str:
     return f"set {paths.state_path(ctx.shard)} without its freeze + history/0-"
 
 
-@action("unfreeze", describe=_describe_unfreeze)
+@action("unfreeze", describe=_describe_unfreeze, confirms_itself=True,
+        predicts=_predict_set(_unfrozen), effect=_effect_frozen(False))
 @through_faults
 def unfreeze(ctx: StepContext, _p: NoParams) -> Outcome:
     """Remove the freeze so the sync may take over, as `manatee-adm unfreeze`."""
-    return _replace(ctx, "unfreeze",
-                    lambda s: None if s.freeze is None else s.without_freeze(),
+    return _replace(ctx, "unfreeze", lambda s: _unfrozen(s, None, ""),
                     f"Unfreeze shard {ctx.shard}?")
 
 
@@ -333,13 +406,12 @@ def _describe_freeze(ctx: StepContext, p: Any) -> str:
     return f"set {paths.state_path(ctx.shard)} with a freeze ({p.reason}) + history/0-"
 
 
-@action("freeze", FreezeParams, describe=_describe_freeze)
+@action("freeze", FreezeParams, describe=_describe_freeze, confirms_itself=True,
+        predicts=_predict_set(_frozen), effect=_effect_frozen(True))
 @through_faults
 def freeze(ctx: StepContext, p: FreezeParams) -> Outcome:
     """Freeze the cluster state, as `manatee-adm freeze -r`."""
-    return _replace(ctx, "freeze",
-                    lambda s: None if s.freeze is not None else s.with_freeze(p.reason,
-                                                                              iso_now_ms()),
+    return _replace(ctx, "freeze", lambda s: _frozen(s, p, iso_now_ms()),
                     f"Freeze shard {ctx.shard}?")
 
 
@@ -355,7 +427,8 @@ def _describe_onwm(ctx: StepContext, _p: Any) -> str:
     return f"set {paths.state_path(ctx.shard)} with oneNodeWriteMode + history/0-"
 
 
-@action("set_one_node_write_mode", describe=_describe_onwm)
+@action("set_one_node_write_mode", describe=_describe_onwm, confirms_itself=True,
+        predicts=_predict_set(_with_onwm))
 @through_faults
 def set_one_node_write_mode(ctx: StepContext, _p: NoParams) -> Outcome:
     """Set oneNodeWriteMode in /state, as `manatee-adm set-onwm -m on`."""
@@ -367,7 +440,8 @@ def _describe_delete(ctx: StepContext, _p: Any) -> str:
     return f"delete {paths.state_path(ctx.shard)} at the version read"
 
 
-@action("delete_state", describe=_describe_delete)
+@action("delete_state", describe=_describe_delete, confirms_itself=True,
+        predicts=_predict_delete, effect=_effect_delete)
 @through_faults
 def delete_state(ctx: StepContext, _p: NoParams) -> Outcome:
     """Delete /state (rollback), only at the version read; asks for the shard name."""

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from migrator.engine.inflight import Evidence, decide, describe_evidence
+from migrator.engine.inflight import decide, describe_evidence
+from migrator.stepkit.evidence import Evidence
 
 pytestmark = pytest.mark.unit
 

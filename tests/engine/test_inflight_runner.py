@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 
 from migrator.engine.console import RunConsole
-from migrator.engine.inflight import Evidence
 from migrator.engine.journal import Journal
 from migrator.engine.runner import RunOptions
 from migrator.errors import Refused
 from migrator.playbook.loader import load_playbook_text
 from migrator.record import field
-from migrator.steps.registry import NoParams, Outcome, StepContext, action
+from migrator.stepkit.context import StepContext
+from migrator.stepkit.evidence import Evidence
+from migrator.stepkit.registry import NoParams, Outcome, action
 from tests.conftest import V1Shard
 from tests.engine.conftest import MakeRunner
 from tests.engine.helpers import SHARD

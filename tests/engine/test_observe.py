@@ -11,12 +11,14 @@ from typing import Any
 
 import pytest
 
+import migrator.steps  # noqa: F401  (the built-in checks and actions)
+from migrator.cluster.original import capture
 from migrator.engine import runner
 from migrator.engine.context import EngineContext
-from migrator.engine.topology import capture
 from migrator.playbook.loader import load_playbook_text
-from migrator.steps import load_all, registry
-from migrator.steps.registry import NoParams, Outcome, StepContext
+from migrator.stepkit import registry
+from migrator.stepkit.context import StepContext
+from migrator.stepkit.registry import NoParams, Outcome
 from tests.engine.helpers import SHARD, snapshot
 
 pytestmark = pytest.mark.unit
@@ -47,7 +49,6 @@ def meeting() -> Iterator[threading.Barrier]:
         barrier.wait()  # raises BrokenBarrierError if the steps are judged one by one
         return Outcome(True, f"{getattr(ctx, 'step_id', None)} met the others")
 
-    load_all()
     registry.check("test_meet")(meet)
     barrier.seen = seen  # type: ignore[attr-defined]
     try:

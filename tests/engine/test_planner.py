@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from migrator.cluster.original import capture
 from migrator.engine import consistency
 from migrator.engine.journal import (
     Journal,
@@ -17,10 +18,9 @@ from migrator.engine.journal import (
     stamp,
 )
 from migrator.engine.planner import facts_of, make_plan
-from migrator.engine.topology import capture
 from migrator.errors import BadInput, UnexpectedTopology
+from migrator.stepkit.registry import Outcome
 from migrator.steps import shard_rules as rules
-from migrator.steps.registry import Outcome
 from tests.engine.helpers import SHARD, ZONES, snapshot, v2_record, zk_only_playbook
 
 pytestmark = pytest.mark.unit

@@ -30,6 +30,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from migrator.cluster.history import HistoryRecord, parse_history_record
+from migrator.cluster.original import OriginalTopology, capture
 from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import ClusterState
 from migrator.engine.context import EngineContext
@@ -37,7 +38,6 @@ from migrator.engine.journal import Journal, StepRecord, new_journal, new_run, s
 from migrator.engine.planner import Plan, make_plan, resolve_original
 from migrator.engine.position import StepFacts, position
 from migrator.engine.runner import _unnamed, evaluate_done
-from migrator.engine.topology import OriginalTopology, capture
 from migrator.playbook import catalog
 from migrator.playbook.loader import LoadedPlaybook
 from migrator.remote.commands import CommandResult
@@ -266,7 +266,7 @@ CUTS = [(name, cut) for name in MIGRATIONS
 
 
 def _judged_alone(step: Any) -> bool:
-    from migrator.steps.registry import get_action
+    from migrator.stepkit.registry import get_action
 
     return not get_action(step.action.name).implied
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from migrator.cluster.original import capture, reconstruct
 from migrator.cluster.state import ClusterState
-from migrator.engine.topology import capture, reconstruct
 from migrator.steps import shard_rules as rules
 from tests.engine.helpers import IPS, ZONES, snapshot, v2_record
 

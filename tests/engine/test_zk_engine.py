@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from migrator.cluster.original import capture
 from migrator.cluster.state import compact_json
 from migrator.engine.console import RunConsole
 from migrator.engine.context import EngineContext
@@ -19,9 +20,8 @@ from migrator.engine.journal_store import JournalStore, capture_shard, cluster_k
 from migrator.engine.lock import LockHeld, RunLock, break_lock, holders
 from migrator.engine.runner import RunOptions, run_check
 from migrator.engine.savedplan import StalePlan, load_plan, save_plan
-from migrator.engine.topology import capture
 from migrator.errors import NotConfirmed, Refused, StateConflict, StepFailed
-from migrator.playbook.schema import CheckRef
+from migrator.stepkit.schema import CheckRef
 from migrator.steps import shard_rules as rules
 from migrator.zk import reads
 from tests.conftest import V1Shard

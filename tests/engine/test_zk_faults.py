@@ -23,13 +23,13 @@ from typing import Any
 
 import pytest
 
+from migrator.cluster.original import capture
 from migrator.commands.engine import EngineTarget, guard_run
 from migrator.engine.console import RunConsole
 from migrator.engine.journal import new_journal, new_run
 from migrator.engine.journal_store import JournalStore, journal_path
 from migrator.engine.lock import RunLock, read_holders
 from migrator.engine.runner import Runner, RunOptions
-from migrator.engine.topology import capture
 from migrator.errors import EXIT_BAD_INPUT
 from migrator.sandbox.zkserver import ZooKeeperServer
 from migrator.zk.faults import SessionLost, guard_for

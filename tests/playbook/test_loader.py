@@ -46,7 +46,7 @@ def test_builtin_playbooks_pass_the_schema(name: str) -> None:
 def test_builtin_playbooks_name_only_registered_or_remote_steps(name: str) -> None:
     """Against the full registry they validate; without the remote area, the only
     unknown names are the remote ones (registered by migrator.steps.remote)."""
-    from migrator.steps.registry import actions, checks
+    from migrator.stepkit.registry import actions, checks
 
     try:
         load_playbook_file(catalog.playbooks_dir() / f"{name}.yaml")

@@ -15,7 +15,7 @@ from migrator.errors import StepFailed
 from migrator.inventory import load_inventory
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.sshd import SshServer
-from migrator.steps.registry import get_action, get_check
+from migrator.stepkit.registry import get_action, get_check
 from migrator.steps.remote import mark_step_logs, status_command
 from tests.remote.conftest import write_inventory
 
@@ -248,6 +248,6 @@ def test_params_reject_metacharacter_zones() -> None:
 
 @pytest.mark.unit
 def test_step_start_hook_is_registered() -> None:
-    from migrator.engine import hooks
+    from migrator.stepkit import hooks
 
     assert mark_step_logs in hooks._HOOKS

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from migrator.cluster.original import capture
 from migrator.engine.journal import StepRecord, new_journal, new_run, stamp
 from migrator.engine.journal_store import JournalStore, capture_shard
-from migrator.engine.topology import capture
 from migrator.sandbox.config import SandboxConfig, load_config
 from migrator.sandbox.manage import zk_client as zk_of
 

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from migrator.cluster.original import OriginalTopology, capture
 from migrator.cluster.state import ClusterState
 from migrator.engine import rollback, watchdog
 from migrator.engine.journal import Journal, StepRecord, new_journal, new_run, stamp
-from migrator.engine.topology import OriginalTopology, capture
 from migrator.errors import UnexpectedTopology
 from migrator.playbook import catalog
 from migrator.steps import shard_rules as rules

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from migrator.cluster.original import capture
 from migrator.cluster.state import ClusterState
 from migrator.engine.events import EventConsole, EventSink
-from migrator.engine.topology import capture
 from migrator.steps import rollback as r
 from tests.engine.helpers import snapshot
 

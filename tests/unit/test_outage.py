@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from migrator.engine import outage as o
+from migrator.cluster import writability as o
+from migrator.engine.outage import StepSpec, assess, timing_of
 from migrator.engine.planner import Plan, PlannedStep, make_plan
 from migrator.engine.render import outage_summary, plan_lines
 from migrator.playbook import catalog
@@ -94,12 +95,22 @@ def test_every_step_without_a_cause_says_no_outage_in_json() -> None:
         assert doc["outage"] is (doc["outageDetail"] is not None)
 
 
-def _template(name: str) -> list[o.StepSpec]:
+ROLES = {"original_primary": A, "original_sync": B, "original_async": C}
+ROLE_OF = {zone: role for role, zone in ROLES.items()}
+
+
+def _assess(specs: list[StepSpec], model: o.ShardModel) -> list[o.Outage | None]:
+    return assess(specs, model, TIMING, ROLES.get)
+
+
+def _reprovision(zone: str) -> StepSpec:
+    return StepSpec("x", "reprovision", {"zone": ROLE_OF[zone]})
+
+
+def _template(name: str) -> list[StepSpec]:
     path = catalog.playbooks_dir() / f"{name}.yaml"
     loaded = load_playbook_text(path.read_bytes(), str(path))
-    roles = {"original_primary": A, "original_sync": B, "original_async": C}
-    return [o.StepSpec(s.id, s.action.name, roles.get(str(s.action.params.get("zone"))),
-                       to_v1=s.action.params.get("to") == "roll_back_to", marked=s.outage)
+    return [StepSpec(s.id, s.action.name, s.action.params, marked=s.outage)
             for s in loaded.playbook.steps]
 
 
@@ -108,7 +119,7 @@ def test_rollback_after_primary_is_down_from_the_disable_until_the_sync_is_back(
     model = o.ShardModel(election=(C, B, A), state=(C, B), deposed=(A,),
                          v2=frozenset({A, B, C}))
     specs = _template("rollback-after-primary")
-    found = dict(zip([s.id for s in specs], o.assess(specs, model, TIMING), strict=True))
+    found = dict(zip([s.id for s in specs], _assess(specs, model), strict=True))
     down = [i for i, v in found.items() if v is not None]
     assert down == ["disable-sitters", "delete-state", "roll-back-primary", "roll-back-sync"]
     assert found["roll-back-async"] is None and found["confirm-v1"] is None
@@ -120,7 +131,7 @@ def test_rollback_before_primary_flags_the_current_syncs_departure() -> None:
     model = o.ShardModel(election=(A, C, B), state=(A, C, B), frozen=False,
                          v2=frozenset({B, C}))
     specs = _template("rollback-before-primary")
-    found = dict(zip([s.id for s in specs], o.assess(specs, model, TIMING), strict=True))
+    found = dict(zip([s.id for s in specs], _assess(specs, model), strict=True))
     assert found["roll-back-async"] is None
     sync = found["roll-back-sync"]
     assert sync is not None and sync.kind == o.KIND_SYNC_LOST
@@ -130,14 +141,13 @@ def test_rollback_before_primary_flags_the_current_syncs_departure() -> None:
 def test_v2_sync_leaving_while_frozen_waits_for_it() -> None:
     model = o.ShardModel(election=(A, C, B), state=(A, C, B), frozen=True,
                          v2=frozenset({A, B, C}))
-    (found,) = o.assess([o.StepSpec("x", "reprovision", C)], model, TIMING)
+    (found,) = _assess([_reprovision(C)], model)
     assert found is not None and found.kind == o.KIND_WHOLE and "frozen" in found.cause
 
 
 def test_playbook_marked_outage_is_kept_with_the_playbook_as_cause() -> None:
     model = o.ShardModel(election=(A, B, C))
-    (found,) = o.assess([o.StepSpec("x", "set_one_node_write_mode", marked=True)], model,
-                        TIMING)
+    (found,) = _assess([StepSpec("x", "set_one_node_write_mode", {}, marked=True)], model)
     assert found is not None and found.kind == o.KIND_PLAYBOOK
 
 
@@ -148,7 +158,7 @@ def test_backfill_order_matches_upstream() -> None:
 
 
 def test_timing_from_the_inventory_or_assumed() -> None:
-    assert o.timing_of(None) == o.Timing()
+    assert timing_of(None) == o.Timing()
     assert "assumed" in o.Timing().describe()
     assert o.timing_from({"session_timeout": 2, "reprovision": 5}, "sandbox").reprovision == 5
 
@@ -168,12 +178,12 @@ def test_async_reprovisions_never_stop_writes(zones: list[str], frozen: bool,
                          frozen=frozen)
     for zone in zones:
         primary, sync = model.primary, model.sync_of_primary()
-        (found,) = o.assess([o.StepSpec("x", "reprovision", zone)], model, TIMING)
+        (found,) = _assess([_reprovision(zone)], model)
         if zone not in (primary, sync):
             assert found is None
         else:
             assert found is not None and found.seconds > 0
-        model = o._one(o.StepSpec("x", "reprovision", zone), model, TIMING)[1]
+        model = o.zone_cycles(model, zone, False, TIMING)[1]
         assert model.peers() == 3
 
 
@@ -183,10 +193,10 @@ def test_rollback_skips_steps_already_done_since_the_live_shard_includes_them() 
     model = o.ShardModel(election=(A, B, C), state=(A, C, B), frozen=True,
                          v2=frozenset({B, C}))
     specs = _template("rollback-before-primary")
-    marked = [o.StepSpec(s.id, s.action, s.zone, s.to_v1, s.marked,
-                         skip=s.id == "roll-back-async") for s in specs]
+    marked = [StepSpec(s.id, s.action, s.params, s.marked, skip=s.id == "roll-back-async")
+              for s in specs]
     # the template's roll-back-sync acts on the original async (C'), the current sync
-    found = dict(zip([s.id for s in specs], o.assess(marked, model, TIMING), strict=True))
+    found = dict(zip([s.id for s in specs], _assess(marked, model), strict=True))
     assert found["roll-back-sync"] is None  # C' is not the v1 primary's sync: no outage
-    walked = dict(zip([s.id for s in specs], o.assess(specs, model, TIMING), strict=True))
+    walked = dict(zip([s.id for s in specs], _assess(specs, model), strict=True))
     assert walked["roll-back-sync"] is not None  # had B really left and come back, it would be

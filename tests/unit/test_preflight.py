@@ -184,9 +184,9 @@ def test_verdict_is_ok_exactly_when_no_row_refuses(
 
 
 def test_zones_of_steps_in_flight_come_from_the_journal() -> None:
+    from migrator.cluster.original import capture
     from migrator.engine.journal import StepRecord, new_journal, new_run
     from migrator.engine.preflight import in_flight_zones
-    from migrator.engine.topology import capture
     from migrator.playbook import catalog
     from tests.engine.helpers import ZONES as IDS
     from tests.engine.helpers import snapshot
@@ -204,25 +204,13 @@ def test_zones_of_steps_in_flight_come_from_the_journal() -> None:
     assert in_flight_zones(None, "migration", loaded, original) == {}
 
 
-def test_a_report_probed_for_more_commands_counts_only_the_playbooks() -> None:
-    from migrator.remote.probe import MISSING_PROBLEM, for_commands
-
-    wide = ZoneReport("z", "manatee", "r", reachable=True, missing=["svcadm", "gtail"],
-                      problems=["its sitter is not running (x)",
-                                MISSING_PROBLEM + "svcadm, gtail"])
-    narrowed = for_commands(wide, ("gtail", "manatee-adm"))
-    assert narrowed.missing == ["gtail"]
-    assert narrowed.problems == ["its sitter is not running (x)", MISSING_PROBLEM + "gtail"]
-    clean = for_commands(wide, ("manatee-adm",))
-    assert clean.missing == [] and clean.problems == ["its sitter is not running (x)"]
-    assert wide.missing == ["svcadm", "gtail"]  # the look's own report is left alone
-
-
-def test_every_zone_word_covers_every_built_in_playbook(tmp_path: Path) -> None:
-    """`migrator plan`'s look asks each zone about ``every_zone_word`` before the
-    playbook is known; a built-in playbook's own commands must all be among them, or
-    the look cannot answer its pre-flight (it is then probed again: correct but slow)."""
-    from migrator.engine.preflight import every_zone_word, zone_words
+def test_the_commands_a_playbook_runs_come_from_what_its_steps_declare(
+    tmp_path: Path
+) -> None:
+    """Each check and action declares the commands it runs in the zones or on this
+    machine (``zone_commands``, ``local_commands``); the pre-flight asks for exactly
+    those, per built-in playbook."""
+    from migrator.engine.preflight import local_missing, zone_words
     from migrator.inventory import load_inventory
     from migrator.playbook import catalog
 
@@ -235,9 +223,11 @@ def test_every_zone_word_covers_every_built_in_playbook(tmp_path: Path) -> None:
             "commands:\n  sitter_disable: sitter-ctl disable\n  tail: gtail\n"
             f"  reprovision: {{run_on: {run_on}, command: 'reprov {{zone}} {{image}}'}}\n")
         inventory = load_inventory(path)
-        every = set(every_zone_word(inventory))
-        assert {"sitter-ctl", "gtail"} <= every
-        assert ("reprov" in every) is (run_on == "zone")
-        for name in catalog.builtin_names():
-            loaded = catalog.resolve(name, check_registry=False)
-            assert set(zone_words(inventory, loaded)) <= every, name
+        adm = inventory.commands.manatee_adm  # the inventory's default
+        three = catalog.resolve("three-node")
+        after = catalog.resolve("rollback-after-primary")
+        assert zone_words(inventory, three) == (
+            (adm, "gtail", "reprov") if run_on == "zone" else (adm, "gtail"))
+        assert "sitter-ctl" in zone_words(inventory, after)
+        assert "sitter-ctl" not in zone_words(inventory, three)
+        assert local_missing(inventory, three) == (["reprov"] if run_on == "local" else [])

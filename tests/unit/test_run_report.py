@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from migrator.cluster.writability import KIND_TAKEOVER, Outage
 from migrator.engine import events as ev
 from migrator.engine.journal import RunRecord, StepRecord
-from migrator.engine.outage import KIND_TAKEOVER, Outage
 from migrator.engine.outagewatch import (
     Judge,
     StatusSample,

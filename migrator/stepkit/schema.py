@@ -19,10 +19,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
+from migrator.cluster.original import ROLES, ROLES_BY_PEERS
 from migrator.record import Record, field
 
-ROLES = ("original_primary", "original_sync", "original_async")
-ROLES_BY_PEERS = {1: ROLES[:1], 2: ROLES[:2], 3: ROLES, 4: ROLES, 5: ROLES}
 _STEP_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}\Z")
 
 

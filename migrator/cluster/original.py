@@ -23,7 +23,10 @@ from migrator.cluster.election import (
 from migrator.cluster.history import HistoryRecord
 from migrator.cluster.shard import ShardSnapshot
 from migrator.errors import UnexpectedTopology
-from migrator.playbook.schema import ROLES
+
+# a migration names zones by their role in the topology captured when it began
+ROLES = ("original_primary", "original_sync", "original_async")
+ROLES_BY_PEERS = {1: ROLES[:1], 2: ROLES[:2], 3: ROLES, 4: ROLES, 5: ROLES}
 
 
 @dataclass(frozen=True)

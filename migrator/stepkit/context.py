@@ -1,0 +1,45 @@
+"""The context a check or action is handed, as steps see it (the engine's
+``migrator.engine.context.EngineContext`` provides it)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from migrator.cluster.original import OriginalTopology
+from migrator.errors import UnexpectedTopology
+
+
+class StepContext(Protocol):
+    """What the runner hands to checks and actions.
+
+    ``zk`` is a connected kazoo client; ``remote`` gives zone access (SSH) and
+    may be None when the run has no inventory zones; ``marks`` is per-step
+    scratch persisted in the journal (e.g. log offsets recorded at step start).
+    """
+
+    shard: str
+    zk: Any
+    inventory: Any
+    remote: Any
+    marks: dict[str, Any]
+
+    def zone(self, ref: str) -> str:
+        """Resolve a role of the original topology (``original_async``) or a zone name."""
+        ...
+
+    def say(self, text: str) -> None: ...
+
+    def confirm(self, question: str, shown: Any, *, typed: bool = False) -> None:
+        """Show ``shown`` and ask; raise ``NotConfirmed`` when declined."""
+        ...
+
+
+def original_of(ctx: Any) -> OriginalTopology:
+    """The original topology of a context that carries one (the engine's always does)."""
+    original = getattr(ctx, "original", None)
+    if not isinstance(original, OriginalTopology):
+        raise UnexpectedTopology(
+            "This check needs the original topology, which only the engine provides.",
+            "Run it from a playbook through `migrator run`.",
+        )
+    return original
