@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from migrator.sandbox.client import read_outages
+from migrator.outagerecords import read_outages
 from migrator.sandbox.manage import UpOptions, down, up
 
 

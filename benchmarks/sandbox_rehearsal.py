@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from migrator.sandbox.client import read_outages
+from migrator.outagerecords import read_outages
 from migrator.sandbox.config import SESSION_TIMEOUT
 from migrator.sandbox.rehearsal import rehearse
 

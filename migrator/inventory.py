@@ -40,6 +40,9 @@ the file, the line and the field. Example (every key shown; only ``shard``,
     estimates:                        # seconds, for the plan's outage estimates (optional)
       session_timeout: 60             # the sitters' ZooKeeper session timeout
       reprovision: 300                # one zone's reprovision, until its sitter is back
+    outage_records: /var/tmp/probe    # a write client's outage records (optional; see
+                                      # migrator/outagerecords.py): the run's outage
+                                      # figures then come from them
     commands:                         # shown here with their Triton defaults
       sitter_log: {command: svcs -L manatee-sitter}    # or {path: /var/log/x.log}
       manatee_version: cat /opt/smartdc/manatee/package.json
@@ -515,6 +518,7 @@ class Inventory(Record):
     versions: Versions = Versions()
     commands: Commands = Commands()
     estimates: Estimates = Estimates()
+    outage_records: Path | None = None
     _source: Path | None = None
 
     @property
@@ -611,6 +615,7 @@ def _resolve_paths(inventory: Inventory, base: Path) -> Inventory:
         ssh = ssh.replace(identity=[fix(p) for p in ssh.identity])
     return inventory.replace(
         known_hosts=fix(inventory.known_hosts) if inventory.known_hosts else None,
+        outage_records=fix(inventory.outage_records) if inventory.outage_records else None,
         ssh_config=fix(inventory.ssh_config) if inventory.ssh_config else inventory.ssh_config,
         ssh=ssh,
         headnode=fix_target(inventory.headnode) if inventory.headnode else None,

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The project's checks: lint, type checks, then the tests in parallel workers.
+# The project's checks: lint, type checks, the import layers, then the tests in
+# parallel workers.
 #   bash scripts/test.sh           everything, with coverage (the README's command, CI's)
 #   bash scripts/test.sh --fast    the fast tier: no sandbox, no real PostgreSQL
 # Any other arguments go to pytest (e.g. -m zk, -k name, a path).
@@ -14,6 +15,7 @@ if [ "${1:-}" = "--fast" ]; then
 fi
 .venv/bin/ruff check migrator tests benchmarks
 .venv/bin/mypy migrator
+.venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
 workers=${MIGRATOR_TEST_WORKERS:-8}
 common=(-q -n "$workers" --dist worksteal --durations=15)
 if [ "$fast" = 1 ]; then

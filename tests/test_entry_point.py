@@ -49,3 +49,4 @@ def test_output_to_a_file_is_complete(tmp_path: Path) -> None:
         done = _program("playbooks", "show", "three-node", "--json", stdout=handle.fileno())
     assert done.returncode == 0
     assert json.loads(out.read_text())["name"] == "three-node"
+

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from migrator.cli.options import target_and_inventory, zk_options
+from migrator.cli.rollback import plan_rollback
+from migrator.commands import engine
+from migrator.commands import playbooks as cmd
+from migrator.commands.session import zk_session
+from migrator.engine.events import EventSink, current
+from migrator.engine.render import render_plan
+from migrator.engine.runner import RunOptions
+from migrator.engine.savedplan import load_plan, save_plan
+from migrator.errors import EXIT_INTERRUPTED, BadInput, MigratorError, Refused
+from migrator.inventory import load_inventory
+from migrator.ui import preflight
+from migrator.ui.output import Output
 
 playbook_option = click.option(
     "--playbook", default="auto", show_default=True,
@@ -30,11 +44,10 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON o
 def plan(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: Path | None,
          connect_timeout: float, playbook: str, topology_file: Path | None,
          out_file: Path | None, as_json: bool, rollback: bool) -> None:
-    """Dry run: every step, its zones, preconditions, exact writes, what is done, the risks."""
-    if rollback:
-        from migrator.cli.rollback import plan_rollback
-        from migrator.errors import BadInput
+    """Dry run: every step, its zones, preconditions, exact writes, the risks.
 
+    Also what is done already, and the pre-flight a run would meet now."""
+    if rollback:
         ignored = [name for name, given in (("--playbook", playbook != "auto"),
                                             ("--topology", topology_file is not None),
                                             ("--out", out_file is not None)) if given]
@@ -51,18 +64,12 @@ def plan(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: 
         return
     verdict = None  # the pre-flight a run would meet (live plans only)
     if topology_file is not None:
-        from migrator.commands import engine
-
         inventory = None
         if inventory_path is not None:
-            from migrator.inventory import load_inventory
-
             inventory = load_inventory(inventory_path)
         result = engine.plan_offline(topology_file, playbook, inventory)
     else:
         target, inventory = target_and_inventory(ctx, zk, shard, inventory_path, connect_timeout)
-        from migrator.commands import engine
-        from migrator.commands.session import zk_session
 
         with zk_session(target.zk, target.connect_timeout, target.debug) as client:
             result, verdict = engine.plan_checked(
@@ -70,23 +77,15 @@ def plan(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: 
                                     str(inventory_path or "INVENTORY")),
                 playbook,
             )
-    from migrator.engine.render import render_plan
 
     if out_file is not None:
-        from migrator.engine.savedplan import save_plan
-
         save_plan(result, out_file)
     if as_json and verdict is not None:
-        import json
-
         click.echo(json.dumps({**result.to_json(), "preflight": verdict.to_json()}, indent=2,
                               ensure_ascii=False))
     else:
         render_plan(result, as_json=as_json)
     if verdict is not None and not as_json:
-        import sys
-
-        from migrator.engine import preflight
 
         click.echo("")
         preflight.show(verdict, stream=sys.stdout)
@@ -94,8 +93,6 @@ def plan(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: 
         click.echo(f"Plan saved to {out_file}; run it with `migrator run --plan {out_file}`.",
                    err=True)
     if verdict is not None and not verdict.ok:
-        from migrator.errors import Refused
-
         raise Refused(
             "A run would be refused now by its pre-flight check: "
             + "; ".join(verdict.problems) + ".",
@@ -120,8 +117,6 @@ def _execute(ctx: click.Context, zk: str | None, shard: str | None,
              inventory_path: Path | None, connect_timeout: float, playbook: str, yes: bool,
              break_lock: bool, accept_playbook_change: bool, plan_file: Path | None,
              require_journal: bool, as_json: bool = False) -> None:
-    from migrator.engine.events import EventSink, current
-
     sink = EventSink(enabled=as_json)
     with current(sink):
         status = _guarded(sink, lambda: _execute_inner(
@@ -133,7 +128,6 @@ def _execute(ctx: click.Context, zk: str | None, shard: str | None,
 def _guarded(sink: Any, func: Any) -> int:
     """Run ``func``; a failure also becomes ``error`` and ``finished`` events (with the
     exit status the command is about to return) before it propagates."""
-    from migrator.errors import EXIT_INTERRUPTED, MigratorError
 
     try:
         func()
@@ -152,14 +146,8 @@ def _execute_inner(ctx: click.Context, zk: str | None, shard: str | None,
                    inventory_path: Path | None, connect_timeout: float, playbook: str,
                    yes: bool, break_lock: bool, accept_playbook_change: bool,
                    plan_file: Path | None, require_journal: bool, sink: Any) -> None:
-    from migrator.commands import engine
-    from migrator.commands.session import zk_session
-    from migrator.engine.runner import RunOptions
-
     saved = None
     if plan_file is not None:
-        from migrator.engine.savedplan import load_plan
-
         saved = load_plan(plan_file)
         playbook = saved.playbook if playbook == "auto" else playbook
     target, inventory = target_and_inventory(ctx, zk, shard, inventory_path, connect_timeout)
@@ -183,8 +171,10 @@ def _execute_inner(ctx: click.Context, zk: str | None, shard: str | None,
 def run(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: Path | None,
         connect_timeout: float, playbook: str, yes: bool, break_lock: bool,
         accept_playbook_change: bool, plan_file: Path | None, as_json: bool) -> None:
-    """Migrate the shard step by step: a summary and one "proceed?", then every write and
-    every zone reprovision confirmed (resumable)."""
+    """Migrate the shard step by step (resumable).
+
+    A summary and one "proceed?", then every write and every zone reprovision
+    confirmed."""
     _execute(ctx, zk, shard, inventory_path, connect_timeout, playbook, yes, break_lock,
              accept_playbook_change, plan_file, require_journal=False, as_json=as_json)
 
@@ -197,7 +187,9 @@ def run(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: P
 def resume(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: Path | None,
            connect_timeout: float, playbook: str, yes: bool, break_lock: bool,
            accept_playbook_change: bool, as_json: bool) -> None:
-    """Continue a migration from its journal, after a crash, Ctrl-C, or from another machine."""
+    """Continue a migration from its journal, from this or another machine.
+
+    After a crash, a Ctrl-C or a stop, from where the journal and the shard say it is."""
     _execute(ctx, zk, shard, inventory_path, connect_timeout, playbook, yes, break_lock,
              accept_playbook_change, None, require_journal=True, as_json=as_json)
 
@@ -212,9 +204,6 @@ def playbooks() -> None:
 @json_option
 def playbooks_list(checks: bool, as_json: bool) -> None:
     """The built-in playbooks (and with --checks, every registered check and action)."""
-    from migrator.commands import playbooks as cmd
-    from migrator.ui.output import Output
-
     out = Output(as_json)
     listing = cmd.list_playbooks()
     registry = cmd.list_registry() if checks else []
@@ -233,8 +222,6 @@ def playbooks_list(checks: bool, as_json: bool) -> None:
 @json_option
 def playbooks_show(name: str, as_json: bool) -> None:
     """Print a playbook: its steps and their explanations."""
-    from migrator.commands import playbooks as cmd
-
     cmd.show(name, as_json)
 
 
@@ -242,8 +229,6 @@ def playbooks_show(name: str, as_json: bool) -> None:
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 def playbooks_validate(file: Path) -> None:
     """Validate a playbook file: schema, registered names and their parameters."""
-    from migrator.commands import playbooks as cmd
-
     loaded = cmd.validate(file)
     click.echo(f"{file}: valid playbook {loaded.name} ({len(loaded.playbook.steps)} steps, "
                f"{loaded.digest}).")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import click
 
 from migrator.cli.options import ShardTarget, shard_target
 from migrator.cluster.state import ClusterState
+from migrator.commands import expert
+from migrator.ui.confirm import confirm, confirm_typed
+from migrator.ui.output import say
 
 if TYPE_CHECKING:
     from migrator.commands.expert import LockOverride
@@ -25,9 +29,6 @@ def _lock_override(name: str, override: bool) -> LockOverride | None:
         return None
 
     def ask(holder: str) -> None:
-        from migrator.ui.confirm import confirm_typed
-        from migrator.ui.output import say
-
         say(f"WARNING: {holder} holds the run lock of shard {name}: a migration is running. "
             "Writing now changes the shard under it; that run will stop when it sees the "
             "write.")
@@ -37,9 +38,6 @@ def _lock_override(name: str, override: bool) -> LockOverride | None:
 
 
 def _show_state(title: str, state: ClusterState | None) -> None:
-    import json
-
-    from migrator.ui.output import say
 
     say(title)
     if state is not None:
@@ -54,11 +52,7 @@ def _show_state(title: str, state: ClusterState | None) -> None:
 @yes_option
 @override_option
 def backfill(target: ShardTarget, yes: bool, override_lock: bool) -> None:
-    """Create /state from the election order, as `manatee-adm state-backfill` does."""
-    from migrator.commands import expert
-    from migrator.ui.confirm import confirm
-    from migrator.ui.output import say
-
+    """Create /state from the election order, as `manatee-adm state-backfill`."""
     name = target.require_shard()
 
     def ask(state: ClusterState | None) -> None:
@@ -78,10 +72,6 @@ def backfill(target: ShardTarget, yes: bool, override_lock: bool) -> None:
 @override_option
 def freeze(target: ShardTarget, reason: str, yes: bool, override_lock: bool) -> None:
     """Freeze the cluster state: peers will not take over or change the topology."""
-    from migrator.commands import expert
-    from migrator.ui.confirm import confirm
-    from migrator.ui.output import say
-
     name = target.require_shard()
 
     def ask(state: ClusterState | None) -> None:
@@ -102,10 +92,6 @@ def freeze(target: ShardTarget, reason: str, yes: bool, override_lock: bool) -> 
 @override_option
 def unfreeze(target: ShardTarget, yes: bool, override_lock: bool) -> None:
     """Remove the freeze so that the sync may take over if the primary fails."""
-    from migrator.commands import expert
-    from migrator.ui.confirm import confirm
-    from migrator.ui.output import say
-
     name = target.require_shard()
 
     def ask(state: ClusterState | None) -> None:
@@ -128,11 +114,7 @@ def unfreeze(target: ShardTarget, yes: bool, override_lock: bool) -> None:
 @yes_option
 @override_option
 def delete_state(target: ShardTarget, yes: bool, override_lock: bool) -> None:
-    """Delete /state (rollback): the shard goes back to election-order topology."""
-    from migrator.commands import expert
-    from migrator.ui.confirm import confirm_typed
-    from migrator.ui.output import say
-
+    """Delete /state (rollback): back to election-order topology."""
     name = target.require_shard()
 
     def ask(state: ClusterState | None) -> None:

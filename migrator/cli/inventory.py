@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import click
+import yaml
+
+from migrator.discovery.build import discover as run_discovery
+from migrator.discovery.headnode_inventory import load_headnode_inventory
+from migrator.errors import BadInput, Refused, StepFailed
+from migrator.inventory import SHARD_RE, Inventory, load_inventory
+from migrator.record import RecordError
+from migrator.remote.probe import check_inventory
+from migrator.remote.session import RemoteSession
+from migrator.ui.confirm import confirm
+from migrator.ui.output import Cell, Output
 
 
 @click.group()
@@ -22,8 +34,6 @@ def inventory() -> None:
               help="The headnode-only inventory `inventory discover` reads, instead.")
 def format_(headnode: bool) -> None:
     """Print the inventory format, with a full example."""
-    import importlib
-
     module = importlib.import_module(
         "migrator.discovery.headnode_inventory" if headnode else "migrator.inventory")
     click.echo((module.__doc__ or "").strip())
@@ -40,11 +50,6 @@ def check(inventory_path: Path, accept_new_host_keys: bool, as_json: bool) -> No
 
     Exits 0 when every zone is fine, 3 when a host key was refused, 1 otherwise.
     """
-    from migrator.errors import Refused, StepFailed
-    from migrator.inventory import load_inventory
-    from migrator.remote.probe import check_inventory
-    from migrator.remote.session import RemoteSession
-    from migrator.ui.output import Cell, Output
 
     inv = load_inventory(inventory_path)
     out = Output(as_json)
@@ -125,18 +130,8 @@ def discover(inventory_path: Path, shard: str, out_path: Path | None, migrate_to
     headnode command that failed and the field to fill by hand in HEADNODE.yaml,
     and writes nothing (exit 2). Exit 3: not confirmed.
     """
-    import yaml
-
-    from migrator.discovery.build import discover as run_discovery
-    from migrator.discovery.headnode_inventory import load_headnode_inventory
-    from migrator.inventory import SHARD_RE, Inventory
-    from migrator.record import RecordError
-    from migrator.ui.confirm import confirm
-    from migrator.ui.output import Output
 
     if not SHARD_RE.fullmatch(shard):
-        from migrator.errors import BadInput
-
         raise BadInput(f"--shard {shard!r} is not a shard name.",
                        "Use letters, digits, '.', '_' and '-', e.g. 1.moray.us-east.joyent.us.")
     headnode, raw = load_headnode_inventory(inventory_path)
@@ -146,7 +141,6 @@ def discover(inventory_path: Path, shard: str, out_path: Path | None, migrate_to
     try:
         Inventory.validate(found.document)  # what we would write must load
     except RecordError as exc:
-        from migrator.errors import StepFailed
 
         raise StepFailed(f"The discovered inventory does not validate ({exc}); nothing was "
                          "written.", "This is a bug in discovery; report it with the "
@@ -172,7 +166,6 @@ def discover(inventory_path: Path, shard: str, out_path: Path | None, migrate_to
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text)
     tmp.replace(out)
-    from migrator.inventory import load_inventory
 
     load_inventory(out)
     click.echo(f"Wrote {out}. Check it with: migrator inventory check --inventory {out}",

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from migrator.commands.session import zk_session
 from migrator.errors import BadInput
+from migrator.inventory import load_inventory
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
@@ -23,7 +25,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 @dataclass(frozen=True)
 class ShardTarget:
     """Where to find the shard: ZooKeeper string, shard name, and the inventory if any."""
-
     zk: str
     shard: str | None
     connect_timeout: float
@@ -39,8 +40,6 @@ class ShardTarget:
     @contextmanager
     def session(self) -> Iterator[KazooClient]:
         """A ZooKeeper session for the length of the command."""
-        from migrator.commands.session import zk_session
-
         with zk_session(self.zk, self.connect_timeout, self.debug) as client:
             yield client
 
@@ -79,8 +78,6 @@ def resolve_target(
     inventory: Any = None
     inventory_zk = inventory_shard = None
     if inventory_path is not None:
-        from migrator.inventory import load_inventory
-
         inventory = load_inventory(inventory_path)
         inventory_zk, inventory_shard = inventory.zookeeper, inventory.shard
     zk_value = zk or inventory_zk or os.environ.get("ZK_IPS")
@@ -101,7 +98,6 @@ def resolve_target(
 
 def shard_target(*, need_shard: bool) -> Callable[[F], F]:
     """The shared options, resolved into one ``target: ShardTarget`` argument."""
-
     def decorate(func: F) -> F:
         @functools.wraps(func)
         def wrapper(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import click
 
 from migrator.cli.options import resolve_target, zk_options
+from migrator.commands import report as cmd
+from migrator.engine.journal_store import JOURNAL_ROOT
+from migrator.errors import BadInput
 
 
 @click.command()
@@ -25,23 +29,19 @@ from migrator.cli.options import resolve_target, zk_options
 def report(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: Path | None,
            connect_timeout: float, journal_file: Path | None, archive: str | None,
            list_archived: bool, fmt: str) -> None:
-    """Who ran what, when and from where; each step's times; every ZooKeeper write with its
-    diff; confirmations, alarms and write outages. Reads only."""
-    import json
+    """Who ran what, when and from where: the report for the change ticket.
 
-    from migrator.commands import report as cmd
+    Each step's times; every ZooKeeper write with its diff; confirmations, alarms and
+    write outages. Reads only."""
 
     if journal_file is not None:
         if archive is not None or list_archived:
-            from migrator.errors import BadInput
-
             raise BadInput("--file reports a local copy; --archive and --list-archived read "
                            "ZooKeeper.", "Give one or the other.")
         found = cmd.from_file(journal_file)
     else:
         target = resolve_target(ctx, zk, shard, inventory_path, connect_timeout,
                                 need_shard=True)
-        from migrator.engine.journal_store import JOURNAL_ROOT
 
         with target.session() as client:
             if list_archived:

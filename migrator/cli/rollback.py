@@ -19,13 +19,16 @@ from typing import Any
 import click
 
 from migrator.cli.options import target_and_inventory, zk_options
+from migrator.commands import rollback as cmd
+from migrator.commands.engine import EngineTarget
+from migrator.commands.session import zk_session
+from migrator.engine.events import EventSink, current
+from migrator.engine.render import render_plan
+from migrator.errors import MigratorError
 
 
 def _guarded(sink: Any, func: Any) -> Any:
     """Run ``func``; a failure also becomes an ``error`` event before it propagates."""
-    from migrator.engine.events import current
-    from migrator.errors import MigratorError
-
     try:
         with current(sink):
             return func()
@@ -55,13 +58,10 @@ def _common(func: Any) -> Any:
 def rollback(ctx: click.Context, zk: str | None, shard: str | None,
              inventory_path: Path | None, connect_timeout: float, yes: bool,
              break_lock: bool, as_json: bool, accept_playbook_change: bool) -> None:
-    """Undo a migration from wherever it stopped (resumable): picks the runbook's
-    rollback for where the shard is, explains why, shows the plan and runs it."""
-    from migrator.commands import rollback as cmd
-    from migrator.commands.engine import EngineTarget
-    from migrator.commands.session import zk_session
-    from migrator.engine.events import EventSink
-    from migrator.engine.render import render_plan
+    """Undo a migration from wherever it stopped (resumable).
+
+    It picks the runbook's rollback for where the shard is, explains why, shows the
+    plan and runs it."""
 
     sink = EventSink(enabled=as_json)
     target, inventory = target_and_inventory(ctx, zk, shard, inventory_path, connect_timeout)
@@ -95,12 +95,9 @@ def rollback(ctx: click.Context, zk: str | None, shard: str | None,
 def rebuild_deposed(ctx: click.Context, zk: str | None, shard: str | None,
                     inventory_path: Path | None, connect_timeout: float, yes: bool,
                     break_lock: bool, as_json: bool) -> None:
-    """Rebuild a deposed former primary (`manatee-adm rebuild`) and check it rejoins."""
-    from migrator.commands import rollback as cmd
-    from migrator.commands.engine import EngineTarget
-    from migrator.commands.session import zk_session
-    from migrator.engine.events import EventSink
+    """Rebuild a deposed former primary (`manatee-adm rebuild`).
 
+    Then check it rejoins as an async."""
     sink = EventSink(enabled=as_json)
     target, inventory = target_and_inventory(ctx, zk, shard, inventory_path, connect_timeout)
     options = cmd.RollbackOptions(assume_yes=yes, break_lock=break_lock)
@@ -119,11 +116,6 @@ def rebuild_deposed(ctx: click.Context, zk: str | None, shard: str | None,
 def plan_rollback(ctx: click.Context, zk: str | None, shard: str | None,
                   inventory_path: Path | None, connect_timeout: float, as_json: bool) -> None:
     """`migrator plan --rollback`: what `migrator rollback` would do; runs nothing."""
-    from migrator.commands import rollback as cmd
-    from migrator.commands.engine import EngineTarget
-    from migrator.commands.session import zk_session
-    from migrator.engine.render import render_plan
-
     target, inventory = target_and_inventory(ctx, zk, shard, inventory_path, connect_timeout)
     if inventory is None:
         cmd.require_rollback_inventory(None, "")

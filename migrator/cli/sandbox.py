@@ -7,6 +7,18 @@ from pathlib import Path
 
 import click
 
+from migrator.sandbox import peers, procs
+from migrator.sandbox.client import run
+from migrator.sandbox.config import load_config
+from migrator.sandbox.manage import UpOptions, start_client
+from migrator.sandbox.manage import down as take_down
+from migrator.sandbox.manage import up as bring_up
+from migrator.sandbox.rehearsal import rehearse as run_rehearsal
+from migrator.sandbox.status import sandbox_status
+from migrator.sandbox.verify import summary_lines
+from migrator.sandbox.verify import verify as run_verify
+from migrator.ui.output import Output
+
 dir_option = click.option(
     "--dir",
     "directory",
@@ -25,7 +37,7 @@ def _emit(document: object, as_json: bool, text: str) -> None:
 
 @click.group()
 def sandbox() -> None:
-    """A local manatee shard to rehearse on: ZooKeeper, zones over SSH, v1/v2 peers."""
+    """A local manatee shard to rehearse on: ZooKeeper, zones, v1/v2 peers."""
 
 
 @sandbox.command()
@@ -81,8 +93,6 @@ def up(
     sapiadm...) knows them; DIR/headnode.yaml names only the headnode, for
     `migrator inventory discover`.
     """
-    from migrator.sandbox.manage import UpOptions
-    from migrator.sandbox.manage import up as bring_up
 
     config = bring_up(directory, UpOptions(nodes, reuse, with_client, deposed_mode,
                                            access=access, compute_nodes=compute_nodes,
@@ -110,8 +120,6 @@ def up(
 @dir_option
 def down(directory: Path) -> None:
     """Stop every process the sandbox started (safe to run twice)."""
-    from migrator.sandbox.manage import down as take_down
-
     stopped = take_down(directory)
     click.echo(f"Stopped {len(stopped)} process(es)." if stopped else "Nothing was running.")
 
@@ -121,9 +129,6 @@ def down(directory: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(directory: Path, as_json: bool) -> None:
     """Peers, roles, versions and the client's outage windows."""
-    from migrator.sandbox.status import sandbox_status
-    from migrator.ui.output import Output
-
     document = sandbox_status(directory)
     out = Output(as_json=as_json)
     if as_json:
@@ -156,8 +161,6 @@ def status(directory: Path, as_json: bool) -> None:
         out.heading(f"  {window['start']} .. {window['end']}  {window['seconds']:.3f} s")
     writes = client.get("writes")
     if writes is not None:
-        from migrator.sandbox.verify import summary_lines
-
         lines = [writes["error"]] if "error" in writes else summary_lines(writes)
         out.heading("writes: " + lines[0])
         for line in lines[1:]:
@@ -173,8 +176,6 @@ def verify(directory: Path, as_json: bool, timeout: float) -> None:
     """Read every acknowledged write back from the primary and the standbys (--pg real).
 
     Exit status 1 when an acknowledged write is lost or a peer's history forked."""
-    from migrator.sandbox.verify import summary_lines
-    from migrator.sandbox.verify import verify as run_verify
 
     result = run_verify(directory, timeout)
     _emit(result, as_json, "\n".join(summary_lines(result)))
@@ -192,9 +193,7 @@ def verify(directory: Path, as_json: bool, timeout: float) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def reprovision(directory: Path, zone: str, to: str, delay: float | None, as_json: bool) -> None:
     """Reprovision ZONE: stop its sitter, wait, start it at version --to."""
-    from migrator.sandbox.manage import reprovision as do_reprovision
-
-    result = do_reprovision(directory, zone, to, delay)
+    result = peers.reprovision(directory, zone, to, delay)
     _emit(result, as_json, f"Reprovisioned zone {result['zone']} to {result['version']} "
           f"(down {result['delay']:g} s, from {result['started']} to {result['finished']}).")
 
@@ -204,9 +203,7 @@ def reprovision(directory: Path, zone: str, to: str, delay: float | None, as_jso
 @click.argument("zone")
 def reprovision_status(directory: Path, zone: str) -> None:
     """Print `running` while a reprovision of ZONE is under way, else `idle`."""
-    from migrator.sandbox.manage import reprovision_status as status
-
-    click.echo(status(directory, zone))
+    click.echo(peers.reprovision_status(directory, zone))
 
 
 @sandbox.command("stop-peer")
@@ -214,9 +211,7 @@ def reprovision_status(directory: Path, zone: str) -> None:
 @click.argument("zone")
 def stop_peer(directory: Path, zone: str) -> None:
     """Kill ZONE's sitter (its ZooKeeper session then times out)."""
-    from migrator.sandbox.manage import stop_peer as do_stop
-
-    result = do_stop(directory, zone)
+    result = peers.stop_peer(directory, zone)
     click.echo(f"Stopped the sitter of zone {result['zone']}." if result["stopped"]
                else f"The sitter of zone {result['zone']} was not running.")
 
@@ -226,9 +221,7 @@ def stop_peer(directory: Path, zone: str) -> None:
 @click.argument("zone")
 def start_peer(directory: Path, zone: str) -> None:
     """Start ZONE's sitter at its current version."""
-    from migrator.sandbox.manage import start_peer as do_start
-
-    result = do_start(directory, zone)
+    result = peers.start_peer(directory, zone)
     click.echo(f"Started the sitter of zone {result['zone']} ({result['version']}); "
                f"election node {result['election_node']}.")
 
@@ -239,18 +232,12 @@ def start_peer(directory: Path, zone: str) -> None:
 @click.option("--foreground", is_flag=True, help="Run in this terminal until interrupted.")
 def client(directory: Path, stop: bool, foreground: bool) -> None:
     """Start (or stop) the Moray-like writer that records outage windows."""
-    from migrator.sandbox import procs
-    from migrator.sandbox.config import load_config
-    from migrator.sandbox.manage import start_client
-
     config = load_config(directory.resolve())
     if stop:
         stopped = procs.kill_recorded(config.pid_file("client"))
         click.echo("Stopped the client." if stopped else "The client was not running.")
         return
     if foreground:
-        from migrator.sandbox.client import run
-
         run(config.directory)
         return
     pid = start_client(config)
@@ -266,7 +253,5 @@ def client(directory: Path, stop: bool, foreground: bool) -> None:
               help="Real PostgreSQL servers in the zones, or the simulated postgres.")
 def rehearse(directory: Path, nodes: int, keep: bool, pg: str) -> None:
     """Bring a sandbox up and walk the runbook's migration on it with the expert commands."""
-    from migrator.sandbox.rehearsal import rehearse as run_rehearsal
-
     for line in run_rehearsal(directory, nodes=nodes, keep=keep, pg=pg):
         click.echo(line)

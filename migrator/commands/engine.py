@@ -9,33 +9,54 @@ command (see ``remote_session``) and is closed at its end.
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from migrator.cluster.election import legacy_topology, parse_election_node
 from migrator.cluster.history import HistoryRecord, parse_history_record
 from migrator.cluster.shard import ShardSnapshot
-from migrator.cluster.state import parse_state
+from migrator.cluster.state import iso_now_ms, parse_state
+from migrator.engine import preflight as gate
 from migrator.engine.console import RunConsole
+from migrator.engine.events import EventConsole, EventingStore, EventSink
 from migrator.engine.journal import Journal, operator_identity
 from migrator.engine.journal_store import JournalStore
+from migrator.engine.lock import (
+    LockHeld,
+    RunLock,
+    break_decision,
+    break_lock,
+    local_pid,
+    pid_alive,
+    read_holders,
+)
+from migrator.engine.loglevel_notes import debug_dependencies, debug_notes, sample_debug
+from migrator.engine.outage import timing_of
 from migrator.engine.planner import Plan, make_plan, resolve_original
 from migrator.engine.runner import Runner, RunOptions, RunResult
-from migrator.errors import MISSHAPEN, BadInput, NotConfirmed, misshapen
+from migrator.engine.runreport import RunReporting
+from migrator.engine.statewatch import watching
+from migrator.errors import MISSHAPEN, BadInput, MigratorError, NotConfirmed, misshapen
 from migrator.inputfile import read_input_text
 from migrator.playbook import catalog
 from migrator.playbook.loader import LoadedPlaybook
+from migrator.remote.prewarm import Prewarm
 from migrator.strictjson import loads
+from migrator.ui import preflight as preflight_table
+from migrator.zk import reads
+from migrator.zk.faults import SessionLost, guard_for
 
 
 @dataclass(frozen=True)
 class EngineTarget:
     """What the engine commands act on."""
-
     client: Any  # KazooClient
     shard: str
     inventory: Any  # migrator.inventory.Inventory or None
@@ -71,7 +92,6 @@ def remote_session(inventory: Any) -> Iterator[Any]:
     if inventory is None:
         yield None
         return
-    from migrator.remote.prewarm import Prewarm
 
     session = Prewarm(inventory).session()
     try:
@@ -91,11 +111,8 @@ def _runner_and_read(
 ) -> tuple[Runner, tuple[ShardSnapshot, list[HistoryRecord]]]:
     """The runner, and the read of the shard its playbook was chosen on. With ``sink``
     the journal store also emits step events (and tells ``on_status`` of each change)."""
-    from migrator.zk import reads
 
     if sink is not None:
-        from migrator.engine.events import EventingStore
-
         store: JournalStore = EventingStore(
             target.client, target.shard, root=target.journal_root, audit_dir=target.audit_dir,
             sink=sink, kind=options.kind, on_status=on_status)
@@ -123,10 +140,6 @@ def plan_checked(target: EngineTarget, requested: str = "auto") -> tuple[Plan, A
     The gate's probes run in a thread alongside the plan's own reads and checks:
     both mostly wait on SSH and ZooKeeper.
     """
-    from concurrent.futures import ThreadPoolExecutor
-    from contextlib import nullcontext
-
-    from migrator.engine import preflight as gate
 
     console = RunConsole(assume_yes=False, shard=target.shard)
     with remote_session(target.inventory) as remote, \
@@ -152,9 +165,6 @@ def with_log_level_notes(plan: Plan, loaded: LoadedPlaybook, remote: Any,
     ``debug_records``); only the other zones' logs are sampled here."""
     if remote is None:
         return plan
-    from dataclasses import replace
-
-    from migrator.engine.loglevel_notes import debug_dependencies, debug_notes, sample_debug
 
     deps = debug_dependencies(plan, loaded.playbook)
     if not deps:
@@ -162,8 +172,6 @@ def with_log_level_notes(plan: Plan, loaded: LoadedPlaybook, remote: Any,
     known = dict(sampled or {})
     zones = sorted({d.zone for d in deps} - known.keys())
     if zones:
-        from concurrent.futures import ThreadPoolExecutor
-
         with ThreadPoolExecutor(max_workers=len(zones)) as pool:  # one round trip, not N
             known.update(zip(zones, pool.map(sample_debug(remote), zones), strict=True))
     notes = debug_notes(deps, known.__getitem__)
@@ -172,8 +180,6 @@ def with_log_level_notes(plan: Plan, loaded: LoadedPlaybook, remote: Any,
 
 def with_alternatives(plan: Plan, loaded: LoadedPlaybook) -> Plan:
     """Name the other playbooks for this shard size and their trade-offs."""
-    from dataclasses import replace
-
     notes = [
         f"{other.name}: {' '.join((other.playbook.tradeoff or other.playbook.title).split())} "
         f"(use --playbook {other.name})"
@@ -188,11 +194,9 @@ def plan_offline(topology_file: Path, requested: str = "auto",
 
     Offline nothing can be checked, so no step is known to be done.
     """
-    from migrator.cluster.state import iso_now_ms
 
     snapshot, history = load_topology_file(topology_file)
     loaded, choice = choose_playbook(requested, snapshot, history, None)
-    from migrator.engine.outage import timing_of
 
     plan = make_plan(snapshot, history, loaded, None, {}, now=iso_now_ms(), choice=choice,
                      inventory_zones=inventory_zones(inventory), timing=timing_of(inventory))
@@ -254,15 +258,6 @@ def break_lock_when_confirmed(target: EngineTarget, console: RunConsole) -> None
     """``--break-lock``: refuse a holder alive on this machine (naming its pid); for any
     other, say how long its ZooKeeper session has existed, ask (the shard name typed),
     then remove it."""
-    import time
-
-    from migrator.engine.lock import (
-        break_decision,
-        break_lock,
-        local_pid,
-        pid_alive,
-        read_holders,
-    )
 
     def alive_here(identity: str) -> int | None:
         pid = local_pid(identity)
@@ -273,8 +268,6 @@ def break_lock_when_confirmed(target: EngineTarget, console: RunConsole) -> None
         return
     decision = break_decision(found, int(time.time() * 1000), alive_here)
     if not decision.allowed:
-        from migrator.engine.lock import LockHeld
-
         raise LockHeld(
             decision.lines[0] + " Nothing was done.",
             "Let that run finish, or stop it (Ctrl-C) and use `migrator resume`.",
@@ -294,13 +287,10 @@ def pass_preflight(target: EngineTarget, runner: Runner, remote: Any, verb: str,
     3) before any write when anything fails. With ``--break-lock`` a lock held by
     another run does not refuse by itself: once everything else passed, the lock is
     broken after asking. Returns the verdict."""
-    from dataclasses import replace
-
-    from migrator.engine import preflight as gate
 
     facts = gather_preflight(target, runner, remote, read)
     verdict = gate.decide(facts)
-    gate.show(verdict)
+    preflight_table.show(verdict)
     if not verdict.ok and break_lock and gate.decide(replace(facts, holders=[])).ok:
         break_lock_when_confirmed(target, console)
         return verdict
@@ -312,10 +302,6 @@ def pass_preflight(target: EngineTarget, runner: Runner, remote: Any, verb: str,
 def gather_preflight(target: EngineTarget, runner: Runner, remote: Any,
                      read: tuple[ShardSnapshot, list[HistoryRecord]] | None = None) -> Any:
     """The pre-flight's facts, read only (``migrator.engine.preflight.gather``)."""
-    from migrator.engine import preflight as gate
-    from migrator.errors import MigratorError
-    from migrator.zk import reads
-
     journal = runner.store.load()
     try:
         if read is None:
@@ -335,11 +321,11 @@ def guard_run(target: EngineTarget, console: RunConsole, lock: Any, runner: Runn
     """ZooKeeper faults during the run (``migrator.zk.faults``): pause messages on the
     console; after a session expiry, re-take the lock (only if free) and check the
     journal is still the version this run wrote, or stop (exit 2)."""
-    from migrator.zk.faults import SessionLost, guard_for
 
     guard = guard_for(target.client)
 
     def journal_unchanged() -> None:
+        # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
         from kazoo.exceptions import NoNodeError
 
         store = runner.store
@@ -377,10 +363,6 @@ def run(
 ) -> RunResult:
     """``sink``: an ``EventSink`` (enabled for --json); step events, the outage clock and
     the end-of-run table go through it."""
-    from migrator.engine.events import EventConsole, EventSink
-    from migrator.engine.lock import RunLock
-    from migrator.engine.outage import timing_of
-    from migrator.engine.runreport import RunReporting
 
     if options.saved_plan is None:
         require_terminal_or_yes(options.assume_yes)
@@ -406,7 +388,6 @@ def run(
         pass_preflight(target, runner, remote, verb, console, break_lock=break_lock)
         lock = RunLock(target.client, target.shard, operator_identity_pid(),
                        target.journal_root, on_wait=console.say)
-        from migrator.engine.statewatch import watching
 
         resume = f"migrator resume --inventory {options.inventory_path}"
         with lock, guard_run(target, console, lock, runner, resume), \
@@ -415,6 +396,4 @@ def run(
 
 
 def operator_identity_pid() -> str:
-    import os
-
     return f"{operator_identity()} pid {os.getpid()}"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from migrator.cluster.backfill import plan_backfill
 from migrator.cluster.state import ClusterState, iso_now_ms
+from migrator.engine.lock import LockHeld, read_holders
 from migrator.errors import Refused
 from migrator.zk import reads, writes
 
@@ -32,8 +33,6 @@ LockOverride = Callable[[str], None]
 def require_no_run(client: KazooClient, shard: str, what: str,
                    lock_override: LockOverride | None) -> None:
     """Refuse (``LockHeld``, exit 3) while a run holds the shard's lock, unless overridden."""
-    from migrator.engine.lock import LockHeld, read_holders
-
     holders = read_holders(client, shard)
     if not holders:
         return

@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import migrator.steps  # noqa: F401  (registers the built-in checks and actions)
 from migrator.playbook import catalog
 from migrator.playbook.loader import LoadedPlaybook, load_playbook_file
+from migrator.stepkit.registry import actions, checks
 
 
 def list_playbooks() -> list[dict[str, Any]]:
@@ -21,9 +23,6 @@ def list_playbooks() -> list[dict[str, Any]]:
 
 
 def list_registry() -> list[dict[str, str]]:
-    import migrator.steps  # noqa: F401  (registers the built-in checks and actions)
-    from migrator.stepkit.registry import actions, checks
-
     rows = []
     for kind, table in (("check", checks()), ("action", actions())):
         for name, reg in sorted(table.items()):

@@ -8,8 +8,15 @@ by the inventory's timeouts). ``progress_of`` is pure.
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
+
+from migrator.errors import MigratorError
+from migrator.playbook import catalog
+from migrator.remote.prewarm import Prewarm
+from migrator.remote.versions import reported_version
+from migrator.zk import paths
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
@@ -73,8 +80,6 @@ def progress_of(journal: dict[str, Any], step_ids: list[str] | None) -> Progress
 def _step_ids(playbook: str) -> list[str] | None:
     """The built-in playbook's step ids (a rollback's are resolved per shard, so its
     template can list steps the run dropped: the journal's own list is used then)."""
-    from migrator.errors import MigratorError
-    from migrator.playbook import catalog
 
     if playbook not in catalog.builtin_names() or playbook.startswith("rollback"):
         return None
@@ -99,12 +104,10 @@ class InProgress:
 def read_progress(client: KazooClient, shard: str) -> InProgress:
     """The journal read as JSON (not through the journal model, whose dataclasses cost
     start-up time) and the lock's contenders."""
-    import json
 
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.exceptions import NoNodeError
     from kazoo.recipe.lock import Lock
-
-    from migrator.zk import paths
 
     problem = None
     progress = None
@@ -137,10 +140,6 @@ def read_progress(client: KazooClient, shard: str) -> InProgress:
 
 def zone_versions(inventory: Any, zones: list[str]) -> dict[str, str]:
     """Each zone's manatee version as the zone reports it (or why it could not say)."""
-    from migrator.errors import MigratorError
-    from migrator.remote.prewarm import Prewarm
-    from migrator.remote.versions import reported_version
-
     known = [z for z in zones if z in getattr(inventory, "zones", {})]
     if not known:
         return {}

@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from migrator.engine.journal import Journal
+from migrator.engine.journal_store import journal_path, journal_root
+from migrator.engine.outagewatch import parse_iso
 from migrator.errors import MISSHAPEN, BadInput, misshapen
 
 if TYPE_CHECKING:
@@ -37,8 +40,6 @@ class Found:
 
 
 def _parse(data: bytes | str, where: str) -> Journal:
-    from migrator.engine.journal import Journal
-
     try:
         doc = json.loads(data)
         if isinstance(doc, dict) and "journal" in doc and "runs" not in doc:
@@ -67,9 +68,8 @@ def from_file(path: Path) -> Found:
 
 
 def archived_names(client: KazooClient, shard: str, root: str) -> list[str]:
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.exceptions import NoNodeError
-
-    from migrator.engine.journal_store import journal_root
 
     try:
         return sorted(client.get_children(f"{journal_root(shard, root)}/archive"))
@@ -80,9 +80,8 @@ def archived_names(client: KazooClient, shard: str, root: str) -> list[str]:
 def from_zookeeper(client: KazooClient, shard: str, root: str,
                    archive: str | None) -> Found:
     """The current journal (``archive`` None), else the archived one named or the latest."""
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.exceptions import NoNodeError
-
-    from migrator.engine.journal_store import journal_path, journal_root
 
     if archive is None:
         path = journal_path(shard, root)
@@ -113,7 +112,6 @@ def from_zookeeper(client: KazooClient, shard: str, root: str,
 def _seconds(start: str | None, end: str | None) -> float | None:
     if not start or not end:
         return None
-    from migrator.engine.outagewatch import parse_iso
 
     return round((parse_iso(end) - parse_iso(start)).total_seconds(), 3)
 

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from migrator.cluster.state import iso_now_ms
 from migrator.commands.engine import (
     EngineTarget,
     guard_run,
@@ -28,13 +29,19 @@ from migrator.commands.engine import (
     require_terminal_or_yes,
 )
 from migrator.engine import rollback as decide
+from migrator.engine import watchdog
 from migrator.engine.events import EventConsole, EventingStore, EventSink
 from migrator.engine.journal import operator_identity
-from migrator.engine.planner import Plan
+from migrator.engine.journal_store import JournalStore, journal_path, journal_root
+from migrator.engine.lock import RunLock
+from migrator.engine.outage import timing_of
+from migrator.engine.planner import Plan, resolve_original
 from migrator.engine.runner import Runner, RunOptions, RunResult
-from migrator.errors import BadInput
+from migrator.engine.runreport import RunReporting
+from migrator.errors import BadInput, StateConflict
 from migrator.playbook import catalog
 from migrator.playbook.loader import LoadedPlaybook
+from migrator.zk import reads
 
 
 @dataclass
@@ -73,9 +80,6 @@ def _template(variant: str) -> tuple[bytes, str]:
 
 
 def choose(target: EngineTarget) -> decide.RollbackChoice:
-    from migrator.engine.journal_store import JournalStore
-    from migrator.zk import reads
-
     snapshot = reads.read_shard(target.client, target.shard)
     history = reads.read_history(target.client, target.shard)
     journal = JournalStore(target.client, target.shard, root=target.journal_root).load()
@@ -127,8 +131,6 @@ class RollbackOptions:
 def rollback(target: EngineTarget, options: RollbackOptions, sink: EventSink,
              show_plan: Any = None) -> RollbackOutcome:
     """Choose, explain, show the plan, run it (resumable), archive the journal when done."""
-    from migrator.engine import watchdog
-
     require_rollback_inventory(target.inventory, target.inventory_path)
     choice = choose(target)
     sink.emit("choice", **choice.to_json(), explanation=choice.explanation())
@@ -154,7 +156,6 @@ def _gated_and_locked(target: EngineTarget, runner: Runner, remote: Any, verb: s
                       console: EventConsole, *, break_lock: bool) -> Iterator[None]:
     """The pre-flight gate, then the run lock and the ZooKeeper fault guard for
     `migrator VERB`. Reads only until the gate has passed (no lock node on a refusal)."""
-    from migrator.engine.lock import RunLock
 
     pass_preflight(target, runner, remote, verb, console, break_lock=break_lock)
     lock = RunLock(target.client, target.shard, operator_identity_pid(), target.journal_root)
@@ -185,9 +186,6 @@ def _rollback_locked(target: EngineTarget, runner: Runner, choice: decide.Rollba
 
 def _reporting(target: EngineTarget, console: EventConsole, runner: Runner) -> Any:
     """The outage clock and the end-of-run table, as for a migration."""
-    from migrator.engine.outage import timing_of
-    from migrator.engine.runreport import RunReporting
-
     reporting = RunReporting(target.client, target.shard, target.inventory, console,
                              timing_of(target.inventory).session_timeout)
     reporting.runner = runner
@@ -199,11 +197,8 @@ def _reporting(target: EngineTarget, console: EventConsole, runner: Runner) -> A
 def archive_journal(target: EngineTarget) -> str | None:
     """Move the journal aside in one transaction (create the copy, delete at the version
     read); None when there is no journal. The local audit copy is kept as it is."""
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.exceptions import NoNodeError
-
-    from migrator.cluster.state import iso_now_ms
-    from migrator.engine.journal_store import journal_path, journal_root
-    from migrator.errors import StateConflict
 
     client = target.client
     path = journal_path(target.shard, target.journal_root)
@@ -234,9 +229,6 @@ def rebuild_deposed(target: EngineTarget, options: RollbackOptions,
                     sink: EventSink) -> RollbackOutcome | None:
     """Detect a deposed peer, explain it, rebuild it and verify it rejoins as an async.
     None when no peer is deposed."""
-    from migrator.engine.journal_store import JournalStore
-    from migrator.engine.planner import resolve_original
-    from migrator.zk import reads
 
     if target.inventory is None:
         raise BadInput("The rebuild runs `manatee-adm rebuild` in a zone, so it needs the "
@@ -266,7 +258,6 @@ def rebuild_deposed(target: EngineTarget, options: RollbackOptions,
     run_options = RunOptions(assume_yes=options.assume_yes, kind="rebuild",
                              accept_playbook_change=True,
                              inventory_path=target.inventory_path)
-    from migrator.engine import watchdog
 
     with remote_session(target.inventory) as remote, watchdog.suppressed():
         runner = _runner(target, loaded, f"The deposed peer is the {role}.", console, sink,

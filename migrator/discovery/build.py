@@ -11,16 +11,24 @@ in HEADNODE.yaml.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import migrator.zk.client  # noqa: F401
 from migrator.discovery import parse
 from migrator.discovery.headnode_inventory import HeadnodeInventory
 from migrator.errors import BadInput
 from migrator.inventory import CommandTemplate, SshTarget
+from migrator.remote.commands import run_command
+from migrator.remote.connection import Connector, ZoneConnection
+from migrator.remote.endpoint import load_ssh_config, resolve
+from migrator.remote.hostkeys import KnownHosts
+from migrator.zk.client import ZkTarget, connect, disconnect
+from migrator.zk.reads import read_raw_shards, require_shard
 
 T = TypeVar("T")
 
@@ -45,12 +53,7 @@ class Discovered:
 
 class Headnode:
     """Commands on the headnode over one verified connection."""
-
     def __init__(self, inventory: HeadnodeInventory, path: Path) -> None:
-        from migrator.remote.connection import Connector, ZoneConnection
-        from migrator.remote.endpoint import load_ssh_config, resolve
-        from migrator.remote.hostkeys import KnownHosts
-
         self.inventory = inventory
         self.path = path
         connector = Connector(KnownHosts(inventory.known_hosts),
@@ -65,8 +68,6 @@ class Headnode:
 
     def start_connect(self) -> None:
         """Connect in the background; the first question waits for it (and its error)."""
-        import threading
-
         def connect() -> None:
             try:
                 self.connection.transport()
@@ -85,8 +86,6 @@ class Headnode:
 
     def ask(self, template: str, setting: str, fill_by_hand: str, **values: str) -> str:
         """The command's output; ``DiscoveryFailed`` naming it and the field otherwise."""
-        from migrator.remote.commands import run_command
-
         command = CommandTemplate(template).fill(**values)
         self._connected()
         result = run_command(self.connection, command,
@@ -123,9 +122,6 @@ def _parsed(headnode: Headnode, template: str, setting: str, fill: str,
 
 def _read_zookeeper(connection: str, shard: str, timeout: float
                     ) -> tuple[list[tuple[str, bytes | None]], bytes | None]:
-    from migrator.zk.client import ZkTarget, connect, disconnect
-    from migrator.zk.reads import read_raw_shards, require_shard
-
     client = connect(ZkTarget(connection, timeout))
     try:
         require_shard(client, shard)
@@ -147,7 +143,6 @@ def discover(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, *, s
     templates = inventory.discovery
     # The handshake is mostly waiting: let it overlap with loading the ZooKeeper client.
     headnode.start_connect()
-    import migrator.zk.client  # noqa: F401
     try:
         # ZooKeeper
         if inventory.zookeeper:

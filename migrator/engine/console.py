@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from migrator.stepkit.writes import ProposedWrite
+from migrator.ui.confirm import confirm, confirm_typed
 
 
 class RunConsole:
@@ -33,12 +34,14 @@ class RunConsole:
         """The rich console, built on first use: `migrator plan` piped or with
         --json never prints through it, and importing rich costs it ~30 ms."""
         if self._console is None:
+            # deferred: rich costs ~30 ms to import; only terminal views pay it
             from rich.console import Console
 
             self._console = Console(file=self.stream, highlight=False, soft_wrap=True)
         return self._console
 
     def say(self, text: str, style: str | None = None) -> None:
+        # deferred: rich costs ~30 ms to import; only terminal views pay it
         from rich.markup import escape
 
         self.console.print(f"[{style}]{escape(text)}[/]" if style else escape(text))
@@ -93,8 +96,6 @@ class RunConsole:
         self.say(json.dumps(shown, indent=2, ensure_ascii=False, default=str))
 
     def ask(self, question: str, shown: Any, typed: bool) -> None:
-        from migrator.ui.confirm import confirm, confirm_typed
-
         self.show(shown)
         if self.assume_yes:
             self.say(f"  {question} yes (--yes)")
@@ -107,7 +108,6 @@ class RunConsole:
 
 class WaitLine:
     """What a wait shows: what for, elapsed and remaining time, the last thing seen."""
-
     def __init__(self, what: str, timeout: float) -> None:
         self.what = what
         self.timeout = timeout
@@ -124,12 +124,14 @@ class WaitLine:
         return f"waiting for: {self.what} ({self.clock()}){seen}"
 
     def __rich__(self) -> Any:
+        # deferred: rich costs ~30 ms to import; only terminal views pay it
         from rich.text import Text
 
         return Text(self.text())
 
 
 def _diff_text(diff: str) -> Any:
+    # deferred: rich costs ~30 ms to import; only terminal views pay it
     from rich.text import Text
 
     text = Text()

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from migrator.cluster.history import HistoryRecord
 from migrator.cluster.original import OriginalTopology
 from migrator.cluster.shard import ShardSnapshot
-from migrator.errors import UnexpectedTopology
+from migrator.errors import NotConfirmed, UnexpectedTopology
 
 Confirmer = Callable[[str, Any, bool], None]
 
@@ -17,7 +17,6 @@ Confirmer = Callable[[str, Any, bool], None]
 @dataclass
 class EngineContext:
     """What the runner hands to checks and actions (``StepContext``)."""
-
     shard: str
     zk: Any
     inventory: Any
@@ -34,6 +33,8 @@ class EngineContext:
     # Journals what a non-idempotent action is about to do (merged into the step's
     # intent), before it does it; None outside a run.
     intent_func: Callable[[dict[str, Any]], None] | None = None
+    # The outputs a step of the journal's run of a kind recorded: (kind, step) -> outputs
+    recorded_func: Callable[[str, str], Mapping[str, Any]] | None = None
 
     def zone(self, ref: str) -> str:
         if ref.startswith("original_"):
@@ -46,6 +47,10 @@ class EngineContext:
             "Name zones by original_primary, original_sync or original_async.",
         )
 
+    def recorded(self, kind: str, step_id: str) -> Mapping[str, Any]:
+        """What the journal's run of ``kind`` recorded for ``step_id`` ({} when nothing)."""
+        return {} if self.recorded_func is None else self.recorded_func(kind, step_id)
+
     def say(self, text: str) -> None:
         self.say_func(text)
 
@@ -56,8 +61,6 @@ class EngineContext:
 
     def confirm(self, question: str, shown: Any, *, typed: bool = False) -> None:
         if self.confirm_func is None:
-            from migrator.errors import NotConfirmed
-
             raise NotConfirmed(
                 f"Confirmation needed ({question}) but this context cannot ask; nothing "
                 "was written.",

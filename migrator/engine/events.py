@@ -1,7 +1,6 @@
 """JSON events for scripted runs: one object per line on stdout, human text on stderr.
 
 Events (every one has ``event`` and ``time``)::
-
     choice          the rollback variant, the roles found and why
     plan            the plan about to run (as `migrator plan --json`)
     step            the runner reached a step (index, total, id, title)
@@ -37,15 +36,18 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from migrator.cluster.state import iso_now_ms
 from migrator.engine.console import RunConsole
-from migrator.engine.journal import Journal, RunRecord, StepRecord
+from migrator.engine.journal import Journal, RunRecord, StepRecord, operator_identity
 from migrator.engine.journal_store import JournalStore
+from migrator.stepkit.registry import checks
+from migrator.stepkit.writes import ProposedWrite
 
 HEARTBEAT_SECONDS = 3.0
 
@@ -79,7 +81,6 @@ def current(sink: EventSink) -> Iterator[EventSink]:
 @dataclass
 class EventSink:
     """Writes events as JSON lines; disabled sinks drop them (no --json)."""
-
     enabled: bool = True
     stream: Any = None
     emitted: list[dict[str, Any]] = field(default_factory=list)
@@ -102,7 +103,6 @@ class EventSink:
 
 class EventConsole(RunConsole):
     """The runner's console, also emitting check, waiting and confirm events."""
-
     def __init__(self, sink: EventSink, *, assume_yes: bool, shard: str,
                  stream: Any = None) -> None:
         super().__init__(assume_yes=assume_yes, shard=shard, stream=stream)
@@ -124,8 +124,6 @@ class EventConsole(RunConsole):
         self._classify(text, False)
 
     def _classify(self, text: str, passed: bool) -> None:
-        from migrator.stepkit.registry import checks
-
         awaited, self._awaited = self._awaited, False
         head, _, detail = text.partition(": ")
         name = head.removeprefix("precondition ")
@@ -151,8 +149,6 @@ class EventConsole(RunConsole):
         self._awaited = True
 
     def _heartbeat(self, what: str, timeout: float, stop: threading.Event) -> None:
-        import time
-
         began = time.monotonic()
         while not stop.wait(HEARTBEAT_SECONDS):
             self.sink.emit("heartbeat", what=what, timeout=timeout,
@@ -168,9 +164,6 @@ class EventConsole(RunConsole):
 
     def answered(self, question: str, typed: bool, answer: str, shown: Any = None) -> None:
         """A ``confirm`` event: the question, the answer, who gave it, the write shown."""
-        from migrator.engine.journal import operator_identity
-        from migrator.stepkit.writes import ProposedWrite
-
         extra: dict[str, Any] = {"step": self.current_step, "by": operator_identity()}
         if isinstance(shown, ProposedWrite):
             extra["write"] = {**shown.to_json(), "diff": shown.diff()}
@@ -179,7 +172,6 @@ class EventConsole(RunConsole):
 
 class EventingStore(JournalStore):
     """The journal store, emitting step and run events for one kind of run."""
-
     def __init__(self, *args: Any, sink: EventSink, kind: str,
                  on_status: Callable[[str, StepRecord], None] | None = None,
                  **kwargs: Any) -> None:
@@ -213,8 +205,6 @@ class EventingStore(JournalStore):
         return journal
 
     def _with_log(self, journal: Journal) -> Journal:
-        from dataclasses import replace
-
         run = journal.run(self.kind)
         if run is None:
             return journal

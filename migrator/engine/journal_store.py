@@ -1,7 +1,6 @@
 """The journal in ZooKeeper (versioned writes) and its local audit copy.
 
 Layout, outside ``/manatee`` so that nothing manatee reads is touched::
-
     /manatee-migrator/<shard>/journal   the journal JSON (persistent)
     /manatee-migrator/<shard>/lock      the run lock (kazoo Lock recipe; see ``lock``)
 
@@ -23,6 +22,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from migrator.cluster.state import iso_now_ms
 from migrator.engine.interrupts import sigint_deferred
@@ -30,6 +30,8 @@ from migrator.engine.journal import Journal
 from migrator.errors import MalformedZnode, StateConflict
 from migrator.strictjson import loads
 from migrator.zk import paths
+from migrator.zk.faults import guarded
+from migrator.zk.reads import read_raw_shards
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
@@ -56,7 +58,6 @@ def default_audit_dir() -> Path:
 def cluster_key(client: Any) -> str:
     """A directory name for the ZooKeeper ensemble the client talks to: ``host:port`` of
     every server, sorted, comma-separated, then ``+chroot`` (``/`` written ``%2F``)."""
-    from urllib.parse import quote
 
     hosts = getattr(client, "hosts", None) or []
     try:
@@ -75,7 +76,6 @@ def cluster_key(client: Any) -> str:
 @dataclass
 class StoredJournal:
     """A journal with the ZooKeeper version it was read at (for versioned writes)."""
-
     journal: Journal
     version: int
 
@@ -95,9 +95,8 @@ class JournalStore:
         self.pending: bytes | None = None
 
     def load(self) -> Journal | None:
+        # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
         from kazoo.exceptions import NoNodeError
-
-        from migrator.zk.faults import guarded
 
         try:
             data, stat = guarded(self.client, "reading the journal",
@@ -118,9 +117,8 @@ class JournalStore:
         return journal
 
     def create(self, journal: Journal) -> None:
+        # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
         from kazoo.exceptions import NodeExistsError
-
-        from migrator.zk.faults import guarded
 
         data = _encode(journal)
         tried: list[bool] = []
@@ -149,12 +147,12 @@ class JournalStore:
         self._audit(journal, "create")
 
     def save(self, journal: Journal) -> None:
+        # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
         from kazoo.exceptions import BadVersionError, NoNodeError
 
         if self.version is None:
             self.create(journal)
             return
-        from migrator.zk.faults import guarded
 
         data, expected = _encode(journal), self.version
         tried: list[bool] = []
@@ -187,6 +185,7 @@ class JournalStore:
         self._audit(journal, "save")
 
     def _stored_is(self, data: bytes, version: int) -> bool:
+        # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
         from kazoo.exceptions import NoNodeError
 
         try:
@@ -221,9 +220,8 @@ def capture_shard(client: KazooClient, shard: str) -> dict[str, Any]:
     Taken before the first write so a rollback and a post-mortem know exactly
     where the shard started.
     """
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.exceptions import NoNodeError
-
-    from migrator.zk.reads import read_raw_shards
 
     raw = read_raw_shards(client, [shard], with_peers=True)[0]
     try:

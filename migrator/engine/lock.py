@@ -22,13 +22,16 @@ taken it meanwhile.
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from migrator.engine.journal_store import JOURNAL_ROOT, journal_root
 from migrator.errors import Refused
+from migrator.zk.faults import SessionLost, is_fault
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
@@ -36,8 +39,6 @@ if TYPE_CHECKING:
 
 def local_pid(identity: str) -> int | None:
     """The pid of ``user@host pid N`` when ``host`` is this machine, else None."""
-    import socket
-
     head, _, pid = identity.rpartition(" pid ")
     host = head.rpartition("@")[2]
     if host != socket.gethostname() or not pid.isdigit():
@@ -46,8 +47,6 @@ def local_pid(identity: str) -> int | None:
 
 
 def pid_alive(pid: int) -> bool:
-    import os
-
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -66,7 +65,6 @@ def is_dead_local_holder(identity: str) -> bool:
 @dataclass(frozen=True)
 class LockHolder:
     """One contender node under the lock: who, and since when its session has existed."""
-
     identity: str
     node: str
     session: int  # the node's ephemeralOwner: the holder's ZooKeeper session id
@@ -75,6 +73,7 @@ class LockHolder:
 
 def read_holders(client: KazooClient, shard: str, root: str = JOURNAL_ROOT) -> list[LockHolder]:
     """The lock's contender nodes, oldest first (the first holds the lock); reads only."""
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.exceptions import NoNodeError
 
     path = lock_path(shard, root)
@@ -100,7 +99,6 @@ def read_holders(client: KazooClient, shard: str, root: str = JOURNAL_ROOT) -> l
 @dataclass(frozen=True)
 class BreakDecision:
     """Whether ``--break-lock`` may go on, and what to tell the operator first."""
-
     allowed: bool
     lines: list[str]
 
@@ -145,6 +143,7 @@ def lock_path(shard: str, root: str = JOURNAL_ROOT) -> str:
 class RunLock:
     def __init__(self, client: KazooClient, shard: str, identity: str,
                  root: str = JOURNAL_ROOT, on_wait: Callable[[str], None] | None = None) -> None:
+        # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
         from kazoo.recipe.lock import Lock
 
         self.shard = shard
@@ -179,9 +178,8 @@ class RunLock:
     def retake(self) -> None:
         """In a new session (the old one expired with our node): take the lock again
         only if nobody else holds it; otherwise ``SessionLost`` naming the holder."""
+        # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
         from kazoo.recipe.lock import Lock
-
-        from migrator.zk.faults import SessionLost
 
         others = [h for h in read_holders(self._client, self.shard, self.root)
                   if h.identity != self.identity]
@@ -203,8 +201,6 @@ class RunLock:
         )
 
     def release(self) -> None:
-        from migrator.zk.faults import is_fault
-
         try:
             self._lock.release()
         except Exception as exc:
@@ -229,6 +225,7 @@ def break_lock(client: KazooClient, shard: str, root: str = JOURNAL_ROOT,
                only: set[str] | None = None) -> list[str]:
     """Delete every contender node (or those whose identity is in ``only``); returns the
     identities removed."""
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.exceptions import NoNodeError
 
     path = lock_path(shard, root)

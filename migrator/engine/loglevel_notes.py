@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from migrator.remote.loglevels import debug_only, fallback_for
+from migrator.errors import MigratorError
+from migrator.remote.loglevels import debug_only, fallback_for, sample_zone
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,6 @@ def debug_notes(deps: list[DebugDependency],
 
 
 def sample_debug(remote: Any) -> Callable[[str], bool | None]:
-    from migrator.errors import MigratorError
-    from migrator.remote.loglevels import sample_zone
-
     def writes_debug(zone: str) -> bool | None:
         try:
             return sample_zone(remote, zone)

@@ -1,13 +1,13 @@
 """Write outages observed during a run, for the end-of-run table.
 
-Two sources. In the sandbox, its Moray-like write client records every window
-in which writes failed (``DIR/client/outages.jsonl``): those are the truth, and
-are used when the inventory is a sandbox's. Elsewhere the migrator watches
-ZooKeeper (watches on the election and ``/state``, no polling) and judges,
-on every change, whether a writable primary exists: with ``/state``, its
-primary and its sync (or one-node-write mode) are in the election; without,
-a v1 primary is first in the election. A window runs from the primary losing
-its sync or leaving to a writable primary with a sync again.
+Two sources. A write client's own records (``migrator.outagerecords``: the windows
+in which its writes failed) are the truth, and are used when the inventory names
+them (``outage_records``; the sandbox's names its Moray-like client's). Otherwise the
+migrator watches ZooKeeper (watches on the election and ``/state``, no polling) and
+judges, on every change, whether a writable primary exists: with ``/state``, its
+primary and its sync (or one-node-write mode) are in the election; without, a v1
+primary is first in the election. A window runs from the primary losing its sync or
+leaving to a writable primary with a sync again.
 
 What ZooKeeper cannot show: a v1 sync that stops blocks its primary's commits
 at once, but its election node only goes when its session expires, which is
@@ -37,12 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from migrator.cluster.state import iso_now_ms
+from migrator.outagerecords import read_outages, read_stats
+from migrator.zk.watches import watch_election, watch_state
 
 
 @dataclass(frozen=True)
 class View:
     """The shard as the judge needs it: peer ids in election order and /state's roles."""
-
     election: tuple[str, ...]
     has_state: bool = False
     primary: str | None = None
@@ -218,7 +219,6 @@ def _cause(last: View | None, view: View) -> str:
 
 class OutageWatch:
     """Runs the judge on ZooKeeper watches for the length of a run."""
-
     def __init__(self, client: Any, shard: str, session_timeout: float) -> None:
         self.client = client
         self.shard = shard
@@ -230,8 +230,6 @@ class OutageWatch:
         self.started = iso_now_ms()
 
     def start(self) -> OutageWatch:
-        from migrator.zk.watches import watch_election, watch_state
-
         watch_state(self.client, self.shard, self._on_state)
         watch_election(self.client, self.shard, self._on_election)
         return self
@@ -279,20 +277,15 @@ class OutageWatch:
             return self.judge.finish(datetime.now(UTC))
 
 
-def sandbox_dir(inventory: Any) -> Path | None:
-    """The sandbox directory when the inventory is a sandbox's (its write client's records
-    are next to it), else None."""
-    path = getattr(inventory, "path", None)
-    if path is None:
-        return None
-    directory = Path(path).resolve().parent
-    return directory if (directory / "sandbox.json").exists() else None
+def records_dir(inventory: Any) -> Path | None:
+    """The write client's records the inventory names (``outage_records``), or None."""
+    found = getattr(inventory, "outage_records", None)
+    return Path(found) if found is not None else None
 
 
 def client_windows(directory: Path, since: str, until: str) -> list[Window] | None:
-    """The sandbox write client's outage windows overlapping [since, until]; None when no
-    client ran (no records at all)."""
-    from migrator.sandbox.client import read_outages, read_stats
+    """The write client's outage windows overlapping [since, until]
+    (``migrator.outagerecords``); None when no client ran (no records at all)."""
 
     records = read_outages(directory)
     stats = read_stats(directory)

@@ -49,8 +49,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from migrator.errors import Refused
+from migrator.engine.lock import LockHeld, is_dead_local_holder, read_holders
+from migrator.errors import MigratorError, Refused
+from migrator.remote.probe import probe_all
 from migrator.stepkit.registry import Registered, get_action, get_check
+from migrator.zk import reads
 
 if TYPE_CHECKING:
     from migrator.engine.lock import LockHolder
@@ -66,7 +69,6 @@ ALWAYS = ("manatee_adm", "tail")
 @dataclass(frozen=True)
 class Row:
     """One line of the table: a zone, a Moray, ZooKeeper, the lock or this machine."""
-
     subject: str
     kind: str  # manatee | moray | zookeeper | lock | local
     ok: bool
@@ -84,7 +86,6 @@ class Row:
 @dataclass(frozen=True)
 class Facts:
     """What the gate saw (gathered by ``gather``; judged by ``decide``)."""
-
     zones: list[ZoneReport]
     election_zones: frozenset[str] | None  # None: the election could not be read
     zookeeper_problem: str | None
@@ -109,8 +110,6 @@ class Verdict:
                 "rows": [row.to_json() for row in self.rows]}
 
     def refusal(self, verb: str) -> Refused:
-        from migrator.engine.lock import LockHeld
-
         listed = "; ".join(self.problems)
         kind = LockHeld if any(r.kind == "lock" and not r.ok for r in self.rows) else Refused
         return kind(
@@ -267,10 +266,6 @@ def gather(client: Any, shard: str, root: str, remote: Any, inventory: Any, load
 
     ``snapshot``: the shard as the caller has just read it (ZooKeeper answered),
     so it is not read again."""
-    from migrator.engine.lock import is_dead_local_holder, read_holders
-    from migrator.errors import MigratorError
-    from migrator.remote.probe import probe_all
-    from migrator.zk import reads
 
     words = zone_words(inventory, loaded) if inventory is not None else ()
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -305,46 +300,3 @@ def gather(client: Any, shard: str, root: str, remote: Any, inventory: Any, load
     )
 
 
-def table(verdict: Verdict) -> tuple[list[str], list[list[Any]]]:
-    """The ``inventory check`` table, with the election and the gate's verdict per row."""
-    from migrator.ui.output import Cell
-
-    headers = ["ZONE", "KIND", "ROUTE", "REACHABLE", "HOST KEY", "VERSION", "SITTER",
-               "ELECTION", "LOG", "VERDICT"]
-    rows: list[list[Any]] = []
-    for row in verdict.rows:
-        verdict_cell = (Cell("ok", "green") if row.ok and not row.note else
-                        Cell("note", "yellow") if row.ok else Cell("REFUSED", "red"))
-        report = row.report
-        if report is None:
-            rows.append([row.subject, row.kind, "-", "-", "-", "-", "-", "-", row.detail,
-                         verdict_cell])
-            continue
-        rows.append([
-            report.zone, report.kind, report.route,
-            Cell("yes", "green") if report.reachable else Cell("NO", "red"),
-            Cell(report.host_key, None if report.host_key in ("known", "recorded", "-")
-                 else "red"),
-            report.version or "-",
-            report.sitter or "-",
-            Cell(row.election, "red" if row.election == "NO" else None),
-            report.log or "-", verdict_cell,
-        ])
-    return headers, rows
-
-
-def show(verdict: Verdict, stream: Any = None, as_json: bool = False) -> None:
-    """The table and every problem or note, one paragraph each (stderr by default)."""
-    import sys
-
-    from migrator.ui.output import Output
-
-    if as_json:
-        return
-    out = Output(False, stream=stream or sys.stderr)
-    headers, rows = table(verdict)
-    out.heading("Pre-flight check:")
-    out.table(headers, rows)
-    for row in verdict.rows:
-        if not row.ok or row.note:
-            out.heading(f"{'REFUSED' if not row.ok else 'note'}: {row.subject}: {row.detail}")

@@ -87,6 +87,7 @@ def render_plan(plan: Plan, *, as_json: bool, stream: Any = None) -> None:
         stream.write(json.dumps(plan.to_json(), indent=2, ensure_ascii=False) + "\n")
         return
     if getattr(stream, "isatty", lambda: False)():
+        # deferred: rich costs ~30 ms to import; only terminal views pay it
         from rich.console import Console
         from rich.markup import escape
 

@@ -42,6 +42,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from migrator.cluster.history import HistoryRecord
 from migrator.cluster.original import ROLES, OriginalTopology
 from migrator.cluster.shard import ShardSnapshot
@@ -82,7 +84,6 @@ Roles = dict[str, str | None]
 @dataclass(frozen=True)
 class RollbackChoice:
     """What ``migrator rollback`` will do, and the sentences that say why."""
-
     variant: str | None  # None: there is nothing to roll back
     reasons: list[str]
     roles: Roles = field(default_factory=dict)  # current role -> original role (or None)
@@ -238,8 +239,6 @@ def _resumed(journal: Journal | None,
 
 def resolve_playbook(choice: RollbackChoice, template: bytes, source: str) -> LoadedPlaybook:
     """The playbook file rewritten for the roles found, then validated as any playbook."""
-    import yaml
-
     assert choice.variant is not None and choice.original is not None
     document = yaml.safe_load(template.decode("utf-8"))
     written = WRITTEN_FOR[choice.variant]
@@ -322,7 +321,6 @@ DEPOSED_EXPLANATION = (
 def resolve_rebuild(template: bytes, source: str, role: str, peers: int) -> LoadedPlaybook:
     """The rebuild playbook for the deposed peer holding ``role`` (written for the
     original primary, the usual case)."""
-    import yaml
 
     document = yaml.safe_load(template.decode("utf-8"))
     document["steps"] = [_rename(step, {"original_primary": role})

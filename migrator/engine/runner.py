@@ -1,7 +1,6 @@
 """The runner: the only caller of effects (checks, actions, journal writes).
 
 For each step of the plan, in order::
-
     done already?   journal says done, or its done-checks hold now -> stamp, next
     started         step-start hooks record marks (log offsets); journal saved
     preconditions   each checked once; one failing refuses the step (nothing done)
@@ -34,8 +33,10 @@ moment leaves the previous or the next journal, both consistent.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -45,9 +46,14 @@ from typing import TYPE_CHECKING, Any
 
 from migrator.cluster.state import iso_now_ms
 from migrator.cluster.writability import Outage
-from migrator.engine import consistency
+from migrator.engine import (
+    consistency,
+    waits,
+    watchdog,  # noqa: F401
+)
 from migrator.engine.console import RunConsole
 from migrator.engine.context import EngineContext
+from migrator.engine.inflight import decide, describe_evidence
 from migrator.engine.journal import (
     Journal,
     StepRecord,
@@ -57,15 +63,18 @@ from migrator.engine.journal import (
 )
 from migrator.engine.journal_store import JournalStore, capture_shard
 from migrator.engine.outage import timing_of
-from migrator.engine.planner import Plan, make_plan
+from migrator.engine.planner import Plan, make_plan, resolve_original
+from migrator.engine.savedplan import require_fresh, require_planned_write
 from migrator.engine.summary import needs_confirmation, proceed, question_for
 from migrator.errors import MigratorError, NotConfirmed, Refused, StepFailed
 from migrator.playbook.loader import LoadedPlaybook
+from migrator.remote.localchild import child_state, wait_gone
 from migrator.stepkit.hooks import run_step_start
 from migrator.stepkit.registry import Outcome, get_action, get_check
 from migrator.stepkit.schema import CheckRef, Step
 from migrator.stepkit.writes import ProposedWrite
 from migrator.zk import reads
+from migrator.zk.watches import wait_for, watch_election
 
 if TYPE_CHECKING:
     from migrator.cluster.history import HistoryRecord
@@ -81,7 +90,6 @@ INFLIGHT_RECHECK = 5.0
 @dataclass
 class RunOptions:
     """How a run was asked for: confirmations, saved plan, kind."""
-
     assume_yes: bool = False
     accept_playbook_change: bool = False
     saved_plan: SavedPlan | None = None
@@ -92,7 +100,6 @@ class RunOptions:
 @dataclass
 class RunResult:
     """What a run did: steps run or found done, outcomes, time spent waiting."""
-
     plan: Plan
     ran: list[str] = field(default_factory=list)
     already: list[str] = field(default_factory=list)
@@ -258,7 +265,6 @@ class Runner:
         ``read``: the shard and its history as the caller has just read them
         (`migrator plan` chose the playbook on that read); otherwise read here.
         """
-        from migrator.engine.planner import resolve_original
 
         if read is not None:
             snapshot, history = read
@@ -269,7 +275,7 @@ class Runner:
         ctx = EngineContext(
             shard=self.shard, zk=self.client, inventory=self.inventory, remote=self.remote,
             original=original, say_func=lambda text: self.console.say(f"  {text}"),
-            confirm_func=self._confirm,
+            confirm_func=self._confirm, recorded_func=self._recorded_outputs,
         )
         # Without a journal (a migration begun by hand, or none yet) the original topology
         # is captured now, so its election nodes say nothing about restarts *before* now:
@@ -293,8 +299,6 @@ class Runner:
     def execute(self) -> RunResult:
         # Imported for its step-start hook, which arms the watchdog for the run
         # (a plan, which starts no step, never needs it).
-        from migrator.engine import watchdog  # noqa: F401
-        from migrator.engine.savedplan import require_fresh
 
         self._queries_at_start = QUERIES.seconds
         plan, ctx = self.plan()
@@ -525,7 +529,6 @@ class Runner:
             record = self._record(step.id)
             registered = get_action(step.action.name)
             if record.status == "acting" and registered.resume is not None:
-                from migrator.engine.inflight import describe_evidence
 
                 params = registered.params.validate(step.action.params)
                 evidence = registered.resume(ctx, params, dict(record.intent or {}))
@@ -549,7 +552,6 @@ class Runner:
         Returns the outcome when it is done, None when it must be run (again); waits
         while it is under way; asks (typed) when nothing tells, and refuses with --yes.
         """
-        from migrator.engine.inflight import decide
 
         registered = get_action(step.action.name)
         assert registered.resume is not None
@@ -596,7 +598,6 @@ class Runner:
     def _refuse_while_another_runs(self, step: Step) -> None:
         """Never two non-idempotent actions at once: a local child an earlier run left
         (in any step, migration or rollback) must have ended first."""
-        from migrator.remote.localchild import child_state
 
         assert self.journal is not None
         for run in self.journal.runs:
@@ -632,11 +633,8 @@ class Runner:
                         timeout: float) -> None:
         """Until the local child exits, or the election changes, or ``timeout``."""
         if evidence.child == "alive" and isinstance(intent.get("pid"), int):
-            from migrator.remote.localchild import wait_gone
-
             wait_gone(int(intent["pid"]), timeout)
             return
-        from migrator.zk.watches import wait_for, watch_election
 
         first: list[Any] = []
 
@@ -650,8 +648,6 @@ class Runner:
                  timeout)
 
     def _verify(self, ctx: EngineContext, step: Step) -> None:
-        from migrator.engine import waits
-
         began = time.monotonic()
         deadline = began + step.timeout
         for ref in step.verify:
@@ -696,8 +692,6 @@ class Runner:
                                                 or self.outages.get(step.id) is not None))
         saved = self.options.saved_plan
         if saved is not None:
-            from migrator.engine.savedplan import require_planned_write
-
             if isinstance(shown, ProposedWrite) and step is not None:
                 require_planned_write(saved, step.id, shown)
             self.console.show(shown)
@@ -742,6 +736,10 @@ class Runner:
         self.journal = self.journal.with_run(run)
         self.store.save(self.journal)
 
+    def _recorded_outputs(self, kind: str, step_id: str) -> Mapping[str, Any]:
+        run = self.journal.run(kind) if self.journal is not None else None
+        return dict(run.step(step_id).outputs) if run is not None else {}
+
     def _record(self, step_id: str) -> StepRecord:
         run = self.journal.run(self.options.kind) if self.journal else None
         return run.step(step_id) if run is not None else StepRecord()
@@ -780,13 +778,9 @@ def _unnamed(original: Any) -> Any:
 
 def _base_intent(action: str) -> dict[str, Any]:
     """What every action journals as it starts: what, when, from which machine."""
-    import socket
-
     return {"action": action, "started": iso_now_ms(), "host": socket.gethostname(),
             "operatorPid": os.getpid()}
 
 
 def _jsonable(data: Mapping[str, Any]) -> dict[str, Any]:
-    import json
-
     return dict(json.loads(json.dumps(dict(data), default=str)))

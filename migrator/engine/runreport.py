@@ -19,9 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from migrator.cluster.state import iso_now_ms
 from migrator.cluster.writability import Outage
 from migrator.engine.journal import RunRecord, StepRecord
-from migrator.engine.outagewatch import Window, parse_iso
+from migrator.engine.outagewatch import OutageWatch, Window, client_windows, parse_iso, records_dir
+from migrator.engine.zonestatus import ZoneStatusSampler
 
 CLOCK_EVERY = 10.0
 
@@ -164,7 +166,7 @@ def report_run(console: Any, run: RunRecord | None, order: list[str],
 
 class RunReporting:
     """For one run: the outage clock on the store's status changes, the observation of
-    outages (the sandbox's write client, else ZooKeeper watches and, during outage steps,
+    outages (a write client's records, else ZooKeeper watches and, during outage steps,
     the zones' status), and the table at the end, whether the run finished, failed or was
     interrupted."""
 
@@ -186,11 +188,8 @@ class RunReporting:
         return dict(getattr(self.runner, "outages", {}) or {})
 
     def __enter__(self) -> RunReporting:
-        from migrator.cluster.state import iso_now_ms
-        from migrator.engine.outagewatch import OutageWatch, sandbox_dir
-
         self._since = iso_now_ms()
-        if sandbox_dir(self.inventory) is None and self.client is not None:
+        if records_dir(self.inventory) is None and self.client is not None:
             try:
                 self._watch = OutageWatch(self.client, self.shard, self.session_timeout).start()
             except Exception:  # observation must never stop a run
@@ -200,7 +199,6 @@ class RunReporting:
     def _outage_step(self, step_id: str | None) -> None:
         """Sample the zones' status while an outage step runs (when ZooKeeper is watched
         and the run reaches zones)."""
-        from migrator.engine.zonestatus import ZoneStatusSampler
 
         sampler, self._sampler = self._sampler, None
         if sampler is not None:
@@ -234,20 +232,17 @@ class RunReporting:
             self._report()
 
     def _report(self) -> None:
-        from migrator.cluster.state import iso_now_ms
-        from migrator.engine.outagewatch import client_windows, sandbox_dir
-
         runner = self.runner
         if runner is None or runner.journal is None:
             if self._watch is not None:
                 self._watch.stop()
             return
-        directory = sandbox_dir(self.inventory)
+        directory = records_dir(self.inventory)
         windows: list[Window] | None = None
         source = "ZooKeeper"
         if directory is not None:
             windows = client_windows(directory, self._since, iso_now_ms())
-            source = "the sandbox's write client"
+            source = "the write client's records"
         elif self._watch is not None:
             if self._sampler is not None:
                 self._sampler.stop()

@@ -30,7 +30,10 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from migrator.errors import Refused
+from migrator.cluster.state import describe_freeze, parse_state
+from migrator.engine import stopper
+from migrator.errors import MigratorError, Refused
+from migrator.zk import paths, writes
 
 
 class ForeignWrite(Refused):
@@ -41,8 +44,6 @@ def _describe(raw: bytes | None) -> tuple[Any, str | None]:
     """The parsed state (or None), or an error sentence when it is not a state."""
     if raw is None:
         return None, None
-    from migrator.cluster.state import parse_state
-    from migrator.errors import MigratorError
 
     try:
         return parse_state(raw, "/state"), None
@@ -72,8 +73,6 @@ def foreign_change(before: bytes | None, after: bytes | None,
 
 def _operator_change(before: bytes | None, after: bytes | None,
                      ours: Collection[bytes | None]) -> str | None:
-    from migrator.cluster.state import describe_freeze
-
     if after is None:
         return "/state was deleted" if None not in ours else None
     new, problem = _describe(after)
@@ -103,10 +102,8 @@ def watching(client: Any, shard: str, say: Any, resume_command: str) -> Iterator
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.recipe.watchers import DataWatch
-
-    from migrator.engine import stopper
-    from migrator.zk import paths, writes
 
     stopped = threading.Event()
     seen: list[bytes | None] = []

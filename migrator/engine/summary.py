@@ -14,14 +14,13 @@ from typing import Any
 
 from migrator.cluster.writability import Outage
 from migrator.engine.planner import Plan
+from migrator.engine.render import outage_summary
 from migrator.stepkit.registry import Registered
 from migrator.stepkit.schema import Step
 
 
 def summary_lines(plan: Plan) -> list[str]:
     """Plain sentences; the same on a terminal, in a pipe and in the ``summary`` event."""
-    from migrator.engine.render import outage_summary
-
     pending = plan.pending
     lines = [f"Shard {plan.shard}, playbook {plan.playbook}: {len(pending)} of "
              f"{len(plan.steps)} step(s) to do."]

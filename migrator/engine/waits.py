@@ -37,8 +37,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from migrator.engine import stopper
 from migrator.errors import StepFailed
+from migrator.remote.versions import reported_version
 from migrator.stepkit.registry import get_action
+from migrator.zk import paths, reads
+from migrator.zk.faults import guard_for
 
 RECHECK = 3.0
 ELECTION_MARGIN = 30.0
@@ -53,7 +57,6 @@ class HopelessWait(StepFailed):
 @dataclass(frozen=True)
 class Sample:
     """One look at a zone; None: could not be seen."""
-
     zone: str
     at: float
     sitter: str | None = None
@@ -72,7 +75,6 @@ class Sample:
 @dataclass
 class ZoneClock:
     """Pure accumulator of a zone's samples during one wait."""
-
     started: float
     bad_sitter: int = 0
     old_version: int = 0
@@ -133,8 +135,6 @@ def zones_of(ctx: Any, ref: Any) -> list[str]:
 
 
 def _sample(ctx: Any, zone: str, want_version: bool, election: set[str] | None) -> Sample:
-    from migrator.remote.versions import reported_version
-
     remote = ctx.remote
     sitter = version = None
     try:
@@ -151,8 +151,6 @@ def _sample(ctx: Any, zone: str, want_version: bool, election: set[str] | None) 
 
 
 def _election_zones(ctx: Any) -> set[str] | None:
-    from migrator.zk import reads
-
     try:
         snapshot = reads.read_shard(ctx.zk, ctx.shard)
     except Exception:  # ZooKeeper paused: the fault guard deals with it
@@ -169,11 +167,8 @@ def guard(ctx: Any, step: Any, ref: Any, what: str, timeout: float, outputs: Any
             threading.current_thread() is not threading.main_thread():
         yield
         return
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.recipe.watchers import ChildrenWatch
-
-    from migrator.engine import stopper
-    from migrator.zk import paths
-    from migrator.zk.faults import guard_for
 
     stopper.install()
     outputs = dict(outputs or {})

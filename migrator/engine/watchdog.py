@@ -69,15 +69,27 @@ import queue
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from migrator.cluster.original import OriginalTopology
 from migrator.cluster.shard import MODE_BACKFILLED_FROZEN, ShardSnapshot
+from migrator.cluster.state import iso_now_ms
+from migrator.engine import rollback
+from migrator.engine.events import emit_current
+from migrator.engine.journal_store import JOURNAL_ROOT, JournalStore
+from migrator.engine.rollback import DEPOSED_EXPLANATION
 from migrator.errors import Refused
+from migrator.playbook import catalog
+from migrator.remote.manatee_status import parse_status, replication_verdict
 from migrator.stepkit.hooks import on_step_start
+from migrator.steps.remote import status_command
+from migrator.zk import reads
+from migrator.zk.faults import client_closed
+from migrator.zk.watches import watch_election, watch_state
 
 RUNBOOK_WARNING = (
     "A doesn't fail while in the [A, [B, C']] topology. If that does happen, both B and "
@@ -163,8 +175,6 @@ def assess(snapshot: ShardSnapshot, original: OriginalTopology) -> list[Alarm]:
                 "`migrator rollback --inventory INVENTORY`.",
             ))
     if snapshot.state is not None and snapshot.state.deposed:
-        from migrator.engine.rollback import DEPOSED_EXPLANATION
-
         zones = ", ".join(p.zone_id for p in snapshot.state.deposed)
         alarms.append(Alarm(
             DEPOSED, False, zones, f"Deposed peer(s) in /state: {zones}. {DEPOSED_EXPLANATION}",
@@ -177,7 +187,6 @@ def assess(snapshot: ShardSnapshot, original: OriginalTopology) -> list[Alarm]:
 @dataclass
 class LagClock:
     """Pure: how long the sync has been out of synchronous replication, sample by sample."""
-
     grace: float
     since: float | None = None  # monotonic time of the first bad sample in a row
 
@@ -221,9 +230,6 @@ def replication_alarm(original: OriginalTopology, reason: str, seconds: float) -
 
 def remedy_plan(snapshot: ShardSnapshot, history: list[Any], journal: Any) -> list[str]:
     """The rollback `migrator rollback` would run now, one line per step."""
-    from migrator.engine import rollback
-    from migrator.playbook import catalog
-
     choice = rollback.choose(snapshot, history, journal)
     if choice.variant is None or choice.original is None:
         return []
@@ -242,7 +248,6 @@ def remedy_plan(snapshot: ShardSnapshot, history: list[Any], journal: Any) -> li
 
 class ReplicationMonitor:
     """Watches ``primary`` -> ``sync`` synchronous replication (see the module docstring)."""
-
     def __init__(self, remote: Any, shard: str, primary: str, sync: str,
                  on_due: Callable[[str, float], None], *, grace: float = REPLICATION_GRACE,
                  recheck: float = REPLICATION_RECHECK) -> None:
@@ -308,8 +313,6 @@ class ReplicationMonitor:
         self._spawn(self._pump, f"migrator-watchdog-log-{zone[:8]}", follower)
 
     def _pump(self, follower: Any) -> None:
-        import time
-
         while not self._stop.is_set() and follower.alive:
             try:
                 for _line in follower.lines(time.monotonic() + _FOLLOW_WAKE):
@@ -319,9 +322,6 @@ class ReplicationMonitor:
 
     def sample(self) -> bool | None:
         """One verdict: True synced, False not, None when it could not be read."""
-        from migrator.remote.manatee_status import parse_status, replication_verdict
-        from migrator.steps.remote import status_command
-
         try:
             result = self.remote.run(self.sync, status_command(self.remote.inventory))
             if not result.ok:
@@ -336,8 +336,6 @@ class ReplicationMonitor:
         return verdict.ok
 
     def _loop(self) -> None:
-        import time
-
         for zone in (self.primary, self.sync):
             if self._stop.is_set():
                 return
@@ -389,8 +387,6 @@ class Watchdog:
         return found + (self.monitor.threads if self.monitor is not None else [])
 
     def start(self) -> None:
-        from migrator.zk.watches import watch_election, watch_state
-
         def poke(_value: Any) -> bool:
             if self._stop.is_set():
                 return False  # drops the watch
@@ -440,7 +436,6 @@ class Watchdog:
     def _replication_due(self, reason: str, seconds: float) -> None:
         if self._stop.is_set():
             return
-        from migrator.zk import reads
 
         try:
             snapshot = reads.read_shard(self.client, self.shard)
@@ -467,14 +462,11 @@ class Watchdog:
             self._stop_monitor()
 
     def _watch(self) -> None:
-        from migrator.zk import reads
-
         while not self._stop.is_set():
             try:
                 # the timeout only lets a stopped or disconnected watchdog exit
                 self._events.get(timeout=1.0)
             except queue.Empty:
-                from migrator.zk.faults import client_closed
 
                 # a paused connection comes back (the watches re-register with it);
                 # only a closed client ends the watch
@@ -494,10 +486,6 @@ class Watchdog:
             self._track_phase(snapshot)
 
     def _with_plan(self, alarm: Alarm, snapshot: ShardSnapshot) -> Alarm:
-        from dataclasses import replace
-
-        from migrator.engine.journal_store import JOURNAL_ROOT, JournalStore
-        from migrator.zk import reads
 
         try:
             journal = JournalStore(self.client, self.shard,
@@ -549,15 +537,12 @@ def alert(alarm: Alarm, stream: Any = None, events: Any = None) -> None:
     err.write("\n" + "\n".join(lines) + "\n")
     err.flush()
     if events is not None:
-        from migrator.cluster.state import iso_now_ms
-
         document = {"event": "alarm", "time": iso_now_ms(), **alarm.to_json()}
         events.write(json.dumps(document, ensure_ascii=False) + "\n")
         events.flush()
         return
     # JSON only on the --json event stream of the command under way; a human run's
     # stdout never gets it (the paragraph above is on stderr)
-    from migrator.engine.events import emit_current
 
     emit_current("alarm", **alarm.to_json())
 

@@ -23,6 +23,8 @@ from typing import Any
 
 from migrator.engine.outagewatch import StatusSample, sample_of
 from migrator.engine.watchdog import ReplicationMonitor
+from migrator.remote.manatee_status import parse_status
+from migrator.steps.remote import status_command
 
 STATUS_RECHECK = 2.0  # seconds between readings when no log moves (bounded fallback)
 
@@ -44,9 +46,6 @@ class ZoneStatusSampler(ReplicationMonitor):
         self._spawn(self._loop, "migrator-zone-status")
 
     def read(self) -> StatusSample | None:
-        from migrator.remote.manatee_status import parse_status
-        from migrator.steps.remote import status_command
-
         zone = self.where() or self.primary
         try:
             result = self.remote.run(zone, status_command(self.remote.inventory))

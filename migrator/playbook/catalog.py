@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -16,8 +17,6 @@ AUTO_BY_PEERS = {1: "one-node", 2: "two-node", 3: "three-node"}
 
 
 def playbooks_dir() -> Path:
-    import os
-
     return Path(os.environ.get("MIGRATOR_PLAYBOOKS") or _DEFAULT_DIR)
 
 

@@ -15,10 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+import migrator.steps  # noqa: F401  (registers the built-in checks and actions)
 from migrator.cluster.original import ROLES, ROLES_BY_PEERS
 from migrator.errors import BadInput
+from migrator.inputfile import MAX_INPUT_BYTES
 from migrator.record import Problem, RecordError
+from migrator.stepkit.registry import actions, checks, get_action, get_check
 from migrator.stepkit.schema import CheckRef, Playbook
+from migrator.yamldoc import parse_document
 
 
 class PlaybookError(BadInput):
@@ -28,7 +34,6 @@ class PlaybookError(BadInput):
 @dataclass(frozen=True)
 class LoadedPlaybook:
     """A validated playbook with where it came from and the digest of its bytes."""
-
     playbook: Playbook
     source: str  # the file it came from (or a name for built-ins)
     digest: str  # sha256 of the bytes, recorded in the journal
@@ -43,8 +48,6 @@ def playbook_digest(text: bytes) -> str:
 
 
 def load_playbook_file(path: Path, *, check_registry: bool = True) -> LoadedPlaybook:
-    from migrator.inputfile import MAX_INPUT_BYTES
-
     try:
         with path.open("rb") as handle:
             raw = handle.read(MAX_INPUT_BYTES + 1)  # bounded: /dev/zero never ends
@@ -83,9 +86,6 @@ def load_playbook_text(
 def _load_playbook_text(
     raw: bytes, source: str, *, check_registry: bool
 ) -> LoadedPlaybook:
-    import yaml
-
-    from migrator.yamldoc import parse_document
 
     try:
         text = raw.decode("utf-8")
@@ -129,9 +129,6 @@ def _message(problem: Problem) -> str:
 
 def validate_registry(playbook: Playbook, locate: _Locator) -> None:
     """Every named check/action is registered and its params validate; roles exist."""
-    import migrator.steps  # noqa: F401  (registers the built-in checks and actions)
-    from migrator.stepkit.registry import actions, checks, get_action, get_check
-
     problems: list[str] = []
     unknown = False
     allowed = ROLES_BY_PEERS[playbook.peers]
@@ -201,15 +198,12 @@ def is_role(value: str) -> bool:
 
 class _Locator:
     """Maps a validation error location onto the YAML node tree for a line number."""
-
     def __init__(self, source: str, root: Any, data: dict[str, Any]) -> None:
         self.source = source
         self.root = root
         self.data = data
 
     def line_of(self, loc: Sequence[str | int]) -> int:
-        import yaml
-
         node = self.root
         line = node.start_mark.line + 1 if node is not None else 1
         for part in loc:

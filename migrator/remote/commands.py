@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from migrator.remote.connection import ZoneConnection
 from migrator.remote.errors import ConnectionDropped, RemoteCommandFailed, RemoteCommandTimeout
+from migrator.remote.sshlib import close_channel
 
 DEFAULT_MAX_OUTPUT = 1 << 20
 _CHUNK = 1 << 16
@@ -33,7 +34,6 @@ def to_shell(command: str | Sequence[str]) -> str:
 @dataclass(frozen=True)
 class CommandResult:
     """A remote command's exit status and output (bounded)."""
-
     zone: str
     command: str
     status: int | None  # None: no exit status (closed after flooding)
@@ -69,9 +69,8 @@ def run_command(
     max_output: int = DEFAULT_MAX_OUTPUT,
     stdin: bytes | None = None,
 ) -> CommandResult:
+    # deferred: paramiko costs ~110 ms to import; only zone work pays it
     import paramiko
-
-    from migrator.remote.sshlib import close_channel
 
     text = to_shell(command)
     started = time.monotonic()

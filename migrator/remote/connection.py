@@ -46,6 +46,7 @@ from migrator.remote.errors import (
     ZoneUnreachable,
 )
 from migrator.remote.hostkeys import KnownHosts, RecordedKey
+from migrator.remote.sshlib import close_channel
 
 if TYPE_CHECKING:
     import paramiko
@@ -58,7 +59,6 @@ DEFAULT_IDENTITIES = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 
 class Connector:
     """Opens transports for endpoints under one host-key policy and connect timeout."""
-
     def __init__(
         self,
         known_hosts: KnownHosts,
@@ -83,6 +83,7 @@ class Connector:
         return self._open(endpoint, deadline, for_label or endpoint.label)
 
     def _open(self, endpoint: Endpoint, deadline: float, for_label: str) -> paramiko.Transport:
+        # deferred: paramiko costs ~110 ms to import; only zone work pays it
         import paramiko
 
         sock = self._socket(endpoint, deadline, for_label)
@@ -129,6 +130,7 @@ class Connector:
             raise
 
     def _socket(self, endpoint: Endpoint, deadline: float, for_label: str) -> Any:
+        # deferred: paramiko costs ~110 ms to import; only zone work pays it
         import paramiko
 
         if endpoint.jump is not None:
@@ -186,6 +188,7 @@ class Connector:
     def _authenticate(
         self, transport: paramiko.Transport, endpoint: Endpoint, deadline: float, for_label: str
     ) -> None:
+        # deferred: paramiko costs ~110 ms to import; only zone work pays it
         import paramiko
 
         tried: list[str] = []
@@ -214,6 +217,7 @@ class Connector:
         )
 
     def _keys(self, endpoint: Endpoint, skipped: list[str]) -> list[tuple[str, Any]]:
+        # deferred: paramiko costs ~110 ms to import; only zone work pays it
         import paramiko
 
         keys: list[tuple[str, Any]] = []
@@ -237,6 +241,7 @@ class Connector:
 
     def _agent(self) -> list[Any]:
         if self._agent_keys is None:
+            # deferred: paramiko costs ~110 ms to import; only zone work pays it
             import paramiko
 
             try:
@@ -254,7 +259,6 @@ class Connector:
 
 class ZoneConnection:
     """The one transport of one zone, opened lazily and re-opened after a drop."""
-
     def __init__(self, endpoint: Endpoint, connector: Connector) -> None:
         self.endpoint = endpoint
         self.connector = connector
@@ -283,6 +287,7 @@ class ZoneConnection:
 
     def open_channel(self, timeout: float) -> paramiko.Channel:
         """A session channel; retried once on a fresh transport if the old one was dead."""
+        # deferred: paramiko costs ~110 ms to import; only zone work pays it
         import paramiko
 
         for attempt in (1, 2):
@@ -334,9 +339,8 @@ FIRST_CHANNEL_WAIT = 2.0
 
 def _settle_first_channel(transport: paramiko.Transport, deadline: float) -> None:
     """Take the first channel's delayed-ACK wait now (see the module docstring)."""
+    # deferred: paramiko costs ~110 ms to import; only zone work pays it
     import paramiko
-
-    from migrator.remote.sshlib import close_channel
 
     try:
         channel = transport.open_session(timeout=min(FIRST_CHANNEL_WAIT, _remaining(deadline)))

@@ -57,6 +57,7 @@ def load_ssh_config(setting: Path | bool | None) -> Any:
     """A paramiko SSHConfig, or None when disabled or absent."""
     if setting is False:
         return None
+    # deferred: paramiko costs ~110 ms to import; only zone work pays it
     import paramiko
 
     path = (setting if isinstance(setting, Path) else DEFAULT_SSH_CONFIG).expanduser()

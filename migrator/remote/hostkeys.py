@@ -56,6 +56,7 @@ class KnownHosts:
         self._lock = threading.Lock()
 
     def _load(self) -> paramiko.HostKeys:
+        # deferred: paramiko costs ~110 ms to import; only zone work pays it
         import paramiko
 
         keys = paramiko.HostKeys()

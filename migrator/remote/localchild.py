@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import shutil
 import socket
 import subprocess
 import sys
@@ -62,7 +63,6 @@ def hostname() -> str:
 @dataclass(frozen=True)
 class ChildInfo:
     """What the journal keeps of a local child."""
-
     pid: int
     pgid: int
     start: str | None
@@ -113,7 +113,6 @@ def wait_gone(pid: int, timeout: float) -> bool:
 @dataclass
 class LocalChild:
     """A started (gated) child: release it, then wait for it."""
-
     process: subprocess.Popen[bytes]
     info: ChildInfo
     stdout_path: Path
@@ -146,7 +145,6 @@ class LocalChild:
     def cleanup(self) -> None:
         """Remove the output files once read (kept when we stop without waiting: the
         journal names them)."""
-        import shutil
 
         shutil.rmtree(self.stdout_path.parent, ignore_errors=True)
 
@@ -199,6 +197,4 @@ def start(argv: Sequence[str], on_started: Callable[[ChildInfo], None] | None = 
 
 
 def _which(program: str) -> bool:
-    import shutil
-
     return shutil.which(program) is not None

@@ -30,9 +30,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from migrator.remote.commands import DEFAULT_MAX_OUTPUT, run_command
+from migrator.remote.commands import DEFAULT_MAX_OUTPUT, _dropped, run_command
 from migrator.remote.connection import ZoneConnection
 from migrator.remote.errors import LogUnavailable
+from migrator.remote.sshlib import close_channel
 
 MAX_LINE = 1 << 20
 _CHUNK = 1 << 16
@@ -49,7 +50,6 @@ class FileState:
 @dataclass(frozen=True)
 class LogMark:
     """Where a log stood when a step started (persisted in the journal's marks)."""
-
     zone: str
     path: str
     offset: int
@@ -200,7 +200,6 @@ def _unreadable(connection: ZoneConnection, path: str, result: Any, head: bytes
 @dataclass(frozen=True)
 class LogEnd:
     """A log's identity and size (``mark``) and up to ``max_bytes`` of its end, read at once."""
-
     mark: LogMark
     data: bytes
     cut: bool  # the data starts inside the file (its first line may be partial)
@@ -240,7 +239,6 @@ def follow_command(path: str, offset: int, tail: str = "tail") -> str:
 
 class LogFollower:
     """Lines appended to a zone's log, as they are written."""
-
     def __init__(self, connection: ZoneConnection, mark: LogMark, plan: ReadPlan,
                  timeout: float, tail: str = "tail") -> None:
         self.connection = connection
@@ -256,10 +254,9 @@ class LogFollower:
         try:
             self._channel.exec_command(command)
         except Exception as exc:  # paramiko: SSHException, or EOFError from a dead transport
+            # deferred: paramiko costs ~110 ms to import; only zone work pays it
             import paramiko
 
-            from migrator.remote.commands import _dropped
-            from migrator.remote.sshlib import close_channel
 
             if not isinstance(exc, paramiko.SSHException | OSError | EOFError):
                 raise
@@ -320,8 +317,6 @@ class LogFollower:
         return self.mark.advanced(self.offset)
 
     def close(self) -> None:
-        from migrator.remote.sshlib import close_channel
-
         close_channel(self._channel)
 
     def __enter__(self) -> LogFollower:

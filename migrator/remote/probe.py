@@ -11,6 +11,7 @@ zone; one zone's failure never hides another's report.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 from migrator.errors import MigratorError
 from migrator.inventory import Inventory
 from migrator.remote.errors import HostKeyChanged, HostKeyUnknown
+from migrator.remote.loglevels import SAMPLE_BYTES, judge_end
 from migrator.remote.session import RemoteSession
 from migrator.remote.versions import reported_version
 
@@ -53,8 +55,6 @@ MISSING_SCRIPT = 'for c in {words}; do command -v "$c" >/dev/null 2>&1 || echo "
 
 def missing_command(words: list[str]) -> str:
     """Shell text printing each of ``words`` that is not a command here (quoted)."""
-    import shlex
-
     return MISSING_SCRIPT.format(words=" ".join(shlex.quote(w) for w in words))
 
 
@@ -79,8 +79,6 @@ def _version(session: RemoteSession, zone: str, report: ZoneReport) -> list[str]
 
 
 def _log(session: RemoteSession, zone: str, report: ZoneReport) -> list[str]:
-    from migrator.remote.loglevels import SAMPLE_BYTES, judge_end
-
     # one round trip: where the log stands, proof it is readable, and a sample of its end
     end = session.read_log_end(zone, SAMPLE_BYTES)
     mark = end.mark

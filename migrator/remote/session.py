@@ -15,14 +15,16 @@ either route.
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from migrator.errors import BadInput
-from migrator.inventory import Inventory, validate_zone_id
+from migrator.errors import BadInput, MigratorError
+from migrator.inventory import CommandTemplate, Inventory, validate_image, validate_zone_id
+from migrator.remote import localchild
 from migrator.remote.commands import DEFAULT_MAX_OUTPUT, CommandResult, run_command, to_shell
 from migrator.remote.connection import Connector, ZoneConnection
 from migrator.remote.endpoint import (
@@ -33,6 +35,8 @@ from migrator.remote.endpoint import (
 )
 from migrator.remote.errors import LogUnavailable, RemoteCommandTimeout
 from migrator.remote.hostkeys import KnownHosts, RecordedKey
+from migrator.remote.logs import follow_log, mark_log, read_end, read_since
+from migrator.remote.zlogin import node_log_path, zlogin_command
 
 if TYPE_CHECKING:  # imported where used: a command that reads no log never loads it
     from migrator.remote.localchild import ChildInfo
@@ -175,7 +179,6 @@ class RemoteSession:
         text = to_shell(command)
         if self._node_of(zone) is None:
             return text
-        from migrator.remote.zlogin import zlogin_command
 
         return zlogin_command(self.inventory.commands.zlogin, zone, text)
 
@@ -251,7 +254,6 @@ class RemoteSession:
         else:
             command = self.inventory.commands.sitter_log.command
             assert command is not None  # the model requires path or command
-            from migrator.inventory import CommandTemplate
 
             filled = CommandTemplate(command).fill(zone=zone, shard=self.inventory.shard)
             result = self.run(zone, filled, max_output=4096)
@@ -264,9 +266,6 @@ class RemoteSession:
 
     def _node_log_path(self, zone: str, node: str, fixed: str | None) -> str:
         """The zone's sitter log as its node's global zone sees it."""
-        from migrator.inventory import CommandTemplate
-        from migrator.remote.zlogin import node_log_path
-
         root = str(self.inventory.node(node).zones_root)
         if fixed is not None:
             return node_log_path(root, zone, fixed)
@@ -285,11 +284,7 @@ class RemoteSession:
         return commands.tail if self._node_of(zone) is None else commands.node_tail
 
     def mark_log(self, zone: str, path: str | None = None) -> LogMark:
-        from migrator.remote.logs import mark_log
-
         if path is not None and self._node_of(zone) is not None:
-            from migrator.remote.zlogin import node_log_path
-
             node = self._node_of(zone)
             assert node is not None
             path = node_log_path(str(self.inventory.node(node).zones_root), zone, path)
@@ -298,15 +293,11 @@ class RemoteSession:
 
     def read_since(self, zone: str, mark: LogMark, *, max_bytes: int = DEFAULT_MAX_OUTPUT
                    ) -> LogRead:
-        from migrator.remote.logs import read_since
-
         return read_since(self.connection(zone), mark, max_bytes=max_bytes,
                           timeout=self.command_timeout, tail=self._tail(zone))
 
     def read_log_end(self, zone: str, max_bytes: int) -> LogEnd:
         """The sitter log's mark and its last ``max_bytes``, in one round trip."""
-        from migrator.remote.logs import read_end
-
         def read() -> LogEnd:
             return read_end(self.connection(zone), self.sitter_log_path(zone),
                             max_bytes=max_bytes, timeout=self.command_timeout,
@@ -316,8 +307,6 @@ class RemoteSession:
         return read() if shared is None else shared.get(("log end", zone, str(max_bytes)), read)
 
     def follow(self, zone: str, mark: LogMark) -> LogFollower:
-        from migrator.remote.logs import follow_log
-
         return follow_log(self.connection(zone), mark, timeout=self.command_timeout,
                           tail=self._tail(zone))
 
@@ -329,7 +318,6 @@ class RemoteSession:
         output in files, started only once ``on_started`` (the journal) has its pid.
         At the timeout it is left running and the error names it.
         """
-        from migrator.remote import localchild
 
         limit = timeout or self.command_timeout
         text = " ".join(argv)
@@ -362,7 +350,6 @@ class RemoteSession:
 
         ``on_started`` is called with a local child's pid before it is let run.
         """
-        from migrator.inventory import validate_image
 
         validate_zone_id(zone)
         validate_image(image)
@@ -377,10 +364,6 @@ class RemoteSession:
     def reprovision_job(self, zone: str) -> str:
         """``running``/``idle`` from ``commands.reprovision_status``; ``unknown`` without
         one, or when it fails or cannot be reached."""
-        import subprocess
-
-        from migrator.errors import MigratorError
-        from migrator.inventory import CommandTemplate
 
         text = self.inventory.commands.reprovision_status
         if not text:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-import paramiko
-
 
 def close_channel(channel: Any) -> None:
     """Close a channel whatever became of its transport.
@@ -16,5 +14,8 @@ def close_channel(channel: Any) -> None:
     dropped, and click would report the EOFError as an interrupt. A channel on a dead
     transport is closed already in every sense that matters.
     """
+    # deferred: paramiko takes ~110 ms to import; a channel to close means it is loaded
+    import paramiko
+
     with contextlib.suppress(paramiko.SSHException, OSError, EOFError):
         channel.close()

@@ -24,8 +24,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from migrator.cluster.backfill import plan_backfill
+from migrator.cluster.history import summarize
+from migrator.cluster.state import ClusterState, iso_now_ms
+from migrator.errors import MigratorError, StateAlreadyExists
 from migrator.sandbox.bunyan import inspect
 from migrator.sandbox.config import RELEASES, SandboxConfig, ZoneConfig, load_config
+from migrator.sandbox.peers import start_sitter, stop_sitter
+from migrator.sandbox.pgquery import query_status
+from migrator.sandbox.pgreal import REBUILD_MARKER
+from migrator.sandbox.pgsim import pg_address, request
+from migrator.sandbox.shard import election_children
+from migrator.sandbox.waits import wait_election, wait_state
+from migrator.zk import reads, writes
+from migrator.zk.client import ZkTarget, connect, disconnect
 
 V2_ONLY = ("state-backfill", "freeze", "unfreeze", "state", "peers", "rebuild")
 
@@ -35,19 +47,14 @@ class AdmError(Exception):
 
 
 def _client(config: SandboxConfig) -> Any:
-    from migrator.zk.client import ZkTarget, connect
-
     return connect(ZkTarget(config.zk_connection, 10.0))
 
 
 def pg_status(peer: dict[str, Any], real: bool = False) -> dict[str, Any] | None:
     """The peer's postgres as manatee-adm reads it: pg_stat_replication rows under
     manatee's field names, from the real server (``real``) or the simulator."""
-    from migrator.sandbox.pgsim import pg_address, request
 
     if real:
-        from migrator.sandbox.pgquery import query_status
-
         try:
             host, port = pg_address(peer)
         except ValueError:
@@ -80,9 +87,6 @@ def _with_pg(peer: dict[str, Any], role: str, v2: bool, real: bool = False) -> d
 def status_document(
     config: SandboxConfig, zone: ZoneConfig, client: Any, legacy: bool = False
 ) -> dict[str, Any]:
-    from migrator.sandbox.manage import election_children
-    from migrator.zk import reads
-
     shard = config.shard
     v2_view = zone.version == "v2" and not legacy
     found = reads.read_state_bytes(client, shard) if v2_view else None
@@ -158,14 +162,11 @@ def run(config: SandboxConfig, zone: ZoneConfig, argv: list[str]) -> int:
     try:
         return _dispatch(config, zone, client, command, args)
     finally:
-        from migrator.zk.client import disconnect
 
         disconnect(client)
 
 
 def _state_of(client: Any, shard: str) -> tuple[Any, int]:
-    from migrator.zk import reads
-
     found = reads.read_state(client, shard)
     if found is None:
         raise AdmError(f"Shard {shard} has no /state (it is in legacy mode).")
@@ -175,11 +176,6 @@ def _state_of(client: Any, shard: str) -> tuple[Any, int]:
 def _dispatch(
     config: SandboxConfig, zone: ZoneConfig, client: Any, command: str, args: list[str]
 ) -> int:
-    from migrator.cluster.backfill import plan_backfill
-    from migrator.cluster.state import iso_now_ms
-    from migrator.errors import StateAlreadyExists
-    from migrator.zk import reads, writes
-
     shard = config.shard
     if command == "status":
         legacy = "-l" in args or "--legacyOrderMode" in args
@@ -254,10 +250,6 @@ def _rebuild(config: SandboxConfig, zone: ZoneConfig, client: Any, assume_yes: b
     issue's deposed-peer step. On real postgres the sitter then replaces the zone's data
     with a pg_basebackup of its upstream (manatee restores a ZFS backup); the simulated
     database is kept (nothing to restore)."""
-    from migrator.cluster.state import ClusterState
-    from migrator.sandbox.manage import start_sitter, stop_sitter
-    from migrator.sandbox.waits import wait_election, wait_state
-    from migrator.zk import reads, writes
 
     found = reads.read_state(client, config.shard)
     if found is None:
@@ -285,7 +277,6 @@ def _rebuild(config: SandboxConfig, zone: ZoneConfig, client: Any, assume_yes: b
         document["deposed"] = [p for p in deposed if p.get("zoneId") != zone.uuid]
         writes.replace_state(client, config.shard, ClusterState(document), version, "rebuild")
     if config.pg == "real":  # the data is discarded: the sitter copies it from its upstream
-        from migrator.sandbox.pgreal import REBUILD_MARKER
 
         (config.zone_dir(zone) / REBUILD_MARKER).write_text("requested by manatee-adm rebuild\n")
     sys.stderr.write("Enabling sitter\n")
@@ -302,8 +293,6 @@ def _rebuild(config: SandboxConfig, zone: ZoneConfig, client: Any, assume_yes: b
 def _history(client: Any, shard: str, args: list[str]) -> None:
     """Default: the runbook's one JSON line per record; ``-j``: upstream's
     ``{"zkSeq", "time", "state"}`` lines; ``-v``: a summary line per record."""
-    from migrator.cluster.history import summarize
-    from migrator.zk import reads
 
     previous = None
     for record in reads.read_history(client, shard):
@@ -329,8 +318,6 @@ def _option(args: list[str], *names: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from migrator.errors import MigratorError
-
     args = sys.argv[1:] if argv is None else argv
     if len(args) < 2:
         sys.stderr.write("usage: python -m migrator.sandbox.adm DIR ZONE COMMAND [ARGS]\n")

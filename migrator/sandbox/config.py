@@ -214,3 +214,5 @@ def load_config(directory: Path) -> SandboxConfig:
             "directory.",
         ) from exc
 
+
+FORCE_COMMAND = '/bin/sh -c "$SSH_ORIGINAL_COMMAND"'

@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from migrator.discovery.headnode_inventory import load_headnode_inventory
+from migrator.inventory import load_inventory
 from migrator.sandbox.config import RELEASES, SandboxConfig
 from migrator.sandbox.zones import CLIENT_KEY, KNOWN_HOSTS, ssh_user
 
@@ -48,6 +50,8 @@ def inventory_document(config: SandboxConfig) -> dict[str, Any]:
         # `sandbox reprovision` waits the session timeout plus 2 s, then the sitter starts
         "estimates": {"session_timeout": config.session_timeout,
                       "reprovision": config.session_timeout + 3.0},
+        # the write client's records (`sandbox client`): the run's outage figures
+        "outage_records": "client",
         "commands": {
             "sitter_log": {"command": "sitter-ctl log"},
             "manatee_version": f"cat {shlex.quote(str(directory / 'zones'))}/{{zone}}/package.json",
@@ -120,8 +124,6 @@ def headnode_document(config: SandboxConfig) -> dict[str, Any]:
 
 
 def write_inventory(config: SandboxConfig) -> Path:
-    from migrator.inventory import load_inventory
-
     path = config.directory / INVENTORY_FILE
     header = (
         "# Written by `migrator sandbox up`; the sandbox's own description is sandbox.json.\n"
@@ -131,8 +133,6 @@ def write_inventory(config: SandboxConfig) -> Path:
     path.write_text(header + yaml.safe_dump(document, sort_keys=False))
     load_inventory(path)  # what we write must be what every other command accepts
     if zlogin:
-        from migrator.discovery.headnode_inventory import load_headnode_inventory
-
         headnode = config.directory / HEADNODE_FILE
         headnode.write_text(
             "# Written by `migrator sandbox up`: only the headnode; `migrator inventory "

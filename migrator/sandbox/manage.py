@@ -13,16 +13,12 @@ import contextlib
 import os
 import shutil
 import signal
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from migrator.cluster.state import iso_now_ms
 from migrator.errors import BadInput, Refused, StepFailed
-from migrator.sandbox import procs
+from migrator.sandbox import pgdata, procs
 from migrator.sandbox.config import (
     ACCESS_MODES,
     COMPUTE_NODES,
@@ -30,29 +26,37 @@ from migrator.sandbox.config import (
     HEADNODE_ADDRESS,
     MAX_NODES,
     PG_MODES,
-    RELEASES,
     SANDBOX_FILE,
-    VERSIONS,
     NodeConfig,
     SandboxConfig,
     ZoneConfig,
     load_config,
     new_zone_uuid,
     node_address,
-    version_of_image,
     zone_address,
 )
+from migrator.sandbox.inventory_file import write_inventory
+from migrator.sandbox.nodes import start_compute_nodes
+from migrator.sandbox.peers import start_sitter
+from migrator.sandbox.pgdata import (
+    DATA,
+    clone_template,
+    make_searchable,
+    make_template,
+    stop_leftover,
+)
+from migrator.sandbox.pgquery import ensure_table, wait_receiving
 from migrator.sandbox.ports import common_free_port, free_ports
+from migrator.sandbox.sshd import check_installed
+from migrator.sandbox.waits import wait_writable
 from migrator.sandbox.zkserver import ZooKeeperServer, check_prerequisites
 from migrator.sandbox.zones import (
     KNOWN_HOSTS,
     ensure_client_key,
     prepare_zone,
     start_sshd,
-    write_version,
 )
 
-JOIN_TIMEOUT = 20.0
 READY_TIMEOUT = 30.0
 OWNED_ENTRIES = ("zones", "zookeeper", "pids", "client", "inventory.yaml", KNOWN_HOSTS,
                  "authorized_keys", "id_ed25519", "id_ed25519.pub", SANDBOX_FILE,
@@ -80,17 +84,6 @@ def check_nodes(nodes: int) -> None:
         )
 
 
-def check_sshd() -> None:
-    from migrator.sandbox.sshd import SSHD
-
-    if not SSHD.exists():
-        raise BadInput(
-            f"OpenSSH's server is not installed ({SSHD} is missing); every sandbox zone "
-            "runs its own sshd.",
-            "Install it with `apt-get install -y openssh-server`.",
-        )
-
-
 def live_processes(directory: Path) -> list[str]:
     pids = directory / "pids"
     if not pids.is_dir():
@@ -115,14 +108,12 @@ def up(directory: Path, options: UpOptions) -> SandboxConfig:
         raise BadInput(f"--compute-nodes {options.compute_nodes} is out of range.",
                        "Give 1 to 8 compute nodes (2 is the default).")
     check_prerequisites()
-    check_sshd()
+    check_installed()
     directory = directory.resolve()
     if options.pg not in PG_MODES:
         raise BadInput(f"--pg {options.pg!r} is not one of {', '.join(PG_MODES)}.",
                        "Use `real` (a PostgreSQL server per zone) or `sim` (simulated).")
     if options.pg == "real":
-        from migrator.sandbox import pgdata
-
         pgdata.check_prerequisites()
     if (directory / SANDBOX_FILE).exists():
         live = live_processes(directory)
@@ -143,8 +134,6 @@ def up(directory: Path, options: UpOptions) -> SandboxConfig:
             "ZooKeeper data there).",
         )
     if options.pg == "real":
-        from migrator.sandbox import pgdata
-
         pgdata.check_reachable(directory)
     directory.mkdir(parents=True, exist_ok=True)
     try:
@@ -184,13 +173,8 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
             procs.write_pid_file(config.pid_file(f"sshd-{zone.uuid}"), pid)
             known_hosts.append(line)
     if zlogin:
-        from migrator.sandbox.nodes import start_compute_nodes
-
         known_hosts += start_compute_nodes(config)
     if template is not None:  # copies in parallel: most of `up --pg real`'s time
-        from concurrent.futures import ThreadPoolExecutor
-
-        from migrator.sandbox.pgdata import clone_template
 
         with ThreadPoolExecutor(len(zones)) as pool:
             list(pool.map(lambda z: clone_template(template, config.zone_dir(z)), zones))
@@ -199,8 +183,6 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
         start_sitter(config, zone)
     primary = wait_writable(config, READY_TIMEOUT)
     if config.pg == "real":
-        from migrator.sandbox.pgquery import ensure_table, wait_receiving
-
         # the primary may be writable before it has seen its standby: `up` returns with
         # every standby streaming
         for zone in zones:
@@ -212,7 +194,6 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
                 )
         ensure_table(primary.ip, primary.pg_port)
         wait_writable(config, READY_TIMEOUT)
-    from migrator.sandbox.inventory_file import write_inventory
 
     write_inventory(config)
     if options.with_client:
@@ -224,7 +205,6 @@ def _pg_template(config: SandboxConfig) -> Path | None:
     """For `--pg real`: one initdb, searchable directories for the postgres user."""
     if config.pg != "real":
         return None
-    from migrator.sandbox.pgdata import make_searchable, make_template
 
     make_searchable(config.directory)
     (config.directory / "zones").mkdir(exist_ok=True)
@@ -280,8 +260,6 @@ def down(directory: Path) -> list[str]:
     # the shared memory of one that was killed
     zones = directory / "zones"
     if zones.is_dir():
-        from migrator.sandbox.pgdata import DATA, stop_leftover
-
         for datadir in sorted(zones.glob(f"*/{DATA}")):
             if stop_leftover(datadir):
                 stopped.append(f"postgres-{datadir.parent.name}")
@@ -299,155 +277,6 @@ def _stop_reprovision(pid_file: Path) -> bool:
 
 
 # ---- sitters ---------------------------------------------------------------------------
-
-
-def sitter_pid_file(config: SandboxConfig, zone: ZoneConfig) -> Path:
-    return config.pid_file(f"sitter-{zone.uuid}")
-
-
-def start_sitter(config: SandboxConfig, zone: ZoneConfig, timeout: float = JOIN_TIMEOUT) -> str:
-    """Start the zone's sitter under its supervisor (the sandbox's SMF) and wait until
-    its new election node exists; returns it. Starting clears ``maintenance``."""
-    pid_file = sitter_pid_file(config, zone)
-    if procs.recorded_pid(pid_file) is not None:
-        raise Refused(
-            f"The sitter of zone {zone.uuid} is already running.",
-            "Stop it first with `migrator sandbox stop-peer`, or leave it be.",
-        )
-    exited = object()
-    with zk_client(config) as client:
-        before = set(election_children(client, config))
-        pid = procs.spawn(
-            procs.python_argv("migrator.sandbox.supervisor", str(config.directory), zone.uuid),
-            pid_file,
-            config.zone_dir(zone) / "sitter.out",
-            config.directory,
-        )
-        prefix = f"{zone.peer_id}-"
-
-        def subscribe(deliver: Any) -> None:
-            from migrator.zk.watches import watch_election
-
-            watch_election(client, config.shard, deliver)
-            # a sitter that dies at start-up (say, its port was taken) ends the wait too
-            procs.on_exit(pid, lambda: deliver(exited))
-
-        def joined(names: Any) -> Any:
-            if names is exited:
-                return exited
-            return next((n for n in names if n.startswith(prefix) and n not in before), None)
-
-        from migrator.zk.watches import wait_for
-
-        node, _ = wait_for(subscribe, joined, timeout)
-    if node is None or node is exited:
-        procs.kill_recorded(pid_file)
-        from migrator.sandbox.supervisor import read_service
-
-        service = read_service(config.zone_dir(zone))
-        what = (
-            "exited at start-up" if node is exited
-            else f"did not join the election within {timeout:g} s"
-        )
-        if service.get("state") == "maintenance":
-            what += f" and is in maintenance ({service.get('reason')})"
-        raise StepFailed(
-            f"The sitter of zone {zone.uuid} {what}.",
-            f"See {config.zone_dir(zone) / 'sitter.out'} and sitter.log there (a port in "
-            "use by another program shows there as `Address already in use`).",
-        )
-    return str(node)
-
-
-def stop_sitter(config: SandboxConfig, zone: ZoneConfig) -> bool:
-    """Kill the sitter as a dying zone would: no goodbye to ZooKeeper, so its election
-    node stays until the session times out (config.session_timeout)."""
-    return procs.kill_recorded(sitter_pid_file(config, zone), sig=signal.SIGKILL)
-
-
-def stop_peer(directory: Path, zone_name: str) -> dict[str, Any]:
-    config = load_config(directory.resolve())
-    zone = config.zone(zone_name)
-    was_running = stop_sitter(config, zone)
-    return {"zone": zone.uuid, "stopped": was_running, "at": iso_now_ms()}
-
-
-def start_peer(directory: Path, zone_name: str) -> dict[str, Any]:
-    config = load_config(directory.resolve())
-    zone = config.zone(zone_name)
-    node = start_sitter(config, zone)
-    return {"zone": zone.uuid, "version": zone.version, "election_node": node}
-
-
-def reprovision_pid_file(config: SandboxConfig, zone: ZoneConfig) -> Path:
-    return config.pid_file(f"reprovision-{zone.uuid}")
-
-
-def reprovision_status(directory: Path, zone_name: str) -> str:
-    """``running`` while a `sandbox reprovision` of the zone is under way, else ``idle``
-    (what an inventory's ``commands.reprovision_status`` prints)."""
-    config = load_config(directory.resolve())
-    zone = config.zone(zone_name)
-    return "running" if procs.recorded_pid(reprovision_pid_file(config, zone)) else "idle"
-
-
-def normalise_version(value: str) -> str:
-    version = version_of_image(value)  # v1/v2, a release string or an image UUID
-    if version is not None:
-        return version
-    raise BadInput(
-        f"--to {value!r} is not a sandbox manatee version.",
-        f"Use one of {', '.join(VERSIONS)} (or {', '.join(RELEASES.values())}, or their "
-        "image UUIDs).",
-    )
-
-
-def reprovision(
-    directory: Path, zone_name: str, to: str, delay: float | None = None
-) -> dict[str, Any]:
-    """Stop the zone's sitter, wait ``delay`` (the reprovision's duration), start it at
-    version ``to`` with the same identity and its database kept.
-
-    The default delay is the session timeout plus two seconds: long enough for the
-    old election node to expire, so reprovisioning a primary causes a takeover; a
-    delay below the session timeout shows the runbook's other outcome.
-    """
-    version = normalise_version(to)
-    config = load_config(directory.resolve())
-    zone = config.zone(zone_name)
-    if delay is None:
-        delay = config.session_timeout + 2.0
-    if not 0 <= delay <= 600:
-        raise BadInput(
-            f"--delay {delay:g} is out of range.", "Give 0 to 600 seconds."
-        )
-    started = iso_now_ms()
-    marker = reprovision_pid_file(config, zone)
-    running = procs.recorded_pid(marker)
-    if running is not None:
-        # as a headnode refuses a second job on a VM with one in flight
-        raise Refused(
-            f"A reprovision of zone {zone.uuid} is already running (pid {running}); a "
-            "second one was not started.",
-            "Wait for it to end (`migrator sandbox reprovision-status`).",
-        )
-    procs.write_pid_file(marker, os.getpid())
-    try:
-        stop_sitter(config, zone)
-        # This wait *is* the simulated reprovision (the zone is down meanwhile), not a poll.
-        time.sleep(delay)
-        zone.version = version
-        config.save()
-        write_version(config, zone)
-        if config.headnode is not None:  # VMAPI now reports the new image
-            from migrator.sandbox.headnode import write_records
-
-            write_records(config)
-        node = start_sitter(config, zone)
-    finally:
-        marker.unlink(missing_ok=True)
-    return {"zone": zone.uuid, "version": version, "started": started,
-            "finished": iso_now_ms(), "delay": delay, "election_node": node}
 
 
 # ---- client ----------------------------------------------------------------------------
@@ -470,86 +299,3 @@ def start_client(config: SandboxConfig, interval: float | None = None) -> int:
 # ---- waits ------------------------------------------------------------------------------
 
 
-@contextmanager
-def zk_client(config: SandboxConfig) -> Iterator[Any]:
-    """A kazoo client on the sandbox's ZooKeeper for the length of a block."""
-    from migrator.zk.client import ZkTarget, connect, disconnect
-
-    client = connect(ZkTarget(config.zk_connection, 10.0))
-    try:
-        yield client
-    finally:
-        disconnect(client)
-
-
-def election_children(client: Any, config: SandboxConfig) -> list[str]:
-    from kazoo.exceptions import NoNodeError
-
-    from migrator.zk import paths
-
-    try:
-        return list(client.get_children(paths.election_path(config.shard)))
-    except NoNodeError:
-        return []
-
-
-def wait_children(client: Any, config: SandboxConfig, predicate: Any, timeout: float) -> Any:
-    from migrator.zk.watches import wait_for, watch_election
-
-    result, _ = wait_for(
-        lambda deliver: watch_election(client, config.shard, deliver), predicate, timeout
-    )
-    return result
-
-
-def primary_zone(config: SandboxConfig) -> ZoneConfig | None:
-    """Who the shard's writers should use: the /state primary, else the first in the
-    election (what backward-compatible Morays do)."""
-    from migrator.zk import reads
-
-    with zk_client(config) as client:
-        found = reads.read_state_bytes(client, config.shard)
-        if found is not None:
-            import json
-
-            primary_id = json.loads(found[0])["primary"]["id"]
-        else:
-            names = sorted(election_children(client, config), key=lambda n: n.rsplit("-", 1)[1])
-            if not names:
-                return None
-            primary_id = names[0].rsplit("-", 1)[0]
-    return next((z for z in config.zones if z.peer_id == primary_id), None)
-
-
-def wait_writable(config: SandboxConfig, timeout: float) -> ZoneConfig:
-    """Bounded wait until the primary accepts writes (its sync streaming)."""
-    from migrator.sandbox.pgsim import request
-
-    deadline = time.monotonic() + timeout
-    zone = primary_zone(config)
-    if zone is None:
-        raise StepFailed("The sandbox shard has no primary.", "See the zones' sitter.log.")
-    remaining = max(0.1, deadline - time.monotonic())
-    if config.pg == "real":
-        from migrator.sandbox.pgquery import wait_writable as wait_real
-
-        if not wait_real(zone.ip, zone.pg_port, remaining):
-            raise StepFailed(
-                f"The sandbox primary {zone.uuid} did not become writable within {timeout:g} s.",
-                f"See {config.zone_dir(zone) / 'sitter.log'} and postgres.log there.",
-            )
-        return zone
-    try:
-        answer = request(zone.ip, zone.pg_port, {"op": "wait-writable", "timeout": remaining},
-                         timeout=remaining + 2)
-    except (OSError, ValueError) as exc:
-        raise StepFailed(
-            f"The primary {zone.uuid} did not answer ({exc}).",
-            f"See {config.zone_dir(zone) / 'sitter.log'}.",
-        ) from exc
-    if not answer.get("ok"):
-        raise StepFailed(
-            f"The sandbox primary {zone.uuid} did not become writable within {timeout:g} s.",
-            f"See {config.zone_dir(zone) / 'sitter.log'}.",
-        )
-    return zone

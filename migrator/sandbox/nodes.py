@@ -3,7 +3,6 @@
 With ``sandbox up --access zlogin`` (the default) zones run no sshd. Each
 compute node is an sshd on its own loopback address whose commands run with
 the node's ``bin/`` on PATH, holding:
-
   zlogin [-Q] ZONE COMMAND...   joins COMMAND's words with spaces, as illumos'
                                 zlogin does, and runs the line with /bin/sh (eval)
                                 in the zone's context (its PATH, ZONENAME, SHARD,
@@ -33,7 +32,10 @@ import shlex
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from migrator.sandbox.config import SandboxConfig
+from migrator.sandbox import procs
+from migrator.sandbox.config import FORCE_COMMAND, SandboxConfig
+from migrator.sandbox.headnode_records import write_headnode_bin, write_records
+from migrator.sandbox.sshd import SshServer
 
 ZLOGIN = """#!/bin/sh
 # zlogin [-Q] ZONE COMMAND...: the sandbox's zlogin (see migrator/sandbox/nodes.py)
@@ -110,9 +112,6 @@ def write_zones_root(zones_root: Path, zones_dir: Path, zone_ids: Iterable[str])
 
 def _start_server(config: SandboxConfig, workdir: Path, ip: str, port: int,
                   path: str) -> tuple[int, str]:
-    from migrator.sandbox.sshd import SshServer
-    from migrator.sandbox.zones import FORCE_COMMAND
-
     server = SshServer(workdir=workdir, host=ip, port=port,
                        authorized_keys=config.directory / "authorized_keys",
                        force_command=FORCE_COMMAND, set_env={"PATH": path}, log_level="INFO")
@@ -128,8 +127,6 @@ def start_compute_nodes(config: SandboxConfig) -> list[str]:
 
     Pid files: sshd-node-<uuid>, sshd-headnode (stopped by `sandbox down` like any sshd).
     """
-    from migrator.sandbox import procs
-    from migrator.sandbox.headnode import write_headnode_bin, write_records
 
     zones_dir = config.directory / "zones"
     lines = []

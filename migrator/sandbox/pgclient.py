@@ -17,8 +17,9 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from migrator.sandbox.client import Writer
+from migrator.sandbox.pgquery import conninfo
 from migrator.sandbox.pgsim import pg_address
+from migrator.sandbox.writer import Writer
 
 COMMIT_TIMEOUT_MS = 2000
 RESERVE_BLOCK = 1000
@@ -62,9 +63,8 @@ class RealWriter(Writer):
         tmp.replace(self.out / "reserved")
 
     def _write(self, target: Any) -> bool:
+        # deferred: psycopg costs ~120 ms to import; only real-PostgreSQL sandboxes pay it
         import psycopg
-
-        from migrator.sandbox.pgquery import conninfo
 
         if target is None:
             self.last_error = "no primary"

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import os
 import pwd
 import shutil
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 
 from migrator.errors import BadInput, StepFailed
+from migrator.sandbox.procs import _wait_gone
 
 PG_USER = "postgres"
 PG_PACKAGE = "postgresql"
@@ -102,6 +105,7 @@ def check_prerequisites() -> None:
     bindir()
     pg_user()
     try:
+        # deferred: psycopg costs ~120 ms to import; only real-PostgreSQL sandboxes pay it
         import psycopg  # noqa: F401
     except ImportError:
         raise BadInput(
@@ -160,8 +164,6 @@ CACHE = Path("/var/tmp/manatee-migrator-pg")
 
 
 def _template_key() -> str:
-    import hashlib
-
     text = repr((str(bindir()), sorted(SETTINGS.items()), HBA))
     return f"{bindir().parent.name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
@@ -175,7 +177,6 @@ def make_template() -> Path:
         return cached
     CACHE.mkdir(parents=True, exist_ok=True)
     make_searchable(CACHE)
-    import tempfile
 
     scratch = Path(tempfile.mkdtemp(prefix="build-", dir=CACHE))
     make_searchable(scratch)
@@ -256,8 +257,6 @@ def _alive(pid: int) -> bool:
 
 
 def _wait_dead(pid: int, timeout: float) -> bool:
-    from migrator.sandbox.procs import _wait_gone
-
     return _wait_gone(pid, timeout) or not _alive(pid)
 
 

@@ -36,6 +36,7 @@ def postgres_url(host: str, port: int) -> str:
 
 @contextlib.contextmanager
 def connect(host: str, port: int, timeout: float = 2.0, **extra: str) -> Iterator[Any]:
+    # deferred: psycopg costs ~120 ms to import; only real-PostgreSQL sandboxes pay it
     import psycopg
 
     connection = psycopg.connect(
@@ -123,6 +124,7 @@ def _writable(connection: Any) -> tuple[bool, bool]:
 def query_status(host: str, port: int, timeout: float = 2.0) -> dict[str, Any] | None:
     """What manatee-adm reads from one peer's postgres, in the simulator's shape; None
     when it does not answer."""
+    # deferred: psycopg costs ~120 ms to import; only real-PostgreSQL sandboxes pay it
     import psycopg
 
     try:
@@ -141,6 +143,7 @@ def query_status(host: str, port: int, timeout: float = 2.0) -> dict[str, Any] |
 
 def wait_writable(host: str, port: int, timeout: float) -> bool:
     """Bounded: until the server at host:port is a primary whose sync (if named) streams."""
+    # deferred: psycopg costs ~120 ms to import; only real-PostgreSQL sandboxes pay it
     import psycopg
 
     deadline = time.monotonic() + timeout
@@ -162,6 +165,7 @@ def wait_writable(host: str, port: int, timeout: float) -> bool:
 
 def wait_receiving(host: str, port: int, timeout: float) -> bool:
     """Bounded: until the standby at host:port has a WAL receiver that is streaming."""
+    # deferred: psycopg costs ~120 ms to import; only real-PostgreSQL sandboxes pay it
     import psycopg
 
     deadline = time.monotonic() + timeout

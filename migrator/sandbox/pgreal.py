@@ -181,6 +181,7 @@ class RealPostgres:
 
     # ---- configuration -----------------------------------------------------------
     def reconfigure(self, config: PgConfig) -> None:
+        # deferred: psycopg costs ~120 ms to import; only real-PostgreSQL sandboxes pay it
         import psycopg
 
         with self._lock:
@@ -302,6 +303,7 @@ class RealPostgres:
 
     def xlog_location(self) -> str:
         """The real WAL position (manatee's X/XXXXXXX form) or 0/0 when offline."""
+        # deferred: psycopg costs ~120 ms to import; only real-PostgreSQL sandboxes pay it
         import psycopg
 
         try:

@@ -6,7 +6,6 @@ runs. It uses the same doors an operator would: `migrator sandbox reprovision`
 --inventory DIR/inventory.yaml`, each run as a separate process, and after each
 step waits (bounded, by following the sitter log or watching /state) for the
 signal the runbook says to check. Three nodes (the runbook's main procedure):
-
   reprovision async -> it logs `assuming role` unassigned
   backfill          -> the original async logs `assuming role` sync
   reprovision sync  -> it logs `assuming role` async
@@ -30,7 +29,10 @@ from migrator.cluster.state import iso_now_ms
 from migrator.errors import StepFailed
 from migrator.sandbox.config import SandboxConfig, ZoneConfig
 from migrator.sandbox.logwatch import role_record, wait_for_record
-from migrator.sandbox.waits import wait_state
+from migrator.sandbox.manage import UpOptions, down, up
+from migrator.sandbox.status import sandbox_status
+from migrator.sandbox.verify import summary_lines, verify
+from migrator.sandbox.waits import wait_state, wait_writable
 
 STEP_TIMEOUT = 30.0
 CLIENT_CATCH_UP = 5.0  # seconds; the client writes every 50 ms
@@ -62,9 +64,6 @@ def _wait_role(config: SandboxConfig, zone: ZoneConfig, role: str, since: str) -
 def rehearse(
     directory: Path, nodes: int = 3, keep: bool = False, pg: str = "real"
 ) -> Iterator[str]:
-    from migrator.sandbox.manage import UpOptions, down, up, wait_writable
-    from migrator.sandbox.status import sandbox_status
-
     config = up(directory, UpOptions(nodes=nodes, with_client=True, pg=pg))
     inventory = str(config.directory / "inventory.yaml")
     sandbox = ["sandbox", "reprovision", "--dir", str(config.directory)]
@@ -127,7 +126,6 @@ def rehearse(
         for window in status["client"]["outages"]:
             yield f"  write outage {window['start']} .. {window['end']} ({window['seconds']} s)"
         if config.pg == "real":
-            from migrator.sandbox.verify import summary_lines, verify
 
             yield from ("  " + line for line in summary_lines(verify(config.directory)))
         yield "rehearsal complete: the shard is migrated and writable"

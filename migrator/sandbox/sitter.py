@@ -26,14 +26,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from migrator.sandbox.bunyan import BunyanLog
+from migrator.sandbox.bunyan import INFO, BunyanLog
 from migrator.sandbox.config import load_config
 from migrator.sandbox.peer_v1 import V1Peer
 from migrator.sandbox.peer_v2 import InvalidState, V2Peer
 from migrator.sandbox.pgapi import Postgres
+from migrator.sandbox.pgreal import RealPostgres
 from migrator.sandbox.pgsim import SimPostgres
 from migrator.sandbox.procs import on_termination
+from migrator.sandbox.supervisor import EXIT_CONFIG
 from migrator.sandbox.zkpeer import Event, PeerZk
+from migrator.strictjson import JsonRejected, loads
 
 IDLE_WAKEUP = 30.0  # seconds; only to notice a stop request, events wake us at once
 PG_RESTART_DELAY = 0.5  # seconds before a dead real postgres is started again
@@ -60,6 +63,7 @@ class Timers:
 
 
 def run(directory: Path, zone_name: str) -> int:
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.client import KazooClient, KazooState
 
     logging.getLogger("kazoo").setLevel(logging.CRITICAL)
@@ -69,8 +73,6 @@ def run(directory: Path, zone_name: str) -> int:
     version = (zone_dir / "version").read_text().split()[0]
     log = BunyanLog(zone_dir / "sitter.log", "manatee-sitter", zone.uuid)
     if config.sitter_log_level == "info":
-        from migrator.sandbox.bunyan import INFO
-
         log.min_level = INFO
     log.info("manatee-sitter starting", {"version": version, "id": zone.peer_id})
     events: queue.Queue[Event] = queue.Queue()
@@ -90,7 +92,6 @@ def run(directory: Path, zone_name: str) -> int:
         message = f"cannot listen on {zone.ip}:{zone.pg_port}: {exc.strerror or exc}"
         log.error("postgres failed to start", {"err": {"name": "Error", "message": message}})
         sys.stderr.write(f"error: {message}\n")
-        from migrator.sandbox.supervisor import EXIT_CONFIG
 
         return EXIT_CONFIG
     client = KazooClient(hosts=config.zk_connection, timeout=config.session_timeout)
@@ -172,7 +173,6 @@ def _postgres(
 ) -> Postgres:
     if mode != "real":
         return SimPostgres(zone_dir / "pg.json", zone.ip, zone.pg_port, zone.ident())
-    from migrator.sandbox.pgreal import RealPostgres
 
     pg = RealPostgres(zone_dir, zone.ip, zone.pg_port, zone.ident(),
                       log=lambda msg, fields: log.child(component="pg").info(msg, fields))
@@ -182,8 +182,6 @@ def _postgres(
 
 def _parse(data: bytes) -> Any:
     """The state as Node's JSON.parse would give it (validated by the peer), or why not."""
-    from migrator.strictjson import JsonRejected, loads
-
     try:
         return loads(data)
     except JsonRejected as exc:

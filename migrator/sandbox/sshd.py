@@ -34,13 +34,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from migrator.errors import BadInput, MigratorError
 from migrator.sandbox.ports import free_port
 from migrator.sandbox.procs import descendants
 
 SSHD = Path("/usr/sbin/sshd")
 PRIVSEP_DIR = Path("/run/sshd")
-
 
 
 def generate_keypair(private_path: Path, comment: str = "migrator") -> str:
@@ -50,8 +52,6 @@ def generate_keypair(private_path: Path, comment: str = "migrator") -> str:
     authorise. The private file is created mode 0600 so OpenSSH and paramiko
     accept it.
     """
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     key = Ed25519PrivateKey.generate()
     private = key.private_bytes(
@@ -91,7 +91,6 @@ def _sshd_quote(value: str) -> str:
 @dataclass
 class SshServer:
     """An ``sshd`` on ``host:port``; config, keys, pid file and log live under ``workdir``."""
-
     workdir: Path
     host: str
     authorized_keys: Path
@@ -282,3 +281,13 @@ def _kill_all(pids: list[int], timeout: float) -> None:
             time.sleep(0.01)
         if not any(_alive(p) for p in pids):
             return
+
+
+def check_installed() -> None:
+    """Every sandbox zone or compute node runs an sshd: refuse clearly without one."""
+    if not SSHD.exists():
+        raise BadInput(
+            f"OpenSSH's server is not installed ({SSHD} is missing); every sandbox zone "
+            "runs its own sshd.",
+            "Install it with `apt-get install -y openssh-server`.",
+        )

@@ -7,17 +7,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+from migrator.errors import MigratorError, ZooKeeperUnavailable
+from migrator.outagerecords import read_outages, read_stats
 from migrator.sandbox import procs
-from migrator.sandbox.client import read_outages, read_stats
+from migrator.sandbox.adm import pg_status
 from migrator.sandbox.config import load_config
+from migrator.sandbox.peers import sitter_pid_file
+from migrator.sandbox.shard import election_children, zk_client
+from migrator.sandbox.supervisor import read_service
+from migrator.sandbox.verify import verify
+from migrator.zk import reads
 
 
 def sandbox_status(directory: Path) -> dict[str, Any]:
-    from migrator.errors import ZooKeeperUnavailable
-    from migrator.sandbox.adm import pg_status
-    from migrator.sandbox.manage import election_children, sitter_pid_file, zk_client
-    from migrator.zk import reads
-
     directory = directory.resolve()
     config = load_config(directory)
     zk_running = procs.recorded_pid(directory / "pids" / "zookeeper.pid") is not None
@@ -87,7 +89,6 @@ def sitter_service(config: Any, zone: Any, pid_file: Path) -> dict[str, Any]:
     """``sitter``: running, restarting (dead, its supervisor waiting to restart it),
     maintenance (restarted too often; `sandbox start-peer` clears it) or stopped; and
     ``service``, what the supervisor last wrote (reason, restarts)."""
-    from migrator.sandbox.supervisor import read_service
 
     service = read_service(config.zone_dir(zone))
     alive = procs.recorded_pid(pid_file) is not None
@@ -100,8 +101,6 @@ def _writes(directory: Path, pg: str, zk_running: bool) -> dict[str, Any] | None
     """`sandbox verify`'s counts (real postgres only; a short catch-up wait)."""
     if pg != "real" or not zk_running or not (directory / "client" / "acked").exists():
         return None
-    from migrator.errors import MigratorError
-    from migrator.sandbox.verify import verify
 
     try:
         return verify(directory, timeout=3.0)

@@ -35,6 +35,7 @@ from typing import Any
 
 from migrator.cluster.state import iso_now_ms
 from migrator.sandbox import procs
+from migrator.sandbox.config import load_config
 
 SERVICE_FILE = "service.json"
 QUICK_DEATH = 10.0  # seconds: a run shorter than this counts towards maintenance
@@ -131,8 +132,6 @@ def run(directory: Path, zone: str, zone_dir: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from migrator.sandbox.config import load_config
-
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
         sys.stderr.write("usage: python -m migrator.sandbox.supervisor DIR ZONE\n")

@@ -3,7 +3,6 @@
 Reads DIR/client/acked (ids whose COMMIT returned), then the rows of
 ``rehearsal_writes`` on the current primary, and on every other running peer once it
 has replayed up to the primary's WAL position (bounded wait). Counts:
-
   acknowledged         ids in DIR/client/acked
   lost                 acknowledged ids missing from the primary (must be 0)
   unacknowledged_present  rows on the primary whose COMMIT never returned to the client
@@ -20,6 +19,7 @@ shard's truth. Exit status 1 when not ok.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -27,19 +27,21 @@ from typing import Any
 from migrator.errors import BadInput, StepFailed
 from migrator.sandbox.config import SandboxConfig, ZoneConfig, load_config
 from migrator.sandbox.pgclient import read_acked
+from migrator.sandbox.pgquery import connect, current_lsn, query_status, read_ids
 from migrator.sandbox.pgsim import parse_lsn
+from migrator.sandbox.shard import primary_zone, zk_client
+from migrator.zk import reads
 
 CATCH_UP_TIMEOUT = 15.0
 
 
 def _lsn(host: str, port: int) -> str:
-    from migrator.sandbox.pgquery import connect, current_lsn
-
     with connect(host, port) as connection:
         return current_lsn(connection)
 
 
 def _wait_replayed(zone: ZoneConfig, target: str, timeout: float) -> bool:
+    # deferred: psycopg costs ~120 ms to import; only real-PostgreSQL sandboxes pay it
     import psycopg
 
     deadline = time.monotonic() + timeout
@@ -55,10 +57,8 @@ def _wait_replayed(zone: ZoneConfig, target: str, timeout: float) -> bool:
 
 
 def verify(directory: Path, timeout: float = CATCH_UP_TIMEOUT) -> dict[str, Any]:
+    # deferred: psycopg costs ~120 ms to import; only real-PostgreSQL sandboxes pay it
     import psycopg
-
-    from migrator.sandbox.manage import primary_zone
-    from migrator.sandbox.pgquery import read_ids
 
     config = load_config(directory.resolve())
     if config.pg != "real":
@@ -104,9 +104,8 @@ def verify(directory: Path, timeout: float = CATCH_UP_TIMEOUT) -> dict[str, Any]
 
 def _peer(config: SandboxConfig, zone: ZoneConfig, acked: set[int], on_primary: set[int],
           target: str, timeout: float) -> dict[str, Any]:
+    # deferred: psycopg costs ~120 ms to import; only real-PostgreSQL sandboxes pay it
     import psycopg
-
-    from migrator.sandbox.pgquery import query_status, read_ids
 
     entry: dict[str, Any] = {"zone": zone.uuid, "ip": zone.ip, "forked": False}
     # a peer /state lists as sync or async is starting its postgres (say, just rebuilt):
@@ -125,7 +124,6 @@ def _peer(config: SandboxConfig, zone: ZoneConfig, acked: set[int], on_primary: 
         return entry
     extra = ids - on_primary
     if extra:  # re-read the primary's rows: the peer may have replayed past our first read
-        from migrator.sandbox.manage import primary_zone
 
         now = primary_zone(config)
         if now is not None:
@@ -140,10 +138,6 @@ def _peer(config: SandboxConfig, zone: ZoneConfig, acked: set[int], on_primary: 
 
 
 def _replicating(config: SandboxConfig, zone: ZoneConfig) -> bool:
-    import json
-
-    from migrator.sandbox.manage import zk_client
-    from migrator.zk import reads
 
     with zk_client(config) as client:
         found = reads.read_state_bytes(client, config.shard)

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
 from migrator.errors import StepFailed
-from migrator.sandbox.config import SandboxConfig
+from migrator.sandbox.config import SandboxConfig, ZoneConfig
+from migrator.sandbox.pgquery import wait_writable as wait_real
+from migrator.sandbox.pgsim import request
+from migrator.sandbox.shard import primary_zone, zk_client
+from migrator.zk.watches import wait_for, watch_election, watch_state
 
 
 def wait_state(
     config: SandboxConfig, predicate: Callable[[dict[str, Any] | None], bool], timeout: float
 ) -> dict[str, Any] | None:
     """Wait on a /state watch until ``predicate(state)`` holds; StepFailed on timeout."""
-    from migrator.sandbox.manage import zk_client
-    from migrator.zk.watches import wait_for, watch_state
-
     def check(data: bytes | None) -> Any:
         state = None if data is None else json.loads(data)
         return (state,) if predicate(state) else None
@@ -36,8 +38,6 @@ def wait_election(
     config: SandboxConfig, predicate: Callable[[list[str]], bool], timeout: float
 ) -> list[str]:
     """Wait on an election watch until ``predicate(names in sequence order)`` holds."""
-    from migrator.sandbox.manage import wait_children, zk_client
-
     def check(names: list[str]) -> Any:
         ordered = sorted(names, key=lambda n: n.rsplit("-", 1)[-1])
         return ordered if predicate(ordered) else None
@@ -51,3 +51,40 @@ def wait_election(
         )
     found: list[str] = result
     return found
+
+
+def wait_children(client: Any, config: SandboxConfig, predicate: Any, timeout: float) -> Any:
+    result, _ = wait_for(
+        lambda deliver: watch_election(client, config.shard, deliver), predicate, timeout
+    )
+    return result
+
+
+def wait_writable(config: SandboxConfig, timeout: float) -> ZoneConfig:
+    """Bounded wait until the primary accepts writes (its sync streaming)."""
+    deadline = time.monotonic() + timeout
+    zone = primary_zone(config)
+    if zone is None:
+        raise StepFailed("The sandbox shard has no primary.", "See the zones' sitter.log.")
+    remaining = max(0.1, deadline - time.monotonic())
+    if config.pg == "real":
+        if not wait_real(zone.ip, zone.pg_port, remaining):
+            raise StepFailed(
+                f"The sandbox primary {zone.uuid} did not become writable within {timeout:g} s.",
+                f"See {config.zone_dir(zone) / 'sitter.log'} and postgres.log there.",
+            )
+        return zone
+    try:
+        answer = request(zone.ip, zone.pg_port, {"op": "wait-writable", "timeout": remaining},
+                         timeout=remaining + 2)
+    except (OSError, ValueError) as exc:
+        raise StepFailed(
+            f"The primary {zone.uuid} did not answer ({exc}).",
+            f"See {config.zone_dir(zone) / 'sitter.log'}.",
+        ) from exc
+    if not answer.get("ok"):
+        raise StepFailed(
+            f"The sandbox primary {zone.uuid} did not become writable within {timeout:g} s.",
+            f"See {config.zone_dir(zone) / 'sitter.log'}.",
+        )
+    return zone

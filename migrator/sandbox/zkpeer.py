@@ -84,6 +84,7 @@ class PeerZk:
         watch_election(self.client, self.shard, on_children)
         if with_state:
             # migrator.zk.watches.watch_state drops the stat; a peer needs its version
+            # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
             from kazoo.recipe.watchers import DataWatch
 
             def on_state(data: bytes | None, stat: Any) -> bool:
@@ -95,6 +96,7 @@ class PeerZk:
 
     def active(self, children: list[str]) -> list[ActiveNode]:
         """Election children with their data, in sequence order (data read once per node)."""
+        # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
         from kazoo.exceptions import NoNodeError
 
         base = paths.election_path(self.shard)
@@ -139,6 +141,7 @@ class PeerZk:
             return exc
         errors = [r for r in results if isinstance(r, Exception)]
         if errors:
+            # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
             from kazoo.exceptions import RolledBackError
 
             real = [e for e in errors if not isinstance(e, RolledBackError)]

@@ -15,7 +15,8 @@ from pathlib import Path
 from migrator.errors import MigratorError
 from migrator.sandbox import procs
 from migrator.sandbox.config import load_config
-from migrator.sandbox.manage import sitter_pid_file, start_sitter, stop_sitter
+from migrator.sandbox.peers import sitter_pid_file, start_sitter, stop_sitter
+from migrator.sandbox.supervisor import read_service
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -31,7 +32,6 @@ def main(argv: list[str] | None = None) -> None:
         if action == "log":
             print(config.zone_dir(zone) / "sitter.log")
         elif action == "status":
-            from migrator.sandbox.supervisor import read_service
 
             state = read_service(config.zone_dir(zone)).get("state")
             print("online" if running else "maintenance" if state == "maintenance"

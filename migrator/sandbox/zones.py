@@ -3,7 +3,6 @@
 Each zone's sshd runs every command through ``/bin/sh -c`` (ForceCommand) with
 the zone's PATH and identity in the environment (SetEnv), so a command costs a
 fork, not a login shell reading rc files. On that PATH:
-
   manatee-adm ARGS   the sandbox's manatee-adm for this zone
   sitter-ctl enable|disable
                      start or stop this zone's sitter (svcadm enable/disable)
@@ -15,13 +14,15 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shlex
 import sys
 from pathlib import Path
 
-from migrator.sandbox.config import IMAGES, RELEASES, SandboxConfig, ZoneConfig
+from migrator.sandbox.config import FORCE_COMMAND, IMAGES, RELEASES, SandboxConfig, ZoneConfig
+from migrator.sandbox.nodes import write_zone_env
+from migrator.sandbox.sshd import SshServer, generate_keypair
 
-FORCE_COMMAND = '/bin/sh -c "$SSH_ORIGINAL_COMMAND"'
 CLIENT_KEY = "id_ed25519"
 KNOWN_HOSTS = "known_hosts"
 
@@ -70,7 +71,6 @@ def prepare_zone(config: SandboxConfig, zone: ZoneConfig) -> None:
         path.write_text(prelude + body)
         path.chmod(0o755)
     (zone_dir / "sitter.log").touch()
-    from migrator.sandbox.nodes import write_zone_env
 
     write_zone_env(zone_dir, zone_env(config, zone))  # what the nodes' zlogin sets
 
@@ -93,8 +93,6 @@ def zone_env(config: SandboxConfig, zone: ZoneConfig) -> dict[str, str]:
 
 
 def ensure_client_key(config: SandboxConfig) -> Path:
-    from migrator.sandbox.sshd import generate_keypair
-
     key = config.directory / CLIENT_KEY
     if not key.exists():
         generate_keypair(key, comment="migrator-sandbox")
@@ -105,8 +103,6 @@ def ensure_client_key(config: SandboxConfig) -> Path:
 
 def start_sshd(config: SandboxConfig, zone: ZoneConfig) -> tuple[int, str]:
     """Start the zone's sshd; returns (pid, known_hosts line)."""
-    from migrator.sandbox.sshd import SshServer
-
     server = SshServer(
         workdir=config.zone_dir(zone) / "ssh",
         host=zone.ip,
@@ -124,6 +120,4 @@ def start_sshd(config: SandboxConfig, zone: ZoneConfig) -> tuple[int, str]:
 
 
 def ssh_user() -> str:
-    import pwd
-
     return pwd.getpwuid(os.geteuid()).pw_name

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from migrator.cluster.original import OriginalTopology
@@ -28,6 +29,11 @@ class StepContext(Protocol):
         ...
 
     def say(self, text: str) -> None: ...
+
+    def recorded(self, kind: str, step_id: str) -> Mapping[str, Any]:
+        """What the journal's run of ``kind`` (migration or rollback) recorded as the
+        outputs of ``step_id`` ({} when nothing)."""
+        ...
 
     def confirm(self, question: str, shown: Any, *, typed: bool = False) -> None:
         """Show ``shown`` and ask; raise ``NotConfirmed`` when declined."""

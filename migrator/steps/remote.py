@@ -21,12 +21,23 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from migrator.cluster.writability import Effect, ShardModel, Timing, while_down, zone_cycles
-from migrator.errors import BadInput, Refused, StepFailed
-from migrator.inventory import is_zone_id, validate_image
+from migrator.errors import BadInput, MigratorError, Refused, StepFailed
+from migrator.inventory import CommandTemplate, is_zone_id, validate_image
 from migrator.record import field
+from migrator.remote import localchild
+from migrator.remote.bunyan import RecordMatch, format_record, level_number
+from migrator.remote.commands import to_shell
+from migrator.remote.errors import ConnectionDropped, ZoneUnreachable
+from migrator.remote.loglevels import debug_only, fallback_for, sample_zone
+from migrator.remote.logs import LogMark
+from migrator.remote.manatee_status import parse_status, replication_verdict
+from migrator.remote.search import wait_for_record
+from migrator.remote.versions import at_least, reported_version
 from migrator.stepkit.context import StepContext
+from migrator.stepkit.evidence import Evidence
 from migrator.stepkit.hooks import on_step_start
 from migrator.stepkit.registry import NoParams, Outcome, action, check
+from migrator.zk import reads
 
 RECHECK = 1.0
 ZONE_GROUPS = ("zones", "morays")
@@ -56,8 +67,6 @@ def _mark_key(zone: str) -> str:
 
 def _mark(ctx: StepContext, zone: str) -> Any:
     """The zone's log mark from the step start, recorded now if the step has none."""
-    from migrator.remote.logs import LogMark
-
     stored = ctx.marks.get(_mark_key(zone))
     if stored is not None:
         return LogMark.from_json(stored)
@@ -82,8 +91,6 @@ def mark_step_logs(ctx: Any, step: Any) -> None:
 
 
 def _level(value: str | int) -> str | int:
-    from migrator.remote.bunyan import level_number
-
     level_number(value)
     return value
 
@@ -102,8 +109,6 @@ class LogRecordParams(NoParams):
 
 
 def _spec(ctx: StepContext, p: LogRecordParams) -> Any:
-    from migrator.remote.bunyan import RecordMatch, level_number
-
     # A field naming an original role (upstream: original_primary) means that zone.
     fields = {
         key: ctx.zone(value) if isinstance(value, str) and value.startswith("original_")
@@ -119,9 +124,6 @@ def _spec(ctx: StepContext, p: LogRecordParams) -> Any:
 @check("log_record", LogRecordParams)
 def log_record(ctx: StepContext, p: LogRecordParams, timeout: float) -> Outcome:
     """The zone's sitter log has a matching record since the step started."""
-    from migrator.remote.bunyan import format_record
-    from migrator.remote.search import wait_for_record
-
     zone = ctx.zone(p.zone)
     spec = _spec(ctx, p)
     mark = _mark(ctx, zone)
@@ -153,9 +155,6 @@ def _at_log_level(ctx: StepContext, zone: str, p: LogRecordParams, spec: Any) ->
     DEBUG records is replaced by its INFO fallback; without one, (None, reason):
     the check fails at once instead of waiting out its timeout.
     """
-    from migrator.errors import MigratorError
-    from migrator.remote.bunyan import RecordMatch
-    from migrator.remote.loglevels import debug_only, fallback_for, sample_zone
 
     if not debug_only(p.msg):
         return spec, ""
@@ -196,8 +195,6 @@ def status_command(inventory: Any) -> str:
 @check("replication_synced", ReplicationParams)
 def replication_synced(ctx: StepContext, p: ReplicationParams, timeout: float) -> Outcome:
     """The primary streams synchronously to the expected sync, and it is caught up."""
-    from migrator.remote.manatee_status import parse_status, replication_verdict
-
     remote = _remote(ctx)
     primary, sync = ctx.zone(p.primary), ctx.zone(p.sync)
     where = ctx.zone(p.on) if p.on else sync
@@ -239,8 +236,6 @@ def replication_synced(ctx: StepContext, p: ReplicationParams, timeout: float) -
 
 def _try_follow(remote: Any, zone: str) -> Any:
     """A follower on the zone's log, or None when it cannot be followed (then: interval)."""
-    from migrator.errors import MigratorError
-
     try:
         return remote.follow(zone, remote.mark_log(zone))
     except MigratorError:
@@ -262,8 +257,6 @@ class VersionParams(NoParams):
 
 
 def _version_of(ctx: StepContext, zone: str, component: str) -> str | None:
-    from migrator.remote.versions import reported_version
-
     result = _remote(ctx).run_template(zone, f"{component}_version")
     return reported_version(result.text) if result.ok else None
 
@@ -271,8 +264,6 @@ def _version_of(ctx: StepContext, zone: str, component: str) -> str | None:
 @check("zone_version", VersionParams, persistent=True)
 def zone_version(ctx: StepContext, p: VersionParams, timeout: float) -> Outcome:
     """The zone(s) report a manatee (or Moray) version at least the one given."""
-    from migrator.remote.versions import at_least
-
     remote = _remote(ctx)
     if p.zones is not None:
         table = remote.inventory.morays if p.zones == "morays" else remote.inventory.zones
@@ -317,9 +308,6 @@ class RunParams(NoParams):
 
 
 def _command_text(ctx: StepContext, p: RunParams, zone: str) -> str:
-    from migrator.inventory import CommandTemplate
-    from migrator.remote.commands import to_shell
-
     if p.argv is not None:
         return to_shell(p.argv)
     assert p.command is not None
@@ -335,7 +323,6 @@ def _describe_run(ctx: StepContext, p: RunParams) -> str:
 def _run_evidence(ctx: StepContext, p: RunParams, intent: dict[str, Any]) -> Any:
     """A command in a zone leaves no trace to judge by; enabling or disabling the sitter
     sets a state, so running it again is harmless."""
-    from migrator.stepkit.evidence import Evidence
 
     zone = ctx.zone(p.zone)
     return Evidence("run_command", zone=zone, begun="command" in intent,
@@ -344,8 +331,6 @@ def _run_evidence(ctx: StepContext, p: RunParams, intent: dict[str, Any]) -> Any
 
 
 def _run_zone_commands(inventory: Any, p: RunParams) -> Sequence[str]:
-    from migrator.remote.commands import to_shell
-
     if p.argv is not None:
         return (to_shell(p.argv),)
     return (str(getattr(inventory.commands, str(p.command))),)
@@ -374,7 +359,6 @@ def _record_intent(ctx: StepContext, **fields: Any) -> None:
 def election_nodes(ctx: StepContext, zone: str) -> list[str]:
     """The election nodes the zone holds now (a restarted sitter holds a new one); none
     known in a context without ZooKeeper."""
-    from migrator.zk import reads
 
     if ctx.zk is None:
         return []
@@ -437,9 +421,6 @@ def _reprovision_evidence(ctx: StepContext, p: ReprovisionParams, intent: dict[s
                           ) -> Any:
     """What the zone, the election, this machine and the headnode say now (see
     ``migrator.engine.inflight``)."""
-    from migrator.errors import MigratorError
-    from migrator.remote import localchild
-    from migrator.stepkit.evidence import Evidence
 
     zone = ctx.zone(p.zone)
     image = str(intent.get("image") or _image(ctx, p))
@@ -476,7 +457,6 @@ def _reprovision_effect(model: ShardModel, p: ReprovisionParams,
 
 def _reprovision_runs(where: str) -> Callable[[Any, ReprovisionParams], Sequence[str]]:
     """The reprovision command, when the inventory runs it ``where`` (zone or local)."""
-
     def commands(inventory: Any, _p: ReprovisionParams) -> Sequence[str]:
         spec = inventory.commands.reprovision
         return (spec.command,) if spec.run_on == where else ()
@@ -497,7 +477,6 @@ def reprovision(ctx: StepContext, p: ReprovisionParams) -> Outcome:
     zone whether it happened (``migrator.engine.inflight``). A reprovision job of the
     zone already running (``commands.reprovision_status``) refuses a second one.
     """
-    from migrator.remote.errors import ConnectionDropped, ZoneUnreachable
 
     zone, image = ctx.zone(p.zone), _image(ctx, p)
     remote = _remote(ctx)

@@ -14,6 +14,7 @@ a resume (marks are journalled).
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -22,8 +23,11 @@ from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import iso_now_ms
 from migrator.cluster.writability import Effect, ShardModel, Timing, sitters_disabled
 from migrator.errors import BadInput, MigratorError, StepFailed
+from migrator.inventory import UUID_RE
 from migrator.record import field
+from migrator.remote.versions import at_least
 from migrator.stepkit.context import StepContext, original_of
+from migrator.stepkit.evidence import Evidence
 from migrator.stepkit.hooks import on_step_start
 from migrator.stepkit.registry import (
     NoParams,
@@ -33,8 +37,10 @@ from migrator.stepkit.registry import (
     check,
     original_role,
 )
+from migrator.steps.remote import ReplicationParams, _remote, _version_of, replication_synced
 from migrator.steps.zk import wait_shard
 from migrator.zk import reads
+from migrator.zk.watches import wait_for, watch_election
 
 RECORD_STEP = "record-topology"
 
@@ -186,7 +192,6 @@ def rolled_back(version: str | None, roll_back_to: str, migrate_to: str | None) 
     """Is ``version`` the old image? Yes when it is exactly ``roll_back_to``, or (as
     versions compare) at least that and below ``migrate_to``: an image of the old line.
     None when the zone reported nothing."""
-    from migrator.remote.versions import at_least
 
     if version is None:
         return None
@@ -202,8 +207,6 @@ def rolled_back(version: str | None, roll_back_to: str, migrate_to: str | None) 
 
 def _on_election(ctx: StepContext, timeout: float, look: Callable[[], Outcome]) -> Outcome:
     """``look()`` now, then again on every election change until it holds or time is up."""
-    from migrator.zk.watches import wait_for, watch_election
-
     last = [look()]
     if last[0].ok or timeout <= 0:
         return last[0]
@@ -230,8 +233,6 @@ def _versions(ctx: StepContext) -> tuple[str, str | None]:
 
 
 def _zone_version(ctx: StepContext, zone: str) -> str | None:
-    from migrator.steps.remote import _version_of
-
     try:
         return _version_of(ctx, zone, "manatee")
     except MigratorError:
@@ -240,8 +241,6 @@ def _zone_version(ctx: StepContext, zone: str) -> str | None:
 
 def _zone_image(ctx: StepContext, zone: str) -> str | None:
     """The image UUID the zone reports (``commands.manatee_image``), or None."""
-    from migrator.steps.remote import _remote
-
     try:
         result = _remote(ctx).run_template(zone, "manatee_image")
     except MigratorError:
@@ -251,8 +250,6 @@ def _zone_image(ctx: StepContext, zone: str) -> str | None:
 
 
 def _rolled_back_outcome(ctx: StepContext, zones: list[tuple[str, str]]) -> Outcome:
-    from migrator.inventory import UUID_RE
-
     target, newer = _versions(ctx)
     # An image UUID (what `sapiadm reprovision` takes) is compared with the zone's image,
     # not with the package version the zone reports.
@@ -294,9 +291,6 @@ def zones_rolled_back(ctx: StepContext, _p: NoParams, timeout: float) -> Outcome
 @check("zone_version_below", BelowParams)
 def zone_version_below(ctx: StepContext, p: BelowParams, timeout: float) -> Outcome:
     """Every listed zone (or Moray) reports a version below the one given."""
-    from migrator.remote.versions import at_least
-    from migrator.steps.remote import _remote, _version_of
-
     remote = _remote(ctx)
     table = remote.inventory.morays if p.zones == "morays" else remote.inventory.zones
     component = "moray" if p.zones == "morays" else "manatee"
@@ -344,8 +338,6 @@ def election_v1_check(ctx: StepContext, _p: NoParams, timeout: float) -> Outcome
 @check("v1_writes_flow")
 def v1_writes_flow(ctx: StepContext, _p: NoParams, timeout: float) -> Outcome:
     """The first peer of the election streams synchronously to the second, caught up."""
-    from migrator.steps.remote import ReplicationParams, replication_synced
-
     snap = reads.read_shard(ctx.zk, ctx.shard)
     zones = [str(n.data.get("zoneId")) for n in snap.topology.nodes]
     if len(zones) < 2:
@@ -378,12 +370,7 @@ def rejoined_as_async_check(ctx: StepContext, p: ZoneParams, timeout: float) -> 
 @check("rollback_recorded")
 def rollback_recorded(ctx: StepContext, _p: NoParams, timeout: float) -> Outcome:
     """The journal's rollback run holds the topology recorded at its start."""
-    from migrator.engine.journal_store import JournalStore
-
-    journal = JournalStore(ctx.zk, ctx.shard).load()
-    run = journal.run("rollback") if journal is not None else None
-    outputs = run.step(RECORD_STEP).outputs if run is not None else {}
-    roles = outputs.get("roles")
+    roles = ctx.recorded("rollback", RECORD_STEP).get("roles")
     if isinstance(roles, dict) and roles:
         shown = ", ".join(f"{k.removeprefix('current_')}={v}" for k, v in roles.items() if v)
         return Outcome(True, f"the journal records the rollback's roles: {shown}")
@@ -451,8 +438,6 @@ def _disable_effect(model: ShardModel, _p: Any, _zone_of: Any, timing: Timing) -
         zone_commands=lambda inventory, _p: (inventory.commands.sitter_disable,))
 def disable_sitters(ctx: StepContext, _p: NoParams) -> Outcome:
     """Disable the sitter in every zone of the original topology."""
-    from migrator.steps.remote import _remote
-
     original = original_of(ctx)
     remote = _remote(ctx)
     done, failed = [], []
@@ -479,8 +464,6 @@ def disable_sitters(ctx: StepContext, _p: NoParams) -> Outcome:
 
 
 def rebuild_command(inventory: Any) -> str:
-    import shlex
-
     prefix = shlex.join(["env", f"SHARD={inventory.shard}", f"ZK_IPS={inventory.zookeeper}"])
     return f"{prefix} {inventory.commands.manatee_adm} rebuild -y"
 
@@ -492,7 +475,6 @@ def _describe_rebuild(ctx: StepContext, p: ZoneParams) -> str:
 def _rebuild_evidence(ctx: StepContext, p: ZoneParams, intent: dict[str, Any]) -> Any:
     """A rebuild left in flight: once the zone is no longer deposed the action skips
     itself, so running it again is harmless; while it is, nothing tells us more."""
-    from migrator.stepkit.evidence import Evidence
 
     snap = reads.read_shard(ctx.zk, ctx.shard)
     still = zone_deposed(snap, original_of(ctx), p.zone).ok
@@ -504,8 +486,6 @@ def _rebuild_evidence(ctx: StepContext, p: ZoneParams, intent: dict[str, Any]) -
 @action("rebuild_deposed", ZoneParams, describe=_describe_rebuild, resume=_rebuild_evidence)
 def rebuild_deposed(ctx: StepContext, p: ZoneParams) -> Outcome:
     """Rebuild a deposed peer with `manatee-adm rebuild` so it rejoins as an async."""
-    from migrator.steps.remote import _remote
-
     original = original_of(ctx)
     zone = ctx.zone(p.zone)
     snap = reads.read_shard(ctx.zk, ctx.shard)

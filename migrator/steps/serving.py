@@ -34,8 +34,12 @@ import threading
 import time
 from typing import Any
 
+from migrator.errors import MigratorError
 from migrator.record import field
-from migrator.remote.manatee_status import ShardStatus
+from migrator.remote.bunyan import LEVEL_NUMBERS, RecordMatch, format_record
+from migrator.remote.loglevels import records_of
+from migrator.remote.manatee_status import ShardStatus, parse_status
+from migrator.remote.search import look_once
 from migrator.stepkit.context import StepContext
 from migrator.stepkit.registry import NoParams, Outcome, check
 from migrator.steps.remote import RECHECK, _mark, _remote, _try_follow, _zone_ref, status_command
@@ -61,8 +65,6 @@ def serving_verdict(status: ShardStatus, zone: str) -> Outcome:
 
 
 def fatal_outcome(zone: str, record: Any, before_step: bool = False) -> Outcome:
-    from migrator.remote.bunyan import format_record
-
     said = record.msg or record.raw
     if before_step:
         detail = (
@@ -83,10 +85,6 @@ def fatal_outcome(zone: str, record: Any, before_step: bool = False) -> Outcome:
 
 def _last_record_if_fatal(remote: Any, mark: Any) -> Any:
     """The last bunyan record before ``mark`` when it is FATAL (the sitter's last words)."""
-    from migrator.errors import MigratorError
-    from migrator.remote.bunyan import LEVEL_NUMBERS
-    from migrator.remote.loglevels import records_of
-
     if mark.inode is None or mark.offset == 0:
         return None
     start = mark.advanced(max(0, mark.offset - 65536))
@@ -104,10 +102,6 @@ def _last_record_if_fatal(remote: Any, mark: Any) -> Any:
 @check("primary_writable", WritableParams)
 def primary_writable(ctx: StepContext, p: WritableParams, timeout: float) -> Outcome:
     """The zone runs as a writable primary (manatee-adm status), its sitter alive."""
-    from migrator.remote.bunyan import LEVEL_NUMBERS, RecordMatch
-    from migrator.remote.manatee_status import parse_status
-    from migrator.remote.search import look_once
-
     remote = _remote(ctx)
     zone = ctx.zone(p.zone)
     command = status_command(remote.inventory)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from migrator.cluster.backfill import migrator_backfill_state, upstream_backfill_variant
-from migrator.cluster.history import HistoryRecord
+from migrator.cluster.history import HistoryRecord, current_attempt
 from migrator.cluster.original import OriginalPeer, OriginalTopology
 from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import ClusterState
@@ -262,7 +262,6 @@ def attempt_history(history: Sequence[HistoryRecord], snap: ShardSnapshot | None
     """The history of the current attempt (``cluster.history.current_attempt``)."""
     if snap is None:
         return list(history)
-    from migrator.cluster.history import current_attempt
 
     return current_attempt(list(history), snap.state_czxid, snap.state is not None)
 

@@ -14,11 +14,12 @@ not load it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Literal
 
-from migrator.cluster.backfill import ONE_NODE_NOTE
+from migrator.cluster.backfill import ONE_NODE_NOTE, plan_backfill
 from migrator.cluster.history import HistoryRecord
 from migrator.cluster.original import OriginalTopology
 from migrator.cluster.shard import ShardSnapshot
@@ -43,7 +44,9 @@ from migrator.stepkit.registry import (
 )
 from migrator.stepkit.writes import ProposedWrite
 from migrator.steps import shard_rules as rules
-from migrator.zk import paths, reads
+from migrator.zk import paths, reads, writes
+from migrator.zk.faults import guarded, wait_guarded
+from migrator.zk.watches import wait_for, watch_election, watch_state
 
 Rule = Callable[[ShardSnapshot, list[HistoryRecord]], Outcome]
 Act = Callable[[StepContext, Any], Outcome]
@@ -56,12 +59,9 @@ def through_faults(func: Act) -> Act:
     so running it again after a lost reply finds its own write already done
     instead of writing it twice.
     """
-    import functools
 
     @functools.wraps(func)
     def wrapper(ctx: StepContext, p: Any) -> Outcome:
-        from migrator.zk.faults import guarded
-
         return guarded(ctx.zk, f"the {func.__name__.replace('_', ' ')} action",
                        lambda: func(ctx, p))
 
@@ -103,7 +103,6 @@ def wait_shard(ctx: StepContext, timeout: float, rule: Rule, *, history: bool = 
     engine's view of the moment when it has one (``EngineContext.view``), else on
     a fresh read.
     """
-    from migrator.zk.faults import wait_guarded
 
     client = ctx.zk
     if timeout <= 0:
@@ -120,9 +119,8 @@ def _wait_shard(ctx: StepContext, timeout: float, rule: Rule, history: bool) -> 
     if timeout <= 0:
         return rule(reads.read_shard(client, ctx.shard),
                     reads.read_history(client, ctx.shard) if history else [])
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.recipe.watchers import ChildrenWatch
-
-    from migrator.zk.watches import wait_for, watch_election, watch_state
 
     last: list[Outcome] = []
 
@@ -326,8 +324,6 @@ def _effect_delete(model: ShardModel, _p: Any, _zone_of: Any, timing: Timing) ->
 
 def propose_backfill(snap: ShardSnapshot, original: Any, now: str) -> ProposedWrite:
     """The backfill write, refused unless the live election gives the captured topology."""
-    from migrator.cluster.backfill import plan_backfill
-
     state = plan_backfill(snap, now)  # refuses an existing /state or a v1 error node
     verdict = rules.backfill_checks(snap, original, now)
     if not verdict.ok:
@@ -358,7 +354,6 @@ def backfill(ctx: StepContext, _p: NoParams) -> Outcome:
     proposal = propose_backfill(snap, original, iso_now_ms())
     ctx.confirm(f"Create the /state of shard {ctx.shard}?", proposal)
     assert proposal.after is not None
-    from migrator.zk import writes
 
     result = writes.create_state(ctx.zk, ctx.shard, proposal.after)
     return Outcome(True, f"created /state and {result.history_node}",
@@ -380,7 +375,6 @@ def _replace(ctx: StepContext, verb: str, change: Callable[[ClusterState], Clust
     proposal = ProposedWrite("set", paths.state_path(ctx.shard), state.document, new_state,
                              True)
     ctx.confirm(question, proposal, typed=typed)
-    from migrator.zk import writes
 
     result = writes.replace_state(ctx.zk, ctx.shard, new_state, version, verb)
     return Outcome(True, f"{verb}: set /state to version {result.version}, "
@@ -451,7 +445,6 @@ def delete_state(ctx: StepContext, _p: NoParams) -> Outcome:
     state, version = found
     proposal = ProposedWrite("delete", paths.state_path(ctx.shard), state.document, None, False)
     ctx.confirm(f"Delete the /state of shard {ctx.shard}?", proposal, typed=True)
-    from migrator.zk import writes
 
     writes.delete_state(ctx.zk, ctx.shard, version)
     return Outcome(True, "deleted /state", {"written": True})

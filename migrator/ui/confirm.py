@@ -27,6 +27,7 @@ def confirm(question: str, *, assume_yes: bool) -> None:
     if assume_yes:
         return
     _need_terminal(question)
+    # deferred: questionary costs ~95 ms to import; only questions pay it
     import questionary
 
     answer = questionary.confirm(question, default=False).ask()
@@ -41,6 +42,7 @@ def confirm_typed(question: str, expected: str, *, assume_yes: bool) -> None:
     if assume_yes:
         return
     _need_terminal(question)
+    # deferred: questionary costs ~95 ms to import; only questions pay it
     import questionary
 
     answer = questionary.text(f"{question} Type the shard name ({expected}) to go ahead:").ask()

@@ -46,6 +46,7 @@ class Output:
         self, headers: Sequence[str], rows: Sequence[Sequence[CellLike]], title: str | None = None
     ) -> None:
         if self.is_tty:
+            # deferred: rich costs ~30 ms to import; only terminal views pay it
             from rich.console import Console
             from rich.table import Table
 
@@ -79,6 +80,7 @@ class Output:
 
 
 def _escape(text: str) -> str:
+    # deferred: rich costs ~30 ms to import; only terminal views pay it
     from rich.markup import escape
 
     return escape(text)

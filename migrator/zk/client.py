@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,6 @@ DEFAULT_PORT = 2181
 @dataclass(frozen=True)
 class ZkTarget:
     """A connection string (``host:port,host:port[/chroot]``) as the operator gave it."""
-
     connection_string: str
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
 
@@ -58,6 +58,7 @@ def connect(target: ZkTarget, *, debug: bool = False) -> KazooClient:
     """A started client, or ``ZooKeeperUnavailable`` naming the string, within the timeout.
 
     Ctrl-C while connecting stops kazoo's retries before it propagates."""
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.client import KazooClient
     from kazoo.retry import KazooRetry
 
@@ -99,7 +100,6 @@ def disconnect(client: KazooClient, timeout: float = DISCONNECT_TIMEOUT) -> None
     that we go on and ZooKeeper expires the session (our ephemeral lock node
     with it) on its own.
     """
-    import threading
 
     def close() -> None:
         client.stop()

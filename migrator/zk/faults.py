@@ -59,6 +59,7 @@ class SessionLost(MigratorError):
 
 
 def _fault_types() -> tuple[type[Exception], ...]:
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.exceptions import ConnectionLoss, OperationTimeoutError, SessionExpiredError
 
     return (ConnectionLoss, OperationTimeoutError, SessionExpiredError)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 
 def _no_node() -> type[Exception]:
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.exceptions import NoNodeError
 
     return NoNodeError  # type: ignore[no-any-return]

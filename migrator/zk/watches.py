@@ -42,6 +42,7 @@ class _Latest:
 def watch_state(client: KazooClient, shard: str, on_change: Callable[[bytes | None], Any]) -> Any:
     """Call ``on_change(data or None)`` now and on every /state change until it returns
     False; returns the watch."""
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.recipe.watchers import DataWatch
 
     def _callback(data: bytes | None, _stat: Any) -> Any:
@@ -55,6 +56,7 @@ def watch_election(
 ) -> Any:
     """Call ``on_change(children)`` now and on every election change until it returns
     False; returns the watch."""
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.recipe.watchers import ChildrenWatch
 
     def _callback(children: list[str]) -> Any:

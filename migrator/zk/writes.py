@@ -60,6 +60,7 @@ def _commit(client: KazooClient, build: Any) -> list[Any]:
 
 
 def _first_error(results: list[Any]) -> Exception | None:
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.exceptions import RolledBackError
 
     errors = [r for r in results if isinstance(r, Exception)]
@@ -68,6 +69,7 @@ def _first_error(results: list[Any]) -> Exception | None:
 
 
 def _ensure_history_parent(client: KazooClient, shard: str) -> None:
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.exceptions import NodeExistsError
 
     with contextlib.suppress(NodeExistsError):
@@ -76,6 +78,7 @@ def _ensure_history_parent(client: KazooClient, shard: str) -> None:
 
 def create_state(client: KazooClient, shard: str, state: ClusterState) -> WriteResult:
     """Backfill: create /state only if absent, with its history record."""
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.exceptions import NodeExistsError
 
     _ensure_history_parent(client, shard)
@@ -105,6 +108,7 @@ def replace_state(
     client: KazooClient, shard: str, state: ClusterState, expected_version: int, what: str
 ) -> WriteResult:
     """Freeze/unfreeze: set /state at the version read, with its history record."""
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.exceptions import BadVersionError, NoNodeError
 
     data = state.to_bytes()
@@ -126,6 +130,7 @@ def replace_state(
 
 def delete_state(client: KazooClient, shard: str, expected_version: int) -> WriteResult:
     """Rollback: delete /state only if it is still the version we read."""
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.exceptions import BadVersionError, NoNodeError
 
     note_ours(client, shard, None)
@@ -143,6 +148,7 @@ def delete_state(client: KazooClient, shard: str, expected_version: int) -> Writ
 def _changed_under_us(
     client: KazooClient, shard: str, expected_version: int, what: str
 ) -> StateConflict:
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.exceptions import NoNodeError
 
     try:

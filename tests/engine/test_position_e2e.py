@@ -49,7 +49,7 @@ def test_run_adopts_a_migration_begun_by_hand(
     # every zone reprovisioned exactly once (by hand or by the run)
     assert sitter_starts(config) == {zone: n + 1 for zone, n in before.items()}
     assert all(z.version == "v2" for z in load_config(config.directory).zones)
-    from migrator.sandbox.manage import zk_client
+    from migrator.sandbox.shard import zk_client
 
     with zk_client(config) as client:
         assert count_our_writes(client, config.shard) == {"backfill": 1, "unfreeze": 1}
@@ -72,7 +72,7 @@ def test_after_a_completed_rollback_run_migrates_again(
     assert ("three-node" if nodes == 3 else "two-node") + " complete" in result.err
     # the backfill of the rolled-back attempt did not count: it was written again
     assert "(backfill)\n  ✔ already done" not in result.err
-    from migrator.sandbox.manage import zk_client
+    from migrator.sandbox.shard import zk_client
     from tests.engine.sandbox_helpers import history_states
 
     with zk_client(config) as client:

@@ -71,7 +71,7 @@ def test_stopped_sitter_refuses_the_run_and_names_it(
     sandbox: Callable[..., SandboxConfig], client_for: Callable[[SandboxConfig], Any],
     tmp_path: Path,
 ) -> None:
-    from migrator.sandbox.manage import stop_sitter
+    from migrator.sandbox.peers import stop_sitter
 
     config = sandbox(nodes=3)
     client = client_for(config)

@@ -13,9 +13,9 @@ import pytest
 
 from migrator.sandbox.config import SandboxConfig
 from migrator.sandbox.logwatch import read_records
-from migrator.sandbox.manage import wait_writable
 from migrator.sandbox.pgsim import request
 from migrator.sandbox.status import sandbox_status
+from migrator.sandbox.waits import wait_writable
 from tests.engine.sandbox_helpers import history_states, migrator
 
 pytestmark = pytest.mark.sandbox
@@ -90,7 +90,7 @@ def test_one_node_backfilled_by_hand_fails_fast_then_resumes(
     mode) leaves the peer in maintenance; the run sets the mode, sees the sitter dead and
     stops at once saying what to do; after the clear, resume ends with the peer serving."""
     from migrator.sandbox import procs
-    from migrator.sandbox.manage import reprovision, sitter_pid_file, start_peer
+    from migrator.sandbox.peers import reprovision, sitter_pid_file, start_peer
     from tests.sandbox.conftest import zone_ssh
 
     config = sandbox(nodes=1)

@@ -1,11 +1,11 @@
 """Observed outages from ZooKeeper and the zones' status, on the real sandbox.
 
 The sandbox's write client runs (it records the truth in ``DIR/client``), but
-the migrator is given a copy of the inventory outside the sandbox directory,
-so it does not use the client as its source: it watches ZooKeeper and, during
-outage steps, reads the primary's ``manatee-adm status`` over SSH. The window
-it reports for the sync's reprovision must then be a real one (not inferred)
-and close to the client's.
+the migrator is given a copy of the inventory that does not name the client's
+records (``outage_records``), so it does not use the client as its source: it
+watches ZooKeeper and, during outage steps, reads the primary's ``manatee-adm
+status`` over SSH. The window it reports for the sync's reprovision must then be
+a real one (not inferred) and close to the client's.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from migrator.engine.outagewatch import parse_iso
-from migrator.sandbox.client import read_outages
+from migrator.outagerecords import read_outages
 from migrator.sandbox.config import SandboxConfig
 from tests.engine.sandbox_helpers import RUN_TIMEOUT, cli_env, killed_when, migrator_argv
 
@@ -32,8 +32,9 @@ TOLERANCE = 3.0
 
 
 def _hidden_inventory(config: SandboxConfig, where: Path) -> Path:
-    """The sandbox's inventory with absolute paths, in a directory without sandbox.json."""
+    """The sandbox's inventory without the client's records, its paths absolute."""
     doc = yaml.safe_load((config.directory / "inventory.yaml").read_text())
+    del doc["outage_records"]
     doc["known_hosts"] = str(config.directory / doc["known_hosts"])
     doc["ssh"]["identity"] = str(config.directory / doc["ssh"]["identity"])
     where.mkdir()

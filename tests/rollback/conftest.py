@@ -15,7 +15,7 @@ from migrator.cluster.original import capture
 from migrator.engine.journal import StepRecord, new_journal, new_run, stamp
 from migrator.engine.journal_store import JournalStore, capture_shard
 from migrator.sandbox.config import SandboxConfig, load_config
-from migrator.sandbox.manage import zk_client as zk_of
+from migrator.sandbox.shard import zk_client as zk_of
 
 STEPS = {
     3: ["upgrade-morays", "reprovision-async", "backfill", "reprovision-sync", "unfreeze",
@@ -51,7 +51,7 @@ def migrate_until(config: SandboxConfig, last: str, audit: Path) -> None:
 
 def drive(config: SandboxConfig, step: str) -> None:
     from migrator.commands import expert
-    from migrator.sandbox.manage import reprovision
+    from migrator.sandbox.peers import reprovision
     from migrator.sandbox.waits import wait_state
 
     zones = config.zones
@@ -108,7 +108,7 @@ def assert_v1(config: SandboxConfig, order: list[int]) -> None:
     and the sandbox's client writing to the first."""
     from migrator.cluster.state import iso_now_ms
     from migrator.sandbox.logwatch import wait_for_record
-    from migrator.sandbox.manage import wait_writable
+    from migrator.sandbox.waits import wait_writable
     from migrator.zk import reads
 
     fresh = load_config(config.directory)

@@ -65,7 +65,7 @@ def test_interactive_rollback_declined_then_accepted(
         # the end-of-run table, with what the sandbox's write client saw
         child.expect(r"Step times and write outages \(rollback")
         child.expect("roll-back-sync")
-        child.expect(r"Write outages observed \(the sandbox's write client\)")
+        child.expect(r"Write outages observed \(the write client's records\)")
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)

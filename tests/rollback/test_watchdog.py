@@ -13,7 +13,7 @@ import pytest
 from migrator.engine import watchdog
 from migrator.engine.events import EventSink, current
 from migrator.engine.journal_store import JournalStore
-from migrator.sandbox.manage import start_peer, stop_peer
+from migrator.sandbox.peers import start_peer, stop_peer
 from tests.rollback.conftest import WAIT, assert_v1, events, migrate_until, migrator, zk_of
 from tests.sandbox.conftest import SandboxFactory
 

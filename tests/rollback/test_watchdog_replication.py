@@ -32,8 +32,8 @@ from migrator.inventory import load_inventory
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.config import SandboxConfig, ZoneConfig
 from migrator.sandbox.logwatch import wait_for_record
-from migrator.sandbox.manage import wait_writable
 from migrator.sandbox.pgsim import pause_replication
+from migrator.sandbox.waits import wait_writable
 from migrator.zk import reads
 from tests.rollback.conftest import WAIT, drive, migrate_until, zk_of
 from tests.sandbox.conftest import SandboxFactory, adm_status

@@ -13,7 +13,8 @@ import pytest
 
 from migrator.errors import BadInput, StepFailed
 from migrator.sandbox.config import SandboxConfig, ZoneConfig, load_config
-from migrator.sandbox.manage import UpOptions, live_processes, start_peer, stop_peer, up
+from migrator.sandbox.manage import UpOptions, live_processes, up
+from migrator.sandbox.peers import start_peer, stop_peer
 from tests.sandbox.conftest import SandboxFactory
 
 ZONE = "0b4e6c52-7a8b-4c4e-9f45-3cc2d1e0aa50"

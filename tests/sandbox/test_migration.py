@@ -11,12 +11,12 @@ import pytest
 
 from migrator.cluster.state import iso_now_ms
 from migrator.commands import expert
-from migrator.sandbox.client import read_outages
+from migrator.outagerecords import read_outages
 from migrator.sandbox.config import SandboxConfig
 from migrator.sandbox.logwatch import read_records, role_record, wait_for_record
-from migrator.sandbox.manage import reprovision, stop_peer, wait_writable
+from migrator.sandbox.peers import reprovision, stop_peer
 from migrator.sandbox.pgsim import parse_lsn, request
-from migrator.sandbox.waits import wait_state
+from migrator.sandbox.waits import wait_state, wait_writable
 from migrator.zk.client import ZkTarget, connect, disconnect
 from tests.sandbox.conftest import SandboxFactory, adm, adm_status, log_of, zone_ssh
 

@@ -13,11 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from migrator.sandbox.bunyan import BunyanLog, inspect
-from migrator.sandbox.client import choose_primary
 from migrator.sandbox.logwatch import read_records
 from migrator.sandbox.peer_v1 import V1Position, v1_history, v1_position
 from migrator.sandbox.peer_v2 import V2Peer
 from migrator.sandbox.pgsim import PgConfig, format_lsn, parse_lsn
+from migrator.sandbox.writer import choose_primary
 from migrator.sandbox.zkpeer import ActiveNode, unique_actives
 
 pytestmark = pytest.mark.unit

@@ -22,9 +22,11 @@ import pytest
 
 from migrator.sandbox import pgdata, pgquery
 from migrator.sandbox.config import SandboxConfig, ZoneConfig, load_config
-from migrator.sandbox.manage import down, primary_zone, wait_writable
+from migrator.sandbox.manage import down
 from migrator.sandbox.pgsim import parse_lsn
+from migrator.sandbox.shard import primary_zone
 from migrator.sandbox.verify import verify
+from migrator.sandbox.waits import wait_writable
 from tests.rollback.conftest import migrate_until
 from tests.sandbox.conftest import SandboxFactory, adm, adm_status
 from tests.waiting import until
@@ -101,7 +103,7 @@ def _segment_exists(shmid: int) -> bool:
 
 
 def _state(config: SandboxConfig) -> dict[str, Any]:
-    from migrator.sandbox.manage import zk_client
+    from migrator.sandbox.shard import zk_client
     from migrator.zk import reads
 
     with zk_client(config) as client:
@@ -259,7 +261,7 @@ def test_held_walreceiver_refuses_the_unfreeze_and_trips_the_watchdog_then_compl
     from migrator.engine.journal_store import JournalStore
     from migrator.inventory import load_inventory
     from migrator.remote.session import RemoteSession
-    from migrator.sandbox.manage import zk_client
+    from migrator.sandbox.shard import zk_client
 
     config = sandbox(nodes=3, pg="real", with_client=True)
     _primary, _sync, new_sync = config.zones
@@ -355,7 +357,7 @@ def test_rollback_on_real_postgres_loses_nothing_and_ends_streaming(
     primary = wait_writable(fresh, WAIT)
     others = [z for z in fresh.zones if z.uuid != primary.uuid]
     # v1: a chain in election order, read from the servers themselves
-    from migrator.sandbox.manage import election_children, zk_client
+    from migrator.sandbox.shard import election_children, zk_client
 
     with zk_client(fresh) as client:
         names = sorted(election_children(client, fresh), key=lambda n: n.rsplit("-", 1)[1])
@@ -438,7 +440,7 @@ def test_verify_counts_a_lost_write_and_names_a_forked_peer(
 @pytest.mark.pgreal
 @pytest.mark.sandbox
 def test_a_killed_sitter_takes_its_postgres_with_it(sandbox: SandboxFactory) -> None:
-    from migrator.sandbox.manage import stop_peer
+    from migrator.sandbox.peers import stop_peer
 
     config = sandbox(nodes=2, pg="real")
     zone = config.zones[1]

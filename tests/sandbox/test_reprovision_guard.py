@@ -11,7 +11,7 @@ import pytest
 
 from migrator.errors import Refused
 from migrator.sandbox.config import SandboxConfig
-from migrator.sandbox.manage import reprovision, reprovision_pid_file, reprovision_status
+from migrator.sandbox.peers import reprovision, reprovision_pid_file, reprovision_status
 
 pytestmark = pytest.mark.sandbox
 
@@ -48,7 +48,8 @@ def test_down_stops_a_reprovision_under_way_before_it_starts_a_sitter(
     import sys
 
     from migrator.sandbox import procs
-    from migrator.sandbox.manage import down, sitter_pid_file
+    from migrator.sandbox.manage import down
+    from migrator.sandbox.peers import sitter_pid_file
 
     config = sandbox(nodes=1)
     zone = config.zones[0]

@@ -12,17 +12,12 @@ from migrator.cluster.state import iso_now_ms
 from migrator.inventory import load_inventory
 from migrator.sandbox import procs
 from migrator.sandbox.logwatch import read_records, role_record, wait_for_record
-from migrator.sandbox.manage import (
-    reprovision,
-    sitter_pid_file,
-    start_peer,
-    wait_writable,
-    zk_client,
-)
+from migrator.sandbox.peers import reprovision, sitter_pid_file, start_peer
 from migrator.sandbox.pgsim import request
+from migrator.sandbox.shard import zk_client
 from migrator.sandbox.status import sandbox_status
 from migrator.sandbox.supervisor import MAX_QUICK_DEATHS
-from migrator.sandbox.waits import wait_state
+from migrator.sandbox.waits import wait_state, wait_writable
 from migrator.steps.zk import with_one_node_write_mode
 from migrator.zk import reads, writes
 from tests.sandbox.conftest import SandboxFactory, adm, log_of, zone_ssh

@@ -8,12 +8,12 @@ import pytest
 
 from migrator.cluster.state import iso_now_ms
 from migrator.errors import Refused
-from migrator.sandbox.client import read_outages, read_stats
+from migrator.outagerecords import read_outages, read_stats
 from migrator.sandbox.logwatch import wait_for_record
-from migrator.sandbox.manage import UpOptions, up, wait_writable
+from migrator.sandbox.manage import UpOptions, up
 from migrator.sandbox.pgsim import READ_ONLY_ERROR, request
 from migrator.sandbox.status import sandbox_status
-from migrator.sandbox.waits import wait_election
+from migrator.sandbox.waits import wait_election, wait_writable
 from migrator.zk.client import ZkTarget, connect, disconnect
 from migrator.zk.reads import read_history
 from tests.sandbox.conftest import SandboxFactory, adm_status, zone_ssh

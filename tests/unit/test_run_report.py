@@ -218,12 +218,12 @@ def test_client_windows_drop_an_open_window_that_has_closed_since(tmp_path: Any)
               "seconds": 2.0, "from": "a", "to": "b"}
     (client / "outages.jsonl").write_text(json.dumps(record) + "\n")
     (client / "stats.json").write_text(json.dumps({"open_outage_since": record["start"]}))
-    (window,) = client_windows(tmp_path, "2026-11-26T05:00:00.000Z",
+    (window,) = client_windows(client, "2026-11-26T05:00:00.000Z",
                                "2026-11-26T05:10:00.000Z") or []
     assert window.end == record["end"] and window.source == "write client"
     (client / "stats.json").write_text(json.dumps(
         {"open_outage_since": "2026-11-26T05:00:09.000Z"}))
-    windows = client_windows(tmp_path, "2026-11-26T05:00:00.000Z", "2026-11-26T05:10:00.000Z")
+    windows = client_windows(client, "2026-11-26T05:00:00.000Z", "2026-11-26T05:10:00.000Z")
     assert windows is not None and windows[-1].end is None
     assert client_windows(tmp_path / "nothing", "a", "b") is None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from migrator.cli.read import disagreement_note
+from migrator.cli.shardview import disagreement_note
 from migrator.cluster.shard import PeerRow
 
 pytestmark = pytest.mark.unit

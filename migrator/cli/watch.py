@@ -15,12 +15,19 @@ import threading
 import time
 from typing import Any
 
+from migrator.cli.shardview import render_shard
+from migrator.commands import read
+from migrator.commands.progress import read_progress, zone_versions
+from migrator.engine.journal_store import journal_path
+from migrator.engine.lock import lock_path
+from migrator.ui.output import Output
 from migrator.zk import paths
+from migrator.zk.faults import is_fault
+from migrator.zk.watches import watch_election, watch_state
 
 
 class _Wakes:
     """Counts watch deliveries; the view redraws after each."""
-
     def __init__(self) -> None:
         self.event = threading.Event()
         self.count = 0
@@ -38,9 +45,8 @@ class _Wakes:
 def _watch_lock(client: Any, shard: str, wakes: _Wakes) -> None:
     """The lock's contenders are children of a node that may not exist yet: watch for it
     to appear, then for its children (no write is made to create it)."""
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.recipe.watchers import ChildrenWatch, DataWatch
-
-    from migrator.engine.lock import lock_path
 
     path = lock_path(shard)
     attached = threading.Event()
@@ -58,11 +64,6 @@ def _watch_lock(client: Any, shard: str, wakes: _Wakes) -> None:
 def render_text(client: Any, shard: str, inventory: Any,
                 versions: dict[str, str] | None) -> tuple[str, dict[str, str] | None, Any]:
     """The one-shard view as plain text (the same as `status --shard` piped)."""
-    from migrator.cli.read import render_shard
-    from migrator.commands import read
-    from migrator.commands.progress import read_progress
-    from migrator.ui.output import Output
-
     result = read.shard_status(client, shard)
     underway = read_progress(client, shard)
     buffer = io.StringIO()
@@ -72,15 +73,13 @@ def render_text(client: Any, shard: str, inventory: Any,
 
 def watch_status(client: Any, shard: str, inventory: Any, *, stream: Any = None) -> int:
     """Run the live view until Ctrl-C; returns the number of redraws."""
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.recipe.watchers import DataWatch
+
+    # deferred: rich costs ~30 ms to import; only terminal views pay it
     from rich.console import Console, Group
     from rich.live import Live
     from rich.text import Text
-
-    from migrator.commands import read
-    from migrator.commands.progress import zone_versions
-    from migrator.engine.journal_store import journal_path
-    from migrator.zk.watches import watch_election, watch_state
 
     read.shard_status(client, shard)  # an unknown shard is refused before the view starts
     wakes = _Wakes()
@@ -105,8 +104,6 @@ def watch_status(client: Any, shard: str, inventory: Any, *, stream: Any = None)
         footer = (f"updated {time.strftime('%H:%M:%S')}; {wakes.count} ZooKeeper change(s) "
                   f"seen; ZooKeeper {state}; Ctrl-C to stop")
         return Group(Text(text.rstrip("\n")), Text(footer, style="dim"))
-
-    from migrator.zk.faults import is_fault
 
     last: Any = None
 
