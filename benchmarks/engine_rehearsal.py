@@ -46,7 +46,7 @@ def main() -> None:
                 )
                 wall = time.perf_counter() - started
             time.sleep(1.0)  # let the client record the end of the last window
-            outages = read_outages(config.directory)
+            outages = read_outages(config.client_dir)
         finally:
             down(config.directory)
     overhead = wall - result.cluster_seconds

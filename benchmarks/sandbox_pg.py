@@ -74,7 +74,7 @@ def bench_commits_and_migration(steady: float) -> None:
         )
         wall = time.monotonic() - started
         acked = len(read_acked(directory)) - acked_before
-        windows = [w["seconds"] for w in read_outages(directory)]
+        windows = [w["seconds"] for w in read_outages(directory / "client")]
         print(f"three-node migration (migrator run --yes): exit {result.returncode}, "
               f"wall {wall:.1f} s")
         print(f"  outage windows (s): {windows}")

@@ -42,7 +42,7 @@ def main() -> None:
                     if not line.startswith("  "):
                         print(f"run {run}: {now - last:6.2f} s  {line}")
                     last = now
-                windows = [w["seconds"] for w in read_outages(directory)]
+                windows = [w["seconds"] for w in read_outages(directory / "client")]
             finally:
                 from migrator.sandbox.manage import down
 

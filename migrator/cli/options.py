@@ -25,6 +25,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 @dataclass(frozen=True)
 class ShardTarget:
     """Where to find the shard: ZooKeeper string, shard name, and the inventory if any."""
+
     zk: str
     shard: str | None
     connect_timeout: float

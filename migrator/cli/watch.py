@@ -28,6 +28,7 @@ from migrator.zk.watches import watch_election, watch_state
 
 class _Wakes:
     """Counts watch deliveries; the view redraws after each."""
+
     def __init__(self) -> None:
         self.event = threading.Event()
         self.count = 0

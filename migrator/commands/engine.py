@@ -57,6 +57,7 @@ from migrator.zk.faults import SessionLost, guard_for
 @dataclass(frozen=True)
 class EngineTarget:
     """What the engine commands act on."""
+
     client: Any  # KazooClient
     shard: str
     inventory: Any  # migrator.inventory.Inventory or None
@@ -391,7 +392,8 @@ def run(
 
         resume = f"migrator resume --inventory {options.inventory_path}"
         with lock, guard_run(target, console, lock, runner, resume), \
-                watching(target.client, target.shard, console.say, resume), reporting:
+                watching(target.client, target.shard, console.say, resume, runner.stop), \
+                reporting:
             return runner.execute()
 
 

@@ -29,7 +29,6 @@ from migrator.commands.engine import (
     require_terminal_or_yes,
 )
 from migrator.engine import rollback as decide
-from migrator.engine import watchdog
 from migrator.engine.events import EventConsole, EventingStore, EventSink
 from migrator.engine.journal import operator_identity
 from migrator.engine.journal_store import JournalStore, journal_path, journal_root
@@ -143,7 +142,7 @@ def rollback(target: EngineTarget, options: RollbackOptions, sink: EventSink,
     run_options = RunOptions(assume_yes=options.assume_yes, kind="rollback",
                              accept_playbook_change=options.accept_playbook_change,
                              inventory_path=target.inventory_path)
-    with remote_session(target.inventory) as remote, watchdog.suppressed():
+    with remote_session(target.inventory) as remote:
         runner = _runner(target, loaded, choice.explanation(), console, sink, run_options,
                          remote)
         with _gated_and_locked(target, runner, remote, "rollback", console,
@@ -259,7 +258,7 @@ def rebuild_deposed(target: EngineTarget, options: RollbackOptions,
                              accept_playbook_change=True,
                              inventory_path=target.inventory_path)
 
-    with remote_session(target.inventory) as remote, watchdog.suppressed():
+    with remote_session(target.inventory) as remote:
         runner = _runner(target, loaded, f"The deposed peer is the {role}.", console, sink,
                          run_options, remote)
         with _gated_and_locked(target, runner, remote, "rebuild-deposed", console,

@@ -53,6 +53,7 @@ class Discovered:
 
 class Headnode:
     """Commands on the headnode over one verified connection."""
+
     def __init__(self, inventory: HeadnodeInventory, path: Path) -> None:
         self.inventory = inventory
         self.path = path

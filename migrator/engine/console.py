@@ -108,6 +108,7 @@ class RunConsole:
 
 class WaitLine:
     """What a wait shows: what for, elapsed and remaining time, the last thing seen."""
+
     def __init__(self, what: str, timeout: float) -> None:
         self.what = what
         self.timeout = timeout

@@ -17,6 +17,7 @@ Confirmer = Callable[[str, Any, bool], None]
 @dataclass
 class EngineContext:
     """What the runner hands to checks and actions (``StepContext``)."""
+
     shard: str
     zk: Any
     inventory: Any

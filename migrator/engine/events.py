@@ -81,6 +81,7 @@ def current(sink: EventSink) -> Iterator[EventSink]:
 @dataclass
 class EventSink:
     """Writes events as JSON lines; disabled sinks drop them (no --json)."""
+
     enabled: bool = True
     stream: Any = None
     emitted: list[dict[str, Any]] = field(default_factory=list)
@@ -103,6 +104,7 @@ class EventSink:
 
 class EventConsole(RunConsole):
     """The runner's console, also emitting check, waiting and confirm events."""
+
     def __init__(self, sink: EventSink, *, assume_yes: bool, shard: str,
                  stream: Any = None) -> None:
         super().__init__(assume_yes=assume_yes, shard=shard, stream=stream)
@@ -172,6 +174,7 @@ class EventConsole(RunConsole):
 
 class EventingStore(JournalStore):
     """The journal store, emitting step and run events for one kind of run."""
+
     def __init__(self, *args: Any, sink: EventSink, kind: str,
                  on_status: Callable[[str, StepRecord], None] | None = None,
                  **kwargs: Any) -> None:

@@ -76,6 +76,7 @@ def cluster_key(client: Any) -> str:
 @dataclass
 class StoredJournal:
     """A journal with the ZooKeeper version it was read at (for versioned writes)."""
+
     journal: Journal
     version: int
 

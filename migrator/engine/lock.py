@@ -65,6 +65,7 @@ def is_dead_local_holder(identity: str) -> bool:
 @dataclass(frozen=True)
 class LockHolder:
     """One contender node under the lock: who, and since when its session has existed."""
+
     identity: str
     node: str
     session: int  # the node's ephemeralOwner: the holder's ZooKeeper session id
@@ -99,6 +100,7 @@ def read_holders(client: KazooClient, shard: str, root: str = JOURNAL_ROOT) -> l
 @dataclass(frozen=True)
 class BreakDecision:
     """Whether ``--break-lock`` may go on, and what to tell the operator first."""
+
     allowed: bool
     lines: list[str]
 

@@ -44,6 +44,7 @@ from migrator.zk.watches import watch_election, watch_state
 @dataclass(frozen=True)
 class View:
     """The shard as the judge needs it: peer ids in election order and /state's roles."""
+
     election: tuple[str, ...]
     has_state: bool = False
     primary: str | None = None
@@ -219,6 +220,7 @@ def _cause(last: View | None, view: View) -> str:
 
 class OutageWatch:
     """Runs the judge on ZooKeeper watches for the length of a run."""
+
     def __init__(self, client: Any, shard: str, session_timeout: float) -> None:
         self.client = client
         self.shard = shard

@@ -69,6 +69,7 @@ ALWAYS = ("manatee_adm", "tail")
 @dataclass(frozen=True)
 class Row:
     """One line of the table: a zone, a Moray, ZooKeeper, the lock or this machine."""
+
     subject: str
     kind: str  # manatee | moray | zookeeper | lock | local
     ok: bool
@@ -86,6 +87,7 @@ class Row:
 @dataclass(frozen=True)
 class Facts:
     """What the gate saw (gathered by ``gather``; judged by ``decide``)."""
+
     zones: list[ZoneReport]
     election_zones: frozenset[str] | None  # None: the election could not be read
     zookeeper_problem: str | None

@@ -84,6 +84,7 @@ Roles = dict[str, str | None]
 @dataclass(frozen=True)
 class RollbackChoice:
     """What ``migrator rollback`` will do, and the sentences that say why."""
+
     variant: str | None  # None: there is nothing to roll back
     reasons: list[str]
     roles: Roles = field(default_factory=dict)  # current role -> original role (or None)

@@ -44,12 +44,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from migrator import cancellation
+from migrator.cancellation import Cancellation
 from migrator.cluster.state import iso_now_ms
 from migrator.cluster.writability import Outage
 from migrator.engine import (
     consistency,
     waits,
-    watchdog,  # noqa: F401
+    watchdog,
 )
 from migrator.engine.console import RunConsole
 from migrator.engine.context import EngineContext
@@ -90,6 +92,7 @@ INFLIGHT_RECHECK = 5.0
 @dataclass
 class RunOptions:
     """How a run was asked for: confirmations, saved plan, kind."""
+
     assume_yes: bool = False
     accept_playbook_change: bool = False
     saved_plan: SavedPlan | None = None
@@ -100,6 +103,7 @@ class RunOptions:
 @dataclass
 class RunResult:
     """What a run did: steps run or found done, outcomes, time spent waiting."""
+
     plan: Plan
     ran: list[str] = field(default_factory=list)
     already: list[str] = field(default_factory=list)
@@ -254,6 +258,8 @@ class Runner:
         self.cluster_seconds = 0.0
         self._queries_at_start = 0.0
         self._stop_after_action = False
+        # the run's stop: set by another thread (watchdog, /state watch, hopeless wait)
+        self.stop = Cancellation()
 
     # ---- planning -------------------------------------------------------------------
 
@@ -297,9 +303,14 @@ class Runner:
     # ---- running --------------------------------------------------------------------
 
     def execute(self) -> RunResult:
-        # Imported for its step-start hook, which arms the watchdog for the run
-        # (a plan, which starts no step, never needs it).
+        """Run the plan's steps. For the run's length ``stop`` is the current
+        cancellation: every wait of the run ends when another thread stops it (the
+        watchdog, the /state watch, a wait that cannot succeed), and the step loop looks
+        at it between phases."""
+        with cancellation.active(self.stop):
+            return self._execute()
 
+    def _execute(self) -> RunResult:
         self._queries_at_start = QUERIES.seconds
         plan, ctx = self.plan()
         self._refuse_changed_playbook()
@@ -334,8 +345,31 @@ class Runner:
         if self.options.kind == "migration":  # a rollback explains and shows its own plan
             proceed(self.console, plan, saved_plan=self.options.saved_plan is not None)
         self._ensure_journal(plan)
+        dog = self._arm_watchdog(plan)
+        try:
+            self._steps(plan, ctx, result)
+        finally:
+            if dog is not None:
+                dog.stop()
+        result.complete = True
+        result.cluster_seconds = self.cluster_seconds
+        result.query_seconds = QUERIES.seconds - self._queries_at_start
+        self.console.say(f"\nShard {self.shard}: {plan.playbook} complete.", "bold green")
+        return result
+
+    def _arm_watchdog(self, plan: Plan) -> watchdog.Watchdog | None:
+        """The watchdog, for a migration that reaches zones and has the runbook's
+        [A, [B, C']] window (three peers or more); never for a rollback, the remedy."""
+        if self.options.kind != "migration" or self.remote is None \
+                or len(plan.original.peers) < 3:
+            return None
+        return watchdog.arm(self.client, self.shard, plan.original, remote=self.remote,
+                            run=self.stop)
+
+    def _steps(self, plan: Plan, ctx: EngineContext, result: RunResult) -> None:
         total = len(plan.steps)
         for index, planned in enumerate(plan.steps, start=1):
+            self.stop.check()
             step = self.loaded.playbook.step(planned.id)
             self.console.step(index, total, step.title, step.id)
             if self._record(step.id).status == "done":
@@ -364,11 +398,6 @@ class Runner:
             result.ran.append(step.id)
             result.outcomes[step.id] = dict(outcome.data)
         self._finish_run("done")
-        result.complete = True
-        result.cluster_seconds = self.cluster_seconds
-        result.query_seconds = QUERIES.seconds - self._queries_at_start
-        self.console.say(f"\nShard {self.shard}: {plan.playbook} complete.", "bold green")
-        return result
 
     def _run_step(self, ctx: EngineContext, step: Step) -> Outcome:
         self._current = step
@@ -385,6 +414,7 @@ class Runner:
                 if needs_confirmation(step, outage, get_action(step.action.name)):
                     self._confirm(self._action_question(ctx, step), None,
                                   step.confirm == "typed" or outage is not None)
+                self.stop.check()  # stopped while the operator was asked: do not act
             else:
                 self.console.say(f"  resuming: this step was {resumed_from} when the last run "
                                  "stopped")
@@ -406,6 +436,7 @@ class Runner:
                 self._save_step(step.id, stamp(self._record(step.id), "verifying", self.operator,
                                                outputs=_jsonable(outcome.data),
                                                detail=outcome.detail))
+                self.stop.check()  # the action is done and journalled: resume verifies it
                 if self._stop_after_action:
                     self.console.say(
                         "  The action finished; stopping before its verification as asked "

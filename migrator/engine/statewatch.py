@@ -16,10 +16,10 @@ this run made (``migrator.zk.writes.ours``):
   the run stops, says what changed, and can be resumed once the operator has
   decided (exit 3, ``ForeignWrite``).
 
-Stopping: the watch's callback (kazoo's thread) hands ``ForeignWrite`` to
-``migrator.engine.stopper``, which raises it in the main thread, the way the
-watchdog stops a run (the runner then leaves the journal consistent and
-the step resumable). Armed in the main thread only (it installs the handler).
+Stopping: the watch's callback (kazoo's thread) stops the run with
+``ForeignWrite`` (``migrator.cancellation``): the run's wait raises it, the way the
+watchdog stops a run (the runner then leaves the journal consistent and the step
+resumable).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from migrator.cancellation import Cancellation
 from migrator.cluster.state import describe_freeze, parse_state
-from migrator.engine import stopper
 from migrator.errors import MigratorError, Refused
 from migrator.zk import paths, writes
 
@@ -97,18 +97,15 @@ def _operator_change(before: bytes | None, after: bytes | None,
 
 
 @contextmanager
-def watching(client: Any, shard: str, say: Any, resume_command: str) -> Iterator[None]:
-    """Watch /state for the block; a foreign write raises ``ForeignWrite`` in it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+def watching(client: Any, shard: str, say: Any, resume_command: str,
+             run: Cancellation) -> Iterator[None]:
+    """Watch /state for the block; a foreign write stops ``run`` (``ForeignWrite``)."""
     # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.recipe.watchers import DataWatch
 
     stopped = threading.Event()
     seen: list[bytes | None] = []
     raised: list[str] = []
-    sent: list[ForeignWrite] = []
 
     def changed(data: bytes | None, _stat: Any) -> bool:
         if stopped.is_set():
@@ -130,15 +127,11 @@ def watching(client: Any, shard: str, say: Any, resume_command: str) -> Iterator
         )
         with contextlib.suppress(Exception):  # the alarm matters more than its message
             say(f"  ALARM: /state changed by someone else: {what}")
-        sent.append(error)
-        stopper.stop_main(error)
+        run.cancel(error)
         return False
 
-    stopper.install()
     DataWatch(client, paths.state_path(shard), changed)
     try:
         yield
     finally:
         stopped.set()
-        for error in sent:
-            stopper.drop(error)

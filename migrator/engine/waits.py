@@ -14,8 +14,8 @@ those zones and ``judge`` (pure) decides whether the wait is hopeless:
   plus ``ELECTION_MARGIN`` seconds, counted from the start of the wait.
 
 A hopeless wait ends the step at once with ``HopelessWait`` (exit 1, the step
-stays resumable: ``resume`` re-verifies without acting again), raised in the
-main thread through ``migrator.engine.stopper``. A zone that cannot be asked
+stays resumable: ``resume`` re-verifies without acting again): the guard stops the
+run (``migrator.cancellation``), whose wait then raises it. A zone that cannot be asked
 (SSH down) is *unknown*, never hopeless: the wait runs to its deadline.
 
 Event sources: the election is followed with a ZooKeeper watch (a zone leaving
@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from migrator.engine import stopper
+from migrator import cancellation
 from migrator.errors import StepFailed
 from migrator.remote.versions import reported_version
 from migrator.stepkit.registry import get_action
@@ -57,6 +57,7 @@ class HopelessWait(StepFailed):
 @dataclass(frozen=True)
 class Sample:
     """One look at a zone; None: could not be seen."""
+
     zone: str
     at: float
     sitter: str | None = None
@@ -75,6 +76,7 @@ class Sample:
 @dataclass
 class ZoneClock:
     """Pure accumulator of a zone's samples during one wait."""
+
     started: float
     bad_sitter: int = 0
     old_version: int = 0
@@ -163,14 +165,13 @@ def guard(ctx: Any, step: Any, ref: Any, what: str, timeout: float, outputs: Any
           console: Any, kind: str, resume_command: str) -> Iterator[None]:
     """Watch the zones ``ref`` waits on while the block waits (see the module docstring)."""
     zones = zones_of(ctx, ref) if kind == "migration" else []
-    if not zones or getattr(ctx, "remote", None) is None or \
-            threading.current_thread() is not threading.main_thread():
+    if not zones or getattr(ctx, "remote", None) is None:
         yield
         return
     # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.recipe.watchers import ChildrenWatch
 
-    stopper.install()
+    run = cancellation.current()
     outputs = dict(outputs or {})
     # the zone an action takes down on purpose (a reprovision) is expected to be away
     away = outputs.get("zone") if get_action(step.action.name).takes_zone_down and \
@@ -207,7 +208,7 @@ def guard(ctx: Any, step: Any, ref: Any, what: str, timeout: float, outputs: Any
                         "acting again.",
                     )
                     sent.append(error)
-                    stopper.stop_main(error)
+                    run.cancel(error)
                     return
             with_seen = getattr(console, "seen", None)
             if with_seen is not None:
@@ -219,12 +220,15 @@ def guard(ctx: Any, step: Any, ref: Any, what: str, timeout: float, outputs: Any
         ChildrenWatch(ctx.zk, paths.election_path(ctx.shard), poke)
     thread = threading.Thread(target=loop, name=f"migrator-wait-{step.id}", daemon=True)
     thread.start()
+    ended = False
     try:
         yield
+        ended = True
     finally:
         # not joined: a sample under way must not delay the next step; the thread
         # looks at ``stop`` before anything it does and ends by itself
         stop.set()
         wake.set()
-        for error in sent:
-            stopper.drop(error)
+        if ended:  # the wait ended on its own before it saw the stop: the run goes on
+            for error in sent:
+                run.withdraw(error)

@@ -52,29 +52,27 @@ The replication monitor, decisions:
 * Bounded: one monitor thread and at most one follower thread per log, all
   stopped and joined by ``stop()``; followers wake at least every second to
   notice a stop.
- Armed by a step-start hook during
-runs that reach zones (so not in the engine's ZooKeeper-only tests) and
-never during a rollback (``suppressed``). A stopping alarm interrupts the
-run's main thread with SIGUSR1, whose handler raises ``WatchdogTripped``:
-the runner treats it as it treats Ctrl-C or any failure, leaving the journal
-consistent and the run resumable.
+ The runner arms it explicitly (``arm``) for a migration that reaches zones, never
+for a rollback (the remedy itself), and stops it when the run ends. A stopping
+alarm stops the run (``migrator.cancellation``): the run's wait raises
+``WatchdogTripped``, which the runner treats as it treats any failure, leaving the
+journal consistent and the run resumable.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import queue
-import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from migrator import cancellation
+from migrator.cancellation import Cancellation
 from migrator.cluster.original import OriginalTopology
 from migrator.cluster.shard import MODE_BACKFILLED_FROZEN, ShardSnapshot
 from migrator.cluster.state import iso_now_ms
@@ -85,7 +83,6 @@ from migrator.engine.rollback import DEPOSED_EXPLANATION
 from migrator.errors import Refused
 from migrator.playbook import catalog
 from migrator.remote.manatee_status import parse_status, replication_verdict
-from migrator.stepkit.hooks import on_step_start
 from migrator.steps.remote import status_command
 from migrator.zk import reads
 from migrator.zk.faults import client_closed
@@ -187,6 +184,7 @@ def assess(snapshot: ShardSnapshot, original: OriginalTopology) -> list[Alarm]:
 @dataclass
 class LagClock:
     """Pure: how long the sync has been out of synchronous replication, sample by sample."""
+
     grace: float
     since: float | None = None  # monotonic time of the first bad sample in a row
 
@@ -248,6 +246,7 @@ def remedy_plan(snapshot: ShardSnapshot, history: list[Any], journal: Any) -> li
 
 class ReplicationMonitor:
     """Watches ``primary`` -> ``sync`` synchronous replication (see the module docstring)."""
+
     def __init__(self, remote: Any, shard: str, primary: str, sync: str,
                  on_due: Callable[[str, float], None], *, grace: float = REPLICATION_GRACE,
                  recheck: float = REPLICATION_RECHECK) -> None:
@@ -499,33 +498,24 @@ class Watchdog:
 
 # ---- arming during runs ------------------------------------------------------------------
 
-_LOCK = threading.Lock()
-_ACTIVE: Watchdog | None = None
-_PENDING: list[Alarm] = []
-_SUPPRESSED = 0
 
+def arm(client: Any, shard: str, original: OriginalTopology, *, remote: Any = None,
+        run: Cancellation | None = None, on_alarm: Callable[[Alarm], None] | None = None,
+        grace: float = REPLICATION_GRACE) -> Watchdog:
+    """Start watching: every alarm is said loudly (``alert``), and a stopping one stops
+    ``run`` (the current run's by default, ``migrator.cancellation``) with
+    ``WatchdogTripped``. The runner arms it for a migration that reaches zones and
+    stops it when the run ends; the caller owns what it returns."""
+    stopping = run if run is not None else cancellation.current()
 
-@contextmanager
-def suppressed() -> Iterator[None]:
-    """No watchdog while a rollback (the remedy itself) runs."""
-    global _SUPPRESSED
-    disarm()
-    with _LOCK:
-        _SUPPRESSED += 1
-    try:
-        yield
-    finally:
-        with _LOCK:
-            _SUPPRESSED -= 1
+    def stop_run(alarm: Alarm) -> None:
+        alert(alarm)
+        if alarm.stop:
+            stopping.cancel(WatchdogTripped(alarm.paragraph(), " ".join(alarm.plan) or None))
 
-
-def disarm() -> None:
-    global _ACTIVE
-    with _LOCK:
-        active, _ACTIVE = _ACTIVE, None
-        _PENDING.clear()
-    if active is not None:
-        active.stop()
+    dog = Watchdog(client, shard, original, on_alarm or stop_run, remote=remote, grace=grace)
+    dog.start()
+    return dog
 
 
 def alert(alarm: Alarm, stream: Any = None, events: Any = None) -> None:
@@ -545,56 +535,3 @@ def alert(alarm: Alarm, stream: Any = None, events: Any = None) -> None:
     # stdout never gets it (the paragraph above is on stderr)
 
     emit_current("alarm", **alarm.to_json())
-
-
-def _handler(_signum: int, _frame: Any) -> None:
-    with _LOCK:
-        alarm = _PENDING.pop(0) if _PENDING else None
-    if alarm is not None:
-        raise WatchdogTripped(alarm.paragraph(), " ".join(alarm.plan) or None)
-
-
-def _stop_main(alarm: Alarm) -> None:
-    alert(alarm)
-    if not alarm.stop:
-        return
-    with _LOCK:
-        if _ACTIVE is None:
-            return  # disarmed meanwhile: the run is over
-        _PENDING.append(alarm)
-    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGUSR1)
-
-
-def arm(client: Any, shard: str, original: OriginalTopology,
-        on_alarm: Callable[[Alarm], None] | None = None, remote: Any = None,
-        *, grace: float = REPLICATION_GRACE) -> Watchdog | None:
-    """Start watching for this run (once per client); in the main thread only, since it
-    installs the SIGUSR1 handler that stops the run."""
-    global _ACTIVE
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    with _LOCK:
-        if _SUPPRESSED:
-            return None
-        if _ACTIVE is not None and _ACTIVE.client is client and _ACTIVE.alive:
-            return _ACTIVE
-    disarm()
-    signal.signal(signal.SIGUSR1, _handler)
-    dog = Watchdog(client, shard, original, on_alarm or _stop_main, remote=remote, grace=grace)
-    with _LOCK:
-        _ACTIVE = dog
-    dog.start()
-    return dog
-
-
-@on_step_start
-def arm_for_step(ctx: Any, _step: Any) -> None:
-    """Armed for migrations that reach zones (a real run, or the sandbox)."""
-    original = getattr(ctx, "original", None)
-    if getattr(ctx, "remote", None) is None or not isinstance(original, OriginalTopology):
-        return
-    if len(original.peers) < 3:
-        return  # no [A, [B, C']] window with fewer peers
-    if os.environ.get("MIGRATOR_NO_WATCHDOG"):
-        return
-    arm(ctx.zk, ctx.shard, original, remote=ctx.remote)

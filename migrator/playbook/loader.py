@@ -34,6 +34,7 @@ class PlaybookError(BadInput):
 @dataclass(frozen=True)
 class LoadedPlaybook:
     """A validated playbook with where it came from and the digest of its bytes."""
+
     playbook: Playbook
     source: str  # the file it came from (or a name for built-ins)
     digest: str  # sha256 of the bytes, recorded in the journal
@@ -198,6 +199,7 @@ def is_role(value: str) -> bool:
 
 class _Locator:
     """Maps a validation error location onto the YAML node tree for a line number."""
+
     def __init__(self, source: str, root: Any, data: dict[str, Any]) -> None:
         self.source = source
         self.root = root

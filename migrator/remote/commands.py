@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from migrator import cancellation
 from migrator.remote.connection import ZoneConnection
 from migrator.remote.errors import ConnectionDropped, RemoteCommandFailed, RemoteCommandTimeout
 from migrator.remote.sshlib import close_channel
@@ -34,6 +35,7 @@ def to_shell(command: str | Sequence[str]) -> str:
 @dataclass(frozen=True)
 class CommandResult:
     """A remote command's exit status and output (bounded)."""
+
     zone: str
     command: str
     status: int | None  # None: no exit status (closed after flooding)
@@ -88,7 +90,9 @@ def run_command(
         truncated = flooded = False
         received = 0
         fileno = channel.fileno()
+        run = cancellation.current()
         while True:
+            run.check()  # the run was stopped while the command ran (the watchdog)
             while channel.recv_ready():
                 chunk = channel.recv(_CHUNK)
                 received += len(chunk)
@@ -114,7 +118,7 @@ def run_command(
                     "Check the zone (is it overloaded or the command waiting for input?) "
                     "and rerun, or raise the timeout.",
                 )
-            select.select([fileno], [], [], min(remaining, 1.0))
+            select.select([fileno, run.fileno()], [], [], min(remaining, 1.0))
         status: int | None = None
         if not flooded:
             # paramiko leaves -1 when no exit-status arrived: the process died of a

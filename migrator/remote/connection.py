@@ -59,6 +59,7 @@ DEFAULT_IDENTITIES = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 
 class Connector:
     """Opens transports for endpoints under one host-key policy and connect timeout."""
+
     def __init__(
         self,
         known_hosts: KnownHosts,
@@ -259,6 +260,7 @@ class Connector:
 
 class ZoneConnection:
     """The one transport of one zone, opened lazily and re-opened after a drop."""
+
     def __init__(self, endpoint: Endpoint, connector: Connector) -> None:
         self.endpoint = endpoint
         self.connector = connector

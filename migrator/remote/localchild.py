@@ -26,11 +26,12 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from migrator import cancellation
 
 # Runs the command given after it once a "1" arrives on stdin; anything else (EOF: the
 # migrator died before journalling us) ends it untouched, with status 125.
@@ -63,6 +64,7 @@ def hostname() -> str:
 @dataclass(frozen=True)
 class ChildInfo:
     """What the journal keeps of a local child."""
+
     pid: int
     pgid: int
     start: str | None
@@ -91,28 +93,36 @@ def child_state(intent: dict[str, Any]) -> str:
     return "alive"
 
 
-def wait_gone(pid: int, timeout: float) -> bool:
-    """Wait (bounded) until ``pid`` exits, woken by its pidfd; True when it is gone."""
-    deadline = time.monotonic() + max(timeout, 0.0)
+def _until_exit(pid: int, timeout: float) -> None:
+    """Block until ``pid`` exits (its pidfd), the run stops, or ``timeout`` passes."""
     try:
         fd = os.pidfd_open(pid)
     except (ProcessLookupError, OSError, AttributeError):
-        fd = None
-    if fd is not None:
-        try:
-            poller = select.poll()
-            poller.register(fd, select.POLLIN)
-            poller.poll(max(deadline - time.monotonic(), 0.0) * 1000)
-        finally:
-            os.close(fd)
+        return
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.register(cancellation.current().fileno(), select.POLLIN)
+        poller.poll(max(timeout, 0.0) * 1000)
+    finally:
+        os.close(fd)
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    """Wait (bounded) until ``pid`` exits, woken by its pidfd; True when it is gone. A
+    run stopped meanwhile (``migrator.cancellation``) ends the wait with the run's stop;
+    the child goes on in its own session."""
+    _until_exit(pid, timeout)
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)  # reap it when it is ours
+    cancellation.current().check()
     return process_start(pid) is None
 
 
 @dataclass
 class LocalChild:
     """A started (gated) child: release it, then wait for it."""
+
     process: subprocess.Popen[bytes]
     info: ChildInfo
     stdout_path: Path
@@ -129,13 +139,13 @@ class LocalChild:
     def wait(self, timeout: float) -> int | None:
         """The exit status, or None if it is still running at the deadline.
 
-        A KeyboardInterrupt raised while waiting leaves the child running (unlike
+        Woken by the child's pidfd, or by the run stopping (which raises the run's stop).
+        A KeyboardInterrupt or a stopped run leaves the child running (unlike
         ``subprocess.run``, which kills it).
         """
-        try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
+        _until_exit(self.process.pid, timeout)
+        cancellation.current().check()
+        return self.process.poll()
 
     def output(self, limit: int) -> tuple[bytes, bytes, bool]:
         out = _read_bounded(self.stdout_path, limit)

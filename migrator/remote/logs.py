@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from migrator import cancellation
 from migrator.remote.commands import DEFAULT_MAX_OUTPUT, _dropped, run_command
 from migrator.remote.connection import ZoneConnection
 from migrator.remote.errors import LogUnavailable
@@ -50,6 +51,7 @@ class FileState:
 @dataclass(frozen=True)
 class LogMark:
     """Where a log stood when a step started (persisted in the journal's marks)."""
+
     zone: str
     path: str
     offset: int
@@ -200,6 +202,7 @@ def _unreadable(connection: ZoneConnection, path: str, result: Any, head: bytes
 @dataclass(frozen=True)
 class LogEnd:
     """A log's identity and size (``mark``) and up to ``max_bytes`` of its end, read at once."""
+
     mark: LogMark
     data: bytes
     cut: bool  # the data starts inside the file (its first line may be partial)
@@ -239,6 +242,7 @@ def follow_command(path: str, offset: int, tail: str = "tail") -> str:
 
 class LogFollower:
     """Lines appended to a zone's log, as they are written."""
+
     def __init__(self, connection: ZoneConnection, mark: LogMark, plan: ReadPlan,
                  timeout: float, tail: str = "tail") -> None:
         self.connection = connection
@@ -257,7 +261,6 @@ class LogFollower:
             # deferred: paramiko costs ~110 ms to import; only zone work pays it
             import paramiko
 
-
             if not isinstance(exc, paramiko.SSHException | OSError | EOFError):
                 raise
             close_channel(self._channel)
@@ -271,7 +274,9 @@ class LogFollower:
         """Complete lines until ``deadline`` (monotonic) or until the channel ends."""
         channel = self._channel
         fileno = channel.fileno()
+        run = cancellation.current()
         while True:
+            run.check()  # the run was stopped while it followed the log
             got = False
             while channel.recv_ready():
                 chunk = channel.recv(_CHUNK)
@@ -287,7 +292,7 @@ class LogFollower:
             if remaining <= 0:
                 return
             if not got:
-                select.select([fileno], [], [], remaining)
+                select.select([fileno, run.fileno()], [], [], remaining)
 
     def _split(self, chunk: bytes, base: int) -> Iterator[bytes]:
         start = 0

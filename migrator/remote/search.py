@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from migrator import cancellation
 from migrator.remote.bunyan import LogRecord, RecordMatch, parse_line
 from migrator.remote.errors import ConnectionDropped, ZoneUnreachable
 from migrator.remote.logs import LogMark
@@ -103,7 +104,8 @@ def wait_for_record(
             notes.add(f"reconnecting: {exc.message}", key="reconnecting")
             if time.monotonic() + backoff >= deadline:
                 break
-            time.sleep(backoff)  # no event says when the zone's sshd is back
+            # no event says when the zone's sshd is back; a stopped run ends the wait
+            cancellation.current().wait(backoff)
             backoff = min(backoff * 2, 4.0)
             continue
         backoff = 0.25

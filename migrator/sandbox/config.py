@@ -143,6 +143,11 @@ class SandboxConfig:
     def zone_dir(self, zone: ZoneConfig) -> Path:
         return self.directory / "zones" / zone.uuid
 
+    @property
+    def client_dir(self) -> Path:
+        """The write client's records (``migrator.outagerecords``)."""
+        return self.directory / "client"
+
     def pid_file(self, name: str) -> Path:
         return self.directory / "pids" / f"{name}.pid"
 

@@ -91,6 +91,7 @@ def _sshd_quote(value: str) -> str:
 @dataclass
 class SshServer:
     """An ``sshd`` on ``host:port``; config, keys, pid file and log live under ``workdir``."""
+
     workdir: Path
     host: str
     authorized_keys: Path

@@ -54,7 +54,7 @@ def sandbox_status(directory: Path) -> dict[str, Any]:
             "state_role": _state_role(state, zone.peer_id),
             "pg": None if pg is None else {k: pg[k] for k in ("role", "wal", "writable")},
         })
-    stats = read_stats(directory)
+    stats = read_stats(config.client_dir)
     return {
         "pg": config.pg,
         "directory": str(directory),
@@ -70,7 +70,7 @@ def sandbox_status(directory: Path) -> dict[str, Any]:
         "client": {
             "running": procs.recorded_pid(config.pid_file("client")) is not None,
             "stats": stats,
-            "outages": read_outages(directory),
+            "outages": read_outages(config.client_dir),
             # real postgres only: `sandbox verify`'s counts
             **({"writes": _writes(directory, config.pg, zk_running)} if config.pg == "real"
                else {}),

@@ -66,6 +66,7 @@ def choose_primary(state: bytes | None, election: list[tuple[str, bytes | None]]
 
 class PrimaryTracker:
     """Watches /state and the election; the writer asks for the current primary."""
+
     def __init__(self, client: Any, shard: str) -> None:
         self.client = client
         self.shard = shard

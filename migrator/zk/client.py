@@ -21,6 +21,7 @@ DEFAULT_PORT = 2181
 @dataclass(frozen=True)
 class ZkTarget:
     """A connection string (``host:port,host:port[/chroot]``) as the operator gave it."""
+
     connection_string: str
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
 

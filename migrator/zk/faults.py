@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from migrator import cancellation
 from migrator.errors import EXIT_BAD_INPUT, MigratorError
 
 T = TypeVar("T")
@@ -154,11 +155,14 @@ class SessionGuard:
                 return 0.0
             since = self.lost_since if self.lost_since is not None else started
             deadline = since + self.session_timeout + RECONNECT_MARGIN
-            while not self.connected and not self.gave_up:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._cond.wait(left)
+            run = cancellation.current()
+            with run.waking(self._notify):
+                while not self.connected and not self.gave_up:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+                    run.check()
             if not self.connected:
                 self.gave_up = True
                 raise ZooKeeperLost(
@@ -170,6 +174,10 @@ class SessionGuard:
                     f"`{self.resume_command}`.",
                 )
         return time.monotonic() - started
+
+    def _notify(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
 
     def _say(self, text: str) -> None:
         # a message must never break kazoo's connection thread

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from migrator import cancellation
 from migrator.zk import paths
 
 if TYPE_CHECKING:
@@ -27,6 +28,10 @@ class _Latest:
         self.value: Any = None
         self.generation = 0
         self.closed = False
+
+    def wake(self) -> None:
+        """Make the waiter look again (the value unchanged)."""
+        self.deliver(self.value)
 
     def deliver(self, value: Any) -> bool:
         """Returns False once the wait is over, which tells kazoo to drop the watch."""
@@ -73,7 +78,8 @@ def wait_for(
 ) -> tuple[T | None, Any]:
     """Block until ``predicate(value)`` returns non-None or ``timeout`` passes.
 
-    Returns (the predicate's result or None on timeout, the last value seen).
+    Returns (the predicate's result or None on timeout, the last value seen). A run
+    stopped meanwhile (``migrator.cancellation``) ends the wait with the run's stop.
     """
     latest = _Latest()
     subscribe(latest.deliver)
@@ -87,11 +93,13 @@ def wait_for(
     timer.daemon = True
     timer.start()
     seen = 0
+    run = cancellation.current()
     try:
-        with latest.changed:
+        with run.waking(latest.wake), latest.changed:
             while True:
                 while latest.generation == seen and not deadline.is_set():
                     latest.changed.wait()
+                run.check()  # the run was stopped (the watchdog, a foreign write)
                 seen = latest.generation
                 result = predicate(latest.value)
                 if result is not None:

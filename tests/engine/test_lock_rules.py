@@ -117,7 +117,8 @@ def test_a_foreign_freeze_during_a_wait_stops_the_run_resumably(
     thread = threading.Thread(target=operator, daemon=True)
     thread.start()
     with pytest.raises(ForeignWrite) as stopped, \
-            watching(kazoo, SHARD, runner.console.say, "migrator resume --inventory inv.yaml"):
+            watching(kazoo, SHARD, runner.console.say, "migrator resume --inventory inv.yaml",
+                     runner.stop):
         runner.execute()
     thread.join(10)
     error = stopped.value
@@ -146,7 +147,7 @@ def test_the_peers_own_writes_and_ours_are_no_alarm(
 
     thread = threading.Thread(target=peer, daemon=True)
     thread.start()
-    with watching(kazoo, SHARD, runner.console.say, "migrator resume"):
+    with watching(kazoo, SHARD, runner.console.say, "migrator resume", runner.stop):
         result = runner.execute()
     thread.join(10)
     assert result.complete, stream.getvalue()

@@ -67,7 +67,7 @@ def test_the_sync_reprovision_window_comes_from_the_zones_not_inferred(
     assert observed, ran.stderr
     window = observed[0]
     assert window["source"] == "zones" and window["inferred"] is False, window
-    truth = [r for r in read_outages(config.directory)
+    truth = [r for r in read_outages(config.client_dir)
              if began <= parse_iso(str(r["start"])) <= ended]
     assert truth, "the write client saw no outage during the sync's reprovision"
     client = truth[0]

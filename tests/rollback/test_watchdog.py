@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from migrator.cancellation import Cancellation
 from migrator.engine import watchdog
 from migrator.engine.events import EventSink, current
 from migrator.engine.journal_store import JournalStore
@@ -26,18 +27,19 @@ def test_primary_lost_in_the_mixed_window_stops_the_run_and_names_the_remedy(
     config = sandbox(nodes=3, with_client=True)
     migrate_until(config, "backfill", tmp_path / "audit")  # C' reprovisioned, /state written
     primary, _sync, original_async = config.zones
+    run = Cancellation()  # what a run waits on: the watchdog stops it
     with zk_of(config) as client, current(EventSink()):
         journal = JournalStore(client, config.shard).load()
         assert journal is not None
-        dog = watchdog.arm(client, config.shard, journal.original)
+        dog = watchdog.arm(client, config.shard, journal.original, run=run)
         assert dog is not None and dog.alive
         try:
             capsys.readouterr()
             stop_peer(config.directory, primary.uuid)
             with pytest.raises(watchdog.WatchdogTripped) as caught:
-                threading.Event().wait(WAIT)  # a run blocked in a wait, as in a check
+                run.wait(WAIT)  # a run blocked in a wait, as in a check
         finally:
-            watchdog.disarm()
+            dog.stop()
     assert caught.value.exit_status == 3
     assert watchdog.RUNBOOK_WARNING in caught.value.message
     assert f"roll back the original async {original_async.uuid} now" in caught.value.message

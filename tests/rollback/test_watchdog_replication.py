@@ -24,6 +24,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from migrator.cancellation import Cancellation
 from migrator.cluster.state import iso_now_ms
 from migrator.engine import watchdog
 from migrator.engine.events import EventSink, current
@@ -37,6 +38,7 @@ from migrator.sandbox.waits import wait_writable
 from migrator.zk import reads
 from tests.rollback.conftest import WAIT, drive, migrate_until, zk_of
 from tests.sandbox.conftest import SandboxFactory, adm_status
+from tests.waiting import until
 
 # ---- the grace clock (pure) --------------------------------------------------------------
 
@@ -109,18 +111,19 @@ def test_sync_out_of_synchronous_replication_stops_the_run_and_names_the_remedy(
 ) -> None:
     config = sandbox(nodes=3)
     primary, _sync, new_sync = config.zones
+    run = Cancellation()  # what a run waits on: the watchdog stops it
     with frozen_window(config, tmp_path) as (client, original, remote), current(EventSink()):
-        dog = watchdog.arm(client, config.shard, original, remote=remote, grace=3.0)
+        dog = watchdog.arm(client, config.shard, original, remote=remote, grace=3.0, run=run)
         assert dog is not None and dog.alive
         capsys.readouterr()
         try:
             pause_replication(new_sync.ip, new_sync.pg_port, True)
             with pytest.raises(watchdog.WatchdogTripped) as caught:
-                threading.Event().wait(WAIT)  # a run blocked in a wait, as in a check
+                run.wait(WAIT)  # a run blocked in a wait, as in a check
             threads = dog.threads
             assert any(t.name == "migrator-watchdog-replication" for t in threads)
         finally:
-            watchdog.disarm()
+            dog.stop()
             _resume_replication(new_sync)
         # still in the election: this is not the sync leaving it
         snapshot = reads.read_shard(client, config.shard)
@@ -170,13 +173,14 @@ def test_healthy_replication_with_writes_flowing_raises_nothing(
             before = wait_for_record(stats, lambda r: str(r.get("updated", "")) >= since
                                      and r.get("primary") == primary.peer_id, WAIT)
             assert before is not None
-            threading.Event().wait(8.0)  # the window, with the client writing through it
+            # the window, with the client writing through it: 16 samples, every 0.5 s
+            until(lambda: dog.monitor is not None and dog.monitor.samples >= 16, WAIT,
+                  "the replication monitor sampling through the window")
             since = iso_now_ms()
             after = wait_for_record(stats, lambda r: str(r.get("updated", "")) >= since, WAIT)
             assert after is not None
             monitor = dog.monitor
             assert monitor is not None and monitor.alive
-            assert monitor.samples >= 8  # every 0.5 s at least, so ~16
             # the window ends with the unfreeze: the monitor stops by itself
             drive(config, "unfreeze")
             for thread in monitor.threads:

@@ -114,7 +114,7 @@ def test_runbook_migration_frozen_then_unfrozen_takeover(sandbox: SandboxFactory
     assert status["sync"]["repl"]["client_addr"] == sync.ip
     assert status["sync"]["repl"]["sync_state"] == "async"
     assert status["async"]["zoneId"] == sync.uuid
-    outages_before = read_outages(config.directory)
+    outages_before = read_outages(config.client_dir)
 
     # Frozen: stopping the primary makes the sync back off with ClusterFrozenError
     since = iso_now_ms()
@@ -166,7 +166,7 @@ def test_runbook_migration_frozen_then_unfrozen_takeover(sandbox: SandboxFactory
     window = wait_for_record(config.directory / "client" / "outages.jsonl",
                              lambda r: r["to"] == async_.peer_id, TIMEOUT)
     assert window is not None and window["from"] == primary.peer_id
-    assert len(read_outages(config.directory)) == len(outages_before) + 1
+    assert len(read_outages(config.client_dir)) == len(outages_before) + 1
 
 
 def test_old_primary_rejoins_as_async_in_2014_mode(sandbox: SandboxFactory) -> None:

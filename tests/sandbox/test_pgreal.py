@@ -14,12 +14,12 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from migrator.cancellation import Cancellation
 from migrator.sandbox import pgdata, pgquery
 from migrator.sandbox.config import SandboxConfig, ZoneConfig, load_config
 from migrator.sandbox.manage import down
@@ -272,18 +272,19 @@ def test_held_walreceiver_refuses_the_unfreeze_and_trips_the_watchdog_then_compl
     try:
         _replay_behind(primary_zone(fresh) or fresh.zones[0], new_sync)  # commits wait
         inventory = load_inventory(config.directory / "inventory.yaml")
+        run = Cancellation()  # what a run waits on: the watchdog stops it
         with zk_client(config) as client, RemoteSession(inventory, use_agent=False) as remote:
             journal = JournalStore(client, config.shard).load()
             assert journal is not None
             dog = watchdog.arm(client, config.shard, journal.original, remote=remote,
-                               grace=2.0)
+                               grace=2.0, run=run)
             assert dog is not None
             try:
                 with pytest.raises(watchdog.WatchdogTripped) as caught:
-                    threading.Event().wait(WAIT)  # a run blocked in a wait, as in a check
+                    run.wait(WAIT)  # a run blocked in a wait, as in a check
                 assert "sync" in str(caught.value).lower()
             finally:
-                watchdog.disarm()
+                dog.stop()
         # the run does not unfreeze: its watchdog (sync behind before the unfreeze) or the
         # unfreeze step's replication_synced precondition stops it, the shard stays frozen
         refused = _migrator("run", "--inventory", _inventory(config), "--yes",

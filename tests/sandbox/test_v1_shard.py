@@ -47,7 +47,7 @@ def test_three_v1_nodes_write_and_fail_over_by_election_order(sandbox: SandboxFa
         up(config.directory, UpOptions(nodes=3))
     assert up(config.directory, UpOptions(nodes=3, reuse=True)).zones == config.zones
 
-    assert read_outages(config.directory) == []
+    assert read_outages(config.client_dir) == []
 
     # the inventory's sitter_disable command, run in the zone over ssh
     stopped_at = iso_now_ms()
@@ -89,6 +89,6 @@ def test_three_v1_nodes_write_and_fail_over_by_election_order(sandbox: SandboxFa
                                                      primary.peer_id]
     log_path = zone_ssh(config, primary, "sitter-ctl log").stdout.strip()
     assert log_path == str(config.zone_dir(primary) / "sitter.log")
-    stats = read_stats(config.directory)
+    stats = read_stats(config.client_dir)
     assert stats is not None and stats["writes_ok"] + stats["writes_failed"] > 0
     json.dumps(document)  # what `sandbox status --json` prints

@@ -87,3 +87,26 @@ def test_wait_for_sees_a_peer_leave_the_election(
     finally:
         leaver.cancel()
         disconnect(client)
+
+
+def test_a_watch_wait_ends_when_the_run_is_stopped(zk: Any) -> None:
+    """A run blocked on a watch (here /state that never appears) raises the run's stop
+    as soon as another thread stops the run, not at its deadline."""
+    from migrator.cancellation import Cancellation, active
+    from migrator.errors import Refused
+    from migrator.zk.watches import wait_for, watch_state
+
+    zk.ensure_path("/manatee/1.moray.test/election")
+    run = Cancellation()
+    stop = Refused("stopped by a test", None)
+    subscribed = threading.Event()
+
+    def subscribe(deliver: Any) -> None:
+        watch_state(zk, "1.moray.test", deliver)
+        subscribed.set()
+
+    threading.Thread(target=lambda: subscribed.wait(10) and run.cancel(stop),
+                     daemon=True).start()
+    with active(run), pytest.raises(Refused) as raised:
+        wait_for(subscribe, lambda data: data, 300.0)
+    assert raised.value is stop
