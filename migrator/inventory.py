@@ -587,9 +587,6 @@ class Inventory(Record):
             f"Known zones: {known}.",
         )
 
-    def all_zones(self) -> dict[str, SshTarget]:
-        return {**self.zones, **self.morays}
-
     def sitter_log(self, zone_id: str) -> Path | None:
         """The log path when the inventory fixes it (None: ask the zone with the command)."""
         return self.zone(zone_id).sitter_log or self.commands.sitter_log.path

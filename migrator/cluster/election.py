@@ -8,7 +8,7 @@ rest asyncs in a replication chain.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,5 +174,3 @@ def require_peers(topology: LegacyTopology) -> None:
         )
 
 
-def topology_names(nodes: Sequence[ElectionNode]) -> list[str]:
-    return [n.name for n in nodes]

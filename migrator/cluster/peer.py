@@ -50,10 +50,6 @@ class Peer:
     def to_json(self) -> dict[str, Any]:
         return dict(self.document)
 
-    def short(self) -> str:
-        """The first eight characters of the zone id, as manatee-adm prints them."""
-        return self.zone_id[:8]
-
     def __hash__(self) -> int:
         return hash(self.id)
 

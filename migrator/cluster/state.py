@@ -67,10 +67,6 @@ class ClusterState:
         return [Peer(p) for p in self.document.get("deposed") or []]
 
     @property
-    def init_wal(self) -> str:
-        return str(self.document["initWal"])
-
-    @property
     def freeze(self) -> Freeze | None:
         value = self.document.get("freeze")
         if not value:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -71,14 +70,6 @@ def cluster_key(client: Any) -> str:
     if chroot:
         key += "+" + chroot
     return quote(key, safe=",:.+-_[]")
-
-
-@dataclass
-class StoredJournal:
-    """A journal with the ZooKeeper version it was read at (for versioned writes)."""
-
-    journal: Journal
-    version: int
 
 
 class JournalStore:

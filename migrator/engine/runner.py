@@ -297,7 +297,6 @@ class Runner:
         if self.journal is not None:
             consistency.require_agreement(self.journal, snapshot, self.loaded.playbook,
                                           observed, self.options.kind)
-        self._snapshot_mode = snapshot.mode
         return plan, ctx
 
     # ---- running --------------------------------------------------------------------

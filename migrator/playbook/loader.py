@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 import migrator.steps  # noqa: F401  (registers the built-in checks and actions)
-from migrator.cluster.original import ROLES, ROLES_BY_PEERS
+from migrator.cluster.original import ROLES_BY_PEERS
 from migrator.errors import BadInput
 from migrator.inputfile import MAX_INPUT_BYTES
 from migrator.record import Problem, RecordError
@@ -191,10 +191,6 @@ def _role_refs(value: Any, key: Loc = ()) -> list[tuple[Loc, str]]:
         for i, v in enumerate(value):
             found.extend(_role_refs(v, (*key, i)))
     return found
-
-
-def is_role(value: str) -> bool:
-    return value in ROLES
 
 
 class _Locator:

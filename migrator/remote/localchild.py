@@ -33,16 +33,16 @@ from typing import Any
 
 from migrator import cancellation
 
+NOT_RELEASED = 125  # the gate's status when the migrator died before releasing it
 # Runs the command given after it once a "1" arrives on stdin; anything else (EOF: the
-# migrator died before journalling us) ends it untouched, with status 125.
+# migrator died before journalling us) ends it untouched, with status NOT_RELEASED.
 _GATE = (
     "import os,sys\n"
     "go = os.read(0, 1)\n"
-    "if go != b'1': sys.exit(125)\n"
+    f"if go != b'1': sys.exit({NOT_RELEASED})\n"
     "fd = os.open(os.devnull, os.O_RDONLY); os.dup2(fd, 0); os.close(fd)\n"
     "os.execvp(sys.argv[1], sys.argv[1:])\n"
 )
-NOT_RELEASED = 125
 
 
 def process_start(pid: int) -> str | None:

@@ -141,7 +141,6 @@ class V2Peer:
         self.role = UNKNOWN
         self.gen = -1
         self.updating = False
-        self.updating_state: dict[str, Any] | None = None
         self.zkstate: dict[str, Any] | None = None
         self.zkpeers: list[dict[str, Any]] | None = None
         self.pg_online: bool | None = None
@@ -256,7 +255,7 @@ class V2Peer:
         self.log.info("assuming role", {"role": PRIMARY})
         self.role = PRIMARY
         self.pg_upstream = None
-        self.eval_cluster_state(norest=True)
+        self.eval_cluster_state()
         self.pg_apply_config()
 
     def assume_sync(self) -> None:
@@ -264,7 +263,7 @@ class V2Peer:
         self.log.info("assuming role", {"role": SYNC})
         self.role = SYNC
         self.pg_upstream = dict(self.zkstate["primary"])
-        self.eval_cluster_state(norest=True)
+        self.eval_cluster_state()
         self.pg_apply_config()
 
     def assume_async(self, which: int) -> None:
@@ -286,7 +285,7 @@ class V2Peer:
         self.pg_apply_config()
 
     # ---- the decision ------------------------------------------------------------
-    def eval_cluster_state(self, norest: bool = False) -> None:
+    def eval_cluster_state(self) -> None:
         if self.dead:
             return
         if self.updating:
@@ -423,7 +422,6 @@ class V2Peer:
         }
         if not deposed and self.deposed_mode == "async":
             del new_state["deposed"]
-        self.updating_state = new_state
         try:
             if self.zkstate.get("freeze"):
                 raise _TakeoverError("ClusterFrozenError", "cluster is frozen")
@@ -452,7 +450,6 @@ class V2Peer:
             self.schedule(BACKOFF_SECONDS, self._after_backoff)
             return
         self.zkstate = new_state
-        self.updating_state = None
         self.updating = False
         self.gen = int(new_state["generation"])
         self.log.info("declared new generation")
@@ -460,7 +457,6 @@ class V2Peer:
 
     def _after_backoff(self) -> None:
         self.updating = False
-        self.updating_state = None
         self.eval_cluster_state()
 
     def start_update_asyncs(self, new_asyncs: list[dict[str, Any]]) -> None:

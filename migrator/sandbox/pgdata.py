@@ -297,13 +297,3 @@ def _remove_segment(shmid: int) -> None:
                            check=False)
 
 
-def segments_of(datadir: Path) -> list[int]:
-    """SysV segments still present for ``datadir``'s last postmaster (tests, `down`)."""
-    _, shmid = _postmaster_info(datadir)
-    if shmid is None:
-        return []
-    try:
-        table = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
-    except OSError:
-        return []
-    return [shmid for line in table if line.split()[1:2] == [str(shmid)]]

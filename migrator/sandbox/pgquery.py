@@ -30,10 +30,6 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
-def postgres_url(host: str, port: int) -> str:
-    return f"postgresql://{PG_USER}@{host}:{port}/postgres"
-
-
 @contextlib.contextmanager
 def connect(host: str, port: int, timeout: float = 2.0, **extra: str) -> Iterator[Any]:
     # deferred: psycopg costs ~120 ms to import; only real-PostgreSQL sandboxes pay it
@@ -47,11 +43,6 @@ def connect(host: str, port: int, timeout: float = 2.0, **extra: str) -> Iterato
         yield connection
     finally:
         connection.close()
-
-
-def peer_connect(peer: dict[str, Any], timeout: float = 2.0) -> Any:
-    host, port = pg_address(peer)
-    return connect(host, port, timeout)
 
 
 REPL_QUERY = (

@@ -268,11 +268,6 @@ class RealPostgres:
         user = pg_user()
         os.chown(path, user.pw_uid, user.pw_gid)
 
-    def rebuild(self, upstream: dict[str, Any]) -> None:
-        """Replace the data directory with a base backup of ``upstream`` (stopped after)."""
-        with self._lock:
-            self._rebuild(PgConfig("async", upstream))
-
     def _rebuild(self, config: PgConfig) -> None:
         assert config.upstream is not None
         host, port = pg_address(config.upstream)

@@ -45,8 +45,6 @@ from migrator.zk.watches import wait_for, watch_election
 RECORD_STEP = "record-topology"
 
 
-
-
 def _distinct_roles(value: list[str]) -> list[str]:
     for role in value:
         original_role(role)
@@ -155,14 +153,6 @@ def election_empty(snap: ShardSnapshot, original: OriginalTopology) -> Outcome:
     if left:
         return Outcome(False, f"still in the election: {', '.join(left)}")
     return Outcome(True, "no peer of the shard is in the election (every sitter is down)")
-
-
-def deposed_roles(snap: ShardSnapshot, original: OriginalTopology) -> list[str]:
-    """Original roles of the peers /state lists as deposed."""
-    if snap.state is None:
-        return []
-    ids = {p.id for p in snap.state.deposed}
-    return [p.role for p in original.peers if p.peer_id in ids]
 
 
 def zone_deposed(snap: ShardSnapshot, original: OriginalTopology, role: str) -> Outcome:
