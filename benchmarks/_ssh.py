@@ -10,7 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from migrator.inventory import Inventory, load_inventory
+from migrator.inventory.load import load_inventory
+from migrator.inventory.model import Inventory
 from migrator.sandbox.sshd import SshServer, generate_keypair
 
 FAST_SHELL = '/bin/sh -c "$SSH_ORIGINAL_COMMAND"'

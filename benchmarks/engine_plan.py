@@ -46,7 +46,7 @@ def main() -> None:
                 cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
             from migrator.commands import engine
             from migrator.commands.session import zk_session
-            from migrator.inventory import load_inventory
+            from migrator.inventory.load import load_inventory
 
             loaded = load_inventory(inventory)
             warm = []

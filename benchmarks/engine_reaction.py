@@ -63,7 +63,7 @@ def measure(config: Any, kind: str, samples: int, tmp: Path) -> list[float]:
     from kazoo.client import KazooClient
 
     from migrator.commands.engine import remote_session
-    from migrator.inventory import load_inventory
+    from migrator.inventory.load import load_inventory
 
     engine_client = KazooClient(hosts=config.zk_connection)
     writer_client = KazooClient(hosts=config.zk_connection)

@@ -30,7 +30,7 @@ def main() -> None:
     from migrator.commands import engine
     from migrator.commands.session import zk_session
     from migrator.engine.runner import RunOptions
-    from migrator.inventory import load_inventory
+    from migrator.inventory.load import load_inventory
 
     with tempfile.TemporaryDirectory() as tmp:
         config = up(Path(tmp) / "sandbox", UpOptions(nodes=3, with_client=True, access="ssh"))

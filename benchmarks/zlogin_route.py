@@ -26,7 +26,7 @@ from pathlib import Path
 
 from migrator.discovery.build import discover
 from migrator.discovery.headnode_inventory import load_headnode_inventory
-from migrator.inventory import load_inventory
+from migrator.inventory.load import load_inventory
 from migrator.remote.bunyan import RecordMatch, parse_line
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.config import IMAGES

@@ -1,14 +1,15 @@
 """Generate the man pages (migrator.1, migrator-<command>.1, ...) from the click commands.
 
-    .venv/bin/python scripts/manpages.py [TARGET_DIR]     # default: build/man
+    .venv/bin/python scripts/manpages.py [TARGET_DIR]     # default: man/man1
 
 click-man writes one page per command and subcommand from the same help texts
 and options `--help` shows, so the pages never drift from the program. The
 ``migrator`` group registers its commands lazily (for start-up time), and
 click-man walks a group's ``commands`` mapping, so the pages are generated
-from an eager copy of the group holding every command. `scripts/setup.sh`
-runs this; the pages are build output (``build/`` is not committed). Read one
-with ``man -l build/man/migrator-run.1``.
+from an eager copy of the group holding every command. The pages are committed
+(``man/man1``), a test checks they are what this script writes now, a wheel ships
+them in its data (``share/man/man1``), and `scripts/setup.sh` installs them where
+``man migrator`` finds them.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def main(argv: list[str]) -> int:
 
     from migrator import __version__
 
-    target = Path(argv[0] if argv else "build/man")
+    target = Path(argv[0] if argv else "man/man1")
     target.mkdir(parents=True, exist_ok=True)
     write_man_pages("migrator", eager_group(), version=__version__, target_dir=str(target))
     pages = sorted(p.name for p in target.glob("*.1"))

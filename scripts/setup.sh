@@ -10,6 +10,7 @@ need_apt=()
 command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
 command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+command -v man >/dev/null 2>&1 || need_apt+=(man-db)
 # the sandbox's zones run real PostgreSQL servers (`sandbox up --pg real`), as the
 # `postgres` user the package creates (postgres refuses to run as root)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
@@ -43,5 +44,7 @@ rm -f "$log"
 # for an installed package, so every command starts from bytecode even where
 # PYTHONDONTWRITEBYTECODE keeps Python from caching it.
 .venv/bin/python -m compileall -q migrator >/dev/null
-# The man pages, generated from the commands' own help (click-man) into build/man.
-.venv/bin/python scripts/manpages.py build/man 2>/dev/null || echo "setup: the man pages could not be generated (scripts/manpages.py)" >&2
+# The man pages (man/man1, generated from the commands' own help), where `man migrator`
+# finds them.
+install -d /usr/local/share/man/man1
+install -m 0644 man/man1/*.1 /usr/local/share/man/man1/

@@ -19,7 +19,7 @@ from migrator.engine.render import render_plan
 from migrator.engine.runner import RunOptions
 from migrator.engine.savedplan import load_plan, save_plan
 from migrator.errors import EXIT_INTERRUPTED, BadInput, MigratorError, Refused
-from migrator.inventory import load_inventory
+from migrator.inventory.load import load_inventory
 from migrator.ui import preflight
 from migrator.ui.output import Output
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import importlib
+from importlib.resources import files
 from pathlib import Path
 
 import click
 import yaml
 
+from migrator.discovery import headnode_inventory
 from migrator.discovery.build import discover as run_discovery
 from migrator.discovery.headnode_inventory import load_headnode_inventory
 from migrator.errors import BadInput, Refused, StepFailed
-from migrator.inventory import SHARD_RE, Inventory, load_inventory
+from migrator.inventory.load import load_inventory
+from migrator.inventory.model import Inventory
+from migrator.inventory.values import SHARD_RE
 from migrator.record import RecordError
 from migrator.remote.probe import check_inventory
 from migrator.remote.session import RemoteSession
@@ -34,9 +37,11 @@ def inventory() -> None:
               help="The headnode-only inventory `inventory discover` reads, instead.")
 def format_(headnode: bool) -> None:
     """Print the inventory format, with a full example."""
-    module = importlib.import_module(
-        "migrator.discovery.headnode_inventory" if headnode else "migrator.inventory")
-    click.echo((module.__doc__ or "").strip())
+    if headnode:
+        click.echo((headnode_inventory.__doc__ or "").strip())
+        return
+    # the reference the package carries (docs/inventory.md in the repository)
+    click.echo((files("migrator") / "reference" / "inventory.md").read_text().strip())
 
 
 @inventory.command()

@@ -14,7 +14,7 @@ import click
 
 from migrator.commands.session import zk_session
 from migrator.errors import BadInput
-from migrator.inventory import load_inventory
+from migrator.inventory.load import load_inventory
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient

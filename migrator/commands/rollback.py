@@ -74,7 +74,7 @@ def _template(variant: str) -> tuple[bytes, str]:
         return path.read_bytes(), str(path)
     except OSError as exc:
         raise BadInput(f"Cannot read the rollback playbook {path}: {exc.strerror or exc}.",
-                       "Reinstall migrator or set MIGRATOR_PLAYBOOKS to its playbooks/.") \
+                       "Reinstall migrator: its playbooks come with the package.") \
             from exc
 
 

@@ -22,7 +22,8 @@ import migrator.zk.client  # noqa: F401
 from migrator.discovery import parse
 from migrator.discovery.headnode_inventory import HeadnodeInventory
 from migrator.errors import BadInput
-from migrator.inventory import CommandTemplate, SshTarget
+from migrator.inventory.model import SshTarget
+from migrator.inventory.values import CommandTemplate
 from migrator.remote.commands import run_command
 from migrator.remote.connection import Connector, ZoneConnection
 from migrator.remote.endpoint import load_ssh_config, resolve

@@ -36,20 +36,17 @@ from typing import Any, Literal
 import yaml
 
 from migrator.errors import BadInput
-from migrator.inventory import (
+from migrator.inventory.load import describe_error, refuse_duplicate_keys
+from migrator.inventory.model import (
     Commands,
     NodeTarget,
     SshDefaults,
     SshTarget,
     Versions,
-    _describe_error,
-    _duplicate_keys,
-    _node_table,
-    _shard_name,
-    _zk_string,
-    _zone_table,
-    check_template,
+    node_table,
+    zone_table,
 )
+from migrator.inventory.values import check_shard_name, check_template, check_zk_string
 from migrator.record import Record, RecordError, field
 from migrator.yamldoc import parse_document
 
@@ -63,7 +60,7 @@ def _template(*allowed: str) -> Any:
 
 def _given_table(value: Any) -> Any:
     """``morays: {}`` means none (given by hand); absent means: ask the headnode."""
-    return None if value is None else _zone_table(value)
+    return None if value is None else zone_table(value)
 
 
 def _zones_root(value: str) -> str:
@@ -87,16 +84,16 @@ class Discovery(Record):
 
 
 class HeadnodeInventory(Record):
-    shard: str | None = field(default=None, check=_shard_name)
-    zookeeper: str | None = field(default=None, check=_zk_string)
+    shard: str | None = field(default=None, check=check_shard_name)
+    zookeeper: str | None = field(default=None, check=check_zk_string)
     known_hosts: Path | None = None
     ssh_config: Path | Literal[False] | None = None
     ssh: SshDefaults = SshDefaults()
     headnode: SshTarget
     morays: dict[str, SshTarget] | None = field(default=None, before=_given_table)
     # filled by hand where the headnode cannot say: zone -> {node, host}; node -> {host}
-    zones: dict[str, SshTarget] = field(factory=dict, before=_zone_table)
-    nodes: dict[str, NodeTarget] = field(factory=dict, before=_node_table)
+    zones: dict[str, SshTarget] = field(factory=dict, before=zone_table)
+    nodes: dict[str, NodeTarget] = field(factory=dict, before=node_table)
     versions: Versions = Versions()
     commands: Commands = Commands()
     discovery: Discovery = Discovery()
@@ -124,11 +121,11 @@ def load_headnode_inventory(path: Path) -> tuple[HeadnodeInventory, dict[str, An
     if root is None or not isinstance(data, dict):
         raise BadInput(f"{path}:1: the headnode inventory must be a YAML mapping with "
                        "`headnode:`.", "See `migrator inventory discover --help`.")
-    _duplicate_keys(root, path)
+    refuse_duplicate_keys(root, path)
     try:
         inventory = HeadnodeInventory.validate(data)
     except RecordError as exc:
-        lines = [_describe_error(e, root, path) for e in exc.problems[:5]]
+        lines = [describe_error(e, root, path) for e in exc.problems[:5]]
         raise BadInput("The headnode inventory is invalid: " + "; ".join(lines) + ".",
                        "Fix the field(s) named (a headnode inventory needs `headnode: "
                        "{host: ...}`).") from None

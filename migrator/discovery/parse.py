@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from migrator.inventory import UUID_RE, ZK_RE
+from migrator.inventory.values import UUID_RE, ZK_RE
 
 _HOST_WORD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$")
 

@@ -1,23 +1,25 @@
-"""The built-in playbooks (``playbooks/*.yaml``) and the ``auto`` choice by peer count."""
+"""The built-in playbooks and the ``auto`` choice by peer count.
+
+The playbooks are the repository's ``playbooks/*.yaml``; the package carries them as
+``migrator/playbooks`` (a link in the repository, copies in a wheel), read with
+``importlib.resources``, so an installed migrator has them wherever it is installed.
+"""
 
 from __future__ import annotations
 
-import os
 import re
+from importlib.resources import files
 from pathlib import Path
 
 from migrator.errors import BadInput, UnexpectedTopology
 from migrator.playbook.loader import LoadedPlaybook, load_playbook_file
-
-# the repository's playbooks/ directory; MIGRATOR_PLAYBOOKS overrides it for packaged installs
-_DEFAULT_DIR = Path(__file__).resolve().parents[2] / "playbooks"
 
 # for each election size, the playbook `--playbook auto` picks
 AUTO_BY_PEERS = {1: "one-node", 2: "two-node", 3: "three-node"}
 
 
 def playbooks_dir() -> Path:
-    return Path(os.environ.get("MIGRATOR_PLAYBOOKS") or _DEFAULT_DIR)
+    return Path(str(files("migrator") / "playbooks"))
 
 
 def builtin_names() -> list[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from migrator.errors import BadInput
-from migrator.inventory import Inventory, JumpHost, SshDefaults, SshTarget
+from migrator.inventory.model import Inventory, JumpHost, SshDefaults, SshTarget
 
 MAX_JUMPS = 8
 DEFAULT_SSH_CONFIG = Path("~/.ssh/config")

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from migrator.errors import MigratorError
-from migrator.inventory import Inventory
+from migrator.inventory.model import Inventory
 from migrator.remote.errors import HostKeyChanged, HostKeyUnknown
 from migrator.remote.loglevels import SAMPLE_BYTES, judge_end
 from migrator.remote.session import RemoteSession

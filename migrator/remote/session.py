@@ -23,7 +23,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from migrator.errors import BadInput, MigratorError
-from migrator.inventory import CommandTemplate, Inventory, validate_image, validate_zone_id
+from migrator.inventory.model import Inventory
+from migrator.inventory.values import CommandTemplate, validate_image, validate_zone_id
 from migrator.remote import localchild
 from migrator.remote.commands import DEFAULT_MAX_OUTPUT, CommandResult, run_command, to_shell
 from migrator.remote.connection import Connector, ZoneConnection

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from migrator.discovery.headnode_inventory import load_headnode_inventory
-from migrator.inventory import load_inventory
+from migrator.inventory.load import load_inventory
 from migrator.sandbox.config import RELEASES, SandboxConfig
 from migrator.sandbox.zones import CLIENT_KEY, KNOWN_HOSTS, ssh_user
 

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from migrator.cluster.writability import Effect, ShardModel, Timing, while_down, zone_cycles
 from migrator.errors import BadInput, MigratorError, Refused, StepFailed
-from migrator.inventory import CommandTemplate, is_zone_id, validate_image
+from migrator.inventory.values import CommandTemplate, is_zone_id, validate_image
 from migrator.record import field
 from migrator.remote import localchild
 from migrator.remote.bunyan import RecordMatch, format_record, level_number

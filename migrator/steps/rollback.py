@@ -23,7 +23,7 @@ from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import iso_now_ms
 from migrator.cluster.writability import Effect, ShardModel, Timing, sitters_disabled
 from migrator.errors import BadInput, MigratorError, StepFailed
-from migrator.inventory import UUID_RE
+from migrator.inventory.values import UUID_RE
 from migrator.record import field
 from migrator.remote.versions import at_least
 from migrator.stepkit.context import StepContext, original_of

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from migrator.inventory import Inventory, load_inventory
+from migrator.inventory.load import load_inventory
+from migrator.inventory.model import Inventory
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.sshd import SshServer, generate_keypair
 from tests.waiting import until

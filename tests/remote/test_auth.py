@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from migrator.inventory import load_inventory
+from migrator.inventory.load import load_inventory
 from migrator.remote.errors import AuthenticationFailed
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.procs import start_time

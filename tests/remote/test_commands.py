@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from migrator.errors import BadInput
-from migrator.inventory import CommandTemplate, Inventory, load_inventory, validate_zone_id
+from migrator.inventory.load import load_inventory
+from migrator.inventory.model import Inventory
+from migrator.inventory.values import CommandTemplate, validate_zone_id
 from migrator.remote.errors import ConnectionDropped, RemoteCommandTimeout, ZoneUnreachable
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.sshd import SshServer

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from migrator.inventory import load_inventory
+from migrator.inventory.load import load_inventory
 from migrator.remote.errors import HostKeyChanged, HostKeyUnknown
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.sshd import SshServer, generate_keypair

@@ -7,17 +7,19 @@ from pathlib import Path
 
 import pytest
 
-import migrator.inventory as inventory_module
 from migrator.errors import BadInput
-from migrator.inventory import CommandTemplate, check_template, load_inventory
+from migrator.inventory.load import load_inventory
+from migrator.inventory.values import CommandTemplate, check_template
 
 pytestmark = pytest.mark.unit
 
 
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "inventory.md"
+
+
 def _documented_examples() -> list[str]:
-    doc = inventory_module.__doc__ or ""
-    blocks = re.findall(r"::\n\n((?:    .*\n|\n)+)", doc)
-    return ["\n".join(line[4:] for line in block.splitlines()) for block in blocks]
+    """The YAML examples of docs/inventory.md, the inventory's reference."""
+    return re.findall(r"```yaml\n(.*?)```", DOCS.read_text(), re.DOTALL)
 
 
 @pytest.mark.parametrize("index", [0, 1, 2])

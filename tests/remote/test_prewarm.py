@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from migrator.inventory import Inventory, load_inventory
+from migrator.inventory.load import load_inventory
+from migrator.inventory.model import Inventory
 from migrator.remote.errors import HostKeyUnknown, ZoneUnreachable
 from migrator.remote.prewarm import Prewarm
 from migrator.remote.session import RemoteSession

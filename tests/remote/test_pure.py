@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from migrator.inventory import JumpHost, SshDefaults, SshTarget
+from migrator.inventory.model import JumpHost, SshDefaults, SshTarget
 from migrator.remote.endpoint import resolve
 from migrator.remote.logs import FileState, LogMark, parse_stat, plan_read
 from migrator.remote.manatee_status import StatusUnreadable, parse_status, replication_verdict
@@ -200,7 +200,7 @@ def test_argument_vectors_round_trip_through_the_shell_text(argv: list[str]) -> 
 
 @given(_ARG, _ARG)
 def test_template_values_stay_single_words(zone: str, image: str) -> None:
-    from migrator.inventory import CommandTemplate
+    from migrator.inventory.values import CommandTemplate
 
     assert CommandTemplate("sapiadm reprovision {zone} {image}").argv(
         zone=zone, image=image) == ["sapiadm", "reprovision", zone, image]
@@ -210,7 +210,7 @@ def test_template_values_stay_single_words(zone: str, image: str) -> None:
 def test_valid_zone_ids_are_plain_shell_words(value: str) -> None:
     import shlex
 
-    from migrator.inventory import is_zone_id
+    from migrator.inventory.values import is_zone_id
 
     if is_zone_id(value):
         assert shlex.quote(value) == value and not value.startswith("-")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from migrator.errors import StepFailed
-from migrator.inventory import load_inventory
+from migrator.inventory.load import load_inventory
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.sshd import SshServer
 from migrator.stepkit.registry import get_action, get_check

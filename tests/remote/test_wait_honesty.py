@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from migrator.inventory import load_inventory
+from migrator.inventory.load import load_inventory
 from migrator.remote.bunyan import RecordMatch
 from migrator.remote.logs import LogMark
 from migrator.remote.search import wait_for_record

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from migrator.errors import BadInput, MigratorError
-from migrator.inventory import load_inventory
+from migrator.inventory.load import load_inventory
 from migrator.remote.errors import HostKeyUnknown, ZoneUnreachable
 from migrator.remote.probe import check_inventory
 from migrator.remote.session import RemoteSession

@@ -29,7 +29,7 @@ from migrator.cluster.state import iso_now_ms
 from migrator.engine import watchdog
 from migrator.engine.events import EventSink, current
 from migrator.engine.journal_store import JournalStore
-from migrator.inventory import load_inventory
+from migrator.inventory.load import load_inventory
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.config import SandboxConfig, ZoneConfig
 from migrator.sandbox.logwatch import wait_for_record

@@ -259,7 +259,7 @@ def test_held_walreceiver_refuses_the_unfreeze_and_trips_the_watchdog_then_compl
 ) -> None:
     from migrator.engine import watchdog
     from migrator.engine.journal_store import JournalStore
-    from migrator.inventory import load_inventory
+    from migrator.inventory.load import load_inventory
     from migrator.remote.session import RemoteSession
     from migrator.sandbox.shard import zk_client
 

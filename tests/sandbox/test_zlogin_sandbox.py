@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from migrator.inventory import load_inventory
+from migrator.inventory.load import load_inventory
 from migrator.sandbox import procs
 from migrator.sandbox.config import IMAGES, SandboxConfig
 from tests.rollback.conftest import assert_v1, events, migrator

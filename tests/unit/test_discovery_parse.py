@@ -149,7 +149,7 @@ def test_document_assembly_from_facts(tmp_path: object) -> None:
 
     from migrator.discovery.build import Source, _document
     from migrator.discovery.headnode_inventory import HeadnodeInventory
-    from migrator.inventory import Inventory
+    from migrator.inventory.model import Inventory
 
     raw = {"ssh": {"user": "root", "identity": "id"}, "headnode": {"host": "hn", "port": 2222},
            "zones": {"c0d3e4f5-a6b7-4c8d-9e0f-1a2b3c4d5e03": {"node": "cn9", "host": "10.0.0.9"}},

@@ -24,7 +24,8 @@ from migrator.cluster.history import parse_history_record
 from migrator.cluster.peer import peer_from_json
 from migrator.cluster.state import parse_state
 from migrator.errors import BadInput, MalformedZnode
-from migrator.inventory import load_inventory, validate_image, validate_zone_id
+from migrator.inventory.load import load_inventory
+from migrator.inventory.values import validate_image, validate_zone_id
 from migrator.remote.bunyan import parse_inspected, parse_line
 from migrator.strictjson import JsonRejected, loads
 from migrator.yamldoc import AliasExpansionError, parse_document

@@ -211,7 +211,7 @@ def test_the_commands_a_playbook_runs_come_from_what_its_steps_declare(
     machine (``zone_commands``, ``local_commands``); the pre-flight asks for exactly
     those, per built-in playbook."""
     from migrator.engine.preflight import local_missing, zone_words
-    from migrator.inventory import load_inventory
+    from migrator.inventory.load import load_inventory
     from migrator.playbook import catalog
 
     zone = "11111111-2222-3333-4444-555555555555"
