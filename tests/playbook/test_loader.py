@@ -165,11 +165,11 @@ def test_alternatives_are_named_without_the_registry_check(
     """An alternative is only shown; choosing it with --playbook validates it fully."""
     for name in ("three-node", "three-node-frozen-primary"):
         (tmp_path / f"{name}.yaml").write_bytes(
-            (catalog._DEFAULT_DIR / f"{name}.yaml").read_bytes())
+            (catalog.playbooks_dir() / f"{name}.yaml").read_bytes())
     text = (tmp_path / "three-node-frozen-primary.yaml").read_text()
     (tmp_path / "three-node-frozen-primary.yaml").write_text(
         text.replace("check: state_absent", "check: state_absnt", 1))
-    monkeypatch.setenv("MIGRATOR_PLAYBOOKS", str(tmp_path))
+    monkeypatch.setattr(catalog, "playbooks_dir", lambda: tmp_path)
     chosen = catalog.resolve("three-node")
     assert [o.name for o in catalog.alternatives(chosen)] == ["three-node-frozen-primary"]
     with pytest.raises(PlaybookError, match="unknown check 'state_absnt'"):
