@@ -1,28 +1,4 @@
-"""The watchdog: the runbook's one data-corrupting situation, noticed as it happens.
-
-The runbook's design section: "A doesn't fail while in the [A, [B, C']]
-topology. If that does happen, both B and C' will think they are the primary.
-If this does happen, C *must* be rolled back since it is an async that
-believes it is a sync (this is dangerous)."
-
-``assess`` (pure) names what is wrong in a snapshot, by phase:
-
-* **mixed** — /state is the backfill (generation 0, frozen) and the original
-  sync still holds the election node it had when the migration began (it is
-  the v1 sync): the original primary's election node disappearing is the
-  split-brain risk. The run stops; the remedy offered is the rollback plan
-  (``rollback-before-primary``, which rolls the original async back).
-* **frozen** — same /state, the original sync already reprovisioned, not yet
-  unfrozen: the sync (the original async) leaving the election means it
-  fell out of synchronous replication, and unfreezing now could let a peer
-  that is not caught up take over. The run stops before the unfreeze.
-  The sync can also fall out of synchronous replication while it stays in the
-  election: in this phase a ``ReplicationMonitor`` watches the verdict of
-  ``manatee-adm status`` (run in the sync, as the unfreeze's own
-  ``replication_synced`` precondition does) and stops the run once the sync
-  has been out of synchronous replication for ``REPLICATION_GRACE`` seconds.
-* at any time, a peer in ``deposed``: explained, with the rebuild offered;
-  the run goes on (current manatee deposes the old primary by design).
+"""The watchdog: the situations ``migrator.engine.alarms`` names, noticed as they happen.
 
 The ``Watchdog`` follows the election and /state with ZooKeeper watches (the
 callbacks only enqueue; its own thread reads a snapshot and assesses), and
@@ -30,7 +6,11 @@ calls ``on_alarm`` once per alarm kind; at most one stopping alarm per run
 (the first one stops it). While the phase is *frozen* and the run has zones
 (``remote``) it also runs the ``ReplicationMonitor``, started when the phase
 begins and stopped when it ends, when a stopping alarm was raised, or with
-the watchdog.
+the watchdog: the sync can fall out of synchronous replication while it stays
+in the election, and the monitor watches the verdict of ``manatee-adm status``
+(run in the sync, as the unfreeze's own ``replication_synced`` precondition
+does) and stops the run once the sync has been out of synchronous replication
+for ``REPLICATION_GRACE`` seconds.
 
 The replication monitor, decisions:
 
@@ -52,7 +32,8 @@ The replication monitor, decisions:
 * Bounded: one monitor thread and at most one follower thread per log, all
   stopped and joined by ``stop()``; followers wake at least every second to
   notice a stop.
- The runner arms it explicitly (``arm``) for a migration that reaches zones, never
+
+The runner arms it explicitly (``arm``) for a migration that reaches zones, never
 for a rollback (the remedy itself), and stops it when the run ends. A stopping
 alarm stops the run (``migrator.cancellation``): the run's wait raises
 ``WatchdogTripped``, which the runner treats as it treats any failure, leaving the
@@ -68,19 +49,29 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from migrator import cancellation
 from migrator.cancellation import Cancellation
 from migrator.cluster.original import OriginalTopology
-from migrator.cluster.shard import MODE_BACKFILLED_FROZEN, ShardSnapshot
+from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import iso_now_ms
 from migrator.engine import rollback
+from migrator.engine.alarms import (
+    FROZEN,
+    PRIMARY_LOST,
+    SYNC_BEHIND,
+    SYNC_LOST,
+    Alarm,
+    LagClock,
+    WatchdogTripped,
+    assess,
+    phase,
+    replication_alarm,
+)
 from migrator.engine.events import emit_current
 from migrator.engine.journal_store import JOURNAL_ROOT, JournalStore
-from migrator.engine.rollback import DEPOSED_EXPLANATION
-from migrator.errors import Refused
 from migrator.playbook import catalog
 from migrator.remote.manatee_status import parse_status, replication_verdict
 from migrator.steps.remote import status_command
@@ -88,142 +79,9 @@ from migrator.zk import reads
 from migrator.zk.faults import client_closed
 from migrator.zk.watches import watch_election, watch_state
 
-RUNBOOK_WARNING = (
-    "A doesn't fail while in the [A, [B, C']] topology. If that does happen, both B and "
-    "C' will think they are the primary. If this does happen, C *must* be rolled back "
-    "since it is an async that believes it is a sync (this is dangerous)."
-)
-MIXED, FROZEN, OTHER = "mixed", "frozen", "other"
-PRIMARY_LOST, SYNC_LOST, DEPOSED = "primary-lost", "sync-lost", "deposed"
-SYNC_BEHIND = "sync-behind"
 REPLICATION_GRACE = 10.0  # seconds the sync may be out of synchronous replication
 REPLICATION_RECHECK = 5.0  # the fallback re-read interval (no event source, see above)
 _FOLLOW_WAKE = 1.0  # how often a log follower thread looks for a stop request
-
-
-@dataclass(frozen=True)
-class Alarm:
-    kind: str
-    stop: bool  # whether the run must stop
-    zone: str
-    message: str
-    remedy: str
-    plan: list[str] = field(default_factory=list)  # the ready remedy, step by step
-
-    def paragraph(self) -> str:
-        return f"{self.message} {self.remedy}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "stop": self.stop, "zone": self.zone,
-                "message": self.message, "remedy": self.remedy, "plan": self.plan}
-
-
-class WatchdogTripped(Refused):
-    """The watchdog stopped the run: the cluster reached a dangerous state."""
-
-
-def phase(snapshot: ShardSnapshot, original: OriginalTopology) -> str:
-    roles = {p.role for p in original.peers}
-    if snapshot.mode != MODE_BACKFILLED_FROZEN or "original_async" not in roles:
-        return OTHER
-    sync = original.by_role("original_sync")
-    names = [n.name for n in snapshot.topology.nodes if n.peer_id == sync.peer_id]
-    # its original node (the same session) means the v1 sync has not been reprovisioned;
-    # absent altogether means it is being reprovisioned right now: still the mixed window
-    if not names or sync.name is None or sync.name in names:
-        return MIXED
-    return FROZEN
-
-
-def assess(snapshot: ShardSnapshot, original: OriginalTopology) -> list[Alarm]:
-    """What is dangerous (or worth explaining) in this snapshot."""
-    alarms: list[Alarm] = []
-    present = {n.peer_id for n in snapshot.topology.nodes}
-    now = phase(snapshot, original)
-    if now == MIXED:
-        primary = original.by_role("original_primary")
-        if primary.peer_id not in present:
-            sync, async_ = original.by_role("original_sync"), original.by_role("original_async")
-            alarms.append(Alarm(
-                PRIMARY_LOST, True, primary.zone_id,
-                f"The original primary {primary.zone_id} ({primary.peer_id}) left the "
-                "election while the shard is in the mixed [A, [B, C']] topology (after the "
-                "backfill, before the sync's reprovision). Now the original sync "
-                f"{sync.zone_id} (v1, by election order) and the original async "
-                f"{async_.zone_id} (v2, by /state) can both believe they are the primary. "
-                f"The runbook: \"{RUNBOOK_WARNING}\" The migration stopped.",
-                f"Remedy: roll back the original async {async_.zone_id} now, with the "
-                "rollback plan below (`migrator rollback --inventory INVENTORY`); it rolls "
-                "back the current async, then the current sync (the original async), then "
-                "deletes /state, leaving a v1 shard that follows the election.",
-            ))
-    elif now == FROZEN:
-        sync = original.by_role("original_async")
-        if sync.peer_id not in present:
-            alarms.append(Alarm(
-                SYNC_LOST, True, sync.zone_id,
-                f"The sync {sync.zone_id} ({sync.peer_id}, the original async) left the "
-                "election before the unfreeze: it has fallen out of synchronous "
-                "replication. After a backfill initWal is 0/0000000, so unfreezing now "
-                "could let a peer that is not caught up take over and lose writes. The "
-                "migration stopped before the unfreeze.",
-                "Remedy: wait for the sync to rejoin and catch up, then `migrator resume` "
-                "(the unfreeze re-checks synchronous replication first); or roll back with "
-                "`migrator rollback --inventory INVENTORY`.",
-            ))
-    if snapshot.state is not None and snapshot.state.deposed:
-        zones = ", ".join(p.zone_id for p in snapshot.state.deposed)
-        alarms.append(Alarm(
-            DEPOSED, False, zones, f"Deposed peer(s) in /state: {zones}. {DEPOSED_EXPLANATION}",
-            "Optional: `migrator rebuild-deposed --inventory INVENTORY` rebuilds it and checks "
-            "it rejoins as an async.",
-        ))
-    return alarms
-
-
-@dataclass
-class LagClock:
-    """Pure: how long the sync has been out of synchronous replication, sample by sample."""
-
-    grace: float
-    since: float | None = None  # monotonic time of the first bad sample in a row
-
-    def observe(self, ok: bool | None, now: float) -> bool:
-        """Record a sample (None: could not be taken); True once the grace has run out."""
-        if ok is None:
-            return self.due(now)
-        if ok:
-            self.since = None
-            return False
-        if self.since is None:
-            self.since = now
-        return self.due(now)
-
-    def due(self, now: float) -> bool:
-        return self.since is not None and now - self.since >= self.grace
-
-    def next_check(self, now: float, recheck: float) -> float:
-        """When to look again without an event: the fallback, or the grace's end."""
-        fallback = now + recheck
-        if self.since is None:
-            return fallback
-        return min(fallback, self.since + self.grace)
-
-
-def replication_alarm(original: OriginalTopology, reason: str, seconds: float) -> Alarm:
-    primary, sync = original.by_role("original_primary"), original.by_role("original_async")
-    return Alarm(
-        SYNC_BEHIND, True, sync.zone_id,
-        f"The sync {sync.zone_id} (the original async) has been out of synchronous "
-        f"replication from the primary {primary.zone_id} for {seconds:.0f} s before the "
-        f"unfreeze, while still in the election: {reason}. After a backfill initWal is "
-        "0/0000000, so unfreezing now could let a sync that has not caught up take over "
-        "and lose writes. The migration stopped before the unfreeze.",
-        f"Remedy: look at `manatee-adm status` in {sync.zone_id}, wait for the sync to "
-        "stream synchronously and catch up (replay_location reaching sent_location), then "
-        "`migrator resume` (the unfreeze re-checks synchronous replication first); or "
-        "roll back with `migrator rollback --inventory INVENTORY`.",
-    )
 
 
 def remedy_plan(snapshot: ShardSnapshot, history: list[Any], journal: Any) -> list[str]:

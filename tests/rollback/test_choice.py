@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from migrator.cluster.original import OriginalTopology, capture
 from migrator.cluster.state import ClusterState
-from migrator.engine import rollback, watchdog
+from migrator.engine import alarms, rollback, watchdog
 from migrator.engine.journal import Journal, StepRecord, new_journal, new_run, stamp
 from migrator.errors import UnexpectedTopology
 from migrator.playbook import catalog
@@ -247,31 +247,31 @@ def _mixed(order: list[int], seqs: list[int] | None = None) -> Any:
 
 
 def test_primary_gone_in_the_mixed_window_is_the_split_brain_alarm() -> None:
-    assert watchdog.assess(_mixed([0, 1, 2]), ORIGINAL) == []
-    alarms = watchdog.assess(_mixed([1, 2], seqs=[1, 2]), ORIGINAL)
-    assert [a.kind for a in alarms] == [watchdog.PRIMARY_LOST]
-    alarm = alarms[0]
+    assert alarms.assess(_mixed([0, 1, 2]), ORIGINAL) == []
+    found = alarms.assess(_mixed([1, 2], seqs=[1, 2]), ORIGINAL)
+    assert [a.kind for a in found] == [alarms.PRIMARY_LOST]
+    alarm = found[0]
     assert alarm.stop and alarm.zone == ZONES[0]
-    assert watchdog.RUNBOOK_WARNING in alarm.message
+    assert alarms.RUNBOOK_WARNING in alarm.message
     assert "roll back the original async" in alarm.remedy and ZONES[2] in alarm.remedy
 
 
 def test_after_the_sync_rejoined_only_the_sync_leaving_stops_the_run() -> None:
     # the original sync (index 1) came back under a new session (sequence 3)
-    assert watchdog.phase(_mixed([0, 2, 1], seqs=[0, 2, 3]), ORIGINAL) == watchdog.FROZEN
-    assert watchdog.assess(_mixed([2, 1], seqs=[2, 3]), ORIGINAL) == []  # frozen: A away is fine
-    alarms = watchdog.assess(_mixed([0, 1], seqs=[0, 3]), ORIGINAL)
-    assert [a.kind for a in alarms] == [watchdog.SYNC_LOST]
-    assert "before the unfreeze" in alarms[0].message
+    assert alarms.phase(_mixed([0, 2, 1], seqs=[0, 2, 3]), ORIGINAL) == alarms.FROZEN
+    assert alarms.assess(_mixed([2, 1], seqs=[2, 3]), ORIGINAL) == []  # frozen: A away is fine
+    found = alarms.assess(_mixed([0, 1], seqs=[0, 3]), ORIGINAL)
+    assert [a.kind for a in found] == [alarms.SYNC_LOST]
+    assert "before the unfreeze" in found[0].message
 
 
 def test_unfrozen_or_migrated_shards_raise_no_stop_but_explain_deposed() -> None:
     unfrozen = snapshot([0, 2, 1], rules.expected_backfill(ORIGINAL, NOW).without_freeze())
-    assert watchdog.assess(snapshot([2, 1], unfrozen.state), ORIGINAL) == []
+    assert alarms.assess(snapshot([2, 1], unfrozen.state), ORIGINAL) == []
     deposed = _state(ORIGINAL, "original_async", "original_sync", [], ["original_primary"])
-    alarms = watchdog.assess(snapshot([2, 1, 0], deposed), ORIGINAL)
-    assert [(a.kind, a.stop) for a in alarms] == [(watchdog.DEPOSED, False)]
-    assert "rebuild-deposed" in alarms[0].remedy
+    found = alarms.assess(snapshot([2, 1, 0], deposed), ORIGINAL)
+    assert [(a.kind, a.stop) for a in found] == [(alarms.DEPOSED, False)]
+    assert "rebuild-deposed" in found[0].remedy
 
 
 def test_remedy_plan_is_the_before_primary_rollback() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from migrator.cancellation import Cancellation
-from migrator.engine import watchdog
+from migrator.engine import alarms, watchdog
 from migrator.engine.events import EventSink, current
 from migrator.engine.journal_store import JournalStore
 from migrator.sandbox.peers import start_peer, stop_peer
@@ -36,19 +36,19 @@ def test_primary_lost_in_the_mixed_window_stops_the_run_and_names_the_remedy(
         try:
             capsys.readouterr()
             stop_peer(config.directory, primary.uuid)
-            with pytest.raises(watchdog.WatchdogTripped) as caught:
+            with pytest.raises(alarms.WatchdogTripped) as caught:
                 run.wait(WAIT)  # a run blocked in a wait, as in a check
         finally:
             dog.stop()
     assert caught.value.exit_status == 3
-    assert watchdog.RUNBOOK_WARNING in caught.value.message
+    assert alarms.RUNBOOK_WARNING in caught.value.message
     assert f"roll back the original async {original_async.uuid} now" in caught.value.message
 
     out = capsys.readouterr()
-    assert "WATCHDOG: STOP" in out.err and watchdog.RUNBOOK_WARNING in out.err
+    assert "WATCHDOG: STOP" in out.err and alarms.RUNBOOK_WARNING in out.err
     alarm = next(json.loads(line) for line in out.out.splitlines()
                  if json.loads(line).get("event") == "alarm")
-    assert alarm["kind"] == watchdog.PRIMARY_LOST and alarm["stop"] is True
+    assert alarm["kind"] == alarms.PRIMARY_LOST and alarm["stop"] is True
     assert alarm["zone"] == primary.uuid and "time" in alarm
     assert alarm["plan"][0].startswith("rollback-before-primary")
     assert any("Roll back the current sync" in line and original_async.uuid in line
@@ -119,11 +119,11 @@ def test_a_real_run_is_stopped_by_the_watchdog(sandbox: SandboxFactory, tmp_path
         drain.join(10)
     text = "".join(err)
     assert proc.returncode == 3, text[-3000:]
-    assert "WATCHDOG: STOP" in text and watchdog.RUNBOOK_WARNING in text
+    assert "WATCHDOG: STOP" in text and alarms.RUNBOOK_WARNING in text
     assert "roll back the original async" in text
     events = [json.loads(line) for line in out.strip().splitlines()]  # nothing but JSON
     alarm = next(e for e in events if e["event"] == "alarm")
-    assert alarm["kind"] == watchdog.PRIMARY_LOST
+    assert alarm["kind"] == alarms.PRIMARY_LOST
     assert events[-1] == {**events[-1], "event": "finished", "exitStatus": 3}
     with zk_of(config) as client:
         journal = JournalStore(client, config.shard).load()

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from migrator.cancellation import Cancellation
 from migrator.cluster.state import iso_now_ms
-from migrator.engine import watchdog
+from migrator.engine import alarms, watchdog
 from migrator.engine.events import EventSink, current
 from migrator.engine.journal_store import JournalStore
 from migrator.inventory.load import load_inventory
@@ -50,7 +50,7 @@ from tests.waiting import until
 def test_the_alarm_is_due_only_after_a_run_of_bad_samples_as_long_as_the_grace(
     samples: list[tuple[bool | None, float]], grace: float
 ) -> None:
-    clock = watchdog.LagClock(grace)
+    clock = alarms.LagClock(grace)
     now = 0.0
     first_bad: float | None = None  # the model: start of the current run of bad samples
     for ok, step in samples:
@@ -69,7 +69,7 @@ def test_the_alarm_is_due_only_after_a_run_of_bad_samples_as_long_as_the_grace(
 
 @pytest.mark.unit
 def test_a_single_sample_behind_is_not_an_alarm() -> None:
-    clock = watchdog.LagClock(10.0)
+    clock = alarms.LagClock(10.0)
     assert not clock.observe(False, 100.0)
     assert not clock.observe(True, 100.5)  # caught up: the clock starts again
     assert not clock.observe(False, 109.0)
@@ -91,7 +91,7 @@ def frozen_window(config: SandboxConfig, tmp_path: Path) -> Iterator[tuple[Any, 
         journal = JournalStore(client, config.shard).load()
         assert journal is not None
         snapshot = reads.read_shard(client, config.shard)
-        assert watchdog.phase(snapshot, journal.original) == watchdog.FROZEN
+        assert alarms.phase(snapshot, journal.original) == alarms.FROZEN
         yield client, journal.original, remote
 
 
@@ -118,7 +118,7 @@ def test_sync_out_of_synchronous_replication_stops_the_run_and_names_the_remedy(
         capsys.readouterr()
         try:
             pause_replication(new_sync.ip, new_sync.pg_port, True)
-            with pytest.raises(watchdog.WatchdogTripped) as caught:
+            with pytest.raises(alarms.WatchdogTripped) as caught:
                 run.wait(WAIT)  # a run blocked in a wait, as in a check
             threads = dog.threads
             assert any(t.name == "migrator-watchdog-replication" for t in threads)
@@ -128,7 +128,7 @@ def test_sync_out_of_synchronous_replication_stops_the_run_and_names_the_remedy(
         # still in the election: this is not the sync leaving it
         snapshot = reads.read_shard(client, config.shard)
         assert new_sync.peer_id in {n.peer_id for n in snapshot.topology.nodes}
-        assert dog.raised == {watchdog.SYNC_BEHIND}
+        assert dog.raised == {alarms.SYNC_BEHIND}
     assert not any(t.is_alive() for t in threads)
     assert _watchdog_threads() == []
 
@@ -144,7 +144,7 @@ def test_sync_out_of_synchronous_replication_stops_the_run_and_names_the_remedy(
     assert "WATCHDOG: STOP" in out.err and "migrator resume" in out.err
     alarm = next(json.loads(line) for line in out.out.splitlines()
                  if json.loads(line).get("event") == "alarm")
-    assert alarm["kind"] == watchdog.SYNC_BEHIND and alarm["stop"] is True
+    assert alarm["kind"] == alarms.SYNC_BEHIND and alarm["stop"] is True
     assert alarm["zone"] == new_sync.uuid and "time" in alarm
     assert "manatee-adm status" in alarm["remedy"]
     assert alarm["plan"] and alarm["plan"][0].startswith("rollback-before-primary")
@@ -163,7 +163,7 @@ def test_healthy_replication_with_writes_flowing_raises_nothing(
     primary = config.zones[0]
     stats = config.directory / "client" / "stats.json"
     with frozen_window(config, tmp_path) as (client, original, remote):
-        alarms: list[watchdog.Alarm] = []
+        alarms: list[alarms.Alarm] = []
         # its own Watchdog (not armed), so a false alarm is recorded rather than raised
         dog = watchdog.Watchdog(client, config.shard, original, alarms.append,
                                 remote=remote, grace=3.0, recheck=0.5)
@@ -219,7 +219,7 @@ def test_a_real_run_stops_before_the_unfreeze(sandbox: SandboxFactory, tmp_path:
     assert "WATCHDOG: STOP" in done.stderr and "migrator resume" in done.stderr
     events = [json.loads(line) for line in done.stdout.strip().splitlines()]
     alarm = next(e for e in events if e["event"] == "alarm")
-    assert alarm["kind"] == watchdog.SYNC_BEHIND
+    assert alarm["kind"] == alarms.SYNC_BEHIND
     assert events[-1]["event"] == "finished" and events[-1]["exitStatus"] == 3
     with zk_of(config) as client:
         journal = JournalStore(client, config.shard).load()

@@ -257,7 +257,7 @@ def test_a_killed_primary_postgres_is_restarted_by_its_sitter_and_no_write_is_lo
 def test_held_walreceiver_refuses_the_unfreeze_and_trips_the_watchdog_then_completes(
     sandbox: SandboxFactory, tmp_path: Path,
 ) -> None:
-    from migrator.engine import watchdog
+    from migrator.engine import alarms, watchdog
     from migrator.engine.journal_store import JournalStore
     from migrator.inventory.load import load_inventory
     from migrator.remote.session import RemoteSession
@@ -280,7 +280,7 @@ def test_held_walreceiver_refuses_the_unfreeze_and_trips_the_watchdog_then_compl
                                grace=2.0, run=run)
             assert dog is not None
             try:
-                with pytest.raises(watchdog.WatchdogTripped) as caught:
+                with pytest.raises(alarms.WatchdogTripped) as caught:
                     run.wait(WAIT)  # a run blocked in a wait, as in a check
                 assert "sync" in str(caught.value).lower()
             finally:

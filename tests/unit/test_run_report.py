@@ -194,7 +194,8 @@ def test_a_watchdog_alarm_never_prints_json_on_a_human_runs_stdout(
 ) -> None:
     import json
 
-    from migrator.engine.watchdog import Alarm, alert
+    from migrator.engine.alarms import Alarm
+    from migrator.engine.watchdog import alert
 
     alarm = Alarm("primary-lost", True, "zone-a", "The primary left.", "Roll back now.")
     alert(alarm)

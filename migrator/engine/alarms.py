@@ -1,0 +1,187 @@
+"""What the watchdog looks for: the runbook's one data-corrupting situation, named in a
+snapshot of the shard. Pure: no I/O.
+
+The runbook's design section: "A doesn't fail while in the [A, [B, C']]
+topology. If that does happen, both B and C' will think they are the primary.
+If this does happen, C *must* be rolled back since it is an async that
+believes it is a sync (this is dangerous)."
+
+``assess`` names what is wrong in a snapshot, by phase:
+
+* **mixed** — /state is the backfill (generation 0, frozen) and the original
+  sync still holds the election node it had when the migration began (it is
+  the v1 sync): the original primary's election node disappearing is the
+  split-brain risk. The run stops; the remedy offered is the rollback plan
+  (``rollback-before-primary``, which rolls the original async back).
+* **frozen** — same /state, the original sync already reprovisioned, not yet
+  unfrozen: the sync (the original async) leaving the election means it
+  fell out of synchronous replication, and unfreezing now could let a peer
+  that is not caught up take over. The run stops before the unfreeze.
+  The sync can also fall out of synchronous replication while it stays in the
+  election; ``LagClock`` decides when that has lasted long enough to stop the run
+  (``migrator.engine.watchdog``'s replication monitor feeds it).
+* at any time, a peer in ``deposed``: explained, with the rebuild offered;
+  the run goes on (current manatee deposes the old primary by design).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from migrator.cluster.original import OriginalTopology
+from migrator.cluster.shard import MODE_BACKFILLED_FROZEN, ShardSnapshot
+from migrator.engine.rollback import DEPOSED_EXPLANATION
+from migrator.errors import Refused
+
+RUNBOOK_WARNING = (
+    "A doesn't fail while in the [A, [B, C']] topology. If that does happen, both B and "
+    "C' will think they are the primary. If this does happen, C *must* be rolled back "
+    "since it is an async that believes it is a sync (this is dangerous)."
+)
+
+
+MIXED = "mixed"  # phases of the migration the watchdog tells apart
+
+
+FROZEN = "frozen"
+
+
+OTHER = "other"
+
+
+PRIMARY_LOST = "primary-lost"  # alarm kinds
+
+
+SYNC_LOST = "sync-lost"
+
+
+DEPOSED = "deposed"
+
+
+SYNC_BEHIND = "sync-behind"
+
+
+@dataclass(frozen=True)
+class Alarm:
+    kind: str
+    stop: bool  # whether the run must stop
+    zone: str
+    message: str
+    remedy: str
+    plan: list[str] = field(default_factory=list)  # the ready remedy, step by step
+
+    def paragraph(self) -> str:
+        return f"{self.message} {self.remedy}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "stop": self.stop, "zone": self.zone,
+                "message": self.message, "remedy": self.remedy, "plan": self.plan}
+
+
+class WatchdogTripped(Refused):
+    """The watchdog stopped the run: the cluster reached a dangerous state."""
+
+
+def phase(snapshot: ShardSnapshot, original: OriginalTopology) -> str:
+    roles = {p.role for p in original.peers}
+    if snapshot.mode != MODE_BACKFILLED_FROZEN or "original_async" not in roles:
+        return OTHER
+    sync = original.by_role("original_sync")
+    names = [n.name for n in snapshot.topology.nodes if n.peer_id == sync.peer_id]
+    # its original node (the same session) means the v1 sync has not been reprovisioned;
+    # absent altogether means it is being reprovisioned right now: still the mixed window
+    if not names or sync.name is None or sync.name in names:
+        return MIXED
+    return FROZEN
+
+
+def assess(snapshot: ShardSnapshot, original: OriginalTopology) -> list[Alarm]:
+    """What is dangerous (or worth explaining) in this snapshot."""
+    alarms: list[Alarm] = []
+    present = {n.peer_id for n in snapshot.topology.nodes}
+    now = phase(snapshot, original)
+    if now == MIXED:
+        primary = original.by_role("original_primary")
+        if primary.peer_id not in present:
+            sync, async_ = original.by_role("original_sync"), original.by_role("original_async")
+            alarms.append(Alarm(
+                PRIMARY_LOST, True, primary.zone_id,
+                f"The original primary {primary.zone_id} ({primary.peer_id}) left the "
+                "election while the shard is in the mixed [A, [B, C']] topology (after the "
+                "backfill, before the sync's reprovision). Now the original sync "
+                f"{sync.zone_id} (v1, by election order) and the original async "
+                f"{async_.zone_id} (v2, by /state) can both believe they are the primary. "
+                f"The runbook: \"{RUNBOOK_WARNING}\" The migration stopped.",
+                f"Remedy: roll back the original async {async_.zone_id} now, with the "
+                "rollback plan below (`migrator rollback --inventory INVENTORY`); it rolls "
+                "back the current async, then the current sync (the original async), then "
+                "deletes /state, leaving a v1 shard that follows the election.",
+            ))
+    elif now == FROZEN:
+        sync = original.by_role("original_async")
+        if sync.peer_id not in present:
+            alarms.append(Alarm(
+                SYNC_LOST, True, sync.zone_id,
+                f"The sync {sync.zone_id} ({sync.peer_id}, the original async) left the "
+                "election before the unfreeze: it has fallen out of synchronous "
+                "replication. After a backfill initWal is 0/0000000, so unfreezing now "
+                "could let a peer that is not caught up take over and lose writes. The "
+                "migration stopped before the unfreeze.",
+                "Remedy: wait for the sync to rejoin and catch up, then `migrator resume` "
+                "(the unfreeze re-checks synchronous replication first); or roll back with "
+                "`migrator rollback --inventory INVENTORY`.",
+            ))
+    if snapshot.state is not None and snapshot.state.deposed:
+        zones = ", ".join(p.zone_id for p in snapshot.state.deposed)
+        alarms.append(Alarm(
+            DEPOSED, False, zones, f"Deposed peer(s) in /state: {zones}. {DEPOSED_EXPLANATION}",
+            "Optional: `migrator rebuild-deposed --inventory INVENTORY` rebuilds it and checks "
+            "it rejoins as an async.",
+        ))
+    return alarms
+
+
+@dataclass
+class LagClock:
+    """Pure: how long the sync has been out of synchronous replication, sample by sample."""
+
+    grace: float
+    since: float | None = None  # monotonic time of the first bad sample in a row
+
+    def observe(self, ok: bool | None, now: float) -> bool:
+        """Record a sample (None: could not be taken); True once the grace has run out."""
+        if ok is None:
+            return self.due(now)
+        if ok:
+            self.since = None
+            return False
+        if self.since is None:
+            self.since = now
+        return self.due(now)
+
+    def due(self, now: float) -> bool:
+        return self.since is not None and now - self.since >= self.grace
+
+    def next_check(self, now: float, recheck: float) -> float:
+        """When to look again without an event: the fallback, or the grace's end."""
+        fallback = now + recheck
+        if self.since is None:
+            return fallback
+        return min(fallback, self.since + self.grace)
+
+
+def replication_alarm(original: OriginalTopology, reason: str, seconds: float) -> Alarm:
+    primary, sync = original.by_role("original_primary"), original.by_role("original_async")
+    return Alarm(
+        SYNC_BEHIND, True, sync.zone_id,
+        f"The sync {sync.zone_id} (the original async) has been out of synchronous "
+        f"replication from the primary {primary.zone_id} for {seconds:.0f} s before the "
+        f"unfreeze, while still in the election: {reason}. After a backfill initWal is "
+        "0/0000000, so unfreezing now could let a sync that has not caught up take over "
+        "and lose writes. The migration stopped before the unfreeze.",
+        f"Remedy: look at `manatee-adm status` in {sync.zone_id}, wait for the sync to "
+        "stream synchronously and catch up (replay_location reaching sent_location), then "
+        "`migrator resume` (the unfreeze re-checks synchronous replication first); or "
+        "roll back with `migrator rollback --inventory INVENTORY`.",
+    )
