@@ -1,6 +1,7 @@
 """JSON events for scripted runs: one object per line on stdout, human text on stderr.
 
 Events (every one has ``event`` and ``time``)::
+
     choice          the rollback variant, the roles found and why
     plan            the plan about to run (as `migrator plan --json`)
     step            the runner reached a step (index, total, id, title)

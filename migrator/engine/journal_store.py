@@ -1,6 +1,7 @@
 """The journal in ZooKeeper (versioned writes) and its local audit copy.
 
 Layout, outside ``/manatee`` so that nothing manatee reads is touched::
+
     /manatee-migrator/<shard>/journal   the journal JSON (persistent)
     /manatee-migrator/<shard>/lock      the run lock (kazoo Lock recipe; see ``lock``)
 

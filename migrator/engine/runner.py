@@ -1,6 +1,7 @@
 """The runner: the only caller of effects (checks, actions, journal writes).
 
 For each step of the plan, in order::
+
     done already?   journal says done, or its done-checks hold now -> stamp, next
     started         step-start hooks record marks (log offsets); journal saved
     preconditions   each checked once; one failing refuses the step (nothing done)
@@ -12,34 +13,27 @@ For each step of the plan, in order::
 
 Resuming a step left ``acting`` does not re-check the preconditions (they
 described the world before the action). ZooKeeper actions are idempotent (they
-look at what is there) and are simply run again. A reprovision or a command in
-a zone is not: before it does anything it journals its *intent* (zone, image,
-time, this machine, a local child's pid and process group), and on resume the
-evidence from the live zone, the election, this machine and the headnode is
-compared with it (``migrator.engine.inflight.decide``, a pure function): done
--> verify; still under way -> wait for it (never a second one at once); never
-happened -> act again; no evidence either way -> ask the operator to type the
-shard name, or with ``--yes`` refuse (exit 3) saying what to look at.
+look at what is there) and are simply run again; a reprovision or a command in a
+zone is not, and ``migrator.engine.resuming`` decides from the live evidence what
+became of it. A step left ``verifying`` only waits for its verification again.
 
 Ctrl-C during such an action does not abandon it half-way: the first one lets
 the action finish (the run then stops before verifying, and says so); a second
 one stops waiting for it (a local child runs on in its own process group) and
 says what state the zone is in. Both print the `migrator resume` command.
 
-A step left ``verifying`` only waits for its verification again. Every
-journal write is one versioned ZooKeeper write, so a crash or Ctrl-C at any
-moment leaves the previous or the next journal, both consistent.
+The run's record is ``migrator.engine.recording``'s: every journal write is one
+versioned ZooKeeper write, so a crash or Ctrl-C at any moment leaves the previous
+or the next journal, both consistent. Which steps are done already is
+``migrator.engine.observe``'s to judge.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -55,28 +49,24 @@ from migrator.engine import (
 )
 from migrator.engine.console import RunConsole
 from migrator.engine.context import EngineContext
-from migrator.engine.inflight import decide, describe_evidence
 from migrator.engine.journal import (
     Journal,
-    StepRecord,
-    new_journal,
-    new_run,
-    stamp,
 )
-from migrator.engine.journal_store import JournalStore, capture_shard
+from migrator.engine.journal_store import JournalStore
+from migrator.engine.observe import QUERIES, evaluate_done, observe, run_check
 from migrator.engine.outage import timing_of
 from migrator.engine.planner import Plan, make_plan, resolve_original
+from migrator.engine.recording import RunRecorder, base_intent, jsonable
+from migrator.engine.resuming import InFlight
 from migrator.engine.savedplan import require_fresh, require_planned_write
 from migrator.engine.summary import needs_confirmation, proceed, question_for
 from migrator.errors import MigratorError, NotConfirmed, Refused, StepFailed
 from migrator.playbook.loader import LoadedPlaybook
-from migrator.remote.localchild import child_state, wait_gone
 from migrator.stepkit.hooks import run_step_start
 from migrator.stepkit.registry import Outcome, get_action, get_check
-from migrator.stepkit.schema import CheckRef, Step
+from migrator.stepkit.schema import Step
 from migrator.stepkit.writes import ProposedWrite
 from migrator.zk import reads
-from migrator.zk.watches import wait_for, watch_election
 
 if TYPE_CHECKING:
     from migrator.cluster.history import HistoryRecord
@@ -86,7 +76,6 @@ if TYPE_CHECKING:
 # seconds between looks at an action left in flight when nothing we can watch changes
 # (a headnode job's status has no event to follow)
 INFLIGHT_RECHECK = 5.0
-
 
 
 @dataclass
@@ -113,116 +102,6 @@ class RunResult:
     cluster_seconds: float = 0.0
     # seconds spent asking the cluster once (preconditions, done-checks, planning reads)
     query_seconds: float = 0.0
-
-
-class Stopwatch:
-    """Accumulates the seconds spent asking the cluster, for the overhead figures.
-
-    Queries may run concurrently (``observe``), so it counts the time during
-    which at least one is under way, not the sum of their durations.
-    """
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self._running = 0
-        self._since = 0.0
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def timing(self) -> Iterator[None]:
-        with self._lock:
-            if self._running == 0:
-                self._since = time.monotonic()
-            self._running += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._running -= 1
-                if self._running == 0:
-                    self.seconds += time.monotonic() - self._since
-
-
-QUERIES = Stopwatch()
-
-
-def run_check(ctx: EngineContext, ref: CheckRef, timeout: float) -> Outcome:
-    registered = get_check(ref.check)
-    params = registered.params.validate(ref.params)
-    if timeout > 0:
-        return registered.func(ctx, params, timeout)
-    with QUERIES.timing():
-        return registered.func(ctx, params, timeout)
-
-
-def evaluate_done(ctx: EngineContext, step: Step) -> Outcome:
-    """Do the step's done-checks hold right now (timeout 0)? A check that cannot be
-    evaluated (zone unreachable) counts as not holding, with the reason.
-
-    Every check is looked at, not only up to the first that fails: a failing
-    *persistent* check (one no later step undoes, e.g. a zone's version) is
-    reported in ``data["persistent_failed"]``, which tells a step undone by a later
-    one from a step never done (``migrator.engine.position``).
-    """
-    if not step.done_checks:
-        return Outcome(False, "only the journal can say this step was done (done_when: [])")
-    details: list[str] = []
-    failed: list[str] = []
-    persistent: list[str] = []
-    for ref in step.done_checks:
-        try:
-            outcome = run_check(ctx, ref, 0.0)
-        except MigratorError as exc:
-            failed.append(f"{ref.check} could not be checked: {exc.message}")
-            continue
-        if outcome.ok:
-            details.append(outcome.detail)
-            continue
-        failed.append(f"{ref.check}: {outcome.detail}")
-        if get_check(ref.check).persistent:
-            persistent.append(outcome.detail)
-    if failed:
-        return Outcome(False, failed[0], {"persistent_failed": persistent})
-    return Outcome(True, "; ".join(details))
-
-
-def observe(ctx: EngineContext, loaded: LoadedPlaybook, journal: Journal | None,
-            kind: str, view: tuple[ShardSnapshot, list[HistoryRecord]] | None = None
-            ) -> dict[str, Outcome | None]:
-    """Which steps are already done.
-
-    The steps are judged concurrently, each in its own copy of the context: a
-    done-check only looks (timeout 0), the ZooKeeper ones all judge ``view``
-    (one read), and the ones that ask zones over SSH spend their time waiting
-    for the answer, so asking three zones costs one round trip instead of three.
-    """
-    run = journal.run(kind) if journal is not None else None
-    steps = loaded.playbook.steps
-    results: list[Outcome | BaseException | None] = [None] * len(steps)
-
-    def judge(index: int) -> None:
-        step = steps[index]
-        record = run.step(step.id) if run is not None else StepRecord()
-        own = replace(ctx, step_id=step.id, marks=dict(record.marks), view=view)
-        try:
-            results[index] = evaluate_done(own, step)
-        except BaseException as exc:  # re-raised in the caller's thread below
-            results[index] = exc
-
-    workers = [threading.Thread(target=judge, args=(i,), name=f"observe-{steps[i].id}",
-                                daemon=True) for i in range(1, len(steps))]
-    for worker in workers:
-        worker.start()
-    if steps:
-        judge(0)
-    for worker in workers:
-        worker.join()
-    observed: dict[str, Outcome | None] = {}
-    for step, result in zip(steps, results, strict=True):
-        if isinstance(result, BaseException):
-            raise result
-        observed[step.id] = result
-    return observed
 
 
 class Runner:
@@ -252,7 +131,11 @@ class Runner:
         self.options = options
         self.operator = operator
         self.inventory_zones = inventory_zones
-        self.journal: Journal | None = None
+        self.record = RunRecorder(client, shard, store, options.kind, operator, console)
+        self.inflight = InFlight(
+            client, shard, self.record, console, self._confirm, self._resume_command(),
+            refuse_to_ask=console.assume_yes or options.saved_plan is not None,
+            waited=self._waited)
         self._current: Step | None = None
         self.outages: dict[str, Outage | None] = {}
         self.cluster_seconds = 0.0
@@ -260,6 +143,14 @@ class Runner:
         self._stop_after_action = False
         # the run's stop: set by another thread (watchdog, /state watch, hopeless wait)
         self.stop = Cancellation()
+
+    @property
+    def journal(self) -> Journal | None:
+        """The shard's journal as this run last read or wrote it."""
+        return self.record.journal
+
+    def _waited(self, seconds: float) -> None:
+        self.cluster_seconds += seconds
 
     # ---- planning -------------------------------------------------------------------
 
@@ -276,12 +167,12 @@ class Runner:
             snapshot, history = read
         else:
             snapshot, history = reads.read_view(self.client, self.shard)
-        self.journal = self.store.load()
+        self.record.load()
         original, _ = resolve_original(snapshot, history, self.journal)
         ctx = EngineContext(
             shard=self.shard, zk=self.client, inventory=self.inventory, remote=self.remote,
             original=original, say_func=lambda text: self.console.say(f"  {text}"),
-            confirm_func=self._confirm, recorded_func=self._recorded_outputs,
+            confirm_func=self._confirm, recorded_func=self.record.outputs,
         )
         # Without a journal (a migration begun by hand, or none yet) the original topology
         # is captured now, so its election nodes say nothing about restarts *before* now:
@@ -312,7 +203,7 @@ class Runner:
     def _execute(self) -> RunResult:
         self._queries_at_start = QUERIES.seconds
         plan, ctx = self.plan()
-        self._refuse_changed_playbook()
+        self.record.refuse_changed_playbook(self.loaded, self.options.accept_playbook_change)
         if plan.conflicts:
             raise consistency.JournalDisagrees(
                 f"Shard {self.shard} was taken out of order: " + "; ".join(plan.conflicts)
@@ -330,7 +221,7 @@ class Runner:
                 "green",
             )
             if self.journal is not None:
-                self._finish_run("done")
+                self.record.finish("done")
             result.complete = True
             return result
         if self.journal is None and plan.original.source == "history":
@@ -343,7 +234,7 @@ class Runner:
         self.peer_zones = {p.peer_id: p.zone_id for p in plan.original.peers}
         if self.options.kind == "migration":  # a rollback explains and shows its own plan
             proceed(self.console, plan, saved_plan=self.options.saved_plan is not None)
-        self._ensure_journal(plan)
+        self.record.ensure(plan.original, self.loaded)
         dog = self._arm_watchdog(plan)
         try:
             self._steps(plan, ctx, result)
@@ -371,43 +262,40 @@ class Runner:
             self.stop.check()
             step = self.loaded.playbook.step(planned.id)
             self.console.step(index, total, step.title, step.id)
-            if self._record(step.id).status == "done":
-                self.console.ok(f"done earlier ({self._record(step.id).done_by})")
+            if self.record.step(step.id).status == "done":
+                self.console.ok(f"done earlier ({self.record.step(step.id).done_by})")
                 result.already.append(step.id)
                 continue
-            ctx.step_id, ctx.marks = step.id, dict(self._record(step.id).marks)
+            ctx.step_id, ctx.marks = step.id, dict(self.record.step(step.id).marks)
             if planned.status == "done" and self.options.kind == "migration":
                 # the plan judged the shard as a whole (a later effect implies this one);
                 # only pending operator steps come before it, which change nothing there.
                 # (A rollback's steps are judged one by one, when they are reached.)
                 how = "implied" if planned.implied else "already-held"
-                self._save_step(step.id, stamp(self._record(step.id), "done", self.operator,
-                                               done_by=how, detail=planned.reason))
+                self.record.stamp(step.id, "done", done_by=how, detail=planned.reason)
                 self.console.ok(f"already done: {planned.reason.removeprefix('already holds: ')}")
                 result.already.append(step.id)
                 continue
             seen = evaluate_done(ctx, step)
             if seen.ok:
-                self._save_step(step.id, stamp(self._record(step.id), "done", self.operator,
-                                               done_by="already-held", detail=seen.detail))
+                self.record.stamp(step.id, "done", done_by="already-held", detail=seen.detail)
                 self.console.ok(f"already done: {seen.detail}")
                 result.already.append(step.id)
                 continue
             outcome = self._run_step(ctx, step)
             result.ran.append(step.id)
             result.outcomes[step.id] = dict(outcome.data)
-        self._finish_run("done")
+        self.record.finish("done")
 
     def _run_step(self, ctx: EngineContext, step: Step) -> Outcome:
         self._current = step
-        record = self._record(step.id)
+        record = self.record.step(step.id)
         resumed_from = record.status
         try:
             if resumed_from not in ("acting", "verifying"):
                 ctx.marks = {}
                 run_step_start(ctx, step)
-                self._save_step(step.id, stamp(record, "started", self.operator,
-                                               marks=dict(ctx.marks), detail=None))
+                self.record.stamp(step.id, "started", marks=dict(ctx.marks), detail=None)
                 self._preconditions(ctx, step)
                 outage = self.outages.get(step.id)
                 if needs_confirmation(step, outage, get_action(step.action.name)):
@@ -418,23 +306,22 @@ class Runner:
                 self.console.say(f"  resuming: this step was {resumed_from} when the last run "
                                  "stopped")
             if resumed_from != "verifying":
-                ctx.intent_func = lambda fields, sid=step.id: self._merge_intent(sid, fields)
+                ctx.intent_func = lambda fields, sid=step.id: self.record.merge_intent(sid,
+                                                                                      fields)
                 found: Outcome | None = None
                 if resumed_from == "acting" and get_action(step.action.name).resume:
-                    found = self._resume_in_flight(ctx, step)
+                    found = self.inflight.resume(ctx, step)
                 if found is None:
                     if get_action(step.action.name).resume is not None:
-                        self._refuse_while_another_runs(step)
-                    self._save_step(step.id, replace(
-                        stamp(self._record(step.id), "acting", self.operator), detail=None,
-                        intent=_base_intent(step.action.name)))
+                        self.inflight.refuse_while_another_runs(self.options.kind, step)
+                    self.record.stamp(step.id, "acting", detail=None,
+                                      intent=base_intent(step.action.name))
                     outcome = self._act(ctx, step)
                 else:
                     self.console.ok(found.detail)
                     outcome = found
-                self._save_step(step.id, stamp(self._record(step.id), "verifying", self.operator,
-                                               outputs=_jsonable(outcome.data),
-                                               detail=outcome.detail))
+                self.record.stamp(step.id, "verifying", outputs=jsonable(outcome.data),
+                                  detail=outcome.detail)
                 self.stop.check()  # the action is done and journalled: resume verifies it
                 if self._stop_after_action:
                     self.console.say(
@@ -443,29 +330,26 @@ class Runner:
                     raise KeyboardInterrupt
             else:
                 outcome = Outcome(True, "action done in an earlier run",
-                                  self._record(step.id).outputs)
+                                  self.record.step(step.id).outputs)
             self._verify(ctx, step)
-            self._save_step(step.id, stamp(self._record(step.id), "done", self.operator,
-                                           done_by="verified"))
+            self.record.stamp(step.id, "done", done_by="verified")
             return outcome
         except NotConfirmed as exc:
             # declined: nothing was written; the step stays resumable from the start
-            self._save_step(step.id, replace(self._record(step.id), status="pending",
-                                             detail=f"declined: {exc.message}"))
-            self._finish_run("stopped")
+            self.record.amend(step.id, status="pending", detail=f"declined: {exc.message}")
+            self.record.finish("stopped")
             raise
         except KeyboardInterrupt:
-            self._best_effort_interrupt(step.id)
-            self._say_interrupted(ctx, step)
+            self.record.interrupted(step.id)
+            self.inflight.say_interrupted(ctx, step)
             raise
         except MigratorError as exc:
-            current = self._record(step.id)
+            current = self.record.step(step.id)
             # before acting nothing happened: back to pending; after, keep the status so
             # that resume knows whether to act again (acting) or only re-verify (verifying)
             status = "pending" if current.status == "started" else current.status
-            self._save_step(step.id, replace(current, status=status,
-                                             detail=f"stopped: {exc.message}"))
-            self._finish_run("failed")
+            self.record.amend(step.id, status=status, detail=f"stopped: {exc.message}")
+            self.record.finish("failed")
             raise
         finally:
             self._current = None
@@ -552,130 +436,6 @@ class Runner:
         verb = "rollback" if self.options.kind == "rollback" else "resume"
         return f"migrator {verb} --inventory {self.options.inventory_path}"
 
-    def _say_interrupted(self, ctx: EngineContext, step: Step) -> None:
-        """After Ctrl-C: what state the zone of an action left in flight is in, and the
-        command that continues. Best effort: it must not hide the interruption."""
-        try:
-            record = self._record(step.id)
-            registered = get_action(step.action.name)
-            if record.status == "acting" and registered.resume is not None:
-
-                params = registered.params.validate(step.action.params)
-                evidence = registered.resume(ctx, params, dict(record.intent or {}))
-                self.console.say(f"  Stopped waiting for {step.title.lower()}; it was left "
-                                 f"as it is. {describe_evidence(evidence)}", "yellow")
-                self.console.say("  The step stays `acting`: resuming decides from the zone "
-                                 "whether the action happened, waits for it while it runs, "
-                                 "and never starts a second one at the same time.", "yellow")
-            self.console.say(f"  To continue: {self._resume_command()}", "yellow")
-        except (Exception, KeyboardInterrupt):
-            pass
-
-    def _merge_intent(self, step_id: str, fields: Mapping[str, Any]) -> None:
-        record = self._record(step_id)
-        self._save_step(step_id, replace(record, intent={**(record.intent or {}),
-                                                         **_jsonable(fields)}))
-
-    def _resume_in_flight(self, ctx: EngineContext, step: Step) -> Outcome | None:
-        """Decide from the live evidence what became of an action left ``acting``.
-
-        Returns the outcome when it is done, None when it must be run (again); waits
-        while it is under way; asks (typed) when nothing tells, and refuses with --yes.
-        """
-
-        registered = get_action(step.action.name)
-        assert registered.resume is not None
-        params = registered.params.validate(step.action.params)
-        intent = dict(self._record(step.id).intent or {})
-        limit = float(getattr(params, "timeout", None) or step.timeout)
-        deadline = time.monotonic() + limit
-        said = waited_for = ""
-        while True:
-            with QUERIES.timing():
-                evidence = registered.resume(ctx, params, intent)
-            decision = decide(evidence)
-            if decision.reason != said:
-                self.console.say(f"  left in flight by the last run: {decision.reason}")
-                said = decision.reason
-            if decision.verdict == "done":
-                return Outcome(True, f"done in an earlier run: {decision.reason}",
-                               {"resumed": "done", "reason": decision.reason})
-            if decision.verdict == "redo":
-                return None
-            if decision.verdict == "ask":
-                self._ask_redo(step, decision)
-                return None
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise StepFailed(
-                    f"Step {step.id} ({step.title}): {decision.reason}, still after waiting "
-                    f"{limit:g} s for it; nothing was started.",
-                    f"Look at it; once it has ended, `{self._resume_command()}` decides "
-                    "again from what it finds.",
-                )
-            started = time.monotonic()
-            try:
-                if decision.reason != waited_for:  # one waiting line per new reason
-                    waited_for = decision.reason
-                    with self.console.waiting(decision.reason, remaining):
-                        self._wait_in_flight(evidence, intent, min(remaining,
-                                                                   INFLIGHT_RECHECK))
-                else:
-                    self._wait_in_flight(evidence, intent, min(remaining, INFLIGHT_RECHECK))
-            finally:
-                self.cluster_seconds += time.monotonic() - started
-
-    def _refuse_while_another_runs(self, step: Step) -> None:
-        """Never two non-idempotent actions at once: a local child an earlier run left
-        (in any step, migration or rollback) must have ended first."""
-
-        assert self.journal is not None
-        for run in self.journal.runs:
-            for step_id, record in run.steps.items():
-                if (run.kind, step_id) == (self.options.kind, step.id):
-                    continue
-                intent = record.intent or {}
-                if record.status == "acting" and child_state(intent) == "alive":
-                    raise Refused(
-                        f"Step {step.id} ({step.title}) was not started: the {run.kind}'s "
-                        f"step {step_id} left an action running (pid {intent.get('pid')}, "
-                        f"process group {intent.get('pgid')}, in {intent.get('zone')}).",
-                        "Wait for it to end (its output is in "
-                        f"{intent.get('output')}), then run this again.",
-                    )
-
-    def _ask_redo(self, step: Step, decision: Any) -> None:
-        look = "; ".join(decision.look_at) or "the zone"
-        if self.console.assume_yes or self.options.saved_plan is not None:
-            raise Refused(
-                f"Step {step.id} ({step.title}) was interrupted while acting, and "
-                f"{decision.reason}. Running it again without knowing could start a second "
-                "one; nothing was done.",
-                f"Look at: {look}. If it did not happen, run `{self._resume_command()}` "
-                "without --yes and confirm; if it did, wait until the zone is back and "
-                "resume.",
-            )
-        self.console.say(f"  Before answering, look at: {look}.", "yellow")
-        self._confirm(f"{step.title}: run the action again (it may have happened already)?",
-                      None, True)
-
-    def _wait_in_flight(self, evidence: Any, intent: Mapping[str, Any],
-                        timeout: float) -> None:
-        """Until the local child exits, or the election changes, or ``timeout``."""
-        if evidence.child == "alive" and isinstance(intent.get("pid"), int):
-            wait_gone(int(intent["pid"]), timeout)
-            return
-
-        first: list[Any] = []
-
-        def changed(children: Any) -> Any:
-            if not first:
-                first.append(sorted(children))
-                return None
-            return True if sorted(children) != first[0] else None
-
-        wait_for(lambda deliver: watch_election(self.client, self.shard, deliver), changed,
-                 timeout)
 
     def _verify(self, ctx: EngineContext, step: Step) -> None:
         began = time.monotonic()
@@ -687,7 +447,7 @@ class Runner:
             started = time.monotonic()
             try:
                 with self.console.waiting(what, timeout), waits.guard(
-                        ctx, step, ref, what, timeout, self._record(step.id).outputs,
+                        ctx, step, ref, what, timeout, self.record.step(step.id).outputs,
                         self.console, self.options.kind,
                         f"migrator resume --inventory {self.options.inventory_path}"):
                     outcome = run_check(ctx, ref, timeout)
@@ -732,85 +492,9 @@ class Runner:
             return
         self.console.ask(question, shown, typed)
 
-    # ---- journal --------------------------------------------------------------------
-
-    def _refuse_changed_playbook(self) -> None:
-        run = self.journal.run(self.options.kind) if self.journal else None
-        if run is None or run.status == "done" or run.playbook_digest == self.loaded.digest:
-            return
-        if self.options.accept_playbook_change:
-            self.console.say(f"Accepting the changed playbook ({run.playbook_digest} -> "
-                             f"{self.loaded.digest}) as asked.", "yellow")
-            return
-        raise Refused(
-            f"The journal's {run.kind} of shard {self.shard} was started with playbook "
-            f"{run.playbook} {run.playbook_digest}; the playbook now is {self.loaded.name} "
-            f"{self.loaded.digest}. Nothing was done.",
-            "Resume with the same playbook, or pass --accept-playbook-change after reading "
-            "what changed.",
-        )
-
-    def _ensure_journal(self, plan: Plan) -> None:
-        if self.journal is None:
-            snapshot = capture_shard(self.client, self.shard)
-            journal = new_journal(self.shard, plan.original, snapshot, self.operator)
-            self.store.create(journal)
-            self.journal = journal
-            self.console.say(f"Journal created at {self.store.path} (shard snapshot taken).")
-        run = self.journal.run(self.options.kind)
-        if run is None or run.status == "done":
-            run = new_run(self.options.kind, self.loaded.name, self.loaded.digest, self.operator)
-        else:
-            run = replace(run, status="running", playbook=self.loaded.name,
-                          playbook_digest=self.loaded.digest)
-        self.journal = self.journal.with_run(run)
-        self.store.save(self.journal)
-
-    def _recorded_outputs(self, kind: str, step_id: str) -> Mapping[str, Any]:
-        run = self.journal.run(kind) if self.journal is not None else None
-        return dict(run.step(step_id).outputs) if run is not None else {}
-
-    def _record(self, step_id: str) -> StepRecord:
-        run = self.journal.run(self.options.kind) if self.journal else None
-        return run.step(step_id) if run is not None else StepRecord()
-
-    def _save_step(self, step_id: str, record: StepRecord) -> None:
-        assert self.journal is not None
-        self.journal = self.journal.with_step(self.options.kind, step_id, record)
-        self.store.save(self.journal)
-
-    def _finish_run(self, status: str) -> None:
-        assert self.journal is not None
-        run = self.journal.run(self.options.kind)
-        if run is None or run.status == status:
-            return
-        self.journal = self.journal.with_run(replace(run, status=status))
-        self.store.save(self.journal)
-
-    def _best_effort_interrupt(self, step_id: str) -> None:
-        try:
-            current = self._record(step_id)
-            if current.status in ("acting", "verifying"):
-                # keep the status: resume must know the action may have happened
-                self._save_step(step_id, replace(current, detail="interrupted (Ctrl-C)"))
-            else:
-                self._save_step(step_id, replace(current, status="pending",
-                                                 detail="interrupted (Ctrl-C) before acting"))
-            self._finish_run("interrupted")
-        except (Exception, KeyboardInterrupt):
-            pass  # the journal holds its previous, consistent version
-
 
 def _unnamed(original: Any) -> Any:
     """The original topology without its election node names (unknown before now)."""
     return replace(original, peers=tuple(replace(p, name=None) for p in original.peers))
 
 
-def _base_intent(action: str) -> dict[str, Any]:
-    """What every action journals as it starts: what, when, from which machine."""
-    return {"action": action, "started": iso_now_ms(), "host": socket.gethostname(),
-            "operatorPid": os.getpid()}
-
-
-def _jsonable(data: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(json.loads(json.dumps(dict(data), default=str)))

@@ -69,13 +69,14 @@ def make_runner(kazoo: Any, tmp_path: Path) -> MakeRunner:
     def make(
         loaded: LoadedPlaybook | None = None, console: RunConsole | None = None,
         options: RunOptions | None = None, client: Any = None, operator: str = "test@host",
+        store: JournalStore | None = None,
     ) -> Runner:
         client = client or kazoo
         return Runner(
             client=client, shard=SHARD, loaded=loaded or zk_only_playbook(), choice="test",
             inventory=None, remote=None,
             console=console or RunConsole(assume_yes=True, shard=SHARD, stream=io.StringIO()),
-            store=JournalStore(client, SHARD, audit_dir=tmp_path / "audit"),
+            store=store or JournalStore(client, SHARD, audit_dir=tmp_path / "audit"),
             options=options or RunOptions(assume_yes=True), operator=operator,
         )
 

@@ -13,7 +13,7 @@ import pytest
 
 import migrator.steps  # noqa: F401  (the built-in checks and actions)
 from migrator.cluster.original import capture
-from migrator.engine import runner
+from migrator.engine import observe
 from migrator.engine.context import EngineContext
 from migrator.playbook.loader import load_playbook_text
 from migrator.stepkit import registry
@@ -63,7 +63,7 @@ def test_steps_are_judged_concurrently_each_in_its_own_context(
     loaded = load_playbook_text(PLAYBOOK.encode(), "three-looks.yaml")
     ctx = EngineContext(shard=SHARD, zk=None, inventory=None, remote=None,
                         original=capture(snapshot([0, 1, 2])))
-    observed = runner.observe(ctx, loaded, None, "migration")
+    observed = observe.observe(ctx, loaded, None, "migration")
     assert {step: outcome.detail for step, outcome in observed.items() if outcome} == {
         f"step-{n}": f"step-{n} met the others" for n in (1, 2, 3)
     }
@@ -74,8 +74,8 @@ def test_steps_are_judged_concurrently_each_in_its_own_context(
 
 def test_the_query_clock_counts_overlapping_queries_once(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [100.0]
-    monkeypatch.setattr(runner.time, "monotonic", lambda: now[0])
-    clock = runner.Stopwatch()
+    monkeypatch.setattr(observe.time, "monotonic", lambda: now[0])
+    clock = observe.Stopwatch()
     with clock.timing():          # 100 -> 103
         now[0] = 101.0
         with clock.timing():      # overlaps: 101 -> 102 adds nothing

@@ -88,13 +88,14 @@ def _declined_run(make_runner: MakeRunner) -> None:
     from migrator.engine.runner import RunOptions
 
     sink = EventSink(enabled=False)
-    runner = make_runner(options=RunOptions(assume_yes=False))
     console = DecliningConsole()
     events = EventConsole(sink, assume_yes=False, shard=SHARD, stream=console.stream)
     events.ask = console.ask  # type: ignore[method-assign]
-    runner.console = events
-    runner.store = EventingStore(runner.client, SHARD, audit_dir=runner.store.audit_dir,
-                                 sink=sink, kind="migration")
+    probe = make_runner()  # for its client and audit folder
+    runner = make_runner(
+        options=RunOptions(assume_yes=False), console=events,
+        store=EventingStore(probe.client, SHARD, audit_dir=probe.store.audit_dir, sink=sink,
+                            kind="migration"))
     with pytest.raises(NotConfirmed):
         runner.execute()
 

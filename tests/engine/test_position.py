@@ -35,9 +35,10 @@ from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import ClusterState
 from migrator.engine.context import EngineContext
 from migrator.engine.journal import Journal, StepRecord, new_journal, new_run, stamp
+from migrator.engine.observe import evaluate_done
 from migrator.engine.planner import Plan, make_plan, resolve_original
 from migrator.engine.position import StepFacts, position
-from migrator.engine.runner import _unnamed, evaluate_done
+from migrator.engine.runner import _unnamed
 from migrator.playbook import catalog
 from migrator.playbook.loader import LoadedPlaybook
 from migrator.remote.commands import CommandResult

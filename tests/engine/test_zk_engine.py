@@ -18,7 +18,8 @@ from migrator.engine.context import EngineContext
 from migrator.engine.journal import Journal, new_journal
 from migrator.engine.journal_store import JournalStore, capture_shard, cluster_key
 from migrator.engine.lock import LockHeld, RunLock, break_lock, holders
-from migrator.engine.runner import RunOptions, run_check
+from migrator.engine.observe import run_check
+from migrator.engine.runner import RunOptions
 from migrator.engine.savedplan import StalePlan, load_plan, save_plan
 from migrator.errors import NotConfirmed, Refused, StateConflict, StepFailed
 from migrator.stepkit.schema import CheckRef
