@@ -1,9 +1,9 @@
 """Parse a YAML document once into both its node tree (for line numbers in
 errors) and its Python data, with libyaml's C parser when PyYAML has it.
 
-The pure-Python parser costs about 60 ms per playbook here; the C one a few
-milliseconds, which keeps `migrator plan` (it reads every playbook to show the
-alternatives) quick.
+The C parser is an order of magnitude faster than the pure-Python one, and
+`migrator plan` reads every playbook to show the alternatives; the pure-Python
+parser is the fallback where PyYAML was built without libyaml.
 
 Aliases are allowed (an operator may share zone settings with ``&anchor`` and
 ``<<: *anchor``), but a document is refused before it is constructed when

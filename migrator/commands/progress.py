@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from migrator.engine import lock
+from migrator.engine.journal_store import journal_path
 from migrator.errors import MigratorError
 from migrator.playbook import catalog
 from migrator.remote.prewarm import Prewarm
@@ -22,17 +25,20 @@ if TYPE_CHECKING:
     from kazoo.client import KazooClient
 
 
+@dataclass(frozen=True)
 class Progress:
-    """The latest run's position (a plain class: `status` must start fast, and building
-    dataclasses costs milliseconds at import)."""
+    """The latest run's position."""
 
-    def __init__(self, kind: str, playbook: str, status: str, index: int, total: int,
-                 step: str | None, step_status: str | None, detail: str | None,
-                 operator: str, started: str) -> None:
-        self.kind, self.playbook, self.status = kind, playbook, status
-        self.index, self.total = index, total  # index: 1-based; N+1 when all are done
-        self.step, self.step_status, self.detail = step, step_status, detail
-        self.operator, self.started = operator, started
+    kind: str
+    playbook: str
+    status: str
+    index: int  # 1-based; N+1 when all are done
+    total: int
+    step: str | None
+    step_status: str | None
+    detail: str | None
+    operator: str
+    started: str
 
     def line(self) -> str:
         if self.step is None:
@@ -89,12 +95,11 @@ def _step_ids(playbook: str) -> list[str] | None:
         return None
 
 
+@dataclass(frozen=True)
 class InProgress:
-    def __init__(self, progress: Progress | None, lock_holders: list[str],
-                 journal_problem: str | None = None) -> None:
-        self.progress = progress
-        self.lock_holders = lock_holders
-        self.journal_problem = journal_problem
+    progress: Progress | None
+    lock_holders: list[str]
+    journal_problem: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"migration": None if self.progress is None else self.progress.to_json(),
@@ -102,19 +107,17 @@ class InProgress:
 
 
 def read_progress(client: KazooClient, shard: str) -> InProgress:
-    """The journal read as JSON (not through the journal model, whose dataclasses cost
-    start-up time) and the lock's contenders."""
+    """The journal and who holds the run lock; reads only.
 
+    The journal is read as plain JSON rather than through the journal model: `status` is
+    what an operator runs when something is wrong, so a journal the model would refuse is
+    reported as a problem beside everything else that could be read, not as an error."""
     # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.exceptions import NoNodeError
-    from kazoo.recipe.lock import Lock
 
     problem = None
     progress = None
-    # the layout of migrator.engine.journal_store and engine.lock (importing those would
-    # build the journal model's dataclasses, ~10 ms of a 0.2 s budget)
-    root = f"/manatee-migrator/{paths.check_shard_name(shard)}"
-    path = f"{root}/journal"
+    path = journal_path(paths.check_shard_name(shard))
     try:
         data, _ = client.get(path)
         journal = json.loads(data.decode("utf-8"))
@@ -127,15 +130,15 @@ def read_progress(client: KazooClient, shard: str) -> InProgress:
     if journal is not None:
         runs = journal.get("runs") or []
         run = runs[-1] if runs and isinstance(runs[-1], dict) else {}
-        # the run's summary lists its steps; loading the playbook (YAML) is only needed for
-        # a journal written before summaries were kept, and costs ~20 ms of start-up
+        # the run's summary lists its steps; a journal written before summaries were kept
+        # names only the steps it has records for, so the playbook gives the rest
         summarized = any(e.get("event") == "summary" for e in run.get("log") or ())
         try:
             progress = progress_of(journal, None if summarized or not run
                                    else _step_ids(str(run.get("playbook"))))
         except (AttributeError, TypeError) as exc:
             problem = f"{path} is not shaped as a journal ({exc})"
-    return InProgress(progress, list(Lock(client, f"{root}/lock").contenders()), problem)
+    return InProgress(progress, lock.holders(client, shard), problem)
 
 
 def zone_versions(inventory: Any, zones: list[str]) -> dict[str, str]:

@@ -32,7 +32,7 @@ class RunConsole:
     @property
     def console(self) -> Any:
         """The rich console, built on first use: `migrator plan` piped or with
-        --json never prints through it, and importing rich costs it ~30 ms."""
+        --json never prints through it, so it does not import rich."""
         if self._console is None:
             # deferred: rich costs ~30 ms to import; only terminal views pay it
             from rich.console import Console

@@ -2,16 +2,17 @@
 
 Decisions:
 
-* The TCP socket gets ``TCP_NODELAY``: without it every command round trip on
-  loopback costs ~45 ms (Nagle + delayed ACK); with it ~2.6 ms.
+* The TCP socket gets ``TCP_NODELAY``: without it every command's small
+  messages wait on Nagle's algorithm and the peer's delayed ACK, a stall per
+  round trip that dwarfs the round trip itself on a fast network.
 * Right after authenticating, OpenSSH's sshd sends a few small messages (the
   ``hostkeys-00`` notice, a debug line) and then, on its own socket where Nagle
   is on, holds the answer to our first channel open until we ACK them: the
   first channel of every connection waited for our kernel's delayed ACK (about
   40 ms; later channels take 0.3 ms). On Linux the socket therefore asks for an
   immediate ACK after every read (``TCP_QUICKACK``, which the kernel resets
-  on its own, hence after every read), and the first channel opens in about
-  2 ms. Where that is not possible (other systems, transports through a jump
+  on its own, hence after every read), and the first channel opens without that
+  wait. Where that is not possible (other systems, transports through a jump
   host or a ProxyCommand), ``open`` opens and closes one session channel before
   returning, so a connection opened ahead of time (the prewarm) takes the wait
   in the background instead of in the first command. Best effort: a server that

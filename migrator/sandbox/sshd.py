@@ -10,15 +10,15 @@ Decisions the spec leaves open:
   found in ``/proc`` before the listener itself, and ``drop_connections()`` kills
   only the descendants, which is how tests simulate a dropped link.
 * Keys are ed25519, generated in-process with ``cryptography`` (no ssh-keygen
-  subprocess, ~1 ms), written in OpenSSH format that both sshd and paramiko read.
+  subprocess per key), written in OpenSSH format that both sshd and paramiko read.
 * ``force_command`` lets a zone run every command through a cheap wrapper, e.g.
   ``/bin/sh -c "$SSH_ORIGINAL_COMMAND"``, instead of the login shell sourcing its
   rc files on every command; ``set_env`` gives such commands their PATH etc.
 * sshd runs even a ForceCommand through the user's shell (``$SHELL -c``), and
   Debian's bash sources ``~/.bashrc`` when it sees it was started by sshd, unless
-  ``SHLVL`` says it is nested. Root's rc here runs ``pyenv init`` (~100 ms per
-  command), so by default the server sets ``SHLVL=1`` (``source_shell_rc=False``);
-  set ``source_shell_rc=True`` to measure the slow path.
+  ``SHLVL`` says it is nested. An rc file that does real work (``pyenv init``,
+  say) then runs on every command, so by default the server sets ``SHLVL=1``
+  (``source_shell_rc=False``); set ``source_shell_rc=True`` to measure the slow path.
 * ``MaxSessions`` is raised because one transport per zone carries many channels
   (commands plus live log followers) at once.
 """

@@ -136,3 +136,4 @@ def test_parse_line_never_raises(text: str) -> None:
     record = parse_line(text)
     assert record.raw == text.rstrip("\r\n")
     format_record(record)
+

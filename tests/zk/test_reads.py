@@ -51,6 +51,16 @@ def test_status_of_a_shard_by_election_and_state(
                      ("async", "sync", False)]
 
 
+def test_status_of_a_shard_writes_nothing(zk: Any, v1_shard: V1Shard, run_cli: Any) -> None:
+    """Reading who holds the run lock must not create the lock's node (kazoo's
+    contenders() would), nor anything else: `status` is a read."""
+    three_peers(v1_shard)
+    result = run_cli("status", "--shard", "1.moray.test", "--json")
+    assert result.status == 0, result.err
+    assert json.loads(result.out)["migration"] is None
+    assert zk.exists("/manatee-migrator") is None
+
+
 def test_status_plain_text_when_piped_marks_disagreements(
     v1_shard: V1Shard, run_cli: Any
 ) -> None:
