@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
     (["/usr/sbin/sshd", "-D", "-f", "cfg"], {"sshd"}),
     (["/usr/lib/postgresql/15/bin/pg_basebackup", "-D", "x"], {"pgreal"}),
     ([sys.executable, "-m", "migrator.sandbox.supervisor", "dir", "zone"], {"sandbox"}),
+    ([sys.executable, "-m", "migrator.sandbox.relay", "5", "127.0.0.1", "2181", "25"],
+     {"local"}),
     ([sys.executable, "-m", "migrator", "sandbox", "up", "--dir", "d"], {"sandbox", "pgreal"}),
     ([sys.executable, "-m", "migrator", "sandbox", "up", "--pg", "sim"], {"sandbox"}),
     (["migrator", "sandbox", "rehearse", "--pg=sim"], {"sandbox"}),

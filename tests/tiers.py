@@ -94,6 +94,8 @@ def kinds_of(argv: Iterable[Any]) -> set[str]:
         return {"sshd"}
     if program in PG_PROGRAMS:
         return {"pgreal"}
+    if "migrator.sandbox.relay" in words:
+        return {"local"}  # a delaying TCP relay: no server of its own
     if any(w.startswith("migrator.sandbox") for w in words):
         return {"sandbox"}  # a sitter, its supervisor, the write client
     if "sandbox" in words:

@@ -10,7 +10,7 @@ from migrator.cli.options import ShardTarget, shard_target
 from migrator.cli.shardview import mode_style, render_shard
 from migrator.cli.watch import watch_status
 from migrator.commands import read
-from migrator.commands.progress import read_progress, zone_versions
+from migrator.commands.progress import ProgressReads, zone_versions
 from migrator.errors import BadInput, Refused
 from migrator.ui.output import Cell, Output
 
@@ -58,9 +58,9 @@ def status(target: ShardTarget, as_json: bool, watch: bool) -> None:
                 ],
             )
             return
+        progress = ProgressReads(client, target.shard)  # in the same round trips
         result = read.shard_status(client, target.shard)
-
-        underway = read_progress(client, target.shard)
+        underway = progress.result()
     versions = (zone_versions(target.inventory, [r.zone_id for r in result.rows])
                 if target.inventory is not None else None)
     if as_json:

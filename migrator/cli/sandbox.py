@@ -9,7 +9,7 @@ import click
 
 from migrator.sandbox import peers, procs
 from migrator.sandbox.client import run
-from migrator.sandbox.config import load_config
+from migrator.sandbox.config import RELAY_ADDRESS, load_config
 from migrator.sandbox.manage import UpOptions, start_client
 from migrator.sandbox.manage import down as take_down
 from migrator.sandbox.manage import up as bring_up
@@ -79,10 +79,14 @@ def sandbox() -> None:
 )
 @click.option("--compute-nodes", type=click.IntRange(1, 8), default=2, show_default=True,
               help="Compute nodes hosting the zones (--access zlogin).")
+@click.option("--latency", "latency_ms", type=float, default=0.0, metavar="MS",
+              help="Delay, in milliseconds each way, on the operator's route to the "
+              "headnode and ZooKeeper, as from a laptop to a remote datacenter (--access "
+              "zlogin; loopback relays).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def up(
     directory: Path, nodes: int, reuse: bool, with_client: bool, deposed_mode: str,
-    sitter_log_level: str, pg: str, access: str, compute_nodes: int,
+    sitter_log_level: str, pg: str, access: str, compute_nodes: int, latency_ms: float,
     as_json: bool,
 ) -> None:
     """Start ZooKeeper, N zones (v1 sitter + postgres each), their access, write
@@ -92,16 +96,25 @@ def up(
     sshd each, with zlogin) host them and a headnode (sdc-vmapi, sdc-cnapi,
     sapiadm...) knows them; DIR/headnode.yaml names only the headnode, for
     `migrator inventory discover`.
+
+    With --latency MS the inventories name delaying relays instead of the headnode
+    and ZooKeeper: every packet between the operator and the datacenter waits MS
+    milliseconds each way, while the zones, nodes and ZooKeeper talk directly.
     """
 
     config = bring_up(directory, UpOptions(nodes, reuse, with_client, deposed_mode,
                                            access=access, compute_nodes=compute_nodes,
-                                           sitter_log_level=sitter_log_level, pg=pg))
+                                           sitter_log_level=sitter_log_level, pg=pg,
+                                           latency_ms=latency_ms))
     inventory = config.directory / "inventory.yaml"
     lines = [f"Sandbox shard {config.shard} is up in {config.directory}.",
              f"ZooKeeper: {config.zk_connection}"]
     if config.headnode is not None:
         lines.append(f"headnode {config.headnode.ip}  ssh port {config.headnode.ssh_port}")
+    if config.relay_ports:
+        lines.append(f"the operator's route: {config.latency_ms:g} ms each way (ZooKeeper "
+                     f"at {config.operator_zk_connection}, the headnode at "
+                     f"{RELAY_ADDRESS} port {config.operator_headnode_port})")
     lines += [f"compute node {n.uuid} ({n.hostname})  {n.ip}  ssh port {n.ssh_port}"
               for n in config.nodes]
     for zone in config.zones:
@@ -112,7 +125,8 @@ def up(
         lines.append(f"Headnode-only inventory: {config.directory / 'headnode.yaml'}")
     lines.append(f"Use it with: migrator status --inventory {inventory}")
     _emit({"directory": str(config.directory), "inventory": str(inventory),
-           "zookeeper": config.zk_connection, "zones": [z.uuid for z in config.zones]},
+           "zookeeper": config.operator_zk_connection, "latencyMs": config.latency_ms,
+           "zones": [z.uuid for z in config.zones]},
           as_json, "\n".join(lines))
 
 

@@ -107,38 +107,54 @@ class InProgress:
 
 
 def read_progress(client: KazooClient, shard: str) -> InProgress:
-    """The journal and who holds the run lock; reads only.
+    """The journal and who holds the run lock; reads only."""
+    return ProgressReads(client, shard).result()
+
+
+class ProgressReads:
+    """The reads of ``read_progress``, sent when made and collected by ``result``, so a
+    command can send its other reads in the same round trip.
 
     The journal is read as plain JSON rather than through the journal model: `status` is
     what an operator runs when something is wrong, so a journal the model would refuse is
     reported as a problem beside everything else that could be read, not as an error."""
-    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
-    from kazoo.exceptions import NoNodeError
 
-    problem = None
-    progress = None
-    path = journal_path(paths.check_shard_name(shard))
-    try:
-        data, _ = client.get(path)
-        journal = json.loads(data.decode("utf-8"))
-        if not isinstance(journal, dict):
-            raise ValueError("not a JSON object")
-    except NoNodeError:
-        journal = None
-    except (UnicodeDecodeError, ValueError) as exc:
-        journal, problem = None, f"{path} is not a journal ({exc})"
-    if journal is not None:
-        runs = journal.get("runs") or []
-        run = runs[-1] if runs and isinstance(runs[-1], dict) else {}
-        # the run's summary lists its steps; a journal written before summaries were kept
-        # names only the steps it has records for, so the playbook gives the rest
-        summarized = any(e.get("event") == "summary" for e in run.get("log") or ())
+    def __init__(self, client: KazooClient, shard: str) -> None:
+        self.client = client
+        self.shard = paths.check_shard_name(shard)
+        self.path = journal_path(self.shard)
+        self.journal = client.get_async(self.path)
+        self.lock_children = client.get_children_async(lock.lock_path(self.shard))
+
+    def result(self) -> InProgress:
+        # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
+        from kazoo.exceptions import NoNodeError
+
+        problem = None
+        progress = None
+        path = self.path
         try:
-            progress = progress_of(journal, None if summarized or not run
-                                   else _step_ids(str(run.get("playbook"))))
-        except (AttributeError, TypeError) as exc:
-            problem = f"{path} is not shaped as a journal ({exc})"
-    return InProgress(progress, lock.holders(client, shard), problem)
+            data, _ = self.journal.get()
+            journal = json.loads(data.decode("utf-8"))
+            if not isinstance(journal, dict):
+                raise ValueError("not a JSON object")
+        except NoNodeError:
+            journal = None
+        except (UnicodeDecodeError, ValueError) as exc:
+            journal, problem = None, f"{path} is not a journal ({exc})"
+        if journal is not None:
+            runs = journal.get("runs") or []
+            run = runs[-1] if runs and isinstance(runs[-1], dict) else {}
+            # the run's summary lists its steps; a journal written before summaries were
+            # kept names only the steps it has records for, so the playbook gives the rest
+            summarized = any(e.get("event") == "summary" for e in run.get("log") or ())
+            try:
+                progress = progress_of(journal, None if summarized or not run
+                                       else _step_ids(str(run.get("playbook"))))
+            except (AttributeError, TypeError) as exc:
+                problem = f"{path} is not shaped as a journal ({exc})"
+        holders = lock.holders_from(self.client, self.shard, self.lock_children)
+        return InProgress(progress, [h.identity for h in holders], problem)
 
 
 def zone_versions(inventory: Any, zones: list[str]) -> dict[str, str]:

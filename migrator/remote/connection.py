@@ -13,10 +13,17 @@ Decisions:
   immediate ACK after every read (``TCP_QUICKACK``, which the kernel resets
   on its own, hence after every read), and the first channel opens without that
   wait. Where that is not possible (other systems, transports through a jump
-  host or a ProxyCommand), ``open`` opens and closes one session channel before
-  returning, so a connection opened ahead of time (the prewarm) takes the wait
-  in the background instead of in the first command. Best effort: a server that
-  refuses session channels (a locked-down jump host) is not an error there.
+  host or a ProxyCommand), the spare channel below takes the wait in the
+  background instead of in the first command.
+* A command on a new channel costs two round trips: the channel's open, whose
+  answer carries the server's channel number, and only then the command. So each
+  zone connection keeps one session channel open ahead of need (the spare,
+  opened in the background as soon as the transport is up and again each time a
+  command takes it): a command on a reused connection costs one round trip plus
+  its own run time, which is what an operator at datacenter distance feels on
+  every step. A spare is used only while its transport is alive; otherwise the
+  command opens its own channel as before. Best effort: a server that refuses an
+  extra session (MaxSessions reached) only means the next command opens its own.
 * Keys tried, in order: identity files from the inventory/ssh_config (or the
   usual ``~/.ssh/id_*`` when none is named), then the ssh-agent's keys.
   Encrypted identity files are skipped (no passphrase prompt mid-run); the agent
@@ -124,8 +131,6 @@ class Connector:
             self._authenticate(transport, endpoint, deadline, for_label)
             if self.keepalive:
                 transport.set_keepalive(max(1, int(self.keepalive)))
-            if not isinstance(sock, QuickAckSocket):
-                _settle_first_channel(transport, deadline)
             return transport
         except BaseException:
             transport.close()
@@ -260,13 +265,17 @@ class Connector:
 
 
 class ZoneConnection:
-    """The one transport of one zone, opened lazily and re-opened after a drop."""
+    """The one transport of one zone, opened lazily and re-opened after a drop, with a
+    spare session channel kept open ahead of need (see the module docstring)."""
 
     def __init__(self, endpoint: Endpoint, connector: Connector) -> None:
         self.endpoint = endpoint
         self.connector = connector
         self.connects = 0  # how many transports were opened (1 + reconnects)
+        self.spares_used = 0  # commands that found a channel open and waiting
         self._transport: paramiko.Transport | None = None
+        self._spare: paramiko.Channel | None = None
+        self._replenishing = False
         self._lock = threading.Lock()
 
     @property
@@ -280,23 +289,31 @@ class ZoneConnection:
             if self._transport is not None:
                 self._transport.close()
                 self._transport = None
+                self._spare = None  # closed with its transport
             self._transport = self.connector.open(self.endpoint)
             self.connects += 1
-            return self._transport
+            transport = self._transport
+        self._replenish(transport)
+        return transport
 
     def transport_alive(self) -> bool:
         with self._lock:
             return self._transport is not None and self._transport.is_active()
 
     def open_channel(self, timeout: float) -> paramiko.Channel:
-        """A session channel; retried once on a fresh transport if the old one was dead."""
+        """A session channel: the spare when one is waiting, else a new one (retried once
+        on a fresh transport if the old one was dead)."""
         # deferred: paramiko costs ~110 ms to import; only zone work pays it
         import paramiko
 
         for attempt in (1, 2):
             transport = self.transport()
+            spare = self._take_spare(transport)
+            if spare is not None:
+                self._replenish(transport)
+                return spare
             try:
-                return transport.open_session(timeout=timeout)
+                channel = transport.open_session(timeout=timeout)
             except (paramiko.SSHException, OSError, EOFError) as exc:
                 if transport.is_active() or attempt == 2:
                     raise ConnectionDropped(
@@ -304,10 +321,55 @@ class ZoneConnection:
                         f"{exc or type(exc).__name__}.",
                         "Check the zone's sshd (MaxSessions) and the network, then rerun.",
                     ) from None
+                continue
+            self._replenish(transport)
+            return channel
         raise AssertionError("unreachable")
+
+    def _take_spare(self, transport: paramiko.Transport) -> paramiko.Channel | None:
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is None:
+            return None
+        if spare.closed or spare.get_transport() is not transport or not transport.is_active():
+            close_channel(spare)
+            return None
+        self.spares_used += 1
+        return spare
+
+    def _replenish(self, transport: paramiko.Transport) -> None:
+        """Open the next spare in the background, unless one is waiting or on its way."""
+        with self._lock:
+            if self._spare is not None or self._replenishing:
+                return
+            self._replenishing = True
+        threading.Thread(target=self._open_spare, args=(transport,), name="ssh-spare",
+                         daemon=True).start()
+
+    def _open_spare(self, transport: paramiko.Transport) -> None:
+        # deferred: paramiko costs ~110 ms to import; only zone work pays it
+        import paramiko
+
+        channel = None
+        try:
+            channel = transport.open_session(timeout=SPARE_OPEN_WAIT)
+        except (paramiko.SSHException, OSError, EOFError):
+            pass  # a command opens its own, and reports whatever is wrong
+        finally:
+            with self._lock:
+                self._replenishing = False
+                keep = (channel is not None and self._spare is None
+                        and self._transport is transport and transport.is_active())
+                if keep:
+                    self._spare = channel
+            if channel is not None and not keep:
+                close_channel(channel)
 
     def close(self) -> None:
         with self._lock:
+            spare, self._spare = self._spare, None
+            if spare is not None:
+                close_channel(spare)
             if self._transport is not None:
                 self._transport.close()
                 self._transport = None
@@ -337,19 +399,8 @@ class QuickAckSocket:
         return getattr(self._sock, name)
 
 
-FIRST_CHANNEL_WAIT = 2.0
-
-
-def _settle_first_channel(transport: paramiko.Transport, deadline: float) -> None:
-    """Take the first channel's delayed-ACK wait now (see the module docstring)."""
-    # deferred: paramiko costs ~110 ms to import; only zone work pays it
-    import paramiko
-
-    try:
-        channel = transport.open_session(timeout=min(FIRST_CHANNEL_WAIT, _remaining(deadline)))
-    except (paramiko.SSHException, OSError, EOFError):
-        return  # a real command reports whatever is wrong with the transport
-    close_channel(channel)
+# how long a spare's open may take before it is given up (a command opens its own)
+SPARE_OPEN_WAIT = 10.0
 
 
 def _remaining(deadline: float) -> float:

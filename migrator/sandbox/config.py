@@ -113,6 +113,10 @@ class SandboxConfig:
     access: str = "ssh"  # zones over their own sshd, or zlogin through compute nodes
     nodes: list[NodeConfig] = field(default_factory=list)
     headnode: NodeConfig | None = None
+    # `up --latency MS`: the one-way delay from the operator to the datacenter, and the
+    # ports of the relays that add it ("headnode", "zookeeper"; see sandbox/relay.py)
+    latency_ms: float = 0.0
+    relay_ports: dict[str, int] = field(default_factory=dict)
 
     def node_dir(self, node: NodeConfig) -> Path:
         return self.directory / "nodes" / node.uuid
@@ -125,7 +129,22 @@ class SandboxConfig:
 
     @property
     def zk_connection(self) -> str:
+        """ZooKeeper as the sitters and the sandbox's own tools reach it (directly)."""
         return f"127.0.0.1:{self.zk_port}"
+
+    @property
+    def operator_zk_connection(self) -> str:
+        """ZooKeeper as the operator's inventory names it: through the delaying relay
+        when the sandbox was brought up with a latency."""
+        port = self.relay_ports.get("zookeeper")
+        return self.zk_connection if port is None else f"{RELAY_ADDRESS}:{port}"
+
+    @property
+    def operator_headnode_port(self) -> int:
+        """The port the operator's inventory gives for the headnode (the relay's, with a
+        latency); the headnode listens at ``headnode.ssh_port`` either way."""
+        assert self.headnode is not None
+        return self.relay_ports.get("headnode", self.headnode.ssh_port)
 
     def zone(self, name: str) -> ZoneConfig:
         """A zone by uuid, uuid prefix (>= 8 chars) or 0-based index."""
@@ -172,6 +191,8 @@ def node_address(index: int) -> str:
 
 
 HEADNODE_ADDRESS = "127.0.2.254"
+# where the operator's side of the delaying relays listens (`up --latency`)
+RELAY_ADDRESS = "127.0.3.1"
 
 
 def version_of_image(value: str) -> str | None:
@@ -204,6 +225,8 @@ def load_config(directory: Path) -> SandboxConfig:
             access=str(doc.get("access", "ssh")),
             nodes=[NodeConfig(**n) for n in doc.get("nodes", [])],
             headnode=NodeConfig(**doc["headnode"]) if doc.get("headnode") else None,
+            latency_ms=float(doc.get("latency_ms", 0.0)),
+            relay_ports={str(k): int(v) for k, v in (doc.get("relay_ports") or {}).items()},
         )
     except FileNotFoundError as exc:
         raise BadInput(

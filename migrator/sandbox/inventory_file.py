@@ -19,7 +19,7 @@ import yaml
 
 from migrator.discovery.headnode_inventory import load_headnode_inventory
 from migrator.inventory.load import load_inventory
-from migrator.sandbox.config import RELEASES, SandboxConfig
+from migrator.sandbox.config import RELAY_ADDRESS, RELEASES, SandboxConfig
 from migrator.sandbox.zones import CLIENT_KEY, KNOWN_HOSTS, ssh_user
 
 INVENTORY_FILE = "inventory.yaml"
@@ -34,7 +34,7 @@ def inventory_document(config: SandboxConfig) -> dict[str, Any]:
     ) + " {zone} --to {image}"
     return {
         "shard": config.shard,
-        "zookeeper": config.zk_connection,
+        "zookeeper": config.operator_zk_connection,
         "known_hosts": KNOWN_HOSTS,
         "ssh_config": False,
         "ssh": {"user": ssh_user(), "identity": CLIENT_KEY, "connect_timeout": 5},
@@ -78,7 +78,10 @@ def _zone_commands(config: SandboxConfig) -> dict[str, Any]:
 
 
 def _headnode_target(config: SandboxConfig) -> dict[str, Any]:
+    """The headnode as the operator reaches it (through the relay, with a latency)."""
     assert config.headnode is not None
+    if "headnode" in config.relay_ports:
+        return {"host": RELAY_ADDRESS, "port": config.operator_headnode_port}
     return {"host": config.headnode.ip, "port": config.headnode.ssh_port}
 
 
@@ -90,7 +93,7 @@ def zlogin_inventory_document(config: SandboxConfig) -> dict[str, Any]:
     jump = f"{ssh_user()}@{headnode['host']}:{headnode['port']}"
     return {
         "shard": config.shard,
-        "zookeeper": config.zk_connection,
+        "zookeeper": config.operator_zk_connection,
         "known_hosts": KNOWN_HOSTS,
         "ssh_config": False,
         "ssh": {"user": ssh_user(), "identity": CLIENT_KEY, "connect_timeout": 5,

@@ -26,6 +26,7 @@ from migrator.sandbox.config import (
     HEADNODE_ADDRESS,
     MAX_NODES,
     PG_MODES,
+    RELAY_ADDRESS,
     SANDBOX_FILE,
     NodeConfig,
     SandboxConfig,
@@ -47,7 +48,8 @@ from migrator.sandbox.pgdata import (
 )
 from migrator.sandbox.pgquery import ensure_table, wait_receiving
 from migrator.sandbox.ports import common_free_port, free_ports
-from migrator.sandbox.sshd import check_installed
+from migrator.sandbox.relay import start_relay
+from migrator.sandbox.sshd import check_installed, known_hosts_host
 from migrator.sandbox.waits import wait_writable
 from migrator.sandbox.zkserver import ZooKeeperServer, check_prerequisites
 from migrator.sandbox.zones import (
@@ -60,7 +62,8 @@ from migrator.sandbox.zones import (
 READY_TIMEOUT = 30.0
 OWNED_ENTRIES = ("zones", "zookeeper", "pids", "client", "inventory.yaml", KNOWN_HOSTS,
                  "authorized_keys", "id_ed25519", "id_ed25519.pub", SANDBOX_FILE,
-                 "nodes", "headnode", "headnode.yaml")
+                 "nodes", "headnode", "headnode.yaml", "relays")
+MAX_LATENCY_MS = 1000.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ class UpOptions:
     # zlogin: zones without sshd behind compute nodes and a headnode; ssh: an sshd per zone
     access: str = "zlogin"
     compute_nodes: int = COMPUTE_NODES
+    # one-way delay on the operator's route to the headnode and ZooKeeper (zlogin only)
+    latency_ms: float = 0.0
 
 
 def check_nodes(nodes: int) -> None:
@@ -81,6 +86,21 @@ def check_nodes(nodes: int) -> None:
         raise BadInput(
             f"--nodes {nodes} is out of range: a sandbox shard has 1 to {MAX_NODES} nodes.",
             "Pass --nodes 1, 2, 3, 4 or 5 (3 is the runbook's shard).",
+        )
+
+
+def check_latency(options: UpOptions) -> None:
+    if not 0.0 <= options.latency_ms <= MAX_LATENCY_MS:
+        raise BadInput(
+            f"--latency {options.latency_ms:g} is out of range.",
+            f"Give a one-way delay in milliseconds from 0 to {MAX_LATENCY_MS:g} (25 is a "
+            "laptop reaching a datacenter on the same continent).",
+        )
+    if options.latency_ms and options.access != "zlogin":
+        raise BadInput(
+            "--latency applies to the route through the headnode (--access zlogin).",
+            "Drop --access ssh: with a latency the operator reaches the zones through the "
+            "headnode, as in Triton.",
         )
 
 
@@ -107,6 +127,7 @@ def up(directory: Path, options: UpOptions) -> SandboxConfig:
     if options.access == "zlogin" and not 1 <= options.compute_nodes <= 8:
         raise BadInput(f"--compute-nodes {options.compute_nodes} is out of range.",
                        "Give 1 to 8 compute nodes (2 is the default).")
+    check_latency(options)
     check_prerequisites()
     check_installed()
     directory = directory.resolve()
@@ -161,7 +182,8 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
     nodes, headnode = _compute_nodes(zones, options) if zlogin else ([], None)
     config = SandboxConfig(directory, server.port, zones, deposed_mode=options.deposed_mode,
                            access=options.access, nodes=nodes, headnode=headnode,
-                           sitter_log_level=options.sitter_log_level, pg=options.pg)
+                           sitter_log_level=options.sitter_log_level, pg=options.pg,
+                           latency_ms=options.latency_ms)
     config.save()
     ensure_client_key(config)
     known_hosts = []
@@ -174,6 +196,8 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
             known_hosts.append(line)
     if zlogin:
         known_hosts += start_compute_nodes(config)
+    if headnode is not None and config.latency_ms:
+        known_hosts.append(_start_relays(config, headnode, known_hosts[-1]))
     if template is not None:  # copies in parallel: most of `up --pg real`'s time
 
         with ThreadPoolExecutor(len(zones)) as pool:
@@ -199,6 +223,18 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
     if options.with_client:
         start_client(config)
     return config
+
+
+def _start_relays(config: SandboxConfig, headnode: NodeConfig, headnode_line: str) -> str:
+    """The delaying relays in front of the headnode and ZooKeeper; the known_hosts line
+    for the headnode as the operator reaches it (its own key at the relay's address)."""
+    config.relay_ports["headnode"] = start_relay(config, "headnode",
+                                                 (headnode.ip, headnode.ssh_port))
+    config.relay_ports["zookeeper"] = start_relay(config, "zookeeper",
+                                                  ("127.0.0.1", config.zk_port))
+    config.save()
+    key = headnode_line.split(" ", 1)[1]
+    return f"{known_hosts_host(RELAY_ADDRESS, config.relay_ports['headnode'])} {key}"
 
 
 def _pg_template(config: SandboxConfig) -> Path | None:

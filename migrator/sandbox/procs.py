@@ -50,8 +50,10 @@ def recorded_pid(path: Path) -> int | None:
     return pid
 
 
-def spawn(argv: list[str], pid_file: Path, log_file: Path, cwd: Path) -> int:
-    """Start ``argv`` detached (own session, stdin closed, output to ``log_file``)."""
+def spawn(argv: list[str], pid_file: Path, log_file: Path, cwd: Path,
+          pass_fds: tuple[int, ...] = ()) -> int:
+    """Start ``argv`` detached (own session, stdin closed, output to ``log_file``);
+    ``pass_fds``: descriptors the child inherits (a listening socket, say)."""
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
@@ -66,6 +68,7 @@ def spawn(argv: list[str], pid_file: Path, log_file: Path, cwd: Path) -> int:
             cwd=cwd,
             env=env,
             start_new_session=True,
+            pass_fds=pass_fds,
         )
     write_pid_file(pid_file, process.pid)
     # Popen objects we drop would warn at exit; the process is ours to stop by pid file.

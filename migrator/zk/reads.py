@@ -7,7 +7,7 @@ collected afterwards, so N znodes cost about one round trip, not N.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from migrator.cluster.election import ElectionNode, legacy_topology, parse_election_node
 from migrator.cluster.history import HistoryRecord, order_history, parse_history_record
@@ -41,11 +41,15 @@ def list_shards(client: KazooClient) -> list[str]:
 
 def require_shard(client: KazooClient, shard: str) -> None:
     if client.exists(paths.shard_path(shard)) is None:
-        known = ", ".join(list_shards(client)) or "none"
-        raise ShardNotFound(
-            f"Shard {shard!r} does not exist under /manatee (known shards: {known}).",
-            "Check --shard (or SHARD) against `migrator status`.",
-        )
+        raise_shard_not_found(client, shard)
+
+
+def raise_shard_not_found(client: KazooClient, shard: str) -> NoReturn:
+    known = ", ".join(list_shards(client)) or "none"
+    raise ShardNotFound(
+        f"Shard {shard!r} does not exist under /manatee (known shards: {known}).",
+        "Check --shard (or SHARD) against `migrator status`.",
+    )
 
 
 @dataclass(frozen=True)
@@ -59,12 +63,16 @@ class RawShard:
     state_czxid: int | None = None  # the transaction that created /state (its attempt)
 
 
-def read_raw_shards(client: KazooClient, shards: list[str], with_peers: bool) -> list[RawShard]:
-    """Two pipelined rounds: children + state + error, then election data."""
+def read_raw_shards(client: KazooClient, shards: list[str], with_peers: bool,
+                    must_exist: bool = False) -> list[RawShard]:
+    """Two pipelined rounds: children + state + error, then election data. With
+    ``must_exist``, a shard's own node is asked for in the first round too, and a shard
+    without one is ``ShardNotFound``."""
     no_node = _no_node()
     first = [
         (
             shard,
+            client.exists_async(paths.shard_path(shard)) if must_exist else None,
             client.get_children_async(paths.election_path(shard)),
             client.get_async(paths.state_path(shard)),
             client.get_async(paths.error_path(shard)),
@@ -73,7 +81,9 @@ def read_raw_shards(client: KazooClient, shards: list[str], with_peers: bool) ->
     ]
     collected: list[tuple[str, list[str], tuple[bytes, int] | None, bytes | None]] = []
     created: dict[str, int] = {}
-    for shard, children_result, state_result, error_result in first:
+    for shard, exists_result, children_result, state_result, error_result in first:
+        if exists_result is not None and exists_result.get() is None:
+            raise_shard_not_found(client, shard)
         try:
             children = list(children_result.get())
         except no_node:
@@ -128,9 +138,10 @@ def parse_raw_shard(raw: RawShard) -> ShardSnapshot:
 
 
 def read_shard(client: KazooClient, shard: str) -> ShardSnapshot:
-    """One consistent-enough snapshot (election, state + version, error) of a shard."""
-    require_shard(client, shard)
-    return parse_raw_shard(read_raw_shards(client, [shard], with_peers=True)[0])
+    """One consistent-enough snapshot (election, state + version, error) of a shard, in
+    two round trips; ``ShardNotFound`` when it has no node under /manatee."""
+    return parse_raw_shard(read_raw_shards(client, [shard], with_peers=True,
+                                           must_exist=True)[0])
 
 
 def read_state(client: KazooClient, shard: str) -> tuple[ClusterState, int] | None:

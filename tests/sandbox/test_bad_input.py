@@ -53,6 +53,19 @@ def test_nodes_out_of_range(tmp_path: Path, nodes: str) -> None:
 
 
 @pytest.mark.sandbox
+@pytest.mark.parametrize(("args", "words"), [
+    (["--latency", "-5"], ["--latency -5 is out of range", "0 to 1000"]),
+    (["--latency", "2000"], ["--latency 2000 is out of range"]),
+    (["--latency", "25", "--access", "ssh"], ["route through the headnode", "--access ssh"]),
+])
+def test_latency_out_of_range_or_without_a_headnode(tmp_path: Path, args: list[str],
+                                                    words: list[str]) -> None:
+    result = _migrator("up", "--dir", str(tmp_path / "sb"), "--pg", "sim", *args)
+    _assert_paragraph(result, 2, *words)
+    assert not (tmp_path / "sb").exists()
+
+
+@pytest.mark.sandbox
 def test_dir_that_is_not_a_sandbox(tmp_path: Path) -> None:
     for command in ("status", "down"):
         result = _migrator(command, "--dir", str(tmp_path))

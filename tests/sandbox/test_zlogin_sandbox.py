@@ -18,7 +18,7 @@ import yaml
 
 from migrator.inventory.load import load_inventory
 from migrator.sandbox import procs
-from migrator.sandbox.config import IMAGES, SandboxConfig
+from migrator.sandbox.config import IMAGES, RELAY_ADDRESS, SandboxConfig
 from tests.rollback.conftest import assert_v1, events, migrator
 from tests.sandbox.conftest import SandboxFactory, zone_ssh
 
@@ -249,3 +249,27 @@ def test_discovery_failures_name_the_command_and_write_nothing(
     assert "`sdc-sapi /applications?name=nothing; false` on the headnode" in broken.stderr
     assert "Fill `zookeeper:` by hand" in broken.stderr
     assert not out.exists()
+
+
+def test_latency_puts_the_headnode_and_zookeeper_at_a_distance(
+    sandbox: SandboxFactory
+) -> None:
+    """`up --latency`: the operator's inventory names the relays, whose known host key
+    is the headnode's; the zones answer through them; `down` stops them."""
+    config = _up(sandbox, nodes=2, latency_ms=20.0)
+    assert sorted(config.relay_ports) == ["headnode", "zookeeper"]
+    assert sorted(p.stem for p in (config.directory / "pids").glob("relay-*.pid")) == [
+        "relay-headnode", "relay-zookeeper"]
+    inventory = load_inventory(config.directory / "inventory.yaml")
+    assert inventory.zookeeper == f"{RELAY_ADDRESS}:{config.relay_ports['zookeeper']}"
+    assert inventory.headnode is not None
+    assert (inventory.headnode.host, inventory.headnode.port) == (
+        RELAY_ADDRESS, config.relay_ports["headnode"])
+    result = migrator("status", "--inventory", str(config.directory / "inventory.yaml"),
+                      "--json")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert [p["zoneId"] for p in status["peers"]] == [z.uuid for z in config.zones]
+    # each zone's version, asked over SSH through the headnode's relay (host key checked)
+    assert sorted(status["versions"]) == sorted(z.uuid for z in config.zones)
+    assert not any(v.startswith("unknown") for v in status["versions"].values()), status
