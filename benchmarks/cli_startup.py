@@ -6,8 +6,9 @@ Prints median and min over N runs of:
   migrator status                (200 shards)
   migrator status --shard S      (a migration in progress: its journal and lock read too)
   migrator report --shard S      (a finished three-node journal, markdown)
-Targets (issue 2): --help <= 0.15 s, one shard <= 0.2 s, 200 shards <= 0.4 s;
-(issue 11): status with a journal in progress <= 0.2 s, report <= 0.3 s.
+Figures only: start-up on loopback is not a target (issue 19). What operators feel
+is measured side by side with upstream and Ansible (benchmarks/anchored.py) and at
+datacenter distance (benchmarks/distance.py).
 """
 
 from __future__ import annotations
@@ -43,27 +44,26 @@ def measure(args: list[str]) -> tuple[float, float, float]:
     return statistics.median(times), min(times), statistics.median(cpus)
 
 
-def report(label: str, args: list[str], target: float) -> None:
+def report(label: str, args: list[str]) -> None:
     median, best, cpu = measure(args)
-    verdict = "ok" if median <= target else "OVER TARGET"
     print(f"{label:<37} median {median * 1000:7.1f} ms  min {best * 1000:7.1f} ms  "
-          f"cpu {cpu * 1000:6.1f} ms  target {target * 1000:.0f} ms  {verdict}")
+          f"cpu {cpu * 1000:6.1f} ms")
 
 
 def main() -> None:
-    report("migrator --help", ["--help"], 0.15)
+    report("migrator --help", ["--help"])
     with zookeeper() as server:
         zk = server.connection_string
         seed_shards(zk, 200)
         report("migrator status --shard (1 shard)", ["status", "--zk", zk, "--shard",
-                                                     "1.moray.bench"], 0.2)
-        report("migrator status (200 shards)", ["status", "--zk", zk], 0.4)
+                                                     "1.moray.bench"])
+        report("migrator status (200 shards)", ["status", "--zk", zk])
         seed_journal(zk, "2.moray.bench", finished=False)
         seed_journal(zk, "3.moray.bench", finished=True)
         report("status --shard (journal in progress)", ["status", "--zk", zk, "--shard",
-                                                        "2.moray.bench"], 0.2)
+                                                        "2.moray.bench"])
         report("report (finished journal)", ["report", "--zk", zk, "--shard",
-                                             "3.moray.bench"], 0.3)
+                                             "3.moray.bench"])
 
 
 if __name__ == "__main__":

@@ -14,8 +14,11 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import paramiko
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._ssh import zone
 from migrator.remote.commands import run_command

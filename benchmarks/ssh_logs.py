@@ -18,6 +18,8 @@ import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from benchmarks._ssh import zone
 from migrator.remote.bunyan import RecordMatch, parse_line
 from migrator.remote.logs import LogMark
