@@ -62,6 +62,14 @@ def ansible_playbook() -> list[str] | None:
     return [path] if path else None
 
 
+def ansible_interpreter(ansible: Sequence[str]) -> str:
+    """The Python the task runs under: the one beside ansible-playbook (its own venv),
+    else this one. Named, because interpreter discovery can pick a shim that does not
+    run (pyenv's), and would add its own probe to the time."""
+    beside = Path(ansible[0]).parent / "python"
+    return str(beside) if beside.exists() else sys.executable
+
+
 def interleaved(ours: Sequence[str], theirs: Sequence[str], runs: int,
                 env: dict[str, str] | None = None) -> tuple[float, float]:
     """Median wall times of the two commands, run one after the other ``runs`` times."""
@@ -115,7 +123,9 @@ def main() -> None:
             env = {**os.environ, "ANSIBLE_NOCOWS": "1", "ANSIBLE_LOCALHOST_WARNING": "0"}
             times = interleaved(
                 [*MIGRATOR, "plan", "--inventory", str(config.directory / "inventory.yaml")],
-                [*ansible, "--check", "-i", "localhost,", "-c", "local", str(playbook)],
+                [*ansible, "--check", "-i", "localhost,", "-c", "local",
+                 "-e", f"ansible_python_interpreter={ansible_interpreter(ansible)}",
+                 str(playbook)],
                 args.runs, env)
         finally:
             down(config.directory)

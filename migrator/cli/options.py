@@ -14,7 +14,6 @@ import click
 
 from migrator.commands.session import zk_session
 from migrator.errors import BadInput
-from migrator.inventory.load import load_inventory
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
@@ -79,6 +78,9 @@ def resolve_target(
     inventory: Any = None
     inventory_zk = inventory_shard = None
     if inventory_path is not None:
+        # imported here: PyYAML and the inventory model are needed only with --inventory
+        from migrator.inventory.load import load_inventory
+
         inventory = load_inventory(inventory_path)
         inventory_zk, inventory_shard = inventory.zookeeper, inventory.shard
     zk_value = zk or inventory_zk or os.environ.get("ZK_IPS")

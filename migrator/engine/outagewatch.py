@@ -21,10 +21,16 @@ status`` is read whenever the primary's or the departing zone's sitter log
 moves. A primary whose shard expects a sync (``/state`` names one, or a v1
 election of two or more) and whose ``repl`` shows no ``sync_state: sync``
 blocks writes from that sample on; the window ends at the first sample showing
-a sync again (or, when the zones stop answering, when ZooKeeper shows the
-primary moving on). Such a window is real, not inferred (``source: "zones"``).
-Where no sample showed the loss (zones unreachable), ZooKeeper's inference
-stands.
+a sync again, and with ``/state`` the sync it names (its IP is the row's
+``client_addr``: a primary streaming synchronously to another standby still
+blocks). Such a window is real, not inferred (``source: "zones"``).
+
+The best observer decides: while the zones' window is open, ZooKeeper's views
+only note when ZooKeeper saw writes possible again. That note ends the window
+when the zones stop answering (the step ended, SSH failed), or when ZooKeeper
+then loses the primary again (a new window, ZooKeeper's). Where no sample
+showed the loss (zones unreachable, the primary's own zone down), ZooKeeper's
+window, or its inference, stands.
 """
 
 from __future__ import annotations
@@ -109,6 +115,7 @@ class StatusSample:
 
     primary: str | None
     has_sync: bool
+    sync_ip: str | None = None  # the synchronous standby's address, when the row names it
 
 
 def sample_of(status: Any) -> StatusSample:
@@ -116,7 +123,21 @@ def sample_of(status: Any) -> StatusSample:
     head = status.role("primary")
     if head is None:
         return StatusSample(None, False)
-    return StatusSample(head.zone, head.repl.get("sync_state") == "sync")
+    has_sync = head.repl.get("sync_state") == "sync"
+    address = head.repl.get("client_addr") if has_sync else None
+    return StatusSample(head.zone, has_sync, address if isinstance(address, str) else None)
+
+
+def blocked_by(sample: StatusSample, view: View) -> bool:
+    """Whether the primary sampled cannot commit: the shard expects a sync and none
+    streams synchronously, or (with /state) the one streaming is not the state's sync."""
+    if not expects_sync(view):
+        return False
+    if not sample.has_sync:
+        return True
+    if view.has_state and view.sync is not None and sample.sync_ip is not None:
+        return view.sync.split(":", 1)[0] != sample.sync_ip
+    return False
 
 
 def expects_sync(view: View) -> bool:
@@ -136,17 +157,19 @@ class Judge:
     _last: View | None = None
     _open: tuple[datetime, str] | None = None
     _by_status: bool = False  # the open window was opened by a status sample
-    _zk_end: datetime | None = None  # ZooKeeper's view of its end, if the zones fall silent
+    _zk_end: datetime | None = None  # when ZooKeeper saw writes possible again (fallback)
 
     def see(self, view: View, now: datetime) -> None:
         last, self._last = self._last, view
         ok = writable(view)
         if self._open is not None and self._by_status:
-            if not ok:  # ZooKeeper now sees it too: it ends when ZooKeeper's view does
-                self._by_status, self._zk_end = False, None
-            elif last is not None and _v1_sync_left(last, view):
-                self._zk_end = now  # the zones should say so soon; this is the fallback
-            return
+            if ok:
+                if self._zk_end is None:  # the zones should say so soon; this is the fallback
+                    self._zk_end = now
+                return
+            if self._zk_end is None:  # ZooKeeper sees the same window: the zones decide
+                return
+            self._close(self._zk_end)  # writes came back, then the primary was lost again
         if not ok and self._open is None:
             self._open = (now, _cause(last, view))
         elif ok and self._open is not None:
@@ -163,7 +186,7 @@ class Judge:
         """A status sample (None: the zones could not be read, which proves nothing)."""
         if sample is None or self._last is None:
             return
-        blocked = not sample.has_sync and expects_sync(self._last)
+        blocked = blocked_by(sample, self._last)
         if blocked and self._open is None:
             who = sample.primary or "(none)"
             self._open = (now, f"the primary {who} has no synchronous standby "
