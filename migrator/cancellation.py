@@ -25,6 +25,27 @@ from contextlib import contextmanager
 
 from migrator.errors import MigratorError
 
+# A Ctrl-C a library swallowed. kazoo guards the byte that wakes its connection thread
+# with a bare ``except:``, so a KeyboardInterrupt that Python's handler raises at that
+# instant becomes a "connection closed", which kazoo's DataWatch ignores: the wait
+# being set up then sat out its whole timeout with the Ctrl-C lost (seen under load).
+# The process's SIGINT handler (``on_ctrl_c``, installed by the CLI) remembers the
+# press before raising, and ``Cancellation.check`` in the main thread raises it again,
+# once, for a wait or a phase of the run that begins after it was lost. Whoever
+# handles the KeyboardInterrupt calls ``ctrl_c_handled``.
+_CTRL_C = threading.Event()
+
+
+def on_ctrl_c(_signum: int, _frame: object) -> None:
+    """The SIGINT handler: Python's own (KeyboardInterrupt), remembered."""
+    _CTRL_C.set()
+    raise KeyboardInterrupt
+
+
+def ctrl_c_handled() -> None:
+    """The KeyboardInterrupt was caught by whoever acts on it: nothing to raise again."""
+    _CTRL_C.clear()
+
 
 class Cancellation:
     def __init__(self) -> None:
@@ -70,7 +91,11 @@ class Cancellation:
                         pass
 
     def check(self) -> None:
-        """Raise the run's stop, if it has one."""
+        """Raise the run's stop, if it has one; in the main thread, first a Ctrl-C that
+        was pressed and not handled (see ``on_ctrl_c``)."""
+        if _CTRL_C.is_set() and threading.current_thread() is threading.main_thread():
+            _CTRL_C.clear()
+            raise KeyboardInterrupt
         if self._error is not None:
             raise self._error
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 import traceback
 
 import click
 
-from migrator import __version__
+from migrator import __version__, cancellation
 from migrator.errors import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -162,7 +163,9 @@ def _from_ssh(cause: BaseException | None) -> bool:
 def run() -> None:
     """The ``migrator`` program (console script): ``main()``, and a string exit becomes
     an error message. Tests and embedders call ``main()``, which ends with
-    ``SystemExit``."""
+    ``SystemExit``. The program's Ctrl-C is Python's KeyboardInterrupt, remembered in
+    case a library swallows it (``migrator.cancellation.on_ctrl_c``)."""
+    signal.signal(signal.SIGINT, cancellation.on_ctrl_c)
     try:
         main()
     except SystemExit as exc:

@@ -189,6 +189,9 @@ class EventingStore(JournalStore):
         # journal version saved, so the runner's own copy never drops an entry
         self.log: list[dict[str, Any]] = []
         self._diffs: dict[str, dict[str, Any]] = {}
+        # the start of a finished run this process loaded: its log is its own, and a
+        # command that ends without starting a run of its own writes nothing into it
+        self._finished: str | None = None
         sink.listeners.append(self._listen)
 
     def _listen(self, event: dict[str, Any]) -> None:
@@ -201,6 +204,9 @@ class EventingStore(JournalStore):
     def load(self) -> Journal | None:
         journal = super().load()
         self._last = journal.run(self.kind) if journal is not None else None
+        self._finished = None
+        if self._last is not None and self._last.status == "done":
+            self._finished = self._last.started
         if self._last is not None and self._last.status != "done":
             # resuming this run: keep what its log holds (a new run starts a new log)
             known = {(e.get("time"), e.get("event")) for e in self.log}
@@ -210,9 +216,16 @@ class EventingStore(JournalStore):
 
     def _with_log(self, journal: Journal) -> Journal:
         run = journal.run(self.kind)
-        if run is None:
+        if run is None or run.started == self._finished:
             return journal
         return journal.with_run(replace(run, log=tuple(self.log)))
+
+    def log_unsaved(self, journal: Journal) -> bool:
+        """Whether this process's run has log entries the journal does not hold yet (never
+        for a finished run it only loaded)."""
+        run = journal.run(self.kind)
+        return run is not None and run.started != self._finished \
+            and len(self.log) != len(run.log)
 
     def create(self, journal: Journal) -> None:
         journal = self._with_log(journal)

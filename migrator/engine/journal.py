@@ -153,10 +153,14 @@ class Journal:
         return None
 
     def with_run(self, run: RunRecord) -> Journal:
-        """Replace the latest run of the same kind, or append a new one."""
+        """The latest run of the same kind updated, when ``run`` is that run (the same
+        kind and start); otherwise ``run`` appended. The record of a run is never
+        replaced by another's: a later run of the same kind is a run of its own."""
         runs = list(self.runs)
         for index in range(len(runs) - 1, -1, -1):
             if runs[index].kind == run.kind:
+                if runs[index].started != run.started:
+                    break
                 runs[index] = run
                 return replace(self, runs=tuple(runs))
         return replace(self, runs=(*runs, run))

@@ -21,9 +21,12 @@ status`` is read whenever the primary's or the departing zone's sitter log
 moves. A primary whose shard expects a sync (``/state`` names one, or a v1
 election of two or more) and whose ``repl`` shows no ``sync_state: sync``
 blocks writes from that sample on; the window ends at the first sample showing
-a sync again, and with ``/state`` the sync it names (its IP is the row's
-``client_addr``: a primary streaming synchronously to another standby still
-blocks). Such a window is real, not inferred (``source: "zones"``).
+a sync again. Which standby that is does not matter: PostgreSQL's own
+``sync_state`` says whether commits complete, whichever rules (v1's election
+order or ``/state``) its sitter configured it by; in a rollback's mixed window a
+v1 primary takes the next peer in the election as its sync while ``/state``
+still names the old one. Such a window is real, not inferred
+(``source: "zones"``).
 
 The best observer decides: while the zones' window is open, ZooKeeper's views
 only note when ZooKeeper saw writes possible again. That note ends the window
@@ -115,7 +118,6 @@ class StatusSample:
 
     primary: str | None
     has_sync: bool
-    sync_ip: str | None = None  # the synchronous standby's address, when the row names it
 
 
 def sample_of(status: Any) -> StatusSample:
@@ -123,21 +125,7 @@ def sample_of(status: Any) -> StatusSample:
     head = status.role("primary")
     if head is None:
         return StatusSample(None, False)
-    has_sync = head.repl.get("sync_state") == "sync"
-    address = head.repl.get("client_addr") if has_sync else None
-    return StatusSample(head.zone, has_sync, address if isinstance(address, str) else None)
-
-
-def blocked_by(sample: StatusSample, view: View) -> bool:
-    """Whether the primary sampled cannot commit: the shard expects a sync and none
-    streams synchronously, or (with /state) the one streaming is not the state's sync."""
-    if not expects_sync(view):
-        return False
-    if not sample.has_sync:
-        return True
-    if view.has_state and view.sync is not None and sample.sync_ip is not None:
-        return view.sync.split(":", 1)[0] != sample.sync_ip
-    return False
+    return StatusSample(head.zone, head.repl.get("sync_state") == "sync")
 
 
 def expects_sync(view: View) -> bool:
@@ -186,7 +174,7 @@ class Judge:
         """A status sample (None: the zones could not be read, which proves nothing)."""
         if sample is None or self._last is None:
             return
-        blocked = blocked_by(sample, self._last)
+        blocked = not sample.has_sync and expects_sync(self._last)
         if blocked and self._open is None:
             who = sample.primary or "(none)"
             self._open = (now, f"the primary {who} has no synchronous standby "

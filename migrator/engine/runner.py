@@ -340,6 +340,7 @@ class Runner:
             self.record.finish("stopped")
             raise
         except KeyboardInterrupt:
+            cancellation.ctrl_c_handled()
             self.record.interrupted(step.id)
             self.inflight.say_interrupted(ctx, step)
             raise
@@ -416,9 +417,9 @@ class Runner:
             yield
             return
 
-        def on_sigint(_signum: int, _frame: Any) -> None:
+        def on_sigint(signum: int, frame: Any) -> None:
             if self._stop_after_action:
-                raise KeyboardInterrupt
+                cancellation.on_ctrl_c(signum, frame)
             self._stop_after_action = True
             self.console.say(
                 f"\n  Ctrl-C: {step.title.lower()} is under way and is left to finish (stopping "

@@ -253,7 +253,7 @@ class RunReporting:
         run = runner.journal.run(runner.options.kind)
         report_run(self.console, run, [s.id for s in runner.loaded.playbook.steps], windows,
                    source)
-        if getattr(runner.store, "log", None) is not None and run is not None \
-                and len(runner.store.log) != len(run.log):
+        log_unsaved = getattr(runner.store, "log_unsaved", None)
+        if log_unsaved is not None and log_unsaved(runner.journal):
             # the observed outages (and the last write) into the journal, for `report`
             runner.store.save(runner.journal)

@@ -96,6 +96,7 @@ def wait_for(
     run = cancellation.current()
     try:
         with run.waking(latest.wake), latest.changed:
+            run.check()  # stopped, or a Ctrl-C lost while the watch was set up
             while True:
                 while latest.generation == seen and not deadline.is_set():
                     latest.changed.wait()

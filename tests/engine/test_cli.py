@@ -193,3 +193,27 @@ def test_ctrl_c_inside_a_wait_leaves_the_journal_consistent(
     assert run.steps["backfill"].status == "done"
     assert run.steps["unfreeze"].status == "verifying"
     assert run.steps["unfreeze"].detail == "interrupted (Ctrl-C)"
+
+
+def test_a_finished_run_is_never_rewritten_and_a_refused_command_writes_nothing(
+    cli: Callable[..., Result], zk: Any, three_peers: V1Shard, book: str,
+) -> None:
+    from migrator.engine.journal_store import journal_path
+
+    path = journal_path(SHARD)
+    ran = cli("run", "--yes", "--playbook", book)
+    assert ran.status == 0, ran.err
+    data, stat = zk.get(path)
+    first = json.loads(data)["runs"][0]
+    assert first["status"] == "done" and first["log"], first
+
+    again = cli("run", "--yes", "--playbook", book)
+    assert again.status == 0 and "Nothing to do" in again.err, again.err
+    holder = RunLock(zk, SHARD, "carol@elsewhere pid 7")
+    holder.acquire()
+    try:
+        refused = cli("run", "--yes", "--playbook", book)
+    finally:
+        holder.release()
+    assert refused.status == 3 and "carol@elsewhere pid 7" in refused.err
+    assert zk.get(path) == (data, stat)  # neither wrote a byte

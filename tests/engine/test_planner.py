@@ -169,3 +169,30 @@ def test_stamp_moves_times_and_attempts() -> None:
     assert done.finished and done.started == started.started and done.done_by == "verified"
     with pytest.raises(ValueError):
         stamp(done, "bogus", "a@b")
+
+
+@given(st.lists(st.tuples(st.sampled_from(["migration", "rollback"]), st.booleans()),
+                max_size=8))
+def test_the_journal_only_grows_a_later_run_never_replaces_an_earlier_one(
+    moves: list[tuple[str, bool]],
+) -> None:
+    """Each move either starts a new run of a kind (a distinct start) or records a step
+    in that kind's latest run: earlier runs stay exactly as they were."""
+    from dataclasses import replace
+
+    journal = _journal(["backfill"])
+    for number, (kind, new) in enumerate(moves):
+        before = journal.runs
+        latest = journal.run(kind)
+        if new or latest is None:
+            run = replace(new_run(kind, "zk-only", "sha256:x", "op@host"),
+                          started=f"2026-11-26T06:00:{number:02d}.000Z")
+            journal = journal.with_run(run)
+            assert journal.runs == (*before, run)
+        else:
+            journal = journal.with_step(kind, f"step-{number}", StepRecord(status="done"))
+            index = max(i for i, r in enumerate(before) if r.kind == kind)
+            assert journal.runs[:index] == before[:index]
+            assert journal.runs[index + 1:] == before[index + 1:]
+            assert journal.runs[index].steps == {**latest.steps,
+                                                 f"step-{number}": StepRecord(status="done")}

@@ -58,3 +58,34 @@ def test_the_run_s_stop_is_current_only_for_its_length() -> None:
     with active(run):
         assert current() is run
     assert current() is outside and outside.error is None
+
+
+def test_a_ctrl_c_a_library_swallowed_is_raised_again_once_in_the_main_thread() -> None:
+    from migrator import cancellation
+
+    run = Cancellation()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            cancellation.on_ctrl_c(2, None)
+        # as kazoo's bare `except:` would: the KeyboardInterrupt is gone, the press is not
+        elsewhere: list[BaseException] = []
+
+        def helper() -> None:
+            try:
+                run.check()
+            except BaseException as exc:  # the assertion needs whatever came
+                elsewhere.append(exc)
+
+        thread = threading.Thread(target=helper)
+        thread.start()
+        thread.join()
+        assert elsewhere == []  # a helper thread neither raises it nor consumes it
+        with pytest.raises(KeyboardInterrupt):
+            run.check()
+        run.check()  # once
+        with pytest.raises(KeyboardInterrupt):
+            cancellation.on_ctrl_c(2, None)
+        cancellation.ctrl_c_handled()  # the runner caught it: nothing to raise again
+        run.check()
+    finally:
+        cancellation.ctrl_c_handled()

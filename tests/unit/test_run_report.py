@@ -16,7 +16,6 @@ from migrator.engine.outagewatch import (
     Judge,
     StatusSample,
     View,
-    blocked_by,
     sample_of,
     view_of,
     writable,
@@ -274,19 +273,19 @@ def test_zones_falling_silent_end_the_window_when_zookeeper_shows_the_primary_mo
         "2026-11-26T05:00:03.000Z", "2026-11-26T05:00:05.000Z", 2.0)
 
 
-def test_a_status_window_with_state_ends_when_the_zones_show_the_states_sync() -> None:
+def test_a_status_window_with_state_ends_when_the_primary_streams_to_a_sync_again() -> None:
     judge = Judge(session_timeout=2.0)
-    b_ip, c_ip = B.split(":")[0], C.split(":")[0]
     judge.see(View((A, B, C), True, A, B), _at(0))
     judge.see_status(StatusSample("zone-a", False), _at(1))  # the sync stopped streaming
     judge.see(View((A, C), True, A, B), _at(3))  # and then left: the zones still decide
-    judge.see_status(StatusSample("zone-a", True, c_ip), _at(3.5))  # not /state's sync
-    judge.see(View((A, C), True, A, C), _at(4))  # the primary took C as its sync
-    judge.see_status(StatusSample("zone-a", True, c_ip), _at(4.5))
+    judge.see_status(StatusSample("zone-a", False), _at(3.2))
+    # the primary commits again (in a rollback's mixed window a v1 primary takes the next
+    # peer in the election as its sync, while /state still names B)
+    judge.see_status(StatusSample("zone-a", True), _at(3.5))
+    judge.see(View((A, C, B), True, A, B), _at(4))
     (window,) = judge.finish(_at(5))
-    assert (window.start, window.seconds) == ("2026-11-26T05:00:01.000Z", 3.5)
+    assert (window.start, window.seconds) == ("2026-11-26T05:00:01.000Z", 2.5)
     assert window.source == "zones" and not window.inferred
-    assert b_ip != c_ip
 
 
 def test_zookeeper_ends_a_silent_zones_window_then_opens_its_own_on_a_new_loss() -> None:
@@ -331,20 +330,9 @@ def test_sample_of_reads_the_primary_repl() -> None:
                                  "sync": {"zoneId": "zone-b", "ip": "10.0.0.2"}}})
 
     streaming = {"client_addr": "10.0.0.2", "state": "streaming", "sync_state": "sync"}
-    assert sample_of(parse_status(doc(streaming), "1")) \
-        == StatusSample("zone-a", True, "10.0.0.2")
+    assert sample_of(parse_status(doc(streaming), "1")) == StatusSample("zone-a", True)
     assert sample_of(parse_status(doc({}), "1")) == StatusSample("zone-a", False)
     assert sample_of(parse_status(doc({**streaming, "sync_state": "async"}), "1")) \
         == StatusSample("zone-a", False)
     assert sample_of(parse_status(json.dumps({"1": {}}), "1")) == StatusSample(None, False)
 
-
-def test_a_sample_blocks_by_the_sync_the_shard_expects() -> None:
-    state_view = View((A, B, C), True, A, B)
-    b_ip, c_ip = B.split(":")[0], C.split(":")[0]
-    assert not blocked_by(StatusSample("zone-a", True, b_ip), state_view)
-    assert blocked_by(StatusSample("zone-a", True, c_ip), state_view)  # not /state's sync
-    assert blocked_by(StatusSample("zone-a", False), state_view)
-    assert not blocked_by(StatusSample("zone-a", True), state_view)  # no address: trusted
-    assert not blocked_by(StatusSample("zone-a", False), View((A,), True, A, None, True))
-    assert not blocked_by(StatusSample("zone-a", True, c_ip), View((A, B)))  # v1: any sync
