@@ -216,12 +216,13 @@ class Runner:
             require_fresh(self.options.saved_plan, plan)
         result = RunResult(plan)
         if plan.complete:
+            if self.journal is not None and self.journal.run(self.options.kind) is not None:
+                self._record_proved_done(plan)
+                self.record.finish("done")
             self.console.say(
                 f"Nothing to do: every step of {plan.playbook} is done for shard {self.shard}.",
                 "green",
             )
-            if self.journal is not None:
-                self.record.finish("done")
             result.complete = True
             return result
         if self.journal is None and plan.original.source == "history":
@@ -246,6 +247,16 @@ class Runner:
         result.query_seconds = QUERIES.seconds - self._queries_at_start
         self.console.say(f"\nShard {self.shard}: {plan.playbook} complete.", "bold green")
         return result
+
+    def _record_proved_done(self, plan: Plan) -> None:
+        """Steps the run's record does not hold as done (a run stopped after acting) but
+        that the plan found done, by their done-check or a later step's effect: recorded
+        so, with that proof, before the run is called done."""
+        for planned in plan.steps:
+            if self.record.step(planned.id).status != "done":
+                how = "implied" if planned.implied else "already-held"
+                self.record.stamp(planned.id, "done", done_by=how, detail=planned.reason)
+                self.console.ok(f"{planned.id}: recorded done ({how}): {planned.reason}")
 
     def _arm_watchdog(self, plan: Plan) -> watchdog.Watchdog | None:
         """The watchdog, for a migration that reaches zones and has the runbook's

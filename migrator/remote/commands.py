@@ -82,8 +82,15 @@ def run_command(
         try:
             channel.exec_command(text)
             if stdin is not None:
+                # a command given input reads it: its channel stays open for the input's end
                 channel.sendall(stdin)
-            channel.shutdown_write()
+                channel.shutdown_write()
+            # Without input no end of input is sent, as `ssh host cmd` from a terminal does
+            # not: a command that ends at once may have its channel closed by then, and
+            # paramiko can send that EOF after its own close, which OpenSSH answers by
+            # dropping the whole connection with every other command on it (seen under
+            # load on a compute node's shared connection). Commands here take no input
+            # (`manatee-adm rebuild -y`); one that asked would run into its timeout.
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise _dropped(connection, text, exc) from None
         out, err = bytearray(), bytearray()

@@ -217,3 +217,31 @@ def test_a_finished_run_is_never_rewritten_and_a_refused_command_writes_nothing(
         holder.release()
     assert refused.status == 3 and "carol@elsewhere pid 7" in refused.err
     assert zk.get(path) == (data, stat)  # neither wrote a byte
+
+
+def test_nothing_to_do_only_once_every_step_is_recorded_done(
+    cli: Callable[..., Result], zk: Any, three_peers: V1Shard, book: str,
+) -> None:
+    """A step the journal left `acting` (a run stopped after the action was sent) whose
+    done-check now holds is recorded done, as proved by that check, before the run says
+    there is nothing to do: the record never reads done with a step still acting."""
+    from migrator.engine.journal_store import journal_path
+
+    path = journal_path(SHARD)
+    assert cli("run", "--yes", "--playbook", book).status == 0
+    data, stat = zk.get(path)
+    doc = json.loads(data)
+    run = doc["runs"][-1]
+    run["status"] = "interrupted"
+    run["steps"]["unfreeze"].update(status="acting", finished=None,
+                                    detail="interrupted (Ctrl-C)")
+    zk.set(path, json.dumps(doc).encode(), version=stat.version)
+
+    resumed = cli("resume", "--yes", "--playbook", book)
+    assert resumed.status == 0, resumed.err
+    assert "Nothing to do" in resumed.err
+    run = json.loads(zk.get(path)[0])["runs"][-1]
+    assert run["status"] == "done"
+    unfreeze = run["steps"]["unfreeze"]
+    assert unfreeze["status"] == "done" and unfreeze["doneBy"] == "already-held", unfreeze
+    assert unfreeze["detail"] == "already holds: the shard is not frozen", unfreeze

@@ -111,7 +111,11 @@ def child_running(doc: dict[str, Any]) -> bool:
 
 def headnode_inventory(config: SandboxConfig, status: bool) -> Path:
     """The sandbox's inventory with the reprovision run on a "headnode" over SSH (the
-    primary zone's sshd stands in for it), optionally with a job status template."""
+    primary zone's sshd stands in for it), optionally with a job status template.
+
+    With the template, the job lasts 15 s (the default is the session timeout plus 2 s),
+    so that it is still running when the resume looks however loaded the machine: the
+    tests assert that the resume saw the job and waited for it."""
     path = config.directory / "inventory.yaml"
     doc = yaml.safe_load(path.read_text())
     first = next(iter(doc["zones"].values()))
@@ -123,6 +127,7 @@ def headnode_inventory(config: SandboxConfig, status: bool) -> Path:
         "command": f"{prefix} reprovision --dir {config.directory} {{zone}} --to {{image}}",
     }
     if status:
+        doc["commands"]["reprovision"]["command"] += " --delay 15"
         doc["commands"]["reprovision_status"] = (
             f"{prefix} reprovision-status --dir {config.directory} {{zone}}")
     out = config.directory / "inventory-headnode.yaml"

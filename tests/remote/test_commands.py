@@ -284,3 +284,23 @@ def test_zone_sockets_ack_at_once_and_send_without_delay(session: RemoteSession)
     # many reads through the wrapper, output intact
     result = session.run("z1", ["sh", "-c", "head -c 200000 /dev/zero | tr '\\0' x"])
     assert result.ok and result.stdout == b"x" * 200000
+
+
+@pytest.mark.sshd
+@own_sshd
+def test_quick_commands_side_by_side_never_drop_their_shared_connection(
+    session: RemoteSession, sshd: SshServer,
+) -> None:
+    """Commands that end at once, many at a time on one connection (as the pre-flight
+    probes of a compute node's zones are): none sends an end of input after its channel
+    closed, which OpenSSH answers by dropping the connection and every command on it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def quick(_index: int) -> int | None:
+        return session.run("z1", "true").status
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(quick, range(400)))
+    assert statuses == [0] * 400
+    assert session.connection("z1").connects == 1
+    assert "nonexistent channel" not in sshd.log_file.read_text()
