@@ -13,6 +13,7 @@ from migrator.commands import read
 from migrator.commands.progress import ProgressReads, zone_versions
 from migrator.errors import BadInput, Refused
 from migrator.ui.output import Cell, Output
+from migrator.zk.client import disconnect
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
@@ -59,7 +60,15 @@ def status(target: ShardTarget, as_json: bool, watch: bool) -> None:
             )
             return
         progress = ProgressReads(client, target.shard)  # in the same round trips
-        result = read.shard_status(client, target.shard)
+
+        def last_sent() -> None:
+            # the session's close goes out behind the last reads: ZooKeeper answers a
+            # session's requests in order, so they are answered before it closes, and
+            # the close costs no round trip of its own
+            progress.send_last()
+            disconnect(client)
+
+        result = read.shard_status(client, target.shard, last_sent)
         underway = progress.result()
     versions = (zone_versions(target.inventory, [r.zone_id for r in result.rows])
                 if target.inventory is not None else None)

@@ -126,6 +126,12 @@ class ProgressReads:
         self.path = journal_path(self.shard)
         self.journal = client.get_async(self.path)
         self.lock_children = client.get_children_async(lock.lock_path(self.shard))
+        self._holders: list[tuple[str, str, Any]] | None = None
+
+    def send_last(self) -> None:
+        """Ask for the lock holders' nodes (the second round), without waiting."""
+        if self._holders is None:
+            self._holders = lock.holder_reads(self.client, self.shard, self.lock_children)
 
     def result(self) -> InProgress:
         # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
@@ -154,7 +160,9 @@ class ProgressReads:
                                        else _step_ids(str(run.get("playbook"))))
             except (AttributeError, TypeError) as exc:
                 problem = f"{path} is not shaped as a journal ({exc})"
-        holders = lock.holders_from(self.client, self.shard, self.lock_children)
+        self.send_last()
+        assert self._holders is not None
+        holders = lock.holders_of(self._holders)
         return InProgress(progress, [h.identity for h in holders], problem)
 
 

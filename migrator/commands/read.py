@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -100,8 +101,10 @@ class ShardStatus:
         }
 
 
-def shard_status(client: KazooClient, shard: str) -> ShardStatus:
-    snapshot = reads.read_shard(client, shard)
+def shard_status(client: KazooClient, shard: str,
+                 last_sent: Callable[[], None] | None = None) -> ShardStatus:
+    """``last_sent``: see ``migrator.zk.reads.read_raw_shards``."""
+    snapshot = reads.read_shard(client, shard, last_sent)
     return ShardStatus(snapshot, peer_rows(snapshot))
 
 

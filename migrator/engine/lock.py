@@ -82,6 +82,13 @@ def holders_from(client: KazooClient, shard: str, children_result: Any,
                  root: str = JOURNAL_ROOT) -> list[LockHolder]:
     """``read_holders`` from a listing of the lock's node already asked for (so a caller
     can pipeline it with its other reads); the contenders' nodes are read together."""
+    return holders_of(holder_reads(client, shard, children_result, root))
+
+
+def holder_reads(client: KazooClient, shard: str, children_result: Any,
+                 root: str = JOURNAL_ROOT) -> list[tuple[str, str, Any]]:
+    """The first half of ``holders_from``: the contenders' nodes asked for, not waited on
+    (sequence number, node name, the pending read)."""
     # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.exceptions import NoNodeError
 
@@ -95,6 +102,14 @@ def holders_from(client: KazooClient, shard: str, children_result: Any,
         sequence = re.search(r"(\d{10})$", child)
         if sequence is not None:
             pending.append((sequence.group(1), child, client.get_async(f"{path}/{child}")))
+    return pending
+
+
+def holders_of(pending: list[tuple[str, str, Any]]) -> list[LockHolder]:
+    """The second half of ``holders_from``: the answers, oldest contender first."""
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
+    from kazoo.exceptions import NoNodeError
+
     found: list[tuple[str, LockHolder]] = []
     for sequence_number, child, result in pending:
         try:

@@ -6,6 +6,7 @@ collected afterwards, so N znodes cost about one round trip, not N.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -64,10 +65,13 @@ class RawShard:
 
 
 def read_raw_shards(client: KazooClient, shards: list[str], with_peers: bool,
-                    must_exist: bool = False) -> list[RawShard]:
+                    must_exist: bool = False,
+                    last_sent: Callable[[], None] | None = None) -> list[RawShard]:
     """Two pipelined rounds: children + state + error, then election data. With
     ``must_exist``, a shard's own node is asked for in the first round too, and a shard
-    without one is ``ShardNotFound``."""
+    without one is ``ShardNotFound``. ``last_sent`` is called once the second round is
+    sent and before its answers are collected (a command can send its own last reads
+    and its session's close behind them)."""
     no_node = _no_node()
     first = [
         (
@@ -112,6 +116,8 @@ def read_raw_shards(client: KazooClient, shards: list[str], with_peers: bool,
         )
         for shard, children, state, error in collected
     ]
+    if last_sent is not None:
+        last_sent()
     raws: list[RawShard] = []
     for shard, pending, children, state, error in second:
         election: list[tuple[str, bytes | None]] = (
@@ -137,11 +143,13 @@ def parse_raw_shard(raw: RawShard) -> ShardSnapshot:
                          raw.state_czxid if raw.state is not None else None)
 
 
-def read_shard(client: KazooClient, shard: str) -> ShardSnapshot:
+def read_shard(client: KazooClient, shard: str,
+               last_sent: Callable[[], None] | None = None) -> ShardSnapshot:
     """One consistent-enough snapshot (election, state + version, error) of a shard, in
-    two round trips; ``ShardNotFound`` when it has no node under /manatee."""
+    two round trips; ``ShardNotFound`` when it has no node under /manatee.
+    ``last_sent``: see ``read_raw_shards``."""
     return parse_raw_shard(read_raw_shards(client, [shard], with_peers=True,
-                                           must_exist=True)[0])
+                                           must_exist=True, last_sent=last_sent)[0])
 
 
 def read_state(client: KazooClient, shard: str) -> tuple[ClusterState, int] | None:

@@ -104,3 +104,32 @@ def test_history_shows_v1_and_v2_records_in_order(
     assert records[1]["state"]["freeze"]["reason"] == "manatee-adm state-backfill"
     assert "freeze" not in records[2]["state"]
     assert records[2]["summary"] == "cluster unfrozen"
+
+
+def test_a_session_closed_behind_the_last_reads_still_gets_their_answers(
+    zk_server: Any, v1_shard: V1Shard,
+) -> None:
+    """`status` sends its session's close right behind its last reads: ZooKeeper answers
+    a session's requests in order, so every answer arrives before the close's."""
+    from migrator.commands import read
+    from migrator.commands.progress import ProgressReads
+    from migrator.zk.client import connect, disconnect, resolve_target
+
+    three_peers(v1_shard)
+    client = connect(resolve_target(zk_server.connection_string, 10.0))
+    try:
+        progress = ProgressReads(client, "1.moray.test")
+        closed: list[bool] = []
+
+        def last_sent() -> None:
+            progress.send_last()
+            disconnect(client)
+            closed.append(not client.connected)
+
+        status = read.shard_status(client, "1.moray.test", last_sent)
+        underway = progress.result()
+    finally:
+        disconnect(client)
+    assert closed == [True]
+    assert [r.zone_id for r in status.rows] == [ZONES[ip] for ip in IPS[:3]]
+    assert underway.progress is None and underway.lock_holders == []
