@@ -42,6 +42,11 @@ def on_ctrl_c(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def ctrl_c_pending() -> bool:
+    """Whether a Ctrl-C was pressed and nobody handled it (a library swallowed it)."""
+    return _CTRL_C.is_set()
+
+
 def ctrl_c_handled() -> None:
     """The KeyboardInterrupt was caught by whoever acts on it: nothing to raise again."""
     _CTRL_C.clear()

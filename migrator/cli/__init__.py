@@ -130,6 +130,10 @@ def main(argv: list[str] | None = None) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(EXIT_FAILED)
     except Exception as exc:
+        if cancellation.ctrl_c_pending():
+            # pressed while a library call was under way, which turned it into this error
+            _print_error("Interrupted; nothing more was done.")
+            sys.exit(EXIT_INTERRUPTED)
         if debug:
             raise
         # only this error path needs the ZooKeeper layer; `migrator --help` must not import it

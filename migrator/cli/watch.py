@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Any
 
+from migrator import cancellation
 from migrator.cli.shardview import render_shard
 from migrator.commands import read
 from migrator.commands.progress import read_progress, zone_versions
@@ -131,6 +132,9 @@ def watch_status(client: Any, shard: str, inventory: Any, *, stream: Any = None)
                 wakes.event.clear()
                 live.update(view_or_last(), refresh=True)
                 redraws += 1
+                # a Ctrl-C that kazoo swallowed while the view was read (it then shows as
+                # a closed connection) stops the watch now, not at the next change
+                cancellation.current().check()
     except KeyboardInterrupt:
         console.print("Stopped watching shard " + paths.check_shard_name(shard) + ".")
     return redraws

@@ -68,6 +68,7 @@ def test_a_ctrl_c_a_library_swallowed_is_raised_again_once_in_the_main_thread() 
         with pytest.raises(KeyboardInterrupt):
             cancellation.on_ctrl_c(2, None)
         # as kazoo's bare `except:` would: the KeyboardInterrupt is gone, the press is not
+        assert cancellation.ctrl_c_pending()
         elsewhere: list[BaseException] = []
 
         def helper() -> None:
@@ -86,6 +87,7 @@ def test_a_ctrl_c_a_library_swallowed_is_raised_again_once_in_the_main_thread() 
         with pytest.raises(KeyboardInterrupt):
             cancellation.on_ctrl_c(2, None)
         cancellation.ctrl_c_handled()  # the runner caught it: nothing to raise again
+        assert not cancellation.ctrl_c_pending()
         run.check()
     finally:
         cancellation.ctrl_c_handled()
