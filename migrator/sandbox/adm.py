@@ -34,10 +34,10 @@ from migrator.sandbox.peers import start_sitter, stop_sitter
 from migrator.sandbox.pgquery import query_status
 from migrator.sandbox.pgreal import REBUILD_MARKER
 from migrator.sandbox.pgsim import pg_address, request
-from migrator.sandbox.shard import election_children
+from migrator.sandbox.shard import election_children, sandbox_zk
 from migrator.sandbox.waits import wait_election, wait_state
 from migrator.zk import reads, writes
-from migrator.zk.client import ZkTarget, connect, disconnect
+from migrator.zk.client import disconnect
 
 V2_ONLY = ("state-backfill", "freeze", "unfreeze", "state", "peers", "rebuild")
 
@@ -47,7 +47,7 @@ class AdmError(Exception):
 
 
 def _client(config: SandboxConfig) -> Any:
-    return connect(ZkTarget(config.zk_connection, 10.0))
+    return sandbox_zk(config)
 
 
 def pg_status(peer: dict[str, Any], real: bool = False) -> dict[str, Any] | None:

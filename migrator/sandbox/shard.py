@@ -12,11 +12,21 @@ from migrator.sandbox.config import SandboxConfig, ZoneConfig
 from migrator.zk import paths, reads
 from migrator.zk.client import ZkTarget, connect, disconnect
 
+# How long the sandbox's own tools wait for its ZooKeeper: a local server, but a JVM
+# on a loaded machine (a test suite on two cores) can be starved of CPU for seconds,
+# and a rehearsal should wait for it rather than fail half brought up.
+SANDBOX_ZK_CONNECT_TIMEOUT = 30.0
+
+
+def sandbox_zk(config: SandboxConfig) -> Any:
+    """A started kazoo client on the sandbox's ZooKeeper (``disconnect`` it)."""
+    return connect(ZkTarget(config.zk_connection, SANDBOX_ZK_CONNECT_TIMEOUT))
+
 
 @contextmanager
 def zk_client(config: SandboxConfig) -> Iterator[Any]:
     """A kazoo client on the sandbox's ZooKeeper for the length of a block."""
-    client = connect(ZkTarget(config.zk_connection, 10.0))
+    client = sandbox_zk(config)
     try:
         yield client
     finally:
