@@ -137,10 +137,16 @@ def headnode_inventory(config: SandboxConfig, status: bool) -> Path:
 
 def _finish(_config: SandboxConfig, audit: Path,
             inventory: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        migrator_argv(inventory, "resume", "--yes"),
-        capture_output=True, text=True, timeout=RUN_TIMEOUT, env=cli_env(audit),
-        stdin=subprocess.DEVNULL, check=False)
+    try:
+        return subprocess.run(
+            migrator_argv(inventory, "resume", "--yes"),
+            capture_output=True, text=True, timeout=RUN_TIMEOUT, env=cli_env(audit),
+            stdin=subprocess.DEVNULL, check=False)
+    except subprocess.TimeoutExpired as exc:  # say where it waited, not only that it did
+        said = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) \
+            else str(exc.stderr or "")
+        pytest.fail(f"`migrator resume` did not end within {RUN_TIMEOUT:g} s; it said:\n"
+                    f"{said[-6000:]}")
 
 
 def _assert_migrated_once(client: Any, config: SandboxConfig, before: dict[str, int]) -> None:
