@@ -349,7 +349,9 @@ class Runner:
             # declined: nothing was written; the step stays resumable from the start
             self.record.amend(step.id, status="pending", detail=f"declined: {exc.message}")
             self.record.finish("stopped")
-            raise
+            raise NotConfirmed(exc.message, (f"{exc.hint} " if exc.hint else "")
+                               + f"To continue this run from step {step.id}: "
+                               f"`{self._resume_command()}`.") from None
         except KeyboardInterrupt:
             cancellation.ctrl_c_handled()
             self.record.interrupted(step.id)

@@ -37,17 +37,33 @@ def confirm(question: str, *, assume_yes: bool) -> None:
         )
 
 
+# A typo is not a "no": the shard name is asked again, this many times in all.
+TYPED_ATTEMPTS = 3
+
+
 def confirm_typed(question: str, expected: str, *, assume_yes: bool) -> None:
-    """Ask the operator to type ``expected`` (the shard name) to go ahead."""
+    """Ask the operator to type ``expected`` (the shard name) to go ahead; a wrong name
+    is asked again (``TYPED_ATTEMPTS`` in all), saying what was expected. Ctrl-C or the
+    end of input is no answer: ``NotConfirmed`` at once."""
     if assume_yes:
         return
     _need_terminal(question)
     # deferred: questionary costs ~95 ms to import; only questions pay it
     import questionary
 
-    answer = questionary.text(f"{question} Type the shard name ({expected}) to go ahead:").ask()
-    if answer is None or answer.strip() != expected:
-        raise NotConfirmed(
-            "The shard name was not typed; nothing was written.",
-            "Run the command again when ready.",
-        )
+    prompt = f"{question} Type the shard name ({expected}) to go ahead:"
+    for attempt in range(1, TYPED_ATTEMPTS + 1):
+        answer = questionary.text(prompt).ask()
+        if answer is None:
+            break
+        if answer.strip() == expected:
+            return
+        left = TYPED_ATTEMPTS - attempt
+        if left:
+            sys.stderr.write(f"That is not the shard name: type {expected} exactly "
+                             f"({left} {'try' if left == 1 else 'tries'} left).\n")
+            sys.stderr.flush()
+    raise NotConfirmed(
+        f"The shard name ({expected}) was not typed; nothing was written.",
+        "Run the command again when ready.",
+    )

@@ -296,7 +296,9 @@ def test_typed_confirmation_of_an_outage_step_in_a_real_terminal(
     zk: Any, three_peers: V1Shard, zk_server: ZooKeeperServer, tmp_path: Path
 ) -> None:
     """The summary names the outage; proceed (y), the backfill (y), then the outage step
-    wants the shard name typed: a wrong name stops the run with nothing more written."""
+    wants the shard name typed: a wrong name is asked again, saying what is expected, and
+    after three wrong names the run stops with nothing more written, naming the command
+    that continues it."""
     import os
     import sys
 
@@ -321,14 +323,57 @@ def test_typed_confirmation_of_an_outage_step_in_a_real_terminal(
         child.expect(r"\(y/N\)")
         child.send("y")
         child.expect(f"Unfreeze shard {SHARD}")
+        for left in ("2 tries", "1 try"):
+            child.expect("Type the shard name")
+            child.send("not-the-shard\r")
+            child.expect(f"That is not the shard name: type {SHARD} exactly \\({left} left\\)")
         child.expect("Type the shard name")
         child.send("not-the-shard\r")
+        child.expect(f"The shard name \\({SHARD}\\) was not typed; nothing was written")
+        child.expect("To continue this run from step unfreeze: `migrator resume")
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)
     assert child.exitstatus == 3
     data, _ = zk.get(f"/manatee/{SHARD}/state")
     assert json.loads(data).get("freeze")  # still frozen: the unfreeze was not written
+
+
+def test_a_mistyped_shard_name_is_asked_again_and_the_right_one_goes_ahead(
+    zk: Any, three_peers: V1Shard, zk_server: ZooKeeperServer, tmp_path: Path
+) -> None:
+    import os
+    import sys
+
+    import pexpect
+
+    book = tmp_path / "typed.yaml"
+    book.write_text(ZK_ONLY_PLAYBOOK.replace(
+        '    action: {name: unfreeze}\n    confirm: "yes"',
+        "    action: {name: unfreeze}\n    confirm: typed"))
+    env = {**os.environ, "MIGRATOR_AUDIT_DIR": str(tmp_path / "audit")}
+    child = pexpect.spawn(sys.executable, ["-m", "migrator", "run", "--zk",
+                                           zk_server.connection_string, "--shard", SHARD,
+                                           "--playbook", str(book)],
+                          env=env, encoding="utf-8", timeout=60, dimensions=(50, 200))
+    try:
+        for question in (r"Proceed with 2 step\(s\)", f"Create the /state of shard {SHARD}"):
+            child.expect(question)
+            child.expect(r"\(y/N\)")
+            child.send("y")
+        child.expect(f"Unfreeze shard {SHARD}")
+        child.expect("Type the shard name")
+        child.send(SHARD.replace(".", "-") + "\r")  # a typo
+        child.expect("That is not the shard name")
+        child.expect("Type the shard name")
+        child.send(SHARD + "\r")
+        child.expect(f"Shard {SHARD}: zk-only complete")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    data, _ = zk.get(f"/manatee/{SHARD}/state")
+    assert "freeze" not in json.loads(data)  # the unfreeze was written
 
 
 def test_a_saved_plan_is_the_recorded_answer(
