@@ -68,10 +68,11 @@ ALWAYS = ("manatee_adm", "tail")
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the table: a zone, a Moray, ZooKeeper, the lock or this machine."""
+    """One line of the table: a zone, a Moray, ZooKeeper, the lock, this machine or the
+    inventory."""
 
     subject: str
-    kind: str  # manatee | moray | zookeeper | lock | local
+    kind: str  # manatee | moray | zookeeper | lock | local | inventory
     ok: bool
     detail: str
     note: bool = False  # a problem shown but not refusing (see the module docstring)
@@ -96,6 +97,7 @@ class Facts:
     identity: str
     dead_holders: frozenset[str] = frozenset()
     local_missing: list[str] = field(default_factory=list)
+    inventory_missing: list[str] = field(default_factory=list)  # what steps need of it
     in_flight: dict[str, str] = field(default_factory=dict)  # zone -> the step in flight
     lenient_sitters: bool = False  # a rollback
     dies_on_state: frozenset[str] = frozenset()  # zones /state kills (see the docstring)
@@ -151,6 +153,9 @@ def decide(facts: Facts) -> Verdict:
         detail = "missing on this machine: " + ", ".join(facts.local_missing)
         problems.append(detail)
         rows.append(Row("this machine", "local", False, detail))
+    for detail in facts.inventory_missing:
+        problems.append(detail)
+        rows.append(Row("inventory", "inventory", False, detail))
     return Verdict(not problems, rows, problems)
 
 
@@ -235,6 +240,17 @@ def local_missing(inventory: Any, loaded: Any) -> list[str]:
     return missing
 
 
+def inventory_missing(inventory: Any, loaded: Any) -> list[str]:
+    """What the playbook's actions need of the inventory that it does not give, each
+    said once (``inventory_needs`` in ``migrator.stepkit.registry``)."""
+    found: list[str] = []
+    for registered, params in _uses(loaded):
+        for detail in registered.inventory_needs(inventory, params):
+            if detail not in found:
+                found.append(detail)
+    return found
+
+
 def refused_by_state(state: Any) -> frozenset[str]:
     """Pure: the zone whose peer dies on ``state`` (a ``ClusterState`` or None): the
     primary of a state with no sync outside one-node-write mode."""
@@ -297,6 +313,8 @@ def gather(client: Any, shard: str, root: str, remote: Any, inventory: Any, load
         zookeeper_detail=detail, holders=holders, identity=identity,
         dead_holders=frozenset(h.identity for h in holders if is_dead_local_holder(h.identity)),
         local_missing=local_missing(inventory, loaded) if inventory is not None else [],
+        inventory_missing=(inventory_missing(inventory, loaded) if inventory is not None
+                           else []),
         in_flight=in_flight_zones(journal, kind, loaded, original) if original else {},
         lenient_sitters=kind == "rollback", dies_on_state=dies,
     )

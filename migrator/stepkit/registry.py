@@ -36,6 +36,11 @@ declares:
     ``(inventory, params)`` -> command lines; the pre-flight checks their
     programs exist before anything runs. Checks may declare ``zone_commands``
     too.
+``inventory_needs``
+    What it needs the inventory to give that the inventory's own validation cannot
+    know is needed: ``(inventory, params)`` -> sentences, one per thing missing
+    (a reprovision's target image). The pre-flight refuses with them before
+    anything is written, instead of the step failing mid-run.
 ``takes_zone_down``
     While it acts, the zone its outputs name (``zone``) is out of the election on
     purpose: a wait on that zone is not hopeless.
@@ -142,6 +147,7 @@ class Registered:
     zone_commands: CommandsFunc = _none
     local_commands: CommandsFunc = _none
     takes_zone_down: bool = False
+    inventory_needs: CommandsFunc = _none
 
 
 _CHECKS: dict[str, Registered] = {}
@@ -168,6 +174,7 @@ def action(
     always_confirmed: bool = False, predicts: PredictFunc | None = None,
     effect: EffectFunc | None = None, zone_commands: CommandsFunc = _none,
     local_commands: CommandsFunc = _none, takes_zone_down: bool = False,
+    inventory_needs: CommandsFunc = _none,
 ) -> Callable[[ActionFunc], ActionFunc]:
     def register(func: ActionFunc) -> ActionFunc:
         _ACTIONS[name] = Registered(
@@ -175,7 +182,7 @@ def action(
             implied=implied, confirms_itself=confirms_itself,
             always_confirmed=always_confirmed, predicts=predicts, effect=effect,
             zone_commands=zone_commands, local_commands=local_commands,
-            takes_zone_down=takes_zone_down)
+            takes_zone_down=takes_zone_down, inventory_needs=inventory_needs)
         return func
 
     return register

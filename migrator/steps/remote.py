@@ -381,6 +381,15 @@ class ReprovisionParams(NoParams):
     timeout: float = field(default=3600.0, gt=0, le=86400)
 
 
+def _missing_image(inventory: Any, p: ReprovisionParams) -> Sequence[str]:
+    """The reprovision's target image, when neither the step nor the inventory gives it."""
+    if p.image or getattr(inventory.versions, p.to):
+        return ()
+    return (f"the inventory gives no `versions.{p.to}` to reprovision to: add `versions: "
+            f"{{{p.to}: IMAGE}}` (an image UUID or version; `migrator inventory discover "
+            "--migrate-to` finds it)",)
+
+
 def _image(ctx: StepContext, p: ReprovisionParams) -> str:
     image = p.image or getattr(ctx.inventory.versions, p.to)
     if not image:
@@ -467,7 +476,7 @@ def _reprovision_runs(where: str) -> Callable[[Any, ReprovisionParams], Sequence
 @action("reprovision", ReprovisionParams, describe=_describe_reprovision,
         resume=_reprovision_evidence, always_confirmed=True, takes_zone_down=True,
         effect=_reprovision_effect, zone_commands=_reprovision_runs("zone"),
-        local_commands=_reprovision_runs("local"))
+        local_commands=_reprovision_runs("local"), inventory_needs=_missing_image)
 def reprovision(ctx: StepContext, p: ReprovisionParams) -> Outcome:
     """Reprovision a zone to the inventory's target (or rollback) image.
 

@@ -90,3 +90,31 @@ def test_stopped_sitter_refuses_the_run_and_names_it(
     assert document["preflight"]["ok"] is False
     refused = [r for r in document["preflight"]["rows"] if not r["ok"]]
     assert [r["subject"] for r in refused] == [sync.uuid]
+
+
+def test_an_inventory_without_the_target_image_is_refused_before_any_change(
+    sandbox: Callable[..., SandboxConfig], client_for: Callable[[SandboxConfig], Any],
+    tmp_path: Path,
+) -> None:
+    """The reprovisions need `versions.migrate_to`: `plan` and the pre-flight say so, and
+    `run` changes nothing (no lock, no journal) instead of failing at the first
+    reprovision with the journal created."""
+    import json
+
+    import yaml
+
+    config = sandbox(nodes=3)
+    client = client_for(config)
+    path = config.directory / "inventory.yaml"
+    doc = yaml.safe_load(path.read_text())
+    del doc["versions"]["migrate_to"]
+    path.write_text(yaml.safe_dump(doc))
+    planned = migrator(config, tmp_path, "plan", "--json")
+    assert planned.status == 3, planned.err
+    refused = [r for r in json.loads(planned.out)["preflight"]["rows"] if not r["ok"]]
+    assert [r["subject"] for r in refused] == ["inventory"]
+    assert "no `versions.migrate_to`" in refused[0]["detail"]
+    done = migrator(config, tmp_path, "run", "--yes")
+    assert done.status == 3, done.err
+    assert "no `versions.migrate_to`" in done.err and "changed nothing" in done.err
+    assert client.exists("/manatee-migrator") is None

@@ -231,3 +231,25 @@ def test_the_commands_a_playbook_runs_come_from_what_its_steps_declare(
         assert "sitter-ctl" in zone_words(inventory, after)
         assert "sitter-ctl" not in zone_words(inventory, three)
         assert local_missing(inventory, three) == (["reprov"] if run_on == "local" else [])
+
+
+def test_what_the_steps_need_of_the_inventory_refuses_with_an_inventory_row() -> None:
+    from types import SimpleNamespace
+
+    import migrator.steps  # noqa: F401 - registers the built-in actions
+    from migrator.stepkit.registry import get_action
+
+    reprovision = get_action("reprovision")
+    params = reprovision.params.validate({"zone": "original_sync"})
+    without = SimpleNamespace(versions=SimpleNamespace(migrate_to=None, roll_back_to="1"))
+    with_it = SimpleNamespace(versions=SimpleNamespace(migrate_to="2.1.1", roll_back_to="1"))
+    (need,) = reprovision.inventory_needs(without, params)
+    assert "no `versions.migrate_to`" in need
+    assert reprovision.inventory_needs(with_it, params) == ()
+    pinned = reprovision.params.validate({"zone": "original_sync",
+                                          "image": "6f2c1b4e-1d1a-4c3e-9a55-0e6b3f1a0002"})
+    assert reprovision.inventory_needs(without, pinned) == ()  # the step names its image
+
+    verdict = decide(_facts(inventory_missing=[need]))
+    assert not verdict.ok and verdict.problems == [need]
+    assert [(r.subject, r.ok) for r in verdict.rows][-1] == ("inventory", False)
