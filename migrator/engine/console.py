@@ -27,6 +27,7 @@ class RunConsole:
         self.stream = stream or sys.stderr
         self._console: Any = None
         self._wait: WaitLine | None = None
+        self._live: Any = None  # the live line of an action under way, on a terminal
         self.is_tty = bool(getattr(self.stream, "isatty", lambda: False)())
 
     @property
@@ -73,6 +74,24 @@ class RunConsole:
         finally:
             self._wait = None
 
+    @contextmanager
+    def acting(self, what: str, zone: str | None) -> Iterator[None]:
+        """An action under way: on a terminal a live line with the time elapsed and the
+        last thing seen (``seen``); piped, nothing more than the ``action:`` line the
+        runner prints and what is seen."""
+        line = WaitLine(what, None, verb="acting")
+        self._wait = line
+        try:
+            if not self.is_tty:
+                yield
+                return
+            with self.console.status(line, spinner="dots") as status:
+                self._live = status  # paused while the action asks (``ask``)
+                yield
+        finally:
+            self._wait = None
+            self._live = None
+
     def seen(self, text: str) -> None:
         """The last relevant thing a wait saw (shown with the wait's clock)."""
         wait = getattr(self, "_wait", None)
@@ -96,33 +115,43 @@ class RunConsole:
         self.say(json.dumps(shown, indent=2, ensure_ascii=False, default=str))
 
     def ask(self, question: str, shown: Any, typed: bool) -> None:
-        self.show(shown)
-        if self.assume_yes:
-            self.say(f"  {question} yes (--yes)")
-            return
-        if typed:
-            confirm_typed(question, self.shard, assume_yes=False)
-        else:
-            confirm(question, assume_yes=False)
+        live = self._live
+        if live is not None:  # a question owns the terminal: no live line under it
+            live.stop()
+        try:
+            self.show(shown)
+            if self.assume_yes:
+                self.say(f"  {question} yes (--yes)")
+                return
+            if typed:
+                confirm_typed(question, self.shard, assume_yes=False)
+            else:
+                confirm(question, assume_yes=False)
+        finally:
+            if live is not None:
+                live.start()
 
 
 class WaitLine:
     """What a wait shows: what for, elapsed and remaining time, the last thing seen."""
 
-    def __init__(self, what: str, timeout: float) -> None:
+    def __init__(self, what: str, timeout: float | None, verb: str = "waiting for") -> None:
         self.what = what
-        self.timeout = timeout
+        self.timeout = timeout  # None: an action, bounded by its own means
+        self.verb = verb
         self.started = time.monotonic()
         self.last: str | None = None
 
     def clock(self) -> str:
         elapsed = time.monotonic() - self.started
+        if self.timeout is None:
+            return f"{elapsed:.0f} s elapsed"
         return (f"{elapsed:.0f} s elapsed, {max(self.timeout - elapsed, 0.0):.0f} s left "
                 f"of {self.timeout:.0f} s")
 
     def text(self) -> str:
         seen = f"; last seen: {self.last}" if self.last else ""
-        return f"waiting for: {self.what} ({self.clock()}){seen}"
+        return f"{self.verb}: {self.what} ({self.clock()}){seen}"
 
     def __rich__(self) -> Any:
         # deferred: rich costs ~30 ms to import; only terminal views pay it

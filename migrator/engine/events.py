@@ -151,11 +151,29 @@ class EventConsole(RunConsole):
                 beat.join()
         self._awaited = True
 
-    def _heartbeat(self, what: str, timeout: float, stop: threading.Event) -> None:
+    @contextmanager
+    def acting(self, what: str, zone: str | None) -> Iterator[None]:
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(what, None, stop),
+                                kwargs={"zone": zone}, name="heartbeat", daemon=True)
+        if self.sink.enabled:
+            beat.start()
+        try:
+            with super().acting(what, zone):
+                yield
+        finally:
+            stop.set()
+            if beat.is_alive():
+                beat.join()
+
+    def _heartbeat(self, what: str, timeout: float | None, stop: threading.Event,
+                   zone: str | None = None) -> None:
         began = time.monotonic()
+        extra = {} if timeout is not None else {"phase": "action", "zone": zone}
         while not stop.wait(HEARTBEAT_SECONDS):
             self.sink.emit("heartbeat", what=what, timeout=timeout,
-                           elapsed=round(time.monotonic() - began, 1), step=self.current_step)
+                           elapsed=round(time.monotonic() - began, 1), step=self.current_step,
+                           **extra)
 
     def ask(self, question: str, shown: Any, typed: bool) -> None:
         try:
@@ -261,7 +279,8 @@ class EventingStore(JournalStore):
         if new.status == "started":
             emit("step-started", step=step_id, attempt=new.attempts)
         elif new.status == "acting":
-            emit("action-started", step=step_id)
+            emit("action-started", step=step_id, zone=(new.intent or {}).get("zone"),
+                 command=(new.intent or {}).get("command"))
         elif new.status == "verifying":
             emit("action-finished", step=step_id, detail=new.detail, outputs=new.outputs)
             if new.outputs.get("written"):

@@ -325,9 +325,11 @@ class Runner:
                 if found is None:
                     if get_action(step.action.name).resume is not None:
                         self.inflight.refuse_while_another_runs(self.options.kind, step)
+                    what, zone = self._action_view(ctx, step)
                     self.record.stamp(step.id, "acting", detail=None,
-                                      intent=base_intent(step.action.name))
-                    outcome = self._act(ctx, step)
+                                      intent={**base_intent(step.action.name),
+                                              "zone": zone, "command": what})
+                    outcome = self._act(ctx, step, what, zone)
                 else:
                     self.console.ok(found.detail)
                     outcome = found
@@ -398,18 +400,30 @@ class Runner:
                 )
             self.console.ok(f"precondition {ref.check}: {outcome.detail}")
 
-    def _act(self, ctx: EngineContext, step: Step) -> Outcome:
+    def _action_view(self, ctx: EngineContext, step: Step) -> tuple[str, str | None]:
+        """What the action does, as its ``describe`` says it (else its name), and the
+        zone its ``zone`` parameter names, if any: for the operator and the events."""
+        registered = get_action(step.action.name)
+        params = registered.params.validate(step.action.params)
+        what = (registered.describe(ctx, params) if registered.describe is not None
+                else step.action.name)
+        ref = getattr(params, "zone", None)
+        zone = ctx.zone(ref) if isinstance(ref, str) and ref != "morays" else None
+        return what, zone
+
+    def _act(self, ctx: EngineContext, step: Step, what: str, zone: str | None) -> Outcome:
         registered = get_action(step.action.name)
         params = registered.params.validate(step.action.params)
         if registered.describe is not None:
-            self.console.say(f"  action: {registered.describe(ctx, params)}")
+            self.console.say(f"  action: {what}")
         started = time.monotonic()
         try:
-            if registered.resume is not None:
-                with self._patient_interrupts(step):
+            with self.console.acting(what, zone):
+                if registered.resume is not None:
+                    with self._patient_interrupts(step):
+                        outcome = registered.func(ctx, params)
+                else:
                     outcome = registered.func(ctx, params)
-            else:
-                outcome = registered.func(ctx, params)
         finally:
             self.cluster_seconds += time.monotonic() - started
         if not outcome.ok:

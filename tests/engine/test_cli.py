@@ -245,3 +245,16 @@ def test_nothing_to_do_only_once_every_step_is_recorded_done(
     unfreeze = run["steps"]["unfreeze"]
     assert unfreeze["status"] == "done" and unfreeze["doneBy"] == "already-held", unfreeze
     assert unfreeze["detail"] == "already holds: the shard is not frozen", unfreeze
+
+
+def test_action_started_names_what_the_action_does_and_its_zone(
+    cli: Callable[..., Result], three_peers: V1Shard, book: str,
+) -> None:
+    ran = cli("run", "--yes", "--json", "--playbook", book)
+    assert ran.status == 0, ran.err
+    events = [json.loads(line) for line in ran.out.splitlines() if line.startswith("{")]
+    started = {e["step"]: e for e in events if e["event"] == "action-started"}
+    assert started["unfreeze"]["command"] == (
+        f"set /manatee/{SHARD}/state without its freeze + history/0-")
+    assert started["unfreeze"]["zone"] is None  # a ZooKeeper write names no zone
+    assert started["backfill"]["command"].startswith(f"create /manatee/{SHARD}/state")

@@ -83,9 +83,14 @@ def test_the_sync_reprovision_window_comes_from_the_zones_not_inferred(
                          check=False)
     assert ran.returncode == 0, ran.stderr
     assert "Write outages observed (ZooKeeper and the zones' status)" in ran.stderr
-    window, began, ended = _step_window(_events(ran.stdout), "reprovision-sync")
+    events = _events(ran.stdout)
+    window, began, ended = _step_window(events, "reprovision-sync")
     assert window["source"] == "zones" and window["inferred"] is False, window
     _assert_near_the_client(config, window, began, ended)
+    (started,) = [e for e in events if e["event"] == "action-started"
+                  and e["step"] == "reprovision-sync"]
+    sync = config.zones[1].uuid
+    assert started["zone"] == sync and started["command"].startswith(f"reprovision {sync} to ")
 
 
 def _killed_then(config: SandboxConfig, client: Any, tmp_path: Path, step: str,

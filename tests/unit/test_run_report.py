@@ -126,6 +126,29 @@ def test_heartbeats_during_a_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     assert sum(e["event"] == "heartbeat" for e in sink.emitted) == count  # stopped
 
 
+def test_heartbeats_during_an_action_name_it_and_its_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ev, "HEARTBEAT_SECONDS", 0.02)
+    sink = ev.EventSink(stream=io.StringIO())
+    console = ev.EventConsole(sink, assume_yes=True, shard="s", stream=io.StringIO())
+    console.step(1, 1, "Step", "reprovision-sync")
+    with console.acting("reprovision zone-b to 2.1.1: run `sapiadm ...`", "zone-b"):
+        deadline = threading.Event()
+        for _ in range(200):
+            if sum(e["event"] == "heartbeat" for e in sink.emitted) >= 2:
+                break
+            deadline.wait(0.01)
+    beats = [e for e in sink.emitted if e["event"] == "heartbeat"]
+    assert len(beats) >= 2
+    assert beats[0]["what"].startswith("reprovision zone-b") and beats[0]["zone"] == "zone-b"
+    assert beats[0]["phase"] == "action" and beats[0]["step"] == "reprovision-sync"
+    assert beats[0]["timeout"] is None and beats[-1]["elapsed"] >= beats[0]["elapsed"]
+    count = len(beats)
+    threading.Event().wait(0.1)
+    assert sum(e["event"] == "heartbeat" for e in sink.emitted) == count  # stopped
+
+
 def test_step_times_and_table() -> None:
     run = RunRecord("migration", "three-node", "sha256:x", "2026-11-26T05:00:00.000Z", "op",
                     steps={"a": StepRecord("done", "2026-11-26T05:00:00.000Z",
