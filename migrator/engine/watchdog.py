@@ -377,11 +377,15 @@ def arm(client: Any, shard: str, original: OriginalTopology, *, remote: Any = No
 
 
 def alert(alarm: Alarm, stream: Any = None, events: Any = None) -> None:
-    """Loudly: a framed paragraph on stderr, and an ``alarm`` event for --json runs."""
+    """On stderr, and as an ``alarm`` event for --json runs. An alarm that stops the run
+    is loud (a framed paragraph); one that does not (a deposed peer, which a primary's
+    reprovision leaves by design) is a plain note, so that the frame keeps its meaning."""
     err = stream or sys.stderr
-    bar = "!" * 78
-    title = "WATCHDOG: STOP" if alarm.stop else "WATCHDOG: NOTE"
-    lines = [bar, title, alarm.message, alarm.remedy, *alarm.plan, bar]
+    if alarm.stop:
+        bar = "!" * 78
+        lines = [bar, "WATCHDOG: STOP", alarm.message, alarm.remedy, *alarm.plan, bar]
+    else:
+        lines = [f"  Note (watchdog): {alarm.message}", f"  {alarm.remedy}", *alarm.plan]
     err.write("\n" + "\n".join(lines) + "\n")
     err.flush()
     if events is not None:

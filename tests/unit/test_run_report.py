@@ -223,7 +223,13 @@ def test_a_watchdog_alarm_never_prints_json_on_a_human_runs_stdout(
     alarm = Alarm("primary-lost", True, "zone-a", "The primary left.", "Roll back now.")
     alert(alarm)
     human = capsys.readouterr()
-    assert human.out == "" and "WATCHDOG: STOP" in human.err
+    assert human.out == "" and "WATCHDOG: STOP" in human.err and "!" * 78 in human.err
+    # an alarm that does not stop the run (an expected deposed peer) is a plain note
+    alert(Alarm("deposed", False, "zone-a", "Deposed peer(s) in /state: zone-a.",
+                "Optional: `migrator rebuild-deposed`."))
+    noted = capsys.readouterr()
+    assert noted.out == "" and "!" not in noted.err and "WATCHDOG" not in noted.err
+    assert "Note (watchdog): Deposed peer(s) in /state: zone-a." in noted.err
     with ev.current(ev.EventSink()):  # a --json run: the event goes to its stream
         alert(alarm)
     scripted = capsys.readouterr()
