@@ -246,7 +246,8 @@ def load_topology_file(path: Path) -> tuple[ShardSnapshot, list[HistoryRecord]]:
 def require_terminal_or_yes(assume_yes: bool) -> None:
     if assume_yes:
         return
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+    # answers from stdin; questions on stdout, or on stderr when stdout carries --json
+    if not (sys.stdin.isatty() and (sys.stdout.isatty() or sys.stderr.isatty())):
         raise NotConfirmed(
             "This run needs confirmations but there is no terminal to ask on; nothing was "
             "done.",

@@ -90,6 +90,12 @@ class EventSink:
     # called with every event, enabled or not (the journal store keeps some in its log)
     listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # stdout as the command found it: a live line on the terminal (rich) swaps
+        # sys.stdout for a proxy onto stderr while it shows, and events must not follow
+        if self.stream is None:
+            self.stream = sys.stdout
+
     def emit(self, event: str, **fields: Any) -> None:
         document = {"event": event, "time": iso_now_ms(), **fields}
         for listener in list(self.listeners):
@@ -98,7 +104,7 @@ class EventSink:
             self.emitted.append(document)
             if not self.enabled:
                 return
-            stream = self.stream or sys.stdout
+            stream = self.stream
             stream.write(json.dumps(document, ensure_ascii=False, default=str) + "\n")
             stream.flush()
 

@@ -9,17 +9,40 @@ to be typed, not just "y".
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from migrator.errors import NotConfirmed
 
 
 def _need_terminal(question: str) -> None:
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+    """Answers come from standard input; questions are drawn on standard output, or on
+    standard error when output goes elsewhere (``--json > events.jsonl``)."""
+    if not (sys.stdin.isatty() and (sys.stdout.isatty() or sys.stderr.isatty())):
         raise NotConfirmed(
             f"Confirmation needed ({question}) but there is no terminal to ask on; "
             "nothing was written.",
             "Run it in a terminal, or pass --yes once you have checked what it will write.",
         )
+
+
+def _drawn_on() -> dict[str, Any]:
+    """questionary's arguments that draw the question on the terminal: stderr when
+    stdout is not one (it carries the JSON events then)."""
+    if sys.stdout.isatty():
+        return {}
+    # deferred: prompt_toolkit comes with questionary; only questions pay it
+    from prompt_toolkit.output import create_output
+
+    return {"output": create_output(stdout=sys.stderr)}
+
+
+def _answer(question: Any) -> Any:
+    """The answer, or None for Ctrl-C or the end of input. questionary's own ``ask``
+    would print its cancel message on stdout, which may be the event stream."""
+    try:
+        return question.unsafe_ask()
+    except (KeyboardInterrupt, EOFError):
+        return None
 
 
 def confirm(question: str, *, assume_yes: bool) -> None:
@@ -30,7 +53,7 @@ def confirm(question: str, *, assume_yes: bool) -> None:
     # deferred: questionary costs ~95 ms to import; only questions pay it
     import questionary
 
-    answer = questionary.confirm(question, default=False).ask()
+    answer = _answer(questionary.confirm(question, default=False, **_drawn_on()))
     if answer is not True:
         raise NotConfirmed(
             "Not confirmed; nothing was written.", "Run the command again when ready."
@@ -53,7 +76,7 @@ def confirm_typed(question: str, expected: str, *, assume_yes: bool) -> None:
 
     prompt = f"{question} Type the shard name ({expected}) to go ahead:"
     for attempt in range(1, TYPED_ATTEMPTS + 1):
-        answer = questionary.text(prompt).ask()
+        answer = _answer(questionary.text(prompt, **_drawn_on()))
         if answer is None:
             break
         if answer.strip() == expected:

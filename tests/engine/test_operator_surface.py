@@ -387,3 +387,40 @@ def test_a_saved_plan_is_the_recorded_answer(
     answers = [c["answer"] for c in doc["runs"][0]["confirmations"]]
     assert answers[0] == "yes (saved plan)"  # the summary's "proceed?"
     assert answers[1:] == [f"yes (saved plan {plan_file})"] * 2  # backfill, unfreeze
+
+
+def test_an_attended_json_run_asks_on_the_terminal_and_keeps_stdout_for_events(
+    zk: Any, three_peers: V1Shard, zk_server: ZooKeeperServer, tmp_path: Path
+) -> None:
+    """`run --json > events.jsonl` in a terminal: the questions are drawn on stderr (the
+    terminal) and answered there; the file holds only JSON events."""
+    import os
+    import shlex
+    import sys
+
+    import pexpect
+
+    book = tmp_path / "zk-only.yaml"
+    book.write_text(ZK_ONLY_PLAYBOOK)
+    events = tmp_path / "events.jsonl"
+    command = shlex.join([sys.executable, "-m", "migrator", "run", "--zk",
+                          zk_server.connection_string, "--shard", SHARD, "--json",
+                          "--playbook", str(book)]) + f" > {shlex.quote(str(events))}"
+    env = {**os.environ, "MIGRATOR_AUDIT_DIR": str(tmp_path / "audit")}
+    child = pexpect.spawn("/bin/sh", ["-c", command], env=env, encoding="utf-8",
+                          timeout=60, dimensions=(50, 200))
+    try:
+        for question in (r"Proceed with 2 step\(s\)", f"Create the /state of shard {SHARD}",
+                         f"Unfreeze shard {SHARD}"):
+            child.expect(question)
+            child.expect(r"\(y/N\)")
+            child.send("y")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    lines = events.read_text().splitlines()
+    parsed = [json.loads(line) for line in lines]  # nothing but JSON events
+    assert parsed[-1] == {**parsed[-1], "event": "finished", "exitStatus": 0}
+    answers = [e["answer"] for e in parsed if e["event"] == "confirm"]
+    assert answers == ["yes", "yes", "yes"]
