@@ -285,8 +285,8 @@ class EventingStore(JournalStore):
         if new.status == "started":
             emit("step-started", step=step_id, attempt=new.attempts)
         elif new.status == "acting":
-            emit("action-started", step=step_id, zone=(new.intent or {}).get("zone"),
-                 command=(new.intent or {}).get("command"))
+            emit("action-started", step=step_id, zone=(new.intent or {}).get("onZone"),
+                 command=(new.intent or {}).get("described"))
         elif new.status == "verifying":
             emit("action-finished", step=step_id, detail=new.detail, outputs=new.outputs)
             if new.outputs.get("written"):

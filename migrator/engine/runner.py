@@ -326,9 +326,11 @@ class Runner:
                     if get_action(step.action.name).resume is not None:
                         self.inflight.refuse_while_another_runs(self.options.kind, step)
                     what, zone = self._action_view(ctx, step)
+                    # keys of their own: what an action journals itself (``command``,
+                    # ``pid``...) is a resume's evidence that it began
                     self.record.stamp(step.id, "acting", detail=None,
                                       intent={**base_intent(step.action.name),
-                                              "zone": zone, "command": what})
+                                              "described": what, "onZone": zone})
                     outcome = self._act(ctx, step, what, zone)
                 else:
                     self.console.ok(found.detail)

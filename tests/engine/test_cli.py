@@ -248,8 +248,10 @@ def test_nothing_to_do_only_once_every_step_is_recorded_done(
 
 
 def test_action_started_names_what_the_action_does_and_its_zone(
-    cli: Callable[..., Result], three_peers: V1Shard, book: str,
+    cli: Callable[..., Result], zk: Any, three_peers: V1Shard, book: str,
 ) -> None:
+    from migrator.engine.journal_store import journal_path
+
     ran = cli("run", "--yes", "--json", "--playbook", book)
     assert ran.status == 0, ran.err
     events = [json.loads(line) for line in ran.out.splitlines() if line.startswith("{")]
@@ -258,3 +260,8 @@ def test_action_started_names_what_the_action_does_and_its_zone(
         f"set /manatee/{SHARD}/state without its freeze + history/0-")
     assert started["unfreeze"]["zone"] is None  # a ZooKeeper write names no zone
     assert started["backfill"]["command"].startswith(f"create /manatee/{SHARD}/state")
+    # journalled apart from what an action records itself: a resume reads `command` (and
+    # `pid`...) in the intent as evidence that the action began
+    intent = json.loads(zk.get(journal_path(SHARD))[0])["runs"][-1]["steps"]["unfreeze"][
+        "intent"]
+    assert intent["described"] == started["unfreeze"]["command"] and "command" not in intent
