@@ -19,15 +19,16 @@ from pathlib import Path
 from migrator.sandbox.config import load_config
 from migrator.sandbox.pgclient import RealWriter
 from migrator.sandbox.procs import on_termination
+from migrator.sandbox.shard import sandbox_zk
 from migrator.sandbox.writer import REAL_WRITE_INTERVAL, WRITE_INTERVAL, PrimaryTracker, Writer
-from migrator.zk.client import ZkTarget, connect, disconnect
+from migrator.zk.client import disconnect
 
 
 def run(directory: Path, interval: float | None = None) -> int:
     logging.getLogger("kazoo").setLevel(logging.CRITICAL)
     config = load_config(directory)
     (directory / "client").mkdir(exist_ok=True)
-    client = connect(ZkTarget(config.zk_connection, 15.0))
+    client = sandbox_zk(config)
     tracker = PrimaryTracker(client, config.shard)
     tracker.start()
     writer: Writer

@@ -37,11 +37,12 @@ def _drawn_on() -> dict[str, Any]:
 
 
 def _answer(question: Any) -> Any:
-    """The answer, or None for Ctrl-C or the end of input. questionary's own ``ask``
-    would print its cancel message on stdout, which may be the event stream."""
+    """The answer, or None for Ctrl-C, as questionary's own ``ask`` gives it, without the
+    cancel message ``ask`` prints on stdout (which may be the event stream). The end of
+    input propagates as it did (the CLI says the question could not be answered)."""
     try:
         return question.unsafe_ask()
-    except (KeyboardInterrupt, EOFError):
+    except KeyboardInterrupt:
         return None
 
 
@@ -66,8 +67,8 @@ TYPED_ATTEMPTS = 3
 
 def confirm_typed(question: str, expected: str, *, assume_yes: bool) -> None:
     """Ask the operator to type ``expected`` (the shard name) to go ahead; a wrong name
-    is asked again (``TYPED_ATTEMPTS`` in all), saying what was expected. Ctrl-C or the
-    end of input is no answer: ``NotConfirmed`` at once."""
+    is asked again (``TYPED_ATTEMPTS`` in all), saying what was expected. Ctrl-C is no
+    answer: ``NotConfirmed`` at once."""
     if assume_yes:
         return
     _need_terminal(question)

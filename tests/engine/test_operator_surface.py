@@ -292,6 +292,25 @@ def test_outages_observed_from_zookeeper_watches(
     assert f"the sync {ids[2]} left the election" == window.cause
 
 
+def _run_in_a_terminal(zk_server: ZooKeeperServer, tmp_path: Path, unfreeze: str) -> Any:
+    """`migrator run` of the ZooKeeper-only playbook in a real terminal (pexpect), its
+    unfreeze confirmed as ``unfreeze`` says (a playbook's ``confirm: ...`` and more)."""
+    import os
+    import sys
+
+    import pexpect
+
+    book = tmp_path / "typed.yaml"
+    book.write_text(ZK_ONLY_PLAYBOOK.replace(
+        '    action: {name: unfreeze}\n    confirm: "yes"',
+        f"    action: {{name: unfreeze}}\n    {unfreeze}"))
+    env = {**os.environ, "MIGRATOR_AUDIT_DIR": str(tmp_path / "audit")}
+    return pexpect.spawn(sys.executable, ["-m", "migrator", "run", "--zk",
+                                          zk_server.connection_string, "--shard", SHARD,
+                                          "--playbook", str(book)],
+                         env=env, encoding="utf-8", timeout=60, dimensions=(50, 200))
+
+
 def test_typed_confirmation_of_an_outage_step_in_a_real_terminal(
     zk: Any, three_peers: V1Shard, zk_server: ZooKeeperServer, tmp_path: Path
 ) -> None:
@@ -299,20 +318,9 @@ def test_typed_confirmation_of_an_outage_step_in_a_real_terminal(
     wants the shard name typed: a wrong name is asked again, saying what is expected, and
     after three wrong names the run stops with nothing more written, naming the command
     that continues it."""
-    import os
-    import sys
-
     import pexpect
 
-    book = tmp_path / "outage.yaml"
-    book.write_text(ZK_ONLY_PLAYBOOK.replace(
-        '    action: {name: unfreeze}\n    confirm: "yes"',
-        "    action: {name: unfreeze}\n    confirm: typed\n    outage: true"))
-    env = {**os.environ, "MIGRATOR_AUDIT_DIR": str(tmp_path / "audit")}
-    child = pexpect.spawn(sys.executable, ["-m", "migrator", "run", "--zk",
-                                           zk_server.connection_string, "--shard", SHARD,
-                                           "--playbook", str(book)],
-                          env=env, encoding="utf-8", timeout=60, dimensions=(50, 200))
+    child = _run_in_a_terminal(zk_server, tmp_path, "confirm: typed\n    outage: true")
     try:
         child.expect(r"\(unfreeze\): writes set .*; WRITE OUTAGE")
         child.expect(r"Write outages expected: 1 step\(s\) \(unfreeze\)")
@@ -342,20 +350,9 @@ def test_typed_confirmation_of_an_outage_step_in_a_real_terminal(
 def test_a_mistyped_shard_name_is_asked_again_and_the_right_one_goes_ahead(
     zk: Any, three_peers: V1Shard, zk_server: ZooKeeperServer, tmp_path: Path
 ) -> None:
-    import os
-    import sys
-
     import pexpect
 
-    book = tmp_path / "typed.yaml"
-    book.write_text(ZK_ONLY_PLAYBOOK.replace(
-        '    action: {name: unfreeze}\n    confirm: "yes"',
-        "    action: {name: unfreeze}\n    confirm: typed"))
-    env = {**os.environ, "MIGRATOR_AUDIT_DIR": str(tmp_path / "audit")}
-    child = pexpect.spawn(sys.executable, ["-m", "migrator", "run", "--zk",
-                                           zk_server.connection_string, "--shard", SHARD,
-                                           "--playbook", str(book)],
-                          env=env, encoding="utf-8", timeout=60, dimensions=(50, 200))
+    child = _run_in_a_terminal(zk_server, tmp_path, "confirm: typed")
     try:
         for question in (r"Proceed with 2 step\(s\)", f"Create the /state of shard {SHARD}"):
             child.expect(question)

@@ -107,46 +107,46 @@ def test_outage_clock_follows_the_step_statuses() -> None:
     assert any("write outage expected from now" in line for line in console.lines)
 
 
-def test_heartbeats_during_a_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ev, "HEARTBEAT_SECONDS", 0.02)
-    sink = ev.EventSink(stream=io.StringIO())
-    console = ev.EventConsole(sink, assume_yes=True, shard="s", stream=io.StringIO())
-    console.step(1, 1, "Step", "one")
-    with console.waiting("something", 5.0):
+def _heartbeats(sink: ev.EventSink, phase: Any) -> list[dict[str, Any]]:
+    """The heartbeats emitted while ``phase`` (a wait or an action) lasts, once at least
+    two came; asserts none comes after it ends."""
+    with phase:
         deadline = threading.Event()
         for _ in range(200):
             if sum(e["event"] == "heartbeat" for e in sink.emitted) >= 2:
                 break
             deadline.wait(0.01)
     beats = [e for e in sink.emitted if e["event"] == "heartbeat"]
+    threading.Event().wait(0.1)
+    assert sum(e["event"] == "heartbeat" for e in sink.emitted) == len(beats)  # stopped
+    return beats
+
+
+def _console(monkeypatch: pytest.MonkeyPatch, step: str) -> tuple[ev.EventSink, Any]:
+    monkeypatch.setattr(ev, "HEARTBEAT_SECONDS", 0.02)
+    sink = ev.EventSink(stream=io.StringIO())
+    console = ev.EventConsole(sink, assume_yes=True, shard="s", stream=io.StringIO())
+    console.step(1, 1, "Step", step)
+    return sink, console
+
+
+def test_heartbeats_during_a_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    sink, console = _console(monkeypatch, "one")
+    beats = _heartbeats(sink, console.waiting("something", 5.0))
     assert len(beats) >= 2
     assert beats[0]["what"] == "something" and beats[0]["step"] == "one"
-    count = len(beats)
-    threading.Event().wait(0.1)
-    assert sum(e["event"] == "heartbeat" for e in sink.emitted) == count  # stopped
 
 
 def test_heartbeats_during_an_action_name_it_and_its_zone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(ev, "HEARTBEAT_SECONDS", 0.02)
-    sink = ev.EventSink(stream=io.StringIO())
-    console = ev.EventConsole(sink, assume_yes=True, shard="s", stream=io.StringIO())
-    console.step(1, 1, "Step", "reprovision-sync")
-    with console.acting("reprovision zone-b to 2.1.1: run `sapiadm ...`", "zone-b"):
-        deadline = threading.Event()
-        for _ in range(200):
-            if sum(e["event"] == "heartbeat" for e in sink.emitted) >= 2:
-                break
-            deadline.wait(0.01)
-    beats = [e for e in sink.emitted if e["event"] == "heartbeat"]
+    sink, console = _console(monkeypatch, "reprovision-sync")
+    beats = _heartbeats(
+        sink, console.acting("reprovision zone-b to 2.1.1: run `sapiadm ...`", "zone-b"))
     assert len(beats) >= 2
     assert beats[0]["what"].startswith("reprovision zone-b") and beats[0]["zone"] == "zone-b"
     assert beats[0]["phase"] == "action" and beats[0]["step"] == "reprovision-sync"
     assert beats[0]["timeout"] is None and beats[-1]["elapsed"] >= beats[0]["elapsed"]
-    count = len(beats)
-    threading.Event().wait(0.1)
-    assert sum(e["event"] == "heartbeat" for e in sink.emitted) == count  # stopped
 
 
 def test_step_times_and_table() -> None:
