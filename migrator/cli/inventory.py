@@ -11,6 +11,7 @@ import yaml
 from migrator.discovery import headnode_inventory
 from migrator.discovery.build import discover as run_discovery
 from migrator.discovery.headnode_inventory import load_headnode_inventory
+from migrator.discovery.written import inventory_text
 from migrator.errors import BadInput, Refused, StepFailed
 from migrator.inventory.load import load_inventory
 from migrator.inventory.model import Inventory
@@ -150,10 +151,13 @@ def discover(inventory_path: Path, shard: str, out_path: Path | None, migrate_to
         raise StepFailed(f"The discovered inventory does not validate ({exc}); nothing was "
                          "written.", "This is a bug in discovery; report it with the "
                          "headnode's answers.") from None
-    text = ("# Written by `migrator inventory discover` from "
-            f"{inventory_path} for shard {shard}.\n# Where each value came from:\n"
-            + "".join(f"#   {s.field}: {s.value}  <- {s.source}\n" for s in found.sources)
-            + yaml.safe_dump(found.document, sort_keys=False))
+    text = inventory_text(str(inventory_path), shard,
+                          [(s.field, s.value, s.source) for s in found.sources],
+                          found.document)
+    if yaml.safe_load(text) != found.document:  # defence in depth: the file is only data
+        raise StepFailed("The inventory's text would not load back to the discovered values; "
+                         "nothing was written.", "This is a bug in discovery; report it "
+                         "with the headnode's answers.")
     output = Output(as_json)
     if as_json:
         output.json({"inventory": found.document, "out": str(out),

@@ -33,7 +33,10 @@ only note when ZooKeeper saw writes possible again. That note ends the window
 when the zones stop answering (the step ended, SSH failed), or when ZooKeeper
 then loses the primary again (a new window, ZooKeeper's). Where no sample
 showed the loss (zones unreachable, the primary's own zone down), ZooKeeper's
-window, or its inference, stands.
+window, or its inference, stands. When ZooKeeper sees a loss before any sample
+does (a status read can lag under load), a later sample that shows the primary
+blocked takes that window over: it keeps ZooKeeper's start, the earliest evidence,
+and the zones decide its end (``source: "zones"``, its cause saying so).
 """
 
 from __future__ import annotations
@@ -179,6 +182,12 @@ class Judge:
             who = sample.primary or "(none)"
             self._open = (now, f"the primary {who} has no synchronous standby "
                                "(zones' status)")
+            self._by_status, self._zk_end = True, None
+        elif blocked and self._open is not None and not self._by_status:
+            # ZooKeeper saw the loss first (a sample can lag under load): the zones
+            # confirm it, and the zones, who see commits resume, now decide its end
+            began, cause = self._open
+            self._open = (began, cause + "; the zones' status confirmed it")
             self._by_status, self._zk_end = True, None
         elif not blocked and self._open is not None and self._by_status:
             self._close(now)

@@ -332,6 +332,32 @@ def test_zookeeper_ends_a_silent_zones_window_then_opens_its_own_on_a_new_loss()
     assert "left the election" in second.cause
 
 
+def test_a_late_sample_takes_over_the_window_zookeeper_saw_first() -> None:
+    """A status read that lags (load) sees the loss after ZooKeeper did: the window
+    keeps ZooKeeper's start and ends when the zones see commits resume, not when
+    /state names a sync again."""
+    judge = Judge(session_timeout=2.0)
+    judge.see(View((A, B, C), True, A, B), _at(0))
+    judge.see(View((A, C), True, A, B), _at(2))  # the sync's session expired
+    judge.see_status(StatusSample("zone-a", False), _at(2.5))  # the zones confirm it
+    judge.see(View((A, C), True, A, C), _at(3))  # /state names C: ZooKeeper's end
+    judge.see_status(StatusSample("zone-a", True), _at(4.1))  # C streams: commits resume
+    (window,) = judge.finish(_at(5))
+    assert (window.source, window.start, window.end, window.inferred) == (
+        "zones", "2026-11-26T05:00:02.000Z", "2026-11-26T05:00:04.100Z", False)
+    assert "the sync" in window.cause and "confirmed" in window.cause
+
+
+def test_a_sample_that_sees_no_loss_leaves_zookeepers_window_its_own() -> None:
+    judge = Judge(session_timeout=2.0)
+    judge.see(View((A, B, C), True, A, B), _at(0))
+    judge.see(View((A, C), True, A, B), _at(2))
+    judge.see_status(StatusSample("zone-a", True), _at(2.5))  # a read begun before it
+    judge.see(View((A, C), True, A, C), _at(3))
+    (window,) = judge.finish(_at(5))
+    assert (window.source, window.end) == ("zookeeper", "2026-11-26T05:00:03.000Z")
+
+
 def test_a_primary_alone_is_no_outage_when_the_shard_expects_no_sync() -> None:
     judge = Judge(session_timeout=2.0)
     judge.see(View((A,), True, A, None, one_node=True), _at(0))
