@@ -111,3 +111,24 @@ def loads(raw: bytes | str, *, max_bytes: int | None = None, max_depth: int = MA
         raise JsonRejected(str(exc)) from None
     except ValueError as exc:
         raise JsonRejected(str(exc)) from None
+
+
+def duplicate_keys(text: str | bytes) -> list[str]:
+    """Keys that appear twice in one object of ``text`` (already accepted by ``loads``).
+
+    JSON readers keep the last of duplicate keys silently, so a document with
+    them says two things at once; callers that copy it onward refuse it.
+    """
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen and key not in found:
+                found.append(key)
+            seen.add(key)
+        return dict(items)
+
+    json.loads(text, object_pairs_hook=pairs)
+    return found
+

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from migrator.cluster.election import LegacyTopology, require_peers, require_unique_peers
+from migrator.cluster.peer_checks import require_valid_peers
 from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import INITIAL_WAL, ClusterState, compact_json
 from migrator.errors import MalformedZnode, StateAlreadyExists, UnexpectedTopology
@@ -31,6 +32,7 @@ def compute_backfill_state(topology: LegacyTopology, freeze_date: str) -> Cluste
     """Key order and values match upstream byte for byte (see manatee-observed.md)."""
     require_peers(topology)
     require_unique_peers(topology)
+    require_valid_peers(topology)
     peers = [p.to_json() for p in topology.peers]
     primary, sync, asyncs = peers[0], (peers[1] if len(peers) > 1 else None), peers[2:]
     if sync is not None and asyncs:

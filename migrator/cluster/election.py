@@ -14,7 +14,7 @@ from typing import Any
 
 from migrator.cluster.peer import Peer
 from migrator.errors import MalformedZnode, UnexpectedTopology
-from migrator.strictjson import JsonRejected, loads
+from migrator.strictjson import JsonRejected, duplicate_keys, loads
 
 ELECTION_NAME_RE = re.compile(
     r"^(?P<id>(?P<ip>[0-9A-Za-z.]+):(?P<pg_port>\d{1,5}):(?P<backup_port>\d{1,5}))-(?P<seq>\d{10})\Z"
@@ -39,6 +39,7 @@ class ElectionNode:
     backup_port: str
     seq: int
     data: dict[str, Any]
+    duplicate_keys: tuple[str, ...] = ()  # keys its JSON gave twice (checked by peer_checks)
 
     def as_peer(self) -> Peer:
         """The peer as manatee-adm derives it: data keys, backupUrl if absent, then id.
@@ -93,6 +94,7 @@ def parse_election_node(name: str, raw: bytes | None, shard: str) -> ElectionNod
         backup_port=match["backup_port"],
         seq=int(match["seq"]),
         data=data,
+        duplicate_keys=tuple(duplicate_keys(raw or b"")),
     )
 
 

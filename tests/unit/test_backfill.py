@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -35,7 +36,7 @@ OBSERVED_BYTES = (
 
 
 def node(ip: str, seq: int, zone: str | None = None, **extra: str) -> object:
-    data = {"zoneId": zone or f"zone-{ip}", "ip": ip, "pgUrl": f"tcp://postgres@{ip}:5432/postgres"}
+    data = {"zoneId": zone or str(uuid.uuid5(uuid.NAMESPACE_DNS, ip)), "ip": ip, "pgUrl": f"tcp://postgres@{ip}:5432/postgres"}
     data.update(extra)
     return parse_election_node(f"{ip}:5432:12345-{seq:010d}", json.dumps(data).encode(), SHARD)
 
@@ -86,16 +87,17 @@ def test_four_nodes_last_async_becomes_sync_and_old_sync_goes_last() -> None:
 
 
 def test_existing_backup_url_is_kept_in_place() -> None:
-    n = node("10.0.0.1", 1, backupUrl="http://10.0.0.1:9999")
+    n = node("10.0.0.1", 1, backupUrl="http://10.0.0.1:12345/")  # not what would be derived
     state = compute_backfill_state(topology(n), DATE)  # type: ignore[arg-type]
     assert list(state.document["primary"]) == ["zoneId", "ip", "pgUrl", "backupUrl", "id"]
-    assert state.primary.backup_url == "http://10.0.0.1:9999"
+    assert state.primary.backup_url == "http://10.0.0.1:12345/"
 
 
 def test_backup_url_derived_from_the_node_name() -> None:
     n = parse_election_node(
         "10.0.0.1:5432:23456-0000000001",
-        b'{"zoneId":"z","ip":"10.0.0.1","pgUrl":"tcp://postgres@10.0.0.1:5432/postgres"}',
+        b'{"zoneId":"2ffb1a8a-5a1d-4c51-9d3f-3b0e4e0a0a01","ip":"10.0.0.1",'
+        b'"pgUrl":"tcp://postgres@10.0.0.1:5432/postgres"}',
         SHARD,
     )
     state = compute_backfill_state(topology(n), DATE)  # type: ignore[arg-type]

@@ -29,8 +29,8 @@ def elections(draw: st.DrawFn) -> list[ElectionNode]:
     nodes = []
     for ip, seq in zip(peer_ips, seqs, strict=True):
         data = {"zoneId": draw(zone_ids), "ip": ip, "pgUrl": f"tcp://postgres@{ip}:5432/postgres"}
-        if draw(st.booleans()):
-            data["backupUrl"] = f"http://{ip}:{draw(st.integers(1, 65535))}"
+        if draw(st.booleans()):  # its port is the name's (checked before a backfill)
+            data["backupUrl"] = f"http://{ip}:12345"
         nodes.append(
             parse_election_node(f"{ip}:5432:12345-{seq:010d}", json.dumps(data).encode(), "s")
         )

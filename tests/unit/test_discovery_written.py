@@ -39,7 +39,7 @@ def _loads_to_exactly(text: str, document: dict[str, object]) -> None:
                for line in header.splitlines())
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(origin=TEXT, shard=TEXT, sources=SOURCES, document=DOCUMENT)
 def test_any_discovered_text_loads_back_as_exactly_the_discovered_values(
         origin: str, shard: str, sources: list[tuple[str, str, str]],

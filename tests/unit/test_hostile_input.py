@@ -35,7 +35,7 @@ pytestmark = pytest.mark.unit
 
 SHARD = "1.moray.test"
 NAME = "10.0.0.1:5432:12345-0000000000"
-GOOD = {"zoneId": "z1", "ip": "10.0.0.1", "pgUrl": "tcp://postgres@10.0.0.1:5432/postgres"}
+GOOD = {"zoneId": "2ffb1a8a-5a1d-4c51-9d3f-3b0e4e0a0a01", "ip": "10.0.0.1", "pgUrl": "tcp://postgres@10.0.0.1:5432/postgres"}
 DEEP = b"[" * 100_000 + b"]" * 100_000
 
 
@@ -102,8 +102,10 @@ def test_backfill_too_large_for_one_transaction_is_refused_naming_the_largest_no
     # Nodes built directly (parse would already refuse them) to reach the transaction check.
     nodes = [
         ElectionNode(f"10.0.0.{i}:5432:12345-{i:010d}", f"10.0.0.{i}:5432:12345", f"10.0.0.{i}",
-                     "12345", i, {**GOOD, "ip": f"10.0.0.{i}", "pad": "x" * (600_000 if i == 2
-                                                                          else 10)})
+                     "12345", i, {**GOOD, "ip": f"10.0.0.{i}",
+                                  "pgUrl": f"tcp://postgres@10.0.0.{i}:5432/postgres",
+                                  **{f"pad{j}": "x" * 200
+                                     for j in range(3000 if i == 2 else 1)}})
         for i in (1, 2)
     ]
     with pytest.raises(MalformedZnode) as caught:

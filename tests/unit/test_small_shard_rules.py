@@ -4,6 +4,7 @@ why no takeover happened, DEBUG-only records and their fallbacks."""
 from __future__ import annotations
 
 import json
+import uuid
 from types import SimpleNamespace
 
 import pytest
@@ -30,7 +31,7 @@ DATE = "2026-11-26T03:59:01.007Z"
 def _topology(*ips: str) -> object:
     nodes = [
         parse_election_node(f"{ip}:5432:12345-{i:010d}", json.dumps(
-            {"zoneId": f"zone-{ip}", "ip": ip, "pgUrl": f"tcp://postgres@{ip}:5432/postgres"}
+            {"zoneId": str(uuid.uuid5(uuid.NAMESPACE_DNS, ip)), "ip": ip, "pgUrl": f"tcp://postgres@{ip}:5432/postgres"}
         ).encode(), "s")
         for i, ip in enumerate(ips)
     ]

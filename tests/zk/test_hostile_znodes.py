@@ -103,3 +103,19 @@ def test_inventory_files_that_cannot_be_used(
         for command in (["inventory", "check"], ["plan"], ["status"]):
             result = invoke_cli([*command, "--inventory", str(path)], capsys)
             _refused(result, 2, words)
+
+
+@pytest.mark.parametrize("field,value,words", [
+    ("zoneId", "../../etc", "not a UUID"),
+    ("ip", "127.0.1.48;touch PWNED", "not an IPv4 address"),
+    ("pgUrl", "tcp://postgres@127.0.1.48:5432/$(touch PWNED)", "not tcp://"),
+    ("zoneId", "[bold red]boom[/] \x1b]0;title\x07", "not a UUID"),
+])
+def test_hostile_election_data_never_becomes_state(
+    zk: Any, v1_shard: V1Shard, run_cli: Any, field: str, value: str, words: str
+) -> None:
+    v1_shard.join(IPS[0], ZONES[IPS[0]])
+    data = {**peer_data(IPS[1], ZONES[IPS[1]]), field: value}
+    name = v1_shard.join(IPS[1], ZONES[IPS[1]], data=json.dumps(data).encode())
+    _refused(run_cli("backfill", "--shard", SHARD, "--yes"), 2, name, words)
+    assert zk.exists(f"/manatee/{SHARD}/state") is None
