@@ -200,7 +200,8 @@ def plan_offline(topology_file: Path, requested: str = "auto",
     loaded, choice = choose_playbook(requested, snapshot, history, None)
 
     plan = make_plan(snapshot, history, loaded, None, {}, now=iso_now_ms(), choice=choice,
-                     inventory_zones=inventory_zones(inventory), timing=timing_of(inventory))
+                     inventory_zones=inventory_zones(inventory), timing=timing_of(inventory),
+                     inventory=inventory)
     return with_alternatives(plan, loaded)
 
 

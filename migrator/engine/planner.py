@@ -14,6 +14,7 @@ computed from so ``--plan`` can refuse a stale one.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,16 @@ class ClusterFacts:
             out.append(f"the journal's done steps were [{', '.join(self.done_steps)}] and are "
                        f"now [{', '.join(now.done_steps)}]")
         return out
+
+
+def inventory_digest(inventory: Any) -> str | None:
+    """A digest of the inventory as loaded (its validated data, paths resolved), or None
+    when the command ran without one (``--zk``/``--shard``)."""
+    if inventory is None:
+        return None
+    canonical = json.dumps(inventory.dump(), sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=True)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def state_digest(state: ClusterState | None) -> str | None:
@@ -144,6 +155,7 @@ class Plan:
     # the shard is past a step that was not done (out of order): a run refuses
     conflicts: list[str] = field(default_factory=list)
     timing: Timing = field(default_factory=Timing)
+    inventory_digest: str | None = None
 
     @property
     def pending(self) -> list[PlannedStep]:
@@ -167,6 +179,7 @@ class Plan:
             "shard": self.shard,
             "playbook": self.playbook,
             "playbookDigest": self.playbook_digest,
+            "inventoryDigest": self.inventory_digest,
             "choice": self.choice,
             "original": self.original.to_json(),
             "steps": [s.to_json() for s in self.steps],
@@ -249,6 +262,7 @@ def make_plan(
     inventory_zones: set[str] | None = None,
     run_kind: str = "migration",
     timing: Timing | None = None,
+    inventory: Any = None,
 ) -> Plan:
     playbook = loaded.playbook
     original, notes = resolve_original(snapshot, history, journal)
@@ -336,6 +350,7 @@ def make_plan(
         tradeoff=playbook.tradeoff,
         conflicts=list(where.conflicts),
         timing=timing,
+        inventory_digest=inventory_digest(inventory),
     )
 
 

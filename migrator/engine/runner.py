@@ -184,6 +184,7 @@ class Runner:
             snapshot, history, self.loaded, self.journal, observed, now=iso_now_ms(),
             choice=self.choice, inventory_zones=self.inventory_zones,
             run_kind=self.options.kind, timing=timing_of(self.inventory),
+            inventory=self.inventory,
         )
         if self.journal is not None:
             consistency.require_agreement(self.journal, snapshot, self.loaded.playbook,

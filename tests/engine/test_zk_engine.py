@@ -6,6 +6,7 @@ import io
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -287,6 +288,56 @@ def test_saved_plan_runs_and_refuses_when_stale(
         make_runner(options=RunOptions(saved_plan=saved)).execute()
     assert "the election was [" in info.value.message
     assert not zk.exists(f"/manatee/{SHARD}/state")
+
+
+def _forged(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    """Edit a saved plan and give it a matching digest, as a careful forger would."""
+    from migrator.engine.savedplan import _digest
+
+    doc = json.loads(path.read_text())
+    change(doc)
+    doc["digest"] = _digest(doc)
+    path.write_text(json.dumps(doc))
+
+
+def test_an_edited_saved_plan_is_refused_when_loaded(
+    zk: Any, three_peers: V1Shard, make_runner: MakeRunner, tmp_path: Path
+) -> None:
+    plan, _ = make_runner().plan()
+    path = tmp_path / "plan.json"
+    save_plan(plan, path)
+    doc = json.loads(path.read_text())
+    doc["steps"][0]["write"]["after"]["generation"] = 7
+    path.write_text(json.dumps(doc))
+    with pytest.raises(StalePlan) as info:
+        load_plan(path)
+    assert "changed after `migrator plan --out` wrote it" in info.value.message
+
+
+@pytest.mark.parametrize("edit,words", [
+    (lambda doc: doc["steps"].pop(), "step(s) unfreeze are not in the saved plan"),
+    (lambda doc: doc["steps"][0]["write"]["after"].update(generation=7),
+     "step backfill's /state differs in generation"),
+    (lambda doc: doc["steps"][1].update(action="write_state"),
+     "step unfreeze's action was"),
+    (lambda doc: doc.update(inventoryDigest="sha256:0"), "inventory"),
+])
+def test_a_run_compares_the_whole_saved_plan_before_its_first_action(
+    zk: Any, three_peers: V1Shard, make_runner: MakeRunner, tmp_path: Path,
+    edit: Callable[[dict[str, Any]], None], words: str,
+) -> None:
+    """A forged plan (digest recomputed) that differs from what the run computes now in
+    any step, write or the inventory is refused before anything is done (exit 3)."""
+    plan, _ = make_runner().plan()
+    path = tmp_path / "plan.json"
+    save_plan(plan, path)
+    _forged(path, edit)
+    with pytest.raises(StalePlan) as info:
+        make_runner(options=RunOptions(saved_plan=load_plan(path))).execute()
+    assert words in info.value.message and "Nothing was written" in info.value.message
+    assert info.value.exit_status == 3
+    assert not zk.exists(f"/manatee/{SHARD}/state")
+    assert _history_names(zk) == []
 
 
 def test_saved_plan_executes_exactly_without_prompts(
