@@ -22,6 +22,7 @@ from migrator.errors import (
     EXIT_REFUSED,
     MigratorError,
 )
+from migrator.ui.inert import inert
 
 # name -> ("module:attribute" of its click command or group, the line `migrator --help`
 # shows for it: the first line of the command's help, which a test keeps in step)
@@ -180,4 +181,4 @@ def run() -> None:
 
 
 def _print_error(text: str) -> None:
-    click.echo(f"error: {text}", err=True)
+    click.echo(f"error: {inert(text)}", err=True)

@@ -21,6 +21,7 @@ from migrator.engine.savedplan import load_plan, save_plan
 from migrator.errors import EXIT_INTERRUPTED, BadInput, MigratorError, Refused
 from migrator.inventory.load import load_inventory
 from migrator.ui import preflight
+from migrator.ui.inert import inert
 from migrator.ui.output import Output
 
 playbook_option = click.option(
@@ -90,8 +91,8 @@ def plan(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: 
         click.echo("")
         preflight.show(verdict, stream=sys.stdout)
     if out_file is not None:
-        click.echo(f"Plan saved to {out_file}; run it with `migrator run --plan {out_file}`.",
-                   err=True)
+        click.echo(inert(f"Plan saved to {out_file}; run it with `migrator run --plan "
+                         f"{out_file}`."), err=True)
     if verdict is not None and not verdict.ok:
         raise Refused(
             "A run would be refused now by its pre-flight check: "
@@ -230,5 +231,5 @@ def playbooks_show(name: str, as_json: bool) -> None:
 def playbooks_validate(file: Path) -> None:
     """Validate a playbook file: schema, registered names and their parameters."""
     loaded = cmd.validate(file)
-    click.echo(f"{file}: valid playbook {loaded.name} ({len(loaded.playbook.steps)} steps, "
-               f"{loaded.digest}).")
+    click.echo(inert(f"{file}: valid playbook {loaded.name} ({len(loaded.playbook.steps)} "
+                     f"steps, {loaded.digest})."))

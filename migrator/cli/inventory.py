@@ -20,6 +20,7 @@ from migrator.record import RecordError
 from migrator.remote.probe import check_inventory
 from migrator.remote.session import RemoteSession
 from migrator.ui.confirm import confirm
+from migrator.ui.inert import inert
 from migrator.ui.output import Cell, Output
 
 
@@ -84,7 +85,7 @@ def check(inventory_path: Path, accept_new_host_keys: bool, as_json: bool) -> No
             ],
         )
         for record in recorded:
-            click.echo(record.sentence(), err=True)
+            click.echo(inert(record.sentence()), err=True)
         for r in reports:
             if r.kind == "manatee" and r.debug_records is False:
                 click.echo(f"{r.zone}: its sitter log holds no DEBUG records (the sitter runs at "
@@ -93,7 +94,7 @@ def check(inventory_path: Path, accept_new_host_keys: bool, as_json: bool) -> No
                            err=True)
         for r in reports:
             for problem in r.problems:
-                click.echo(f"{r.zone}: {problem}", err=True)
+                click.echo(inert(f"{r.zone}: {problem}"), err=True)
     bad = [r for r in reports if not r.ok]
     if not bad:
         return
@@ -169,7 +170,7 @@ def discover(inventory_path: Path, shard: str, out_path: Path | None, migrate_to
                      [[s.field, s.value, s.source] for s in found.sources])
         click.echo(yaml.safe_dump(found.document, sort_keys=False), err=True)
     for warning in found.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(inert(f"warning: {warning}"), err=True)
     verb = "Replace" if out.exists() else "Write"
     confirm(f"{verb} {out} with this inventory?", assume_yes=yes)
     tmp = out.with_name(f".{out.name}.tmp")
@@ -177,5 +178,5 @@ def discover(inventory_path: Path, shard: str, out_path: Path | None, migrate_to
     tmp.replace(out)
 
     load_inventory(out)
-    click.echo(f"Wrote {out}. Check it with: migrator inventory check --inventory {out}",
+    click.echo(inert(f"Wrote {out}. Check it with: migrator inventory check --inventory {out}"),
                err=True)

@@ -12,6 +12,7 @@ from migrator.cli.options import resolve_target, zk_options
 from migrator.commands import report as cmd
 from migrator.engine.journal_store import JOURNAL_ROOT
 from migrator.errors import BadInput
+from migrator.ui.inert import inert
 
 
 @click.command()
@@ -46,11 +47,11 @@ def report(ctx: click.Context, zk: str | None, shard: str | None, inventory_path
         with target.session() as client:
             if list_archived:
                 for name in cmd.archived_names(client, target.require_shard(), JOURNAL_ROOT):
-                    click.echo(name)
+                    click.echo(inert(name, one_line=True))
                 return
             found = cmd.from_zookeeper(client, target.require_shard(), JOURNAL_ROOT, archive)
     document = cmd.report_document(found)
     if fmt == "json":
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     else:
-        sys.stdout.write(cmd.render_markdown(document))
+        sys.stdout.write(inert(cmd.render_markdown(document)))

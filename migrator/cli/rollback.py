@@ -25,6 +25,7 @@ from migrator.commands.session import zk_session
 from migrator.engine.events import EventSink, current
 from migrator.engine.render import render_plan
 from migrator.errors import MigratorError
+from migrator.ui.inert import inert
 
 
 def _guarded(sink: Any, func: Any) -> Any:
@@ -69,7 +70,7 @@ def rollback(ctx: click.Context, zk: str | None, shard: str | None,
                                   accept_playbook_change=accept_playbook_change)
 
     def show(plan: Any) -> None:
-        click.echo(plan.choice, err=True)
+        click.echo(inert(plan.choice), err=True)
         if not as_json:
             render_plan(plan, as_json=False, stream=sys.stderr)
 
@@ -85,7 +86,7 @@ def rollback(ctx: click.Context, zk: str | None, shard: str | None,
 
     outcome = _guarded(sink, go)
     if outcome.choice.nothing:
-        click.echo(outcome.choice.explanation(), err=True)
+        click.echo(inert(outcome.choice.explanation()), err=True)
     sink.emit("finished", exitStatus=0)
 
 
@@ -109,7 +110,8 @@ def rebuild_deposed(ctx: click.Context, zk: str | None, shard: str | None,
                              str(inventory_path or "INVENTORY")), options, sink)
 
     if _guarded(sink, go) is None:
-        click.echo(f"No peer of shard {target.shard} is deposed; nothing to rebuild.", err=True)
+        click.echo(inert(f"No peer of shard {target.shard} is deposed; nothing to rebuild."),
+                   err=True)
     sink.emit("finished", exitStatus=0)
 
 
@@ -126,6 +128,6 @@ def plan_rollback(ctx: click.Context, zk: str | None, shard: str | None,
         cmd.write_json(cmd.plan_as_json(outcome), sys.stdout)
         return
     if outcome.plan is None:
-        click.echo(outcome.choice.explanation())
+        click.echo(inert(outcome.choice.explanation()))
         return
     render_plan(outcome.plan, as_json=False)

@@ -10,6 +10,7 @@ import migrator.steps  # noqa: F401  (registers the built-in checks and actions)
 from migrator.playbook import catalog
 from migrator.playbook.loader import LoadedPlaybook, load_playbook_file
 from migrator.stepkit.registry import actions, checks
+from migrator.ui.inert import inert
 
 
 def list_playbooks() -> list[dict[str, Any]]:
@@ -56,4 +57,4 @@ def show(name: str, as_json: bool) -> None:
         lines.append(f"   action: {step.action.name} {step.action.params or ''}".rstrip())
         lines.append("   verify: " + ", ".join(r.check for r in step.verify)
                      + f" (within {step.timeout:g} s)")
-    print("\n".join(lines))
+    print(inert("\n".join(lines)))

@@ -18,6 +18,7 @@ from typing import Any
 
 from migrator.stepkit.writes import ProposedWrite
 from migrator.ui.confirm import confirm, confirm_typed
+from migrator.ui.inert import inert, inert_markup
 
 
 class RunConsole:
@@ -42,10 +43,8 @@ class RunConsole:
         return self._console
 
     def say(self, text: str, style: str | None = None) -> None:
-        # deferred: rich costs ~30 ms to import; only terminal views pay it
-        from rich.markup import escape
-
-        self.console.print(f"[{style}]{escape(text)}[/]" if style else escape(text))
+        shown = inert_markup(text)
+        self.console.print(f"[{style}]{shown}[/]" if style else shown)
 
     def step(self, index: int, total: int, title: str, step_id: str) -> None:
         self.say(f"\n[{index}/{total}] {title} ({step_id})", "bold")
@@ -151,7 +150,7 @@ class WaitLine:
 
     def text(self) -> str:
         seen = f"; last seen: {self.last}" if self.last else ""
-        return f"{self.verb}: {self.what} ({self.clock()}){seen}"
+        return inert(f"{self.verb}: {self.what} ({self.clock()}){seen}", one_line=True)
 
     def __rich__(self) -> Any:
         # deferred: rich costs ~30 ms to import; only terminal views pay it
@@ -171,5 +170,5 @@ def _diff_text(diff: str) -> Any:
             style = "green"
         elif line.startswith("-") and not line.startswith("---"):
             style = "red"
-        text.append("    " + line + "\n", style=style)
+        text.append("    " + inert(line, one_line=True) + "\n", style=style)
     return text

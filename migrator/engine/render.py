@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from migrator.engine.planner import Plan
+from migrator.ui.inert import inert, inert_markup
 
 _STATUS_STYLE = {"done": "green", "pending": "yellow", "resume": "cyan"}
 
@@ -89,11 +90,11 @@ def render_plan(plan: Plan, *, as_json: bool, stream: Any = None) -> None:
     if getattr(stream, "isatty", lambda: False)():
         # deferred: rich costs ~30 ms to import; only terminal views pay it
         from rich.console import Console
-        from rich.markup import escape
 
         console = Console(file=stream, highlight=False, soft_wrap=True)
         for text, style in plan_lines(plan):
-            console.print(f"[{style}]{escape(text)}[/]" if style else escape(text))
+            shown = inert_markup(text)
+            console.print(f"[{style}]{shown}[/]" if style else shown)
         return
     for text, _style in plan_lines(plan):
-        stream.write(text + "\n")
+        stream.write(inert(text) + "\n")

@@ -75,6 +75,7 @@ from migrator.engine.journal_store import JOURNAL_ROOT, JournalStore
 from migrator.playbook import catalog
 from migrator.remote.manatee_status import parse_status, replication_verdict
 from migrator.steps.remote import status_command
+from migrator.ui.inert import inert
 from migrator.zk import reads
 from migrator.zk.faults import client_closed
 from migrator.zk.watches import watch_election, watch_state
@@ -386,7 +387,7 @@ def alert(alarm: Alarm, stream: Any = None, events: Any = None) -> None:
         lines = [bar, "WATCHDOG: STOP", alarm.message, alarm.remedy, *alarm.plan, bar]
     else:
         lines = [f"  Note (watchdog): {alarm.message}", f"  {alarm.remedy}", *alarm.plan]
-    err.write("\n" + "\n".join(lines) + "\n")
+    err.write("\n" + inert("\n".join(lines)) + "\n")
     err.flush()
     if events is not None:
         document = {"event": "alarm", "time": iso_now_ms(), **alarm.to_json()}

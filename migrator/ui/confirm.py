@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from migrator.errors import NotConfirmed
+from migrator.ui.inert import inert
 
 
 def _need_terminal(question: str) -> None:
@@ -54,7 +55,7 @@ def confirm(question: str, *, assume_yes: bool) -> None:
     # deferred: questionary costs ~95 ms to import; only questions pay it
     import questionary
 
-    answer = _answer(questionary.confirm(question, default=False, **_drawn_on()))
+    answer = _answer(questionary.confirm(inert(question), default=False, **_drawn_on()))
     if answer is not True:
         raise NotConfirmed(
             "Not confirmed; nothing was written.", "Run the command again when ready."
@@ -75,7 +76,7 @@ def confirm_typed(question: str, expected: str, *, assume_yes: bool) -> None:
     # deferred: questionary costs ~95 ms to import; only questions pay it
     import questionary
 
-    prompt = f"{question} Type the shard name ({expected}) to go ahead:"
+    prompt = inert(f"{question} Type the shard name ({expected}) to go ahead:")
     for attempt in range(1, TYPED_ATTEMPTS + 1):
         answer = _answer(questionary.text(prompt, **_drawn_on()))
         if answer is None:
@@ -84,8 +85,9 @@ def confirm_typed(question: str, expected: str, *, assume_yes: bool) -> None:
             return
         left = TYPED_ATTEMPTS - attempt
         if left:
-            sys.stderr.write(f"That is not the shard name: type {expected} exactly "
-                             f"({left} {'try' if left == 1 else 'tries'} left).\n")
+            sys.stderr.write(inert(f"That is not the shard name: type {expected} exactly "
+                                   f"({left} {'try' if left == 1 else 'tries'} left).")
+                             + "\n")
             sys.stderr.flush()
     raise NotConfirmed(
         f"The shard name ({expected}) was not typed; nothing was written.",

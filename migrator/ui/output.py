@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from migrator.ui.inert import inert, inert_markup
+
 
 @dataclass
 class Cell:
@@ -40,6 +42,7 @@ class Output:
         self.stream.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
     def raw(self, text: str) -> None:
+        text = inert(text)
         self.stream.write(text if text.endswith("\n") else text + "\n")
 
     def table(
@@ -50,9 +53,10 @@ class Output:
             from rich.console import Console
             from rich.table import Table
 
-            table = Table(title=title, title_justify="left")
+            table = Table(title=None if title is None else _escape(title),
+                          title_justify="left")
             for header in headers:
-                table.add_column(header)
+                table.add_column(_escape(header))
             for row in rows:
                 table.add_row(
                     *(
@@ -64,8 +68,9 @@ class Output:
             Console(file=self.stream, no_color=bool(os.environ.get("NO_COLOR"))).print(table)
             return
         if title:
-            self.stream.write(title + "\n")
-        texts = [[_text(c) for c in row] for row in rows]
+            self.stream.write(inert(title) + "\n")
+        headers = [inert(h, one_line=True) for h in headers]
+        texts = [[inert(_text(c), one_line=True) for c in row] for row in rows]
         widths = [
             max([len(h), *(len(r[i]) for r in texts)]) for i, h in enumerate(headers)
         ]
@@ -76,17 +81,14 @@ class Output:
             )
 
     def heading(self, text: str) -> None:
-        self.stream.write(text + "\n")
+        self.stream.write(inert(text) + "\n")
 
 
 def _escape(text: str) -> str:
-    # deferred: rich costs ~30 ms to import; only terminal views pay it
-    from rich.markup import escape
-
-    return escape(text)
+    return inert_markup(text)
 
 
 def say(text: str) -> None:
     """A line for the operator, on stderr."""
-    sys.stderr.write(text + "\n")
+    sys.stderr.write(inert(text) + "\n")
     sys.stderr.flush()
