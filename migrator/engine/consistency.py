@@ -57,13 +57,16 @@ def conflicts(
 def require_agreement(
     journal: Journal, snapshot: ShardSnapshot, playbook: Playbook,
     observed: Mapping[str, Outcome | None], kind: str = "migration",
+    rollback_command: str = "migrator rollback --inventory INVENTORY",
 ) -> None:
     found = conflicts(journal, snapshot, playbook, observed, kind)
     if found:
         raise JournalDisagrees(
             f"The migration journal of shard {snapshot.shard} disagrees with the cluster: "
             + "; ".join(found) + ". Nothing was done.",
-            "Someone changed the shard outside this run. Look with `migrator status` and "
-            "`migrator history`, decide what happened, and roll back or repair by hand; the "
+            "Someone or something (a ZooKeeper session expiry, a sitter restarted by hand) "
+            "changed the shard outside this run. Look with `migrator status` and `migrator "
+            "history` and decide what happened; then repair by hand, or roll back with "
+            f"`{rollback_command}` (`migrator plan --rollback` shows what it would do). The "
             "engine will not guess.",
         )

@@ -15,7 +15,9 @@ Decisions where the runbook is silent:
 * "Current" roles are resolved once, when the rollback starts: from ``/state``
   (primary, sync, asyncs, then deposed peers) when it exists, else from the
   election order; original peers found in neither come last so that every
-  zone is rolled back. They are recorded by the rollback's first step
+  zone is rolled back. Before the primary's reprovision the original primary
+  is always the current primary (it is the one zone never reprovisioned), so
+  a v2 zone heading the election cannot escape the rollback. They are recorded by the rollback's first step
   (``record-topology``) and read back from the journal on resume, because
   rolling back a zone changes the live roles.
 * The playbook files are ordinary, valid playbooks written for the usual
@@ -126,8 +128,10 @@ class RollbackChoice:
         }
 
 
-def current_order(snapshot: ShardSnapshot, original: OriginalTopology) -> list[str]:
-    """Original roles in their current order (primary first)."""
+def current_order(snapshot: ShardSnapshot, original: OriginalTopology,
+                  primary_first: bool = False) -> list[str]:
+    """Original roles in their current order (primary first); with ``primary_first`` the
+    original primary leads whatever the election says (see ``choose``)."""
     by_id = {p.peer_id: p.role for p in original.peers}
     if snapshot.state is not None:
         ids = [peer.id for _, peer in snapshot.state.peers_with_roles()]
@@ -139,11 +143,15 @@ def current_order(snapshot: ShardSnapshot, original: OriginalTopology) -> list[s
         if role is not None and role not in order:
             order.append(role)
     order.extend(p.role for p in original.peers if p.role not in order)
+    if primary_first and "original_primary" in order:
+        order.remove("original_primary")
+        order.insert(0, "original_primary")
     return order
 
 
-def current_roles(snapshot: ShardSnapshot, original: OriginalTopology) -> Roles:
-    order = current_order(snapshot, original)
+def current_roles(snapshot: ShardSnapshot, original: OriginalTopology,
+                  primary_first: bool = False) -> Roles:
+    order = current_order(snapshot, original, primary_first)
     return {current: order[i] if i < len(order) else None
             for i, current in enumerate(CURRENT_ROLES)}
 
@@ -219,8 +227,15 @@ def choose(
         " (roll back the current async, then the current sync, then delete /state).")]
     if moray_why:
         reasons.append(moray_why)
-    return RollbackChoice(variant, reasons, current_roles(snapshot, original), morays,
-                          original, False, notes)
+    # Before the primary's reprovision the original primary is the only zone never
+    # reprovisioned, so every other zone is one the rollback must cover, whatever order
+    # the election shows: after a ZooKeeper pause or sitter restarts a v2 zone can head
+    # it (no /state yet), and ordering by it would give that zone the primary's role,
+    # which this variant never rolls back. Each roll-back step is done only when its zone
+    # reports the old image and is in the election, so the zones' versions decide.
+    return RollbackChoice(variant, reasons,
+                          current_roles(snapshot, original, primary_first=not after),
+                          morays, original, False, notes)
 
 
 def _resumed(journal: Journal | None,

@@ -187,8 +187,9 @@ class Runner:
             inventory=self.inventory,
         )
         if self.journal is not None:
-            consistency.require_agreement(self.journal, snapshot, self.loaded.playbook,
-                                          observed, self.options.kind)
+            consistency.require_agreement(
+                self.journal, snapshot, self.loaded.playbook, observed, self.options.kind,
+                f"migrator rollback --inventory {self.options.inventory_path}")
         return plan, ctx
 
     # ---- running --------------------------------------------------------------------
@@ -399,7 +400,7 @@ class Runner:
                     f"Step {step.id} ({step.title}) cannot start: precondition {ref.check} "
                     f"does not hold ({outcome.detail}). Nothing was done in this step.",
                     f"Look with `migrator status`; when the shard is as the step expects, run "
-                    f"`migrator resume --inventory {self.options.inventory_path}`.",
+                    f"`{self._resume_command()}`.",
                 )
             self.console.ok(f"precondition {ref.check}: {outcome.detail}")
 
@@ -434,8 +435,8 @@ class Runner:
             raise StepFailed(
                 f"Step {step.id} ({step.title}): the action {step.action.name} failed: "
                 f"{outcome.detail}.",
-                f"Look at the zone and `migrator status`; then `migrator resume --inventory "
-                f"{self.options.inventory_path}` retries it.",
+                f"Look at the zone and `migrator status`; then `{self._resume_command()}` "
+                "retries it.",
             )
         self.console.ok(outcome.detail)
         return outcome
@@ -480,7 +481,7 @@ class Runner:
                 with self.console.waiting(what, timeout), waits.guard(
                         ctx, step, ref, what, timeout, self.record.step(step.id).outputs,
                         self.console, self.options.kind,
-                        f"migrator resume --inventory {self.options.inventory_path}"):
+                        self._resume_command()):
                     outcome = run_check(ctx, ref, timeout)
             finally:
                 self.cluster_seconds += time.monotonic() - started
@@ -493,9 +494,8 @@ class Runner:
                     "may still be moving; nothing more was done and the step is not "
                     "stamped done.",
                     f"Look at `migrator status` and the zone's log; when it shows what was "
-                    f"expected, run `migrator resume --inventory "
-                    f"{self.options.inventory_path}`: it re-checks this step without acting "
-                    "again.",
+                    f"expected, run `{self._resume_command()}`: it re-checks this step "
+                    "without acting again.",
                 )
             self.console.ok(f"{ref.check}: {outcome.detail}")
 

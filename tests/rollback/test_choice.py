@@ -101,6 +101,22 @@ def test_before_the_backfill_the_election_gives_the_current_roles() -> None:
     assert "election_v1" in [r.check for r in book.step("confirm-v1").verify]
 
 
+def test_a_v2_zone_heading_the_election_is_still_rolled_back() -> None:
+    """Killed after the async's reprovision, then the primary's and the sync's sitters
+    restarted (or every session expired): the election is [async (v2), primary, sync]
+    with no /state. The original primary keeps the primary's role, so the v2 zone is one
+    the rollback reprovisions (the zones' versions decide which steps are done)."""
+    choice = rollback.choose(snapshot([2, 0, 1]), [], _journal(
+        {"reprovision-async": "done:verified"}))
+    assert choice.variant == rollback.BEFORE_PRIMARY
+    assert choice.roles["current_primary"] == "original_primary"
+    book = _resolved(choice)
+    rolled = {book.step(i).action.params["zone"] for i in ("roll-back-async",
+                                                           "roll-back-sync")}
+    assert rolled == {"original_async", "original_sync"}
+    assert book.step("roll-back-sync").action.params["zone"] == "original_async"
+
+
 def test_a_takeover_picks_after_primary_with_the_deposed_peer_last() -> None:
     state = _state(ORIGINAL, "original_async", "original_sync", [], ["original_primary"])
     choice = rollback.choose(snapshot([2, 1, 0], state), [], _journal(

@@ -160,3 +160,44 @@ def test_deposed_primary_rebuilt_then_rollback_survives_sigkill(
     assert not any(e["event"] == "step-started" and e["step"] == "disable-sitters"
                    for e in resumed)
     assert_v1(load_config(config.directory), [2, 1, 0])
+
+
+def _restart_sitter(config: Any, index: int) -> None:
+    """Kill a zone's sitter (no goodbye), wait for its node to go, start it again: it
+    rejoins at the end of the election."""
+    from migrator.sandbox.peers import start_peer, stop_peer
+    from migrator.sandbox.waits import wait_election
+
+    zone = config.zones[index]
+    stop_peer(config.directory, zone.uuid)
+    wait_election(config, lambda names: not any(n.startswith(zone.peer_id + "-")
+                                                for n in names), 30)
+    start_peer(config.directory, zone.uuid)
+    wait_election(config, lambda names: bool(names) and names[-1].startswith(
+        zone.peer_id + "-"), 30)
+
+
+def test_a_v2_zone_heading_the_election_is_rolled_back(
+    sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    """Killed after the async's reprovision, then the primary's and the sync's sitters
+    restarted: the election is [async (v2), primary, sync], no /state, and no v1 peer
+    heads it, so writes stop. The rollback reprovisions the v2 zone whatever the
+    election order and ends with the shard's own v1 order, writing again."""
+    config = sandbox(nodes=3, with_client=True)
+    audit = tmp_path / "audit"
+    migrate_until(config, "reprovision-async", audit)
+    _restart_sitter(config, 0)
+    _restart_sitter(config, 1)
+    from migrator.zk import reads
+
+    with zk_of(config) as client:
+        snap = reads.read_shard(client, config.shard)
+    assert [n.peer_id for n in snap.topology.nodes] == [config.zones[i].peer_id
+                                                        for i in (2, 0, 1)]
+    found = _rollback(config.directory / "inventory.yaml", audit)
+    choice = found[0]
+    assert choice["variant"] == "rollback-before-primary"
+    acted = [e["zone"] for e in found if e["event"] == "action-started" and e.get("zone")]
+    assert config.zones[2].uuid in acted
+    assert_v1(config, [0, 1, 2])
