@@ -32,7 +32,10 @@ def _lock_override(name: str, override: bool) -> LockOverride | None:
         say(f"WARNING: {holder} holds the run lock of shard {name}: a migration is running. "
             "Writing now changes the shard under it; that run will stop when it sees the "
             "write.")
-        confirm_typed(f"Write to shard {name} while {holder} runs?", name, assume_yes=False)
+        confirm_typed(f"Write to shard {name} while {holder} runs?", name, assume_yes=False,
+                      no_terminal_hint="Writing under a run's lock always asks for the shard "
+                      "name typed in a terminal (--yes does not answer that question): run "
+                      "the command in a terminal, or let the run finish first.")
 
     return ask
 

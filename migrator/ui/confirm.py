@@ -15,15 +15,16 @@ from migrator.errors import NotConfirmed
 from migrator.ui.inert import inert
 
 
-def _need_terminal(question: str) -> None:
+NO_TERMINAL_HINT = "Run it in a terminal, or pass --yes once you have checked what it will write."
+
+
+def _need_terminal(question: str, hint: str = NO_TERMINAL_HINT) -> None:
     """Answers come from standard input; questions are drawn on standard output, or on
     standard error when output goes elsewhere (``--json > events.jsonl``)."""
     if not (sys.stdin.isatty() and (sys.stdout.isatty() or sys.stderr.isatty())):
         raise NotConfirmed(
-            f"Confirmation needed ({question}) but there is no terminal to ask on; "
-            "nothing was written.",
-            "Run it in a terminal, or pass --yes once you have checked what it will write.",
-        )
+            inert(f"Confirmation needed ({question}) but there is no terminal to ask on; "
+                  "nothing was written."), hint)
 
 
 def _drawn_on() -> dict[str, Any]:
@@ -66,13 +67,14 @@ def confirm(question: str, *, assume_yes: bool) -> None:
 TYPED_ATTEMPTS = 3
 
 
-def confirm_typed(question: str, expected: str, *, assume_yes: bool) -> None:
+def confirm_typed(question: str, expected: str, *, assume_yes: bool,
+                  no_terminal_hint: str = NO_TERMINAL_HINT) -> None:
     """Ask the operator to type ``expected`` (the shard name) to go ahead; a wrong name
     is asked again (``TYPED_ATTEMPTS`` in all), saying what was expected. Ctrl-C is no
     answer: ``NotConfirmed`` at once."""
     if assume_yes:
         return
-    _need_terminal(question)
+    _need_terminal(question, no_terminal_hint)
     # deferred: questionary costs ~95 ms to import; only questions pay it
     import questionary
 

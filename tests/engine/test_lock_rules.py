@@ -58,6 +58,8 @@ def test_expert_writes_refuse_while_a_run_holds_the_lock(
         overridden = cli("unfreeze", "--yes", "--override-lock")
         assert overridden.status == EXIT_REFUSED
         assert "carol@elsewhere pid 7 holds the run lock" in overridden.err
+        # --yes was given: the hint must not suggest it again
+        assert "pass --yes" not in overridden.err and "typed in a terminal" in overridden.err
         assert _state_version(zk) == version  # nothing was written
         # through the API, the override is a callback told who holds the lock
         told: list[str] = []
