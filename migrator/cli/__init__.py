@@ -57,6 +57,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("migrator.cli.report:report",
                "Who ran what, when and from where: the report for the change ticket."),
 }
+# Commands that only read the shard and the zones: an error in one never leaves anything
+# half-done, and its message says so (the operator need not check the zones).
+READ_ONLY_COMMANDS = frozenset({"status", "state", "history", "plan", "playbooks", "report"})
+_invoked: dict[str, str | None] = {"command": None}  # set by the group as it dispatches
 
 
 class LazyGroup(click.Group):
@@ -90,14 +94,23 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """Migrate a Manatee shard from election-order topology to a persisted /state."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    _invoked["command"] = ctx.invoked_subcommand
+
+
+def _read_only_note() -> str:
+    command = _invoked["command"]
+    if command in READ_ONLY_COMMANDS:
+        return f" (`migrator {command}` only reads: it changed nothing in the shard or the zones.)"
+    return ""
 
 
 def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    _invoked["command"] = None
     try:
         cli.main(args=argv, prog_name="migrator", standalone_mode=False)
     except MigratorError as exc:
-        _print_error(exc.paragraph())
+        _print_error(exc.paragraph() + _read_only_note())
         sys.exit(exc.exit_status)
     except click.exceptions.Abort as exc:
         if _from_ssh(exc.__cause__):
@@ -105,9 +118,12 @@ def main(argv: list[str] | None = None) -> None:
             # SSH transport ends under a call. That is a lost connection, not a Ctrl-C.
             _print_error(
                 "The SSH connection to a zone ended in the middle of an exchange (EOF); the "
-                "command stopped there. Every step is journalled: when `migrator inventory "
-                "check` reaches the zones again, run the command again (a migration: "
-                "`migrator resume --inventory INVENTORY`)."
+                "command stopped there. " + (
+                    "When `migrator inventory check` reaches the zones again, run it again."
+                    + _read_only_note() if _read_only_note() else
+                    "Every step is journalled: when `migrator inventory check` reaches the "
+                    "zones again, run the command again (a migration: `migrator resume "
+                    "--inventory INVENTORY`).")
             )
             sys.exit(EXIT_FAILED)
         if isinstance(exc.__cause__, EOFError):
@@ -146,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"ZooKeeper failed ({type(exc).__name__}); the command stopped. Nothing "
                 "half-written is left: every write is one conditional ZooKeeper operation. "
                 "When `migrator status` answers again, run the command again (a migration: "
-                "`migrator resume --inventory INVENTORY`)."
+                "`migrator resume --inventory INVENTORY`)." + _read_only_note()
             )
             sys.exit(EXIT_BAD_INPUT)
         _print_error(

@@ -64,6 +64,10 @@ def test_zookeeper_unreachable_names_the_string_within_the_timeout(run_cli: Any)
     elapsed = time.monotonic() - started
     assert result.status == 2 and dead in result.err and "Traceback" not in result.err
     assert elapsed < 10  # bounded by the timeout, not retried forever
+    # a reading command says that it changed nothing; a writing one does not claim it
+    assert "`migrator status` only reads: it changed nothing" in result.err
+    written = run_cli("backfill", "--yes", "--connect-timeout", "1", zk=dead)
+    assert written.status == 2 and "only reads" not in written.err
 
 
 def test_election_with_no_peers(zk: Any, run_cli: Any) -> None:
