@@ -17,9 +17,10 @@ Decisions where the runbook is silent:
   election order; original peers found in neither come last so that every
   zone is rolled back. Before the primary's reprovision the original primary
   is always the current primary (it is the one zone never reprovisioned), so
-  a v2 zone heading the election cannot escape the rollback. They are recorded by the rollback's first step
-  (``record-topology``) and read back from the journal on resume, because
-  rolling back a zone changes the live roles.
+  a v2 zone heading the election cannot escape the rollback. They are
+  recorded by the rollback's first step (``record-topology``) and read back
+  from the journal on resume, because rolling back a zone changes the live
+  roles.
 * The playbook files are ordinary, valid playbooks written for the usual
   three-node case (``WRITTEN_FOR``), so `playbooks list|show|validate` treat
   them like any other. ``resolve_playbook`` renames the roles of the steps

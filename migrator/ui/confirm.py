@@ -14,7 +14,6 @@ from typing import Any
 from migrator.errors import NotConfirmed
 from migrator.ui.inert import inert
 
-
 NO_TERMINAL_HINT = "Run it in a terminal, or pass --yes once you have checked what it will write."
 
 
