@@ -9,8 +9,10 @@ believes it is a sync (this is dangerous)."
 ``assess`` names what is wrong in a snapshot, by phase:
 
 * **mixed** — /state is the backfill (generation 0, frozen) and the original
-  sync still holds the election node it had when the migration began (it is
-  the v1 sync): the original primary's election node disappearing is the
+  sync still runs v1 (its zone's version, or the run's own record of its
+  reprovision, says so; only when neither is known, it still holds the
+  election node it had when the migration began): the original primary's
+  election node disappearing is the
   split-brain risk. The run stops; the remedy offered is the rollback plan
   (``rollback-before-primary``, which rolls the original async back).
 * **frozen** — same /state, the original sync already reprovisioned, not yet
@@ -83,10 +85,19 @@ class WatchdogTripped(Refused):
     """The watchdog stopped the run: the cluster reached a dangerous state."""
 
 
-def phase(snapshot: ShardSnapshot, original: OriginalTopology) -> str:
+def phase(snapshot: ShardSnapshot, original: OriginalTopology,
+          sync_runs_v2: bool | None = None) -> str:
+    """The phase, from ``/state`` and what the original sync runs (``sync_runs_v2``: its
+    zone's reported version, or the run's verified reprovision of it; None when
+    neither is known). Only without that knowledge is its election node the evidence,
+    and there it misleads: after a ZooKeeper pause expires every session, a sync that
+    already runs v2 has no node for a while, exactly like a v1 sync being reprovisioned.
+    """
     roles = {p.role for p in original.peers}
     if snapshot.mode != MODE_BACKFILLED_FROZEN or "original_async" not in roles:
         return OTHER
+    if sync_runs_v2 is not None:
+        return FROZEN if sync_runs_v2 else MIXED
     sync = original.by_role("original_sync")
     names = [n.name for n in snapshot.topology.nodes if n.peer_id == sync.peer_id]
     # its original node (the same session) means the v1 sync has not been reprovisioned;
@@ -96,11 +107,13 @@ def phase(snapshot: ShardSnapshot, original: OriginalTopology) -> str:
     return FROZEN
 
 
-def assess(snapshot: ShardSnapshot, original: OriginalTopology) -> list[Alarm]:
-    """What is dangerous (or worth explaining) in this snapshot."""
+def assess(snapshot: ShardSnapshot, original: OriginalTopology,
+           sync_runs_v2: bool | None = None) -> list[Alarm]:
+    """What is dangerous (or worth explaining) in this snapshot (``sync_runs_v2``: see
+    ``phase``)."""
     alarms: list[Alarm] = []
     present = {n.peer_id for n in snapshot.topology.nodes}
-    now = phase(snapshot, original)
+    now = phase(snapshot, original, sync_runs_v2)
     if now == MIXED:
         primary = original.by_role("original_primary")
         if primary.peer_id not in present:

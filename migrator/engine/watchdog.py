@@ -74,12 +74,15 @@ from migrator.engine.events import emit_current
 from migrator.engine.journal_store import JOURNAL_ROOT, JournalStore
 from migrator.playbook import catalog
 from migrator.remote.manatee_status import parse_status, replication_verdict
+from migrator.remote.versions import at_least, reported_version
 from migrator.steps.remote import status_command
 from migrator.ui.inert import inert
 from migrator.zk import reads
 from migrator.zk.faults import client_closed
 from migrator.zk.watches import watch_election, watch_state
 
+# the migration playbooks' step that reprovisions the original sync (verified at v2)
+SYNC_REPROVISION = "reprovision-sync"
 REPLICATION_GRACE = 10.0  # seconds the sync may be out of synchronous replication
 REPLICATION_RECHECK = 5.0  # the fallback re-read interval (no event source, see above)
 _FOLLOW_WAKE = 1.0  # how often a log follower thread looks for a stop request
@@ -233,6 +236,7 @@ class Watchdog:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._raise_lock = threading.Lock()
+        self._sync_v2 = False  # the original sync was seen running v2 (``sync_runs_v2``)
 
     @property
     def alive(self) -> bool:
@@ -270,10 +274,36 @@ class Watchdog:
         if monitor is not None:
             monitor.stop()
 
+    def sync_runs_v2(self) -> bool | None:
+        """Whether the original sync runs v2: its zone's reported version (through the
+        run's remote session), else the run's journal (its reprovision verified), else
+        None. Once seen at v2 it stays so for the run (only a rollback, which ends the
+        run, takes it back)."""
+        if self._sync_v2 or "original_sync" not in {p.role for p in self.original.peers}:
+            return self._sync_v2 or None
+        zone = self.original.by_role("original_sync").zone_id
+        found: bool | None = None
+        if self.remote is not None:
+            with contextlib.suppress(Exception):  # unreadable: the journal may still say
+                result = self.remote.run_template(zone, "manatee_version")
+                version = reported_version(result.text) if result.ok else None
+                found = at_least(version, "v2") if version else None
+        if found is None:
+            with contextlib.suppress(Exception):
+                journal = JournalStore(self.client, self.shard,
+                                       root=self.journal_root or JOURNAL_ROOT).load()
+                run = journal.run("migration") if journal is not None else None
+                if run is not None and run.step(SYNC_REPROVISION).status == "done":
+                    found = True
+        if found:
+            self._sync_v2 = True
+        return found
+
     def _track_phase(self, snapshot: ShardSnapshot) -> None:
         """Run the replication monitor exactly while the phase is *frozen*."""
         wanted = (self.remote is not None and not self._stop.is_set()
-                  and phase(snapshot, self.original) == FROZEN and not self._stopped_run())
+                  and phase(snapshot, self.original, self._sync_v2 or None) == FROZEN
+                  and not self._stopped_run())
         if wanted and self.monitor is None:
             primary = self.original.by_role("original_primary").zone_id
             sync = self.original.by_role("original_async").zone_id
@@ -299,7 +329,8 @@ class Watchdog:
             snapshot = reads.read_shard(self.client, self.shard)
         except Exception:  # the alarm matters more than a fresh look
             snapshot = None
-        if snapshot is not None and phase(snapshot, self.original) != FROZEN:
+        if snapshot is not None and phase(snapshot, self.original,
+                                          self._sync_v2 or None) != FROZEN:
             return  # the window closed meanwhile (unfrozen, or rolled back)
         alarm = replication_alarm(self.original, reason, seconds)
         self._raise(alarm, snapshot)
@@ -339,7 +370,11 @@ class Watchdog:
                 snapshot = reads.read_shard(self.client, self.shard)
             except Exception:  # connection lost or the shard went away: nothing to judge
                 continue
-            for alarm in assess(snapshot, self.original):
+            found = assess(snapshot, self.original, self._sync_v2 or None)
+            if any(a.kind == PRIMARY_LOST for a in found):
+                # the election alone says "mixed": ask what the sync runs before stopping
+                found = assess(snapshot, self.original, self.sync_runs_v2())
+            for alarm in found:
                 self._raise(alarm, snapshot)
             self._track_phase(snapshot)
 

@@ -272,6 +272,23 @@ def test_primary_gone_in_the_mixed_window_is_the_split_brain_alarm() -> None:
     assert "roll back the original async" in alarm.remedy and ZONES[2] in alarm.remedy
 
 
+def test_the_phase_follows_what_the_sync_runs_not_its_election_node() -> None:
+    """After a ZooKeeper pause expires every session, the v2 sync has no node for a
+    while, as a v1 sync under reprovision would: with its version known the watchdog
+    says "frozen" (and does not tell the split-brain story of a v1 sync); with it
+    unknown, the election's evidence stands."""
+    gone = _mixed([2], seqs=[5])  # only the original async rejoined so far
+    assert alarms.phase(gone, ORIGINAL) == alarms.MIXED  # no version known: by the node
+    assert alarms.phase(gone, ORIGINAL, sync_runs_v2=True) == alarms.FROZEN
+    assert alarms.phase(gone, ORIGINAL, sync_runs_v2=False) == alarms.MIXED
+    assert [a.kind for a in alarms.assess(gone, ORIGINAL)] == [alarms.PRIMARY_LOST]
+    assert alarms.PRIMARY_LOST not in [
+        a.kind for a in alarms.assess(gone, ORIGINAL, sync_runs_v2=True)]
+    # a v1 sync that still holds its node is "mixed" however the election looks
+    assert alarms.phase(_mixed([0, 2, 1], seqs=[0, 2, 3]), ORIGINAL,
+                        sync_runs_v2=False) == alarms.MIXED
+
+
 def test_after_the_sync_rejoined_only_the_sync_leaving_stops_the_run() -> None:
     # the original sync (index 1) came back under a new session (sequence 3)
     assert alarms.phase(_mixed([0, 2, 1], seqs=[0, 2, 3]), ORIGINAL) == alarms.FROZEN
