@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from migrator.cli.types import FiniteFloatRange
 from migrator.commands.session import zk_session
 from migrator.errors import BadInput
+from migrator.zk.client import checked_hosts
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
@@ -48,7 +50,7 @@ def zk_options(func: F) -> F:
     """-z/--zk/ZK_IPS, -s/--shard/SHARD (as manatee-adm), --inventory, --connect-timeout."""
     func = click.option(
         "--connect-timeout",
-        type=click.FloatRange(0.1, 300),
+        type=FiniteFloatRange(0.1, 300),
         default=10.0,
         show_default=True,
         help="Seconds to wait for ZooKeeper.",
@@ -90,6 +92,7 @@ def resolve_target(
             "No ZooKeeper connection string was given.",
             "Pass --zk HOST:PORT[,HOST:PORT][/chroot], set ZK_IPS, or use --inventory.",
         )
+    checked_hosts(zk_value.strip())  # a string kazoo cannot use: exit 2 before any work
     if need_shard and not shard_value:
         raise BadInput(
             "No shard was named.",

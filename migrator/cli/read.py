@@ -12,7 +12,7 @@ from migrator.cli.watch import watch_status
 from migrator.commands import read
 from migrator.commands.progress import ProgressReads, zone_versions
 from migrator.errors import BadInput, Refused
-from migrator.ui.output import Cell, Output
+from migrator.ui.output import Cell, Output, say
 from migrator.zk.client import disconnect
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -40,7 +40,12 @@ def status(target: ShardTarget, as_json: bool, watch: bool) -> None:
     out = Output(as_json)
     with target.session() as client:
         if target.shard is None:
-            summaries = read.all_shards(client)
+            summaries, skipped = read.all_shards(client)
+            for name in skipped:
+                say(f"warning: skipped the znode {'/manatee/' + name!r}: its name is not a "
+                    "valid shard name "
+                    "(letters, digits, '.', '_', ':' and '-', starting with a letter or "
+                    "digit), so it is no manatee shard; remove it if nothing uses it.")
             if as_json:
                 out.json([s.to_json() for s in summaries])
                 return

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from migrator.cli.types import FiniteFloat
 from migrator.sandbox import peers, procs
 from migrator.sandbox.client import run
 from migrator.sandbox.config import RELAY_ADDRESS, load_config
@@ -79,7 +80,8 @@ def sandbox() -> None:
 )
 @click.option("--compute-nodes", type=click.IntRange(1, 8), default=2, show_default=True,
               help="Compute nodes hosting the zones (--access zlogin).")
-@click.option("--latency", "latency_ms", type=float, default=0.0, metavar="MS",
+@click.option("--latency", "latency_ms", type=FiniteFloat(positive=False), default=0.0,
+              metavar="MS",
               help="Delay, in milliseconds each way, on the operator's route to the "
               "headnode and ZooKeeper, as from a laptop to a remote datacenter (--access "
               "zlogin; loopback relays).")
@@ -184,7 +186,7 @@ def status(directory: Path, as_json: bool) -> None:
 @sandbox.command()
 @dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
-@click.option("--timeout", type=float, default=15.0, show_default=True,
+@click.option("--timeout", type=FiniteFloat(), default=15.0, show_default=True,
               help="Seconds to wait for each standby to catch up with the primary.")
 def verify(directory: Path, as_json: bool, timeout: float) -> None:
     """Read every acknowledged write back from the primary and the standbys (--pg real).
@@ -202,7 +204,7 @@ def verify(directory: Path, as_json: bool, timeout: float) -> None:
 @click.argument("zone")
 @click.option("--to", "to", required=True,
               help="v1 or v2 (or their release strings or image UUIDs).")
-@click.option("--delay", type=float, default=None,
+@click.option("--delay", type=FiniteFloat(positive=False), default=None,
               help="Seconds the zone stays down [default: session timeout + 2 s].")
 @click.option("--json", "as_json", is_flag=True)
 def reprovision(directory: Path, zone: str, to: str, delay: float | None, as_json: bool) -> None:

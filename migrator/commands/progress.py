@@ -8,12 +8,12 @@ by the inventory's timeouts). ``progress_of`` is pure.
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from migrator.engine import lock
+from migrator.engine.journal import journal_document
 from migrator.engine.journal_store import journal_path
 from migrator.errors import MigratorError
 from migrator.zk import paths
@@ -118,7 +118,10 @@ class ProgressReads:
 
     The journal is read as plain JSON rather than through the journal model: `status` is
     what an operator runs when something is wrong, so a journal the model would refuse is
-    reported as a problem beside everything else that could be read, not as an error."""
+    reported as a problem beside everything else that could be read, not as an error.
+    The journal is parsed as everywhere (``journal_document``: strict, nesting bounded),
+    so 3,000 nested lists are such a problem naming the journal's znode, not a
+    ``RecursionError``."""
 
     def __init__(self, client: KazooClient, shard: str) -> None:
         self.client = client
@@ -142,12 +145,12 @@ class ProgressReads:
         path = self.path
         try:
             data, _ = self.journal.get()
-            journal = json.loads(data.decode("utf-8"))
+            journal = journal_document(data)
             if not isinstance(journal, dict):
                 raise ValueError("not a JSON object")
         except NoNodeError:
             journal = None
-        except (UnicodeDecodeError, ValueError) as exc:
+        except ValueError as exc:  # JsonRejected: not UTF-8, not JSON, too deep
             journal, problem = None, f"{path} is not a journal ({exc})"
         if journal is not None:
             runs = journal.get("runs") or []

@@ -37,13 +37,17 @@ class ShardSummary:
         }
 
 
-def all_shards(client: KazooClient) -> list[ShardSummary]:
-    """Every shard's mode, in two pipelined rounds however many shards there are.
+def all_shards(client: KazooClient) -> tuple[list[ShardSummary], list[str]]:
+    """Every shard's mode, in two pipelined rounds however many shards there are, and
+    the children of /manatee skipped because their names are not shard names.
 
     A shard whose znodes are malformed is listed with its problem instead of
     aborting the whole listing: the overview must work when one shard is broken.
+    A child whose name is not a valid shard name (a space, a leading `-` or `_`, a `;`) is not
+    a shard at all and no path can be built from it: it is skipped, and the caller
+    warns naming it (issue 21 §5; before, it failed the whole listing).
     """
-    shards = reads.list_shards(client)
+    shards, skipped = reads.shard_children(client)
     summaries = []
     for raw in reads.read_raw_shards(client, shards, with_peers=False):
         try:
@@ -67,7 +71,7 @@ def all_shards(client: KazooClient) -> list[ShardSummary]:
                 else describe_freeze(state.freeze),
             )
         )
-    return summaries
+    return summaries, skipped
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,15 @@ rolled-back attempts alike: it reports what the journal holds.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrator.engine.journal import Journal
+from migrator.engine.journal import Journal, journal_document
 from migrator.engine.journal_store import journal_path, journal_root
 from migrator.engine.outagewatch import parse_iso
 from migrator.errors import MISSHAPEN, BadInput, misshapen
+from migrator.inputfile import read_regular_bytes, read_regular_tail
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
@@ -41,7 +41,7 @@ class Found:
 
 def _parse(data: bytes | str, where: str) -> Journal:
     try:
-        doc = json.loads(data)
+        doc = journal_document(data)
         if isinstance(doc, dict) and "journal" in doc and "runs" not in doc:
             doc = doc["journal"]  # an audit.jsonl line
         return Journal.from_json(doc)
@@ -53,18 +53,55 @@ def _parse(data: bytes | str, where: str) -> Journal:
         ) from exc
 
 
+# A journal lives in one znode, so it is under ZooKeeper's jute.maxbuffer (1 MiB by
+# default) in compact JSON; the audit copy is indented, a few times that. 16 MiB is room
+# for any journal, and bounds what ``--file`` reads.
+MAX_JOURNAL_BYTES = 16 * 1024 * 1024
+_FILE_HINT = "Give the journal.json or audit.jsonl of an audit directory."
+
+
 def from_file(path: Path) -> Found:
+    """The journal of a local audit copy: a ``journal.json``, or the last line of an
+    ``audit.jsonl``.
+
+    Bounded (``migrator.inputfile``): the file must be a regular file (``--file
+    /dev/zero`` read forever, and a FIFO blocks its open); a ``journal.json`` is read
+    up to ``MAX_JOURNAL_BYTES`` and refused beyond. An ``audit.jsonl`` gains a whole
+    journal per save and may rightly be far larger, so only its last
+    ``MAX_JOURNAL_BYTES`` are read, from the end, and the last line must lie within
+    them. Each refusal is ``BadInput`` (exit 2) naming the file.
+    """
     try:
-        text = path.read_text()
+        if path.suffix == ".jsonl":
+            tail, earlier = read_regular_tail(path, "journal file", MAX_JOURNAL_BYTES,
+                                              _FILE_HINT)
+            data = _last_line(path, tail, earlier)
+        else:
+            data = read_regular_bytes(path, "journal file", MAX_JOURNAL_BYTES, _FILE_HINT)
     except OSError as exc:
         raise BadInput(f"Cannot read {path}: {exc.strerror or exc}.",
                        "Give a readable journal.json or audit.jsonl.") from exc
-    if path.suffix == ".jsonl":
-        lines = [line for line in text.splitlines() if line.strip()]
-        if not lines:
-            raise BadInput(f"{path} is empty.", "Give a journal.json or a non-empty audit.jsonl.")
-        text = lines[-1]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{path} is not UTF-8 text (byte {exc.start} of what was read).",
+                       _FILE_HINT) from None
     return Found(_parse(text, str(path)), f"local audit copy {path}")
+
+
+def _last_line(path: Path, tail: bytes, earlier: bool) -> bytes:
+    """The last non-blank line of an ``audit.jsonl`` whose end is ``tail`` (``earlier``:
+    the file holds more before it, so the first line of ``tail`` may be cut)."""
+    lines = tail.splitlines()
+    complete = lines[1:] if earlier else lines
+    found = [line for line in complete if line.strip()]
+    if found:
+        return found[-1]
+    if earlier:
+        raise BadInput(
+            f"The last line of {path} is longer than {MAX_JOURNAL_BYTES // (1024 * 1024)} "
+            "MiB; no journal is that large.", _FILE_HINT)
+    raise BadInput(f"{path} is empty.", "Give a journal.json or a non-empty audit.jsonl.")
 
 
 def archived_names(client: KazooClient, shard: str, root: str) -> list[str]:

@@ -6,7 +6,10 @@ Nothing is written here: ``discover`` returns the inventory document, where
 each value came from, and warnings; the command shows them and writes the
 file once confirmed. Anything that cannot be found raises ``DiscoveryFailed``
 naming the headnode command (or ZooKeeper path) and the field to fill by hand
-in HEADNODE.yaml.
+in HEADNODE.yaml. A headnode command that does not answer within
+``ssh.command_timeout`` is such a failure too (exit 2, as documented for
+discovery), and it is ended on the headnode, not left running there
+(``migrator.remote.commands``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from migrator.inventory.values import CommandTemplate
 from migrator.remote.commands import run_command
 from migrator.remote.connection import Connector, ZoneConnection
 from migrator.remote.endpoint import load_ssh_config, resolve
+from migrator.remote.errors import RemoteCommandTimeout
 from migrator.remote.hostkeys import KnownHosts
 from migrator.zk.client import ZkTarget, connect, disconnect
 from migrator.zk.reads import read_raw_shards, require_shard
@@ -90,8 +94,15 @@ class Headnode:
         """The command's output; ``DiscoveryFailed`` naming it and the field otherwise."""
         command = CommandTemplate(template).fill(**values)
         self._connected()
-        result = run_command(self.connection, command,
-                             timeout=self.inventory.ssh.command_timeout, max_output=4 << 20)
+        timeout = self.inventory.ssh.command_timeout
+        try:
+            result = run_command(self.connection, command, timeout=timeout,
+                                 max_output=4 << 20)
+        except RemoteCommandTimeout:
+            # run_command closed its channel, which ends the command on the headnode
+            raise self.failed(command, f"no answer within {timeout:g} s (`ssh.command_timeout`);"
+                              " the command was ended on the headnode", setting,
+                              fill_by_hand) from None
         if not result.ok:
             said = result.stderr.decode("utf-8", "replace").strip().splitlines()
             raise self.failed(command, f"exit status {result.status}"

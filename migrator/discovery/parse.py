@@ -15,6 +15,10 @@ command and the inventory field to fill by hand. Decisions:
   ``N.moray.<domain>`` when its shard column is ``N``.
 * Peers: the zone ids of the election's nodes (in election order), then any
   other zone named in ``/state`` (a deposed or reprovisioning peer).
+* JSON is read bounded: a headnode answer nesting deeper than
+  ``strictjson.MAX_DEPTH`` is "a body that is not JSON" (``headnode_json``), and
+  ZooKeeper's election and state data is read with ``strictjson.loads``, as every
+  other reader of manatee's JSON does; neither can raise a ``RecursionError``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from migrator.inventory.values import UUID_RE, ZK_RE
+from migrator.inventory.values import UUID_RE, parse_zk_connection
+from migrator.strictjson import MAX_DEPTH, ZK_MAX_BUFFER, JsonRejected, loads, nesting_depth
 
 _HOST_WORD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$")
 
@@ -58,9 +63,31 @@ def http_answer(text: str) -> HttpAnswer:
     return HttpAnswer(int(parts[1]), body)
 
 
+def headnode_json(text: str) -> Any:
+    """A headnode answer's JSON, nesting bounded; ``ValueError`` when it is not JSON.
+
+    Bounded as every JSON the migrator reads (``strictjson.MAX_DEPTH`` levels, where a
+    VM, server or image object is a handful): 100,000 nested brackets would otherwise
+    exhaust Python's recursion inside ``json.loads`` (a ``RecursionError``, an internal
+    error) instead of stopping discovery with its clear failure (exit 2). Not
+    ``strictjson.loads`` itself: that one refuses what Node's readers could not
+    round-trip (integers beyond 2**53, ``NaN``) because manatee's own JSON is copied
+    into ``/state``; a Triton API answer is only read for a few fields, and a large
+    number in a field discovery never reads must not stop it.
+    """
+    if text.count("[") + text.count("{") > MAX_DEPTH and nesting_depth(text) > MAX_DEPTH:
+        raise JsonRejected(f"it nests deeper than {MAX_DEPTH} levels")
+    try:
+        return json.loads(text)
+    except RecursionError:  # unreachable after the scan; kept as a guard
+        raise JsonRejected(f"it nests deeper than {MAX_DEPTH} levels") from None
+
+
 def json_of(answer: HttpAnswer) -> Any:
     try:
-        return json.loads(answer.body)
+        return headnode_json(answer.body)
+    except JsonRejected as exc:
+        raise Unparseable(f"a body that is not JSON ({exc})") from None
     except ValueError:
         raise Unparseable(f"a body that is not JSON ({answer.body.strip()[:80]!r})") from None
 
@@ -71,7 +98,7 @@ def found_json(text: str, what: str) -> Any:
     if answer.status is not None and not 200 <= answer.status < 300:
         detail = ""
         try:
-            body = json.loads(answer.body)
+            body = headnode_json(answer.body)
             if isinstance(body, dict):
                 detail = f": {body.get('code', '')} {body.get('message', '')}".rstrip()
         except ValueError:
@@ -172,9 +199,10 @@ def parse_zk_servers(text: str) -> str:
                 raise Unparseable(f"a ZK_SERVERS entry {entry!r}")
             hosts.append(f"{host}:{port}")
         connection = ",".join(hosts)
-        if not ZK_RE.fullmatch(connection):
-            raise Unparseable(f"ZK_SERVERS that make no connection string ({connection!r})")
-        return connection
+        try:
+            return parse_zk_connection(connection)
+        except ValueError as exc:
+            raise Unparseable(f"ZK_SERVERS that make no connection string ({exc})") from None
     raise Unparseable("no metadata.ZK_SERVERS in the application")
 
 
@@ -229,16 +257,16 @@ def peer_zones(election: list[tuple[str, bytes | None]], state: bytes | None,
     for name, data in sorted(election, key=lambda item: seq(item[0])):
         where = f"ZooKeeper /manatee/{shard}/election/{name}"
         try:
-            peer = json.loads(data or b"")
-        except ValueError:
-            raise Unparseable(f"{where} does not hold JSON") from None
+            peer = loads(data or b"", max_bytes=ZK_MAX_BUFFER)
+        except ValueError as exc:
+            raise Unparseable(f"{where} does not hold JSON ({exc})") from None
         add(peer.get("zoneId") if isinstance(peer, dict) else None, where)
     if state is not None:
         where = f"ZooKeeper /manatee/{shard}/state"
         try:
-            doc = json.loads(state)
-        except ValueError:
-            raise Unparseable(f"{where} does not hold JSON") from None
+            doc = loads(state, max_bytes=ZK_MAX_BUFFER)
+        except ValueError as exc:
+            raise Unparseable(f"{where} does not hold JSON ({exc})") from None
         if not isinstance(doc, dict):
             raise Unparseable(f"{where} is not a JSON object")
         peers = [doc.get("primary"), doc.get("sync"), *(doc.get("async") or []),

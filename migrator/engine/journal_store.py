@@ -26,9 +26,8 @@ from urllib.parse import quote
 
 from migrator.cluster.state import iso_now_ms
 from migrator.engine.interrupts import sigint_deferred
-from migrator.engine.journal import Journal
+from migrator.engine.journal import Journal, journal_document
 from migrator.errors import MalformedZnode, StateConflict
-from migrator.strictjson import loads
 from migrator.zk import paths
 from migrator.zk.faults import guarded
 from migrator.zk.reads import read_raw_shards
@@ -98,7 +97,7 @@ class JournalStore:
             self.version = None
             return None
         try:
-            journal = Journal.from_json(loads(data))
+            journal = Journal.from_json(journal_document(data))
         except (ValueError, KeyError, TypeError) as exc:
             raise MalformedZnode(
                 f"The migration journal at {self.path} cannot be read ({type(exc).__name__}: "

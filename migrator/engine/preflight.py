@@ -29,6 +29,11 @@ Decisions where the issue is silent:
   and the one-node playbook's last step is that write (its check then says to
   `svcadm clear` the sitter). Refusing would leave no way forward: clearing the
   sitter first only kills it again.
+* A sitter log, zones root or zone root that does not exist (the probe's one
+  round trip to the log says so; ``migrator.remote.probe._log``) refuses the run,
+  naming the zone and the path: every verification reads that log. The log of a
+  sitter that is not running is a sitter problem, judged as above (a rollback, a
+  step in flight); with the sitter online, a missing log is a wrong path.
 * A lock held only by migrators of this machine that no longer exist is not a
   refusal: the run removes their stale node when it takes the lock (see
   ``migrator.engine.lock``).
@@ -51,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrator.engine.lock import LockHeld, is_dead_local_holder, read_holders
 from migrator.errors import MigratorError, Refused
-from migrator.remote.probe import probe_all
+from migrator.remote.probe import LOG_MISSING_PROBLEM, probe_all
 from migrator.stepkit.registry import Registered, get_action, get_check
 from migrator.zk import reads
 
@@ -159,9 +164,17 @@ def decide(facts: Facts) -> Verdict:
     return Verdict(not problems, rows, problems)
 
 
+def _sitter_side(report: ZoneReport, problem: str) -> bool:
+    """A problem of the sitter's state, not of how the zone is reached or described: the
+    sitter not running, or its log missing while it is not running (see the module
+    docstring)."""
+    return problem.startswith(SITTER_PROBLEM) or (
+        problem.startswith(LOG_MISSING_PROBLEM) and report.sitter not in (None, "online"))
+
+
 def _zone_row(facts: Facts, report: ZoneReport, problems: list[str]) -> Row:
-    route = [p for p in report.problems if not p.startswith(SITTER_PROBLEM)]
-    sitter = [p for p in report.problems if p.startswith(SITTER_PROBLEM)]
+    route = [p for p in report.problems if not _sitter_side(report, p)]
+    sitter = [p for p in report.problems if _sitter_side(report, p)]
     election = "-"
     if report.kind == "manatee":
         if facts.election_zones is None:

@@ -4,13 +4,19 @@ field, and relative paths are made relative to the file."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TypeVar
 
 import yaml
 
 from migrator.errors import BadInput
-from migrator.inputfile import read_input_text
+from migrator.inputfile import (
+    MAX_KNOWN_HOSTS_BYTES,
+    read_input_text,
+    require_identity_file,
+    require_regular_file,
+)
 from migrator.inventory.model import Inventory, SshTarget
 from migrator.inventory.values import is_zone_id
 from migrator.record import Problem, RecordError
@@ -42,6 +48,30 @@ def _resolve_paths(inventory: Inventory, base: Path) -> Inventory:
         zones={k: fix_target(v) for k, v in inventory.zones.items()},
         morays={k: fix_target(v) for k, v in inventory.morays.items()},
     )
+
+
+def _check_key_files(inventory: Inventory) -> None:
+    """Refuse, at load, an identity file or known_hosts the inventory names that exists
+    but is not a regular file of bounded size (``BadInput``, exit 2, naming it).
+
+    Connecting checks them too (``migrator.remote.connection``); checking here as well
+    makes every command that loads the inventory stop at once with exit 2, where a zone
+    failing to connect would only be one problem among a plan's. A file that does not
+    exist is left to the connection, which names it as a key it skipped (an inventory
+    may be checked on a machine that lacks the keys).
+    """
+    targets = [inventory.ssh, inventory.headnode, *inventory.nodes.values(),
+               *inventory.zones.values(), *inventory.morays.values()]
+    for target in targets:
+        for identity in (target.identity or []) if target is not None else []:
+            with contextlib.suppress(FileNotFoundError):
+                require_identity_file(identity)
+    if inventory.known_hosts is not None:
+        # a missing one is created when --accept-new-host-keys records a key
+        with contextlib.suppress(FileNotFoundError):
+            require_regular_file(
+                inventory.known_hosts, "known_hosts file", MAX_KNOWN_HOSTS_BYTES,
+                "Point `known_hosts:` in the inventory at the known_hosts file itself.")
 
 
 def _node_at(root: yaml.Node, loc: tuple[int | str, ...]) -> tuple[yaml.Node, int]:
@@ -144,5 +174,6 @@ def load_inventory(path: Path) -> Inventory:
             "Fix the field(s) named; the format is documented in `migrator inventory format`.",
         ) from None
     inventory = _resolve_paths(inventory, path.resolve().parent)
+    _check_key_files(inventory)
     inventory.loaded_from(path)
     return inventory

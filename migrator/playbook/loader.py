@@ -10,7 +10,7 @@ against the model it registered).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,35 @@ from migrator.yamldoc import parse_document
 
 class PlaybookError(BadInput):
     """A playbook file cannot be used; the message says where and why."""
+
+
+# The runbook's longest procedure is about a dozen steps, the built-in playbooks fewer
+# than 30: 500 is generous for any playbook a person writes and reviews, and keeps a
+# run's journal, its plan and `playbooks show` readable.
+MAX_STEPS = 500
+
+
+def _check_length(source: str) -> Callable[[yaml.Node], None]:
+    """The precheck of ``parse_document``: refuse more than ``MAX_STEPS`` steps.
+
+    Run on the composed node tree, before the alias check and before anything is
+    constructed or validated (issue 21 §5): a 10,000-step playbook is refused as too
+    long, naming the line of its ``steps:``, rather than as an alias bomb (which
+    ``migrator.yamldoc`` now reserves for documents whose aliases add the nodes)."""
+
+    def check(root: yaml.Node) -> None:
+        if not isinstance(root, yaml.MappingNode):
+            return  # the schema check says what a playbook is
+        for key, value in root.value:
+            if (isinstance(key, yaml.ScalarNode) and key.value == "steps"
+                    and isinstance(value, yaml.SequenceNode) and len(value.value) > MAX_STEPS):
+                raise PlaybookError(
+                    f"{source}, line {key.start_mark.line + 1}: the playbook has "
+                    f"{len(value.value)} steps, more than the {MAX_STEPS} a playbook may have.",
+                    "Split the procedure into several playbooks, each run on its own.",
+                )
+
+    return check
 
 
 @dataclass(frozen=True)
@@ -93,7 +122,7 @@ def _load_playbook_text(
     except UnicodeDecodeError as exc:
         raise PlaybookError(f"{source} is not UTF-8 text ({exc}).", "Save it as UTF-8.") from exc
     try:
-        root, data = parse_document(text)
+        root, data = parse_document(text, _check_length(source))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}, line {mark.line + 1}" if mark is not None else source

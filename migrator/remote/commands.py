@@ -4,6 +4,27 @@ A command is given as an argument vector and joined with ``shlex.quote`` here;
 a string is accepted only from the inventory's validated templates (already
 quoted). Output beyond ``max_output`` bytes per stream is discarded and flagged;
 if the command floods beyond four times that, its channel is closed.
+
+A command we abandon ends on the remote side too. Closing an SSH channel does not
+stop what runs on it: sshd only closes the command's pipes, so a ``sleep`` or a
+``tail`` of a FIFO ran on forever (one outlived ``sandbox down``). So a command
+runs inside a small POSIX-sh wrapper (``ending_with_channel``): a watcher waits in
+the background for the end of the channel's input, which comes only when the
+channel closes (a command given no input never gets an EOF from us), and then ends
+the command's whole process group: SIGTERM, and SIGKILL 2 s later for what
+ignored it. sshd puts each session in a process group of its own (``setsid``), so
+that is the command and whatever it started, and nothing else. When the command
+ends by itself the wrapper ends the watcher and exits with the command's status; the
+command runs in a subshell, so its own ``exit`` or ``exec`` cannot skip that. A
+timeout, a flood, a stopped run (Ctrl-C, the watchdog) and a dropped connection all
+close the channel, so all of them end the command.
+
+Two kinds of command are not wrapped: one given input (``stdin``), whose end of
+input would read as the channel's close, and one the caller wants left running when
+abandoned (``end_on_abandon=False``: a reprovision, which, like the local one, must
+never be cut off halfway; ``migrator resume`` decides from what it then finds). A
+zone reached with zlogin is wrapped on its compute node: abandoning ends the
+``zlogin``; whether the zone's own process then ends is zlogin's behaviour.
 """
 
 from __future__ import annotations
@@ -63,6 +84,27 @@ class CommandResult:
         )
 
 
+# Grace between the SIGTERM and the SIGKILL of an abandoned command's process group.
+END_GRACE = 2
+
+
+def ending_with_channel(text: str) -> str:
+    """``text`` (shell text) wrapped so that it, and what it started, end when its
+    channel closes (see the module docstring); its output and exit status are its own.
+
+    The watcher reads a copy of the session's input (fd 3: an asynchronous list's own
+    stdin is /dev/null in a non-interactive shell) with the ``read`` builtin, so it is
+    one shell process and no child; it ignores the SIGTERM it sends its process group,
+    then sends SIGKILL, which ends it too.
+    """
+    return (
+        "exec 3<&0; { trap '' TERM; while read -r _; do :; done; kill -TERM 0; "
+        f"sleep {END_GRACE}; kill -KILL 0; }} <&3 >/dev/null 2>&1 & w=$!; exec 3<&-; (\n"
+        f"{text}\n"
+        "); s=$?; kill -KILL $w 2>/dev/null; exit $s"
+    )
+
+
 def run_command(
     connection: ZoneConnection,
     command: str | Sequence[str],
@@ -70,17 +112,25 @@ def run_command(
     timeout: float,
     max_output: int = DEFAULT_MAX_OUTPUT,
     stdin: bytes | None = None,
+    end_on_abandon: bool = True,
 ) -> CommandResult:
+    """Run ``command`` on the connection, within ``timeout`` seconds.
+
+    ``end_on_abandon`` (the default): when we stop waiting for it (timeout, flood,
+    a stopped run, a drop), it is ended on the remote side (``ending_with_channel``);
+    False leaves it running there, as a command given ``stdin`` always is.
+    """
     # deferred: paramiko costs ~110 ms to import; only zone work pays it
     import paramiko
 
     text = to_shell(command)
+    ends = end_on_abandon and stdin is None
     started = time.monotonic()
     deadline = started + timeout
     channel = connection.open_channel(timeout=timeout)
     try:
         try:
-            channel.exec_command(text)
+            channel.exec_command(ending_with_channel(text) if ends else text)
             if stdin is not None:
                 # a command given input reads it: its channel stays open for the input's end
                 channel.sendall(stdin)
@@ -118,10 +168,12 @@ def run_command(
                 break
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                fate = (f"its channel was closed, which ends it on {connection.label}"
+                        if ends else "its channel was closed (the command may still be "
+                        "running in the zone)")
                 raise RemoteCommandTimeout(
                     f"`{text}` on {connection.label} ({connection.endpoint.route()}) did not "
-                    f"finish within {timeout:g} s; its channel was closed (the command may "
-                    "still be running in the zone).",
+                    f"finish within {timeout:g} s; {fate}.",
                     "Check the zone (is it overloaded or the command waiting for input?) "
                     "and rerun, or raise the timeout.",
                 )

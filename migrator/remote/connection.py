@@ -27,7 +27,11 @@ Decisions:
 * Keys tried, in order: identity files from the inventory/ssh_config (or the
   usual ``~/.ssh/id_*`` when none is named), then the ssh-agent's keys.
   Encrypted identity files are skipped (no passphrase prompt mid-run); the agent
-  is the way to use them.
+  is the way to use them. A named identity (or the certificate beside it) that is
+  not a regular file of at most 1 MiB is refused as bad input before paramiko reads
+  it (``migrator.inputfile.require_identity_file``): paramiko reads without bound,
+  and ``identity: /dev/zero`` grew a plan to 23 GB. A missing one is skipped and
+  named, as before.
 * The whole connect (TCP, jump hosts, handshake, host-key check, auth) shares
   one deadline, the connect timeout, so an unreachable zone fails within it.
 * A channel that cannot be *opened* on a dead transport is retried once on a
@@ -47,6 +51,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from migrator.inputfile import require_identity_file
 from migrator.remote.endpoint import Endpoint
 from migrator.remote.errors import (
     AuthenticationFailed,
@@ -233,6 +238,7 @@ class Connector:
         ]
         for path in paths:
             try:
+                require_identity_file(path)
                 keys.append((str(path), paramiko.PKey.from_path(str(path))))
             except (paramiko.PasswordRequiredException, TypeError) as exc:
                 # cryptography raises TypeError for passphrase-protected OpenSSH keys

@@ -5,17 +5,22 @@ Decisions: the file we record into is the inventory's ``known_hosts`` or else
 A host that has *any* recorded key but presents another one counts as changed
 (even with a different key type), which is the safe reading. Entries are
 recorded as OpenSSH writes them (``[host]:port`` for ports other than 22),
-unhashed, so ``ssh-keygen -F`` and OpenSSH itself see them.
+unhashed, so ``ssh-keygen -F`` and OpenSSH itself see them. A known_hosts that
+exists but is not a regular file of at most ``MAX_KNOWN_HOSTS_BYTES`` is refused as
+bad input naming it (paramiko reads it without bound, and a FIFO would block the
+read, and with it every connection); one that does not exist holds no keys.
 """
 
 from __future__ import annotations
 
+import errno
 import shlex
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from migrator.inputfile import MAX_KNOWN_HOSTS_BYTES, require_regular_file
 from migrator.remote.errors import HostKeyChanged, HostKeyUnknown
 
 if TYPE_CHECKING:
@@ -23,6 +28,7 @@ if TYPE_CHECKING:
 
 SYSTEM_KNOWN_HOSTS = Path("/etc/ssh/ssh_known_hosts")
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
+_ABSENT = (errno.ENOENT, errno.ENOTDIR)
 
 
 def host_entry(host: str, port: int) -> str:
@@ -61,8 +67,17 @@ class KnownHosts:
 
         keys = paramiko.HostKeys()
         for source in (SYSTEM_KNOWN_HOSTS, self.path):
-            if source.is_file():
-                keys.load(str(source))
+            try:
+                require_regular_file(
+                    source, "known_hosts file", MAX_KNOWN_HOSTS_BYTES,
+                    f"Point `known_hosts:` in the inventory at the known_hosts file itself "
+                    f"(or move {source} aside)." if source == self.path else
+                    f"Move {source} aside or make it the system's known_hosts file.")
+            except OSError as exc:
+                if exc.errno in _ABSENT:
+                    continue  # no such file yet: no keys from it
+                raise
+            keys.load(str(source))
         return keys
 
     def preferred_types(self, host: str, port: int) -> list[str]:

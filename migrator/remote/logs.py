@@ -12,6 +12,14 @@ read only what was appended. Decisions:
   mark and the rotation cannot be seen.
 * A missing file at mark time is legal (a reprovisioned zone's log may not exist
   yet): everything it later holds counts as new.
+* Only a regular file is read. The stat that starts every read says, in the same
+  shell command, when the path is a FIFO, a device, a directory or a socket, and the
+  read is then refused (``LogUnavailable`` naming the zone and the path) with nothing
+  run on it: ``tail`` on a FIFO blocks until a writer comes (a plan stood 60 s on one
+  and left the ``tail`` running in the zone), and on a device it never ends. The
+  read itself runs only ``[ -f path ] &&``; a file swapped for a FIFO between that
+  test and the open can still block, and is then ended in the zone when the command's
+  timeout abandons it (``migrator.remote.commands``).
 * Reads seek on the remote side (``tail -c +N``), so checking a 1 GiB log costs
   what the appended bytes cost; output is bounded by ``max_bytes``.
 * ``tail`` is the inventory's ``commands.tail`` (it must support ``-c +N`` and
@@ -46,6 +54,7 @@ class FileState:
     size: int = 0
     dev: str | None = None
     inode: str | None = None
+    not_regular: str | None = None  # what the path is when it exists but is no regular file
 
 
 @dataclass(frozen=True)
@@ -90,19 +99,32 @@ class LogRead:
         return len(self.data)
 
 
+# What `stat_command` prints for a path that exists but is no regular file, by test.
+NOT_REGULAR = (("-d", "directory"), ("-p", "FIFO"), ("-c", "character-device"),
+               ("-b", "block-device"), ("-S", "socket"))
+
+
 def stat_command(path: str) -> str:
+    """Shell text printing one line: the file's identity and size, ``missing``, or
+    ``not-regular KIND`` (symbolic links followed, as ``tail`` follows them)."""
     quoted = shlex.quote(path)
+    kinds = "".join(f"elif [ {test} {quoted} ]; then echo 'not-regular {kind}'; "
+                    for test, kind in NOT_REGULAR)
     return (
-        f"if [ -e {quoted} ]; then stat -L -c 'stat %d %i %s' -- {quoted} 2>/dev/null "
-        f"|| ls -Lin -- {quoted}; else echo missing; fi"
+        f"if [ -f {quoted} ]; then stat -L -c 'stat %d %i %s' -- {quoted} 2>/dev/null "
+        f"|| ls -Lin -- {quoted}; {kinds}elif [ -e {quoted} ]; then "
+        "echo 'not-regular special-file'; else echo missing; fi"
     )
 
 
 def parse_stat(text: str) -> FileState | None:
-    """Pure: read ``stat %d %i %s`` / ``ls -Lin`` / ``missing`` output."""
+    """Pure: read ``stat %d %i %s`` / ``ls -Lin`` / ``missing`` / ``not-regular KIND``
+    output."""
     words = text.split()
     if words[:1] == ["missing"]:
         return FileState(exists=False)
+    if len(words) == 2 and words[0] == "not-regular":
+        return FileState(exists=True, not_regular=words[1].replace("-", " "))
     if len(words) == 4 and words[0] == "stat" and all(w.isdigit() for w in words[1:]):
         return FileState(True, int(words[3]), words[1], words[2])
     if len(words) >= 6 and words[0].isdigit() and words[5].isdigit():
@@ -128,7 +150,26 @@ def plan_read(mark: LogMark, now: FileState) -> ReadPlan:
     return ReadPlan(mark.offset, None)
 
 
-def file_state(connection: ZoneConnection, path: str, *, timeout: float) -> FileState:
+def _regular(state: FileState, connection: ZoneConnection, path: str, zone: str | None
+             ) -> FileState:
+    """``state``, unless the log exists and is no regular file: ``LogUnavailable`` then,
+    naming the zone and the path (nothing of it was read)."""
+    if state.not_regular is None:
+        return state
+    where = zone or connection.label
+    route = "" if where == connection.label else f" (read on {connection.label})"
+    article = "an" if state.not_regular[0] in "aeiou" else "a"
+    raise LogUnavailable(
+        f"Cannot read the log {path} in {where}{route}: it is {article} "
+        f"{state.not_regular}, not a regular file, and was not read (a pipe or a device "
+        "can block a read or never end).",
+        "Point the zone's `sitter_log` (or `commands.sitter_log`) in the inventory at the "
+        "sitter's log file, and look at what took its place in the zone.",
+    )
+
+
+def file_state(connection: ZoneConnection, path: str, *, timeout: float,
+               zone: str | None = None) -> FileState:
     result = run_command(connection, stat_command(path), timeout=timeout, max_output=4096)
     state = parse_stat(result.text) if result.ok else None
     if state is None:
@@ -138,13 +179,13 @@ def file_state(connection: ZoneConnection, path: str, *, timeout: float) -> File
             f"{error or result.text.strip() or 'no output'}.",
             "Check the log path in the inventory and that the SSH user may read it.",
         )
-    return state
+    return _regular(state, connection, path, zone)
 
 
 def mark_log(connection: ZoneConnection, path: str, *, timeout: float,
              zone: str | None = None) -> LogMark:
     """``zone``: whose log it is, when the connection is not the zone's own (zlogin route)."""
-    state = file_state(connection, path, timeout=timeout)
+    state = file_state(connection, path, timeout=timeout, zone=zone)
     return LogMark(zone or connection.label, path, state.size, state.dev, state.inode)
 
 
@@ -159,11 +200,11 @@ def read_since(
     file read again from its start.
     """
     state, data, more = _stat_and_read(connection, mark.path, mark.offset, max_bytes, timeout,
-                                       tail)
+                                       tail, mark.zone)
     plan = plan_read(mark, state)
     if plan.offset != mark.offset:
         state, data, more = _stat_and_read(connection, mark.path, plan.offset, max_bytes,
-                                           timeout, tail)
+                                           timeout, tail, mark.zone)
     end = plan.offset + len(data)
     now = LogMark(mark.zone, mark.path, end, state.dev, state.inode)
     return LogRead(data, plan.offset, end, plan.note, more, now)
@@ -171,14 +212,16 @@ def read_since(
 
 def _stat_and_read(
     connection: ZoneConnection, path: str, offset: int, max_bytes: int, timeout: float,
-    tail: str,
+    tail: str, zone: str | None = None,
 ) -> tuple[FileState, bytes, bool]:
     quoted = shlex.quote(path)
-    command = (f"{stat_command(path)}; [ -e {quoted} ] && "
+    command = (f"{stat_command(path)}; [ -f {quoted} ] && "
                f"{tail} -c +{offset + 1} -- {quoted} | head -c {max_bytes + 1}")
     result = run_command(connection, command, timeout=timeout, max_output=max_bytes + 4096)
     head, _, data = result.stdout.partition(b"\n")
     state = parse_stat(head.decode("utf-8", "replace"))
+    if state is not None:
+        _regular(state, connection, path, zone)
     # the pipeline's status is head's, so tail's complaint shows only on stderr
     unreadable = state is not None and state.exists and bool(result.stderr.strip())
     if state is None or unreadable or result.status not in (0, 1, None):
@@ -220,10 +263,12 @@ def read_end(connection: ZoneConnection, path: str, *, max_bytes: int, timeout: 
     identity and no data, as ``mark_log`` gives.
     """
     quoted = shlex.quote(path)
-    command = f"{stat_command(path)}; [ -e {quoted} ] && {tail} -c {max_bytes} -- {quoted}"
+    command = f"{stat_command(path)}; [ -f {quoted} ] && {tail} -c {max_bytes} -- {quoted}"
     result = run_command(connection, command, timeout=timeout, max_output=max_bytes + 4096)
     head, _, data = result.stdout.partition(b"\n")
     state = parse_stat(head.decode("utf-8", "replace"))
+    if state is not None:
+        _regular(state, connection, path, zone)
     unreadable = state is not None and state.exists and (
         result.status not in (0, None) or bool(result.stderr.strip()))
     if state is None or unreadable:
@@ -334,7 +379,7 @@ class LogFollower:
 def follow_log(
     connection: ZoneConnection, mark: LogMark, *, timeout: float, tail: str = "tail"
 ) -> LogFollower:
-    state = file_state(connection, mark.path, timeout=timeout)
+    state = file_state(connection, mark.path, timeout=timeout, zone=mark.zone)
     plan = plan_read(mark, state)
     current = LogMark(mark.zone, mark.path, plan.offset, state.dev, state.inode)
     return LogFollower(connection, current, plan, timeout, tail)

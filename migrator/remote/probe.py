@@ -19,10 +19,12 @@ from typing import Any
 
 from migrator.errors import MigratorError
 from migrator.inventory.model import Inventory
+from migrator.remote.commands import run_command
 from migrator.remote.errors import HostKeyChanged, HostKeyUnknown
 from migrator.remote.loglevels import SAMPLE_BYTES, judge_end
 from migrator.remote.session import RemoteSession
 from migrator.remote.versions import reported_version
+from migrator.remote.zlogin import zone_root
 
 
 @dataclass
@@ -78,14 +80,60 @@ def _version(session: RemoteSession, zone: str, report: ZoneReport) -> list[str]
             f"{result.status}{': ' + said if said else ''})"]
 
 
+LOG_MISSING_PROBLEM = "its sitter log "
+ZONES_ROOT_PROBLEM = "its compute node "
+
+
 def _log(session: RemoteSession, zone: str, report: ZoneReport) -> list[str]:
-    # one round trip: where the log stands, proof it is readable, and a sample of its end
+    """Where the sitter log stands, that it is readable, and a sample of its end.
+
+    One round trip (``read_log_end``: a stat and a ``tail -c``) says all of it,
+    including whether the file exists. A log that does not exist is a problem
+    (issue 21 §5; it used to read "does not exist yet" and pass): every verification
+    of a run reads it, so a wrong ``sitter_log`` (or a sitter log command printing a
+    path that is not there) would only surface mid-run. Only then, for a zone reached
+    by zlogin, one more round trip asks the compute node whether its zones root and
+    the zone's root under it exist, so the problem names the setting that is wrong
+    (``nodes.<node>.zones_root``) rather than the log. The pre-flight decides what a
+    missing log means (``migrator.engine.preflight``: with the sitter down, not a
+    wrong path).
+    """
     end = session.read_log_end(zone, SAMPLE_BYTES)
     mark = end.mark
-    report.log = (f"{mark.path} ({mark.offset} bytes)" if mark.inode is not None
-                  else f"{mark.path} (does not exist yet)")
-    report.debug_records = judge_end(end)
-    return []
+    if mark.inode is not None:
+        report.log = f"{mark.path} ({mark.offset} bytes)"
+        report.debug_records = judge_end(end)
+        return []
+    report.log = f"{mark.path} (does not exist)"
+    return [_missing_log(session, zone, mark.path)]
+
+
+def _missing_log(session: RemoteSession, zone: str, path: str) -> str:
+    """The problem for a sitter log ``path`` that does not exist, naming what is wrong."""
+    fix = ("set `sitter_log:` for the zone (or `commands.sitter_log`) in the inventory to "
+           "the log's path as the zone sees it")
+    route = session.inventory.route(zone)
+    if route.via != "zlogin" or route.node is None:
+        return f"{LOG_MISSING_PROBLEM}{path} does not exist in the zone; {fix}"
+    node = route.node
+    root = str(session.inventory.node(node).zones_root)
+    inside = zone_root(root, zone)
+    script = (f"for d in {shlex.quote(root)} {shlex.quote(inside)}; do "
+              '[ -d "$d" ] || { echo "$d"; exit 0; }; done')
+    result = run_command(session.connection(zone), script, timeout=session.command_timeout,
+                         max_output=4096)
+    absent = result.text.strip().splitlines()[:1] if result.ok else []
+    if absent == [root]:
+        return (f"{ZONES_ROOT_PROBLEM}{node} has no zones root {root} (`nodes.{node}."
+                "zones_root` in the inventory): give the directory holding the node's "
+                "zones (/zones on Triton)")
+    if absent == [inside]:
+        return (f"{ZONES_ROOT_PROBLEM}{node} has no {inside}: the zone is not under "
+                f"`nodes.{node}.zones_root` ({root}); check the zone's `node:` and that "
+                "setting in the inventory")
+    seen = path[len(inside):] if path.startswith(inside + "/") else path
+    return (f"{LOG_MISSING_PROBLEM}{seen} does not exist in the zone ({path} on compute "
+            f"node {node}); {fix}")
 
 
 SEPARATOR = "--- migrator probe ---"

@@ -197,11 +197,15 @@ class RemoteSession:
         timeout: float | None = None,
         max_output: int = DEFAULT_MAX_OUTPUT,
         stdin: bytes | None = None,
+        end_on_abandon: bool = True,
     ) -> CommandResult:
-        """Run in the zone; an argument vector is quoted word by word."""
+        """Run in the zone; an argument vector is quoted word by word. A command we stop
+        waiting for is ended there unless ``end_on_abandon`` is False
+        (``migrator.remote.commands``)."""
         result = run_command(
             self.connection(zone), self.zone_command(zone, command),
             timeout=timeout or self.command_timeout, max_output=max_output, stdin=stdin,
+            end_on_abandon=end_on_abandon,
         )
         if self._node_of(zone) is None:
             return result
@@ -360,7 +364,10 @@ class RemoteSession:
             return self.run_local(spec.template.argv(**values), timeout=timeout,
                                   on_started=on_started)
         where = HEADNODE if spec.run_on == "headnode" else zone
-        return self.run(where, spec.template.fill(**values), timeout=timeout)
+        # Left running when abandoned, as the local child is: a reprovision cut off
+        # halfway is worse than one that finishes late (resume looks before acting).
+        return self.run(where, spec.template.fill(**values), timeout=timeout,
+                        end_on_abandon=False)
 
     def reprovision_job(self, zone: str) -> str:
         """``running``/``idle`` from ``commands.reprovision_status``; ``unknown`` without

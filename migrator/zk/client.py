@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from migrator.errors import BadInput, ZooKeeperUnavailable
+from migrator.inventory.values import ZK_DEFAULT_PORT, parse_zk_connection
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_SESSION_TIMEOUT = 10.0
-DEFAULT_PORT = 2181
+DEFAULT_PORT = ZK_DEFAULT_PORT
 
 
 @dataclass(frozen=True)
@@ -27,12 +28,9 @@ class ZkTarget:
 
     @property
     def hosts(self) -> str:
-        """Hosts with a port on each (manatee's ZK_IPS may omit it) and the chroot kept."""
-        hosts, slash, chroot = self.connection_string.partition("/")
-        with_ports = ",".join(
-            h if ":" in h else f"{h}:{DEFAULT_PORT}" for h in hosts.split(",") if h.strip()
-        )
-        return with_ports + (slash + chroot if slash else "")
+        """Hosts with a port on each (manatee's ZK_IPS may omit it) and the chroot kept;
+        ``BadInput`` for a string kazoo could not use (``checked_hosts``)."""
+        return checked_hosts(self.connection_string)
 
 
 def resolve_target(zk: str | None, connect_timeout: float | None = None) -> ZkTarget:
@@ -44,15 +42,27 @@ def resolve_target(zk: str | None, connect_timeout: float | None = None) -> ZkTa
             "Pass --zk HOST:PORT[,HOST:PORT][/chroot], set ZK_IPS, or use --inventory.",
         )
     value = value.strip()
-    hosts = value.partition("/")[0]
-    for host in hosts.split(","):
-        name, _, port = host.strip().partition(":")
-        if not name or (port and not port.isdigit()):
-            raise BadInput(
-                f"The ZooKeeper connection string {value!r} has a malformed host {host!r}.",
-                "Write it as HOST:PORT[,HOST:PORT][/chroot], for example 127.0.0.1:2181.",
-            )
+    checked_hosts(value)
     return ZkTarget(value, connect_timeout or DEFAULT_CONNECT_TIMEOUT)
+
+
+def checked_hosts(value: str) -> str:
+    """``value`` as kazoo's ``hosts`` (every port given), or ``BadInput`` saying why not.
+
+    The one check of a connection string on its way to kazoo (``resolve_target`` for
+    ``--zk``/``ZK_IPS``, ``connect`` for every other caller): kazoo itself raises a
+    bare ``ValueError`` for a port out of range or a chroot with ``..``, which would be
+    an internal error. The rules are ``parse_zk_connection``'s; a port may be left out
+    here (2181), as manatee's ZK_IPS does.
+    """
+    try:
+        return parse_zk_connection(value, port_required=False)
+    except ValueError as exc:
+        raise BadInput(
+            f"{exc}.",
+            "Fix it where it was given (--zk, ZK_IPS or the inventory's `zookeeper:`), "
+            "for example 127.0.0.1:2181 or 10.0.0.1:2181,10.0.0.2:2181/tenant.",
+        ) from None
 
 
 def connect(target: ZkTarget, *, debug: bool = False) -> KazooClient:
@@ -66,8 +76,9 @@ def connect(target: ZkTarget, *, debug: bool = False) -> KazooClient:
     if not debug:
         # kazoo logs every failed connection attempt; the error we raise says it once.
         logging.getLogger("kazoo").setLevel(logging.CRITICAL)
+    hosts = target.hosts  # checked before anything starts
     client = KazooClient(
-        hosts=target.hosts,
+        hosts=hosts,
         timeout=DEFAULT_SESSION_TIMEOUT,
         connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0),
         command_retry=KazooRetry(max_tries=3, delay=0.1, max_delay=1.0),

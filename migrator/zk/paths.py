@@ -10,8 +10,12 @@ MANATEE_ROOT = "/manatee"
 _SHARD_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*\Z")
 
 
+def is_shard_name(shard: str) -> bool:
+    return bool(_SHARD_RE.fullmatch(shard)) and shard not in (".", "..")
+
+
 def check_shard_name(shard: str) -> str:
-    if not _SHARD_RE.fullmatch(shard) or shard in (".", ".."):
+    if not is_shard_name(shard):
         raise BadInput(
             f"{shard!r} is not a valid shard name.",
             "Shard names are znode names under /manatee such as 1.moray.example.com; "

@@ -30,14 +30,27 @@ def _no_node() -> type[Exception]:
 
 
 def list_shards(client: KazooClient) -> list[str]:
+    """The shards under /manatee: the children whose names are valid shard names."""
+    return shard_children(client)[0]
+
+
+def shard_children(client: KazooClient) -> tuple[list[str], list[str]]:
+    """/manatee's children, sorted: (valid shard names, other names).
+
+    A child that is not a valid shard name (``paths.is_shard_name``) cannot be a
+    manatee shard and no shard path can be built from it, so it is left out of every
+    listing rather than failing it; a caller that lists shards says which it skipped.
+    """
     try:
-        return sorted(client.get_children(paths.MANATEE_ROOT))
+        children = sorted(client.get_children(paths.MANATEE_ROOT))
     except _no_node() as exc:
         raise BadInput(
             "This ZooKeeper has no /manatee node, so it holds no manatee shards.",
             "Check the connection string (and its chroot): it must point at the ZooKeeper "
             "ensemble the manatee sitters use.",
         ) from exc
+    valid = [c for c in children if paths.is_shard_name(c)]
+    return valid, [c for c in children if not paths.is_shard_name(c)]
 
 
 def require_shard(client: KazooClient, shard: str) -> None:
