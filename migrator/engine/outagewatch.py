@@ -36,7 +36,10 @@ showed the loss (zones unreachable, the primary's own zone down), ZooKeeper's
 window, or its inference, stands. When ZooKeeper sees a loss before any sample
 does (a status read can lag under load), a later sample that shows the primary
 blocked takes that window over: it keeps ZooKeeper's start, the earliest evidence,
-and the zones decide its end (``source: "zones"``, its cause saying so).
+and the zones decide its end (``source: "zones"``, its cause saying so). The same
+holds when ZooKeeper already closed its window (``/state`` named a new primary)
+and a sample within ``merge_gap`` seconds shows the primary still not committing:
+the outage went on, so ZooKeeper's window is continued, not reported as two.
 """
 
 from __future__ import annotations
@@ -145,6 +148,9 @@ class Judge:
 
     session_timeout: float
     windows: list[Window] = field(default_factory=list)
+    # a zones' sample this soon after ZooKeeper's window closed, showing writes still
+    # blocked, continues that window (samples come about every second, plus SSH)
+    merge_gap: float = 3.0
     _last: View | None = None
     _open: tuple[datetime, str] | None = None
     _by_status: bool = False  # the open window was opened by a status sample
@@ -178,7 +184,14 @@ class Judge:
         if sample is None or self._last is None:
             return
         blocked = not sample.has_sync and expects_sync(self._last)
-        if blocked and self._open is None:
+        if blocked and self._open is None and self._just_closed_by_zookeeper(now):
+            # ZooKeeper saw writes possible again (/state named a new primary) a moment
+            # ago, but the primary does not commit yet: the same outage goes on
+            last = self.windows.pop()
+            self._open = (parse_iso(last.start), last.cause + "; the zones' status confirmed "
+                          "it went on")
+            self._by_status, self._zk_end = True, None
+        elif blocked and self._open is None:
             who = sample.primary or "(none)"
             self._open = (now, f"the primary {who} has no synchronous standby "
                                "(zones' status)")
@@ -191,6 +204,13 @@ class Judge:
             self._by_status, self._zk_end = True, None
         elif not blocked and self._open is not None and self._by_status:
             self._close(now)
+
+    def _just_closed_by_zookeeper(self, now: datetime) -> bool:
+        """The last window is ZooKeeper's (not inferred) and ended within ``merge_gap``."""
+        last = self.windows[-1] if self.windows else None
+        return (last is not None and last.source == "zookeeper" and not last.inferred
+                and last.end is not None
+                and (now - parse_iso(last.end)).total_seconds() <= self.merge_gap)
 
     def _status_saw_it(self, now: datetime) -> bool:
         """A zones' window ended within a session timeout: the sync's leaving is told."""

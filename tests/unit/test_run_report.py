@@ -348,6 +348,32 @@ def test_a_late_sample_takes_over_the_window_zookeeper_saw_first() -> None:
     assert "the sync" in window.cause and "confirmed" in window.cause
 
 
+def test_a_sample_just_after_zookeepers_window_continues_it() -> None:
+    """The primary's reprovision: ZooKeeper sees it leave and, moments later, /state name
+    the new primary (a window of milliseconds); the new primary commits only once its
+    sync streams, which the zones see. One window, ZooKeeper's start, the zones' end."""
+    judge = Judge(session_timeout=2.0)
+    judge.see(View((A, B, C), True, A, C), _at(0))
+    judge.see(View((C, B), True, A, C), _at(2.0))  # the primary left
+    judge.see(View((C, B), True, C, B), _at(2.004))  # the takeover: writable, by ZooKeeper
+    judge.see_status(StatusSample("zone-c", False), _at(3.0))  # C has no sync yet
+    judge.see_status(StatusSample("zone-c", True), _at(4.5))
+    (window,) = judge.finish(_at(6))
+    assert (window.source, window.start, window.end) == (
+        "zones", "2026-11-26T05:00:02.000Z", "2026-11-26T05:00:04.500Z")
+    assert "went on" in window.cause
+    # long after ZooKeeper's window, a blocked sample is a new window of its own
+    judge = Judge(session_timeout=2.0)
+    judge.see(View((A, B, C), True, A, C), _at(0))
+    judge.see(View((C, B), True, A, C), _at(2.0))
+    judge.see(View((C, B), True, C, B), _at(2.004))
+    judge.see_status(StatusSample("zone-c", False), _at(9.0))
+    judge.see_status(StatusSample("zone-c", True), _at(9.5))
+    first, second = judge.finish(_at(10))
+    assert (first.source, second.source, second.start) == (
+        "zookeeper", "zones", "2026-11-26T05:00:09.000Z")
+
+
 def test_a_sample_that_sees_no_loss_leaves_zookeepers_window_its_own() -> None:
     judge = Judge(session_timeout=2.0)
     judge.see(View((A, B, C), True, A, B), _at(0))
