@@ -18,7 +18,14 @@ _STAMP_RE = re.compile(r"\d{8}T\d{6}Z")
 _NUMBERS_RE = re.compile(r"^v?(\d+(?:\.\d+)*)")
 
 
+# What a version looks like: ``2.1.1``, ``v2``, ``2.1.1-sandbox``,
+# ``master-20141204T233537Z-g1a2b3c4``. Anything else a zone prints (shell text,
+# escape sequences, a banner) is not a version: it is never compared or shown as one.
+_VERSION_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+~-]{0,127}")
+
+
 def reported_version(output: str) -> str | None:
+    """The version a zone's version command printed, or None when it printed none."""
     text = output.strip()
     if not text:
         return None
@@ -28,8 +35,9 @@ def reported_version(output: str) -> str | None:
         except ValueError:
             return None
         version = data.get("version") if isinstance(data, dict) else None
-        return version if isinstance(version, str) and version else None
-    return text.splitlines()[0].strip()
+    else:
+        version = text.splitlines()[0].strip()
+    return version if isinstance(version, str) and _VERSION_RE.fullmatch(version) else None
 
 
 def at_least(actual: str, wanted: str) -> bool | None:
