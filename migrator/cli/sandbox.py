@@ -85,11 +85,15 @@ def sandbox() -> None:
               help="Delay, in milliseconds each way, on the operator's route to the "
               "headnode and ZooKeeper, as from a laptop to a remote datacenter (--access "
               "zlogin; loopback relays).")
+@click.option("--reprovision-seconds", type=FiniteFloat(positive=False), default=None,
+              metavar="S",
+              help="How long every reprovision of a zone takes, in seconds (0 to 600) "
+              "[default: the session timeout plus two seconds].")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def up(
     directory: Path, nodes: int, reuse: bool, with_client: bool, deposed_mode: str,
     sitter_log_level: str, pg: str, access: str, compute_nodes: int, latency_ms: float,
-    as_json: bool,
+    reprovision_seconds: float | None, as_json: bool,
 ) -> None:
     """Start ZooKeeper, N zones (v1 sitter + postgres each), their access, write
     DIR/inventory.yaml.
@@ -107,7 +111,8 @@ def up(
     config = bring_up(directory, UpOptions(nodes, reuse, with_client, deposed_mode,
                                            access=access, compute_nodes=compute_nodes,
                                            sitter_log_level=sitter_log_level, pg=pg,
-                                           latency_ms=latency_ms))
+                                           latency_ms=latency_ms,
+                                           reprovision_seconds=reprovision_seconds))
     inventory = config.directory / "inventory.yaml"
     lines = [f"Sandbox shard {config.shard} is up in {config.directory}.",
              f"ZooKeeper: {config.zk_connection}"]
@@ -128,6 +133,7 @@ def up(
     lines.append(f"Use it with: migrator status --inventory {inventory}")
     _emit({"directory": str(config.directory), "inventory": str(inventory),
            "zookeeper": config.operator_zk_connection, "latencyMs": config.latency_ms,
+           "reprovisionSeconds": config.reprovision_delay,
            "zones": [z.uuid for z in config.zones]},
           as_json, "\n".join(lines))
 
@@ -205,7 +211,8 @@ def verify(directory: Path, as_json: bool, timeout: float) -> None:
 @click.option("--to", "to", required=True,
               help="v1 or v2 (or their release strings or image UUIDs).")
 @click.option("--delay", type=FiniteFloat(positive=False), default=None,
-              help="Seconds the zone stays down [default: session timeout + 2 s].")
+              help="Seconds the zone stays down [default: the sandbox's "
+              "--reprovision-seconds, else the session timeout + 2 s].")
 @click.option("--json", "as_json", is_flag=True)
 def reprovision(directory: Path, zone: str, to: str, delay: float | None, as_json: bool) -> None:
     """Reprovision ZONE: stop its sitter, wait, start it at version --to."""

@@ -117,6 +117,15 @@ class SandboxConfig:
     # ports of the relays that add it ("headnode", "zookeeper"; see sandbox/relay.py)
     latency_ms: float = 0.0
     relay_ports: dict[str, int] = field(default_factory=dict)
+    # `up --reprovision-seconds S`: how long every reprovision takes (None: the session
+    # timeout plus two seconds, long enough for a primary's node to expire)
+    reprovision_seconds: float | None = None
+
+    @property
+    def reprovision_delay(self) -> float:
+        if self.reprovision_seconds is not None:
+            return self.reprovision_seconds
+        return self.session_timeout + 2.0
 
     def node_dir(self, node: NodeConfig) -> Path:
         return self.directory / "nodes" / node.uuid
@@ -227,6 +236,8 @@ def load_config(directory: Path) -> SandboxConfig:
             headnode=NodeConfig(**doc["headnode"]) if doc.get("headnode") else None,
             latency_ms=float(doc.get("latency_ms", 0.0)),
             relay_ports={str(k): int(v) for k, v in (doc.get("relay_ports") or {}).items()},
+            reprovision_seconds=(None if doc.get("reprovision_seconds") is None
+                                 else float(doc["reprovision_seconds"])),
         )
     except FileNotFoundError as exc:
         raise BadInput(

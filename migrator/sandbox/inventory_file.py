@@ -47,9 +47,10 @@ def inventory_document(config: SandboxConfig) -> dict[str, Any]:
             for zone in config.zones
         },
         "versions": {"migrate_to": RELEASES["v2"], "roll_back_to": RELEASES["v1"]},
-        # `sandbox reprovision` waits the session timeout plus 2 s, then the sitter starts
+        # `sandbox reprovision` waits its delay (`up --reprovision-seconds`), then the
+        # sitter starts (about a second)
         "estimates": {"session_timeout": config.session_timeout,
-                      "reprovision": config.session_timeout + 3.0},
+                      "reprovision": config.reprovision_delay + 1.0},
         # the write client's records (`sandbox client`): the run's outage figures
         "outage_records": "client",
         "commands": {

@@ -79,6 +79,8 @@ class UpOptions:
     compute_nodes: int = COMPUTE_NODES
     # one-way delay on the operator's route to the headnode and ZooKeeper (zlogin only)
     latency_ms: float = 0.0
+    # every reprovision's length (None: the session timeout plus two seconds)
+    reprovision_seconds: float | None = None
 
 
 def check_nodes(nodes: int) -> None:
@@ -87,6 +89,18 @@ def check_nodes(nodes: int) -> None:
             f"--nodes {nodes} is out of range: a sandbox shard has 1 to {MAX_NODES} nodes.",
             "Pass --nodes 1, 2, 3, 4 or 5 (3 is the runbook's shard).",
         )
+
+
+MAX_REPROVISION_SECONDS = 600.0
+
+
+def check_reprovision_seconds(options: UpOptions) -> None:
+    seconds = options.reprovision_seconds
+    if seconds is not None and not 0.0 <= seconds <= MAX_REPROVISION_SECONDS:
+        raise BadInput(
+            f"--reprovision-seconds {seconds:g} is out of range.",
+            f"Give 0 to {MAX_REPROVISION_SECONDS:g} seconds (production reprovisions take "
+            "minutes; the default is the session timeout plus two seconds).")
 
 
 def check_latency(options: UpOptions) -> None:
@@ -128,6 +142,7 @@ def up(directory: Path, options: UpOptions) -> SandboxConfig:
         raise BadInput(f"--compute-nodes {options.compute_nodes} is out of range.",
                        "Give 1 to 8 compute nodes (2 is the default).")
     check_latency(options)
+    check_reprovision_seconds(options)
     check_prerequisites()
     check_installed()
     directory = directory.resolve()
@@ -183,7 +198,8 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
     config = SandboxConfig(directory, server.port, zones, deposed_mode=options.deposed_mode,
                            access=options.access, nodes=nodes, headnode=headnode,
                            sitter_log_level=options.sitter_log_level, pg=options.pg,
-                           latency_ms=options.latency_ms)
+                           latency_ms=options.latency_ms,
+                           reprovision_seconds=options.reprovision_seconds)
     config.save()
     ensure_client_key(config)
     known_hosts = []

@@ -131,15 +131,16 @@ def reprovision(
     """Stop the zone's sitter, wait ``delay`` (the reprovision's duration), start it at
     version ``to`` with the same identity and its database kept.
 
-    The default delay is the session timeout plus two seconds: long enough for the
-    old election node to expire, so reprovisioning a primary causes a takeover; a
-    delay below the session timeout shows the runbook's other outcome.
+    The default delay is the sandbox's (``up --reprovision-seconds``), else the
+    session timeout plus two seconds: long enough for the old election node to
+    expire, so reprovisioning a primary causes a takeover; a delay below the session
+    timeout shows the runbook's other outcome.
     """
     version = normalise_version(to)
     config = load_config(directory.resolve())
     zone = config.zone(zone_name)
     if delay is None:
-        delay = config.session_timeout + 2.0
+        delay = config.reprovision_delay
     if not 0 <= delay <= 600:
         raise BadInput(
             f"--delay {delay:g} is out of range.", "Give 0 to 600 seconds."

@@ -67,3 +67,29 @@ def test_zone_route_names_the_zones_sshd_or_its_compute_node() -> None:
                            nodes=[NodeConfig("n1", "127.0.1.20", 2202, "cn0")])
     assert zone_route(config, own) == "ssh 127.0.1.10:2201"
     assert zone_route(config, hosted) == "zlogin via cn0"
+
+
+@pytest.mark.sandbox
+def test_reprovision_seconds_sets_every_reprovisions_length(tmp_path: Path) -> None:
+    """`sandbox up --reprovision-seconds S`: every reprovision (the sandbox's own command
+    and the headnode's) takes S seconds, and the inventory's estimate follows."""
+    import yaml
+
+    directory = tmp_path / "sb"
+    try:
+        up = _migrator("sandbox", "up", "--dir", str(directory), "--nodes", "1", "--pg", "sim",
+                       "--access", "ssh", "--reprovision-seconds", "0.5", "--json")
+        assert up.returncode == 0, up.stderr
+        assert json.loads(up.stdout)["reprovisionSeconds"] == 0.5
+        inventory = yaml.safe_load((directory / "inventory.yaml").read_text())
+        assert inventory["estimates"]["reprovision"] == 1.5
+        zone = json.loads(up.stdout)["zones"][0]
+        done = _migrator("sandbox", "reprovision", "--dir", str(directory), zone, "--to", "v2",
+                         "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["delay"] == 0.5
+        bad = _migrator("sandbox", "up", "--dir", str(tmp_path / "bad"),
+                        "--pg", "sim", "--reprovision-seconds", "900")
+        assert bad.returncode == 2 and "--reprovision-seconds 900 is out of range" in bad.stderr
+    finally:
+        _migrator("sandbox", "down", "--dir", str(directory))
