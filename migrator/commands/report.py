@@ -155,7 +155,7 @@ def _seconds(start: str | None, end: str | None) -> float | None:
 
 def _run_doc(run: RunRecord) -> dict[str, Any]:
     steps = [
-        {"step": step_id, "status": r.status, "started": r.started, "finished": r.finished,
+        {"name": step_id, "step": step_id, "status": r.status, "started": r.started, "finished": r.finished,
          "seconds": _seconds(r.started, r.finished), "operator": r.operator,
          "doneBy": r.done_by, "detail": r.detail, "attempts": r.attempts}
         for step_id, r in run.steps.items()
@@ -176,16 +176,33 @@ def _run_doc(run: RunRecord) -> dict[str, Any]:
               for e in log if e.get("event") == "alarm"]
     expected = [{k: v for k, v in e.items() if k != "event"}
                 for e in log if e.get("event") in ("outage-started", "outage-ended")]
-    observed = [{k: v for k, v in e.items() if k != "event"}
-                for e in log if e.get("event") == "outage-observed"]
+    observed = [_outage(e, run) for e in log if e.get("event") == "outage-observed"]
     last = max([r.finished or r.started or "" for r in run.steps.values()] or [""]) or None
     return {
         "kind": run.kind, "playbook": run.playbook, "playbookDigest": run.playbook_digest,
         "started": run.started, "lastActivity": last, "operator": run.operator,
         "status": run.status, "steps": steps, "confirmations": confirmations,
         "writes": writes, "alarms": alarms,
-        "outages": {"clock": expected, "observed": observed},
+        "outages": observed, "outageClock": expected,
     }
+
+
+# Journals written before the sources were named ``client`` said ``write client``.
+_SOURCES = {"write client": "client"}
+
+
+def _outage(event: dict[str, Any], run: RunRecord) -> dict[str, Any]:
+    """An observed outage window as the report gives it: the step it began in (by the
+    steps' times; None when it began between steps), its bounds and its source
+    (``client``, ``zones`` or ``zookeeper``)."""
+    start = event.get("start")
+    step = next((step_id for step_id, r in run.steps.items()
+                 if start and r.started and r.started <= start
+                 and (r.finished is None or start <= r.finished)), None)
+    source = str(event.get("source"))
+    return {"step": step, "start": start, "end": event.get("end"),
+            "seconds": event.get("seconds"), "source": _SOURCES.get(source, source),
+            "cause": event.get("cause"), "inferred": bool(event.get("inferred"))}
 
 
 def report_document(found: Found) -> dict[str, Any]:
@@ -270,8 +287,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
         for a in run["alarms"]:
             add(f"- {a.get('time')}: {a.get('kind')}: {_cell(a.get('message'))}")
         section("Write outages")
-        clock = run["outages"]["clock"]
-        observed = run["outages"]["observed"]
+        clock = run["outageClock"]
+        observed = run["outages"]
         if not clock and not observed:
             add("None recorded.")
         for e in clock:
@@ -283,6 +300,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
                     f"{e.get('seconds')} s")
         for w in observed:
             length = "still open" if w.get("seconds") is None else f"{w['seconds']} s"
-            add(f"- observed ({w.get('source')}): {w.get('start')} -> {w.get('end') or '…'}, "
-                f"{length}: {w.get('cause')}" + (" (inferred)" if w.get("inferred") else ""))
+            during = f" during step {w['step']}" if w.get("step") else ""
+            add(f"- observed ({w.get('source')}){during}: {w.get('start')} -> "
+                f"{w.get('end') or '…'}, {length}: {w.get('cause')}"
+                + (" (inferred)" if w.get("inferred") else ""))
     return "\n".join(out) + "\n"

@@ -335,12 +335,12 @@ def client_windows(directory: Path, since: str, until: str) -> list[Window] | No
         return None
     out = [Window(str(r["start"]), str(r["end"]), float(r["seconds"]),
                   f"writes failed (primary {r.get('from')} -> {r.get('to')})",
-                  source="write client")
+                  source="client")
            for r in records if str(r["end"]) >= since and str(r["start"]) <= until]
     open_since = (stats or {}).get("open_outage_since")
     # stats.json is rewritten about once a second: a window it still shows open may have
     # closed already, with its record written under the same start
     if open_since and all(str(r.get("start")) != str(open_since) for r in records):
         out.append(Window(str(open_since), None, None, "writes still failing",
-                          source="write client"))
+                          source="client"))
     return out

@@ -250,7 +250,7 @@ def test_client_windows_drop_an_open_window_that_has_closed_since(tmp_path: Any)
     (client / "stats.json").write_text(json.dumps({"open_outage_since": record["start"]}))
     (window,) = client_windows(client, "2026-11-26T05:00:00.000Z",
                                "2026-11-26T05:10:00.000Z") or []
-    assert window.end == record["end"] and window.source == "write client"
+    assert window.end == record["end"] and window.source == "client"
     (client / "stats.json").write_text(json.dumps(
         {"open_outage_since": "2026-11-26T05:00:09.000Z"}))
     windows = client_windows(client, "2026-11-26T05:00:00.000Z", "2026-11-26T05:10:00.000Z")
@@ -416,4 +416,30 @@ def test_sample_of_reads_the_primary_repl() -> None:
     assert sample_of(parse_status(doc({**streaming, "sync_state": "async"}), "1")) \
         == StatusSample("zone-a", False)
     assert sample_of(parse_status(json.dumps({"1": {}}), "1")) == StatusSample(None, False)
+
+
+def test_the_report_gives_each_observed_outage_its_step_and_source() -> None:
+    """The report's JSON contract: ``runs[].steps[]`` with ``name``, ``status`` and
+    ``seconds``; ``runs[].outages[]`` with ``step``, ``start``, ``end``, ``seconds`` and
+    ``source`` (``client``, ``zones`` or ``zookeeper``; old journals said ``write
+    client``)."""
+    from migrator.commands.report import _run_doc
+    from migrator.engine.journal import RunRecord, StepRecord
+
+    steps = {"reprovision-sync": StepRecord(status="done", started="2026-11-26T05:00:00.000Z",
+                                            finished="2026-11-26T05:00:30.000Z"),
+             "unfreeze": StepRecord(status="done", started="2026-11-26T05:00:40.000Z",
+                                    finished="2026-11-26T05:00:41.000Z")}
+    log = ({"event": "outage-observed", "start": "2026-11-26T05:00:10.000Z",
+            "end": "2026-11-26T05:00:12.000Z", "seconds": 2.0, "cause": "c",
+            "inferred": False, "source": "zones"},
+           {"event": "outage-observed", "start": "2026-11-26T05:00:35.000Z",
+            "end": "2026-11-26T05:00:36.000Z", "seconds": 1.0, "cause": "c",
+            "inferred": False, "source": "write client"})
+    doc = _run_doc(RunRecord("migration", "three-node", "sha256:x", "2026-11-26T05:00:00.000Z",
+                             "op@host", "done", steps, log))
+    assert [(s["name"], s["status"], s["seconds"]) for s in doc["steps"]] == [
+        ("reprovision-sync", "done", 30.0), ("unfreeze", "done", 1.0)]
+    assert [(o["step"], o["seconds"], o["source"]) for o in doc["outages"]] == [
+        ("reprovision-sync", 2.0, "zones"), (None, 1.0, "client")]
 
