@@ -155,7 +155,8 @@ def _seconds(start: str | None, end: str | None) -> float | None:
 
 def _run_doc(run: RunRecord) -> dict[str, Any]:
     steps = [
-        {"name": step_id, "step": step_id, "status": r.status, "started": r.started, "finished": r.finished,
+        {"name": step_id, "step": step_id, "status": r.status, "started": r.started,
+         "finished": r.finished,
          "seconds": _seconds(r.started, r.finished), "operator": r.operator,
          "doneBy": r.done_by, "detail": r.detail, "attempts": r.attempts}
         for step_id, r in run.steps.items()
