@@ -175,6 +175,8 @@ def _run_doc(run: RunRecord) -> dict[str, Any]:
     ]
     alarms = [{k: v for k, v in e.items() if k != "event"}
               for e in log if e.get("event") == "alarm"]
+    warnings = [{"time": e.get("time"), "kind": e.get("event"), "message": e.get("message")}
+                for e in log if e.get("event") == "audit-copy-failed"]
     expected = [{k: v for k, v in e.items() if k != "event"}
                 for e in log if e.get("event") in ("outage-started", "outage-ended")]
     observed = [_outage(e, run) for e in log if e.get("event") == "outage-observed"]
@@ -183,7 +185,7 @@ def _run_doc(run: RunRecord) -> dict[str, Any]:
         "kind": run.kind, "playbook": run.playbook, "playbookDigest": run.playbook_digest,
         "started": run.started, "lastActivity": last, "operator": run.operator,
         "status": run.status, "steps": steps, "confirmations": confirmations,
-        "writes": writes, "alarms": alarms,
+        "writes": writes, "alarms": alarms, "warnings": warnings,
         "outages": observed, "outageClock": expected,
     }
 
@@ -287,6 +289,10 @@ def render_markdown(doc: dict[str, Any]) -> str:
             add("None.")
         for a in run["alarms"]:
             add(f"- {a.get('time')}: {a.get('kind')}: {_cell(a.get('message'))}")
+        if run.get("warnings"):
+            section("Warnings")
+            for w in run["warnings"]:
+                add(f"- {w.get('time')}: {_cell(w.get('message'))}")
         section("Write outages")
         clock = run["outageClock"]
         observed = run["outages"]

@@ -49,12 +49,13 @@ from migrator.engine.journal import Journal, RunRecord, StepRecord, operator_ide
 from migrator.engine.journal_store import JournalStore
 from migrator.stepkit.registry import checks
 from migrator.stepkit.writes import ProposedWrite
+from migrator.ui.output import say
 
 HEARTBEAT_SECONDS = 3.0
 
 # the events a run's journal keeps in its log, for `migrator report`
 LOGGED = frozenset({"summary", "confirm", "write", "alarm", "outage-started", "outage-ended",
-                    "outage-observed", "error"})
+                    "outage-observed", "error", "audit-copy-failed"})
 
 _CURRENT: list[EventSink] = []
 
@@ -224,6 +225,11 @@ class EventingStore(JournalStore):
             self._diffs[str(event["step"])] = event["write"]
         if kind in LOGGED:
             self.log.append(dict(event))
+
+    def audit_failed(self, problem: str) -> None:
+        """The operator hears of it at once (stderr), and the journal's log keeps it."""
+        say(f"warning: {problem}")
+        self.sink.emit("audit-copy-failed", message=problem, path=str(self.audit_dir))
 
     def load(self) -> Journal | None:
         journal = super().load()

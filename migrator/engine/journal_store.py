@@ -85,6 +85,8 @@ class JournalStore:
         self.version: int | None = None
         # the bytes of a save whose reply may have been lost (see ``save``), else None
         self.pending: bytes | None = None
+        # why the local audit copy could not be written, from its first failure on
+        self.audit_problem: str | None = None
 
     def load(self) -> Journal | None:
         # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
@@ -187,7 +189,10 @@ class JournalStore:
         return bool(stored == data and stat.version == version)
 
     def _audit(self, journal: Journal, what: str) -> None:
-        """Best effort: the journal in ZooKeeper is authoritative; the copy is for people."""
+        """The local copy, for people: the journal in ZooKeeper is authoritative, so a copy
+        that cannot be written (a read-only mount, a full disk) does not stop the run, but
+        it is said at its first failure (``audit_failed``) and remembered
+        (``audit_problem``) for the end of the run."""
         try:
             self.audit_dir.mkdir(parents=True, exist_ok=True)
             doc = journal.to_json()
@@ -198,8 +203,16 @@ class JournalStore:
                 line = {"time": iso_now_ms(), "what": what, "zkVersion": self.version,
                         "journal": doc}
                 log.write(json.dumps(line, ensure_ascii=False) + "\n")
-        except OSError:
-            pass
+        except OSError as exc:
+            if self.audit_problem is None:
+                self.audit_problem = (
+                    f"The local audit copy under {self.audit_dir} could not be written "
+                    f"({exc.strerror or exc}); the journal in ZooKeeper is complete, but the "
+                    "local copy is not (`migrator report` reads ZooKeeper's).")
+                self.audit_failed(self.audit_problem)
+
+    def audit_failed(self, problem: str) -> None:
+        """Told once, at the local copy's first failure (a hook; the base says nothing)."""
 
 
 def _encode(journal: Journal) -> bytes:

@@ -257,3 +257,6 @@ class RunReporting:
         if log_unsaved is not None and log_unsaved(runner.journal):
             # the observed outages (and the last write) into the journal, for `report`
             runner.store.save(runner.journal)
+        problem = getattr(runner.store, "audit_problem", None)
+        if problem:
+            self.console.say(f"Note: the local audit copy is incomplete. {problem}", "yellow")

@@ -422,3 +422,23 @@ def test_an_attended_json_run_asks_on_the_terminal_and_keeps_stdout_for_events(
     assert parsed[-1] == {**parsed[-1], "event": "finished", "exitStatus": 0}
     answers = [e["answer"] for e in parsed if e["event"] == "confirm"]
     assert answers == ["yes", "yes", "yes"]
+
+
+def test_an_audit_copy_that_cannot_be_written_is_said_and_recorded(
+    cli: Callable[..., CliResult], zk: Any, three_peers: V1Shard, book: str,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A local audit folder that cannot be written (here: its path runs through a file)
+    does not stop the run: a warning at the first failure, an event in the journal's log
+    (so `report` shows it), and a note at the end that the local copy is incomplete."""
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the audit folder should be")
+    monkeypatch.setenv("MIGRATOR_AUDIT_DIR", str(blocked / "audit"))
+    ran = cli("run", "--playbook", book, "--yes", "--json")
+    assert ran.status == 0, ran.err
+    assert ran.err.count("warning: The local audit copy under") == 1
+    assert "Note: the local audit copy is incomplete." in ran.err
+    events = [json.loads(line) for line in ran.out.splitlines()]
+    assert [e["event"] for e in events].count("audit-copy-failed") == 1
+    report = cli("report")
+    assert report.status == 0 and "audit copy" in report.out
