@@ -54,6 +54,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "Undo a migration from wherever it stopped (resumable)."),
     "rebuild-deposed": ("migrator.cli.rollback:rebuild_deposed",
                         "Rebuild a deposed former primary (`manatee-adm rebuild`)."),
+    "journal": ("migrator.cli.journal:journal",
+                "The run's record: restore a damaged journal from a local audit copy."),
     "report": ("migrator.cli.report:report",
                "Who ran what, when and from where: the report for the change ticket."),
 }

@@ -23,7 +23,7 @@ override_option = click.option(
          "to be typed, even with --yes).")
 
 
-def _lock_override(name: str, override: bool) -> LockOverride | None:
+def lock_override(name: str, override: bool) -> LockOverride | None:
     """None (refuse under a run's lock), or the typed confirmation ``--override-lock`` asks."""
     if not override:
         return None
@@ -64,7 +64,7 @@ def backfill(target: ShardTarget, yes: bool, override_lock: bool) -> None:
 
     with target.session() as client:
         outcome = expert.backfill(client, name, ask,
-                                  lock_override=_lock_override(name, override_lock))
+                                  lock_override=lock_override(name, override_lock))
     say(f"Backfilled: created /state and history record {outcome.history_node}.")
 
 
@@ -85,7 +85,7 @@ def freeze(target: ShardTarget, reason: str, yes: bool, override_lock: bool) -> 
 
     with target.session() as client:
         outcome = expert.freeze(client, name, reason, ask,
-                                lock_override=_lock_override(name, override_lock))
+                                lock_override=lock_override(name, override_lock))
     say(f"Frozen: {reason} (history record {outcome.history_node}).")
 
 
@@ -108,7 +108,7 @@ def unfreeze(target: ShardTarget, yes: bool, override_lock: bool) -> None:
 
     with target.session() as client:
         outcome = expert.unfreeze(client, name, ask,
-                                  _lock_override(name, override_lock))
+                                  lock_override(name, override_lock))
     say(f"Unfrozen (history record {outcome.history_node}).")
 
 
@@ -130,5 +130,5 @@ def delete_state(target: ShardTarget, yes: bool, override_lock: bool) -> None:
 
     with target.session() as client:
         expert.delete_state(client, name, ask,
-                            _lock_override(name, override_lock))
+                            lock_override(name, override_lock))
     say(f"Deleted /state of shard {name}.")

@@ -105,7 +105,9 @@ class JournalStore:
                 f"The migration journal at {self.path} cannot be read ({type(exc).__name__}: "
                 f"{exc}).",
                 "Inspect it with zkCli; the local audit copy under "
-                f"{self.audit_dir} holds the last version this machine wrote.",
+                f"{self.audit_dir} holds the last version this machine wrote, and "
+                f"`migrator journal restore --shard {self.shard} --from "
+                f"{self.audit_dir / 'journal.json'}` puts it back (after showing both).",
             ) from exc
         self.version = int(stat.version)
         return journal
@@ -114,7 +116,7 @@ class JournalStore:
         # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
         from kazoo.exceptions import NodeExistsError
 
-        data = _encode(journal)
+        data = encoded(journal)
         tried: list[bool] = []
 
         def attempt() -> None:
@@ -148,7 +150,7 @@ class JournalStore:
             self.create(journal)
             return
 
-        data, expected = _encode(journal), self.version
+        data, expected = encoded(journal), self.version
         tried: list[bool] = []
 
         def attempt() -> None:
@@ -215,7 +217,8 @@ class JournalStore:
         """Told once, at the local copy's first failure (a hook; the base says nothing)."""
 
 
-def _encode(journal: Journal) -> bytes:
+def encoded(journal: Journal) -> bytes:
+    """The journal's bytes as the store writes them (compact JSON)."""
     return json.dumps(journal.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
 
 

@@ -442,3 +442,43 @@ def test_an_audit_copy_that_cannot_be_written_is_said_and_recorded(
     assert [e["event"] for e in events].count("audit-copy-failed") == 1
     report = cli("report")
     assert report.status == 0 and "audit copy" in report.out
+
+
+def test_a_damaged_journal_is_restored_from_the_local_audit_copy(
+    cli: Callable[..., CliResult], zk: Any, zk_server: ZooKeeperServer, three_peers: V1Shard,
+    book: str, tmp_path: Path,
+) -> None:
+    """Every command refuses a journal it cannot read; `journal restore` puts back the
+    local audit copy (shown, typed-confirmed, conditional), and only over a missing or
+    damaged journal: a readable one is never rewritten."""
+    def restore(copy: Path) -> CliResult:
+        return cli("journal", "restore", "--zk", zk_server.connection_string, "--shard",
+                   SHARD, "--from", str(copy), "--yes", shard=False)
+
+    assert cli("run", "--playbook", book, "--yes").status == 0
+    audit = next((tmp_path / "audit").rglob("journal.json"))
+    path = f"/manatee-migrator/{SHARD}/journal"
+    good, _ = zk.get(path)
+    refused = restore(audit)
+    assert refused.status == 3 and "is readable" in refused.err
+    assert zk.get(path)[0] == good
+
+    zk.set(path, b'{"shard": "1.moray.test", "runs": [[[')  # a damaged journal
+    assert cli("status").status == 0  # status shows it unreadable
+    assert cli("report").status == 2
+    restored = restore(audit)
+    assert restored.status == 0, restored.err
+    assert "cannot be read" in restored.err and "steps done: backfill, unfreeze" in restored.err
+    assert json.loads(zk.get(path)[0]) == json.loads(good)
+    assert "| unfreeze | done |" in cli("report").out
+
+    other = tmp_path / "other.json"
+    doc = json.loads(audit.read_text())
+    doc["shard"] = "2.moray.test"
+    other.write_text(json.dumps(doc))
+    zk.delete(path)
+    wrong = restore(other)
+    assert wrong.status == 2 and "not 1.moray.test" in wrong.err
+    assert not zk.exists(path)
+    back = restore(audit)  # a missing one, too
+    assert back.status == 0 and zk.exists(path)
