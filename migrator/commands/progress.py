@@ -65,7 +65,9 @@ def progress_of(journal: dict[str, Any], step_ids: list[str] | None) -> Progress
     steps: dict[str, Any] = run.get("steps") or {}
     summarized = [str(i) for e in run.get("log") or () if e.get("event") == "summary"
                   for i in e.get("steps") or ()]
-    ids = list(step_ids) if step_ids else list(dict.fromkeys([*steps, *summarized]))
+    # the summaries' order is the playbook's (a run's first summary lists every step it
+    # had to do); steps recorded but never summarized (already held) come after
+    ids = list(step_ids) if step_ids else list(dict.fromkeys([*summarized, *steps]))
     for step_id in steps:
         if step_id not in ids:
             ids.append(step_id)

@@ -59,7 +59,7 @@ from migrator.engine.planner import Plan, make_plan, resolve_original
 from migrator.engine.recording import RunRecorder, base_intent, jsonable
 from migrator.engine.resuming import InFlight
 from migrator.engine.savedplan import require_fresh, require_planned_write
-from migrator.engine.summary import needs_confirmation, proceed, question_for
+from migrator.engine.summary import announce, needs_confirmation, proceed, question_for
 from migrator.errors import MigratorError, NotConfirmed, Refused, StepFailed
 from migrator.playbook.loader import LoadedPlaybook
 from migrator.stepkit.hooks import run_step_start
@@ -237,6 +237,8 @@ class Runner:
         self.peer_zones = {p.peer_id: p.zone_id for p in plan.original.peers}
         if self.options.kind == "migration":  # a rollback explains and shows its own plan
             proceed(self.console, plan, saved_plan=self.options.saved_plan is not None)
+        else:
+            announce(self.console, plan)
         self.record.ensure(plan.original, self.loaded)
         dog = self._arm_watchdog(plan)
         try:

@@ -73,6 +73,15 @@ def proceed(console: Any, plan: Plan, *, saved_plan: bool) -> None:
     console.ask(question, None, False)
 
 
+def announce(console: Any, plan: Plan) -> None:
+    """The ``summary`` event alone, for a run that shows its plan its own way and asks
+    no "proceed?" (a rollback): the journal's log keeps it, so `status` counts the run's
+    steps."""
+    sink = getattr(console, "sink", None)
+    if sink is not None:
+        sink.emit("summary", **summary_json(plan))
+
+
 def needs_confirmation(step: Step, outage: Outage | None, action: Registered) -> bool:
     """Every step that stops writes, and every action registered as always confirmed
     (a zone's reprovision), is confirmed when it comes, besides what the playbook

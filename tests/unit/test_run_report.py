@@ -212,6 +212,34 @@ def test_progress_of_a_journal_document() -> None:
     assert progress_of({"runs": []}, None) is None
 
 
+def test_a_rollback_is_counted_by_its_summary_in_playbook_order() -> None:
+    """A rollback asks no "proceed?" but logs its summary (``announce``), so `status`
+    counts all its steps, in the playbook's order, from its first step on."""
+    from types import SimpleNamespace
+
+    from migrator.commands.progress import progress_of
+    from migrator.engine.summary import announce
+
+    emitted: list[tuple[str, dict[str, Any]]] = []
+    sink = SimpleNamespace(emit=lambda event, **fields: emitted.append((event, fields)))
+    step = SimpleNamespace(id="x", status="pending", write=None, outage_detail=None)
+    plan = SimpleNamespace(shard="s", playbook="rollback-before-primary", pending=[step],
+                           outages=[], writes=[])
+    announce(SimpleNamespace(sink=sink), plan)  # type: ignore[arg-type]
+    assert emitted == [("summary", {"shard": "s", "playbook": "rollback-before-primary",
+                                    "steps": ["x"], "outages": [], "writes": []})]
+    doc = {"runs": [{"kind": "rollback", "playbook": "rollback-before-primary",
+                     "status": "running", "operator": "a@b", "started": "t",
+                     "steps": {"roll-back-async": {"status": "acting"},
+                               "record-topology": {"status": "done"}},
+                     "log": [{"event": "summary", "steps": [
+                         "record-topology", "roll-back-async", "roll-back-sync",
+                         "delete-state", "confirm-v1"]}]}]}
+    progress = progress_of(doc, None)
+    assert progress is not None
+    assert (progress.index, progress.total, progress.step) == (2, 5, "roll-back-async")
+
+
 def test_a_watchdog_alarm_never_prints_json_on_a_human_runs_stdout(
     capsys: pytest.CaptureFixture[str]
 ) -> None:
