@@ -104,6 +104,21 @@ class Verdict:
     reason: str
 
 
+def lone_primary_verdict(status: ShardStatus, primary: str) -> Verdict:
+    """Pure: is ``primary`` the shard's primary with its database answering? For a shard
+    of one peer, that is what "takes writes" means (there is no sync to wait for).
+    ``online`` false (the database did not answer) is not; v1 peers leave it out when
+    their database answers."""
+    head = status.role("primary")
+    if head is None or head.zone != primary:
+        found = head.zone if head else "no primary"
+        return Verdict(False, f"the primary is {found}, not {primary}")
+    if head.online is False:
+        return Verdict(False, f"the primary {primary}'s database does not answer")
+    return Verdict(True, f"{primary} is the primary and its database answers (one peer: "
+                         "writes need no sync)")
+
+
 def replication_verdict(status: ShardStatus, primary: str, sync: str) -> Verdict:
     """Pure: does ``primary`` stream synchronously to ``sync``, caught up?"""
     head = status.role("primary")

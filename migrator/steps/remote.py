@@ -195,9 +195,18 @@ def status_command(inventory: Any) -> str:
 @check("replication_synced", ReplicationParams)
 def replication_synced(ctx: StepContext, p: ReplicationParams, timeout: float) -> Outcome:
     """The primary streams synchronously to the expected sync, and it is caught up."""
-    remote = _remote(ctx)
     primary, sync = ctx.zone(p.primary), ctx.zone(p.sync)
     where = ctx.zone(p.on) if p.on else sync
+    return status_until(ctx, where, lambda status: replication_verdict(status, primary, sync),
+                        timeout)
+
+
+def status_until(ctx: StepContext, where: str, judge: Callable[[Any], Any],
+                 timeout: float) -> Outcome:
+    """Read ``manatee-adm status`` in zone ``where`` until ``judge`` (a verdict from the
+    parsed status) holds or ``timeout`` passes; looks again whenever the zone's log moves,
+    else every ``RECHECK`` seconds."""
+    remote = _remote(ctx)
     command = status_command(remote.inventory)
     deadline = time.monotonic() + max(timeout, 0.0)
 
@@ -207,13 +216,13 @@ def replication_synced(ctx: StepContext, p: ReplicationParams, timeout: float) -
             said = result.stderr.decode("utf-8", "replace").strip()[-300:]
             return Outcome(False, f"`{command}` failed in {where} (exit status "
                                   f"{result.status}): {said}", {})
-        verdict = replication_verdict(parse_status(result.text, ctx.shard), primary, sync)
+        verdict = judge(parse_status(result.text, ctx.shard))
         return Outcome(verdict.ok, verdict.reason, {"on": where})
 
     outcome = look()
     if outcome.ok or timeout <= 0:
         return outcome
-    follower = _try_follow(remote, sync)
+    follower = _try_follow(remote, where)
     try:
         while time.monotonic() < deadline:
             step_end = min(deadline, time.monotonic() + RECHECK)
@@ -222,7 +231,7 @@ def replication_synced(ctx: StepContext, p: ReplicationParams, timeout: float) -
                     break  # any activity in the sync's log: look again now
                 if not follower.alive:
                     follower.close()
-                    follower = _try_follow(remote, sync)
+                    follower = _try_follow(remote, where)
             else:
                 threading.Event().wait(max(0.0, step_end - time.monotonic()))
             outcome = look()

@@ -25,6 +25,7 @@ from migrator.cluster.writability import Effect, ShardModel, Timing, sitters_dis
 from migrator.errors import BadInput, MigratorError, StepFailed
 from migrator.inventory.values import UUID_RE
 from migrator.record import field
+from migrator.remote.manatee_status import lone_primary_verdict
 from migrator.remote.versions import at_least
 from migrator.stepkit.context import StepContext, original_of
 from migrator.stepkit.evidence import Evidence
@@ -37,7 +38,13 @@ from migrator.stepkit.registry import (
     check,
     original_role,
 )
-from migrator.steps.remote import ReplicationParams, _remote, _version_of, replication_synced
+from migrator.steps.remote import (
+    ReplicationParams,
+    _remote,
+    _version_of,
+    replication_synced,
+    status_until,
+)
 from migrator.steps.zk import wait_shard
 from migrator.zk import reads
 from migrator.zk.watches import wait_for, watch_election
@@ -327,12 +334,15 @@ def election_v1_check(ctx: StepContext, _p: NoParams, timeout: float) -> Outcome
 
 @check("v1_writes_flow")
 def v1_writes_flow(ctx: StepContext, _p: NoParams, timeout: float) -> Outcome:
-    """The first peer of the election streams synchronously to the second, caught up."""
+    """The first peer of the election streams synchronously to the second, caught up; a
+    lone peer is the primary with its database answering."""
     snap = reads.read_shard(ctx.zk, ctx.shard)
     zones = [str(n.data.get("zoneId")) for n in snap.topology.nodes]
-    if len(zones) < 2:
-        return Outcome(len(zones) == 1, "a single peer: it takes writes without a sync"
-                       if zones else "the election is empty: no primary")
+    if not zones:
+        return Outcome(False, "the election is empty: no primary")
+    if len(zones) == 1:  # a shard of one: writes flow once its database answers as primary
+        return status_until(ctx, zones[0],
+                            lambda status: lone_primary_verdict(status, zones[0]), timeout)
     return replication_synced(ctx, ReplicationParams(primary=zones[0], sync=zones[1]), timeout)
 
 

@@ -13,7 +13,12 @@ from hypothesis import strategies as st
 from migrator.inventory.model import JumpHost, SshDefaults, SshTarget
 from migrator.remote.endpoint import resolve
 from migrator.remote.logs import FileState, LogMark, parse_stat, plan_read
-from migrator.remote.manatee_status import StatusUnreadable, parse_status, replication_verdict
+from migrator.remote.manatee_status import (
+    StatusUnreadable,
+    lone_primary_verdict,
+    parse_status,
+    replication_verdict,
+)
 from migrator.remote.versions import at_least, reported_version
 
 pytestmark = pytest.mark.unit
@@ -47,6 +52,17 @@ def test_runbook_status_after_sync_reprovision_is_synced() -> None:
     assert status.frozen is not None
     verdict = replication_verdict(status, A, C)
     assert verdict.ok, verdict.reason
+
+
+def test_a_lone_primary_takes_writes_only_with_its_database_answering() -> None:
+    """A one-node shard's rollback ends when its only peer is the primary and its database
+    answers, not as soon as it is in the election."""
+    up = parse_status(_status(primary={**_peer(A, "10.77.77.47"), "online": None}), SHARD)
+    assert lone_primary_verdict(up, A).ok
+    down = parse_status(_status(primary={**_peer(A, "10.77.77.47"), "online": False}), SHARD)
+    assert "does not answer" in lone_primary_verdict(down, A).reason
+    assert not lone_primary_verdict(parse_status(_status(), SHARD), A).ok
+    assert "not " + B in lone_primary_verdict(up, B).reason
 
 
 def test_runbook_mixed_topology_is_not_synced_to_the_new_sync() -> None:
