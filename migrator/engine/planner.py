@@ -24,6 +24,7 @@ from migrator.cluster.original import OriginalTopology, capture, reconstruct
 from migrator.cluster.shard import MODE_BACKFILLED_FROZEN, MODE_MIGRATED, ShardSnapshot
 from migrator.cluster.state import ClusterState, compact_json
 from migrator.cluster.writability import Outage, ShardModel, Timing
+from migrator.engine import asking
 from migrator.engine.journal import Journal
 from migrator.engine.outage import StepSpec, assess
 from migrator.engine.position import StepFacts, position
@@ -116,6 +117,7 @@ class PlannedStep:
     confirm: str
     outage: bool
     implied: bool = False  # done because a later step's effect holds
+    asks: str = "none"  # the question the run asks: none, yes (y/n) or typed (asking.asks)
     outage_detail: Outage | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -133,6 +135,7 @@ class PlannedStep:
             "confirm": self.confirm,
             "outage": self.outage,
             "implied": self.implied,
+            "asks": self.asks,
             "outageDetail": None if self.outage_detail is None else self.outage_detail.to_json(),
         }
 
@@ -331,6 +334,7 @@ def make_plan(
                 outage=outage is not None,
                 outage_detail=outage,
                 implied=placed.how == "implied",
+                asks=asking.asks(step, outage, get_action(step.action.name)),
             )
         )
     risks = list(playbook.risks) + _risks(snapshot, playbook.steps, steps)

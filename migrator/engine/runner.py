@@ -43,6 +43,7 @@ from migrator.cancellation import Cancellation
 from migrator.cluster.state import iso_now_ms
 from migrator.cluster.writability import Outage
 from migrator.engine import (
+    asking,
     consistency,
     waits,
     watchdog,
@@ -59,7 +60,7 @@ from migrator.engine.planner import Plan, make_plan, resolve_original
 from migrator.engine.recording import RunRecorder, base_intent, jsonable
 from migrator.engine.resuming import InFlight
 from migrator.engine.savedplan import require_fresh, require_planned_write
-from migrator.engine.summary import announce, needs_confirmation, proceed, question_for
+from migrator.engine.summary import announce, proceed, question_for
 from migrator.errors import MigratorError, NotConfirmed, Refused, StepFailed
 from migrator.playbook.loader import LoadedPlaybook
 from migrator.stepkit.hooks import run_step_start
@@ -313,9 +314,9 @@ class Runner:
                 self.record.stamp(step.id, "started", marks=dict(ctx.marks), detail=None)
                 self._preconditions(ctx, step)
                 outage = self.outages.get(step.id)
-                if needs_confirmation(step, outage, get_action(step.action.name)):
+                if asking.needs_confirmation(step, outage, get_action(step.action.name)):
                     self._confirm(self._action_question(ctx, step), None,
-                                  step.confirm == "typed" or outage is not None)
+                                  asking.typed(step, outage))
                 self.stop.check()  # stopped while the operator was asked: do not act
             else:
                 self.console.say(f"  resuming: this step was {resumed_from} when the last run "
@@ -511,8 +512,7 @@ class Runner:
 
     def _confirm(self, question: str, shown: Any, typed: bool) -> None:
         step = self._current
-        typed = typed or (step is not None and (step.confirm == "typed"
-                                                or self.outages.get(step.id) is not None))
+        typed = typed or (step is not None and asking.typed(step, self.outages.get(step.id)))
         saved = self.options.saved_plan
         if saved is not None:
             if isinstance(shown, ProposedWrite) and step is not None:

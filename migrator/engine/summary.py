@@ -4,7 +4,7 @@ As ``terraform apply`` does: what will happen (steps to do, write outages
 expected with their causes and estimates, ZooKeeper writes), then one
 question. Declining writes nothing: no journal, no lock left behind. Each
 zone reprovision is still confirmed when its step comes (see
-``needs_confirmation``); ``--yes`` answers all of them, and a saved plan
+``migrator.engine.asking``); ``--yes`` answers all of them, and a saved plan
 (``--plan``) is itself the operator's answer.
 """
 
@@ -15,7 +15,6 @@ from typing import Any
 from migrator.cluster.writability import Outage
 from migrator.engine.planner import Plan
 from migrator.engine.render import outage_summary
-from migrator.stepkit.registry import Registered
 from migrator.stepkit.schema import Step
 
 
@@ -80,16 +79,6 @@ def announce(console: Any, plan: Plan) -> None:
     sink = getattr(console, "sink", None)
     if sink is not None:
         sink.emit("summary", **summary_json(plan))
-
-
-def needs_confirmation(step: Step, outage: Outage | None, action: Registered) -> bool:
-    """Every step that stops writes, and every action registered as always confirmed
-    (a zone's reprovision), is confirmed when it comes, besides what the playbook
-    asks; an action that shows and confirms its own computed write
-    (``confirms_itself``) asks itself."""
-    if action.confirms_itself:
-        return False
-    return step.confirm != "none" or action.always_confirmed or outage is not None
 
 
 def question_for(step: Step, described: str, outage: Outage | None) -> str:

@@ -413,3 +413,34 @@ def test_a_dead_local_holder_is_removed_not_waited_for(zk: Any, kazoo: Any) -> N
     with pytest.raises(LockHeld):
         RunLock(kazoo, SHARD, "me@here pid 1").acquire()
     other.release()
+
+
+class _AskedConsole(RunConsole):
+    """Says yes to everything, recording each step question and whether it was typed."""
+
+    def __init__(self) -> None:
+        super().__init__(assume_yes=False, shard=SHARD, stream=io.StringIO())
+        self.asked: list[tuple[str, bool]] = []
+
+    def ask(self, question: str, shown: Any, typed: bool) -> None:
+        if not question.startswith("Proceed with "):
+            self.asked.append((question, typed))
+
+
+def test_the_plan_says_which_question_each_step_asks_and_the_run_asks_it(
+    zk: Any, three_peers: V1Shard, make_runner: MakeRunner
+) -> None:
+    """One rule (``migrator.engine.asking``) for the plan's ``asks`` and the run's
+    questions: a write that shows itself asks y/n; a step whose playbook says typed asks
+    for the shard name (so does one the plan finds stops writes: the sandbox tests)."""
+    loaded = zk_only_playbook(ZK_ONLY_PLAYBOOK.replace(
+        'action: {name: unfreeze}\n    confirm: "yes"', 'action: {name: unfreeze}\n'
+        '    confirm: "typed"'))
+    plan, _ = make_runner(loaded=loaded).plan()
+    planned = {s.id: s.asks for s in plan.steps}
+    assert planned == {"backfill": "yes", "unfreeze": "typed"}
+    console = _AskedConsole()
+    make_runner(loaded=loaded, console=console,
+                options=RunOptions(assume_yes=False)).execute()
+    assert [typed for _q, typed in console.asked] == [False, True]
+    assert [planned[i] == "typed" for i in ("backfill", "unfreeze")] == [False, True]
