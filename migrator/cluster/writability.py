@@ -50,6 +50,9 @@ KIND_SYNC_LOST = "sync-lost"  # about one session timeout
 KIND_WHOLE = "whole-step"  # the step's whole length
 KIND_DOWN = "sitters-down"  # the shard is down from an earlier step until later
 KIND_PLAYBOOK = "playbook"  # the playbook says so, no rule explains it
+# the primary runs v2 and there is no /state yet: it waits for one, taking no writes,
+# from an earlier step until the step that writes /state (as long as its confirmation)
+KIND_NO_STATE = "no-state"
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,9 @@ class Outage:
             return f"the whole reprovision, about {self.seconds:g} s"
         if self.kind == KIND_DOWN:
             return f"this step's length, about {self.seconds:g} s, as part of a longer outage"
+        if self.kind == KIND_NO_STATE:
+            return ("until this step writes /state: as long as its confirmation takes, as "
+                    "part of the outage an earlier step began")
         return f"about {self.seconds:g} s"
 
     def to_json(self) -> dict[str, Any]:
@@ -166,6 +172,18 @@ def sitters_disabled(model: ShardModel, timing: Timing) -> Effect:
     return (Outage(KIND_WHOLE if model.peers() == 1 else KIND_DOWN,
                    "every sitter is disabled: the shard takes no writes until the primary "
                    "and its sync run again", timing.session_timeout), after)
+
+
+def waiting_for_state(model: ShardModel) -> Outage | None:
+    """A v2 primary with no /state takes no writes (upstream's peer waits for a cluster
+    state before it runs a database): the step that writes /state is an outage from its
+    start until its write. A one-node shard's backfill is one: its only peer was
+    reprovisioned to v2 before it."""
+    primary = model.primary
+    if model.state is None and primary is not None and primary in model.v2:
+        return Outage(KIND_NO_STATE, f"the primary {primary} runs v2 and waits for /state: "
+                      "the shard takes no writes until this step writes it", 0.0)
+    return None
 
 
 def while_down(model: ShardModel, seconds: float) -> Outage | None:

@@ -30,6 +30,7 @@ from migrator.cluster.writability import (
     Timing,
     backfilled,
     state_deleted,
+    waiting_for_state,
 )
 from migrator.errors import Refused
 from migrator.record import field
@@ -306,7 +307,7 @@ def _with_onwm(state: ClusterState, _p: Any, _now: str) -> ClusterState | None:
 
 
 def _effect_backfill(model: ShardModel, _p: Any, _zone_of: Any, _timing: Timing) -> Effect:
-    return None, backfilled(model)
+    return waiting_for_state(model), backfilled(model)
 
 
 def _effect_frozen(frozen: bool) -> Any:

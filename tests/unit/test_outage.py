@@ -88,6 +88,23 @@ def test_one_node_reprovision_is_a_whole_shard_outage_not_a_short_one() -> None:
     assert not any("short write outage" in r for r in plan.risks)
 
 
+def test_one_node_backfill_is_flagged_the_reprovisioned_peer_waits_for_state() -> None:
+    """The one-node shard's only peer comes back at v2 with no /state and takes no writes
+    until the backfill writes it: the backfill is an outage step too (it is typed); the
+    outage ends in the last step, which waits for the peer to serve as primary."""
+    plan = _plan("one-node", 1)
+    kinds = _flagged(plan)
+    assert kinds.get("backfill") == o.KIND_NO_STATE, kinds
+    backfill = next(s for s in plan.steps if s.id == "backfill")
+    assert backfill.asks == "typed" and backfill.outage_detail is not None
+    assert "waits for /state" in backfill.outage_detail.cause
+    assert "as long as its confirmation takes" in backfill.outage_detail.estimate
+    assert kinds.get("one-node-write-mode") == o.KIND_PLAYBOOK
+    # two- and three-node backfills come while a v1 primary takes writes: no outage
+    assert "backfill" not in _flagged(_plan("three-node", 3))
+    assert "backfill" not in _flagged(_plan("two-node", 2))
+
+
 def test_every_step_without_a_cause_says_no_outage_in_json() -> None:
     plan = _plan("three-node", 3)
     for step in plan.steps:
