@@ -61,11 +61,13 @@ class Timing:
 
     session_timeout: float = DEFAULT_SESSION_TIMEOUT
     reprovision: float = DEFAULT_REPROVISION
-    source: str = "assumed"  # "inventory", "sandbox" or "assumed"
+    source: str = "assumed"  # "inventory", "sandbox", "run" (learnt) or "assumed"
 
     def describe(self) -> str:
         text = (f"ZooKeeper session timeout {self.session_timeout:g} s, reprovision "
                 f"{self.reprovision:g} s")
+        if self.source == "run":
+            return f"{text} (the reprovision learnt from this run's own reprovisions)"
         if self.source == "assumed":
             return (text + " (assumed: give `estimates: {session_timeout: S, reprovision: S}` "
                     "in the inventory)")

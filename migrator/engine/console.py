@@ -74,14 +74,17 @@ class RunConsole:
             self._wait = None
 
     @contextmanager
-    def acting(self, what: str, zone: str | None) -> Iterator[None]:
-        """An action under way: on a terminal a live line with the time elapsed and the
-        last thing seen (``seen``); piped, nothing more than the ``action:`` line the
-        runner prints and what is seen."""
-        line = WaitLine(what, None, verb="acting")
+    def acting(self, what: str, zone: str | None,
+               estimate: tuple[float, str] | None = None) -> Iterator[None]:
+        """An action under way: on a terminal a live line with the time elapsed, the
+        estimate (seconds, and where it comes from) when there is one, and the last thing
+        seen (``seen``); piped, the estimate once and what is seen."""
+        line = WaitLine(what, None, verb="acting", estimate=estimate)
         self._wait = line
         try:
             if not self.is_tty:
+                if estimate is not None:
+                    self.say(f"    expected to take about {estimate[0]:g} s ({estimate[1]})")
                 yield
                 return
             with self.console.status(line, spinner="dots") as status:
@@ -134,15 +137,20 @@ class RunConsole:
 class WaitLine:
     """What a wait shows: what for, elapsed and remaining time, the last thing seen."""
 
-    def __init__(self, what: str, timeout: float | None, verb: str = "waiting for") -> None:
+    def __init__(self, what: str, timeout: float | None, verb: str = "waiting for",
+                 estimate: tuple[float, str] | None = None) -> None:
         self.what = what
         self.timeout = timeout  # None: an action, bounded by its own means
         self.verb = verb
+        self.estimate = estimate  # an action's expected seconds and their source
         self.started = time.monotonic()
         self.last: str | None = None
 
     def clock(self) -> str:
         elapsed = time.monotonic() - self.started
+        if self.timeout is None and self.estimate is not None:
+            return (f"{elapsed:.0f} s elapsed of about {self.estimate[0]:g} s "
+                    f"({self.estimate[1]})")
         if self.timeout is None:
             return f"{elapsed:.0f} s elapsed"
         return (f"{elapsed:.0f} s elapsed, {max(self.timeout - elapsed, 0.0):.0f} s left "

@@ -159,14 +159,16 @@ class EventConsole(RunConsole):
         self._awaited = True
 
     @contextmanager
-    def acting(self, what: str, zone: str | None) -> Iterator[None]:
+    def acting(self, what: str, zone: str | None,
+               estimate: tuple[float, str] | None = None) -> Iterator[None]:
         stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(what, None, stop),
-                                kwargs={"zone": zone}, name="heartbeat", daemon=True)
+                                kwargs={"zone": zone, "estimate": estimate}, name="heartbeat",
+                                daemon=True)
         if self.sink.enabled:
             beat.start()
         try:
-            with super().acting(what, zone):
+            with super().acting(what, zone, estimate):
                 yield
         finally:
             stop.set()
@@ -174,9 +176,13 @@ class EventConsole(RunConsole):
                 beat.join()
 
     def _heartbeat(self, what: str, timeout: float | None, stop: threading.Event,
-                   zone: str | None = None) -> None:
+                   zone: str | None = None, estimate: tuple[float, str] | None = None
+                   ) -> None:
         began = time.monotonic()
-        extra = {} if timeout is not None else {"phase": "action", "zone": zone}
+        extra: dict[str, Any] = {} if timeout is not None else {
+            "phase": "action", "zone": zone,
+            "estimateSeconds": None if estimate is None else estimate[0],
+            "estimateSource": None if estimate is None else estimate[1]}
         while not stop.wait(HEARTBEAT_SECONDS):
             self.sink.emit("heartbeat", what=what, timeout=timeout,
                            elapsed=round(time.monotonic() - began, 1), step=self.current_step,

@@ -48,6 +48,12 @@ def operator_identity() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
+def _seconds_or_none(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        return None
+    return float(value)
+
+
 @dataclass(frozen=True)
 class StepRecord:
     """What the journal knows of one step: status, times, operator, marks, outputs."""
@@ -63,6 +69,9 @@ class StepRecord:
     attempts: int = 0
     # what a non-idempotent action was about to do, written before it acted (see above)
     intent: dict[str, Any] | None = None
+    # how long the action itself took (not its confirmation or verification), when it ran
+    # to its end in one attempt: the run learns its reprovisions' length from these
+    action_seconds: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +85,7 @@ class StepRecord:
             "marks": self.marks,
             "attempts": self.attempts,
             "intent": self.intent,
+            "actionSeconds": self.action_seconds,
         }
 
     @staticmethod
@@ -91,6 +101,7 @@ class StepRecord:
             marks=dict(doc.get("marks") or {}),
             attempts=int(doc.get("attempts", 0)),
             intent=dict(doc["intent"]) if isinstance(doc.get("intent"), dict) else None,
+            action_seconds=_seconds_or_none(doc.get("actionSeconds")),
         )
 
 

@@ -37,6 +37,20 @@ class StepSpec:
     skip: bool = False  # done, and already part of the model it is walked over
 
 
+def learnt_reprovision(durations: Sequence[float]) -> float | None:
+    """The reprovision estimate learnt from this run's own reprovisions (the actions'
+    lengths, confirmation and verification left out): their median, or None before the
+    first. A datacenter's reprovisions take about the same time as each other, and far
+    from the round figure assumed without an inventory estimate."""
+    if not durations:
+        return None
+    ordered = sorted(durations)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return round(ordered[middle], 1)
+    return round((ordered[middle - 1] + ordered[middle]) / 2, 1)
+
+
 def assess(steps: Sequence[StepSpec], model: ShardModel, timing: Timing,
            zone_of: Callable[[str], str | None]) -> list[Outage | None]:
     """Each step's outage (None: writes go on), walking the model through the steps.

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from migrator import cancellation
 from migrator.cancellation import Cancellation
 from migrator.cluster.state import iso_now_ms
-from migrator.cluster.writability import Outage
+from migrator.cluster.writability import Outage, Timing
 from migrator.engine import (
     asking,
     consistency,
@@ -55,7 +55,7 @@ from migrator.engine.journal import (
 )
 from migrator.engine.journal_store import JournalStore
 from migrator.engine.observe import QUERIES, evaluate_done, observe, run_check
-from migrator.engine.outage import timing_of
+from migrator.engine.outage import learnt_reprovision, timing_of
 from migrator.engine.planner import Plan, make_plan, resolve_original
 from migrator.engine.recording import RunRecorder, base_intent, jsonable
 from migrator.engine.resuming import InFlight
@@ -142,6 +142,7 @@ class Runner:
         self.cluster_seconds = 0.0
         self._queries_at_start = 0.0
         self._stop_after_action = False
+        self._action_seconds: float | None = None  # the last action's length (``_act``)
         # the run's stop: set by another thread (watchdog, /state watch, hopeless wait)
         self.stop = Cancellation()
 
@@ -184,7 +185,7 @@ class Runner:
         plan = make_plan(
             snapshot, history, self.loaded, self.journal, observed, now=iso_now_ms(),
             choice=self.choice, inventory_zones=self.inventory_zones,
-            run_kind=self.options.kind, timing=timing_of(self.inventory),
+            run_kind=self.options.kind, timing=self._timing(),
             inventory=self.inventory,
         )
         if self.journal is not None:
@@ -333,15 +334,17 @@ class Runner:
                     what, zone = self._action_view(ctx, step)
                     # keys of their own: what an action journals itself (``command``,
                     # ``pid``...) is a resume's evidence that it began
-                    self.record.stamp(step.id, "acting", detail=None,
+                    self.record.stamp(step.id, "acting", detail=None, action_seconds=None,
                                       intent={**base_intent(step.action.name),
                                               "described": what, "onZone": zone})
                     outcome = self._act(ctx, step, what, zone)
+                    timed = {"action_seconds": self._action_seconds}
                 else:
                     self.console.ok(found.detail)
                     outcome = found
+                    timed = {}  # it ran (part) in an earlier run: its length is unknown
                 self.record.stamp(step.id, "verifying", outputs=jsonable(outcome.data),
-                                  detail=outcome.detail)
+                                  detail=outcome.detail, **timed)
                 self.stop.check()  # the action is done and journalled: resume verifies it
                 if self._stop_after_action:
                     self.console.say(
@@ -424,8 +427,9 @@ class Runner:
         if registered.describe is not None:
             self.console.say(f"  action: {what}")
         started = time.monotonic()
+        estimate = self._estimate(step) if registered.takes_zone_down else None
         try:
-            with self.console.acting(what, zone):
+            with self.console.acting(what, zone, estimate):
                 if registered.resume is not None:
                     with self._patient_interrupts(step):
                         outcome = registered.func(ctx, params)
@@ -433,6 +437,7 @@ class Runner:
                     outcome = registered.func(ctx, params)
         finally:
             self.cluster_seconds += time.monotonic() - started
+        self._action_seconds = round(time.monotonic() - started, 1)
         if not outcome.ok:
             self.console.fail(outcome.detail)
             raise StepFailed(
@@ -466,6 +471,36 @@ class Runner:
             yield
         finally:
             signal.signal(signal.SIGINT, previous)
+
+    def reprovision_lengths(self) -> list[float]:
+        """How long this run's finished reprovisions took (their actions alone)."""
+        run = self.journal.run(self.options.kind) if self.journal is not None else None
+        if run is None:
+            return []
+        return [record.action_seconds for step in self.loaded.playbook.steps
+                if get_action(step.action.name).takes_zone_down
+                and (record := run.step(step.id)).status == "done"
+                and record.action_seconds is not None]
+
+    def _timing(self) -> Timing:
+        """The plan's figures: the inventory's (or assumed), with the reprovision learnt
+        from this run's own reprovisions once there are some (a resume)."""
+        base = timing_of(self.inventory)
+        learnt = learnt_reprovision(self.reprovision_lengths())
+        if learnt is None:
+            return base
+        return Timing(base.session_timeout, learnt, "run")
+
+    def _estimate(self, step: Step) -> tuple[float, str]:
+        """A reprovision's expected length and where it comes from: this run's own
+        reprovisions when there were some, else the plan's timing."""
+        lengths = self.reprovision_lengths()
+        learnt = learnt_reprovision(lengths)
+        if learnt is not None:
+            return learnt, f"learnt from this run's {len(lengths)} reprovision(s)"
+        timing = timing_of(self.inventory)
+        return timing.reprovision, ("assumed" if timing.source == "assumed"
+                                    else f"from the {timing.source}")
 
     def _resume_command(self) -> str:
         verb = "rollback" if self.options.kind == "rollback" else "resume"

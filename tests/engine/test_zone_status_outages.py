@@ -91,6 +91,15 @@ def test_the_sync_reprovision_window_comes_from_the_zones_not_inferred(
                   and e["step"] == "reprovision-sync"]
     sync = config.zones[1].uuid
     assert started["zone"] == sync and started["command"].startswith(f"reprovision {sync} to ")
+    # each reprovision's live line has an estimate: the inventory's for the first, then the
+    # median of this run's own reprovisions
+    beats = {e["step"]: e for e in events if e["event"] == "heartbeat"
+             and e.get("phase") == "action"}
+    assert beats["reprovision-async"]["estimateSource"] == "from the inventory"
+    assert beats["reprovision-primary"]["estimateSource"] == (
+        "learnt from this run's 2 reprovision(s)")
+    learnt = beats["reprovision-primary"]["estimateSeconds"]
+    assert isinstance(learnt, float) and 0 < learnt < 60
 
 
 def _killed_then(config: SandboxConfig, client: Any, tmp_path: Path, step: str,

@@ -471,3 +471,19 @@ def test_the_report_gives_each_observed_outage_its_step_and_source() -> None:
     assert [(o["step"], o["seconds"], o["source"]) for o in doc["outages"]] == [
         ("reprovision-sync", 2.0, "zones"), (None, 1.0, "client")]
 
+
+def test_a_reprovision_estimate_is_learnt_from_the_runs_own_reprovisions() -> None:
+    from migrator.engine.console import WaitLine
+    from migrator.engine.journal import StepRecord
+    from migrator.engine.outage import learnt_reprovision
+
+    assert learnt_reprovision([]) is None
+    assert learnt_reprovision([24.0, 31.0, 25.0]) == 25.0
+    assert learnt_reprovision([24.0, 26.0]) == 25.0
+    record = StepRecord(status="done", action_seconds=24.5)
+    assert StepRecord.from_json(record.to_json()).action_seconds == 24.5
+    assert StepRecord.from_json({"actionSeconds": "x"}).action_seconds is None
+    line = WaitLine("reprovision z", None, verb="acting",
+                    estimate=(25.0, "learnt from this run's 2 reprovision(s)"))
+    assert "elapsed of about 25 s (learnt from this run's 2 reprovision(s))" in line.text()
+
