@@ -19,9 +19,10 @@ from migrator.inventory.values import SHARD_RE
 from migrator.record import RecordError
 from migrator.remote.probe import check_inventory
 from migrator.remote.session import RemoteSession
+from migrator.ui import preflight
 from migrator.ui.confirm import confirm
 from migrator.ui.inert import inert
-from migrator.ui.output import Cell, Output
+from migrator.ui.output import Output
 
 
 @click.group()
@@ -67,23 +68,8 @@ def check(inventory_path: Path, accept_new_host_keys: bool, as_json: bool) -> No
         out.json({"zones": [r.to_json() for r in reports],
                   "recorded_host_keys": [r.sentence() for r in recorded]})
     else:
-        out.table(
-            ["ZONE", "KIND", "NODE", "ROUTE", "REACHABLE", "HOST KEY", "VERSION", "LOG",
-             "DEBUG LOG"],
-            [
-                [
-                    r.zone, r.kind, r.node or "- (own sshd)", r.route,
-                    Cell("yes", "green") if r.reachable else Cell("NO", "red"),
-                    Cell(r.host_key, None if r.host_key in ("known", "recorded", "-")
-                         else "red"),
-                    r.version or "-", r.log or "-",
-                    "-" if r.kind != "manatee" else
-                    Cell("yes", None) if r.debug_records else
-                    Cell("unknown", None) if r.debug_records is None else Cell("no", "yellow"),
-                ]
-                for r in reports
-            ],
-        )
+        # 120 columns at most: the route, compute node and log path below the table
+        preflight.show_check(reports, out)
         for record in recorded:
             click.echo(inert(record.sentence()), err=True)
         for r in reports:
@@ -115,8 +101,9 @@ def check(inventory_path: Path, accept_new_host_keys: bool, as_json: bool) -> No
 @click.option("--out", "out_path", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="Where to write the inventory [default: <shard>.yaml next to "
               "HEADNODE.yaml].")
-@click.option("--migrate-to", default=None, metavar="IMAGE",
-              help="The image to migrate to (checked with the headnode's image command).")
+@click.option("--migrate-to", default=None, metavar="IMAGE|latest",
+              help="The image to migrate to (checked with the headnode's image command), "
+              "or `latest`: the newest active manta-manatee image IMGAPI has.")
 @click.option("--yes", is_flag=True, help="Write without asking.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the inventory, sources and warnings as JSON (stdout).")

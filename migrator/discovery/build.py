@@ -185,7 +185,8 @@ def discover(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, *, s
         with ThreadPoolExecutor(max_workers=8) as pool:
             vm_futures = {z: pool.submit(_vm, headnode, z, "zones")
                           for z, _ in peers if z not in inventory.zones}
-            image_future = (pool.submit(_image, headnode, migrate_to) if migrate_to
+            image_future = (pool.submit(_newest_image, headnode) if migrate_to == LATEST
+                            else pool.submit(_image, headnode, migrate_to) if migrate_to
                             else None)
             morays: list[str] = []
             if inventory.morays is None:
@@ -235,7 +236,21 @@ def discover(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, *, s
             note(Source("versions.roll_back_to", images[0],
                         f"headnode: `{vm_command}` (image_uuid of every peer)"))
         target = migrate_to or inventory.versions.migrate_to
-        if migrate_to and image is not None:
+        if migrate_to == LATEST and image is not None:
+            target = image.uuid
+            shown = " ".join(x for x in (image.name, image.version) if x)
+            note(Source("versions.migrate_to", image.uuid,
+                        f"--migrate-to latest: the newest {templates.image_name} image, by "
+                        f"headnode: `{templates.images}`" + (f" ({shown})" if shown else "")))
+            found.warnings.append(f"--migrate-to latest picked {image.uuid}"
+                                  + (f" ({shown})" if shown else "") + ".")
+            if image.uuid == versions["roll_back_to"]:
+                raise DiscoveryFailed(
+                    f"The newest {templates.image_name} image, {image.uuid}, is the one the "
+                    "zones run now: there is nothing newer to migrate to; nothing was "
+                    "written.", "Import the new manatee image into IMGAPI first, or name "
+                    "it with --migrate-to IMAGE.")
+        elif migrate_to and image is not None:
             shown = " ".join(x for x in (image.name, image.version) if x)
             asked = CommandTemplate(templates.image).fill(image=migrate_to)
             note(Source("versions.migrate_to", migrate_to,
@@ -269,6 +284,19 @@ def _server(headnode: Headnode, server: str) -> parse.ServerFacts:
 
     return _parsed(headnode, headnode.inventory.discovery.server, "server",
                    f"`nodes: {{{server}: {{host: ADMIN_IP}}}}`", parser, server=server)
+
+
+LATEST = "latest"
+
+
+def _newest_image(headnode: Headnode) -> parse.ImageFacts:
+    name = headnode.inventory.discovery.image_name
+
+    def parser(text: str) -> parse.ImageFacts:
+        return parse.parse_newest_image(text, name)
+
+    return _parsed(headnode, headnode.inventory.discovery.images, "images",
+                   "`versions.migrate_to` (and drop --migrate-to latest)", parser)
 
 
 def _image(headnode: Headnode, image: str) -> parse.ImageFacts:

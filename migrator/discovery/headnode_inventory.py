@@ -20,6 +20,8 @@ Format (only ``headnode`` is required)::
       server: sdc-cnapi /servers/{server}               # sysinfo "Admin IP"
       morays: manta-adm show -H -o service,shard,zonename moray
       image: sdc-imgapi /images/{image}                 # checks --migrate-to
+      images: sdc-imgapi '/images?name=manta-manatee&state=active'  # --migrate-to latest
+      image_name: manta-manatee                         # the image --migrate-to latest picks
       zones_root: /zones              # each node's zones root ({server} may appear)
       jump: true                      # reach compute nodes through the headnode
       node_port: 22                   # the compute nodes' SSH port (default: ssh.port, 22)
@@ -78,6 +80,10 @@ class Discovery(Record):
     morays: str = field(default="manta-adm show -H -o service,shard,zonename moray",
                         check=_template("shard"))
     image: str = field(default="sdc-imgapi /images/{image}", check=_template("image"))
+    # `--migrate-to latest`: the images IMGAPI has under the manatee image's name
+    images: str = field(default="sdc-imgapi '/images?name=manta-manatee&state=active'",
+                        check=_template())
+    image_name: str = field(default="manta-manatee", min_length=1)
     zones_root: str = field(default="/zones", check=_zones_root)
     jump: bool = True
     node_port: int | None = field(default=None, ge=1, le=65535)  # the nodes' sshd (22)

@@ -240,6 +240,24 @@ def parse_image(text: str, image: str) -> ImageFacts:
                       _text(found.get("version")))
 
 
+def parse_newest_image(text: str, name: str) -> ImageFacts:
+    """The newest active image called ``name`` in IMGAPI's list of images (by
+    ``published_at``, an ISO time, which sorts as text)."""
+    found = found_json(text, f"the {name} images")
+    if not isinstance(found, list):
+        raise Unparseable("a list of images that is not a JSON array")
+    candidates = [
+        entry for entry in found
+        if isinstance(entry, dict) and entry.get("name") == name
+        and entry.get("state", "active") == "active"
+        and isinstance(entry.get("published_at"), str)]
+    if not candidates:
+        raise Unparseable(f"no active {name} image with a published_at time")
+    newest = max(candidates, key=lambda entry: str(entry["published_at"]))
+    return ImageFacts(_uuid(newest.get("uuid"), "the image uuid"), name,
+                      _text(newest.get("version")))
+
+
 def peer_zones(election: list[tuple[str, bytes | None]], state: bytes | None,
                shard: str) -> list[tuple[str, str]]:
     """(zone id, where it was found) for every peer of the shard, election order first."""

@@ -46,9 +46,13 @@ def server(config: SandboxConfig, index: int) -> dict[str, Any]:
     }
 
 
+# when each image was published (IMGAPI's ``published_at``): v2 is the newer one
+PUBLISHED = {"v1": "2014-11-05T19:04:12.000Z", "v2": "2016-03-30T22:41:07.000Z"}
+
+
 def image(version: str) -> dict[str, Any]:
     return {"uuid": IMAGES[version], "name": IMAGE_NAME, "version": RELEASES[version],
-            "state": "active", "os": "smartos"}
+            "state": "active", "os": "smartos", "published_at": PUBLISHED[version]}
 
 
 def write_records(config: SandboxConfig) -> None:
@@ -72,6 +76,7 @@ def write_records(config: SandboxConfig) -> None:
     put(records / "servers.json", servers)
     for version in VERSIONS:
         put(records / "images" / f"{IMAGES[version]}.json", image(version))
+    put(records / "images.json", [image(version) for version in VERSIONS])
     host, port = config.zk_connection.split(":")
     put(records / "applications.json", [{
         "uuid": "8a0c7a4e-4d8f-4b34-9d3b-5f0a6a3e0001", "name": "manta",
@@ -141,5 +146,6 @@ API_CASES = {
     "sdc-cnapi": ('    /servers) file=$records/servers.json ;;\n'
                   '    /servers/*) file=$records/servers/$id.json ;;'),
     "sdc-sapi": '    /applications) file=$records/applications.json ;;',
-    "sdc-imgapi": '    /images/*) file=$records/images/$id.json ;;',
+    "sdc-imgapi": ('    /images) file=$records/images.json ;;\n'
+                   '    /images/*) file=$records/images/$id.json ;;'),
 }

@@ -206,6 +206,20 @@ def test_headnode_host_key_is_verified(shared_sandbox: SandboxConfig, tmp_path: 
     assert not out.exists()
 
 
+def test_migrate_to_latest_picks_the_newest_manatee_image_and_says_which(
+    shared_sandbox: SandboxConfig, tmp_path: Path
+) -> None:
+    config = shared_sandbox
+    out = tmp_path / "latest.yaml"
+    found = _discover(config, out, "--migrate-to", "latest", "--yes", "--json")
+    assert found.returncode == 0, found.stderr
+    report = json.loads(found.stdout)
+    assert report["inventory"]["versions"]["migrate_to"] == IMAGES["v2"]
+    source = next(s for s in report["sources"] if s["field"] == "versions.migrate_to")
+    assert "newest manta-manatee image" in source["source"]
+    assert any(f"--migrate-to latest picked {IMAGES['v2']}" in w for w in report["warnings"])
+
+
 def test_discovery_failures_name_the_command_and_write_nothing(
     shared_sandbox: SandboxConfig, tmp_path: Path
 ) -> None:

@@ -174,3 +174,23 @@ def test_document_assembly_from_facts(tmp_path: object) -> None:
     fields = {n.field: n.source for n in notes}
     assert fields[f"zones.{hand}.node"] == "hn.yaml"
     assert "sdc-cnapi /servers/" + SERVER in fields[f"nodes.{SERVER}.host"]
+
+
+def test_the_newest_active_image_of_the_name_is_picked() -> None:
+    images = [
+        {"uuid": IMAGE, "name": "manta-manatee", "version": "a", "state": "active",
+         "published_at": "2016-01-01T00:00:00.000Z"},
+        {"uuid": SERVER, "name": "manta-manatee", "version": "b", "state": "active",
+         "published_at": "2017-01-01T00:00:00.000Z"},
+        {"uuid": ZONE, "name": "manta-manatee", "version": "c", "state": "disabled",
+         "published_at": "2018-01-01T00:00:00.000Z"},
+        {"uuid": ZONE, "name": "manta-moray", "version": "d", "state": "active",
+         "published_at": "2019-01-01T00:00:00.000Z"},
+    ]
+    newest = parse.parse_newest_image(http(200, images), "manta-manatee")
+    assert (newest.uuid, newest.version) == (SERVER, "b")
+    for bad in ([], {"uuid": IMAGE}, [{"name": "manta-manatee", "uuid": "x",
+                                       "published_at": "2016"}]):
+        with pytest.raises(Unparseable):
+            parse.parse_newest_image(json.dumps(bad), "manta-manatee")
+
