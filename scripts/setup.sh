@@ -44,7 +44,24 @@ rm -f "$log"
 # for an installed package, so every command starts from bytecode even where
 # PYTHONDONTWRITEBYTECODE keeps Python from caching it.
 .venv/bin/python -m compileall -q migrator >/dev/null
-# The man pages (man/man1, generated from the commands' own help), where `man migrator`
-# finds them.
-install -d /usr/local/share/man/man1
-install -m 0644 man/man1/*.1 /usr/local/share/man/man1/
+# The man pages (man/man1, generated from the commands' own help) under
+# /usr/local/share/man, which is on man-db's default search path on Debian
+# (/etc/manpath.config): `man migrator` and `man migrator-run` then work in any shell,
+# with no MANPATH and whether or not .venv/bin is on PATH. They are copies: rerun this
+# after `python scripts/manpages.py`. The page of a command removed since is taken
+# away, and man-db's index is updated for `whatis` and `apropos`.
+mandir=/usr/local/share/man/man1
+install -d "$mandir"
+for page in "$mandir"/migrator.1 "$mandir"/migrator-*.1; do
+    if [ -e "$page" ] && [ ! -e "man/man1/${page##*/}" ]; then
+        rm -f "$page"
+    fi
+done
+install -m 0644 man/man1/*.1 "$mandir"/
+if command -v mandb >/dev/null 2>&1; then
+    mandb -q /usr/local/share/man >/dev/null 2>&1 || true
+fi
+if ! man -w migrator >/dev/null 2>&1; then
+    echo "setup: man does not find migrator(1); read the pages with" \
+        "man -l man/man1/migrator.1" >&2
+fi
