@@ -153,11 +153,17 @@ def _seconds(start: str | None, end: str | None) -> float | None:
     return round((parse_iso(end) - parse_iso(start)).total_seconds(), 3)
 
 
+def _own_seconds(record: Any) -> float | None:
+    """A step's own length: start to finish, the operator's answering time left out."""
+    whole = _seconds(record.started, record.finished)
+    return None if whole is None else round(max(whole - record.answered_seconds, 0.0), 3)
+
+
 def _run_doc(run: RunRecord) -> dict[str, Any]:
     steps = [
         {"name": step_id, "step": step_id, "status": r.status, "started": r.started,
-         "finished": r.finished,
-         "seconds": _seconds(r.started, r.finished), "operator": r.operator,
+         "finished": r.finished, "seconds": _own_seconds(r),
+         "answeredSeconds": r.answered_seconds, "operator": r.operator,
          "doneBy": r.done_by, "detail": r.detail, "attempts": r.attempts}
         for step_id, r in run.steps.items()
     ]

@@ -72,6 +72,9 @@ class StepRecord:
     # how long the action itself took (not its confirmation or verification), when it ran
     # to its end in one attempt: the run learns its reprovisions' length from these
     action_seconds: float | None = None
+    # how long the operator took to answer this step's questions: a step's length is
+    # reported without it (``migrator.engine.runreport``), and it is shown apart
+    answered_seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -86,6 +89,7 @@ class StepRecord:
             "attempts": self.attempts,
             "intent": self.intent,
             "actionSeconds": self.action_seconds,
+            "answeredSeconds": self.answered_seconds,
         }
 
     @staticmethod
@@ -102,6 +106,7 @@ class StepRecord:
             attempts=int(doc.get("attempts", 0)),
             intent=dict(doc["intent"]) if isinstance(doc.get("intent"), dict) else None,
             action_seconds=_seconds_or_none(doc.get("actionSeconds")),
+            answered_seconds=_seconds_or_none(doc.get("answeredSeconds")) or 0.0,
         )
 
 

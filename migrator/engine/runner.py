@@ -558,7 +558,14 @@ class Runner:
             if answered is not None:
                 answered(question, typed, f"yes (saved plan {saved.path})", shown)
             return
-        self.console.ask(question, shown, typed)
+        asked = time.monotonic()
+        try:
+            self.console.ask(question, shown, typed)
+        finally:
+            if step is not None:  # the operator's time, kept apart from the step's own
+                took = round(time.monotonic() - asked, 1)
+                before = self.record.step(step.id).answered_seconds
+                self.record.amend(step.id, answered_seconds=round(before + took, 1))
 
 
 def _unnamed(original: Any) -> Any:

@@ -102,12 +102,14 @@ class StepTime:
     status: str
     started: str | None
     finished: str | None
-    seconds: float | None
+    seconds: float | None  # the step's own length: the operator's answers left out
     done_by: str | None
+    answered: float = 0.0  # seconds the operator took to answer its questions
 
     def to_json(self) -> dict[str, Any]:
         return {"step": self.id, "status": self.status, "started": self.started,
-                "finished": self.finished, "seconds": self.seconds, "doneBy": self.done_by}
+                "finished": self.finished, "seconds": self.seconds, "doneBy": self.done_by,
+                "answeredSeconds": self.answered}
 
 
 def step_times(run: RunRecord, order: list[str]) -> list[StepTime]:
@@ -117,23 +119,29 @@ def step_times(run: RunRecord, order: list[str]) -> list[StepTime]:
         record = run.step(step_id)
         seconds = None
         if record.started and record.finished:
-            seconds = round((parse_iso(record.finished) - parse_iso(record.started))
-                            .total_seconds(), 3)
+            whole = (parse_iso(record.finished) - parse_iso(record.started)).total_seconds()
+            seconds = round(max(whole - record.answered_seconds, 0.0), 3)
         out.append(StepTime(step_id, record.status, record.started, record.finished, seconds,
-                            record.done_by))
+                            record.done_by, record.answered_seconds))
     return out
 
 
 def table_lines(times: list[StepTime], windows: list[Window] | None,
                 source: str) -> list[str]:
     width = max([len(t.id) for t in times] + [4])
-    lines = [f"{'STEP':<{width}}  {'STATUS':<10}  {'STARTED':<24}  {'SECONDS':>8}"]
+    lines = [f"{'STEP':<{width}}  {'STATUS':<10}  {'STARTED':<24}  {'SECONDS':>8}  "
+             f"{'ANSWERING':>9}"]
     for t in times:
         seconds = "-" if t.seconds is None else f"{t.seconds:.1f}"
+        answered = f"{t.answered:.1f}" if t.answered else "-"
         status = t.status if t.done_by != "already-held" else "held"
-        lines.append(f"{t.id:<{width}}  {status:<10}  {t.started or '-':<24}  {seconds:>8}")
+        lines.append(f"{t.id:<{width}}  {status:<10}  {t.started or '-':<24}  {seconds:>8}  "
+                     f"{answered:>9}")
     total = sum(t.seconds or 0.0 for t in times)
-    lines.append(f"{'total':<{width}}  {'':<10}  {'':<24}  {total:>8.1f}")
+    answering = sum(t.answered for t in times)
+    lines.append(f"{'total':<{width}}  {'':<10}  {'':<24}  {total:>8.1f}  {answering:>9.1f}")
+    lines.append("SECONDS is each step's own length; ANSWERING, the time its questions "
+                 "waited for you.")
     if windows is None:
         lines.append(f"Write outages observed ({source}): not observed.")
     elif not windows:

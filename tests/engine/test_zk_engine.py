@@ -20,7 +20,9 @@ from migrator.engine.journal import Journal, new_journal
 from migrator.engine.journal_store import JournalStore, capture_shard, cluster_key
 from migrator.engine.lock import LockHeld, RunLock, break_lock, holders
 from migrator.engine.observe import run_check
+from migrator.engine.outagewatch import parse_iso
 from migrator.engine.runner import RunOptions
+from migrator.engine.runreport import step_times
 from migrator.engine.savedplan import StalePlan, load_plan, save_plan
 from migrator.errors import NotConfirmed, Refused, StateConflict, StepFailed
 from migrator.stepkit.schema import CheckRef
@@ -425,6 +427,7 @@ class _AskedConsole(RunConsole):
     def ask(self, question: str, shown: Any, typed: bool) -> None:
         if not question.startswith("Proceed with "):
             self.asked.append((question, typed))
+            time.sleep(0.3)  # the operator reads before answering
 
 
 def test_the_plan_says_which_question_each_step_asks_and_the_run_asks_it(
@@ -444,3 +447,13 @@ def test_the_plan_says_which_question_each_step_asks_and_the_run_asks_it(
                 options=RunOptions(assume_yes=False)).execute()
     assert [typed for _q, typed in console.asked] == [False, True]
     assert [planned[i] == "typed" for i in ("backfill", "unfreeze")] == [False, True]
+    # the operator's time is kept apart from each step's own length
+    run = _journal(zk).run("migration")
+    assert run is not None
+    for step_id in ("backfill", "unfreeze"):
+        record = run.step(step_id)
+        assert record.answered_seconds >= 0.3
+        assert record.started is not None and record.finished is not None
+        whole = (parse_iso(record.finished) - parse_iso(record.started)).total_seconds()
+        (own,) = [t.seconds for t in step_times(run, [step_id])]
+        assert own is not None and abs(own - (whole - record.answered_seconds)) < 0.01

@@ -152,13 +152,15 @@ def test_heartbeats_during_an_action_name_it_and_its_zone(
 def test_step_times_and_table() -> None:
     run = RunRecord("migration", "three-node", "sha256:x", "2026-11-26T05:00:00.000Z", "op",
                     steps={"a": StepRecord("done", "2026-11-26T05:00:00.000Z",
-                                           "2026-11-26T05:00:02.500Z", done_by="verified"),
+                                           "2026-11-26T05:00:09.500Z", done_by="verified",
+                                           answered_seconds=7.0),
                            "b": StepRecord("acting", "2026-11-26T05:00:03.000Z")})
     times = step_times(run, ["a", "b", "c"])
     assert [t.seconds for t in times] == [2.5, None, None]
     lines = table_lines(times, [], "ZooKeeper")
-    assert lines[0].split() == ["STEP", "STATUS", "STARTED", "SECONDS"]
-    assert "2.5" in lines[1] and lines[-1] == "Write outages observed (ZooKeeper): none."
+    assert lines[0].split() == ["STEP", "STATUS", "STARTED", "SECONDS", "ANSWERING"]
+    assert lines[1].split()[-2:] == ["2.5", "7.0"]  # the step's own time, the operator's
+    assert lines[-1] == "Write outages observed (ZooKeeper): none."
     assert "not observed" in table_lines(times, None, "ZooKeeper")[-1]
 
 
