@@ -62,10 +62,13 @@ class Timing:
     session_timeout: float = DEFAULT_SESSION_TIMEOUT
     reprovision: float = DEFAULT_REPROVISION
     source: str = "assumed"  # "inventory", "sandbox", "run" (learnt) or "assumed"
+    # where the session timeout came from when not from ``source`` (the sitters' config)
+    session_source: str | None = None
 
     def describe(self) -> str:
-        text = (f"ZooKeeper session timeout {self.session_timeout:g} s, reprovision "
-                f"{self.reprovision:g} s")
+        text = (f"ZooKeeper session timeout {self.session_timeout:g} s"
+                + (f" ({self.session_source})" if self.session_source else "")
+                + f", reprovision {self.reprovision:g} s")
         if self.source == "run":
             return f"{text} (the reprovision learnt from this run's own reprovisions)"
         if self.source == "assumed":

@@ -38,7 +38,7 @@ from migrator.engine.lock import (
     read_holders,
 )
 from migrator.engine.loglevel_notes import debug_dependencies, debug_notes, sample_debug
-from migrator.engine.outage import timing_of
+from migrator.engine.outage import sitters_session_timeout, timing_of
 from migrator.engine.planner import Plan, make_plan, resolve_original
 from migrator.engine.runner import Runner, RunOptions, RunResult
 from migrator.engine.runreport import RunReporting
@@ -292,6 +292,9 @@ def pass_preflight(target: EngineTarget, runner: Runner, remote: Any, verb: str,
     broken after asking. Returns the verdict."""
 
     facts = gather_preflight(target, runner, remote, read)
+    # the run's estimates use the session timeout the sitters are configured with
+    runner.sitters_session_timeout = sitters_session_timeout(
+        [report.session_timeout for report in facts.zones])
     verdict = gate.decide(facts)
     preflight_table.show(verdict)
     if not verdict.ok and break_lock and gate.decide(replace(facts, holders=[])).ok:

@@ -37,6 +37,14 @@ class StepSpec:
     skip: bool = False  # done, and already part of the model it is walked over
 
 
+def sitters_session_timeout(reported: Sequence[float | None]) -> float | None:
+    """The sitters' ZooKeeper session timeout as their configs give it (the pre-flight
+    reads them): the longest, since the slowest session to expire bounds how long a
+    departed peer keeps its place; None when no zone's config could be read."""
+    found = [value for value in reported if value is not None and value > 0]
+    return max(found) if found else None
+
+
 def learnt_reprovision(durations: Sequence[float]) -> float | None:
     """The reprovision estimate learnt from this run's own reprovisions (the actions'
     lengths, confirmation and verification left out): their median, or None before the

@@ -30,7 +30,7 @@ from migrator.engine.outage import StepSpec, assess
 from migrator.engine.position import StepFacts, position
 from migrator.errors import BadInput, UnexpectedTopology
 from migrator.playbook.loader import LoadedPlaybook
-from migrator.stepkit.registry import Outcome, get_action
+from migrator.stepkit.registry import Outcome, get_action, get_check
 from migrator.stepkit.schema import CheckRef, Step
 from migrator.stepkit.writes import ProposedWrite
 from migrator.steps import shard_rules as rules
@@ -119,6 +119,11 @@ class PlannedStep:
     implied: bool = False  # done because a later step's effect holds
     asks: str = "none"  # the question the run asks: none, yes (y/n) or typed (asking.asks)
     outage_detail: Outage | None = None
+    # the same checks and action in words, for people (``describe_ref``); not in the
+    # JSON, which keeps the machine form above (empty: people see the machine form)
+    preconditions_words: list[str] = field(default_factory=list)
+    action_words: str = ""
+    verify_words: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -196,7 +201,8 @@ class Plan:
             "outages": {
                 "timing": {"sessionTimeout": self.timing.session_timeout,
                            "reprovision": self.timing.reprovision,
-                           "source": self.timing.source},
+                           "source": self.timing.source,
+                           "sessionSource": self.timing.session_source},
                 "steps": [s.id for s in self.outages],
                 "totalEstimateSeconds": sum(s.outage_detail.seconds for s in self.outages
                                             if s.outage_detail is not None),
@@ -248,9 +254,87 @@ def check_inventory(original: OriginalTopology, snapshot: ShardSnapshot,
 
 
 def render_ref(ref: CheckRef | Any) -> str:
+    """The machine form of a check or action, ``name(key=value, ...)``: what ``plan --json``
+    and a saved plan carry (a saved plan binds its steps' actions by it), so it does not
+    change. People are shown ``describe_ref``."""
     params = ", ".join(f"{k}={v}" for k, v in (ref.params or {}).items())
     name = ref.check if isinstance(ref, CheckRef) else ref.name
     return f"{name}({params})" if params else name
+
+
+# Parameters whose value is free text, always shown in double quotes.
+_QUOTED = frozenset({"msg", "msg_prefix", "contains", "question", "command"})
+# How a parameter is introduced: a zone by its role alone, a record's fields with
+# "with", a list the summary already names ("in this order", "the listed events") bare;
+# any other parameter by its name, underscores as spaces.
+_LABELS = {"zone": "", "zones": "", "order": "", "events": "", "msg": "message",
+           "msg_prefix": "message starting", "fields": "with", "argv": "command"}
+
+
+def describe_ref(ref: CheckRef | Any) -> str:
+    """A check or action in words, for ``migrator plan``'s human text (issue 20 §7).
+
+    Decisions:
+
+    * A check the playbook explains (its ``why``) is shown as that sentence: the one
+      the run shows while it waits for it.
+    * Otherwise it is the registered summary (the first paragraph of the check's or
+      action's docstring, which the run shows too), its first letter lower-cased and its
+      full stop dropped, then its parameters in words after a colon: a zone by its
+      original role ("the original async"), ``morays`` as "the Morays", messages and
+      other free text in double quotes, lists joined with commas, a record's fields as
+      "with role async, upstream.zoneId the original primary", booleans as yes/no;
+      parameters separated by semicolons. Never ``key=value``, never a Python repr:
+      ``plan --json`` and saved plans keep the machine form (``render_ref``).
+    * The check's name is not shown: its words say what it waits for, and the JSON
+      names it.
+    """
+    why = getattr(ref, "why", None)
+    if why:
+        return " ".join(str(why).split())
+    if isinstance(ref, CheckRef):
+        name, registered = ref.check, get_check(ref.check)
+    else:
+        name, registered = ref.name, get_action(ref.name)
+    summary = _lower_first(registered.summary.rstrip(" .") or name.replace("_", " "))
+    words = "; ".join(_param_words(k, v) for k, v in (ref.params or {}).items())
+    return f"{summary}: {words}" if words else summary
+
+
+def _lower_first(text: str) -> str:
+    """``text`` with its first letter lower-cased, unless it starts an acronym."""
+    if len(text) > 1 and text[0].isupper() and not text[1].isupper():
+        return text[0].lower() + text[1:]
+    return text
+
+
+def _param_words(name: str, value: Any) -> str:
+    label = _LABELS.get(name, name.replace("_", " "))
+    if isinstance(value, bool):
+        return f"{label or name}: {'yes' if value else 'no'}"
+    shown = _value_words(value, quoted=name in _QUOTED)
+    return f"{label} {shown}" if label else shown
+
+
+def _value_words(value: Any, *, quoted: bool = False) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "none"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {_value_words(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_value_words(v, quoted=quoted) for v in value)
+    text = str(value)
+    if text == "morays":
+        return "the Morays"
+    if text.startswith("original_"):
+        return "the original " + text.removeprefix("original_").replace("_", " ")
+    if quoted or not text or any(c.isspace() for c in text):
+        return json.dumps(text, ensure_ascii=False)
+    return text
 
 
 def make_plan(
@@ -334,6 +418,9 @@ def make_plan(
                 outage=outage is not None,
                 outage_detail=outage,
                 implied=placed.how == "implied",
+                preconditions_words=[describe_ref(r) for r in step.preconditions],
+                action_words=describe_ref(step.action),
+                verify_words=[describe_ref(r) for r in step.verify],
                 asks=asking.asks(step, outage, get_action(step.action.name)),
             )
         )

@@ -314,7 +314,7 @@ def gather(client: Any, shard: str, root: str, remote: Any, inventory: Any, load
             dies = refused_by_state(snapshot.state)
             timeout = getattr(client, "_session_timeout", 0) / 1000.0
             detail = (f"answers; shard {shard} has {len(snapshot.topology.nodes)} peer(s) in "
-                      f"the election (session timeout {timeout:g} s)")
+                      f"the election (this tool's session timeout {timeout:g} s)")
         except MigratorError as exc:
             problem = exc.message
         except Exception as exc:  # a ZooKeeper fault: it is what the gate reports

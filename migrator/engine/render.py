@@ -1,9 +1,16 @@
-"""Rendering a plan for people (rich on a terminal, plain text piped) or as JSON."""
+"""Rendering a plan for people (rich on a terminal, plain text piped) or as JSON.
+
+People see each check and action in words (``migrator.engine.planner.describe_ref``:
+the playbook's ``why``, else the registered summary with its parameters in words), the
+checks one a line, aligned after ``preconditions:`` and ``verify:``. ``--json`` keeps
+the machine form (``name(key=value)``) unchanged: programs and saved plans rely on it.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from migrator.engine.planner import Plan
@@ -40,12 +47,11 @@ def plan_lines(plan: Plan) -> list[tuple[str, str | None]]:
         if step.zones:
             add(("   zones: " + ", ".join(f"{r.removeprefix('original_')}={z}"
                                           for r, z in step.zones.items()), None))
-        if step.preconditions:
-            add(("   preconditions: " + "; ".join(step.preconditions), None))
+        _checks(add, "preconditions", step.preconditions_words or step.preconditions)
         confirm = {"none": "", "yes": " (asks y/n)",
                    "typed": " (type the shard name)"}[step.confirm]
-        add((f"   action: {step.action}{confirm}" + (" -- WRITE OUTAGE" if step.outage
-                                                    else ""), None))
+        add((f"   action: {step.action_words or step.action}{confirm}"
+             + (" -- WRITE OUTAGE" if step.outage else ""), None))
         if step.outage_detail is not None:
             add((f"   write outage: {step.outage_detail.cause}; expected: "
                  f"{step.outage_detail.estimate}", "bold red"))
@@ -58,7 +64,7 @@ def plan_lines(plan: Plan) -> list[tuple[str, str | None]]:
                 add(("     " + line, style))
             if step.write.note:
                 add((f"     ({step.write.note})", None))
-        add(("   verify: " + "; ".join(step.verify), None))
+        _checks(add, "verify", step.verify_words or step.verify)
     add(("", None))
     if plan.complete:
         add(("Every step is done: nothing to do.", "bold green"))
@@ -70,6 +76,16 @@ def plan_lines(plan: Plan) -> list[tuple[str, str | None]]:
         for risk in plan.risks:
             add(("  - " + " ".join(risk.split()), None))
     return out
+
+
+def _checks(add: Callable[[tuple[str, str | None]], None], label: str,
+            checks: list[str]) -> None:
+    """A step's preconditions or verifications, one a line, aligned after their label:
+    each is a sentence (``migrator.engine.planner.describe_ref``), too long to share a
+    line with another (and a bullet would read as a line of the write's diff)."""
+    head = f"   {label}: "
+    for index, check in enumerate(checks):
+        add(((head if index == 0 else " " * len(head)) + check, None))
 
 
 def outage_summary(plan: Plan) -> str:

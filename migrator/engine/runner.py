@@ -143,6 +143,8 @@ class Runner:
         self._queries_at_start = 0.0
         self._stop_after_action = False
         self._action_seconds: float | None = None  # the last action's length (``_act``)
+        # the sitters' session timeout as the pre-flight read it from their configs
+        self.sitters_session_timeout: float | None = None
         # the run's stop: set by another thread (watchdog, /state watch, hopeless wait)
         self.stop = Cancellation()
 
@@ -487,9 +489,12 @@ class Runner:
         from this run's own reprovisions once there are some (a resume)."""
         base = timing_of(self.inventory)
         learnt = learnt_reprovision(self.reprovision_lengths())
-        if learnt is None:
-            return base
-        return Timing(base.session_timeout, learnt, "run")
+        if learnt is not None:
+            base = Timing(base.session_timeout, learnt, "run")
+        if self.sitters_session_timeout is not None:
+            base = replace(base, session_timeout=self.sitters_session_timeout,
+                           session_source="from the sitters' config")
+        return base
 
     def _estimate(self, step: Step) -> tuple[float, str]:
         """A reprovision's expected length and where it comes from: this run's own

@@ -193,6 +193,12 @@ class Commands(Record):
                                   before=_sitter_log_shorthand)
     manatee_version: str = field(default="cat /opt/smartdc/manatee/package.json",
                                  check=_zone_command)
+    # prints the sitter's config (JSON): its ZooKeeper session timeout (zkCfg.opts.
+    # sessionTimeout, ms) is the one the run's outage estimates use. The path is
+    # upstream manatee-adm's default (and its MANATEE_SITTER_CONFIG variable).
+    sitter_config: str = field(
+        default='cat "${MANATEE_SITTER_CONFIG:-/opt/smartdc/manatee/etc/sitter.cfg}"',
+        check=_zone_command)
     moray_version: str = field(default="cat /opt/smartdc/moray/package.json",
                                check=_zone_command)
     # the zone's image UUID: how a rollback to `versions.roll_back_to` given as an image

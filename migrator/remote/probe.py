@@ -25,6 +25,7 @@ from migrator.remote.loglevels import SAMPLE_BYTES, judge_end
 from migrator.remote.session import RemoteSession
 from migrator.remote.versions import reported_version
 from migrator.remote.zlogin import zone_root
+from migrator.strictjson import loads
 
 
 @dataclass
@@ -41,6 +42,8 @@ class ZoneReport:
     # the sitter log holds DEBUG records (None: cannot tell); see remote/loglevels.py
     debug_records: bool | None = None
     sitter: str | None = None  # the sitter service's state (`online` when running)
+    # the sitter's ZooKeeper session timeout from its config, seconds (None: not read)
+    session_timeout: float | None = None
     missing: list[str] = field(default_factory=list)  # commands not found in the zone
     problems: list[str] = field(default_factory=list)
 
@@ -78,6 +81,27 @@ def _version(session: RemoteSession, zone: str, report: ZoneReport) -> list[str]
     said = result.stderr.decode("utf-8", "replace").strip()[-200:]
     return [f"`{result.command}` gave no version (exit status "
             f"{result.status}{': ' + said if said else ''})"]
+
+
+def _sitter_config(session: RemoteSession, zone: str, report: ZoneReport) -> list[str]:
+    """The sitter's ZooKeeper session timeout, from its config (never a problem: the
+    estimates fall back on the inventory's when it cannot be read)."""
+    result = session.run_template(zone, "sitter_config")
+    report.session_timeout = session_timeout_of(result.text) if result.ok else None
+    return []
+
+
+def session_timeout_of(text: str) -> float | None:
+    """``zkCfg.opts.sessionTimeout`` (milliseconds) of a sitter config, in seconds."""
+    try:
+        doc = loads(text, max_bytes=1024 * 1024)
+    except ValueError:
+        return None
+    opts = ((doc.get("zkCfg") or {}).get("opts") or {}) if isinstance(doc, dict) else {}
+    value = opts.get("sessionTimeout") if isinstance(opts, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 3.6e6:
+        return None
+    return round(value / 1000.0, 3)
 
 
 LOG_MISSING_PROBLEM = "its sitter log "
@@ -185,7 +209,7 @@ def _probe(session: RemoteSession, zone: str, kind: str, commands: tuple[str, ..
     report.host_key = "recorded" if recorded else "known"
     parts: list[Part] = [_version]
     if kind == "manatee":
-        parts.append(_log)
+        parts.extend((_log, _sitter_config))
         if sitter or commands:
             parts.append(lambda s, z, r: _service(s, z, r, sitter, commands))
     # the looks are independent: each on its own channel of the zone's one transport,

@@ -56,6 +56,7 @@ def inventory_document(config: SandboxConfig) -> dict[str, Any]:
         "commands": {
             "sitter_log": {"command": "sitter-ctl log"},
             "manatee_version": f"cat {shlex.quote(str(directory / 'zones'))}/{{zone}}/package.json",
+            "sitter_config": f"cat {shlex.quote(str(directory / 'zones'))}/{{zone}}/sitter.cfg",
             "manatee_adm": "manatee-adm",
             "sitter_disable": "sitter-ctl disable",
             "sitter_enable": "sitter-ctl enable",
@@ -72,6 +73,7 @@ def _zone_commands(config: SandboxConfig) -> dict[str, Any]:
     return {
         "sitter_log": {"command": "sitter-ctl log"},
         "manatee_version": f"cat {zones}/{{zone}}/package.json",
+        "sitter_config": f"cat {zones}/{{zone}}/sitter.cfg",
         "manatee_adm": "manatee-adm",
         "sitter_disable": "sitter-ctl disable",
         "sitter_enable": "sitter-ctl enable",

@@ -71,6 +71,7 @@ def prepare_zone(config: SandboxConfig, zone: ZoneConfig) -> None:
         path.write_text(prelude + body)
         path.chmod(0o755)
     (zone_dir / "sitter.log").touch()
+    write_sitter_config(config, zone)
 
     write_zone_env(zone_dir, zone_env(config, zone))  # what the nodes' zlogin sets
 
@@ -81,6 +82,16 @@ def write_version(config: SandboxConfig, zone: ZoneConfig) -> None:
     (zone_dir / "version").write_text(zone.version + "\n")
     package = {"name": "manatee", "version": RELEASES[zone.version]}
     (zone_dir / "package.json").write_text(json.dumps(package, indent=2) + "\n")
+
+
+def write_sitter_config(config: SandboxConfig, zone: ZoneConfig) -> None:
+    """``sitter.cfg`` as Triton's sitters have it (``/opt/smartdc/manatee/etc/sitter.cfg``,
+    the parts operators read): the ZooKeeper session timeout its sitter uses, in ms."""
+    document = {"shardPath": f"/manatee/{config.shard}", "postgresPort": zone.pg_port,
+                "zoneId": zone.uuid, "ip": zone.ip,
+                "zkCfg": {"connStr": config.zk_connection,
+                          "opts": {"sessionTimeout": int(config.session_timeout * 1000)}}}
+    (config.zone_dir(zone) / "sitter.cfg").write_text(json.dumps(document, indent=2) + "\n")
 
 
 def zone_env(config: SandboxConfig, zone: ZoneConfig) -> dict[str, str]:

@@ -155,7 +155,10 @@ _ACTIONS: dict[str, Registered] = {}
 
 
 def _summary(func: Callable[..., Any]) -> str:
-    return (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else ""
+    """The docstring's first paragraph on one line: the sentence ``migrator plan`` and the
+    run show for a check without a ``why`` (a first line alone may stop mid-sentence)."""
+    paragraph = (func.__doc__ or "").strip().split("\n\n")[0]
+    return " ".join(paragraph.split())
 
 
 def check(name: str, params: type[Record] = NoParams, *, persistent: bool = False,

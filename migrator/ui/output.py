@@ -46,8 +46,11 @@ class Output:
         self.stream.write(text if text.endswith("\n") else text + "\n")
 
     def table(
-        self, headers: Sequence[str], rows: Sequence[Sequence[CellLike]], title: str | None = None
+        self, headers: Sequence[str], rows: Sequence[Sequence[CellLike]],
+        title: str | None = None, max_width: int | None = None,
     ) -> None:
+        """On a terminal, rich lays the table out within its width (and ``max_width``),
+        folding a cell that does not fit rather than cutting it; piped, plain columns."""
         if self.is_tty:
             # deferred: rich costs ~30 ms to import; only terminal views pay it
             from rich.console import Console
@@ -56,7 +59,7 @@ class Output:
             table = Table(title=None if title is None else _escape(title),
                           title_justify="left")
             for header in headers:
-                table.add_column(_escape(header))
+                table.add_column(_escape(header), overflow="fold")
             for row in rows:
                 table.add_row(
                     *(
@@ -65,7 +68,10 @@ class Output:
                         for c in row
                     )
                 )
-            Console(file=self.stream, no_color=bool(os.environ.get("NO_COLOR"))).print(table)
+            console = Console(file=self.stream, no_color=bool(os.environ.get("NO_COLOR")))
+            if max_width is not None:
+                console.width = min(console.width, max_width)
+            console.print(table)
             return
         if title:
             self.stream.write(inert(title) + "\n")

@@ -83,6 +83,8 @@ def test_the_sync_reprovision_window_comes_from_the_zones_not_inferred(
                          check=False)
     assert ran.returncode == 0, ran.stderr
     assert "Write outages observed (ZooKeeper and the zones' status)" in ran.stderr
+    # the estimates use the session timeout the sitters are configured with (2 s here)
+    assert "ZooKeeper session timeout 2 s (from the sitters' config)" in ran.stderr
     events = _events(ran.stdout)
     window, began, ended = _step_window(events, "reprovision-sync")
     assert window["source"] == "zones" and window["inferred"] is False, window

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -488,4 +489,22 @@ def test_a_reprovision_estimate_is_learnt_from_the_runs_own_reprovisions() -> No
     line = WaitLine("reprovision z", None, verb="acting",
                     estimate=(25.0, "learnt from this run's 2 reprovision(s)"))
     assert "elapsed of about 25 s (learnt from this run's 2 reprovision(s))" in line.text()
+
+
+def test_the_sitters_session_timeout_comes_from_their_config() -> None:
+    from migrator.cluster.writability import Timing
+    from migrator.engine.outage import sitters_session_timeout
+    from migrator.remote.probe import session_timeout_of
+
+    config = json.dumps({"zkCfg": {"connStr": "10.0.0.1:2181",
+                                   "opts": {"sessionTimeout": 60000}}})
+    assert session_timeout_of(config) == 60.0
+    for bad in ("not json", "{}", '{"zkCfg": {"opts": {"sessionTimeout": "60"}}}',
+                '{"zkCfg": {"opts": {"sessionTimeout": -1}}}', "[1]"):
+        assert session_timeout_of(bad) is None
+    assert sitters_session_timeout([None, 2.0, 60.0]) == 60.0  # the slowest bounds it
+    assert sitters_session_timeout([None]) is None
+    timing = Timing(60.0, 300.0, "inventory", session_source="from the sitters' config")
+    assert timing.describe().startswith(
+        "ZooKeeper session timeout 60 s (from the sitters' config), reprovision 300 s")
 
