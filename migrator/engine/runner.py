@@ -145,6 +145,8 @@ class Runner:
         self._action_seconds: float | None = None  # the last action's length (``_act``)
         # the sitters' session timeout as the pre-flight read it from their configs
         self.sitters_session_timeout: float | None = None
+        # the one typed answer an attended rollback gave for all its steps (the question)
+        self._answered_once: str | None = None
         # the run's stop: set by another thread (watchdog, /state watch, hopeless wait)
         self.stop = Cancellation()
 
@@ -243,6 +245,7 @@ class Runner:
             proceed(self.console, plan, saved_plan=self.options.saved_plan is not None)
         else:
             announce(self.console, plan)
+            self._ask_once_for_the_whole(plan)
         self.record.ensure(plan.original, self.loaded)
         dog = self._arm_watchdog(plan)
         try:
@@ -550,9 +553,34 @@ class Runner:
 
     # ---- confirmation ---------------------------------------------------------------
 
+    def _ask_once_for_the_whole(self, plan: Plan) -> None:
+        """An attended rollback with two or more steps that ask for the shard name asks
+        once, typed, for all of them before its first step: they come while the shard
+        takes no writes, and typing the name at each of them lengthens the outage (17 s
+        were seen). Every later question of the run is answered by this answer, and the
+        journal records it so (``yes (answered once ...)``). A rollback with one such
+        step asks at that step, as a migration does."""
+        if self.console.assume_yes or self.options.saved_plan is not None:
+            return
+        typed_steps = [s.id for s in plan.pending if s.asks == asking.TYPED]
+        if len(typed_steps) < 2:
+            return
+        question = (f"Roll back shard {self.shard}: {len(plan.pending)} step(s), of which "
+                    f"{', '.join(typed_steps)} stop writes or ask for the shard name; this "
+                    "one answer goes ahead with all of them (no more questions)?")
+        self.console.ask(question, None, True)
+        self._answered_once = question
+
     def _confirm(self, question: str, shown: Any, typed: bool) -> None:
         step = self._current
         typed = typed or (step is not None and asking.typed(step, self.outages.get(step.id)))
+        if self._answered_once is not None:
+            self.console.show(shown)
+            self.console.say(f"  {question} yes (answered once for the whole rollback)")
+            answered = getattr(self.console, "answered", None)  # the journal's log keeps it
+            if answered is not None:
+                answered(question, typed, "yes (answered once for the whole rollback)", shown)
+            return
         saved = self.options.saved_plan
         if saved is not None:
             if isinstance(shown, ProposedWrite) and step is not None:

@@ -457,3 +457,24 @@ def test_the_plan_says_which_question_each_step_asks_and_the_run_asks_it(
         whole = (parse_iso(record.finished) - parse_iso(record.started)).total_seconds()
         (own,) = [t.seconds for t in step_times(run, [step_id])]
         assert own is not None and abs(own - (whole - record.answered_seconds)) < 0.01
+
+
+def test_an_attended_rollback_with_several_typed_steps_asks_once(
+    zk: Any, three_peers: V1Shard, make_runner: MakeRunner
+) -> None:
+    """Its typed questions would come while writes are down: one typed answer before the
+    first step goes ahead with all of them, and the journal says each was answered so."""
+    typed_both = ZK_ONLY_PLAYBOOK.replace(
+        'action: {name: unfreeze}\n    confirm: "yes"', 'action: {name: unfreeze}\n'
+        '    confirm: "typed"').replace('confirm: "yes"', 'confirm: "typed"')
+    loaded = zk_only_playbook(typed_both)
+    console = _AskedConsole()
+    make_runner(loaded=loaded, console=console,
+                options=RunOptions(assume_yes=False, kind="rollback")).execute()
+    assert len(console.asked) == 1
+    question, typed = console.asked[0]
+    assert typed and question.startswith(f"Roll back shard {SHARD}: 2 step(s)")
+    run = _journal(zk).run("rollback")
+    assert run is not None and run.steps["unfreeze"].status == "done"
+    shown = console.stream.getvalue()
+    assert shown.count("yes (answered once for the whole rollback)") == 2, shown
