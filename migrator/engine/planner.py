@@ -100,6 +100,11 @@ def facts_of(snapshot: ShardSnapshot, done_steps: list[str]) -> ClusterFacts:
     )
 
 
+# A step that takes no zone down (a check, a ZooKeeper write and its verification) takes
+# a few seconds; the estimate of a whole run counts this much for each.
+SECONDS_PER_OTHER_STEP = 5.0
+
+
 @dataclass(frozen=True)
 class PlannedStep:
     """One step of a plan, resolved against the cluster: zones, the write it would make, status."""
@@ -117,6 +122,7 @@ class PlannedStep:
     confirm: str
     outage: bool
     implied: bool = False  # done because a later step's effect holds
+    takes_zone_down: bool = False  # its action takes a zone down (a reprovision)
     asks: str = "none"  # the question the run asks: none, yes (y/n) or typed (asking.asks)
     outage_detail: Outage | None = None
     # the same checks and action in words, for people (``describe_ref``); not in the
@@ -124,6 +130,10 @@ class PlannedStep:
     preconditions_words: list[str] = field(default_factory=list)
     action_words: str = ""
     verify_words: list[str] = field(default_factory=list)
+    # what the action will do on this shard, with this inventory, as the run prints it
+    # (a reprovision: its zone, the image and the exact command, and where it runs);
+    # None offline or for an action that does not describe itself
+    does: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -141,6 +151,7 @@ class PlannedStep:
             "outage": self.outage,
             "implied": self.implied,
             "asks": self.asks,
+            "does": self.does,
             "outageDetail": None if self.outage_detail is None else self.outage_detail.to_json(),
         }
 
@@ -182,6 +193,17 @@ class Plan:
     def complete(self) -> bool:
         return not self.pending
 
+    @property
+    def run_estimate(self) -> float:
+        """About how long the run's steps take, the operator's answers left out: each
+        pending step that takes a zone down (a reprovision) for the plan's reprovision
+        figure, and every other pending step for a few seconds of checks and writes."""
+        seconds = 0.0
+        for step in self.pending:
+            seconds += (self.timing.reprovision if step.takes_zone_down
+                        else SECONDS_PER_OTHER_STEP)
+        return seconds
+
     def to_json(self) -> dict[str, Any]:
         return {
             "shard": self.shard,
@@ -198,6 +220,7 @@ class Plan:
             "alternatives": self.alternatives,
             "conflicts": self.conflicts,
             "complete": self.complete,
+            "runEstimateSeconds": self.run_estimate,
             "outages": {
                 "timing": {"sessionTimeout": self.timing.session_timeout,
                            "reprovision": self.timing.reprovision,
@@ -422,6 +445,7 @@ def make_plan(
                 action_words=describe_ref(step.action),
                 verify_words=[describe_ref(r) for r in step.verify],
                 asks=asking.asks(step, outage, get_action(step.action.name)),
+                takes_zone_down=get_action(step.action.name).takes_zone_down,
             )
         )
     risks = list(playbook.risks) + _risks(snapshot, playbook.steps, steps)

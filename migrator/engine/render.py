@@ -48,10 +48,13 @@ def plan_lines(plan: Plan) -> list[tuple[str, str | None]]:
             add(("   zones: " + ", ".join(f"{r.removeprefix('original_')}={z}"
                                           for r, z in step.zones.items()), None))
         _checks(add, "preconditions", step.preconditions_words or step.preconditions)
+        # what the run will ask (``migrator.engine.asking``), not only what the playbook says
         confirm = {"none": "", "yes": " (asks y/n)",
-                   "typed": " (type the shard name)"}[step.confirm]
+                   "typed": " (type the shard name)"}[step.asks]
         add((f"   action: {step.action_words or step.action}{confirm}"
              + (" -- WRITE OUTAGE" if step.outage else ""), None))
+        if step.does:
+            add((f"   does: {step.does}", None))
         if step.outage_detail is not None:
             add((f"   write outage: {step.outage_detail.cause}; expected: "
                  f"{step.outage_detail.estimate}", "bold red"))
@@ -71,6 +74,7 @@ def plan_lines(plan: Plan) -> list[tuple[str, str | None]]:
     else:
         add((f"{len(plan.pending)} step(s) to run.", "bold"))
         add((outage_summary(plan), "bold red" if plan.outages else None))
+        add((run_estimate_line(plan), None))
     if plan.risks:
         add(("Risks:", "bold"))
         for risk in plan.risks:
@@ -86,6 +90,16 @@ def _checks(add: Callable[[tuple[str, str | None]], None], label: str,
     head = f"   {label}: "
     for index, check in enumerate(checks):
         add(((head if index == 0 else " " * len(head)) + check, None))
+
+
+def run_estimate_line(plan: Plan) -> str:
+    """About how long the run takes, and what the figure is made of."""
+    reprovisions = sum(1 for s in plan.pending if s.takes_zone_down)
+    minutes = plan.run_estimate / 60
+    return (f"The run should take about {minutes:.0f} min ({plan.run_estimate:g} s): "
+            f"{reprovisions} reprovision(s) of about {plan.timing.reprovision:g} s each and "
+            f"{len(plan.pending) - reprovisions} other step(s) of a few seconds, not counting "
+            "the time you take to answer.")
 
 
 def outage_summary(plan: Plan) -> str:

@@ -196,7 +196,25 @@ class Runner:
             consistency.require_agreement(
                 self.journal, snapshot, self.loaded.playbook, observed, self.options.kind,
                 f"migrator rollback --inventory {self.options.inventory_path}")
-        return plan, ctx
+        return self._with_what_actions_do(plan, ctx), ctx
+
+    def _with_what_actions_do(self, plan: Plan, ctx: EngineContext) -> Plan:
+        """Each pending step's action as the run will print it (its ``describe``: a
+        reprovision names its zone, the image and the exact command), so the plan shows
+        what will be run, where."""
+        if self.inventory is None:
+            return plan
+        steps = []
+        for planned, step in zip(plan.steps, self.loaded.playbook.steps, strict=True):
+            does = None
+            if planned.status != "done":
+                try:
+                    does = self._action_view(ctx, step)[0] if get_action(
+                        step.action.name).describe is not None else None
+                except MigratorError:
+                    does = None  # a zone or image the inventory lacks: the pre-flight says
+            steps.append(replace(planned, does=does))
+        return replace(plan, steps=steps)
 
     # ---- running --------------------------------------------------------------------
 

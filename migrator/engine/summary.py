@@ -14,7 +14,7 @@ from typing import Any
 
 from migrator.cluster.writability import Outage
 from migrator.engine.planner import Plan
-from migrator.engine.render import outage_summary
+from migrator.engine.render import outage_summary, run_estimate_line
 from migrator.stepkit.schema import Step
 
 
@@ -34,6 +34,7 @@ def summary_lines(plan: Plan) -> list[str]:
         lines.append(f"  {index}. {step.title} ({step.id})"
                      + (f": {'; '.join(marks)}" if marks else ""))
     lines.append(outage_summary(plan))
+    lines.append(run_estimate_line(plan))
     writes = plan.writes
     lines.append(f"ZooKeeper writes: {len(writes)}"
                  + (f" ({', '.join(s.id for s in writes)})" if writes else "")

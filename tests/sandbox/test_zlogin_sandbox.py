@@ -206,6 +206,29 @@ def test_headnode_host_key_is_verified(shared_sandbox: SandboxConfig, tmp_path: 
     assert not out.exists()
 
 
+def test_the_plan_names_each_reprovision_command_and_the_runs_length(
+    shared_sandbox: SandboxConfig,
+) -> None:
+    """`plan` says what each reprovision will run, where, to which image (the headnode's
+    `sapiadm reprovision` here), and about how long the whole run takes."""
+    config = shared_sandbox
+    inventory = str(config.directory / "inventory.yaml")
+    planned = migrator("plan", "--inventory", inventory, "--json")
+    assert planned.returncode == 0, planned.stderr
+    doc = json.loads(planned.stdout)
+    reprovisions = [s for s in doc["steps"] if s["id"].startswith("reprovision-")]
+    assert len(reprovisions) == 3 and doc["runEstimateSeconds"] > 0
+    target = yaml.safe_load(Path(inventory).read_text())["versions"]["migrate_to"]
+    zones = {z.uuid for z in config.zones}
+    for step in reprovisions:
+        zone = step["does"].split()[1]
+        assert zone in zones and zone in step["zones"].values()
+        assert step["does"] == (f"reprovision {zone} to {target}: run `sapiadm reprovision "
+                                f"{zone} {target}` on the headnode")
+    human = migrator("plan", "--inventory", inventory)
+    assert "does: reprovision " in human.stdout and "The run should take about" in human.stdout
+
+
 def test_migrate_to_latest_picks_the_newest_manatee_image_and_says_which(
     shared_sandbox: SandboxConfig, tmp_path: Path
 ) -> None:
