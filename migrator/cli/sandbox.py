@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import click
 
 from migrator.cli.types import FiniteFloat
+from migrator.engine.journal_store import audit_dir_of
+from migrator.errors import MigratorError
 from migrator.sandbox import peers, procs
 from migrator.sandbox.client import run
 from migrator.sandbox.config import RELAY_ADDRESS, load_config
@@ -142,8 +145,23 @@ def up(
 @dir_option
 def down(directory: Path) -> None:
     """Stop every process the sandbox started (safe to run twice)."""
+    connection = _operator_zookeeper(directory)
     stopped = take_down(directory)
     click.echo(f"Stopped {len(stopped)} process(es)." if stopped else "Nothing was running.")
+    if connection is not None:
+        # a rehearsal's journals are no operator's record: they go with the sandbox
+        audit = audit_dir_of(connection)
+        if audit.is_dir():
+            shutil.rmtree(audit, ignore_errors=True)
+            click.echo(f"Removed the sandbox's audit copies in {audit}.")
+
+
+def _operator_zookeeper(directory: Path) -> str | None:
+    """The sandbox's ZooKeeper as its inventory names it (None: not a readable sandbox)."""
+    try:
+        return load_config(directory.resolve()).operator_zk_connection
+    except MigratorError:
+        return None
 
 
 @sandbox.command()

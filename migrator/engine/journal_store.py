@@ -54,6 +54,17 @@ def default_audit_dir() -> Path:
     return Path(base) / "manatee-migrator"
 
 
+def audit_dir_of(connection: str) -> Path:
+    """Where this machine keeps the audit copies for the ensemble a connection string
+    (``host:port,...[/chroot]``) names: the same folder ``cluster_key`` gives a client
+    connected with it."""
+    servers, _, chroot = connection.partition("/")
+    key = ",".join(sorted(s.strip() for s in servers.split(",") if s.strip()))
+    if chroot:
+        key += "+/" + chroot
+    return default_audit_dir() / quote(key or "unknown-cluster", safe=",:.+-_[]")
+
+
 def cluster_key(client: Any) -> str:
     """A directory name for the ZooKeeper ensemble the client talks to: ``host:port`` of
     every server, sorted, comma-separated, then ``+chroot`` (``/`` written ``%2F``)."""

@@ -93,3 +93,27 @@ def test_reprovision_seconds_sets_every_reprovisions_length(tmp_path: Path) -> N
         assert bad.returncode == 2 and "--reprovision-seconds 900 is out of range" in bad.stderr
     finally:
         _migrator("sandbox", "down", "--dir", str(directory))
+
+
+@pytest.mark.sandbox
+def test_down_removes_the_sandboxs_audit_copies(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rehearsal's journals are no operator's record: `sandbox down` removes the audit
+    folder of the sandbox's ensemble, and only that one."""
+    from migrator.engine.journal_store import audit_dir_of
+
+    monkeypatch.setenv("MIGRATOR_AUDIT_DIR", str(tmp_path / "audit"))
+    directory = tmp_path / "sb"
+    other = tmp_path / "audit" / "10.0.0.1:2181"
+    other.mkdir(parents=True)
+    try:
+        up = _migrator("sandbox", "up", "--dir", str(directory), "--nodes", "1", "--pg", "sim",
+                       "--access", "ssh", "--json")
+        assert up.returncode == 0, up.stderr
+        audit = audit_dir_of(json.loads(up.stdout)["zookeeper"])
+        (audit / "1.moray.sandbox.test").mkdir(parents=True)
+        (audit / "1.moray.sandbox.test" / "journal.json").write_text("{}")
+    finally:
+        down = _migrator("sandbox", "down", "--dir", str(directory))
+    assert down.returncode == 0 and "Removed the sandbox's audit copies" in down.stdout
+    assert not audit.exists() and other.is_dir()
