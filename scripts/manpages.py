@@ -130,8 +130,9 @@ ENVIRONMENT: dict[str, Variable] = {
     "MIGRATOR_AUDIT_DIR": Variable(
         "Where the local audit copies of journals go (default "
         "`$XDG_STATE_HOME/manatee-migrator`, else `~/.local/state/manatee-migrator`): "
-        "`<dir>/<ensemble>/<shard>/journal.json` and `audit.jsonl`, which `migrator journal "
-        "restore --from` and `migrator report --file` read.", JOURNAL_WRITERS),
+        "`<dir>/<ensemble>/<shard>/journal.json` and `runs/NN-KIND.json` (one journal per "
+        "run), which `migrator journal restore --from` and `migrator report --file` read.",
+        JOURNAL_WRITERS),
     "XDG_STATE_HOME": Variable(
         "When `MIGRATOR_AUDIT_DIR` is not set, the audit copies go to "
         "`$XDG_STATE_HOME/manatee-migrator`.", JOURNAL_WRITERS),
@@ -375,8 +376,8 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("Put back a missing or damaged journal from this machine's audit copy, after "
          "showing both and the shard name typed:",
          f"migrator journal restore --inventory {INV} --from {AUDIT_COPY}/journal.json"),
-        ("From the append-only log, when journal.json itself is damaged:",
-         f"migrator journal restore --inventory {INV} --from {AUDIT_COPY}/audit.jsonl"),
+        ("From a run's own copy, when journal.json itself is damaged:",
+         f"migrator journal restore --inventory {INV} --from {AUDIT_COPY}/runs/01-migration.json"),
     ),
     "migrator report": (
         ("The report for the change ticket (markdown):",
@@ -386,7 +387,7 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
          f"migrator report --inventory {INV} --list-archived"),
         ("", f"migrator report --inventory {INV} --archive latest"),
         ("From this machine's audit copy, without ZooKeeper's journal:",
-         f"migrator report --inventory {INV} --file {AUDIT_COPY}/audit.jsonl"),
+         f"migrator report --inventory {INV} --file {AUDIT_COPY}/journal.json"),
     ),
 }
 

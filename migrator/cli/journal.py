@@ -22,7 +22,8 @@ def journal() -> None:
 @shard_target(need_shard=True)
 @click.option("--from", "from_file", required=True,
               type=click.Path(path_type=Path, dir_okay=False),
-              help="The local audit copy: journal.json or audit.jsonl (under "
+              help="The local audit copy: journal.json, runs/NN-KIND.json or an older "
+              "audit.jsonl (under "
               "$MIGRATOR_AUDIT_DIR/<ensemble>/<shard>/).")
 @yes_option
 @override_option

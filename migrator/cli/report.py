@@ -18,7 +18,8 @@ from migrator.ui.inert import inert
 @click.command()
 @zk_options
 @click.option("--file", "journal_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Report from a local audit copy (journal.json or audit.jsonl) instead of "
+              help="Report from a local audit copy (journal.json, runs/NN-KIND.json, or an "
+              "older audit.jsonl) instead of "
               "ZooKeeper.")
 @click.option("--archive", metavar="latest|NAME",
               help="An archived journal (a completed rollback archives it); the latest is "

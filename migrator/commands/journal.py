@@ -4,7 +4,8 @@ The journal in ZooKeeper is the run's record; every command refuses a journal it
 cannot read (rightly: it is where a resume finds its place). When the znode is
 damaged (a bad hand edit, a corrupted write) the operator's machine that ran the
 migration holds a copy (``migrator.engine.journal_store``: ``journal.json`` and the
-``audit.jsonl`` it appends to). Decisions:
+``runs/NN-KIND.json``, one per run; older versions appended every save to
+``audit.jsonl``, which is read too). Decisions:
 
 * only a journal that is missing or cannot be read is replaced: a readable journal
   is the record and is never rewritten (refused, exit 3);

@@ -10,10 +10,15 @@ the version last read or written, so two writers can never interleave
 silently (the loser gets ``StateConflict``); each write is one ZooKeeper
 operation, so an interrupted run leaves either the old or the new journal,
 never a torn one. Every saved version is also written to
-``<audit dir>/<cluster>/<shard>/journal.json`` and appended to ``audit.jsonl``,
-where ``<cluster>`` names the ZooKeeper ensemble (its hosts sorted, and its
-chroot): two sandboxes (or two regions) with a shard of the same name on one
-machine keep separate copies.
+``<audit dir>/<cluster>/<shard>/journal.json`` (the latest) and to
+``runs/<NN>-<kind>.json`` beside it (the journal as the run ``NN``, counted
+from 01, last saved it), where ``<cluster>`` names the ZooKeeper ensemble (its
+hosts sorted, and its chroot): two sandboxes (or two regions) with a shard of
+the same name on one machine keep separate copies. One journal per run, not one
+per save: the journal's own run records are append-only, so the last save of a
+run holds everything the earlier saves did (older versions of the tool appended
+every save to ``audit.jsonl``, 1.9 MB for one run; `report` and `journal
+restore` still read those).
 """
 
 from __future__ import annotations
@@ -151,7 +156,7 @@ class JournalStore:
                 "this run was starting; nothing was written.",
                 "Another operator started a run; use `migrator resume` to continue it.",
             ) from exc
-        self._audit(journal, "create")
+        self._audit(journal)
 
     def save(self, journal: Journal) -> None:
         # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
@@ -189,7 +194,7 @@ class JournalStore:
             ) from exc
         finally:
             self.pending = None
-        self._audit(journal, "save")
+        self._audit(journal)
 
     def _stored_is(self, data: bytes, version: int) -> bool:
         # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
@@ -201,7 +206,7 @@ class JournalStore:
             return False
         return bool(stored == data and stat.version == version)
 
-    def _audit(self, journal: Journal, what: str) -> None:
+    def _audit(self, journal: Journal) -> None:
         """The local copy, for people: the journal in ZooKeeper is authoritative, so a copy
         that cannot be written (a read-only mount, a full disk) does not stop the run, but
         it is said at its first failure (``audit_failed``) and remembered
@@ -209,13 +214,13 @@ class JournalStore:
         try:
             self.audit_dir.mkdir(parents=True, exist_ok=True)
             doc = journal.to_json()
-            tmp = self.audit_dir / "journal.json.tmp"
-            tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-            tmp.replace(self.audit_dir / "journal.json")
-            with (self.audit_dir / "audit.jsonl").open("a") as log:
-                line = {"time": iso_now_ms(), "what": what, "zkVersion": self.version,
-                        "journal": doc}
-                log.write(json.dumps(line, ensure_ascii=False) + "\n")
+            text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+            _replace(self.audit_dir / "journal.json", text)
+            if journal.runs:
+                run = journal.runs[-1]
+                name = f"{len(journal.runs):02d}-{run.kind}.json"
+                (self.audit_dir / "runs").mkdir(exist_ok=True)
+                _replace(self.audit_dir / "runs" / name, text)
         except OSError as exc:
             if self.audit_problem is None:
                 self.audit_problem = (
@@ -226,6 +231,13 @@ class JournalStore:
 
     def audit_failed(self, problem: str) -> None:
         """Told once, at the local copy's first failure (a hook; the base says nothing)."""
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` in one step (a reader sees the old file or the new)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def encoded(journal: Journal) -> bytes:

@@ -64,12 +64,34 @@ def test_journal_writes_are_versioned_and_audited(zk: Any, three_peers: V1Shard,
     audit = json.loads((store.audit_dir / "journal.json").read_text())
     assert store.audit_dir == tmp_path / cluster_key(zk) / SHARD
     assert audit["shard"] == SHARD
-    lines = (store.audit_dir / "audit.jsonl").read_text().splitlines()
-    assert [json.loads(x)["zkVersion"] for x in lines] == [0, 1]
+    assert not (store.audit_dir / "audit.jsonl").exists()  # not one snapshot per save
     # the snapshot holds election names and data, history names and no state
     assert [e["name"] for e in journal.snapshot["election"]] == [
         n.name for n in snap.topology.nodes]
     assert journal.snapshot["state"] is None
+
+
+def test_the_audit_copy_keeps_one_journal_per_run(zk: Any, three_peers: V1Shard,
+                                                  tmp_path: Path) -> None:
+    from migrator.engine.journal import new_run
+
+    store = JournalStore(zk, SHARD, audit_dir=tmp_path)
+    journal = new_journal(SHARD, capture(reads.read_shard(zk, SHARD)),
+                          capture_shard(zk, SHARD), "a@b")
+    store.create(journal)
+    journal = journal.with_run(new_run("migration", "three-node", "sha256:x", "a@b"))
+    for _ in range(3):  # a run saves many times: its file is rewritten, not appended to
+        store.save(journal)
+    journal = journal.with_run(new_run("rollback", "rollback-before-primary", "sha256:y",
+                                       "a@b"))
+    store.save(journal)
+    runs = store.audit_dir / "runs"
+    assert sorted(p.name for p in runs.glob("*.json")) == ["01-migration.json",
+                                                          "02-rollback.json"]
+    first = json.loads((runs / "01-migration.json").read_text())
+    assert [r["kind"] for r in first["runs"]] == ["migration"]
+    assert json.loads((runs / "02-rollback.json").read_text()) == json.loads(
+        (store.audit_dir / "journal.json").read_text())
 
 
 def test_second_operator_is_refused_at_once_with_the_holder(zk: Any, kazoo: Any) -> None:
