@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from migrator.cluster.positions import POSITION_SQL
 from migrator.errors import BadInput
 from migrator.inventory.values import (
     HOST_RE,
@@ -183,6 +184,13 @@ def _zone_command(value: str) -> str:
     return check_template(value, allowed=frozenset({"zone", "shard"}))
 
 
+# Prints the zone's postgres position, one line ROLE|TIMELINE|LSN|HISTORY
+# (migrator.cluster.positions): psql as postgres in the zone, as upstream manatee's
+# zones have it (manatee-adm itself prints no timeline).
+# (The query holds no double quote, dollar sign, backquote or backslash.)
+PG_POSITION_COMMAND = f'psql -U postgres -d postgres -X -A -t -q -c "{POSITION_SQL}"'
+
+
 def _command_prefix(value: str) -> str:
     # A path or a short command prefix; arguments are appended quoted.
     return check_template(value, allowed=frozenset())
@@ -210,6 +218,9 @@ class Commands(Record):
     # prints the sitter service's state; `online` means running (the pre-flight's check)
     sitter_status: str = field(default="svcs -H -o state manatee-sitter", check=_zone_command)
     tail: str = field(default="tail", check=_command_prefix)
+    # the zone's postgres timeline and WAL position (how the final data check and the
+    # rollback's pre-flight tell which peer holds the most data)
+    pg_position: str = field(default=PG_POSITION_COMMAND, check=_zone_command)
     reprovision: Reprovision = Reprovision()
     # Optional: run where the reprovision runs; prints `running` (first word) while a
     # reprovision job of {zone} is in flight, anything else when none is. Lets a resume

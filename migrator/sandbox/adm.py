@@ -4,7 +4,9 @@ Output follows manatee-adm as the runbook and manatee-observed.md show it:
 ``status`` (one JSON document keyed by shard, with postgres replication rows
 read from each peer's postgres: pg_stat_replication of the real server, or the
 simulator's equivalent), ``pg-status`` (the same as a table), ``state`` (the stored bytes),
-``history`` (one JSON line per record), ``version``, ``peers``, and the writes
+``history`` (one JSON line per record), ``version``, ``peers``, ``pg-position``
+(sandbox only: the zone's postgres timeline and WAL position, as the inventory's
+``commands.pg_position`` prints it), and the writes
 ``state-backfill [-y]``, ``freeze -r REASON``, ``unfreeze`` (through
 ``migrator.commands.expert``, so the bytes are upstream's). Errors go to stderr
 as ``error: ...`` with exit status 1, as upstream's.
@@ -26,12 +28,13 @@ from typing import Any
 
 from migrator.cluster.backfill import plan_backfill
 from migrator.cluster.history import summarize
+from migrator.cluster.positions import POSITION_SQL
 from migrator.cluster.state import ClusterState, iso_now_ms
 from migrator.errors import MigratorError, StateAlreadyExists
 from migrator.sandbox.bunyan import inspect
 from migrator.sandbox.config import RELEASES, SandboxConfig, ZoneConfig, load_config
 from migrator.sandbox.peers import start_sitter, stop_sitter
-from migrator.sandbox.pgquery import query_status
+from migrator.sandbox.pgquery import connect, query_status
 from migrator.sandbox.pgreal import REBUILD_MARKER
 from migrator.sandbox.pgsim import pg_address, request
 from migrator.sandbox.shard import election_children, sandbox_zk
@@ -150,11 +153,14 @@ def pg_status_lines(body: dict[str, Any]) -> list[str]:
 
 def run(config: SandboxConfig, zone: ZoneConfig, argv: list[str]) -> int:
     if not argv:
-        raise AdmError("usage: manatee-adm status|pg-status|state|history|version|peers|"
-                       "state-backfill|freeze -r REASON|unfreeze|rebuild [-y]")
+        raise AdmError("usage: manatee-adm status|pg-status|pg-position|state|history|version|"
+                       "peers|state-backfill|freeze -r REASON|unfreeze|rebuild [-y]")
     command, args = argv[0], argv[1:]
     if command == "version":
         print(RELEASES[zone.version])
+        return 0
+    if command == "pg-position":
+        print(pg_position(config, zone))
         return 0
     if command in V2_ONLY and zone.version != "v2":
         raise AdmError(f'unknown command "{command}" (manatee {RELEASES[zone.version]})')
@@ -164,6 +170,31 @@ def run(config: SandboxConfig, zone: ZoneConfig, argv: list[str]) -> int:
     finally:
 
         disconnect(client)
+
+
+def pg_position(config: SandboxConfig, zone: ZoneConfig) -> str:
+    """``pg-position`` (sandbox only; what the inventory's ``commands.pg_position`` runs
+    here): the zone's postgres position as ``POSITION_SQL`` prints it, from the real
+    server, or from the simulator (one timeline, its WAL counter)."""
+    if config.pg == "real":
+        # deferred: psycopg costs ~120 ms to import; only real-PostgreSQL sandboxes pay it
+        import psycopg
+
+        try:
+            with connect(zone.ip, zone.pg_port, 2.0) as connection:
+                row = connection.execute(POSITION_SQL).fetchone()
+        except (psycopg.Error, OSError) as exc:
+            raise AdmError(f"postgres at {zone.ip}:{zone.pg_port} does not answer: "
+                           f"{str(exc).strip()[:200]}") from None
+        return str(row[0])
+    try:
+        answer = request(zone.ip, zone.pg_port, {"op": "status"}, timeout=2.0)
+    except (OSError, ValueError):
+        answer = None
+    if not isinstance(answer, dict) or not answer.get("online"):
+        raise AdmError(f"postgres at {zone.ip}:{zone.pg_port} does not answer")
+    role = "primary" if answer.get("role") == "primary" else "standby"
+    return f"{role}|1|{answer.get('wal')}|"
 
 
 def _state_of(client: Any, shard: str) -> tuple[Any, int]:

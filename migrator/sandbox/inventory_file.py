@@ -58,6 +58,7 @@ def inventory_document(config: SandboxConfig) -> dict[str, Any]:
             "manatee_version": f"cat {shlex.quote(str(directory / 'zones'))}/{{zone}}/package.json",
             "sitter_config": f"cat {shlex.quote(str(directory / 'zones'))}/{{zone}}/sitter.cfg",
             "manatee_adm": "manatee-adm",
+            "pg_position": "manatee-adm pg-position",
             "sitter_disable": "sitter-ctl disable",
             "sitter_enable": "sitter-ctl enable",
             "reprovision": {"run_on": "local", "command": reprovision},
@@ -75,6 +76,7 @@ def _zone_commands(config: SandboxConfig) -> dict[str, Any]:
         "manatee_version": f"cat {zones}/{{zone}}/package.json",
         "sitter_config": f"cat {zones}/{{zone}}/sitter.cfg",
         "manatee_adm": "manatee-adm",
+        "pg_position": "manatee-adm pg-position",
         "sitter_disable": "sitter-ctl disable",
         "sitter_enable": "sitter-ctl enable",
     }

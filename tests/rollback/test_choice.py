@@ -86,7 +86,8 @@ def test_after_the_backfill_rolls_back_the_original_sync_then_the_original_async
     assert book.step("roll-back-async").zones == ["original_sync"]
     assert book.step("roll-back-sync").action.params["zone"] == "original_async"
     assert [r.check for r in book.step("confirm-v1").verify] == [
-        "state_absent", "zones_rolled_back", "election_v1", "v1_writes_flow"]
+        "state_absent", "zones_rolled_back", "election_v1", "v1_writes_flow",
+        "primary_holds_all_data"]  # and no peer holds data the v1 primary lacks
 
 
 def test_before_the_backfill_the_election_gives_the_current_roles() -> None:

@@ -226,8 +226,9 @@ def test_the_commands_a_playbook_runs_come_from_what_its_steps_declare(
         adm = inventory.commands.manatee_adm  # the inventory's default
         three = catalog.resolve("three-node")
         after = catalog.resolve("rollback-after-primary")
+        # psql: the final data check's `commands.pg_position`
         assert zone_words(inventory, three) == (
-            (adm, "gtail", "reprov") if run_on == "zone" else (adm, "gtail"))
+            (adm, "gtail", "reprov", "psql") if run_on == "zone" else (adm, "gtail", "psql"))
         assert "sitter-ctl" in zone_words(inventory, after)
         assert "sitter-ctl" not in zone_words(inventory, three)
         assert local_missing(inventory, three) == (["reprov"] if run_on == "local" else [])
