@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from migrator.cluster.positions import judge_primary
 from migrator.cluster.state import iso_now_ms
 from migrator.commands.engine import (
     EngineTarget,
@@ -37,9 +38,10 @@ from migrator.engine.outage import timing_of
 from migrator.engine.planner import Plan, resolve_original
 from migrator.engine.runner import Runner, RunOptions, RunResult
 from migrator.engine.runreport import RunReporting
-from migrator.errors import BadInput, StateConflict
+from migrator.errors import BadInput, Refused, StateConflict
 from migrator.playbook import catalog
 from migrator.playbook.loader import LoadedPlaybook
+from migrator.steps.positions import ShardPeers, choices, read_positions, shard_peers
 from migrator.zk import reads
 
 
@@ -163,13 +165,54 @@ def _gated_and_locked(target: EngineTarget, runner: Runner, remote: Any, verb: s
         yield
 
 
+def refuse_a_v1_primary_behind(ctx: Any, choice: decide.RollbackChoice,
+                               console: Any) -> None:
+    """Before a rollback changes anything, the peer it will make the v1 primary must hold
+    every other peer's data (``migrator.cluster.positions``: the same timeline and at
+    least as far, or a timeline its history left where the other stopped); a peer that
+    took writes the chosen one lacks (a ZooKeeper pause that expired every session can
+    leave one) would be rebuilt from it, and its writes lost. Refused (exit 3, nothing
+    done), naming the peers, their positions and the manual choices, rather than
+    picking one. A deposed peer is not compared (it rejoins by a rebuild from the
+    primary, by design). A resumed rollback has changed the shard already and is not
+    re-judged; positions that cannot be read leave a note, not a refusal (a rollback is
+    often what brings the shard back, and the final data check still judges the end).
+    """
+    zone = choice.zones().get("current_primary")
+    if choice.resumed or zone is None:
+        return
+    base = shard_peers(ctx)
+    if zone in base.skipped:
+        return
+    others = [z for z in (base.primary, *base.others)
+              if z is not None and z != zone and z not in base.skipped]
+    for other in choice.zones().values():  # zones out of the election and /state too
+        if other is not None and other != zone and other not in others + base.skipped:
+            others.append(other)
+    positions, missing = read_positions(ctx, ShardPeers(zone, others, []))
+    if missing:
+        console.say("  Note: the peers' data could not be compared before the rollback ("
+                    + "; ".join(missing) + "); the rollback's final data check judges the "
+                    "end.", "yellow")
+        return
+    verdict = judge_primary(positions, zone)
+    if not verdict.ok:
+        raise Refused(
+            f"This rollback would make {zone} the v1 primary, but {verdict.reason}. "
+            "Rolling back now would rebuild the peers that hold more from it and lose "
+            "their writes; nothing was done.", choices(verdict))
+    console.say(f"  The peers' data: {verdict.reason}.")
+
+
 def _rollback_locked(target: EngineTarget, runner: Runner, choice: decide.RollbackChoice,
                      console: EventConsole, sink: EventSink,
                      show_plan: Any) -> RollbackOutcome:
-    plan = runner.plan()[0]
+    plan, ctx = runner.plan()
     sink.emit("plan", plan=plan.to_json())
     if show_plan is not None:
         show_plan(plan)
+    if target.inventory is not None and runner.remote is not None:
+        refuse_a_v1_primary_behind(ctx, choice, console)
     reporting = _reporting(target, console, runner)
     with reporting:
         result = runner.execute()

@@ -1,0 +1,87 @@
+"""Before a rollback changes anything, the peer it makes the v1 primary must hold every
+other peer's data (issue 24 §1), against a real ZooKeeper. The zones' positions are
+given as the zones' `commands.pg_position` prints them (the reading over SSH and real
+postgres is tested in tests/sandbox/test_pgreal_positions.py)."""
+
+from __future__ import annotations
+
+import io
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from migrator.commands.rollback import refuse_a_v1_primary_behind
+from migrator.engine.rollback import RollbackChoice
+from migrator.errors import Refused
+from tests.conftest import ZONES, V1Shard
+
+pytestmark = pytest.mark.zk
+
+SHARD = "1.moray.test"
+IPS = list(ZONES)[:3]
+A, B, C = (ZONES[ip] for ip in IPS)
+
+
+class _Printed:
+    """What each zone's position command prints (one line ROLE|TIMELINE|LSN|HISTORY)."""
+
+    def __init__(self, lines: dict[str, str]) -> None:
+        self.lines = lines
+
+    def run_template(self, zone: str, name: str) -> Any:
+        assert name == "pg_position"
+        text = self.lines.get(zone)
+        return SimpleNamespace(ok=text is not None, text=text or "", status=0 if text else 1)
+
+
+def _choice(primary: str) -> Any:
+    roles = {"current_primary": "original_primary", "current_sync": "original_sync",
+             "current_async": "original_async"}
+    zones = {"current_primary": primary, "current_sync": B, "current_async": C}
+    return SimpleNamespace(resumed=False, roles=roles, zones=lambda: zones)
+
+
+def _check(zk: Any, lines: dict[str, str], primary: str = A) -> str:
+    ctx = SimpleNamespace(zk=zk, shard=SHARD, remote=_Printed(lines))
+    console = SimpleNamespace(said=io.StringIO())
+    console.say = lambda text, style=None: console.said.write(text + "\n")
+    refuse_a_v1_primary_behind(ctx, _choice(primary), console)
+    return console.said.getvalue()
+
+
+def test_a_v1_primary_holding_everything_goes_ahead(zk: Any, v1_shard: V1Shard) -> None:
+    for ip in IPS:
+        v1_shard.join(ip, ZONES[ip])
+    said = _check(zk, {A: "primary|1|0/3000060|", B: "standby|1|0/3000060|",
+                       C: "standby|1|0/2000000|"})
+    assert "The peers' data:" in said
+
+
+def test_a_v1_primary_behind_another_peer_is_refused_naming_both(
+    zk: Any, v1_shard: V1Shard
+) -> None:
+    """A v2 peer took writes during a pause while the original primary rebuilt itself
+    from a stale peer: the rollback must not make the stale one the v1 primary."""
+    for ip in IPS:
+        v1_shard.join(ip, ZONES[ip])
+    with pytest.raises(Refused) as caught:
+        _check(zk, {A: "standby|1|0/2000000|", B: "standby|1|0/2000000|",
+                    C: "primary|2|0/3000100|1\t0/2000000\tno recovery target specified"})
+    message = caught.value.message
+    assert f"would make {A} the v1 primary" in message and "nothing was done" in message
+    assert C[:8] in (caught.value.hint or "") and "Choices, all manual" in (
+        caught.value.hint or "")
+
+
+def test_unreadable_positions_leave_a_note_not_a_refusal(zk: Any, v1_shard: V1Shard) -> None:
+    for ip in IPS:
+        v1_shard.join(ip, ZONES[ip])
+    said = _check(zk, {A: "primary|1|0/3000060|"})
+    assert "could not be compared before the rollback" in said
+
+
+def test_a_resumed_rollback_is_not_judged_again(zk: Any) -> None:
+    choice: Any = RollbackChoice("rollback-before-primary", [], resumed=True)
+    refuse_a_v1_primary_behind(SimpleNamespace(zk=zk, shard=SHARD, remote=None), choice,
+                               SimpleNamespace(say=lambda *_a: None))
