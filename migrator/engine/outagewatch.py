@@ -227,6 +227,15 @@ class Judge:
                                    round((now - began).total_seconds(), 3), cause,
                                    source=source))
 
+    def peek(self, now: datetime) -> list[Window]:
+        """The windows so far, the open one included (its end None), without closing it."""
+        out = list(self.windows)
+        if self._open is not None:
+            began, cause = self._open
+            out.append(Window(_iso(began), None, None, cause,
+                              source="zones" if self._by_status else "zookeeper"))
+        return out
+
     def finish(self, now: datetime) -> list[Window]:
         if self._open is not None and self._by_status and self._zk_end is not None:
             self._close(self._zk_end)
@@ -303,6 +312,11 @@ class OutageWatch:
             if not self._stopped:
                 self.judge.see_status(sample, datetime.now(UTC))
 
+    def windows_so_far(self) -> list[Window]:
+        """What the judge has seen until now (an open window's end is None)."""
+        with self._lock:
+            return self.judge.peek(datetime.now(UTC))
+
     def primary_peer(self) -> str | None:
         """The current primary's peer id as ZooKeeper shows it (None: none known)."""
         with self._lock:
@@ -317,6 +331,21 @@ class OutageWatch:
         with self._lock:
             self._stopped = True
             return self.judge.finish(datetime.now(UTC))
+
+
+def failing_within(windows: list[Window], since: str, until: str) -> tuple[float, bool]:
+    """Seconds of ``windows`` inside [since, until] (an open window runs to ``until``),
+    and whether one is still open at ``until`` (pure)."""
+    lo, hi = parse_iso(since), parse_iso(until)
+    total, open_now = 0.0, False
+    for window in windows:
+        start = max(parse_iso(window.start), lo)
+        end = hi if window.end is None else min(parse_iso(window.end), hi)
+        if window.end is None and start <= hi:
+            open_now = True
+        if end > start:
+            total += (end - start).total_seconds()
+    return round(total, 1), open_now
 
 
 def records_dir(inventory: Any) -> Path | None:

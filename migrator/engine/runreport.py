@@ -22,10 +22,26 @@ from typing import Any
 from migrator.cluster.state import iso_now_ms
 from migrator.cluster.writability import Outage
 from migrator.engine.journal import RunRecord, StepRecord
-from migrator.engine.outagewatch import OutageWatch, Window, client_windows, parse_iso, records_dir
+from migrator.engine.outagewatch import (
+    OutageWatch,
+    Window,
+    client_windows,
+    failing_within,
+    parse_iso,
+    records_dir,
+)
 from migrator.engine.zonestatus import ZoneStatusSampler
 
 CLOCK_EVERY = 10.0
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Writes failing in a span of time, as the best observer present saw them."""
+
+    seconds: float
+    open_now: bool
+    source: str
 
 
 class OutageClock:
@@ -33,9 +49,14 @@ class OutageClock:
     runner knows them once it has planned)."""
 
     def __init__(self, console: Any, outages: Callable[[], dict[str, Outage | None]],
-                 every: float = CLOCK_EVERY) -> None:
+                 every: float = CLOCK_EVERY,
+                 observed: Callable[[str, str], Observed | None] | None = None) -> None:
         self.console = console
         self.outages = outages
+        # how long writes failed between two times, by the best observer present (None:
+        # nothing observes them); the clock says it beside the step's own length
+        self.observed = observed
+        self._began_at = ""
         self.every = every
         self.sink = getattr(console, "sink", None)
         self._step: str | None = None
@@ -55,7 +76,7 @@ class OutageClock:
             self._end(record.status)
 
     def _start(self, step_id: str, outage: Outage) -> None:
-        self._step, self._began = step_id, time.monotonic()
+        self._step, self._began, self._began_at = step_id, time.monotonic(), iso_now_ms()
         self.console.say(f"  ⏱ write outage expected from now: {outage.cause}; "
                          f"expected {outage.estimate}", "bold red")
         if self.sink is not None:
@@ -69,8 +90,12 @@ class OutageClock:
     def _tick(self, step_id: str, outage: Outage, stop: threading.Event) -> None:
         while not stop.wait(self.every):
             elapsed = time.monotonic() - self._began
-            self.console.say(f"  ⏱ write outage step {step_id}: {elapsed:.0f} s "
-                             f"(expected {outage.estimate})", "red")
+            seen = self._observed()
+            now = ("" if seen is None else
+                   f"; writes {'failing' if seen.open_now else 'going through'} now, "
+                   f"{seen.seconds:g} s failed so far ({seen.source})")
+            self.console.say(f"  ⏱ write outage step {step_id} running for {elapsed:.0f} s "
+                             f"(outage expected: {outage.estimate}){now}", "red")
 
     def _end(self, status: str) -> None:
         step_id, self._step = self._step, None
@@ -81,10 +106,22 @@ class OutageClock:
             self._ticker.join()
         self.lasted[step_id] = seconds
         self._tell(None)
-        self.console.say(f"  ⏱ the outage step {step_id} {status} after {seconds:.1f} s",
-                         "bold")
+        seen = self._observed()
+        failed = ("; writes failed for (not observed)" if seen is None else
+                  f"; writes failed for {seen.seconds:g} s in it ({seen.source})")
+        self.console.say(f"  ⏱ the outage step {step_id} {status} after {seconds:.1f} s "
+                         f"(the step's own length){failed}", "bold")
         if self.sink is not None:
-            self.sink.emit("outage-ended", step=step_id, seconds=seconds, status=status)
+            self.sink.emit("outage-ended", step=step_id, seconds=seconds, status=status,
+                           observedSeconds=None if seen is None else seen.seconds,
+                           observedSource=None if seen is None else seen.source)
+
+    def _observed(self) -> Observed | None:
+        if self.observed is None or not self._began_at:
+            return None
+        with contextlib.suppress(Exception):  # observation must never stop a run
+            return self.observed(self._began_at, iso_now_ms())
+        return None
 
     def close(self) -> None:
         if self._step is not None:
@@ -186,11 +223,31 @@ class RunReporting:
         self.console = console
         self.session_timeout = session_timeout
         self.runner: Any = None
-        self.clock = OutageClock(console, self._outages)
+        self.clock = OutageClock(console, self._outages, observed=self._observed)
         self._watch: Any = None
         self._sampler: Any = None
         self._since = ""
         self.clock.listeners.append(self._outage_step)
+
+    def _observed(self, since: str, until: str) -> Observed | None:
+        """Writes failing in [since, until]: the write client's records when there are
+        some, else what ZooKeeper and the zones' status showed (``outagewatch``)."""
+        directory = records_dir(self.inventory)
+        if directory is not None:
+            windows = client_windows(directory, since, until)
+            if windows is None:
+                return None
+            source = "the write client"
+        elif self._watch is not None:
+            windows = self._watch.windows_so_far()
+            sources = sorted({w.source for w in windows
+                              if w.end is None or w.end >= since}) or ["zookeeper"]
+            source = " and ".join("the zones' status" if s == "zones" else "ZooKeeper"
+                                  for s in sources)
+        else:
+            return None
+        seconds, open_now = failing_within(windows, since, until)
+        return Observed(seconds, open_now, source)
 
     def _outages(self) -> dict[str, Outage | None]:
         return dict(getattr(self.runner, "outages", {}) or {})

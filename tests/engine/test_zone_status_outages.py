@@ -83,6 +83,11 @@ def test_the_sync_reprovision_window_comes_from_the_zones_not_inferred(
                          check=False)
     assert ran.returncode == 0, ran.stderr
     assert "Write outages observed (ZooKeeper and the zones' status)" in ran.stderr
+    # the clock gives the outage the best observer saw beside each step's own length
+    assert "(the step's own length); writes failed for" in ran.stderr
+    assert "(the zones' status" in ran.stderr or "(ZooKeeper" in ran.stderr
+    ended = [e for e in _events(ran.stdout) if e["event"] == "outage-ended"]
+    assert ended and all(isinstance(e["observedSeconds"], float) for e in ended)
     # the estimates use the session timeout the sitters are configured with (2 s here)
     assert "ZooKeeper session timeout 2 s (from the sitters' config)" in ran.stderr
     events = _events(ran.stdout)

@@ -85,7 +85,7 @@ class _Console:
 
     def say(self, text: str, style: str | None = None) -> None:
         self.lines.append(text)
-        if ": 0 s" in text or " s (expected" in text:
+        if " running for " in text:  # the clock's tick
             self.ticked.set()
 
 
@@ -106,6 +106,44 @@ def test_outage_clock_follows_the_step_statuses() -> None:
     assert console.sink.emitted[1]["status"] == "done"
     assert "reprovision-primary" in clock.lasted
     assert any("write outage expected from now" in line for line in console.lines)
+
+
+def test_the_clock_says_how_long_writes_failed_beside_the_steps_length() -> None:
+    """The live clock and its end line give the outage the best observer saw, naming it,
+    apart from the step's own length (a 25 s reprovision the client saw fail 1.5 s)."""
+    from migrator.engine.runreport import Observed
+
+    console = _Console()
+    outage = Outage(KIND_TAKEOVER, "the primary leaves", 2.0)
+    asked: list[tuple[str, str]] = []
+
+    def observed(since: str, until: str) -> Observed:
+        asked.append((since, until))
+        return Observed(1.5, False, "the write client")
+
+    clock = OutageClock(console, lambda: {"reprovision-primary": outage}, every=0.02,
+                        observed=observed)
+    clock("reprovision-primary", StepRecord(status="acting"))
+    assert console.ticked.wait(5)
+    clock("reprovision-primary", StepRecord(status="done"))
+    ended = console.sink.emitted[-1]
+    assert (ended["observedSeconds"], ended["observedSource"]) == (1.5, "the write client")
+    assert any("(the step's own length); writes failed for 1.5 s in it (the write client)"
+               in line for line in console.lines)
+    assert any("writes going through now, 1.5 s failed so far" in line
+               for line in console.lines)
+    assert asked and all(since <= until for since, until in asked)
+
+
+def test_failing_within_counts_only_the_span_and_open_windows_to_its_end() -> None:
+    from migrator.engine.outagewatch import Window, failing_within
+
+    windows = [Window("2026-11-26T05:00:00.000Z", "2026-11-26T05:00:04.000Z", 4.0, "c"),
+               Window("2026-11-26T05:00:08.000Z", None, None, "c")]
+    assert failing_within(windows, "2026-11-26T05:00:02.000Z",
+                          "2026-11-26T05:00:10.000Z") == (4.0, True)
+    assert failing_within(windows[:1], "2026-11-26T05:00:05.000Z",
+                          "2026-11-26T05:00:10.000Z") == (0.0, False)
 
 
 def _heartbeats(sink: ev.EventSink, phase: Any) -> list[dict[str, Any]]:
