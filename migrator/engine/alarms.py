@@ -64,6 +64,9 @@ DEPOSED = "deposed"
 SYNC_BEHIND = "sync-behind"
 
 
+PRIMARY_REJOINED = "primary-rejoined"
+
+
 @dataclass(frozen=True)
 class Alarm:
     kind: str
@@ -107,13 +110,56 @@ def phase(snapshot: ShardSnapshot, original: OriginalTopology,
     return FROZEN
 
 
+def primary_rejoined(snapshot: ShardSnapshot, original: OriginalTopology,
+                     acting_zone: str | None = None, primary_v1: bool = True
+                     ) -> Alarm | None:
+    """The original primary, still v1, lost its ZooKeeper session while v1 and v2 peers
+    run side by side (after the backfill, frozen): its election node is gone, or back
+    under a new session. A v1 peer follows the election order, so rejoined behind a
+    peer it becomes that peer's standby and may rebuild itself from it, discarding
+    writes only it holds (issue 24: an 8 s ZooKeeper pause did exactly that). Not when
+    the run itself is acting on that zone (its own reprovision), nor once it runs v2."""
+    if snapshot.mode != MODE_BACKFILLED_FROZEN or not primary_v1:
+        return None
+    primary = original.by_role("original_primary")
+    if primary.zone_id == acting_zone or primary.name is None:
+        return None
+    names = [n.name for n in snapshot.topology.nodes if n.peer_id == primary.peer_id]
+    if primary.name in names:
+        return None
+    order = ", ".join(
+        f"{str(n.data.get('zoneId'))[:8]} ({n.peer_id})"
+        + (" (rejoined)" if n.name != next((p.name for p in original.peers
+                                            if p.peer_id == n.peer_id), n.name) else "")
+        for n in snapshot.topology.nodes) or "empty"
+    what = ("is gone" if not names else f"came back as {names[-1]}, under a new session")
+    return Alarm(
+        PRIMARY_REJOINED, True, primary.zone_id,
+        f"The original primary {primary.zone_id} ({primary.peer_id}), still v1, lost its "
+        f"ZooKeeper session: its election node {primary.name} {what}. The election is now: "
+        f"{order}. A v1 peer follows the election order: behind another peer it becomes "
+        "its standby and may rebuild itself from it (pg_basebackup), discarding writes "
+        "only it holds. The migration stopped.",
+        "Remedy: compare the peers' data before anything else: `migrator rollback "
+        "--inventory INVENTORY` compares them first and refuses, naming the peers and "
+        "their positions, when the peer it would make the primary lacks data. If the "
+        "original primary still holds the most, disable its sitter (`svcadm disable "
+        "manatee-sitter` in its zone) so that it cannot rebuild, then roll back.")
+
+
 def assess(snapshot: ShardSnapshot, original: OriginalTopology,
-           sync_runs_v2: bool | None = None) -> list[Alarm]:
+           sync_runs_v2: bool | None = None, acting_zone: str | None = None,
+           primary_v1: bool = True) -> list[Alarm]:
     """What is dangerous (or worth explaining) in this snapshot (``sync_runs_v2``: see
-    ``phase``)."""
+    ``phase``; ``acting_zone``: the zone the run acts on now; ``primary_v1``: whether
+    the original primary still runs v1)."""
     alarms: list[Alarm] = []
     present = {n.peer_id for n in snapshot.topology.nodes}
     now = phase(snapshot, original, sync_runs_v2)
+    rejoined = primary_rejoined(snapshot, original, acting_zone, primary_v1)
+    if rejoined is not None and (now != MIXED or original.by_role(
+            "original_primary").peer_id in present):
+        alarms.append(rejoined)  # (gone in the mixed window: PRIMARY_LOST says more)
     if now == MIXED:
         primary = original.by_role("original_primary")
         if primary.peer_id not in present:

@@ -147,6 +147,8 @@ class Runner:
         self.sitters_session_timeout: float | None = None
         # the one typed answer an attended rollback gave for all its steps (the question)
         self._answered_once: str | None = None
+        # the zone the action under way works on (the watchdog leaves its departure alone)
+        self._acting_zone: str | None = None
         # the run's stop: set by another thread (watchdog, /state watch, hopeless wait)
         self.stop = Cancellation()
 
@@ -294,7 +296,7 @@ class Runner:
                 or len(plan.original.peers) < 3:
             return None
         return watchdog.arm(self.client, self.shard, plan.original, remote=self.remote,
-                            run=self.stop)
+                            run=self.stop, acting_zone=lambda: self._acting_zone)
 
     def _steps(self, plan: Plan, ctx: EngineContext, result: RunResult) -> None:
         total = len(plan.steps)
@@ -402,6 +404,7 @@ class Runner:
             raise
         finally:
             self._current = None
+            self._acting_zone = None
             self._stop_after_action = False
             ctx.intent_func = None
 
@@ -451,6 +454,7 @@ class Runner:
             self.console.say(f"  action: {what}")
         started = time.monotonic()
         estimate = self._estimate(step) if registered.takes_zone_down else None
+        self._acting_zone = zone
         try:
             with self.console.acting(what, zone, estimate):
                 if registered.resume is not None:
@@ -461,6 +465,8 @@ class Runner:
         finally:
             self.cluster_seconds += time.monotonic() - started
         self._action_seconds = round(time.monotonic() - started, 1)
+        self._acting_zone = zone  # until the step's verification is over (its sitter
+        # rejoins under a new session then); cleared when the step ends
         if not outcome.ok:
             self.console.fail(outcome.detail)
             raise StepFailed(

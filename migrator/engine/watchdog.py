@@ -61,6 +61,7 @@ from migrator.engine import rollback
 from migrator.engine.alarms import (
     FROZEN,
     PRIMARY_LOST,
+    PRIMARY_REJOINED,
     SYNC_BEHIND,
     SYNC_LOST,
     Alarm,
@@ -221,7 +222,8 @@ class Watchdog:
     def __init__(self, client: Any, shard: str, original: OriginalTopology,
                  on_alarm: Callable[[Alarm], None], journal_root: str | None = None,
                  remote: Any = None, *, grace: float = REPLICATION_GRACE,
-                 recheck: float = REPLICATION_RECHECK) -> None:
+                 recheck: float = REPLICATION_RECHECK,
+                 acting_zone: Callable[[], str | None] = lambda: None) -> None:
         self.client = client
         self.shard = shard
         self.original = original
@@ -237,6 +239,8 @@ class Watchdog:
         self._thread: threading.Thread | None = None
         self._raise_lock = threading.Lock()
         self._sync_v2 = False  # the original sync was seen running v2 (``sync_runs_v2``)
+        self._primary_v2 = False  # the original primary was seen running v2
+        self.acting_zone = acting_zone  # the zone the run acts on now (its own reprovision)
 
     @property
     def alive(self) -> bool:
@@ -298,6 +302,19 @@ class Watchdog:
         if found:
             self._sync_v2 = True
         return found
+
+    def primary_runs_v2(self) -> bool:
+        """Whether the original primary already runs v2 (its zone's version; a reprovision
+        of it, in a playbook that does it while frozen, renames its election node on
+        purpose). Unreadable counts as v1: a needless stop is safer than a missed one."""
+        if self._primary_v2 or self.remote is None:
+            return self._primary_v2
+        zone = self.original.by_role("original_primary").zone_id
+        with contextlib.suppress(Exception):
+            result = self.remote.run_template(zone, "manatee_version")
+            version = reported_version(result.text) if result.ok else None
+            self._primary_v2 = bool(version and at_least(version, "v2"))
+        return self._primary_v2
 
     def _track_phase(self, snapshot: ShardSnapshot) -> None:
         """Run the replication monitor exactly while the phase is *frozen*."""
@@ -370,10 +387,15 @@ class Watchdog:
                 snapshot = reads.read_shard(self.client, self.shard)
             except Exception:  # connection lost or the shard went away: nothing to judge
                 continue
-            found = assess(snapshot, self.original, self._sync_v2 or None)
+            acting = self.acting_zone()
+            found = assess(snapshot, self.original, self._sync_v2 or None, acting,
+                           primary_v1=not self._primary_v2)
             if any(a.kind == PRIMARY_LOST for a in found):
                 # the election alone says "mixed": ask what the sync runs before stopping
-                found = assess(snapshot, self.original, self.sync_runs_v2())
+                found = assess(snapshot, self.original, self.sync_runs_v2(), acting,
+                               primary_v1=not self._primary_v2)
+            if any(a.kind == PRIMARY_REJOINED for a in found) and self.primary_runs_v2():
+                found = [a for a in found if a.kind != PRIMARY_REJOINED]
             for alarm in found:
                 self._raise(alarm, snapshot)
             self._track_phase(snapshot)
@@ -395,7 +417,8 @@ class Watchdog:
 
 def arm(client: Any, shard: str, original: OriginalTopology, *, remote: Any = None,
         run: Cancellation | None = None, on_alarm: Callable[[Alarm], None] | None = None,
-        grace: float = REPLICATION_GRACE) -> Watchdog:
+        grace: float = REPLICATION_GRACE,
+        acting_zone: Callable[[], str | None] = lambda: None) -> Watchdog:
     """Start watching: every alarm is said loudly (``alert``), and a stopping one stops
     ``run`` (the current run's by default, ``migrator.cancellation``) with
     ``WatchdogTripped``. The runner arms it for a migration that reaches zones and
@@ -407,7 +430,8 @@ def arm(client: Any, shard: str, original: OriginalTopology, *, remote: Any = No
         if alarm.stop:
             stopping.cancel(WatchdogTripped(alarm.paragraph(), " ".join(alarm.plan) or None))
 
-    dog = Watchdog(client, shard, original, on_alarm or stop_run, remote=remote, grace=grace)
+    dog = Watchdog(client, shard, original, on_alarm or stop_run, remote=remote, grace=grace,
+                   acting_zone=acting_zone)
     dog.start()
     return dog
 

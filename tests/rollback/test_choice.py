@@ -293,7 +293,19 @@ def test_the_phase_follows_what_the_sync_runs_not_its_election_node() -> None:
 def test_after_the_sync_rejoined_only_the_sync_leaving_stops_the_run() -> None:
     # the original sync (index 1) came back under a new session (sequence 3)
     assert alarms.phase(_mixed([0, 2, 1], seqs=[0, 2, 3]), ORIGINAL) == alarms.FROZEN
-    assert alarms.assess(_mixed([2, 1], seqs=[2, 3]), ORIGINAL) == []  # frozen: A away is fine
+    # frozen: nobody takes over from A, but A itself, still v1, rejoins by election order
+    # (issue 24): its session's end stops the run, unless the run is reprovisioning it or
+    # it runs v2 already
+    away = _mixed([2, 1], seqs=[2, 3])
+    assert [a.kind for a in alarms.assess(away, ORIGINAL)] == [alarms.PRIMARY_REJOINED]
+    assert alarms.assess(away, ORIGINAL, acting_zone=ZONES[0]) == []
+    assert alarms.assess(away, ORIGINAL, primary_v1=False) == []
+    back = _mixed([2, 1, 0], seqs=[2, 3, 4])  # A rejoined at the end, under a new session
+    (rejoined,) = alarms.assess(back, ORIGINAL)
+    assert rejoined.kind == alarms.PRIMARY_REJOINED and rejoined.stop
+    assert "came back as" in rejoined.message and "(rejoined)" in rejoined.message
+    assert "compare the peers' data" in rejoined.remedy and "migrator rollback" in (
+        rejoined.remedy)
     found = alarms.assess(_mixed([0, 1], seqs=[0, 3]), ORIGINAL)
     assert [a.kind for a in found] == [alarms.SYNC_LOST]
     assert "before the unfreeze" in found[0].message
