@@ -23,6 +23,7 @@ from migrator.cluster.election import legacy_topology, parse_election_node
 from migrator.cluster.history import HistoryRecord, parse_history_record
 from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import iso_now_ms, parse_state
+from migrator.commands.datagate import refuse_when_behind
 from migrator.engine import preflight as gate
 from migrator.engine.console import RunConsole
 from migrator.engine.events import EventConsole, EventingStore, EventSink
@@ -48,6 +49,7 @@ from migrator.inputfile import read_input_text
 from migrator.playbook import catalog
 from migrator.playbook.loader import LoadedPlaybook
 from migrator.remote.prewarm import Prewarm
+from migrator.steps.positions import shard_peers
 from migrator.strictjson import loads
 from migrator.ui import preflight as preflight_table
 from migrator.zk import reads
@@ -399,7 +401,25 @@ def run(
         with lock, guard_run(target, console, lock, runner, resume), \
                 watching(target.client, target.shard, console.say, resume, runner.stop), \
                 reporting:
+            if require_journal:
+                _refuse_resuming_with_a_primary_behind(runner, console)
             return runner.execute()
+
+
+def _refuse_resuming_with_a_primary_behind(runner: Runner, console: Any) -> None:
+    """A resume goes on with the shard's primary as it is now (/state's, else the
+    election's first): it must hold every other peer's data (``datagate``). Only when
+    steps remain and the run reaches zones."""
+    if runner.remote is None or runner.inventory is None:
+        return
+    plan, ctx = runner.plan()
+    if plan.complete:
+        return
+    peers = shard_peers(ctx)
+    if peers.primary is None:
+        return
+    refuse_when_behind(ctx, peers.primary, peers.others, console,
+                       f"This resume would go on with {peers.primary} as the primary")
 
 
 def operator_identity_pid() -> str:

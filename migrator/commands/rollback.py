@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from migrator.cluster.positions import judge_primary
 from migrator.cluster.state import iso_now_ms
+from migrator.commands.datagate import refuse_when_behind
 from migrator.commands.engine import (
     EngineTarget,
     guard_run,
@@ -38,10 +38,10 @@ from migrator.engine.outage import timing_of
 from migrator.engine.planner import Plan, resolve_original
 from migrator.engine.runner import Runner, RunOptions, RunResult
 from migrator.engine.runreport import RunReporting
-from migrator.errors import BadInput, Refused, StateConflict
+from migrator.errors import BadInput, StateConflict
 from migrator.playbook import catalog
 from migrator.playbook.loader import LoadedPlaybook
-from migrator.steps.positions import ShardPeers, choices, read_positions, shard_peers
+from migrator.steps.positions import shard_peers
 from migrator.zk import reads
 
 
@@ -189,19 +189,8 @@ def refuse_a_v1_primary_behind(ctx: Any, choice: decide.RollbackChoice,
     for other in choice.zones().values():  # zones out of the election and /state too
         if other is not None and other != zone and other not in others + base.skipped:
             others.append(other)
-    positions, missing = read_positions(ctx, ShardPeers(zone, others, []))
-    if missing:
-        console.say("  Note: the peers' data could not be compared before the rollback ("
-                    + "; ".join(missing) + "); the rollback's final data check judges the "
-                    "end.", "yellow")
-        return
-    verdict = judge_primary(positions, zone)
-    if not verdict.ok:
-        raise Refused(
-            f"This rollback would make {zone} the v1 primary, but {verdict.reason}. "
-            "Rolling back now would rebuild the peers that hold more from it and lose "
-            "their writes; nothing was done.", choices(verdict))
-    console.say(f"  The peers' data: {verdict.reason}.")
+    refuse_when_behind(ctx, zone, others, console,
+                       f"This rollback would make {zone} the v1 primary")
 
 
 def _rollback_locked(target: EngineTarget, runner: Runner, choice: decide.RollbackChoice,

@@ -78,10 +78,36 @@ def test_unreadable_positions_leave_a_note_not_a_refusal(zk: Any, v1_shard: V1Sh
     for ip in IPS:
         v1_shard.join(ip, ZONES[ip])
     said = _check(zk, {A: "primary|1|0/3000060|"})
-    assert "could not be compared before the rollback" in said
+    assert "could not be compared first" in said
 
 
 def test_a_resumed_rollback_is_not_judged_again(zk: Any) -> None:
     choice: Any = RollbackChoice("rollback-before-primary", [], resumed=True)
     refuse_a_v1_primary_behind(SimpleNamespace(zk=zk, shard=SHARD, remote=None), choice,
                                SimpleNamespace(say=lambda *_a: None))
+
+
+def test_a_resume_with_a_primary_behind_another_peer_is_refused(
+    zk: Any, v1_shard: V1Shard, tmp_path: Any,
+) -> None:
+    """A resume goes on with the shard's primary as it is now: refused before anything
+    when another peer holds data it lacks."""
+    from migrator.commands.engine import _refuse_resuming_with_a_primary_behind
+    from migrator.engine.console import RunConsole
+    from migrator.engine.journal_store import JournalStore
+    from migrator.engine.runner import Runner, RunOptions
+    from tests.engine.helpers import zk_only_playbook
+
+    for ip in IPS:
+        v1_shard.join(ip, ZONES[ip])
+    console = RunConsole(assume_yes=True, shard=SHARD, stream=io.StringIO())
+    runner = Runner(client=zk, shard=SHARD, loaded=zk_only_playbook(), choice="test",
+                    inventory=SimpleNamespace(dump=dict), console=console,
+                    remote=_Printed({A: "primary|1|0/2000000|", B: "standby|1|0/2000000|",
+                                     C: "standby|1|0/3000000|"}),
+                    store=JournalStore(zk, SHARD, audit_dir=tmp_path),
+                    options=RunOptions(assume_yes=True), operator="t@h")
+    with pytest.raises(Refused) as caught:
+        _refuse_resuming_with_a_primary_behind(runner, console)
+    assert f"This resume would go on with {A} as the primary" in caught.value.message
+    assert zk.exists(f"/manatee/{SHARD}/state") is None
