@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
@@ -54,6 +54,7 @@ from migrator.strictjson import loads
 from migrator.ui import preflight as preflight_table
 from migrator.zk import reads
 from migrator.zk.faults import SessionLost, guard_for
+from migrator.zk.watches import wait_for, watch_election
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,8 @@ def _runner_and_read(
         store = JournalStore(target.client, target.shard, root=target.journal_root,
                              audit_dir=target.audit_dir)
     snapshot, history = reads.read_view(target.client, target.shard)
+    if sink is not None and not snapshot.topology.nodes:
+        snapshot, history = _after_the_peers_rejoin(target, console, (snapshot, history))
     loaded, choice = choose_playbook(requested, snapshot, history, store.load())
     return Runner(
         client=target.client, shard=target.shard, loaded=loaded, choice=choice,
@@ -130,6 +133,44 @@ def _runner_and_read(
         options=options, operator=operator_identity(),
         inventory_zones=inventory_zones(target.inventory),
     ), (snapshot, history)
+
+
+# how long an election must stay unchanged before a run starting after a ZooKeeper pause
+# takes it as the shard's (the sitters rejoin within moments of each other)
+REJOIN_QUIET = 1.0
+
+
+def _after_the_peers_rejoin(target: EngineTarget, console: RunConsole,
+                            read: tuple[ShardSnapshot, list[HistoryRecord]]
+                            ) -> tuple[ShardSnapshot, list[HistoryRecord]]:
+    """An empty election when a run starts is most often a moment after a ZooKeeper
+    pause: every session expired, and the sitters are rejoining. A run waits for them
+    as its other waits wait (on an election watch), up to one session timeout, then
+    reads the shard again; an election still empty is refused as before."""
+    timeout = timing_of(target.inventory).session_timeout
+    console.say(f"  The election of shard {target.shard} is empty (after a ZooKeeper pause "
+                "every session expires and the sitters rejoin): waiting up to "
+                f"{timeout:g} s for the peers.", "yellow")
+    deadline = time.monotonic() + timeout
+
+    def watch(deliver: Any) -> Any:
+        return watch_election(target.client, target.shard, deliver)
+
+    seen, _ = wait_for(watch, lambda children: sorted(children) or None, timeout)
+    if seen is None:
+        return read
+    # the sitters rejoin one after another: go on once the election has been quiet a
+    # moment (or the session timeout is over), not at the first one
+    def changed_from(before: list[str]) -> Callable[[list[str]], list[str] | None]:
+        return lambda children: sorted(children) if sorted(children) != before else None
+
+    while time.monotonic() < deadline:
+        changed, _ = wait_for(watch, changed_from(seen),
+                              min(REJOIN_QUIET, max(deadline - time.monotonic(), 0.0)))
+        if changed is None:
+            break
+        seen = changed
+    return reads.read_view(target.client, target.shard)
 
 
 def plan(target: EngineTarget, requested: str = "auto") -> Plan:

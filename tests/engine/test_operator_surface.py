@@ -482,3 +482,25 @@ def test_a_damaged_journal_is_restored_from_the_local_audit_copy(
     assert not zk.exists(path)
     back = restore(audit)  # a missing one, too
     assert back.status == 0 and zk.exists(path)
+
+
+def test_a_run_waits_for_the_peers_of_an_empty_election_to_rejoin(
+    cli: Callable[..., CliResult], zk: Any, v1_shard: V1Shard, book: str
+) -> None:
+    """A moment after a ZooKeeper pause the election is empty (every session expired)
+    while the sitters rejoin: the run waits for them on a watch, then goes on."""
+    import threading
+
+    from tests.engine.helpers import IPS, ZONES
+
+    zk.ensure_path(f"/manatee/{SHARD}/election")
+    rejoin = threading.Timer(0.5, lambda: [v1_shard.join(ip, zone)
+                                           for ip, zone in zip(IPS, ZONES, strict=True)])
+    rejoin.start()
+    try:
+        ran = cli("run", "--playbook", book, "--yes")
+    finally:
+        rejoin.join()
+    assert ran.status == 0, ran.err
+    assert "is empty (after a ZooKeeper pause" in ran.err
+    assert zk.exists(f"/manatee/{SHARD}/state")
