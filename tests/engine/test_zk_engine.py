@@ -298,12 +298,18 @@ def test_verification_timeout_says_expected_seen_and_next_action(
     assert run.status == "failed"
 
 
-def test_saved_plan_runs_and_refuses_when_stale(
-    zk: Any, three_peers: V1Shard, make_runner: MakeRunner, tmp_path: Path
-) -> None:
+def _saved_plan(make_runner: MakeRunner, tmp_path: Path) -> Path:
+    """`plan --out` of the test's shard, as a file."""
     plan, _ = make_runner().plan()
     path = tmp_path / "plan.json"
     save_plan(plan, path)
+    return path
+
+
+def test_saved_plan_runs_and_refuses_when_stale(
+    zk: Any, three_peers: V1Shard, make_runner: MakeRunner, tmp_path: Path
+) -> None:
+    path = _saved_plan(make_runner, tmp_path)
     saved = load_plan(path)
     # someone changes the cluster between plan and run: the election is different now
     three_peers.leave("127.0.1.48")
@@ -327,9 +333,7 @@ def _forged(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
 def test_an_edited_saved_plan_is_refused_when_loaded(
     zk: Any, three_peers: V1Shard, make_runner: MakeRunner, tmp_path: Path
 ) -> None:
-    plan, _ = make_runner().plan()
-    path = tmp_path / "plan.json"
-    save_plan(plan, path)
+    path = _saved_plan(make_runner, tmp_path)
     doc = json.loads(path.read_text())
     doc["steps"][0]["write"]["after"]["generation"] = 7
     path.write_text(json.dumps(doc))
@@ -352,9 +356,7 @@ def test_a_run_compares_the_whole_saved_plan_before_its_first_action(
 ) -> None:
     """A forged plan (digest recomputed) that differs from what the run computes now in
     any step, write or the inventory is refused before anything is done (exit 3)."""
-    plan, _ = make_runner().plan()
-    path = tmp_path / "plan.json"
-    save_plan(plan, path)
+    path = _saved_plan(make_runner, tmp_path)
     _forged(path, edit)
     with pytest.raises(StalePlan) as info:
         make_runner(options=RunOptions(saved_plan=load_plan(path))).execute()
@@ -367,9 +369,7 @@ def test_a_run_compares_the_whole_saved_plan_before_its_first_action(
 def test_saved_plan_executes_exactly_without_prompts(
     zk: Any, three_peers: V1Shard, make_runner: MakeRunner, tmp_path: Path
 ) -> None:
-    plan, _ = make_runner().plan()
-    path = tmp_path / "plan.json"
-    save_plan(plan, path)
+    path = _saved_plan(make_runner, tmp_path)
     console = RunConsole(assume_yes=False, shard=SHARD, stream=io.StringIO())
     result = make_runner(console=console,
                          options=RunOptions(saved_plan=load_plan(path))).execute()

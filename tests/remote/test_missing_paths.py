@@ -21,7 +21,7 @@ from migrator.remote.probe import LOG_MISSING_PROBLEM, ZONES_ROOT_PROBLEM, probe
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.sshd import SshServer
 from tests.remote.conftest import write_inventory
-from tests.remote.test_zlogin import Z1, _local_node, _zlogin_inventory
+from tests.remote.test_zlogin import Z1, _zlogin_inventory, node_over_sshd
 
 pytestmark = pytest.mark.sshd
 
@@ -50,10 +50,7 @@ def test_a_sitter_log_that_does_not_exist_in_the_zone_is_a_problem(
 
 @pytest.fixture
 def node(tmp_path: Path, sshd_factory: Callable[..., SshServer]) -> dict[str, Any]:
-    paths = _local_node(tmp_path / "cn0")
-    server = sshd_factory("127.0.0.31", name="cn0",
-                          set_env={"PATH": f"{paths['bin']}:/usr/bin:/bin"})
-    return {**paths, "server": server}
+    return node_over_sshd(tmp_path, sshd_factory)
 
 
 def test_a_zones_root_that_does_not_exist_on_the_node_is_named(

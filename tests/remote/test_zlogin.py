@@ -103,12 +103,17 @@ def _local_node(base: Path) -> dict[str, Path]:
 # --- over a real sshd ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def node(tmp_path: Path, sshd_factory: Callable[..., SshServer]) -> dict[str, Any]:
+def node_over_sshd(tmp_path: Path, sshd_factory: Callable[..., SshServer]) -> dict[str, Any]:
+    """A compute node (its zones, bin and zones root) behind its own real sshd."""
     paths = _local_node(tmp_path / "cn0")
     server = sshd_factory("127.0.0.31", name="cn0",
                           set_env={"PATH": f"{paths['bin']}:/usr/bin:/bin"})
     return {**paths, "server": server}
+
+
+@pytest.fixture
+def node(tmp_path: Path, sshd_factory: Callable[..., SshServer]) -> dict[str, Any]:
+    return node_over_sshd(tmp_path, sshd_factory)
 
 
 def _zlogin_inventory(tmp_path: Path, client_key: Path, node: dict[str, Any],

@@ -24,7 +24,7 @@ def _no_internal_error(err: str) -> None:
     assert "RecursionError" not in err
 
 
-def test_a_deeply_nested_journal_is_an_unreadable_journal_in_status(
+def test_a_deeply_nested_journal_is_unreadable_in_status_and_bad_input_for_report(
     zk: Any, v1_shard: V1Shard, run_cli: Any
 ) -> None:
     v1_shard.join("127.0.1.47", ZONES["127.0.1.47"])
@@ -38,13 +38,7 @@ def test_a_deeply_nested_journal_is_an_unreadable_journal_in_status(
     assert as_json.status == 0, as_json.err
     problem = json.loads(as_json.out)["journalProblem"]
     assert JOURNAL in problem and "nests deeper" in problem
-
-
-def test_a_deeply_nested_journal_is_bad_input_for_report(
-    zk: Any, v1_shard: V1Shard, run_cli: Any
-) -> None:
-    v1_shard.join("127.0.1.47", ZONES["127.0.1.47"])
-    zk.create(JOURNAL, DEEP, makepath=True)
+    # and `report` of it is bad input naming the journal
     result = run_cli("report", "--shard", SHARD)
     _no_internal_error(result.err)
     assert result.status == 2 and JOURNAL in result.err
