@@ -10,7 +10,7 @@ from migrator.cli.options import ShardTarget, shard_target
 from migrator.cli.shardview import mode_style, render_shard
 from migrator.cli.watch import watch_status
 from migrator.commands import read
-from migrator.commands.progress import ProgressReads, zone_versions
+from migrator.commands.progress import ProgressReads, zone_replication, zone_versions
 from migrator.errors import BadInput, Refused
 from migrator.ui.output import Cell, Output, say
 from migrator.zk.client import disconnect
@@ -77,10 +77,15 @@ def status(target: ShardTarget, as_json: bool, watch: bool) -> None:
         underway = progress.result()
     versions = (zone_versions(target.inventory, [r.zone_id for r in result.rows])
                 if target.inventory is not None else None)
+    primary = next((r.zone_id for r in result.rows
+                    if "primary" in (r.state_role, r.election_role)), None)
+    replication = (zone_replication(target.inventory, primary)
+                   if target.inventory is not None and primary is not None else None)
     if as_json:
-        out.json({**result.to_json(), **underway.to_json(), "versions": versions})
+        out.json({**result.to_json(), **underway.to_json(), "versions": versions,
+                  "replication": replication})
         return
-    render_shard(out, result, underway, versions)
+    render_shard(out, result, underway, versions, replication)
 
 
 @click.command()

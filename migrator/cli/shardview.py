@@ -10,8 +10,11 @@ from migrator.cluster.shard import PeerRow
 from migrator.ui.output import Cell
 
 
-def render_shard(out: Any, result: Any, underway: Any, versions: dict[str, str] | None) -> None:
-    """The one-shard view: peers by election and by /state, the migration under way."""
+def render_shard(out: Any, result: Any, underway: Any, versions: dict[str, str] | None,
+                 replication: dict[str, str] | None = None) -> None:
+    """The one-shard view: peers by election and by /state, the migration under way;
+    with an inventory, each zone's version and each peer's replication (below the
+    table: ``manatee-adm status`` in the primary's zone, as ``manatee-adm show``)."""
     snap = result.snapshot
     has_state = snap.state is not None
     header = f"shard {snap.shard}: mode {snap.mode}"
@@ -46,6 +49,10 @@ def render_shard(out: Any, result: Any, underway: Any, versions: dict[str, str] 
         out.heading("migration journal: none (no migration with this tool in progress)")
     out.heading("run lock: " + (", ".join(underway.lock_holders) if underway.lock_holders
                                 else "free"))
+    if replication:
+        out.heading("replication (manatee-adm status in the primary's zone):")
+        for zone, text in replication.items():
+            out.heading(f"  {zone[:8]} {text}")
     if snap.error is not None:
         out.heading(f"v1 error node present: {snap.error!r}")
     note = disagreement_note(snap.mode, result.rows)

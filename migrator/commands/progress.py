@@ -171,6 +171,28 @@ class ProgressReads:
         return InProgress(progress, [h.identity for h in holders], problem)
 
 
+def zone_replication(inventory: Any, zone: str) -> dict[str, str]:
+    """Each peer's replication, from ``manatee-adm status`` in ``zone`` (the primary's),
+    in words (``replication_of``); empty when the zone cannot say."""
+    if zone not in getattr(inventory, "zones", {}):
+        return {}
+    # imported here: the SSH session is needed only when an inventory names the zones
+    from migrator.remote.manatee_status import parse_status, replication_of
+    from migrator.remote.prewarm import Prewarm
+    from migrator.steps.remote import status_command
+
+    session = Prewarm(inventory).session()
+    try:
+        result = session.run(zone, status_command(inventory))
+        if not result.ok:
+            return {}
+        return replication_of(parse_status(result.text, inventory.shard))
+    except MigratorError:
+        return {}
+    finally:
+        session.close()
+
+
 def zone_versions(inventory: Any, zones: list[str]) -> dict[str, str]:
     """Each zone's manatee version as the zone reports it (or why it could not say)."""
     known = [z for z in zones if z in getattr(inventory, "zones", {})]

@@ -104,6 +104,31 @@ class Verdict:
     reason: str
 
 
+def replication_of(status: ShardStatus) -> dict[str, str]:
+    """Each downstream peer's replication as its upstream's ``repl`` row shows it, in
+    words, by zone (pure): as ``manatee-adm show`` lists it, the state, the positions
+    sent, flushed and replayed, and how far the replay is behind what was sent."""
+    found: dict[str, str] = {}
+    for upstream in status.peers:
+        repl = upstream.repl
+        if not repl:
+            continue
+        downstream = next((p for p in status.peers if p.ip is not None
+                           and p.ip == repl.get("client_addr")), None)
+        if downstream is None or downstream.zone is None:
+            continue
+        sent, flush, replay = _loc(repl, "sent"), _loc(repl, "flush"), _loc(repl, "replay")
+        try:
+            behind = f", {lsn(sent) - lsn(replay)} bytes behind" if lsn(sent) > lsn(
+                replay) else ", caught up"
+        except MalformedZnode:
+            behind = ""
+        found[downstream.zone] = (f"{repl.get('sync_state', '?')} from "
+                                  f"{(upstream.zone or '?')[:8]}: {repl.get('state', '?')}, "
+                                  f"sent {sent}, flushed {flush}, replayed {replay}{behind}")
+    return found
+
+
 def lone_primary_verdict(status: ShardStatus, primary: str) -> Verdict:
     """Pure: is ``primary`` the shard's primary with its database answering? For a shard
     of one peer, that is what "takes writes" means (there is no sync to wait for).

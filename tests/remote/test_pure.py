@@ -17,6 +17,7 @@ from migrator.remote.manatee_status import (
     StatusUnreadable,
     lone_primary_verdict,
     parse_status,
+    replication_of,
     replication_verdict,
 )
 from migrator.remote.versions import at_least, reported_version
@@ -63,6 +64,18 @@ def test_a_lone_primary_takes_writes_only_with_its_database_answering() -> None:
     assert "does not answer" in lone_primary_verdict(down, A).reason
     assert not lone_primary_verdict(parse_status(_status(), SHARD), A).ok
     assert "not " + B in lone_primary_verdict(up, B).reason
+
+
+def test_replication_in_words_for_each_downstream_peer() -> None:
+    text = _status(primary=_peer(A, "10.77.77.47", _repl("10.77.77.49")),
+                   sync=_peer(C, "10.77.77.49", _repl("10.77.77.48", "async",
+                                                      sent="0/174A438", replay="0/1740000")),
+                   **{"async": _peer(B, "10.77.77.48")})
+    found = replication_of(parse_status(text, SHARD))
+    assert found[C] == (f"sync from {A[:8]}: streaming, sent 0/174A438, flushed 0/174A438, "
+                        "replayed 0/174A438, caught up")
+    assert found[B].startswith(f"async from {C[:8]}: streaming") and "bytes behind" in found[B]
+    assert A not in found  # the primary has no upstream
 
 
 def test_runbook_mixed_topology_is_not_synced_to_the_new_sync() -> None:

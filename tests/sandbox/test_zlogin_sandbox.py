@@ -229,6 +229,20 @@ def test_the_plan_names_each_reprovision_command_and_the_runs_length(
     assert "does: reprovision " in human.stdout and "The run should take about" in human.stdout
 
 
+def test_status_with_the_inventory_shows_each_peers_replication(
+    shared_sandbox: SandboxConfig,
+) -> None:
+    inventory = str(shared_sandbox.directory / "inventory.yaml")
+    shown = migrator("status", "--inventory", inventory, "--json")
+    assert shown.returncode == 0, shown.stderr
+    replication = json.loads(shown.stdout)["replication"]
+    zones = [z.uuid for z in shared_sandbox.zones]
+    assert set(replication) == set(zones[1:])  # every standby, by its upstream's row
+    assert replication[zones[1]].startswith(f"sync from {zones[0][:8]}: streaming")
+    human = migrator("status", "--inventory", inventory)
+    assert "replication (manatee-adm status in the primary's zone):" in human.stdout
+
+
 def test_migrate_to_latest_picks_the_newest_manatee_image_and_says_which(
     shared_sandbox: SandboxConfig, tmp_path: Path
 ) -> None:
