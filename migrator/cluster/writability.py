@@ -170,13 +170,19 @@ def state_deleted(model: ShardModel, timing: Timing) -> Effect:
     return while_down(model, timing.session_timeout), after
 
 
+def _until_back(model: ShardModel) -> str:
+    """What brings writes back after the sitters were disabled, for this shard's size."""
+    return ("its primary runs again" if model.peers() == 1
+            else "its primary and its sync run again")
+
+
 def sitters_disabled(model: ShardModel, timing: Timing) -> Effect:
     """Every sitter stopped: no writes until the primary and its sync run again."""
     zones = frozenset(model.election) | frozenset(model.state or ()) | set(model.deposed)
     after = replace(model, down=zones, election=())
     return (Outage(KIND_WHOLE if model.peers() == 1 else KIND_DOWN,
-                   "every sitter is disabled: the shard takes no writes until the primary "
-                   "and its sync run again", timing.session_timeout), after)
+                   f"every sitter is disabled: the shard takes no writes until "
+                   f"{_until_back(model)}", timing.session_timeout), after)
 
 
 def waiting_for_state(model: ShardModel) -> Outage | None:
@@ -196,7 +202,7 @@ def while_down(model: ShardModel, seconds: float) -> Outage | None:
     earlier keep the shard down."""
     if model.down and not model.writable():
         return Outage(KIND_DOWN, "the sitters were disabled earlier: the shard takes no "
-                      "writes until its primary and sync run again", seconds)
+                      f"writes until {_until_back(model)}", seconds)
     return None
 
 
@@ -211,7 +217,7 @@ def zone_cycles(model: ShardModel, zone: str, to_v1: bool, timing: Timing
         # a rollback bringing the sitters back one by one: writable again once the
         # primary and its sync run
         return (Outage(KIND_DOWN, "the sitters were disabled earlier: the shard takes no "
-                       "writes until its primary and sync run again", timing.reprovision),
+                       f"writes until {_until_back(model)}", timing.reprovision),
                 back)
     peers = model.peers()
     primary = model.primary

@@ -222,10 +222,15 @@ def choose(
     after, why = primary_reprovisioned(snapshot, original, journal)
     morays, moray_why = morays_upgraded(journal)
     variant = AFTER_PRIMARY if after else BEFORE_PRIMARY
+    # the roles this shard has, in the order each variant rolls them back (a one-node
+    # shard has no sync or async, a two-node one no async)
+    count = len(original.peers)
+    after_order = ["the primary", "the sync", "the async"][:count]
+    before_order = ["the current async", "the current sync"][3 - count:] if count > 1 else []
     reasons = [why, f"So: {variant}" + (
-        " (record the topology, disable every sitter, delete /state, then roll back the "
-        "primary, the sync and the async)." if after else
-        " (roll back the current async, then the current sync, then delete /state).")]
+        " (record the topology, disable every sitter, delete /state, then roll back "
+        + _listed(after_order) + ")." if after else
+        " (" + "".join(f"roll back {r}, then " for r in before_order) + "delete /state).")]
     if moray_why:
         reasons.append(moray_why)
     # Before the primary's reprovision the original primary is the only zone never
@@ -237,6 +242,11 @@ def choose(
     return RollbackChoice(variant, reasons,
                           current_roles(snapshot, original, primary_first=not after),
                           morays, original, False, notes)
+
+
+def _listed(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _resumed(journal: Journal | None,

@@ -325,3 +325,22 @@ def test_remedy_plan_is_the_before_primary_rollback() -> None:
     lines = watchdog.remedy_plan(_mixed([1, 2], seqs=[1, 2]), [v2_record(4, {})], journal)
     assert lines[0].startswith("rollback-before-primary")
     assert any("Roll back the current sync" in line and ZONES[2] in line for line in lines)
+
+
+@pytest.mark.parametrize("peers,after,words", [
+    (1, "the primary).", "the sync"),
+    (2, "the primary and the sync).", "the async"),
+    (3, "the primary, the sync and the async).", None),
+])
+def test_a_rollback_describes_the_roles_the_shard_has(peers: int, after: str,
+                                                      words: str | None) -> None:
+    """A one-node rollback speaks of no sync or async, a two-node one of no async."""
+    from migrator.cluster.writability import ShardModel, Timing, sitters_disabled
+
+    original = capture(snapshot(list(range(peers))))
+    journal = _journal({"reprovision-primary": "done:verified"}, original)
+    text = rollback.choose(snapshot(list(range(peers))), [], journal).explanation()
+    assert after in text and (words is None or words not in text.split("So:")[1])
+    zones = tuple(p.zone_id for p in original.peers)
+    outage, _ = sitters_disabled(ShardModel(zones, state=zones), Timing())
+    assert outage is not None and (("its sync" in outage.cause) == (peers > 1))
