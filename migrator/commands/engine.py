@@ -426,6 +426,7 @@ def run(
                 "resume.",
                 "Start a migration with `migrator run`.",
             )
+        options = replace(options, before_steps=_refuse_resuming_with_a_primary_behind(console))
     verb = "resume" if require_journal else "run"
     reporting = RunReporting(target.client, target.shard, target.inventory, console,
                              timing_of(target.inventory).session_timeout)
@@ -442,25 +443,23 @@ def run(
         with lock, guard_run(target, console, lock, runner, resume), \
                 watching(target.client, target.shard, console.say, resume, runner.stop), \
                 reporting:
-            if require_journal:
-                _refuse_resuming_with_a_primary_behind(runner, console)
             return runner.execute()
 
 
-def _refuse_resuming_with_a_primary_behind(runner: Runner, console: Any) -> None:
+def _refuse_resuming_with_a_primary_behind(console: Any) -> Callable[[Plan, Any], None]:
     """A resume goes on with the shard's primary as it is now (/state's, else the
-    election's first): it must hold every other peer's data (``datagate``). Only when
-    steps remain and the run reaches zones."""
-    if runner.remote is None or runner.inventory is None:
-        return
-    plan, ctx = runner.plan()
-    if plan.complete:
-        return
-    peers = shard_peers(ctx)
-    if peers.primary is None:
-        return
-    refuse_when_behind(ctx, peers.primary, peers.others, console,
-                       f"This resume would go on with {peers.primary} as the primary")
+    election's first): it must hold every other peer's data (``datagate``). Given to
+    the runner, which calls it with its own plan once steps remain (no second read)."""
+
+    def check(_plan: Plan, ctx: Any) -> None:
+        if ctx.remote is None or ctx.inventory is None:
+            return
+        peers = shard_peers(ctx)
+        if peers.primary is not None:
+            refuse_when_behind(ctx, peers.primary, peers.others, console,
+                               f"This resume would go on with {peers.primary} as the primary")
+
+    return check
 
 
 def operator_identity_pid() -> str:

@@ -64,10 +64,8 @@ def audit_dir_of(connection: str) -> Path:
     (``host:port,...[/chroot]``) names: the same folder ``cluster_key`` gives a client
     connected with it."""
     servers, _, chroot = connection.partition("/")
-    key = ",".join(sorted(s.strip() for s in servers.split(",") if s.strip()))
-    if chroot:
-        key += "+/" + chroot
-    return default_audit_dir() / quote(key or "unknown-cluster", safe=",:.+-_[]")
+    return default_audit_dir() / _ensemble_key(
+        [s.strip() for s in servers.split(",") if s.strip()], "/" + chroot if chroot else None)
 
 
 def cluster_key(client: Any) -> str:
@@ -76,15 +74,17 @@ def cluster_key(client: Any) -> str:
 
     hosts = getattr(client, "hosts", None) or []
     try:
-        servers = sorted(f"{host}:{port}" for host, port in hosts)
+        servers = [f"{host}:{port}" for host, port in hosts]
     except (TypeError, ValueError):
         servers = []
+    return _ensemble_key(servers, getattr(client, "chroot", None))
+
+
+def _ensemble_key(servers: list[str], chroot: str | None) -> str:
+    """``host:port`` of every server, sorted, comma-separated, then ``+chroot``."""
     if not servers:
         return "unknown-cluster"
-    key = ",".join(servers)
-    chroot = getattr(client, "chroot", None)
-    if chroot:
-        key += "+" + chroot
+    key = ",".join(sorted(servers)) + (f"+{chroot}" if chroot else "")
     return quote(key, safe=",:.+-_[]")
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -88,6 +88,9 @@ class RunOptions:
     saved_plan: SavedPlan | None = None
     kind: str = "migration"
     inventory_path: str = "INVENTORY"
+    # told the plan and its context once the run knows it has steps to do, before it
+    # asks or changes anything (a resume's data check); raises to refuse the run
+    before_steps: Callable[[Plan, EngineContext], None] | None = None
 
 
 @dataclass
@@ -253,6 +256,8 @@ class Runner:
             )
             result.complete = True
             return result
+        if self.options.before_steps is not None:
+            self.options.before_steps(plan, ctx)
         if self.journal is None and plan.original.source == "history":
             self.console.say(plan.notes[0] if plan.notes else "", "yellow")
             self._confirm("Continue the migration from this reconstructed topology?", None,

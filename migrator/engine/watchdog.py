@@ -285,14 +285,8 @@ class Watchdog:
         run, takes it back)."""
         if self._sync_v2 or "original_sync" not in {p.role for p in self.original.peers}:
             return self._sync_v2 or None
-        zone = self.original.by_role("original_sync").zone_id
-        found: bool | None = None
-        if self.remote is not None:
-            with contextlib.suppress(Exception):  # unreadable: the journal may still say
-                result = self.remote.run_template(zone, "manatee_version")
-                version = reported_version(result.text) if result.ok else None
-                found = at_least(version, "v2") if version else None
-        if found is None:
+        found = self._zone_runs_v2(self.original.by_role("original_sync").zone_id)
+        if found is None:  # unreadable: the journal may still say
             with contextlib.suppress(Exception):
                 journal = JournalStore(self.client, self.shard,
                                        root=self.journal_root or JOURNAL_ROOT).load()
@@ -307,14 +301,20 @@ class Watchdog:
         """Whether the original primary already runs v2 (its zone's version; a reprovision
         of it, in a playbook that does it while frozen, renames its election node on
         purpose). Unreadable counts as v1: a needless stop is safer than a missed one."""
-        if self._primary_v2 or self.remote is None:
-            return self._primary_v2
-        zone = self.original.by_role("original_primary").zone_id
+        if not self._primary_v2:
+            zone = self.original.by_role("original_primary").zone_id
+            self._primary_v2 = bool(self._zone_runs_v2(zone))
+        return self._primary_v2
+
+    def _zone_runs_v2(self, zone: str) -> bool | None:
+        """The zone's reported manatee version is at least v2 (None: it cannot say)."""
+        if self.remote is None:
+            return None
         with contextlib.suppress(Exception):
             result = self.remote.run_template(zone, "manatee_version")
             version = reported_version(result.text) if result.ok else None
-            self._primary_v2 = bool(version and at_least(version, "v2"))
-        return self._primary_v2
+            return at_least(version, "v2") if version else None
+        return None
 
     def _track_phase(self, snapshot: ShardSnapshot) -> None:
         """Run the replication monitor exactly while the phase is *frozen*."""

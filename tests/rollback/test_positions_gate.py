@@ -107,7 +107,8 @@ def test_a_resume_with_a_primary_behind_another_peer_is_refused(
                                      C: "standby|1|0/3000000|"}),
                     store=JournalStore(zk, SHARD, audit_dir=tmp_path),
                     options=RunOptions(assume_yes=True), operator="t@h")
+    plan, ctx = runner.plan()
     with pytest.raises(Refused) as caught:
-        _refuse_resuming_with_a_primary_behind(runner, console)
+        _refuse_resuming_with_a_primary_behind(console)(plan, ctx)
     assert f"This resume would go on with {A} as the primary" in caught.value.message
     assert zk.exists(f"/manatee/{SHARD}/state") is None
