@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -279,6 +280,8 @@ class OutageWatch:
         self._state: bytes | None = None
         self._stopped = False
         self.started = iso_now_ms()
+        # told of every change ZooKeeper shows (the zones' sampler reads again then)
+        self.on_change: Callable[[], None] | None = None
 
     def start(self) -> OutageWatch:
         watch_state(self.client, self.shard, self._on_state)
@@ -305,6 +308,8 @@ class OutageWatch:
         if self._children is None:
             return
         self.judge.see(view_of(self._children, self._state), datetime.now(UTC))
+        if self.on_change is not None:
+            self.on_change()
 
     def see_status(self, sample: StatusSample | None) -> None:
         """A reading of the zones' status (``migrator.engine.zonestatus``)."""

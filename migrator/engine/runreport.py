@@ -266,6 +266,8 @@ class RunReporting:
         and the run reaches zones)."""
 
         sampler, self._sampler = self._sampler, None
+        if self._watch is not None:
+            self._watch.on_change = None
         if sampler is not None:
             sampler.stop()
         remote = getattr(self.runner, "remote", None)
@@ -287,6 +289,7 @@ class RunReporting:
         self._sampler = ZoneStatusSampler(remote, self.shard, primary, departing, where,
                                           watch.see_status)
         self._sampler.start()
+        watch.on_change = self._sampler.wake
 
     def __exit__(self, *_exc: object) -> None:
         self.clock.close()

@@ -8,7 +8,8 @@ and hands each reading to the outage judge (``OutageWatch.see_status``).
 Decisions, as the watchdog's replication monitor makes them (it is reused
 here): a reading is taken when the step starts, whenever the primary's or the
 departing zone's sitter log moves (a sync stopping, a primary reconfiguring
-its standby), and otherwise every ``STATUS_RECHECK`` seconds, since
+its standby), whenever ZooKeeper's view of the shard changes (``wake``), and
+otherwise every ``STATUS_RECHECK`` seconds, since
 replication itself writes nothing to those logs. A reading that cannot be
 taken (SSH or ``manatee-adm`` failing) is handed on as ``None``: not knowing
 opens or closes nothing, and ZooKeeper's view stands. One sampler at a time,
@@ -47,6 +48,11 @@ class ZoneStatusSampler(ReplicationMonitor):
 
     def start(self) -> None:
         self._spawn(self._loop, "migrator-zone-status")
+
+    def wake(self) -> None:
+        """Read again now: ZooKeeper's view of the primary changed (a session ended, a
+        takeover), which is when a reading must not wait for the next recheck."""
+        self._wake.put(object())
 
     def read(self) -> StatusSample | None:
         zone = self.where() or self.primary
