@@ -13,7 +13,7 @@ from migrator.engine.journal_store import audit_dir_of
 from migrator.errors import MigratorError
 from migrator.sandbox import peers, procs
 from migrator.sandbox.client import run
-from migrator.sandbox.config import RELAY_ADDRESS, load_config
+from migrator.sandbox.config import RELAY_ADDRESS, SESSION_TIMEOUT, load_config
 from migrator.sandbox.manage import UpOptions, start_client
 from migrator.sandbox.manage import down as take_down
 from migrator.sandbox.manage import up as bring_up
@@ -92,11 +92,15 @@ def sandbox() -> None:
               metavar="S",
               help="How long every reprovision of a zone takes, in seconds (0 to 600) "
               "[default: the session timeout plus two seconds].")
+@click.option("--session-timeout", type=FiniteFloat(positive=False), default=SESSION_TIMEOUT,
+              show_default=True, metavar="S",
+              help="The sitters' ZooKeeper session timeout in seconds (1 to 20): how long "
+              "a lost peer's election node outlives it. Production's is longer.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def up(
     directory: Path, nodes: int, reuse: bool, with_client: bool, deposed_mode: str,
     sitter_log_level: str, pg: str, access: str, compute_nodes: int, latency_ms: float,
-    reprovision_seconds: float | None, as_json: bool,
+    reprovision_seconds: float | None, session_timeout: float, as_json: bool,
 ) -> None:
     """Start ZooKeeper, N zones (v1 sitter + postgres each), their access, write
     DIR/inventory.yaml.
@@ -115,10 +119,12 @@ def up(
                                            access=access, compute_nodes=compute_nodes,
                                            sitter_log_level=sitter_log_level, pg=pg,
                                            latency_ms=latency_ms,
-                                           reprovision_seconds=reprovision_seconds))
+                                           reprovision_seconds=reprovision_seconds,
+                                           session_timeout=session_timeout))
     inventory = config.directory / "inventory.yaml"
     lines = [f"Sandbox shard {config.shard} is up in {config.directory}.",
-             f"ZooKeeper: {config.zk_connection}"]
+             f"ZooKeeper: {config.zk_connection} (the sitters' session timeout "
+             f"{config.session_timeout:g} s)"]
     if config.headnode is not None:
         lines.append(f"headnode {config.headnode.ip}  ssh port {config.headnode.ssh_port}")
     if config.relay_ports:
@@ -137,6 +143,7 @@ def up(
     _emit({"directory": str(config.directory), "inventory": str(inventory),
            "zookeeper": config.operator_zk_connection, "latencyMs": config.latency_ms,
            "reprovisionSeconds": config.reprovision_delay,
+           "sessionTimeout": config.session_timeout,
            "zones": [z.uuid for z in config.zones]},
           as_json, "\n".join(lines))
 

@@ -22,9 +22,10 @@ Decisions the issue leaves open:
   - zone k (0-based) has address 127.0.0.(k+2); 127.0.0.1 is ZooKeeper's;
   - every port is picked free at `up` (postgres, ssh, ZooKeeper), so two sandboxes
     can run side by side; the peer id is ``<ip>:<pg port>:12345`` as in manatee;
-  - the sitters' ZooKeeper session timeout is SESSION_TIMEOUT seconds (ZooKeeper's
-    tickTime is 200 ms, so it may range over 0.4..4 s): a killed sitter's election
-    node disappears about two seconds later, which is when takeovers start.
+  - the sitters' ZooKeeper session timeout is SESSION_TIMEOUT seconds unless `up
+    --session-timeout` says otherwise (1 to 20 s, what the sandbox's ZooKeeper grants):
+    a killed sitter's election node disappears that long later, which is when
+    takeovers start.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ from migrator.errors import BadInput
 SANDBOX_FILE = "sandbox.json"
 SHARD = "1.moray.sandbox.test"
 SESSION_TIMEOUT = 2.0
+# what the sandbox's ZooKeeper grants (zoo.cfg's minSessionTimeout/maxSessionTimeout)
+MIN_SESSION_TIMEOUT = 1.0
+MAX_SESSION_TIMEOUT = 20.0
 BACKUP_PORT = 12345
 VERSIONS = ("v1", "v2")
 MAX_NODES = 5

@@ -25,9 +25,12 @@ from migrator.sandbox.config import (
     DEPOSED_MODES,
     HEADNODE_ADDRESS,
     MAX_NODES,
+    MAX_SESSION_TIMEOUT,
+    MIN_SESSION_TIMEOUT,
     PG_MODES,
     RELAY_ADDRESS,
     SANDBOX_FILE,
+    SESSION_TIMEOUT,
     NodeConfig,
     SandboxConfig,
     ZoneConfig,
@@ -81,6 +84,10 @@ class UpOptions:
     latency_ms: float = 0.0
     # every reprovision's length (None: the session timeout plus two seconds)
     reprovision_seconds: float | None = None
+    # the sitters' ZooKeeper session timeout: short by default so rehearsals and tests
+    # are quick; longer ones rehearse production's gap between a peer's loss and its
+    # election node's expiry
+    session_timeout: float = SESSION_TIMEOUT
 
 
 def check_nodes(nodes: int) -> None:
@@ -101,6 +108,15 @@ def check_reprovision_seconds(options: UpOptions) -> None:
             f"--reprovision-seconds {seconds:g} is out of range.",
             f"Give 0 to {MAX_REPROVISION_SECONDS:g} seconds (production reprovisions take "
             "minutes; the default is the session timeout plus two seconds).")
+
+
+def check_session_timeout(options: UpOptions) -> None:
+    seconds = options.session_timeout
+    if not MIN_SESSION_TIMEOUT <= seconds <= MAX_SESSION_TIMEOUT:
+        raise BadInput(
+            f"--session-timeout {seconds:g} is out of range.",
+            f"Give {MIN_SESSION_TIMEOUT:g} to {MAX_SESSION_TIMEOUT:g} seconds (what the "
+            f"sandbox's ZooKeeper grants; the default is {SESSION_TIMEOUT:g}).")
 
 
 def check_latency(options: UpOptions) -> None:
@@ -143,6 +159,7 @@ def up(directory: Path, options: UpOptions) -> SandboxConfig:
                        "Give 1 to 8 compute nodes (2 is the default).")
     check_latency(options)
     check_reprovision_seconds(options)
+    check_session_timeout(options)
     check_prerequisites()
     check_installed()
     directory = directory.resolve()
@@ -199,7 +216,8 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
                            access=options.access, nodes=nodes, headnode=headnode,
                            sitter_log_level=options.sitter_log_level, pg=options.pg,
                            latency_ms=options.latency_ms,
-                           reprovision_seconds=options.reprovision_seconds)
+                           reprovision_seconds=options.reprovision_seconds,
+                           session_timeout=options.session_timeout)
     config.save()
     ensure_client_key(config)
     known_hosts = []

@@ -96,6 +96,36 @@ def test_reprovision_seconds_sets_every_reprovisions_length(tmp_path: Path) -> N
 
 
 @pytest.mark.sandbox
+def test_session_timeout_sets_the_sitters_and_the_default_reprovision(tmp_path: Path) -> None:
+    """`sandbox up --session-timeout S`: the sitters' ZooKeeper sessions, their config
+    (which the migrator reads for its estimates) and the default reprovision follow."""
+    import yaml
+
+    directory = tmp_path / "sb"
+    try:
+        up = _migrator("sandbox", "up", "--dir", str(directory), "--nodes", "1", "--pg", "sim",
+                       "--access", "ssh", "--session-timeout", "3.5", "--json")
+        assert up.returncode == 0, up.stderr
+        shown = json.loads(up.stdout)
+        assert shown["sessionTimeout"] == 3.5 and shown["reprovisionSeconds"] == 5.5
+        inventory = yaml.safe_load((directory / "inventory.yaml").read_text())
+        assert inventory["estimates"]["session_timeout"] == 3.5
+        cfg = json.loads((directory / "zones" / shown["zones"][0] / "sitter.cfg").read_text())
+        assert cfg["zkCfg"]["opts"]["sessionTimeout"] == 3500
+        plan = _migrator("plan", "--inventory", str(directory / "inventory.yaml"))
+        assert plan.returncode == 0, plan.stderr
+        assert "ZooKeeper session timeout 3.5 s" in plan.stdout
+        for bad_value in ("0.2", "60"):
+            bad = _migrator("sandbox", "up", "--dir", str(tmp_path / "bad"),
+                            "--pg", "sim", "--session-timeout", bad_value)
+            assert bad.returncode == 2, bad.stderr
+            assert f"--session-timeout {bad_value} is out of range" in bad.stderr
+        assert not (tmp_path / "bad").exists()
+    finally:
+        _migrator("sandbox", "down", "--dir", str(directory))
+
+
+@pytest.mark.sandbox
 def test_down_removes_the_sandboxs_audit_copies(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """A rehearsal's journals are no operator's record: `sandbox down` removes the audit
