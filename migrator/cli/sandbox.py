@@ -175,7 +175,7 @@ def _operator_zookeeper(directory: Path) -> str | None:
 @dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(directory: Path, as_json: bool) -> None:
-    """Peers, roles, versions and the client's outage windows."""
+    """Peers, roles, versions, reprovision jobs and the client's outage windows."""
     document = sandbox_status(directory)
     out = Output(as_json=as_json)
     if as_json:
@@ -200,6 +200,9 @@ def status(directory: Path, as_json: bool) -> None:
             out.heading(f"{p['zone']}: sitter {p['sitter']}: {p['service'].get('reason')}"
                         + (" (`migrator sandbox start-peer` clears it)"
                            if p["sitter"] == "maintenance" else ""))
+    for job in document["jobs"]:
+        out.heading(f"headnode job {job['uuid']}: reprovision of {job['zone']} "
+                    f"{job['execution']} (created {job['created_at']})")
     client = document["client"]
     outages = client["outages"]
     out.heading(f"client: {'running' if client['running'] else 'stopped'}, "

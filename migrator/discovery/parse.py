@@ -24,87 +24,22 @@ command and the inventory field to fill by hand. Decisions:
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from migrator.inventory.values import UUID_RE, parse_zk_connection
-from migrator.strictjson import MAX_DEPTH, ZK_MAX_BUFFER, JsonRejected, loads, nesting_depth
+
+# re-exported (``X as X``): discovery's callers and tests name them here
+from migrator.remote.headnode_answer import HttpAnswer as HttpAnswer
+from migrator.remote.headnode_answer import Unparseable as Unparseable
+from migrator.remote.headnode_answer import found_json as found_json
+from migrator.remote.headnode_answer import headnode_json as headnode_json
+from migrator.remote.headnode_answer import http_answer as http_answer
+from migrator.remote.headnode_answer import json_of as json_of
+from migrator.strictjson import ZK_MAX_BUFFER, loads
 
 _HOST_WORD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$")
-
-
-class Unparseable(ValueError):
-    """The answer was not what the command's Triton version prints."""
-
-
-@dataclass(frozen=True)
-class HttpAnswer:
-    status: int | None  # None: no status line (a bare body)
-    body: str
-
-
-def http_answer(text: str) -> HttpAnswer:
-    stripped = text.lstrip()
-    if not stripped.startswith("HTTP/"):
-        return HttpAnswer(None, text)
-    status_line, _, rest = stripped.partition("\n")
-    parts = status_line.split()
-    if len(parts) < 2 or not parts[1].isdigit():
-        raise Unparseable(f"a malformed HTTP status line {status_line.strip()[:80]!r}")
-    normalised = rest.replace("\r\n", "\n")
-    if normalised.startswith("\n"):
-        body = normalised[1:]
-    else:
-        _headers, found, body = normalised.partition("\n\n")
-        if not found:
-            body = ""
-    return HttpAnswer(int(parts[1]), body)
-
-
-def headnode_json(text: str) -> Any:
-    """A headnode answer's JSON, nesting bounded; ``ValueError`` when it is not JSON.
-
-    Bounded as every JSON the migrator reads (``strictjson.MAX_DEPTH`` levels, where a
-    VM, server or image object is a handful): 100,000 nested brackets would otherwise
-    exhaust Python's recursion inside ``json.loads`` (a ``RecursionError``, an internal
-    error) instead of stopping discovery with its clear failure (exit 2). Not
-    ``strictjson.loads`` itself: that one refuses what Node's readers could not
-    round-trip (integers beyond 2**53, ``NaN``) because manatee's own JSON is copied
-    into ``/state``; a Triton API answer is only read for a few fields, and a large
-    number in a field discovery never reads must not stop it.
-    """
-    if text.count("[") + text.count("{") > MAX_DEPTH and nesting_depth(text) > MAX_DEPTH:
-        raise JsonRejected(f"it nests deeper than {MAX_DEPTH} levels")
-    try:
-        return json.loads(text)
-    except RecursionError:  # unreachable after the scan; kept as a guard
-        raise JsonRejected(f"it nests deeper than {MAX_DEPTH} levels") from None
-
-
-def json_of(answer: HttpAnswer) -> Any:
-    try:
-        return headnode_json(answer.body)
-    except JsonRejected as exc:
-        raise Unparseable(f"a body that is not JSON ({exc})") from None
-    except ValueError:
-        raise Unparseable(f"a body that is not JSON ({answer.body.strip()[:80]!r})") from None
-
-
-def found_json(text: str, what: str) -> Any:
-    """The JSON body of a 2xx answer; ``Unparseable`` naming ``what`` otherwise."""
-    answer = http_answer(text)
-    if answer.status is not None and not 200 <= answer.status < 300:
-        detail = ""
-        try:
-            body = headnode_json(answer.body)
-            if isinstance(body, dict):
-                detail = f": {body.get('code', '')} {body.get('message', '')}".rstrip()
-        except ValueError:
-            pass
-        raise Unparseable(f"HTTP {answer.status} for {what}{detail}")
-    return json_of(answer)
 
 
 def found_object(text: str, what: str, kind: str) -> dict[str, Any]:

@@ -26,6 +26,8 @@ class EngineContext:
     marks: dict[str, Any] = field(default_factory=dict)
     step_id: str | None = None
     say_func: Callable[[str], None] = print
+    # the live line of an action under way (``RunConsole.seen``); None: not shown
+    seen_func: Callable[[str], None] | None = None
     confirm_func: Confirmer | None = None
     # While the engine decides which steps are already done, the one consistent
     # read (shard, history) every ZooKeeper done-check is judged against: all the
@@ -54,6 +56,10 @@ class EngineContext:
 
     def say(self, text: str) -> None:
         self.say_func(text)
+
+    def seen(self, text: str) -> None:
+        if self.seen_func is not None:
+            self.seen_func(text)
 
     def record_intent(self, **fields: Any) -> None:
         """Journal ``fields`` into the current step's intent now (before acting)."""

@@ -184,9 +184,10 @@ class EventConsole(RunConsole):
             "estimateSeconds": None if estimate is None else estimate[0],
             "estimateSource": None if estimate is None else estimate[1]}
         while not stop.wait(HEARTBEAT_SECONDS):
+            wait = getattr(self, "_wait", None)
             self.sink.emit("heartbeat", what=what, timeout=timeout,
                            elapsed=round(time.monotonic() - began, 1), step=self.current_step,
-                           **extra)
+                           lastSeen=None if wait is None else wait.last, **extra)
 
     def ask(self, question: str, shown: Any, typed: bool) -> None:
         try:

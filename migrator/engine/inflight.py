@@ -9,8 +9,15 @@ data::
 
     evidence                                                   verdict
     the local child of the intent is still running             wait
+    VMAPI lists a job created after the intent, queued/running wait (its execution shown)
     the headnode reports a reprovision job of the zone running wait
     the action never journalled its own intent (killed before) redo (it had not begun)
+    VMAPI's job created after the intent succeeded             done (verify)
+    VMAPI's job created after the intent failed or canceled    ask (its uuid and error)
+    VMAPI answers and lists no job created after the intent    done when the zone is at
+                                                               the target under a new
+                                                               session, else redo (the
+                                                               reprovision never began)
     zone at the target, rejoined the election after the intent done (verify)
     zone was already at the target when the intent was written done (verify)
     zone at the target, not (yet) back in the election         wait
@@ -19,6 +26,11 @@ data::
       child is gone or the headnode reports no job             redo (it never happened)
     an idempotent command (sitter enable/disable)              redo
     anything else                                              ask (typed; --yes refuses)
+
+VMAPI's jobs (``migrator.remote.vmapi``) are Triton's own record of a reprovision:
+a job runs to its end whatever happens to the CLI that started it, so it outranks
+what the zone looks like. "Created after the intent" compares the job uuids the
+intent recorded (``jobsBefore``), not clocks.
 
 "Rejoined after the intent" is judged from the zone's election node: the intent
 records the node names the zone held when it was written, and a restarted
@@ -52,6 +64,10 @@ def decide(e: Evidence) -> Decision:
     if e.child == "alive":
         return Decision("wait", f"the reprovision of {zone} started by the last run "
                                 f"({e.child_label}) is still running")
+    job = e.vmapi_job
+    if job is not None and job.under_way:
+        return Decision("wait", f"the headnode's reprovision {job.describe()} of {zone} is "
+                                "under way")
     if e.job == "running":
         return Decision("wait", f"the headnode reports a reprovision job of {zone} still "
                                 "running")
@@ -60,6 +76,20 @@ def decide(e: Evidence) -> Decision:
                                 f"journalled what it would do in {zone})")
     if e.action != "reprovision":
         return _decide_command(e)
+    if job is not None and job.succeeded:
+        return Decision("done", f"the headnode's reprovision {job.describe()} of {zone} "
+                                "succeeded")
+    if job is not None:
+        return Decision(
+            "ask",
+            f"the headnode's reprovision {job.describe()} of {zone} ended without success",
+            [f"`sdc-vmapi /jobs/{job.uuid}` on the headnode (its chain_results say where "
+             "it stopped)", f"the manatee version {zone} reports and whether its sitter runs",
+             "`migrator status` (is the zone back in the election?)"],
+        )
+    if e.vmapi_answered and not (e.at_target and e.new_session):
+        return Decision("redo", f"VMAPI lists no reprovision job of {zone} since the last "
+                                "run's intent: the reprovision never began")
     if e.at_target:
         if e.from_version is not None and e.from_version == e.target:
             return Decision("done", f"{zone} already ran {e.target} when the last run "
@@ -142,4 +172,8 @@ def describe_evidence(e: Evidence) -> str:
         parts.append(f"the reprovision child ({e.child_label}) has ended")
     if e.job == "running":
         parts.append("the headnode reports its reprovision job running")
+    if e.vmapi_job is not None:
+        parts.append(f"the headnode's reprovision {e.vmapi_job.describe()}")
+    elif e.vmapi_answered:
+        parts.append("VMAPI lists no reprovision job of it since the intent")
     return f"{zone}: " + ", ".join(parts) + "." if parts else f"{zone}: nothing could be seen."

@@ -183,7 +183,8 @@ class Runner:
         ctx = EngineContext(
             shard=self.shard, zk=self.client, inventory=self.inventory, remote=self.remote,
             original=original, say_func=lambda text: self.console.say(f"  {text}"),
-            confirm_func=self._confirm, recorded_func=self.record.outputs,
+            seen_func=self.console.seen, confirm_func=self._confirm,
+            recorded_func=self.record.outputs,
         )
         # Without a journal (a migration begun by hand, or none yet) the original topology
         # is captured now, so its election nodes say nothing about restarts *before* now:

@@ -15,6 +15,7 @@ from migrator.inventory.values import (
     HOST_RE,
     IMAGE_RE,
     TRITON_MANATEE_ADM,
+    TRITON_REPROVISION_JOBS,
     TRITON_SITTER_LOG_COMMAND,
     CommandTemplate,
     check_host,
@@ -226,6 +227,11 @@ class Commands(Record):
     # reprovision job of {zone} is in flight, anything else when none is. Lets a resume
     # tell "still reprovisioning" from "never started" (migrator.engine.inflight).
     reprovision_status: str | None = field(default=None, check=_zone_command)
+    # Where the reprovision runs on the headnode: lists {zone}'s reprovision jobs as
+    # VMAPI does (ListJobs: each job's uuid, execution, created_at); a resume and a run
+    # judge an in-flight reprovision by it (migrator.remote.vmapi). `null` turns it off
+    # (then `reprovision_status`, if given, is asked instead).
+    reprovision_jobs: str | None = field(default=TRITON_REPROVISION_JOBS, check=_zone_command)
     zlogin: str = field(default="zlogin -Q", check=_command_prefix)
     node_sitter_log: str = field(default="svcs -z {zone} -L manatee-sitter",
                                  check=_zone_command)

@@ -56,6 +56,10 @@ TRITON_SITTER_LOG_COMMAND = "svcs -L manatee-sitter"
 TRITON_MANATEE_ADM = "/opt/smartdc/manatee/node_modules/.bin/manatee-adm"
 
 
+# VMAPI's ListJobs of a zone's reprovisions, run on the headnode (``migrator.remote.vmapi``)
+TRITON_REPROVISION_JOBS = 'sdc-vmapi "/jobs?task=reprovision&vm_uuid="{zone}'
+
+
 def is_zone_id(value: str) -> bool:
     """A zone id is a lowercase UUID or a short name; both are safe as shell words."""
     return bool(UUID_RE.fullmatch(value) or NAME_RE.fullmatch(value))

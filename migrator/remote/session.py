@@ -35,8 +35,10 @@ from migrator.remote.endpoint import (
     zone_endpoint,
 )
 from migrator.remote.errors import LogUnavailable, RemoteCommandTimeout
+from migrator.remote.headnode_answer import Unparseable
 from migrator.remote.hostkeys import KnownHosts, RecordedKey
 from migrator.remote.logs import follow_log, mark_log, read_end, read_since
+from migrator.remote.vmapi import VmapiJob, parse_jobs
 from migrator.remote.zlogin import node_log_path, zlogin_command
 
 if TYPE_CHECKING:  # imported where used: a command that reads no log never loads it
@@ -368,6 +370,28 @@ class RemoteSession:
         # halfway is worse than one that finishes late (resume looks before acting).
         return self.run(where, spec.template.fill(**values), timeout=timeout,
                         end_on_abandon=False)
+
+    def reprovision_jobs(self, zone: str) -> tuple[list[VmapiJob] | None, str]:
+        """The zone's reprovision jobs as VMAPI lists them (``commands.reprovision_jobs``,
+        newest first), when reprovisions run on the headnode; else None and why not (no
+        template, the command failed, an answer that could not be read)."""
+
+        text = self.inventory.commands.reprovision_jobs
+        if not text or self.inventory.commands.reprovision.run_on != "headnode":
+            return None, "no VMAPI jobs template where the reprovision runs"
+        command = CommandTemplate(text).fill(zone=validate_zone_id(zone),
+                                             shard=self.inventory.shard)
+        try:
+            result = self.run(HEADNODE, command)
+        except MigratorError as exc:
+            return None, f"`{command}` on the headnode failed: {exc.message}"
+        if not result.ok:
+            return None, (f"`{command}` on the headnode failed (exit status "
+                          f"{result.status})")
+        try:
+            return parse_jobs(result.text), ""
+        except Unparseable as exc:
+            return None, f"`{command}` on the headnode printed {exc}"
 
     def reprovision_job(self, zone: str) -> str:
         """``running``/``idle`` from ``commands.reprovision_status``; ``unknown`` without

@@ -15,7 +15,9 @@ Triton headnode:
   manta-adm show [-H] [-o COLS] [SERVICE]
                                     the deployed zones, one row each (the sandbox
                                     runs postgres zones only: no Morays)
-  sapiadm reprovision ZONE IMAGE    reprovision the zone (`sandbox reprovision`)
+  sapiadm reprovision ZONE IMAGE    reprovision the zone as a VMAPI job that outlives
+                                    the command (``migrator.sandbox.jobs``), and wait
+                                    for it
 
 The sdc-* commands print an HTTP status line, headers, a blank line and the
 JSON body, as those curl wrappers do, and exit 0 even for a 404 (curl does).
@@ -37,7 +39,7 @@ from migrator.sandbox.config import (
     version_of_image,
 )
 from migrator.sandbox.headnode_records import COMMANDS
-from migrator.sandbox.peers import reprovision
+from migrator.sandbox.jobs import start_reprovision_job, wait_for_job
 
 MANTA_COLUMNS = {"service", "shard", "zonename", "primary_ip", "gz_admin_ip", "image",
                  "version", "cn", "gz_host"}
@@ -85,9 +87,17 @@ def sapiadm(config: SandboxConfig, args: list[str]) -> tuple[int, str]:
     if zone not in {z.uuid for z in config.zones}:
         return 1, f"sapiadm: instance {zone} not found\n"
 
-    result = reprovision(config.directory, zone, version)  # refreshes the records too
-    return 0, (f"Reprovisioning {zone} to image {IMAGES[version]} ({RELEASES[version]})\n"
-               f"Reprovisioned in {result['delay']:g} s\n")
+    job = start_reprovision_job(config, zone, version)
+    # printed before the wait, as Triton's sapiadm names the job it waits for
+    sys.stdout.write(f"Reprovisioning {zone} to image {IMAGES[version]} "
+                     f"({RELEASES[version]}): job {job['uuid']}\n")
+    sys.stdout.flush()
+    ended = wait_for_job(config.directory, job)
+    if ended["execution"] != "succeeded":
+        errors = [r["error"] for r in ended.get("chain_results", []) if r.get("error")]
+        return 1, (f"sapiadm: job {job['uuid']} {ended['execution']}"
+                   f"{': ' + errors[-1] if errors else ''}\n")
+    return 0, f"Job {job['uuid']} succeeded\n"
 
 
 def run(directory: Path, command: str, args: list[str]) -> tuple[int, str]:

@@ -126,6 +126,7 @@ if [ $# -ne 1 ]; then echo "usage: {name} PATH" >&2; exit 2; fi
 path=${{1%%\\?*}}
 id=${{path##*/}}
 file=
+empty=
 case $path in
 {cases}
 esac
@@ -133,6 +134,9 @@ case $path in */../*|*/./*|*/..|*/.) file= ;; esac
 if [ -n "$file" ] && [ -f "$file" ] && ! grep -qx -- "$id" {hidden} 2>/dev/null; then
     printf 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nServer: sandbox\r\n\r\n'
     cat "$file"
+elif [ -n "$empty" ]; then
+    printf 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nServer: sandbox\r\n\r\n'
+    printf '[]\n'
 else
     printf 'HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nServer: sandbox\r\n\r\n'
     printf '{{"code":"ResourceNotFound","message":"%s not found"}}\n' "$path"
@@ -140,9 +144,28 @@ fi
 """
 
 
+# `GET /jobs?vm_uuid=V&task=T` (the query's order free): a VM's jobs, newest first, or
+# every job; the sandbox's jobs are all reprovisions, so another task lists none. The
+# VM UUID is taken only when it is hex and dashes (it names a file): else a 404.
+JOBS_CASE = """    /jobs) file=$records/jobs.json; empty=1
+        case "$1" in *[?\\&]vm_uuid=*)
+            vm=${1#*vm_uuid=}; vm=${vm%%&*}
+            case $vm in
+                ''|*[!0-9a-f-]*) file= empty= ;;
+                *) file=$records/vm-jobs/$vm.json ;;
+            esac ;;
+        esac
+        case "$1" in *[?\\&]task=*)
+            task=${1#*task=}; task=${task%%&*}
+            [ "$task" = reprovision ] || file= ;;
+        esac ;;"""
+
+
 API_CASES = {
     "sdc-vmapi": ('    /vms) file=$records/vms.json ;;\n'
-                  '    /vms/*) file=$records/vms/$id.json ;;'),
+                  '    /vms/*) file=$records/vms/$id.json ;;\n'
+                  '    /jobs/*) file=$records/jobs/$id.json ;;\n'
+                  + JOBS_CASE),
     "sdc-cnapi": ('    /servers) file=$records/servers.json ;;\n'
                   '    /servers/*) file=$records/servers/$id.json ;;'),
     "sdc-sapi": '    /applications) file=$records/applications.json ;;',

@@ -1,5 +1,6 @@
-"""`sandbox status`: peers (process, version, roles by election and by /state, postgres)
-and the client's outage windows, as one JSON-able document."""
+"""`sandbox status`: peers (process, version, roles by election and by /state, postgres),
+the headnode's reprovision jobs under way and the client's outage windows, as one
+JSON-able document."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from migrator.outagerecords import read_outages, read_stats
 from migrator.sandbox import procs
 from migrator.sandbox.adm import pg_status
 from migrator.sandbox.config import load_config
+from migrator.sandbox.jobs import PENDING, all_jobs
 from migrator.sandbox.peers import sitter_pid_file
 from migrator.sandbox.shard import election_children, zk_client
 from migrator.sandbox.supervisor import read_service
@@ -67,6 +69,10 @@ def sandbox_status(directory: Path) -> dict[str, Any]:
             "primary": (state.get("primary") or {}).get("id"),
         },
         "peers": peers,
+        # the headnode's reprovision jobs still queued or running (--access zlogin)
+        "jobs": [{"uuid": job["uuid"], "zone": job["params"]["vm_uuid"],
+                  "execution": job["execution"], "created_at": job["created_at"]}
+                 for job in all_jobs(directory) if job["execution"] in PENDING],
         "client": {
             "running": procs.recorded_pid(config.pid_file("client")) is not None,
             "stats": stats,

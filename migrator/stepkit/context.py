@@ -30,6 +30,10 @@ class StepContext(Protocol):
 
     def say(self, text: str) -> None: ...
 
+    def seen(self, text: str) -> None:
+        """The latest thing an action under way saw (shown on its live line)."""
+        ...
+
     def recorded(self, kind: str, step_id: str) -> Mapping[str, Any]:
         """What the journal's run of ``kind`` (migration or rollback) recorded as the
         outputs of ``step_id`` ({} when nothing)."""

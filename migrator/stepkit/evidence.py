@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from migrator.remote.vmapi import VmapiJob
+
 ChildState = Literal["alive", "gone", "unknown"]
 JobState = Literal["running", "idle", "unknown"]
 
@@ -30,6 +32,10 @@ class Evidence:
     child: ChildState = "unknown"
     child_label: str = ""  # "pid 1234 (process group 1234) on host"
     job: JobState = "unknown"
+    # VMAPI's word (``commands.reprovision_jobs``): whether it answered, and the job
+    # created after the intent (None: VMAPI lists none, or did not answer)
+    vmapi_answered: bool = False
+    vmapi_job: VmapiJob | None = None
     in_election: bool | None = None
     new_session: bool | None = None  # an election node the intent did not record
     idempotent: bool = False  # a command that sets a state (sitter enable/disable)

@@ -33,10 +33,12 @@ from migrator.remote.logs import LogMark
 from migrator.remote.manatee_status import parse_status, replication_verdict
 from migrator.remote.search import wait_for_record
 from migrator.remote.versions import at_least, reported_version
+from migrator.remote.vmapi import ours
 from migrator.stepkit.context import StepContext
 from migrator.stepkit.evidence import Evidence
 from migrator.stepkit.hooks import on_step_start
 from migrator.stepkit.registry import NoParams, Outcome, action, check
+from migrator.steps.jobfollow import JobFollower
 from migrator.zk import reads
 
 RECHECK = 1.0
@@ -454,12 +456,20 @@ def _reprovision_evidence(ctx: StepContext, p: ReprovisionParams, intent: dict[s
     recorded = intent.get("electionNodes")
     before = set(recorded or [])
     child, label = child_of(intent, localchild.child_state)
-    job = remote.reprovision_job(zone)
+    jobs, _why_not = remote.reprovision_jobs(zone)
+    jobs_before = intent.get("jobsBefore")
+    found = None if jobs is None else ours(
+        jobs, jobs_before if isinstance(jobs_before, list) else None, intent.get("started"))
+    # "no job since the intent" only counts against the uuids the intent recorded: a
+    # time comparison alone could miss our job on a headnode whose clock is behind
+    answered = jobs is not None and isinstance(jobs_before, list)
+    job = "unknown" if jobs is not None else remote.reprovision_job(zone)
     return Evidence(
         "reprovision", zone=zone, target=image, begun=recorded is not None,
         from_version=intent.get("fromVersion"), version=version, reachable=reachable,
         child=child,  # type: ignore[arg-type]
-        child_label=label, job=job,
+        child_label=label, job=job,  # type: ignore[arg-type]
+        vmapi_answered=answered, vmapi_job=found,
         in_election=bool(nodes),
         new_session=bool(set(nodes) - before) if nodes and recorded is not None else None,
     )
@@ -490,10 +500,13 @@ def reprovision(ctx: StepContext, p: ReprovisionParams) -> Outcome:
     """Reprovision a zone to the inventory's target (or rollback) image.
 
     Not idempotent: before anything happens the intent (zone, image, the version it
-    runs, its election node, where the command runs) is journalled, and a local
-    child's pid too before it is let run; a resume decides from that and the live
-    zone whether it happened (``migrator.engine.inflight``). A reprovision job of the
-    zone already running (``commands.reprovision_status``) refuses a second one.
+    runs, its election node, where the command runs, the uuids of the zone's
+    reprovision jobs VMAPI lists) is journalled, and a local child's pid too before it
+    is let run; a resume decides from that, VMAPI's jobs and the live zone whether it
+    happened (``migrator.engine.inflight``). A reprovision job of the zone under way
+    (VMAPI's ``commands.reprovision_jobs``, else ``commands.reprovision_status``)
+    refuses a second one. While it runs, the job's execution is shown as it changes;
+    a failure names the job and its error.
     """
 
     zone, image = ctx.zone(p.zone), _image(ctx, p)
@@ -510,7 +523,16 @@ def reprovision(ctx: StepContext, p: ReprovisionParams) -> Outcome:
         # The zone already runs exactly what we would install.
         return Outcome(True, f"{zone} already runs {image}; not reprovisioned",
                        {"zone": zone, "image": image, "skipped": True})
-    if remote.reprovision_job(zone) == "running":
+    jobs, _why_not = remote.reprovision_jobs(zone)
+    under_way = [job for job in jobs or [] if job.under_way]
+    if under_way:
+        raise Refused(
+            f"VMAPI lists a reprovision {under_way[0].describe()} of {zone}; a second one "
+            "was not started.",
+            "Wait for that job to end and look at the zone; then `migrator resume` goes on "
+            "from what it finds.",
+        )
+    if jobs is None and remote.reprovision_job(zone) == "running":
         raise Refused(
             f"A reprovision job of {zone} is already running (commands.reprovision_status "
             "says so); a second one was not started.",
@@ -518,18 +540,28 @@ def reprovision(ctx: StepContext, p: ReprovisionParams) -> Outcome:
             "what it finds.",
         )
     spec = remote.inventory.commands.reprovision
+    known = None if jobs is None else [job.uuid for job in jobs]
     _record_intent(ctx, zone=zone, image=image, fromVersion=current, runOn=spec.run_on,
-                   electionNodes=election_nodes(ctx, zone))
-    result = remote.reprovision(
-        zone, image, timeout=p.timeout,
-        on_started=lambda child: _record_intent(ctx, **child.to_json()))
+                   electionNodes=election_nodes(ctx, zone),
+                   **({} if known is None else {"jobsBefore": known}))
+    follower = JobFollower(ctx, remote, zone, known)
+    with follower:
+        result = remote.reprovision(
+            zone, image, timeout=p.timeout,
+            on_started=lambda child: _record_intent(ctx, **child.to_json()))
+    job = follower.last
     if not result.ok:
+        job = follower.look() or job
         said = result.stderr.decode("utf-8", "replace").strip()[-500:]
         raise StepFailed(
             f"Reprovisioning {zone} to {image} failed (`{result.command}`, exit status "
-            f"{result.status}){': ' + said if said else ''}.",
-            "Look at the zone and the reprovision output; rerun `migrator resume` once fixed.",
+            f"{result.status}){': ' + said if said else ''}"
+            + (f"; the headnode's {job.describe()}" if job is not None else "") + ".",
+            "Look at the zone and the reprovision output"
+            + (f" (`sdc-vmapi /jobs/{job.uuid}` on the headnode)" if job is not None else "")
+            + "; rerun `migrator resume` once fixed.",
         )
     return Outcome(True, f"reprovisioned {zone} to {image}",
                    {"zone": zone, "image": image, "from": current,
+                    **({} if job is None else {"job": job.uuid}),
                     "stdout": result.text.strip()[-4000:]})

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from migrator.engine.inflight import decide, describe_evidence
+from migrator.remote.vmapi import VmapiJob
 from migrator.stepkit.evidence import Evidence
 
 pytestmark = pytest.mark.unit
@@ -18,6 +19,11 @@ BASE = Evidence("reprovision", zone=ZONE, target="2.1.1", from_version="1.0.0",
                 version="1.0.0", reachable=True, child="unknown", child_label="",
                 job="unknown", in_election=True, new_session=False)
 CHILD = "pid 4242 (process group 4242) on ops1"
+JOB = "6ad3a288-31cf-44e0-8d18-9b3f2a031067"
+
+
+def job(execution: str, error: str | None = None) -> VmapiJob:
+    return VmapiJob(JOB, execution, "2026-12-06T18:00:00.000Z", error)
 
 
 @pytest.mark.parametrize(("changes", "verdict", "words"), [
@@ -47,6 +53,25 @@ CHILD = "pid 4242 (process group 4242) on ops1"
     ({"version": None}, "ask", "did not say its version"),
     # killed after `acting` was journalled but before the action wrote its intent
     ({"begun": False, "new_session": None}, "redo", "before the action began"),
+    # VMAPI's job created after the intent is Triton's own record: it outranks the zone
+    ({"vmapi_answered": True, "vmapi_job": job("queued"), "in_election": False},
+     "wait", f"job {JOB} queued"),
+    ({"vmapi_answered": True, "vmapi_job": job("running"), "version": "2.1.1",
+      "new_session": True}, "wait", f"job {JOB} running"),
+    ({"vmapi_answered": True, "vmapi_job": job("succeeded"), "new_session": None,
+      "in_election": False}, "done", f"job {JOB} succeeded"),
+    ({"vmapi_answered": True, "vmapi_job": job("failed", "image import failed")},
+     "ask", "failed (created 2026-12-06T18:00:00.000Z): image import failed"),
+    ({"vmapi_answered": True, "vmapi_job": job("canceled"), "in_election": False},
+     "ask", "ended without success"),
+    # VMAPI answers and lists none since the intent: the reprovision never began, even
+    # with the zone down (its sitter stopped by hand, say) ...
+    ({"vmapi_answered": True}, "redo", "never began"),
+    ({"vmapi_answered": True, "in_election": False, "new_session": None}, "redo",
+     "never began"),
+    # ... unless the zone is at the target under a new session (someone else did it)
+    ({"vmapi_answered": True, "version": "2.1.1", "new_session": True}, "done",
+     "rejoined the election after"),
 ])
 def test_reprovision_verdicts(changes: dict[str, object], verdict: str, words: str) -> None:
     decision = decide(replace(BASE, **changes))  # type: ignore[arg-type]
@@ -80,6 +105,10 @@ evidence = st.builds(
     reachable=st.sampled_from([None, True, False]),
     child=st.sampled_from(["alive", "gone", "unknown"]), child_label=st.just(CHILD),
     job=st.sampled_from(["running", "idle", "unknown"]),
+    vmapi_answered=st.booleans(),
+    vmapi_job=st.sampled_from([None, *(job(x) for x in ("queued", "running", "waiting",
+                                                         "succeeded", "failed", "canceled",
+                                                         "retried"))]),
     in_election=st.sampled_from([None, True, False]),
     new_session=st.sampled_from([None, True, False]),
 )
@@ -88,12 +117,20 @@ evidence = st.builds(
 @given(evidence)
 def test_never_a_second_reprovision_while_one_runs_nor_done_off_target(e: Evidence) -> None:
     decision = decide(e)
-    if e.child == "alive" or e.job == "running":
+    vmapi = e.vmapi_job
+    if e.child == "alive" or e.job == "running" or (vmapi is not None and vmapi.under_way):
         assert decision.verdict == "wait"
     if decision.verdict == "done":
-        assert e.version == e.target
+        assert e.version == e.target or (vmapi is not None and vmapi.succeeded)
+    if vmapi is not None and not vmapi.under_way and not vmapi.succeeded and e.begun:
+        # a job that ended without success is never redone unasked (waited for while
+        # something else says a reprovision is at work)
+        assert decision.verdict in ("ask", "wait")
     if decision.verdict == "redo" and e.begun:
-        # only with positive evidence that nothing happened to the zone
+        # only with positive evidence that nothing happened: VMAPI lists no job since the
+        # intent, or the zone is untouched and nobody is at work on it
+        if vmapi is None and e.vmapi_answered:
+            return
         assert e.version not in (None, e.target) and e.in_election and e.new_session is False
         assert e.child == "gone" or e.job == "idle"
 
