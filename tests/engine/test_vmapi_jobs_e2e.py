@@ -131,22 +131,31 @@ def test_a_failed_job_ends_the_step_naming_it_and_is_never_redone_unasked(
     said = " ".join(refused.stderr.split())
     assert f"job {job['uuid']} failed" in said and "ended without success" in said
     assert "nothing was done" in said
-    asked = _resume_in_a_terminal(config, inventory, tmp_path)
+    asked, shown = _resume_in_a_terminal(config, inventory, tmp_path)
     assert "run the action again (it may have happened already)?" in asked
+    # each reprovision's live line follows its job on the headnode
+    new_jobs = [j["uuid"] for j in all_jobs(config.directory) if j["execution"] == "succeeded"]
+    assert len(new_jobs) == 3
+    assert any(f"VMAPI job {uuid} running" in shown for uuid in new_jobs), shown[-3000:]
     # one new job, and each zone reprovisioned once: the failed job left the zone as it was
     jobs = [j for j in all_jobs(config.directory) if j["params"]["vm_uuid"] == async_zone]
     assert [j["execution"] for j in jobs] == ["succeeded", "failed"]
     _assert_migrated_once(client, config, before)
 
 
-def _resume_in_a_terminal(config: SandboxConfig, inventory: Path, audit: Path) -> str:
+def _resume_in_a_terminal(config: SandboxConfig, inventory: Path, audit: Path
+                          ) -> tuple[str, str]:
     """`migrator resume` in a real terminal, every question answered yes (the shard name
-    typed where asked); the questions it asked."""
+    typed where asked); the questions it asked, and all it showed."""
+    import io
+
     import pexpect
 
     argv = migrator_argv(inventory, "resume")
     child = pexpect.spawn(argv[0], argv[1:], env=cli_env(audit), encoding="utf-8",
                           timeout=RUN_TIMEOUT, dimensions=(50, 200))
+    shown = io.StringIO()
+    child.logfile_read = shown
     questions = []
     try:
         for _ in range(40):  # bounded: a three-node run asks a dozen questions
@@ -160,7 +169,7 @@ def _resume_in_a_terminal(config: SandboxConfig, inventory: Path, audit: Path) -
     finally:
         child.close(force=True)
     assert child.exitstatus == 0, child.before
-    return "\n".join(line for asked in questions for line in asked)
+    return "\n".join(line for asked in questions for line in asked), shown.getvalue()
 
 
 def _run(inventory: Path, audit: Path, *args: str) -> subprocess.CompletedProcess[str]:
