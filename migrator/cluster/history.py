@@ -86,38 +86,76 @@ def order_history(records: list[HistoryRecord]) -> list[HistoryRecord]:
 
 
 def summarize(record: HistoryRecord, previous: HistoryRecord | None) -> str:
-    """A one-line account of what a record changed, in manatee-adm's words."""
+    """A one-line account of what a record changed, in manatee-adm's words.
+
+    ``previous`` is the record just before, of either kind. The rules are upstream's
+    (``manatee-adm history -v``, lib/adm.js): the first record sets the cluster up; the
+    one after a v1 event is a follow-up from it; a change of primary is a takeover and
+    says nothing more (the asyncs it reshuffled are part of it); a new generation with
+    the same primary is a new sync; only within a generation are freezes, asyncs and
+    deposed peers listed. A transition upstream calls impossible reads ``error: ...``.
+    """
     if record.kind == "v1":
         return f"v1.0 event: {record.v1.get('action', '?')} by {record.v1.get('ip', '?')}"
     if record.problem or not isinstance(record.state, dict):
         return f"unreadable record ({record.problem or 'not an object'})"
     new = record.state
-    old = previous.state if previous is not None and previous.kind == "v2" else None
-    if not isinstance(old, dict):
-        mode = "one-node" if new.get("oneNodeWriteMode") else "normal (multi-peer)"
+    if previous is None:
+        mode = ("singleton (one-node-write)" if new.get("oneNodeWriteMode")
+                else "normal (multi-peer)")
         return f"cluster setup for {mode} mode"
+    if previous.kind == "v1":
+        return "follow-up from 1.0 event"
+    old = previous.state
+    if not isinstance(old, dict):
+        return "follows an unreadable record"
+    return _generation_change(old, new) or _within_generation(old, new) or "no visible change"
+
+
+def _generation_change(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """The summary when mode, primary, sync or generation changed; None otherwise."""
+    old_gen, new_gen = old.get("generation"), new.get("generation")
+    later = isinstance(old_gen, int) and isinstance(new_gen, int) and new_gen > old_gen
+    if isinstance(old_gen, int) and isinstance(new_gen, int) and new_gen < old_gen:
+        return "error: gen number went backwards"
+    old_onwm, new_onwm = bool(old.get("oneNodeWriteMode")), bool(new.get("oneNodeWriteMode"))
+    if new_onwm and not old_onwm:
+        return ("error: unsupported transition from multi-peer mode to singleton "
+                "(one-node-write) mode")
+    if old_onwm and not new_onwm:
+        return "cluster transitioned from singleton (one-node-write) mode to multi-peer mode"
+    old_primary, new_primary = _zone(old.get("primary")), _zone(new.get("primary"))
+    old_sync, new_sync = _zone(old.get("sync")), _zone(new.get("sync"))
+    if new_primary != old_primary:
+        if new_gen == old_gen:
+            return "error: new primary, but same gen number"
+        if old.get("sync") is None or new_primary != old_sync:
+            return "error: new primary was not previous sync"
+        return f"sync ({new_primary}) took over as primary (from {old_primary})"
+    if later:
+        if old.get("sync") is None and not old_onwm:  # a multi-peer state without a sync
+            return f'sync "{new_sync}" added'
+        if new_sync == old_sync:
+            return "error: gen number changed, but primary and sync did not"
+        return f"primary ({new_primary}) selected new sync (was {old_sync}, now {new_sync})"
+    if new_sync != old_sync:
+        return "error: sync changed, but gen number did not"
+    return None
+
+
+def _within_generation(old: dict[str, Any], new: dict[str, Any]) -> str:
     changes: list[str] = []
     if new.get("freeze") and not old.get("freeze"):
         changes.append(f"cluster frozen: {_reason(new.get('freeze'))}")
     elif old.get("freeze") and not new.get("freeze"):
         changes.append("cluster unfrozen")
-    old_primary, new_primary = _zone(old.get("primary")), _zone(new.get("primary"))
-    if new.get("generation") != old.get("generation"):
-        if new_primary != old_primary:
-            changes.append(f"sync ({new_primary}) took over as primary (from {old_primary})")
-        else:
-            changes.append(
-                f"primary ({new_primary}) selected new sync "
-                f"(was {_zone(old.get('sync'))}, now {_zone(new.get('sync'))})"
-            )
-    old_asyncs = {_zone(p) for p in old.get("async") or []}
-    for peer in new.get("async") or []:
-        if _zone(peer) not in old_asyncs:
-            changes.append(f'async "{_zone(peer)}" added')
-    for peer in old.get("async") or []:
-        if _zone(peer) not in {_zone(p) for p in new.get("async") or []}:
-            changes.append(f'async "{_zone(peer)}" removed')
-    return "; ".join(changes) if changes else "no visible change"
+    for key, added, removed in (("async", 'async "{}" added', 'async "{}" removed'),
+                                ("deposed", '"{}" deposed', '"{}" no longer deposed')):
+        before = list(dict.fromkeys(_zone(p) for p in old.get(key) or []))
+        after = list(dict.fromkeys(_zone(p) for p in new.get(key) or []))
+        changes += [added.format(z) for z in after if z not in before]
+        changes += [removed.format(z) for z in before if z not in after]
+    return ", ".join(changes)
 
 
 def _zone(peer: Any) -> str:

@@ -128,6 +128,5 @@ def shard_history(client: KazooClient, shard: str) -> list[tuple[HistoryRecord, 
     previous: HistoryRecord | None = None
     for record in records:
         out.append((record, summarize(record, previous)))
-        if record.kind == "v2":
-            previous = record
+        previous = record  # of either kind: after a v1 event comes its follow-up
     return out

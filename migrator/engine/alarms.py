@@ -240,7 +240,8 @@ def replication_alarm(original: OriginalTopology, reason: str, seconds: float) -
         "0/0000000, so unfreezing now could let a sync that has not caught up take over "
         "and lose writes. The migration stopped before the unfreeze.",
         f"Remedy: look at `manatee-adm status` in {sync.zone_id}, wait for the sync to "
-        "stream synchronously and catch up (replay_location reaching sent_location), then "
+        "stream synchronously and catch up (replay_lsn reaching sent_lsn; replay_location and "
+        "sent_location before PostgreSQL 10), then "
         "`migrator resume` (the unfreeze re-checks synchronous replication first); or "
         "roll back with `migrator rollback --inventory INVENTORY`.",
     )

@@ -4,18 +4,27 @@
 "async": {...}, "async1": {...}, "deposed": {...}}}``; each peer may carry
 ``repl`` (the row of ``pg_stat_replication`` for the connection it is the
 *upstream* of), ``online`` and ``lag``. (Upstream: lib/adm.js ``_formatState``.)
+The row carries the server's own column names: ``sent_lsn``, ``write_lsn``,
+``flush_lsn``, ``replay_lsn`` from PostgreSQL 10 on, ``*_location`` before; both
+are read.
+
+Which peer a row is about (decision): manatee starts every standby with its own
+pgUrl as ``application_name``, so a row whose ``application_name`` is a peer's
+pgUrl is that peer's, whatever address the connection came from (NAT, a proxy, a
+loopback sandbox where every standby connects from 127.0.0.1). Only when the name
+is no peer's pgUrl (a standby started by hand) is ``client_addr`` compared with
+the peer's IP, as upstream's ``loadReplErrors`` does.
 
 "Synced" (decision, after upstream ``loadReplErrors`` in lib/adm.js): the
-primary's ``repl`` names the expected sync's IP as ``client_addr``, is
-``streaming`` with ``sync_state`` ``sync``, and the sync has replayed everything
-sent (``replay_location >= sent_location``; also accepts the 10.x names
-``replay_lsn``/``sent_lsn``).
+primary's ``repl`` is the expected sync's (above), is ``streaming`` with
+``sync_state`` ``sync``, and the sync has replayed everything sent
+(``replay_lsn >= sent_lsn``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +46,7 @@ class StatusPeer:
     ip: str | None
     online: bool | None
     repl: Mapping[str, Any]
+    pg_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,28 @@ class ShardStatus:
 
     def by_zone(self, zone: str) -> StatusPeer | None:
         return next((p for p in self.peers if p.zone == zone), None)
+
+    def downstream_of(self, repl: Mapping[str, Any]) -> StatusPeer | None:
+        """The peer a ``pg_stat_replication`` row is about (see the module docstring)."""
+        return downstream_peer(repl, self.peers)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def downstream_peer(repl: Mapping[str, Any], peers: Sequence[StatusPeer]) -> StatusPeer | None:
+    """Pure: by ``application_name`` (the standby's pgUrl, as manatee sets it), then by
+    ``client_addr``; None when the row names no peer."""
+    name = _str(repl.get("application_name"))
+    if name:
+        found = next((p for p in peers if p.pg_url is not None and p.pg_url == name), None)
+        if found is not None:
+            return found
+    address = _str(repl.get("client_addr"))
+    if address is None:
+        return None
+    return next((p for p in peers if p.ip is not None and p.ip == address), None)
 
 
 def parse_status(text: str, shard: str) -> ShardStatus:
@@ -76,10 +108,11 @@ def parse_status(text: str, shard: str) -> ShardStatus:
         online = value.get("online")
         peers.append(StatusPeer(
             match.group(1),
-            value.get("zoneId") if isinstance(value.get("zoneId"), str) else None,
-            value.get("ip") if isinstance(value.get("ip"), str) else None,
+            _str(value.get("zoneId")),
+            _str(value.get("ip")),
             online if isinstance(online, bool) else None,
             repl or {},
+            _str(value.get("pgUrl")),
         ))
     frozen = body.get("__FROZEN__")
     return ShardStatus(shard, frozen if isinstance(frozen, str) else None, peers)
@@ -95,7 +128,10 @@ def lsn(value: Any) -> int:
 
 
 def _loc(repl: Mapping[str, Any], name: str) -> Any:
-    return repl.get(f"{name}_location", repl.get(f"{name}_lsn"))
+    """A WAL position of the row: PostgreSQL 10+'s ``<name>_lsn``, else 9.x's
+    ``<name>_location`` (the server's names, as ``select *`` returns them)."""
+    found = repl.get(f"{name}_lsn")
+    return found if found is not None else repl.get(f"{name}_location")
 
 
 @dataclass(frozen=True)
@@ -113,8 +149,7 @@ def replication_of(status: ShardStatus) -> dict[str, str]:
         repl = upstream.repl
         if not repl:
             continue
-        downstream = next((p for p in status.peers if p.ip is not None
-                           and p.ip == repl.get("client_addr")), None)
+        downstream = status.downstream_of(repl)
         if downstream is None or downstream.zone is None:
             continue
         sent, flush, replay = _loc(repl, "sent"), _loc(repl, "flush"), _loc(repl, "replay")
@@ -127,6 +162,12 @@ def replication_of(status: ShardStatus) -> dict[str, str]:
                                   f"{(upstream.zone or '?')[:8]}: {repl.get('state', '?')}, "
                                   f"sent {sent}, flushed {flush}, replayed {replay}{behind}")
     return found
+
+
+def _who(repl: Mapping[str, Any]) -> str:
+    """How a row names its standby, for an operator: its address and application_name."""
+    address, name = repl.get("client_addr"), repl.get("application_name")
+    return f"{address}, application_name {name!r}" if name else str(address)
 
 
 def lone_primary_verdict(status: ShardStatus, primary: str) -> Verdict:
@@ -156,8 +197,12 @@ def replication_verdict(status: ShardStatus, primary: str, sync: str) -> Verdict
     repl = head.repl
     if not repl:
         return Verdict(False, f"the primary {primary} has no replication connection")
-    if downstream.ip is not None and repl.get("client_addr") != downstream.ip:
-        return Verdict(False, f"the primary replicates to {repl.get('client_addr')}, "
+    named = status.downstream_of(repl)
+    if named is not None and named.zone != sync:
+        return Verdict(False, f"the primary replicates to {named.zone} "
+                              f"({_who(repl)}), not to {sync} ({downstream.ip})")
+    if named is None and (downstream.ip is not None or downstream.pg_url is not None):
+        return Verdict(False, f"the primary replicates to {_who(repl)}, "
                               f"not to {sync} ({downstream.ip})")
     if repl.get("state") != "streaming":
         return Verdict(False, f"replication to {sync} is {repl.get('state')!r}, not streaming")

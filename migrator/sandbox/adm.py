@@ -3,7 +3,9 @@
 Output follows manatee-adm as the runbook and manatee-observed.md show it:
 ``status`` (one JSON document keyed by shard, with postgres replication rows
 read from each peer's postgres: pg_stat_replication of the real server, or the
-simulator's equivalent), ``pg-status`` (the same as a table), ``state`` (the stored bytes),
+simulator's equivalent, under the server's own column names, and each standby's
+``time_lag``), ``show [-v]`` and ``pg-status`` (upstream's tables and warnings,
+``admshow``), ``state`` (the stored bytes),
 ``history`` (one JSON line per record), ``version``, ``peers``, ``pg-position``
 (sandbox only: the zone's postgres timeline and WAL position, as the inventory's
 ``commands.pg_position`` prints it), and the writes
@@ -14,9 +16,9 @@ as ``error: ...`` with exit status 1, as upstream's.
 A v1 zone's manatee-adm predates the cluster state: it reads the topology from
 the election and has no state-backfill, freeze or unfreeze. A v2 zone's
 ``status`` needs /state (upstream: "No state object exists ...") unless given
-``-l`` (legacy order mode: the election order). In ``status``, the
-first async is ``async``; when there are more, ``async`` is a list (the runbook
-shows three-node shards only).
+``-l`` (legacy order mode: the election order). In ``status``, as upstream's
+``_formatState``: the asyncs are ``async``, ``async1``, ``async2``...; the deposed
+peers ``deposed``, ``deposed1``... (upstream queries no postgres for them).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from migrator.cluster.history import summarize
 from migrator.cluster.positions import POSITION_SQL
 from migrator.cluster.state import ClusterState, iso_now_ms
 from migrator.errors import MigratorError, StateAlreadyExists
+from migrator.sandbox import admshow
 from migrator.sandbox.bunyan import inspect
 from migrator.sandbox.config import RELEASES, SandboxConfig, ZoneConfig, load_config
 from migrator.sandbox.peers import start_sitter, stop_sitter
@@ -42,7 +45,7 @@ from migrator.sandbox.waits import wait_election, wait_state
 from migrator.zk import reads, writes
 from migrator.zk.client import disconnect
 
-V2_ONLY = ("state-backfill", "freeze", "unfreeze", "state", "peers", "rebuild")
+V2_ONLY = ("state-backfill", "freeze", "unfreeze", "state", "peers", "rebuild", "show")
 
 
 class AdmError(Exception):
@@ -54,8 +57,9 @@ def _client(config: SandboxConfig) -> Any:
 
 
 def pg_status(peer: dict[str, Any], real: bool = False) -> dict[str, Any] | None:
-    """The peer's postgres as manatee-adm reads it: pg_stat_replication rows under
-    manatee's field names, from the real server (``real``) or the simulator."""
+    """The peer's postgres as manatee-adm reads it: pg_stat_replication rows as the
+    server names them and a standby's ``time_lag``, from the real server (``real``) or
+    the simulator."""
 
     if real:
         try:
@@ -82,8 +86,8 @@ def _with_pg(peer: dict[str, Any], role: str, v2: bool, real: bool = False) -> d
         entry["online"] = True
     rows = status.get("repl") or []
     entry["repl"] = rows[0] if rows else {}
-    if role != "primary":
-        entry["lag"] = {"time_lag": None}
+    if role != "primary":  # upstream asks every peer but the primary for its replay lag
+        entry["lag"] = {"time_lag": status.get("time_lag")}
     return entry
 
 
@@ -105,6 +109,7 @@ def status_document(
         if state.get("sync"):
             roles.append(("sync", state["sync"]))
         roles.extend(("async", p) for p in state.get("async") or [])
+        deposed = list(state.get("deposed") or [])
         v2 = True
     else:
         names = sorted(election_children(client, config), key=lambda n: n.rsplit("-", 1)[1])
@@ -116,45 +121,31 @@ def status_document(
                 continue
             role = "primary" if index == 0 else "sync" if index == 1 else "async"
             roles.append((role, data))
+        deposed = []
         v2 = False
     real = config.pg == "real"
     asyncs = [_with_pg(p, r, v2, real) for r, p in roles if r == "async"]
     for role, peer in roles:
         if role != "async":
             body[role] = _with_pg(peer, role, v2, real)
-    if len(asyncs) == 1:
-        body["async"] = asyncs[0]
-    elif asyncs:
-        body["async"] = asyncs
+    for index, entry in enumerate(asyncs):
+        body[f"async{index or ''}"] = entry
+    for index, peer in enumerate(deposed):
+        body[f"deposed{index or ''}"] = dict(peer)
     return {shard: body}
 
 
 def pg_status_lines(body: dict[str, Any]) -> list[str]:
-    """``pg-status``: one row per peer, the replication columns from the row of
-    pg_stat_replication for its downstream (what upstream's pg-status tabulates)."""
-    rows = [("ROLE", "PEER", "PG", "REPL", "SENT", "FLUSH", "REPLAY", "LAG")]
-    for role, entry in body.items():
-        if role.startswith("__"):
-            continue
-        for peer in entry if isinstance(entry, list) else [entry]:
-            repl = peer.get("repl") or {}
-            lag = (peer.get("lag") or {}).get("time_lag")
-            rows.append((
-                role, str(peer.get("zoneId", "?"))[:8],
-                "fail" if peer.get("online") is False else "ok",
-                repl.get("sync_state", "-"), repl.get("sent_location", "-"),
-                repl.get("flush_location", "-"), repl.get("replay_location", "-"),
-                "-" if lag is None else str(lag),
-            ))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-            for r in rows]
+    """``pg-status``: upstream's table, one row per peer, the replication columns from
+    the row of pg_stat_replication for its downstream."""
+    return admshow.pg_table(body)
 
 
 def run(config: SandboxConfig, zone: ZoneConfig, argv: list[str]) -> int:
     if not argv:
-        raise AdmError("usage: manatee-adm status|pg-status|pg-position|state|history|version|"
-                       "peers|state-backfill|freeze -r REASON|unfreeze|rebuild [-y]")
+        raise AdmError("usage: manatee-adm status|show [-v]|pg-status|pg-position|state|"
+                       "history|version|peers|state-backfill|freeze -r REASON|unfreeze|"
+                       "rebuild [-y]")
     command, args = argv[0], argv[1:]
     if command == "version":
         print(RELEASES[zone.version])
@@ -214,7 +205,22 @@ def _dispatch(
         print(json.dumps(document, separators=(",", ":")))
     elif command == "pg-status":
         legacy = "-l" in args or "--legacyOrderMode" in args
-        for line in pg_status_lines(status_document(config, zone, client, legacy)[shard]):
+        body = status_document(config, zone, client, legacy)[shard]
+        for line in pg_status_lines(body):
+            print(line)
+        found = reads.read_state_bytes(client, shard)
+        singleton = found is not None and bool(json.loads(found[0]).get("oneNodeWriteMode"))
+        for line in admshow.issue_lines(body, singleton):  # upstream: on stderr
+            sys.stderr.write(line + "\n")
+    elif command == "show":
+        verbose = "-v" in args or "--verbose" in args
+        found = reads.read_state_bytes(client, shard)
+        if found is None:
+            sys.stderr.write(f'manatee-adm: no state object exists for shard: "{shard}"\n')
+            return 1
+        body = status_document(config, zone, client)[shard]
+        for line in admshow.show_lines(config.zk_connection, shard, json.loads(found[0]),
+                                       body, verbose):
             print(line)
     elif command == "state":
         found = reads.read_state_bytes(client, shard)
@@ -227,9 +233,10 @@ def _dispatch(
         parsed = reads.read_state(client, shard)
         if parsed is None:
             raise AdmError(f"No state exists for shard {shard}")
-        print(f"{'ROLE':<8} {'PEERNAME':<36} IP")
-        for role, peer in parsed[0].peers_with_roles():
-            print(f"{role:<8} {peer.zone_id:<36} {peer.ip}")
+        rows = [{"ROLE": role, "PEERNAME": peer.zone_id, "IP": peer.ip}
+                for role, peer in parsed[0].peers_with_roles()]
+        for line in admshow.table(admshow.PEERS_COLUMNS, rows):
+            print(line)
     elif command == "state-backfill":
         assume_yes = "-y" in args or "--yes" in args
 
@@ -337,8 +344,7 @@ def _history(client: Any, shard: str, args: list[str]) -> None:
             print(f"{when}  {seq}  {summarize(record, previous)}")
         else:
             print(json.dumps(record.to_json(), separators=(",", ":")))
-        if record.kind == "v2":
-            previous = record
+        previous = record  # of either kind: after a v1 event comes its follow-up
 
 
 def _option(args: list[str], *names: str) -> str | None:

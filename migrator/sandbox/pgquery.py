@@ -1,13 +1,25 @@
 """Queries on the sandbox's real PostgreSQL servers (`--pg real`).
 
-What manatee-adm (``pg_stat_replication`` under manatee's field names), the write
+What manatee-adm (``pg_stat_replication`` and the standby's replay lag), the write
 client, `sandbox verify`, `sandbox up`'s waits and the tests read from the servers,
 each over one short connection as the ``postgres`` user (trust on loopback).
+
+manatee-adm prints what its postgres client (node-postgres, through pg-types 1.0)
+makes of ``select * from pg_stat_replication``: the server's own column names and
+order (PostgreSQL 15: ``sent_lsn`` ... ``replay_lsn``, ``write_lag`` ...
+``replay_lag``, ``reply_time``), timestamps as ISO 8601 UTC with milliseconds, and
+intervals as an object of their non-zero whole units (``{"minutes": 1, "seconds":
+32}``; ``{}`` for less than a second). ``row_json`` renders a row that way. The
+addresses are what the server saw: on loopback every standby connects from 127.0.0.1
+(libpq cannot choose its source address), and ``application_name`` (the standby's
+pgUrl, as manatee sets it) is what names the standby.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import ipaddress
 import os
 import signal
 import time
@@ -16,7 +28,6 @@ from typing import Any
 
 from migrator.errors import StepFailed
 from migrator.sandbox.pgdata import PG_USER, POLL
-from migrator.sandbox.pgsim import pg_address
 
 TABLE = "rehearsal_writes"
 
@@ -45,44 +56,64 @@ def connect(host: str, port: int, timeout: float = 2.0, **extra: str) -> Iterato
         connection.close()
 
 
-REPL_QUERY = (
-    "SELECT pid, usesysid, usename, application_name, host(client_addr), client_hostname, "
-    "client_port, backend_start, state, sent_lsn::text, write_lsn::text, flush_lsn::text, "
-    "replay_lsn::text, sync_priority, sync_state FROM pg_stat_replication ORDER BY pid"
-)
-REPL_FIELDS = (
-    "pid", "usesysid", "usename", "application_name", "client_addr", "client_hostname",
-    "client_port", "backend_start", "state", "sent_location", "write_location",
-    "flush_location", "replay_location", "sync_priority", "sync_state",
-)
+# manatee-adm's two queries (lib/adm.js): every column of every row, and on a standby how
+# long ago the last replayed transaction committed
+REPL_QUERY = "SELECT * FROM pg_stat_replication ORDER BY pid"
+LAG_QUERY = "SELECT now() - pg_last_xact_replay_timestamp() AS time_lag"
+
+
+def interval_json(value: dt.timedelta) -> dict[str, int]:
+    """An interval as pg-types 1.0 parses postgres's text form: whole days, hours,
+    minutes and seconds (the fraction dropped), zero units left out, every unit negative
+    for a negative interval."""
+    sign = -1 if value < dt.timedelta(0) else 1
+    whole = int(abs(value).total_seconds())
+    days, rest = divmod(whole, 86400)
+    units = {"days": days, "hours": rest // 3600, "minutes": rest % 3600 // 60,
+             "seconds": rest % 60}
+    return {unit: sign * amount for unit, amount in units.items() if amount}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        moment = value.astimezone(dt.UTC) if value.tzinfo else value
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    if isinstance(value, dt.timedelta):
+        return interval_json(value)
+    if isinstance(value, (ipaddress.IPv4Interface, ipaddress.IPv6Interface)):
+        return str(value.ip)
+    if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        return str(value)
+    return value
+
+
+def row_json(names: list[str], values: tuple[Any, ...]) -> dict[str, Any]:
+    """One row as manatee-adm prints it (see the module docstring)."""
+    return {name: _json_value(value) for name, value in zip(names, values, strict=True)}
 
 
 def repl_rows(connection: Any) -> list[dict[str, Any]]:
-    """pg_stat_replication with the field names manatee prints (9.x names)."""
-    rows = []
-    for row in connection.execute(REPL_QUERY).fetchall():
-        entry = dict(zip(REPL_FIELDS, row, strict=True))
-        started = entry["backend_start"]
-        if started is not None:
-            entry["backend_start"] = started.isoformat()
-        entry["client_hostname"] = entry["client_hostname"] or ""
-        entry["client_addr"] = _client_addr(entry["client_addr"], entry["application_name"])
-        rows.append(entry)
-    return rows
+    """pg_stat_replication as the server reports it (the server's names and addresses)."""
+    cursor = connection.execute(REPL_QUERY)
+    names = [column.name for column in cursor.description or ()]
+    return [row_json(names, row) for row in cursor.fetchall()]
 
 
-def _client_addr(seen: str | None, application_name: str | None) -> str | None:
-    """The standby's address. On loopback every zone connects from 127.0.0.1 (libpq
-    cannot bind a source address and the kernel picks the route's), so where postgres saw
-    127.0.0.1 the address is taken from the ``application_name``, which is the standby's
-    own pgUrl (as manatee sets it); a production peer's real address is never rewritten."""
-    if seen != "127.0.0.1" or not application_name:
-        return seen
-    try:
-        host, _ = pg_address({"pgUrl": application_name})
-    except ValueError:
-        return seen
-    return host if host.startswith("127.") else seen
+def time_lag(connection: Any) -> dict[str, int] | None:
+    """manatee-adm's ``time_lag`` of a standby: since the last replayed transaction
+    committed, with minutes and seconds always present; None before any was replayed."""
+    return lag_json(connection.execute(LAG_QUERY).fetchone()[0])
+
+
+def lag_json(value: dt.timedelta | None) -> dict[str, int] | None:
+    """``time_lag`` from the interval: None stays None (no transaction replayed yet)."""
+    if value is None:
+        return None
+    lag = interval_json(value)
+    # upstream fills in the two units it always shows after the others (key order kept)
+    lag.setdefault("minutes", 0)
+    lag.setdefault("seconds", 0)
+    return lag
 
 
 def current_lsn(connection: Any) -> str:
@@ -127,6 +158,7 @@ def query_status(host: str, port: int, timeout: float = 2.0) -> dict[str, Any] |
                 "wal": current_lsn(connection),
                 "writable": writable,
                 "repl": repl_rows(connection),
+                "time_lag": time_lag(connection) if in_recovery else None,
             }
     except (psycopg.Error, OSError):
         return None

@@ -37,13 +37,16 @@ import contextlib
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from migrator.cluster.state import iso_now_ms
+from migrator.sandbox.pgquery import lag_json
 
 WAL_START = 0x174A270
 WRITE_SIZE = 0x68
@@ -75,6 +78,8 @@ class _Stream:
     client_port: int
     started: str
     acked: int = 0
+    client_addr: str = ""  # the connection's source address, as a server sees it
+    replied: str | None = None  # when the standby last acknowledged (reply_time)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -99,6 +104,7 @@ class SimPostgres:
         self._stopping = threading.Event()
         self._generation = 0  # bumps whenever the upstream link is dropped; stale threads exit
         self._paused = False  # the pause-replication test hook
+        self._replayed_at: float | None = None  # when WAL last arrived from upstream
         self.on_stream_change: Callable[[], None] = lambda: None
 
     # ---- persistence -------------------------------------------------------------
@@ -215,7 +221,9 @@ class SimPostgres:
 
     # ---- status ------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        """What manatee-adm reads from pg_stat_replication, one row per stream."""
+        """What manatee-adm reads from pg_stat_replication, one row per stream, in
+        PostgreSQL 15's columns (as ``pgquery`` renders a real server's), and a standby's
+        ``time_lag`` since WAL last arrived (each simulated write is one transaction)."""
         with self._changed:
             if not self.online:
                 return {"online": False}
@@ -229,24 +237,33 @@ class SimPostgres:
                     "usesysid": 10,
                     "usename": "postgres",
                     "application_name": stream.peer.get("pgUrl", ""),
-                    "client_addr": stream.peer.get("ip", ""),
-                    "client_hostname": "",
+                    "client_addr": stream.client_addr,
+                    "client_hostname": None,
                     "client_port": stream.client_port,
                     "backend_start": stream.started,
+                    "backend_xmin": None,
                     "state": "streaming",
-                    "sent_location": format_lsn(self.wal),
-                    "write_location": acked,
-                    "flush_location": acked,
-                    "replay_location": acked,
+                    "sent_lsn": format_lsn(self.wal),
+                    "write_lsn": acked,
+                    "flush_lsn": acked,
+                    "replay_lsn": acked,
+                    "write_lag": {},
+                    "flush_lag": {},
+                    "replay_lag": {},
                     "sync_priority": 1 if is_sync else 0,
                     "sync_state": "sync" if is_sync else "async",
+                    "reply_time": stream.replied or stream.started,
                 })
+            standby = self.config.role != "primary"
+            since = self._replayed_at
             return {
                 "online": True,
                 "role": self.config.role,
                 "wal": format_lsn(self.wal),
                 "writable": self._writable_locked(),
                 "repl": rows,
+                "time_lag": lag_json(timedelta(seconds=time.time() - since))
+                if standby and since is not None else None,
             }
 
     # ---- server side -------------------------------------------------------------
@@ -294,7 +311,8 @@ class SimPostgres:
             if not self.online:
                 _send(connection, {"error": "the database system is shutting down"})
                 return
-            stream = _Stream(peer, connection, connection.getpeername()[1], iso_now_ms())
+            address, port = connection.getpeername()[:2]
+            stream = _Stream(peer, connection, port, iso_now_ms(), client_addr=address)
             self._streams = [s for s in self._streams if s.peer.get("id") != peer.get("id")]
             self._streams.append(stream)
         self.on_stream_change()
@@ -308,6 +326,7 @@ class SimPostgres:
                     break
                 with self._changed:
                     stream.acked = max(stream.acked, flushed)
+                    stream.replied = iso_now_ms()
                     self._changed.notify_all()
         except OSError:
             pass
@@ -406,6 +425,8 @@ class SimPostgres:
                     if "wal" not in message or self._paused:
                         break
                     with self._changed:
+                        if int(message["wal"]) > self.wal:
+                            self._replayed_at = time.time()
                         self.wal = max(self.wal, int(message["wal"]))
                         self._save_wal()
                         position = self.wal

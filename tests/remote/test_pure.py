@@ -78,6 +78,50 @@ def test_replication_in_words_for_each_downstream_peer() -> None:
     assert A not in found  # the primary has no upstream
 
 
+def _pg15(standby_ip: str, client: str = "127.0.0.1", sync_state: str = "sync",
+          sent: str = "0/7E53A8", replay: str = "0/7E53A8") -> dict[str, object]:
+    """A row as PostgreSQL 15 reports it on loopback: every standby from 127.0.0.1, named
+    by its pgUrl (manatee's application_name)."""
+    return {"application_name": f"tcp://postgres@{standby_ip}:5432/postgres",
+            "client_addr": client, "state": "streaming", "sent_lsn": sent,
+            "write_lsn": sent, "flush_lsn": sent, "replay_lsn": replay,
+            "write_lag": {}, "flush_lag": {}, "replay_lag": {}, "sync_priority": 1,
+            "sync_state": sync_state, "reply_time": "2026-12-06T18:57:28.553Z"}
+
+
+def test_postgres_15_rows_name_the_standby_by_application_name() -> None:
+    text = _status(primary=_peer(A, "10.77.77.47", _pg15("10.77.77.49")),
+                   sync=_peer(C, "10.77.77.49", _pg15("10.77.77.48", sync_state="async",
+                                                      replay="0/7E0000")),
+                   **{"async": _peer(B, "10.77.77.48")})
+    status = parse_status(text, SHARD)
+    verdict = replication_verdict(status, A, C)
+    assert verdict.ok and "0/7E53A8" in verdict.reason
+    found = replication_of(status)
+    assert found[C].startswith(f"sync from {A[:8]}: streaming, sent 0/7E53A8")
+    assert found[B].endswith("replayed 0/7E0000, 21416 bytes behind")
+    behind = _status(primary=_peer(A, "10.77.77.47", _pg15("10.77.77.49", replay="0/7E0000")),
+                     sync=_peer(C, "10.77.77.49"))
+    assert "catching up" in replication_verdict(parse_status(behind, SHARD), A, C).reason
+
+
+def test_application_name_outranks_client_addr_which_is_the_fallback() -> None:
+    # named the async though the address is the sync's (NAT, a proxy): not the sync
+    named_other = _status(primary=_peer(A, "10.77.77.47",
+                                        _pg15("10.77.77.48", client="10.77.77.49")),
+                          sync=_peer(C, "10.77.77.49"), **{"async": _peer(B, "10.77.77.48")})
+    verdict = replication_verdict(parse_status(named_other, SHARD), A, C)
+    assert not verdict.ok and verdict.reason.startswith(f"the primary replicates to {B}")
+    # a name that is no peer's pgUrl: the address decides
+    unnamed = {**_pg15("10.77.77.49", client="10.77.77.49"), "application_name": "walreceiver"}
+    text = _status(primary=_peer(A, "10.77.77.47", unnamed), sync=_peer(C, "10.77.77.49"))
+    assert replication_verdict(parse_status(text, SHARD), A, C).ok
+    lost = _status(primary=_peer(A, "10.77.77.47", {**unnamed, "client_addr": "127.0.0.1"}),
+                   sync=_peer(C, "10.77.77.49"))
+    verdict = replication_verdict(parse_status(lost, SHARD), A, C)
+    assert not verdict.ok and "127.0.0.1, application_name 'walreceiver'" in verdict.reason
+
+
 def test_runbook_mixed_topology_is_not_synced_to_the_new_sync() -> None:
     # after the backfill, before B's reprovision: A still streams sync to B
     text = _status(primary=_peer(A, "10.77.77.47", _repl("10.77.77.48")),

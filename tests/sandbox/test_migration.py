@@ -96,7 +96,7 @@ def test_runbook_migration_frozen_then_unfrozen_takeover(sandbox: SandboxFactory
     assert (state["primary"]["zoneId"], state["sync"]["zoneId"]) == (primary.uuid, async_.uuid)
     # from the not-yet-upgraded sync: both slaving from the primary, its sync still the old one
     status = adm_status(config, sync)
-    assert status["primary"]["repl"]["client_addr"] == sync.ip
+    assert status["primary"]["repl"]["application_name"] == sync.pg_url
     assert "__FROZEN__" not in status
 
     # Reprovision the sync -> it becomes the async, replicating from the original async
@@ -109,9 +109,9 @@ def test_runbook_migration_frozen_then_unfrozen_takeover(sandbox: SandboxFactory
     wait_writable(config, TIMEOUT)
     status = adm_status(config, async_)
     assert status["__FROZEN__"].endswith(": manatee-adm state-backfill")
-    assert status["primary"]["repl"]["client_addr"] == async_.ip
+    assert status["primary"]["repl"]["application_name"] == async_.pg_url
     assert status["primary"]["repl"]["sync_state"] == "sync"
-    assert status["sync"]["repl"]["client_addr"] == sync.ip
+    assert status["sync"]["repl"]["application_name"] == sync.pg_url
     assert status["sync"]["repl"]["sync_state"] == "async"
     assert status["async"]["zoneId"] == sync.uuid
     outages_before = read_outages(config.client_dir)

@@ -72,7 +72,8 @@ def _wait_streaming(upstream: ZoneConfig, downstream: ZoneConfig, sync: bool) ->
         return None
 
     row = until(streaming, WAIT, f"{downstream.uuid} streaming from {upstream.uuid}")
-    assert row is not None and row["client_addr"] == downstream.ip
+    # what the server saw: on loopback the kernel picks 127.0.0.1 as every source address
+    assert row is not None and row["client_addr"] == "127.0.0.1"
 
 
 def _acknowledged(config: SandboxConfig, more_than: int = 0) -> int:
@@ -92,7 +93,7 @@ def _replay_behind(upstream: ZoneConfig, downstream: ZoneConfig) -> None:
         status = pgquery.query_status(upstream.ip, upstream.pg_port)
         rows = [r for r in (status or {}).get("repl", [])
                 if r["application_name"] == downstream.pg_url]
-        return bool(rows) and rows[0]["sent_location"] != rows[0]["replay_location"]
+        return bool(rows) and rows[0]["sent_lsn"] != rows[0]["replay_lsn"]
 
     until(behind, WAIT, f"{downstream.uuid} behind its upstream")
 
@@ -161,11 +162,12 @@ def test_up_streams_the_v1_chain_and_adm_status_reads_pg_stat_replication(
     _wait_streaming(sync, async_, sync=False)  # v1: a chain, the async follows the sync
     status = adm_status(config, primary)
     repl = status["primary"]["repl"]
-    for name in ("sent_location", "write_location", "flush_location", "replay_location"):
+    for name in ("sent_lsn", "write_lsn", "flush_lsn", "replay_lsn"):
         assert LSN.match(repl[name]), repl
+    assert "sent_location" not in repl  # PostgreSQL 15's names, as upstream prints them
     assert repl["sync_state"] == "sync" and repl["state"] == "streaming"
     assert repl["application_name"] == sync.pg_url
-    assert repl["client_addr"] == sync.ip
+    assert repl["client_addr"] == "127.0.0.1"  # what the server saw, not rewritten
     assert status["sync"]["repl"]["application_name"] == async_.pg_url
     assert status["sync"]["repl"]["sync_state"] == "async"
     table = adm(config, primary, "pg-status").splitlines()
@@ -337,6 +339,70 @@ def test_playbook_on_real_postgres_loses_nothing_and_ends_streaming(
     verified = _assert_no_loss(fresh)
     if playbook == "three-node":
         assert all(p["status"] == "caught up" for p in verified["peers"])
+
+
+@pytest.mark.pgreal
+@pytest.mark.sandbox
+def test_adm_status_show_and_history_after_a_migration_read_as_upstream(
+    sandbox: SandboxFactory,
+) -> None:
+    """After the three-node migration (the old primary deposed): the zones' manatee-adm
+    prints PostgreSQL 15's replication row, the deposed entry and the standby's time lag;
+    ``show`` names the standby by its application_name, so a healthy shard on loopback
+    has no error; history reads the takeover and the follow-ups in manatee-adm's words;
+    and the migrator's own reading of that status finds the sync streaming."""
+    from migrator.remote.manatee_status import parse_status, replication_verdict
+
+    config = sandbox(nodes=3, pg="real", with_client=True)
+    old_primary, old_sync, old_async = config.zones
+    result = _migrator("run", "--inventory", _inventory(config), "--yes")
+    assert result.returncode == 0, result.stderr[-2000:]
+    fresh = load_config(config.directory)
+    state = _state(fresh)
+    primary, sync = _zone(fresh, state["primary"]), _zone(fresh, state["sync"])
+    assert (primary.uuid, sync.uuid, [p["zoneId"] for p in state["deposed"]]) == (
+        old_async.uuid, old_sync.uuid, [old_primary.uuid])
+    _wait_streaming(primary, sync, sync=True)
+
+    text = adm(fresh, sync, "status")
+    status = json.loads(text)[fresh.shard]
+    repl = status["primary"]["repl"]
+    assert repl["application_name"] == sync.pg_url and repl["client_addr"] == "127.0.0.1"
+    assert [k for k in repl if k.endswith(("_lsn", "_lag"))] == [
+        "sent_lsn", "write_lsn", "flush_lsn", "replay_lsn", "write_lag", "flush_lag",
+        "replay_lag"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", repl["reply_time"])
+    time_lag = status["sync"]["lag"]["time_lag"]
+    assert set(time_lag) >= {"minutes", "seconds"} and time_lag["minutes"] >= 0
+    assert "lag" not in status["primary"]
+    assert status["deposed"]["zoneId"] == old_primary.uuid and "repl" not in status["deposed"]
+    parsed = parse_status(text, fresh.shard)
+    verdict = replication_verdict(parsed, primary.uuid, sync.uuid)
+    assert verdict.ok, verdict.reason
+
+    shown = adm(fresh, sync, "show").splitlines()
+    assert shown[:5] == [f"zookeeper:   {fresh.zk_connection}", f"cluster:     {fresh.shard}",
+                         f"generation:  1 ({state['initWal']})", "mode:        normal",
+                         "freeze:      not frozen"]
+    rows = {line.split()[0]: line.split() for line in shown[7:10]}
+    assert shown[6].split() == ["ROLE", "PEER", "PG", "REPL", "SENT", "FLUSH", "REPLAY", "LAG"]
+    assert rows["primary"][1:4] == [primary.uuid[:8], "ok", "sync"]
+    assert LSN.match(rows["primary"][4]) and rows["primary"][7] == "-"
+    assert re.fullmatch(r"\d+m\d\ds", rows["sync"][7])
+    assert rows["deposed"][1] == old_primary.uuid[:8]
+    assert not any(line.startswith("error:") for line in shown), shown
+    assert "warning: cluster has a deposed peer" in shown
+    verbose = adm(fresh, sync, "show", "-v").splitlines()
+    assert verbose[6].split() == ["ROLE", "PEERNAME", "IP"]
+    assert verbose[7].split() == ["primary", primary.uuid, primary.ip]
+
+    summaries = [line.split(None, 2)[2] for line in
+                 adm(fresh, sync, "history", "-v").splitlines()]
+    v2 = [i for i, s in enumerate(summaries) if not s.startswith("v1.0 event")]
+    assert summaries[v2[0]] == "follow-up from 1.0 event"  # the backfill, after v1 events
+    assert summaries[-1] == (f"sync ({primary.uuid[:8]}) took over as primary "
+                             f"(from {old_primary.uuid[:8]})")
+    _stop_client(fresh)
 
 
 @pytest.mark.parametrize("last,variant", [

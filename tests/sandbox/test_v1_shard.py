@@ -37,7 +37,9 @@ def test_three_v1_nodes_write_and_fail_over_by_election_order(sandbox: SandboxFa
     ]
     assert "__FROZEN__" not in status
     assert status["primary"]["repl"]["sync_state"] == "sync"
-    assert status["primary"]["repl"]["client_addr"] == sync.ip
+    # the standby named as manatee names it; the address is the connection's (loopback)
+    assert status["primary"]["repl"]["application_name"] == sync.pg_url
+    assert status["primary"]["repl"]["client_addr"] == "127.0.0.1"
     assert status["sync"]["repl"]["sync_state"] == "async"  # the chain: sync -> async
     assert status["async"]["repl"] == {}
     assert zone_ssh(config, primary, "manatee-adm version").stdout.strip() == "1.0.0-sandbox"
