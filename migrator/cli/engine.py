@@ -72,7 +72,8 @@ def plan(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: 
     else:
         target, inventory = target_and_inventory(ctx, zk, shard, inventory_path, connect_timeout)
 
-        with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+        with zk_session(target.zk, target.connect_timeout, target.debug,
+                        target.inventory) as client:
             result, verdict = engine.plan_checked(
                 engine.EngineTarget(client, target.require_shard(), inventory,
                                     str(inventory_path or "INVENTORY")),
@@ -154,7 +155,8 @@ def _execute_inner(ctx: click.Context, zk: str | None, shard: str | None,
     target, inventory = target_and_inventory(ctx, zk, shard, inventory_path, connect_timeout)
     options = RunOptions(assume_yes=yes, accept_playbook_change=accept_playbook_change,
                          saved_plan=saved, inventory_path=str(inventory_path or "INVENTORY"))
-    with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+    with zk_session(target.zk, target.connect_timeout, target.debug,
+                        target.inventory) as client:
         engine.run(
             engine.EngineTarget(client, target.require_shard(), inventory, options.inventory_path),
             playbook, options, break_lock=break_lock, require_journal=require_journal,

@@ -42,7 +42,7 @@ class ShardTarget:
     @contextmanager
     def session(self) -> Iterator[KazooClient]:
         """A ZooKeeper session for the length of the command."""
-        with zk_session(self.zk, self.connect_timeout, self.debug) as client:
+        with zk_session(self.zk, self.connect_timeout, self.debug, self.inventory) as client:
             yield client
 
 

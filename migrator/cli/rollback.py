@@ -77,7 +77,8 @@ def rollback(ctx: click.Context, zk: str | None, shard: str | None,
     def go() -> Any:
         if inventory is None:
             cmd.require_rollback_inventory(None, "")
-        with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+        with zk_session(target.zk, target.connect_timeout, target.debug,
+                        target.inventory) as client:
             return cmd.rollback(
                 EngineTarget(client, target.require_shard(), inventory,
                              str(inventory_path or "INVENTORY")),
@@ -104,7 +105,8 @@ def rebuild_deposed(ctx: click.Context, zk: str | None, shard: str | None,
     options = cmd.RollbackOptions(assume_yes=yes, break_lock=break_lock)
 
     def go() -> Any:
-        with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+        with zk_session(target.zk, target.connect_timeout, target.debug,
+                        target.inventory) as client:
             return cmd.rebuild_deposed(
                 EngineTarget(client, target.require_shard(), inventory,
                              str(inventory_path or "INVENTORY")), options, sink)
@@ -121,7 +123,8 @@ def plan_rollback(ctx: click.Context, zk: str | None, shard: str | None,
     target, inventory = target_and_inventory(ctx, zk, shard, inventory_path, connect_timeout)
     if inventory is None:
         cmd.require_rollback_inventory(None, "")
-    with zk_session(target.zk, target.connect_timeout, target.debug) as client:
+    with zk_session(target.zk, target.connect_timeout, target.debug,
+                        target.inventory) as client:
         outcome = cmd.plan_rollback(EngineTarget(client, target.require_shard(), inventory,
                                                  str(inventory_path or "INVENTORY")))
     if as_json:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +32,7 @@ from migrator.remote.commands import run_command
 from migrator.remote.connection import Connector, ZoneConnection
 from migrator.remote.endpoint import load_ssh_config, resolve
 from migrator.remote.errors import RemoteCommandTimeout
+from migrator.remote.forward import through_headnode
 from migrator.remote.hostkeys import KnownHosts
 from migrator.zk.client import ZkTarget, connect, disconnect
 from migrator.zk.reads import read_raw_shards, require_shard
@@ -67,7 +69,8 @@ class Headnode:
                               keepalive=inventory.ssh.keepalive)
         endpoint = resolve("headnode", inventory.headnode, inventory.ssh,
                            load_ssh_config(inventory.ssh_config))
-        self.connection = ZoneConnection(endpoint, connector)
+        # shared: a ZooKeeper forward through the headnode uses the same connection
+        self.connection = ZoneConnection(endpoint, connector, shared=True)
         self.connector = connector
         self._connecting: Any = None
         self._connect_error: BaseException | None = None
@@ -133,14 +136,24 @@ def _parsed(headnode: Headnode, template: str, setting: str, fill: str,
                               setting, fill) from None
 
 
-def _read_zookeeper(connection: str, shard: str, timeout: float
+def _read_zookeeper(connection: str, shard: str, timeout: float, headnode: Headnode
                     ) -> tuple[list[tuple[str, bytes | None]], bytes | None]:
-    client = connect(ZkTarget(connection, timeout))
-    try:
-        require_shard(client, shard)
-        raw = read_raw_shards(client, [shard], with_peers=True)[0]
-    finally:
-        disconnect(client)
+    """The shard's election and /state, directly or (``zookeeper_via: headnode``)
+    through the headnode's connection, as the written inventory will reach it."""
+    with ExitStack() as stack:
+        target = ZkTarget(connection, timeout)
+        if headnode.inventory.zookeeper_route == "headnode":
+            endpoint = headnode.connection.endpoint
+            hosts = stack.enter_context(through_headnode(
+                headnode.connector, endpoint, connection, headnode.inventory.ssh.connect_timeout))
+            target = ZkTarget(hosts, timeout, shown=f"{connection!r} (through the headnode "
+                              f"{endpoint.route()})")
+        client = connect(target)
+        try:
+            require_shard(client, shard)
+            raw = read_raw_shards(client, [shard], with_peers=True)[0]
+        finally:
+            disconnect(client)
     return raw.election, None if raw.state is None else raw.state[0]
 
 
@@ -169,7 +182,8 @@ def discover(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, *, s
                         f"headnode: `{asked}` (metadata.ZK_SERVERS)"))
         # the shard's peers
         try:
-            election, state = _read_zookeeper(zookeeper, shard, inventory.ssh.connect_timeout)
+            election, state = _read_zookeeper(zookeeper, shard, inventory.ssh.connect_timeout,
+                                              headnode)
             peers = parse.peer_zones(election, state, shard)
         except parse.Unparseable as exc:
             raise DiscoveryFailed(f"Discovery stopped: {exc}; nothing was written.",
@@ -353,7 +367,12 @@ def _document(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, sha
         note(Source(f"zones.{zone}", "(peer)", where))
         zones[zone] = _zone_entry(zone, vms, inventory.zones, raw.get("zones") or {},
                                   vm_command, here, note, "zones")
-    document: dict[str, Any] = {"shard": shard, "zookeeper": zookeeper, **carried}
+    via = inventory.zookeeper_route
+    document: dict[str, Any] = {"shard": shard, "zookeeper": zookeeper,
+                                "zookeeper_via": via, **carried}
+    note(Source("zookeeper_via", via, here if inventory.zookeeper_via is not None else
+                f"{here}: the compute nodes are reached through the headnode (discovery.jump)"
+                if via == "headnode" else f"{here}: discovery.jump is off"))
     if nodes:
         document["nodes"] = nodes
     document["zones"] = zones

@@ -8,6 +8,8 @@ Format (only ``headnode`` is required)::
     headnode: {host: headnode.example.com}
     shard: 1.moray.us-east.joyent.us  # or --shard
     zookeeper: 10.77.77.10:2181       # optional: asked of SAPI otherwise
+    zookeeper_via: headnode           # optional: default headnode with discovery.jump,
+                                      # else direct (written into the result)
     morays: {}                        # optional: given by hand ({} for none), else discovered
     zones:                            # optional, by hand where VMAPI cannot tell
       2ffb1a8a-5a1d-4c51-9d3f-3b0e4e0a0a01: {node: cn7, host: 10.77.77.47}
@@ -49,6 +51,7 @@ from migrator.inventory.model import (
     zone_table,
 )
 from migrator.inventory.values import check_shard_name, check_template, check_zk_string
+from migrator.inventory.zkroute import ZkVia
 from migrator.record import Record, RecordError, field
 from migrator.yamldoc import parse_document
 
@@ -92,6 +95,10 @@ class Discovery(Record):
 class HeadnodeInventory(Record):
     shard: str | None = field(default=None, check=check_shard_name)
     zookeeper: str | None = field(default=None, check=check_zk_string)
+    # None: `headnode` when the compute nodes are reached through it (discovery.jump),
+    # else `direct`: an operator who reaches the nodes only through the headnode reaches
+    # the admin network's ZooKeeper only through it too
+    zookeeper_via: ZkVia | None = None
     known_hosts: Path | None = None
     ssh_config: Path | Literal[False] | None = None
     ssh: SshDefaults = SshDefaults()
@@ -107,6 +114,13 @@ class HeadnodeInventory(Record):
     def check_record(self) -> None:
         if self.headnode.host is None:
             raise ValueError("headnode: give its `host`")
+
+    @property
+    def zookeeper_route(self) -> ZkVia:
+        """How discovery reaches ZooKeeper, and what it writes as ``zookeeper_via``."""
+        if self.zookeeper_via is not None:
+            return self.zookeeper_via
+        return "headnode" if self.discovery.jump else "direct"
 
 
 def load_headnode_inventory(path: Path) -> tuple[HeadnodeInventory, dict[str, Any]]:

@@ -26,6 +26,7 @@ from migrator.inventory.values import (
     is_zone_id,
     validate_zone_id,
 )
+from migrator.inventory.zkroute import ZkVia
 from migrator.record import Record, field
 
 # --- command templates --------------------------------------------------------------
@@ -296,6 +297,9 @@ class Estimates(Record):
 class Inventory(Record):
     shard: str = field(check=check_shard_name)
     zookeeper: str = field(check=check_zk_string)
+    # how ZooKeeper is reached: `direct`, or `headnode` (forwarded over the headnode's
+    # SSH connection, where only the headnode reaches the admin network)
+    zookeeper_via: ZkVia = "direct"
     known_hosts: Path | None = None
     ssh_config: Path | Literal[False] | None = None
     ssh: SshDefaults = SshDefaults()
@@ -319,6 +323,10 @@ class Inventory(Record):
         object.__setattr__(self, "_source", path)
 
     def check_record(self) -> None:
+        if self.zookeeper_via == "headnode" and self.headnode is None:
+            raise ValueError("`zookeeper_via: headnode` needs `headnode:` (the host whose SSH "
+                             "connection carries ZooKeeper); add it, or set `zookeeper_via: "
+                             "direct`")
         overlap = set(self.zones) & set(self.morays)
         if overlap:
             raise ValueError(f"{', '.join(sorted(overlap))} listed both as zone and Moray zone")

@@ -37,7 +37,9 @@ Decisions:
 * A channel that cannot be *opened* on a dead transport is retried once on a
   fresh transport (nothing ran yet). A connection lost *while* a command ran is
   reported, never silently re-run: the command may have taken effect.
-* Jump-host transports are shared by every zone behind them.
+* Jump-host transports are shared by every zone behind them, and by every connector
+  of the process (``migrator.remote.shared``): the ZooKeeper forward through the
+  headnode and the zones' route through it use one SSH connection.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from migrator.remote.errors import (
     ZoneUnreachable,
 )
 from migrator.remote.hostkeys import KnownHosts, RecordedKey
+from migrator.remote.shared import SHARED
 from migrator.remote.sshlib import close_channel
 
 if TYPE_CHECKING:
@@ -87,7 +90,7 @@ class Connector:
         self.keepalive = keepalive
         self.use_agent = use_agent
         self.on_recorded = on_recorded
-        self._jumps: dict[tuple[Any, ...], paramiko.Transport] = {}
+        self._held: set[tuple[Any, ...]] = set()  # keys of SHARED this connector holds
         self._lock = threading.Lock()
         self._agent_keys: list[paramiko.PKey] | None = None
 
@@ -180,14 +183,23 @@ class Connector:
         return QuickAckSocket(sock, QUICKACK) if QUICKACK is not None else sock
 
     def _jump_transport(self, jump: Endpoint, deadline: float, for_label: str) -> Any:
-        key = jump.key()
+        return self._shared(jump, lambda: self._open(jump, deadline, for_label))
+
+    def shared_transport(self, endpoint: Endpoint) -> paramiko.Transport:
+        """The process's one transport to ``endpoint`` as a jump host (``SHARED``): the
+        one the zones' route through it uses, opened (within the connect timeout) when
+        none is alive. Held until ``close``."""
+        deadline = time.monotonic() + self.connect_timeout
+        return self._shared(endpoint, lambda: self._open(endpoint, deadline, endpoint.label))
+
+    def _shared(self, endpoint: Endpoint, open_: Callable[[], paramiko.Transport]
+                ) -> paramiko.Transport:
+        key = (endpoint.key(), str(self.known_hosts.path))
         with self._lock:
-            transport = self._jumps.get(key)
-            if transport is not None and transport.is_active():
-                return transport
-            transport = self._open(jump, deadline, for_label)
-            self._jumps[key] = transport
-            return transport
+            if key not in self._held:
+                SHARED.hold(key)
+                self._held.add(key)
+        return SHARED.get(key, open_)
 
     def _unreachable(self, endpoint: Endpoint, for_label: str, cause: str) -> ZoneUnreachable:
         via = "" if for_label == endpoint.label else f" (on the way to {for_label})"
@@ -265,18 +277,22 @@ class Connector:
 
     def close(self) -> None:
         with self._lock:
-            for transport in self._jumps.values():
-                transport.close()
-            self._jumps.clear()
+            held, self._held = self._held, set()
+        for key in held:
+            SHARED.release(key)
 
 
 class ZoneConnection:
     """The one transport of one zone, opened lazily and re-opened after a drop, with a
     spare session channel kept open ahead of need (see the module docstring)."""
 
-    def __init__(self, endpoint: Endpoint, connector: Connector) -> None:
+    def __init__(self, endpoint: Endpoint, connector: Connector, *, shared: bool = False
+                 ) -> None:
         self.endpoint = endpoint
         self.connector = connector
+        # the headnode: its transport is the process's one (``Connector.shared_transport``),
+        # which the zones' route and the ZooKeeper forward use too; the connector closes it
+        self.shared = shared
         self.connects = 0  # how many transports were opened (1 + reconnects)
         self.spares_used = 0  # commands that found a channel open and waiting
         self._transport: paramiko.Transport | None = None
@@ -296,7 +312,10 @@ class ZoneConnection:
                 self._transport.close()
                 self._transport = None
                 self._spare = None  # closed with its transport
-            self._transport = self.connector.open(self.endpoint)
+            if self.shared:
+                self._transport = self.connector.shared_transport(self.endpoint)
+            else:
+                self._transport = self.connector.open(self.endpoint)
             self.connects += 1
             transport = self._transport
         self._replenish(transport)
@@ -377,7 +396,8 @@ class ZoneConnection:
             if spare is not None:
                 close_channel(spare)
             if self._transport is not None:
-                self._transport.close()
+                if not self.shared:  # a shared one is the connector's to close
+                    self._transport.close()
                 self._transport = None
 
 

@@ -165,7 +165,9 @@ class RemoteSession:
                 else:
                     endpoint = zone_endpoint(self.inventory, validate_zone_id(zone),
                                              self._config())
-                found = ZoneConnection(endpoint, self.connector)
+                # the headnode's one SSH connection also carries the zones' route
+                # through it and any ZooKeeper forward (``migrator.remote.shared``)
+                found = ZoneConnection(endpoint, self.connector, shared=zone == HEADNODE)
                 self._connections[key] = found
             return found
 

@@ -28,10 +28,14 @@ not a Python interpreter.
 
 from __future__ import annotations
 
+import os
 import shlex
+import signal
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from migrator.errors import MigratorError
 from migrator.sandbox import procs
 from migrator.sandbox.config import FORCE_COMMAND, SandboxConfig
 from migrator.sandbox.headnode_records import write_headnode_bin, write_records
@@ -149,3 +153,34 @@ def start_compute_nodes(config: SandboxConfig) -> list[str]:
         procs.write_pid_file(config.pid_file("sshd-headnode"), pid)
         lines.append(line)
     return lines
+
+
+def set_headnode_forwarding(config: SandboxConfig, allowed: bool, timeout: float = 10.0) -> None:
+    """Allow or refuse TCP forwarding on the headnode's sshd (``AllowTcpForwarding``), as a
+    headnode hardened that way does: for tests of ``zookeeper_via: headnode``.
+
+    sshd re-reads its config on SIGHUP (it re-executes itself, keeping its pid); new
+    connections then follow it. Returns once the restarted sshd listens again.
+    """
+    workdir = config.directory / "headnode" / "ssh"
+    pid = procs.recorded_pid(config.pid_file("sshd-headnode"))
+    if pid is None:
+        raise MigratorError("The sandbox's headnode sshd is not running.",
+                            "Bring the sandbox up (`migrator sandbox up --access zlogin`).")
+    config_file = workdir / "sshd_config"
+    lines = [line for line in config_file.read_text().splitlines()
+             if not line.startswith("AllowTcpForwarding ")]
+    lines.append(f"AllowTcpForwarding {'yes' if allowed else 'no'}")
+    config_file.write_text("\n".join(lines) + "\n")
+    log_file = workdir / "sshd.log"
+    start = log_file.stat().st_size if log_file.exists() else 0
+    os.kill(pid, signal.SIGHUP)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with log_file.open("rb") as handle:
+            handle.seek(start)
+            if b"Server listening on" in handle.read():
+                return
+        time.sleep(0.02)
+    raise MigratorError(f"The headnode's sshd did not listen again within {timeout:g} s "
+                        "after SIGHUP.", f"See {log_file}.")

@@ -25,6 +25,9 @@ class ZkTarget:
 
     connection_string: str
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    # how the operator knows it, for messages, when kazoo is given another address (the
+    # local end of a forward through the headnode: migrator.remote.forward)
+    shown: str | None = None
 
     @property
     def hosts(self) -> str:
@@ -91,6 +94,13 @@ def connect(target: ZkTarget, *, debug: bool = False) -> KazooClient:
     if client.connected:
         return client
     disconnect(client)
+    if target.shown is not None:
+        raise ZooKeeperUnavailable(
+            f"Could not connect to ZooKeeper at {target.shown} within "
+            f"{target.connect_timeout:g} s.",
+            "Check the connection string (the inventory's `zookeeper:`, --zk or ZK_IPS) "
+            "and that a ZooKeeper server answers there as the headnode sees it.",
+        )
     raise ZooKeeperUnavailable(
         f"Could not connect to ZooKeeper at {target.connection_string!r} within "
         f"{target.connect_timeout:g} s.",

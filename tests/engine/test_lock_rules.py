@@ -125,7 +125,11 @@ def test_a_foreign_freeze_during_a_wait_stops_the_run_resumably(
     thread.join(10)
     error = stopped.value
     assert error.exit_status == EXIT_REFUSED
-    assert "the shard was frozen" in error.message and "hands on" in error.message
+    # ZooKeeper may deliver our unfreeze and the foreign freeze as one change (a watch
+    # reports the latest data): then the run saw the backfill's freeze become another
+    assert ("the shard was frozen" in error.message
+            or "the freeze was changed" in error.message), error.message
+    assert "hands on" in error.message
     assert "migrator resume --inventory inv.yaml" in (error.hint or "")
     assert "ALARM" in stream.getvalue()
     journal = JournalStore(zk, SHARD).load()
