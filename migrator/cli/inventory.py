@@ -74,7 +74,7 @@ def check(inventory_path: Path, accept_new_host_keys: bool, as_json: bool) -> No
             click.echo(inert(record.sentence()), err=True)
         for r in reports:
             if r.kind == "manatee" and r.debug_records is False:
-                click.echo(f"{r.zone}: its sitter log holds no DEBUG records (the sitter runs at "
+                click.echo(f"{r.zone}: its current sitter writes no DEBUG records (it runs at "
                            "info; Triton runs it with -vvv). Checks waiting for a DEBUG record "
                            "use INFO-level evidence instead; `migrator plan` names them.",
                            err=True)

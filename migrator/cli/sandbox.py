@@ -66,6 +66,22 @@ def sandbox() -> None:
     "lack DEBUG records such as `cluster not yet setup`.",
 )
 @click.option(
+    "--v2-sitter-log-level",
+    type=click.Choice(["debug", "info"]),
+    default=None,
+    help="The v2 sitters' log level, when not --sitter-log-level's (each image's SMF "
+    "manifest sets its own): a reprovision then changes the zone's level.",
+)
+@click.option(
+    "--reprovision-log",
+    type=click.Choice(["append", "fresh"]),
+    default="append",
+    show_default=True,
+    help="What a reprovision does to the zone's sitter log: the new sitter appends to it "
+    "(as one restarted in place), or starts a fresh file (as after Triton's reprovision, "
+    "which replaces the zone's root dataset).",
+)
+@click.option(
     "--pg",
     type=click.Choice(["real", "sim"]),
     default="real",
@@ -99,7 +115,8 @@ def sandbox() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def up(
     directory: Path, nodes: int, reuse: bool, with_client: bool, deposed_mode: str,
-    sitter_log_level: str, pg: str, access: str, compute_nodes: int, latency_ms: float,
+    sitter_log_level: str, v2_sitter_log_level: str | None, reprovision_log: str, pg: str,
+    access: str, compute_nodes: int, latency_ms: float,
     reprovision_seconds: float | None, session_timeout: float, as_json: bool,
 ) -> None:
     """Start ZooKeeper, N zones (v1 sitter + postgres each), their access, write
@@ -117,7 +134,9 @@ def up(
 
     config = bring_up(directory, UpOptions(nodes, reuse, with_client, deposed_mode,
                                            access=access, compute_nodes=compute_nodes,
-                                           sitter_log_level=sitter_log_level, pg=pg,
+                                           sitter_log_level=sitter_log_level,
+                                           v2_sitter_log_level=v2_sitter_log_level,
+                                           reprovision_log=reprovision_log, pg=pg,
                                            latency_ms=latency_ms,
                                            reprovision_seconds=reprovision_seconds,
                                            session_timeout=session_timeout))
@@ -241,10 +260,14 @@ def verify(directory: Path, as_json: bool, timeout: float) -> None:
 @click.option("--delay", type=FiniteFloat(positive=False), default=None,
               help="Seconds the zone stays down [default: the sandbox's "
               "--reprovision-seconds, else the session timeout + 2 s].")
+@click.option("--log", "log", type=click.Choice(["append", "fresh"]), default=None,
+              help="The new sitter appends to the zone's sitter log, or starts a fresh "
+              "one [default: the sandbox's --reprovision-log].")
 @click.option("--json", "as_json", is_flag=True)
-def reprovision(directory: Path, zone: str, to: str, delay: float | None, as_json: bool) -> None:
+def reprovision(directory: Path, zone: str, to: str, delay: float | None, log: str | None,
+                as_json: bool) -> None:
     """Reprovision ZONE: stop its sitter, wait, start it at version --to."""
-    result = peers.reprovision(directory, zone, to, delay)
+    result = peers.reprovision(directory, zone, to, delay, log)
     _emit(result, as_json, f"Reprovisioned zone {result['zone']} to {result['version']} "
           f"(down {result['delay']:g} s, from {result['started']} to {result['finished']}).")
 

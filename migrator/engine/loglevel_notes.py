@@ -3,9 +3,10 @@
 Pure part: which pending steps wait (``log_record``) for a record that is
 DEBUG upstream, and in which zone. Effect: one sample of each such zone's log
 (``remote.loglevels.sample_zone``). The note says what the check will accept
-instead, or that it will fail at once. A zone still at v1 is judged by its v1
-sitter's log; the v2 image's own SMF manifest decides the v2 level, which the
-run checks again when the step starts.
+instead, or that it will fail at once. Only the records of the sitter writing the
+log now are judged (``remote.loglevels.judge_end``): a zone still at v1 is judged by
+its v1 sitter; the v2 image's own SMF manifest decides the v2 level, which the run
+judges again on the records of the sitter the step's reprovision started.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def debug_notes(deps: list[DebugDependency],
                 else "it has no INFO-level evidence to fall back on and will fail at once")
         notes.append(
             f"Step {dep.step} waits for the DEBUG record {dep.msg!r} in zone {dep.zone}, whose "
-            f"sitter log holds no DEBUG records (it runs at info; Triton runs it with -vvv): "
+            f"current sitter writes no DEBUG records (it runs at info; Triton runs it with "
+            f"-vvv): "
             f"{then}."
         )
     return notes

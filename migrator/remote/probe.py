@@ -39,7 +39,8 @@ class ZoneReport:
     host_key: str = "-"  # known | recorded | unknown | changed | -
     version: str | None = None
     log: str | None = None
-    # the sitter log holds DEBUG records (None: cannot tell); see remote/loglevels.py
+    # the sitter writing the log now writes DEBUG records (None: cannot tell); see
+    # remote/loglevels.py
     debug_records: bool | None = None
     sitter: str | None = None  # the sitter service's state (`online` when running)
     # the sitter's ZooKeeper session timeout from its config, seconds (None: not read)

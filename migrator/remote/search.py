@@ -6,23 +6,38 @@ connection drops is resumed from the last complete line on a fresh connection
 (the zone may be restarting); failures to reconnect are retried with backoff
 until the deadline, because no event tells us when a zone's sshd is back.
 Repeated notes are collapsed into one line with a count.
+
+``find_sitter_record`` is the wait of a ``log_record`` check: before it looks or
+follows, it reads what the log holds since the mark (and, for a DEBUG-only record,
+up to ``SAMPLE_BYTES`` before it, to judge the level of a sitter already writing
+then), so that the current sitter is known before any record is matched
+(``remote.loglevels.SitterEvidence``): a record of a sitter replaced since the
+step began never matches, and the level is the current sitter's.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from migrator import cancellation
-from migrator.remote.bunyan import LogRecord, RecordMatch, parse_line
+from migrator.remote.bunyan import LogRecord, parse_line
 from migrator.remote.errors import ConnectionDropped, ZoneUnreachable
+from migrator.remote.loglevels import SAMPLE_BYTES, SitterEvidence
 from migrator.remote.logs import LogMark
 from migrator.remote.session import RemoteSession
 
 CHUNK = 4 << 20
 MAX_SCAN = 256 << 20  # bytes scanned by one look-once before giving up
 MAX_RESUMES = 20
+
+
+class Matcher(Protocol):
+    """What a search matches records with: a ``RecordMatch``, or a stateful matcher fed
+    every record in log order (``SitterEvidence``)."""
+
+    def matches(self, record: LogRecord) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -34,7 +49,7 @@ class Search:
     end: LogMark  # where the search stopped (next unread line)
 
 
-def look_once(session: RemoteSession, mark: LogMark, spec: RecordMatch) -> Search:
+def look_once(session: RemoteSession, mark: LogMark, spec: Matcher) -> Search:
     started = time.monotonic()
     notes: list[str] = []
     current, total = mark, 0
@@ -82,7 +97,7 @@ class Notes:
 
 
 def wait_for_record(
-    session: RemoteSession, mark: LogMark, spec: RecordMatch, timeout: float
+    session: RemoteSession, mark: LogMark, spec: Matcher, timeout: float
 ) -> Search:
     """Follow the log until a record matches or ``timeout`` has passed.
 
@@ -124,3 +139,63 @@ def wait_for_record(
                 break
             notes.add("the log channel closed; resuming on a new connection")
     return Search(None, total, time.monotonic() - started, notes.render(), current)
+
+
+def _complete_lines(data: bytes) -> tuple[list[bytes], int]:
+    """The whole lines of ``data`` and the length they take (a partial last line is left
+    for the next read)."""
+    last_newline = data.rfind(b"\n")
+    if last_newline < 0:
+        return [], 0
+    return data[:last_newline].split(b"\n"), last_newline + 1
+
+
+def _before_mark(session: RemoteSession, mark: LogMark) -> list[LogRecord]:
+    """The records of the marked file's last ``SAMPLE_BYTES`` before the mark (none if
+    the file was replaced or truncated since: then they are not the log being read)."""
+    start = max(0, mark.offset - SAMPLE_BYTES)
+    if mark.inode is None or mark.offset == 0:
+        return []
+    read = session.read_since(mark.zone, mark.advanced(start), max_bytes=mark.offset - start)
+    if read.note is not None or read.start != start:
+        return []
+    lines, _ = _complete_lines(read.data[: mark.offset - start])
+    return [parse_line(line) for line in (lines[1:] if start > 0 else lines) if line]
+
+
+def find_sitter_record(
+    session: RemoteSession, mark: LogMark, evidence: SitterEvidence, timeout: float
+) -> Search:
+    """Look for ``evidence`` among the current sitter's records since ``mark``, then
+    (``timeout`` > 0) follow the log for it. Returns without following when the
+    evidence is ``hopeless`` once the records so far are judged."""
+    started = time.monotonic()
+    try:
+        before = _before_mark(session, mark) if evidence.debug_only else []
+        read = session.read_since(mark.zone, mark, max_bytes=CHUNK)
+    except (ZoneUnreachable, ConnectionDropped) as exc:
+        if timeout <= 0:
+            raise
+        # the zone is restarting (a reprovision): the follower reconnects with backoff,
+        # and the evidence judges the records as they come, in the log's order
+        found = wait_for_record(session, mark, evidence, timeout - (time.monotonic() - started))
+        said = tuple(dict.fromkeys([f"reconnecting: {exc.message}", *found.notes]))
+        return Search(found.record, found.bytes_read, time.monotonic() - started, said,
+                      found.end)
+    lines, used = _complete_lines(read.data)
+    since = [parse_line(line) for line in lines if line]
+    notes = [read.note] if read.note else []
+    for record in evidence.prime(before, since):
+        if evidence.accepts(record):
+            return Search(record, read.bytes_read, time.monotonic() - started, tuple(notes),
+                          read.mark.advanced(read.start + used))
+    end = read.mark.advanced(read.start + used)
+    if evidence.hopeless:
+        return Search(None, read.bytes_read, time.monotonic() - started, tuple(notes), end)
+    remaining = timeout - (time.monotonic() - started) if timeout > 0 else 0.0
+    if remaining <= 0 and not read.truncated:
+        return Search(None, read.bytes_read, time.monotonic() - started, tuple(notes), end)
+    rest = wait_for_record(session, end, evidence, max(remaining, 0.0))
+    merged = tuple(dict.fromkeys([*notes, *rest.notes]))
+    return Search(rest.record, read.bytes_read + rest.bytes_read,
+                  time.monotonic() - started, merged, rest.end)

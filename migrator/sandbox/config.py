@@ -56,6 +56,11 @@ IMAGES = {"v1": "6f2c1b4e-1d1a-4c3e-9a55-0e6b3f1a0001",
           "v2": "6f2c1b4e-1d1a-4c3e-9a55-0e6b3f1a0002"}
 ACCESS_MODES = ("zlogin", "ssh")
 COMPUTE_NODES = 2
+LOG_LEVELS = ("debug", "info")
+# What a reprovision does to the zone's sitter log (`up --reprovision-log`): the new
+# sitter appends to it, as a sitter restarted in place does, or starts a fresh file, as
+# after Triton's reprovision, which replaces the root dataset the SMF log lives in.
+REPROVISION_LOGS = ("append", "fresh")
 
 
 @dataclass
@@ -113,6 +118,10 @@ class SandboxConfig:
     session_timeout: float = SESSION_TIMEOUT
     # the sitters' bunyan level: debug (Triton runs the sitter with -vvv) or info
     sitter_log_level: str = "debug"
+    # the v2 sitters' level when it differs (`up --v2-sitter-log-level`): each image's
+    # own SMF manifest says how its sitter runs, so a reprovision can change the level
+    v2_sitter_log_level: str | None = None
+    reprovision_log: str = "append"  # one of REPROVISION_LOGS
     pg: str = "sim"  # "real" (a PostgreSQL server per zone, pgreal) or "sim" (pgsim)
     access: str = "ssh"  # zones over their own sshd, or zlogin through compute nodes
     nodes: list[NodeConfig] = field(default_factory=list)
@@ -124,6 +133,12 @@ class SandboxConfig:
     # `up --reprovision-seconds S`: how long every reprovision takes (None: the session
     # timeout plus two seconds, long enough for a primary's node to expire)
     reprovision_seconds: float | None = None
+
+    def sitter_log_level_of(self, version: str) -> str:
+        """The level a sitter of ``version`` (v1, v2) logs at."""
+        if version == "v2" and self.v2_sitter_log_level is not None:
+            return self.v2_sitter_log_level
+        return self.sitter_log_level
 
     @property
     def reprovision_delay(self) -> float:
@@ -234,6 +249,9 @@ def load_config(directory: Path) -> SandboxConfig:
             deposed_mode=str(doc.get("deposed_mode", "deposed")),
             session_timeout=float(doc.get("session_timeout", SESSION_TIMEOUT)),
             sitter_log_level=str(doc.get("sitter_log_level", "debug")),
+            v2_sitter_log_level=(None if doc.get("v2_sitter_log_level") is None
+                                 else str(doc["v2_sitter_log_level"])),
+            reprovision_log=str(doc.get("reprovision_log", "append")),
             pg=str(doc.get("pg", "sim")),
             access=str(doc.get("access", "ssh")),
             nodes=[NodeConfig(**n) for n in doc.get("nodes", [])],

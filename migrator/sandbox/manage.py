@@ -24,11 +24,13 @@ from migrator.sandbox.config import (
     COMPUTE_NODES,
     DEPOSED_MODES,
     HEADNODE_ADDRESS,
+    LOG_LEVELS,
     MAX_NODES,
     MAX_SESSION_TIMEOUT,
     MIN_SESSION_TIMEOUT,
     PG_MODES,
     RELAY_ADDRESS,
+    REPROVISION_LOGS,
     SANDBOX_FILE,
     SESSION_TIMEOUT,
     NodeConfig,
@@ -76,6 +78,9 @@ class UpOptions:
     with_client: bool = False
     deposed_mode: str = "deposed"
     sitter_log_level: str = "debug"  # or "info": no DEBUG records (see remote/loglevels.py)
+    # the v2 sitters' level, when not sitter_log_level (v1 at debug, v2 at info: issue 22)
+    v2_sitter_log_level: str | None = None
+    reprovision_log: str = "append"  # or "fresh": a reprovision starts a new sitter log
     pg: str = "sim"  # the CLI's default is "real"; tests about the engine alone keep "sim"
     # zlogin: zones without sshd behind compute nodes and a headnode; ssh: an sshd per zone
     access: str = "zlogin"
@@ -119,6 +124,20 @@ def check_session_timeout(options: UpOptions) -> None:
             f"sandbox's ZooKeeper grants; the default is {SESSION_TIMEOUT:g}).")
 
 
+def check_sitter_logs(options: UpOptions) -> None:
+    for option, value in (("--sitter-log-level", options.sitter_log_level),
+                          ("--v2-sitter-log-level", options.v2_sitter_log_level)):
+        if value is not None and value not in LOG_LEVELS:
+            raise BadInput(f"{option} {value!r} is not one of {', '.join(LOG_LEVELS)}.",
+                           "Use `debug` (Triton's -vvv) or `info` (the sitter's default).")
+    if options.reprovision_log not in REPROVISION_LOGS:
+        raise BadInput(
+            f"--reprovision-log {options.reprovision_log!r} is not one of "
+            f"{', '.join(REPROVISION_LOGS)}.",
+            "Use `append` (the new sitter appends to the log) or `fresh` (a new log file, "
+            "as after Triton's reprovision).")
+
+
 def check_latency(options: UpOptions) -> None:
     if not 0.0 <= options.latency_ms <= MAX_LATENCY_MS:
         raise BadInput(
@@ -158,6 +177,7 @@ def up(directory: Path, options: UpOptions) -> SandboxConfig:
         raise BadInput(f"--compute-nodes {options.compute_nodes} is out of range.",
                        "Give 1 to 8 compute nodes (2 is the default).")
     check_latency(options)
+    check_sitter_logs(options)
     check_reprovision_seconds(options)
     check_session_timeout(options)
     check_prerequisites()
@@ -214,7 +234,9 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
     nodes, headnode = _compute_nodes(zones, options) if zlogin else ([], None)
     config = SandboxConfig(directory, server.port, zones, deposed_mode=options.deposed_mode,
                            access=options.access, nodes=nodes, headnode=headnode,
-                           sitter_log_level=options.sitter_log_level, pg=options.pg,
+                           sitter_log_level=options.sitter_log_level,
+                           v2_sitter_log_level=options.v2_sitter_log_level,
+                           reprovision_log=options.reprovision_log, pg=options.pg,
                            latency_ms=options.latency_ms,
                            reprovision_seconds=options.reprovision_seconds,
                            session_timeout=options.session_timeout)

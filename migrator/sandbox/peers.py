@@ -14,6 +14,7 @@ from migrator.errors import BadInput, Refused, StepFailed
 from migrator.sandbox import procs
 from migrator.sandbox.config import (
     RELEASES,
+    REPROVISION_LOGS,
     VERSIONS,
     SandboxConfig,
     ZoneConfig,
@@ -125,8 +126,29 @@ def normalise_version(value: str) -> str:
     )
 
 
+def set_aside_log(zone_dir: Path) -> Path | None:
+    """Move the zone's sitter log aside (``sitter.log.<n>``), so the next sitter starts a
+    fresh one; returns where it went (None: there was none).
+
+    Renamed rather than deleted: the old file keeps its inode, so the fresh one gets
+    another (a freed inode number can be handed out again at once, and a reader would
+    take the new file for the old one grown back), and its records stay to be read.
+    On Triton the new root dataset is another device as well.
+    """
+    log = zone_dir / "sitter.log"
+    if not log.exists():
+        return None
+    index = 0
+    while (zone_dir / f"sitter.log.{index}").exists():
+        index += 1
+    aside = zone_dir / f"sitter.log.{index}"
+    log.rename(aside)
+    return aside
+
+
 def reprovision(
-    directory: Path, zone_name: str, to: str, delay: float | None = None
+    directory: Path, zone_name: str, to: str, delay: float | None = None,
+    log: str | None = None,
 ) -> dict[str, Any]:
     """Stop the zone's sitter, wait ``delay`` (the reprovision's duration), start it at
     version ``to`` with the same identity and its database kept.
@@ -134,7 +156,9 @@ def reprovision(
     The default delay is the sandbox's (``up --reprovision-seconds``), else the
     session timeout plus two seconds: long enough for the old election node to
     expire, so reprovisioning a primary causes a takeover; a delay below the session
-    timeout shows the runbook's other outcome.
+    timeout shows the runbook's other outcome. ``log`` (default: the sandbox's ``up
+    --reprovision-log``): ``append`` leaves the sitter log for the new sitter to append
+    to, ``fresh`` sets it aside so the new sitter starts a new file.
     """
     version = normalise_version(to)
     config = load_config(directory.resolve())
@@ -145,6 +169,10 @@ def reprovision(
         raise BadInput(
             f"--delay {delay:g} is out of range.", "Give 0 to 600 seconds."
         )
+    log = log or config.reprovision_log
+    if log not in REPROVISION_LOGS:
+        raise BadInput(f"--log {log!r} is not one of {', '.join(REPROVISION_LOGS)}.",
+                       "Use `append` or `fresh`.")
     started = iso_now_ms()
     marker = reprovision_pid_file(config, zone)
     running = procs.recorded_pid(marker)
@@ -160,6 +188,8 @@ def reprovision(
         stop_sitter(config, zone)
         # This wait *is* the simulated reprovision (the zone is down meanwhile), not a poll.
         time.sleep(delay)
+        if log == "fresh":  # the sitter is down: nothing writes the log meanwhile
+            set_aside_log(config.zone_dir(zone))
         zone.version = version
         config.save()
         write_version(config, zone)
@@ -170,4 +200,4 @@ def reprovision(
     finally:
         marker.unlink(missing_ok=True)
     return {"zone": zone.uuid, "version": version, "started": started,
-            "finished": iso_now_ms(), "delay": delay, "election_node": node}
+            "finished": iso_now_ms(), "delay": delay, "election_node": node, "log": log}

@@ -72,7 +72,7 @@ def run(directory: Path, zone_name: str) -> int:
     zone_dir = config.zone_dir(zone)
     version = (zone_dir / "version").read_text().split()[0]
     log = BunyanLog(zone_dir / "sitter.log", "manatee-sitter", zone.uuid)
-    if config.sitter_log_level == "info":
+    if config.sitter_log_level_of(version) == "info":
         log.min_level = INFO
     log.info("manatee-sitter starting", {"version": version, "id": zone.peer_id})
     events: queue.Queue[Event] = queue.Queue()

@@ -28,10 +28,10 @@ from migrator.remote import localchild
 from migrator.remote.bunyan import RecordMatch, format_record, level_number
 from migrator.remote.commands import to_shell
 from migrator.remote.errors import ConnectionDropped, ZoneUnreachable
-from migrator.remote.loglevels import debug_only, fallback_for, sample_zone
+from migrator.remote.loglevels import SitterEvidence
 from migrator.remote.logs import LogMark
 from migrator.remote.manatee_status import parse_status, replication_verdict
-from migrator.remote.search import wait_for_record
+from migrator.remote.search import find_sitter_record
 from migrator.remote.versions import at_least, reported_version
 from migrator.remote.vmapi import ours
 from migrator.stepkit.context import StepContext
@@ -125,57 +125,45 @@ def _spec(ctx: StepContext, p: LogRecordParams) -> Any:
 
 @check("log_record", LogRecordParams)
 def log_record(ctx: StepContext, p: LogRecordParams, timeout: float) -> Outcome:
-    """The zone's sitter log has a matching record since the step started."""
+    """The zone's sitter log has a matching record since the step started.
+
+    Only the records of the sitter writing the log now count, for the match and for
+    its level (``remote.loglevels.SitterEvidence``): after a reprovision, a record
+    the sitter before it left (before or since the step's start) neither matches nor
+    says that the new one writes DEBUG records, whether the reprovision started a
+    fresh log or appended to the old one.
+    """
     zone = ctx.zone(p.zone)
-    spec = _spec(ctx, p)
+    evidence = SitterEvidence.for_spec(_spec(ctx, p))
     mark = _mark(ctx, zone)
-    spec, instead = _at_log_level(ctx, zone, p, spec)
-    if spec is None:
-        return Outcome(False, instead, {"zone": zone, "log_level": "info"})
-    found = wait_for_record(_remote(ctx), mark, spec, timeout)
+    found = find_sitter_record(_remote(ctx), mark, evidence, timeout)
+    data = {"zone": zone, "bytes_read": found.bytes_read, "seconds": round(found.seconds, 3),
+            "sitter_pid": evidence.sitter.pid}
+    if found.record is None and evidence.hopeless:
+        return Outcome(False, (
+            f"{p.msg!r} is a DEBUG record and {zone}'s current sitter (pid "
+            f"{evidence.sitter.pid}) writes no DEBUG records (it runs at info), so it will "
+            "never be written and no INFO record stands in for it; run the sitter with -vvv "
+            "(as Triton's SMF manifest does) or check by hand"), {**data, "log_level": "info"})
+    instead = (f"{zone}'s sitter (pid {evidence.sitter.pid}) writes no DEBUG records, so "
+               f"instead of {p.msg!r} this waited for {evidence.why}"
+               if evidence.used_fallback else "")
     notes = f" ({'; '.join([*found.notes, *([instead] if instead else [])])})" if (
         found.notes or instead) else ""
-    data = {"zone": zone, "bytes_read": found.bytes_read, "seconds": round(found.seconds, 3)}
     if found.record is None:
         waited = f" within {timeout:g} s" if timeout > 0 else ""
         return Outcome(
             False,
-            f"{zone} logged no record where {spec.describe()} since the step started"
+            f"{zone} logged no record where {evidence.describe()} since the step started"
             f"{waited}; read {found.bytes_read} bytes{notes}",
             data,
         )
     pretty = format_record(found.record)
     ctx.say(pretty)
-    return Outcome(True, f"{zone} logged: {spec.describe()}{notes}",
+    matched = evidence.fallback if evidence.used_fallback and evidence.fallback else (
+        evidence.spec)
+    return Outcome(True, f"{zone} logged: {matched.describe()}{notes}",
                    {**data, "record": pretty})
-
-
-def _at_log_level(ctx: StepContext, zone: str, p: LogRecordParams, spec: Any) -> tuple[Any, str]:
-    """The spec to wait for, given the zone's log level, and a note ("" if unchanged).
-
-    A DEBUG-only record (remote/loglevels.py) in a zone whose sitter writes no
-    DEBUG records is replaced by its INFO fallback; without one, (None, reason):
-    the check fails at once instead of waiting out its timeout.
-    """
-
-    if not debug_only(p.msg):
-        return spec, ""
-    try:
-        debug = sample_zone(_remote(ctx), zone)
-    except MigratorError:
-        debug = None  # cannot tell: wait for the record itself
-    if debug is not False:
-        return spec, ""
-    fallback = fallback_for(str(p.msg))
-    if fallback is None:
-        return None, (f"{p.msg!r} is a DEBUG record and {zone}'s sitter log holds no DEBUG "
-                      "records (it runs at info), so it will never be written and no INFO "
-                      "record stands in for it; run the sitter with -vvv (as Triton's SMF "
-                      "manifest does) or check by hand")
-    replaced = RecordMatch(msg=fallback.msg, fields={**spec.fields, **fallback.fields},
-                           min_level=spec.min_level)
-    return replaced, (f"{zone}'s sitter writes no DEBUG records, so instead of {p.msg!r} "
-                      f"this waited for {fallback.why}")
 
 
 # --- replication_synced -----------------------------------------------------------------

@@ -48,3 +48,37 @@ def test_three_node_run_at_each_sitter_log_level(
     levels = {r["level"] for z in config.zones
               for r in read_records(config.zone_dir(z) / "sitter.log")}
     assert (20 in levels) is (level == "debug")
+
+
+@pytest.mark.parametrize("layout", ["append", "fresh"])
+def test_v1_sitters_at_debug_then_v2_sitters_at_info_in_either_log_layout(
+    sandbox: Callable[..., SandboxConfig], tmp_path: Path, layout: str
+) -> None:
+    """Issue 22 §3: the v1 sitters write DEBUG records, the v2 sitters after each
+    reprovision do not. Appended to, the log still holds the v1 sitter's DEBUG records
+    when the step waits (the whole log's end said "debug" and the run waited for
+    `cluster not yet setup` until its timeout); fresh, it holds only the v2 sitter's.
+    Either way the run takes the v2 sitter's INFO evidence and finishes."""
+    config = sandbox(nodes=3, sitter_log_level="debug", v2_sitter_log_level="info",
+                     reprovision_log=layout)
+    result = migrator(config, tmp_path, "run", "--yes")
+    assert result.status == 0, result.err
+    assert "three-node complete" in result.err
+    assert "so instead of 'cluster not yet setup' this waited for" in result.err
+    assert "so instead of 'pg.reconfigure' this waited for" in result.err
+    for zone in config.zones:
+        log = config.zone_dir(zone) / "sitter.log"
+        if layout == "append":
+            written = read_records(log)
+        else:
+            written = read_records(config.zone_dir(zone) / "sitter.log.0") + read_records(log)
+            assert all(r["level"] > 20 for r in read_records(log))  # the v2 sitter's file
+        pids = list(dict.fromkeys(r["pid"] for r in written))
+        assert len(pids) >= 2  # the v1 sitter, then the v2 sitter the reprovision started
+        v1 = [r for r in written if r["pid"] == pids[0]]
+        assert any(r["level"] == 20 for r in v1)
+        assert all(r["level"] > 20 for r in written if r["pid"] == pids[-1])
+        # what the log holds is what made the run wait before: DEBUG records in the
+        # file the v2 sitter writes (appended), though not from it
+        same_file = read_records(log)
+        assert any(r["level"] == 20 for r in same_file) is (layout == "append")

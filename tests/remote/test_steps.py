@@ -164,6 +164,102 @@ def _status(catching_up: bool) -> str:
     }})
 
 
+# Issue 22 §3: a v1 sitter at debug (pid 41) reprovisioned into a v2 sitter at info (pid 52)
+V1_DEBUG = (_record("manatee-sitter starting", pid=41)
+            + _record("zookeeper session established", pid=41, level=20))
+V2_INFO = (_record("manatee-sitter starting", pid=52)
+           + _record("assuming role", pid=52, role="unassigned"))
+SETUP = {"zone": "original_async", "msg": "cluster not yet setup"}
+
+
+def _reprovisioned(log: Path, layout: str, v2: str) -> None:
+    """What a reprovision leaves: the v1 sitter's last DEBUG record, then the v2 sitter's
+    records appended to the same file, or in a fresh file that replaced it."""
+    _append(log, _record("new peer found", pid=41, level=20))
+    if layout == "fresh":
+        log.rename(log.with_name("sitter.log.0"))
+    _append(log, v2)
+
+
+@pytest.mark.sshd
+@pytest.mark.parametrize("layout", ["append", "fresh"])
+def test_log_record_judges_the_level_of_the_sitter_started_since_the_step_began(
+    world: tuple[Ctx, Path], layout: str
+) -> None:
+    ctx, zones = world
+    log = zones / "z3" / "sitter.log"
+    _append(log, V1_DEBUG)
+    mark_step_logs(ctx, Step(["original_async"]))
+    _reprovisioned(log, layout, V2_INFO)
+    outcome = _check("log_record", ctx, SETUP, 0)
+    assert outcome.ok, outcome.detail
+    assert ("z3's sitter (pid 52) writes no DEBUG records, so instead of 'cluster not yet "
+            "setup' this waited for the INFO record of the unassigned role") in outcome.detail
+    assert outcome.data["sitter_pid"] == 52
+    assert ("rotated" in outcome.detail) is (layout == "fresh")
+    # a v2 sitter at debug is waited for with its DEBUG record, in either layout
+    log.rename(log.with_name("sitter.log.1"))
+    mark_step_logs(ctx, Step(["original_async"]))
+    _append(log, _record("zookeeper session established", pid=63, level=20)
+            + _record("cluster not yet setup", pid=63, level=20))
+    at_debug = _check("log_record", ctx, SETUP, 0)
+    assert at_debug.ok and "instead" not in at_debug.detail
+
+
+@pytest.mark.sshd
+@pytest.mark.parametrize("layout", ["append", "fresh"])
+def test_log_record_waiting_when_the_new_sitter_has_not_written_yet(
+    world: tuple[Ctx, Path], layout: str
+) -> None:
+    """The check starts while the log still ends with the v1 sitter's DEBUG record; the
+    v2 sitter's records come while it follows the log."""
+    ctx, zones = world
+    log = zones / "z3" / "sitter.log"
+    _append(log, V1_DEBUG)
+    mark_step_logs(ctx, Step(["original_async"]))
+    _append(log, _record("new peer found", pid=41, level=20))
+    timer = threading.Timer(0.3, _reprovisioned, (log, layout, V2_INFO))
+    timer.start()
+    try:
+        outcome = _check("log_record", ctx, SETUP, 10)
+    finally:
+        timer.cancel()
+    assert outcome.ok, outcome.detail
+    assert "so instead of 'cluster not yet setup'" in outcome.detail
+    assert outcome.data["sitter_pid"] == 52
+
+
+@pytest.mark.sshd
+def test_log_record_ignores_a_matching_record_of_a_replaced_sitter(
+    world: tuple[Ctx, Path]
+) -> None:
+    ctx, zones = world
+    log = zones / "z3" / "sitter.log"
+    mark_step_logs(ctx, Step(["original_async"]))
+    _append(log, _record("assuming role", pid=41, role="unassigned")
+            + _record("manatee-sitter starting", pid=52))
+    params = {"zone": "original_async", "msg": "assuming role", "fields": {"role": "unassigned"}}
+    outcome = _check("log_record", ctx, params, 0)
+    assert not outcome.ok and outcome.data["sitter_pid"] == 52
+    _append(log, _record("assuming role", pid=52, role="unassigned"))
+    assert _check("log_record", ctx, params, 0).ok
+
+
+@pytest.mark.sshd
+def test_a_debug_record_without_a_fallback_fails_at_once_at_info(
+    world: tuple[Ctx, Path]
+) -> None:
+    ctx, zones = world
+    log = zones / "z3" / "sitter.log"
+    _append(log, V1_DEBUG)
+    mark_step_logs(ctx, Step(["original_async"]))
+    _reprovisioned(log, "append", V2_INFO)
+    params = {"zone": "original_async", "msg": "preparing for new generation (primary gone)"}
+    outcome = _check("log_record", ctx, params, 600)  # hopeless: no wait at all
+    assert not outcome.ok and outcome.data["log_level"] == "info"
+    assert "current sitter (pid 52) writes no DEBUG records" in outcome.detail
+
+
 @pytest.mark.sshd
 def test_replication_synced_waits_for_catch_up(world: tuple[Ctx, Path]) -> None:
     ctx, zones = world

@@ -147,3 +147,56 @@ def test_down_removes_the_sandboxs_audit_copies(tmp_path: Path,
         down = _migrator("sandbox", "down", "--dir", str(directory))
     assert down.returncode == 0 and "Removed the sandbox's audit copies" in down.stdout
     assert not audit.exists() and other.is_dir()
+
+
+def _debug_records(directory: Path) -> bool | None:
+    check = _migrator("inventory", "check", "--json", "--inventory",
+                      str(directory / "inventory.yaml"))
+    assert check.returncode == 0, check.stderr
+    (zone,) = json.loads(check.stdout)["zones"]
+    result: bool | None = zone["debug_records"]
+    return result
+
+
+@pytest.mark.sandbox
+def test_sitter_log_level_per_version_and_both_reprovision_log_layouts(
+    tmp_path: Path
+) -> None:
+    """`up --v2-sitter-log-level info`: v1 sitters at debug, v2 at info. `up
+    --reprovision-log fresh` (or `reprovision --log`): the new sitter starts a new log
+    and the old one is set aside; `append`: it appends. `inventory check` judges the
+    sitter writing the log now, whatever else the log holds (issue 22 §3)."""
+    from migrator.sandbox.logwatch import read_records
+
+    directory = tmp_path / "sb"
+    try:
+        up = _migrator("sandbox", "up", "--dir", str(directory), "--nodes", "1", "--pg", "sim",
+                       "--access", "ssh", "--reprovision-seconds", "0.5", "--json",
+                       "--v2-sitter-log-level", "info", "--reprovision-log", "fresh")
+        assert up.returncode == 0, up.stderr
+        zone = json.loads(up.stdout)["zones"][0]
+        log = directory / "zones" / zone / "sitter.log"
+        assert _debug_records(directory) is True  # the v1 sitter, at debug
+
+        def reprovision(to: str, *log_option: str) -> None:
+            done = _migrator("sandbox", "reprovision", "--dir", str(directory), zone, "--to",
+                             to, "--json", *log_option)
+            assert done.returncode == 0, done.stderr
+
+        reprovision("v2")  # fresh, as `up` said
+        aside = read_records(log.with_name("sitter.log.0"))
+        assert any(r["level"] == 20 for r in aside)
+        assert read_records(log) and all(r["level"] > 20 for r in read_records(log))
+        assert _debug_records(directory) is False
+        reprovision("v1", "--log", "append")  # back at debug, appended to the v2 log
+        assert not log.with_name("sitter.log.1").exists()
+        assert _debug_records(directory) is True
+        reprovision("v2", "--log", "append")
+        # the log holds the v1 sitter's DEBUG records, but the v2 sitter writes none
+        assert any(r["level"] == 20 for r in read_records(log))
+        assert _debug_records(directory) is False
+        bad = _migrator("sandbox", "reprovision", "--dir", str(directory), zone, "--to",
+                        "v1", "--log", "copy")
+        assert bad.returncode == 2 and "'copy' is not one of" in bad.stderr
+    finally:
+        _migrator("sandbox", "down", "--dir", str(directory))
