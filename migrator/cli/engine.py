@@ -112,18 +112,21 @@ def _run_options(func: Any) -> Any:
     func = click.option("--json", "as_json", is_flag=True,
                         help="JSON events on stdout, one object per line; human text on "
                         "stderr.")(func)
+    func = click.option("--quiet", "-q", is_flag=True,
+                        help="Print only the questions, the write outages, the watchdog and "
+                        "the end (the transcript keeps everything).")(func)
     return func
 
 
 def _execute(ctx: click.Context, zk: str | None, shard: str | None,
              inventory_path: Path | None, connect_timeout: float, playbook: str, yes: bool,
              break_lock: bool, accept_playbook_change: bool, plan_file: Path | None,
-             require_journal: bool, as_json: bool = False) -> None:
+             require_journal: bool, as_json: bool = False, quiet: bool = False) -> None:
     sink = EventSink(enabled=as_json)
     with current(sink):
         status = _guarded(sink, lambda: _execute_inner(
             ctx, zk, shard, inventory_path, connect_timeout, playbook, yes, break_lock,
-            accept_playbook_change, plan_file, require_journal, sink))
+            accept_playbook_change, plan_file, require_journal, sink, quiet))
     sink.emit("finished", exitStatus=status)
 
 
@@ -147,14 +150,16 @@ def _guarded(sink: Any, func: Any) -> int:
 def _execute_inner(ctx: click.Context, zk: str | None, shard: str | None,
                    inventory_path: Path | None, connect_timeout: float, playbook: str,
                    yes: bool, break_lock: bool, accept_playbook_change: bool,
-                   plan_file: Path | None, require_journal: bool, sink: Any) -> None:
+                   plan_file: Path | None, require_journal: bool, sink: Any,
+                   quiet: bool) -> None:
     saved = None
     if plan_file is not None:
         saved = load_plan(plan_file)
         playbook = saved.playbook if playbook == "auto" else playbook
     target, inventory = target_and_inventory(ctx, zk, shard, inventory_path, connect_timeout)
     options = RunOptions(assume_yes=yes, accept_playbook_change=accept_playbook_change,
-                         saved_plan=saved, inventory_path=str(inventory_path or "INVENTORY"))
+                         saved_plan=saved, inventory_path=str(inventory_path or "INVENTORY"),
+                         quiet=quiet)
     with zk_session(target.zk, target.connect_timeout, target.debug,
                         target.inventory) as client:
         engine.run(
@@ -173,13 +178,16 @@ def _execute_inner(ctx: click.Context, zk: str | None, shard: str | None,
 @click.pass_context
 def run(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: Path | None,
         connect_timeout: float, playbook: str, yes: bool, break_lock: bool,
-        accept_playbook_change: bool, plan_file: Path | None, as_json: bool) -> None:
+        accept_playbook_change: bool, plan_file: Path | None, as_json: bool,
+        quiet: bool) -> None:
     """Migrate the shard step by step (resumable).
 
     A summary and one "proceed?", then every write and every zone reprovision
-    confirmed."""
+    confirmed. What the operator saw is kept as a transcript beside the audit
+    record (its path is said at the end)."""
     _execute(ctx, zk, shard, inventory_path, connect_timeout, playbook, yes, break_lock,
-             accept_playbook_change, plan_file, require_journal=False, as_json=as_json)
+             accept_playbook_change, plan_file, require_journal=False, as_json=as_json,
+             quiet=quiet)
 
 
 @click.command()
@@ -189,12 +197,13 @@ def run(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: P
 @click.pass_context
 def resume(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: Path | None,
            connect_timeout: float, playbook: str, yes: bool, break_lock: bool,
-           accept_playbook_change: bool, as_json: bool) -> None:
+           accept_playbook_change: bool, as_json: bool, quiet: bool) -> None:
     """Continue a migration from its journal, from this or another machine.
 
     After a crash, a Ctrl-C or a stop, from where the journal and the shard say it is."""
     _execute(ctx, zk, shard, inventory_path, connect_timeout, playbook, yes, break_lock,
-             accept_playbook_change, None, require_journal=True, as_json=as_json)
+             accept_playbook_change, None, require_journal=True, as_json=as_json,
+             quiet=quiet)
 
 
 @click.group()

@@ -48,6 +48,9 @@ def _common(func: Any) -> Any:
                         help="Remove a dead migrator's lock (asks first).")(func)
     func = click.option("--yes", "-y", is_flag=True,
                         help="Confirm every step without asking; for scripts.")(func)
+    func = click.option("--quiet", "-q", is_flag=True,
+                        help="Print only the questions, the write outages, the watchdog and "
+                        "the end (the transcript keeps everything).")(func)
     return zk_options(func)
 
 
@@ -58,7 +61,8 @@ def _common(func: Any) -> Any:
 @click.pass_context
 def rollback(ctx: click.Context, zk: str | None, shard: str | None,
              inventory_path: Path | None, connect_timeout: float, yes: bool,
-             break_lock: bool, as_json: bool, accept_playbook_change: bool) -> None:
+             break_lock: bool, as_json: bool, accept_playbook_change: bool,
+             quiet: bool) -> None:
     """Undo a migration from wherever it stopped (resumable).
 
     It picks the runbook's rollback for where the shard is, explains why, shows the
@@ -67,11 +71,11 @@ def rollback(ctx: click.Context, zk: str | None, shard: str | None,
     sink = EventSink(enabled=as_json)
     target, inventory = target_and_inventory(ctx, zk, shard, inventory_path, connect_timeout)
     options = cmd.RollbackOptions(assume_yes=yes, break_lock=break_lock,
-                                  accept_playbook_change=accept_playbook_change)
+                                  accept_playbook_change=accept_playbook_change, quiet=quiet)
 
     def show(plan: Any) -> None:
         click.echo(inert(plan.choice), err=True)
-        if not as_json:
+        if not as_json and not quiet:
             render_plan(plan, as_json=False, stream=sys.stderr)
 
     def go() -> Any:
@@ -96,13 +100,13 @@ def rollback(ctx: click.Context, zk: str | None, shard: str | None,
 @click.pass_context
 def rebuild_deposed(ctx: click.Context, zk: str | None, shard: str | None,
                     inventory_path: Path | None, connect_timeout: float, yes: bool,
-                    break_lock: bool, as_json: bool) -> None:
+                    break_lock: bool, as_json: bool, quiet: bool) -> None:
     """Rebuild a deposed former primary (`manatee-adm rebuild`).
 
     Then check it rejoins as an async."""
     sink = EventSink(enabled=as_json)
     target, inventory = target_and_inventory(ctx, zk, shard, inventory_path, connect_timeout)
-    options = cmd.RollbackOptions(assume_yes=yes, break_lock=break_lock)
+    options = cmd.RollbackOptions(assume_yes=yes, break_lock=break_lock, quiet=quiet)
 
     def go() -> Any:
         with zk_session(target.zk, target.connect_timeout, target.debug,

@@ -8,6 +8,7 @@ command (see ``remote_session``) and is closed at its end.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -23,6 +24,7 @@ from migrator.cluster.election import legacy_topology, parse_election_node
 from migrator.cluster.history import HistoryRecord, parse_history_record
 from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import iso_now_ms, parse_state
+from migrator.commands.console import operator_console
 from migrator.commands.datagate import refuse_when_behind
 from migrator.engine import preflight as gate
 from migrator.engine.console import RunConsole
@@ -339,7 +341,15 @@ def pass_preflight(target: EngineTarget, runner: Runner, remote: Any, verb: str,
     runner.sitters_session_timeout = sitters_session_timeout(
         [report.session_timeout for report in facts.zones])
     verdict = gate.decide(facts)
-    preflight_table.show(verdict)
+    # --quiet: the table only when it refuses (the refusal points at it); the transcript
+    # keeps it either way
+    if not (verdict.ok and getattr(console, "quiet", False)):
+        preflight_table.show(verdict)
+    transcript = getattr(console, "transcript", None)
+    if transcript is not None:
+        kept = io.StringIO()
+        preflight_table.show(verdict, stream=kept)
+        transcript.write(kept.getvalue().rstrip("\n"))
     if not verdict.ok and break_lock and gate.decide(replace(facts, holders=[])).ok:
         break_lock_when_confirmed(target, console)
         return verdict
@@ -416,8 +426,6 @@ def run(
     if options.saved_plan is None:
         require_terminal_or_yes(options.assume_yes)
     sink = sink if sink is not None else EventSink(enabled=False)
-    console = EventConsole(sink, assume_yes=options.assume_yes or options.saved_plan is not None,
-                           shard=target.shard)
     if require_journal:
         store = JournalStore(target.client, target.shard, root=target.journal_root)
         if store.load() is None:
@@ -426,8 +434,20 @@ def run(
                 "resume.",
                 "Start a migration with `migrator run`.",
             )
-        options = replace(options, before_steps=_refuse_resuming_with_a_primary_behind(console))
     verb = "resume" if require_journal else "run"
+    with operator_console(target, sink, verb=verb, quiet=options.quiet,
+                          assume_yes=options.assume_yes or options.saved_plan is not None
+                          ) as console:
+        if require_journal:
+            options = replace(options,
+                              before_steps=_refuse_resuming_with_a_primary_behind(console))
+        return _run_with(target, requested, options, console, sink, verb,
+                         break_lock=break_lock)
+
+
+def _run_with(target: EngineTarget, requested: str, options: RunOptions,
+              console: EventConsole, sink: EventSink, verb: str, *, break_lock: bool
+              ) -> RunResult:
     reporting = RunReporting(target.client, target.shard, target.inventory, console,
                              timing_of(target.inventory).session_timeout)
     with remote_session(target.inventory) as remote:

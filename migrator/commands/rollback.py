@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migrator.cluster.state import iso_now_ms
+from migrator.commands.console import operator_console
 from migrator.commands.datagate import refuse_when_behind
 from migrator.commands.engine import (
     EngineTarget,
@@ -127,6 +128,7 @@ class RollbackOptions:
     assume_yes: bool = False
     break_lock: bool = False
     accept_playbook_change: bool = False
+    quiet: bool = False  # the terminal gets only the questions, the outages and the end
 
 
 def rollback(target: EngineTarget, options: RollbackOptions, sink: EventSink,
@@ -140,11 +142,12 @@ def rollback(target: EngineTarget, options: RollbackOptions, sink: EventSink,
         return RollbackOutcome(choice)
     loaded = resolved_playbook(choice)
     require_terminal_or_yes(options.assume_yes)
-    console = EventConsole(sink, assume_yes=options.assume_yes, shard=target.shard)
     run_options = RunOptions(assume_yes=options.assume_yes, kind="rollback",
                              accept_playbook_change=options.accept_playbook_change,
-                             inventory_path=target.inventory_path)
-    with remote_session(target.inventory) as remote:
+                             inventory_path=target.inventory_path, quiet=options.quiet)
+    with operator_console(target, sink, assume_yes=options.assume_yes, quiet=options.quiet,
+                          verb="rollback") as console, \
+            remote_session(target.inventory) as remote:
         runner = _runner(target, loaded, choice.explanation(), console, sink, run_options,
                          remote)
         with _gated_and_locked(target, runner, remote, "rollback", console,
@@ -209,8 +212,8 @@ def _rollback_locked(target: EngineTarget, runner: Runner, choice: decide.Rollba
     if result.complete:
         outcome.archived = archive_journal(target)
         if outcome.archived:
-            console.say(f"The journal was archived at {outcome.archived}; the shard is a "
-                        "v1 shard again and a new migration starts afresh.")
+            console.essential(f"The journal was archived at {outcome.archived}; the shard "
+                              "is a v1 shard again and a new migration starts afresh.")
             sink.emit("journal-archived", path=outcome.archived)
     return outcome
 
@@ -284,13 +287,14 @@ def rebuild_deposed(target: EngineTarget, options: RollbackOptions,
     loaded = decide.resolve_rebuild(template.read_bytes(), str(template), role,
                                     len(original.peers))
     require_terminal_or_yes(options.assume_yes)
-    console = EventConsole(sink, assume_yes=options.assume_yes, shard=target.shard)
-    console.say(decide.DEPOSED_EXPLANATION, "yellow")
     run_options = RunOptions(assume_yes=options.assume_yes, kind="rebuild",
                              accept_playbook_change=True,
-                             inventory_path=target.inventory_path)
+                             inventory_path=target.inventory_path, quiet=options.quiet)
 
-    with remote_session(target.inventory) as remote:
+    with operator_console(target, sink, assume_yes=options.assume_yes, quiet=options.quiet,
+                          verb="rebuild-deposed") as console, \
+            remote_session(target.inventory) as remote:
+        console.say(decide.DEPOSED_EXPLANATION, "yellow")
         runner = _runner(target, loaded, f"The deposed peer is the {role}.", console, sink,
                          run_options, remote)
         with _gated_and_locked(target, runner, remote, "rebuild-deposed", console,

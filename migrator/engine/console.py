@@ -16,16 +16,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from migrator.engine.transcript import Transcript
 from migrator.stepkit.writes import ProposedWrite
 from migrator.ui.confirm import confirm, confirm_typed
 from migrator.ui.inert import inert, inert_markup
 
 
 class RunConsole:
-    def __init__(self, *, assume_yes: bool, shard: str, stream: Any = None) -> None:
+    """``quiet`` (``--quiet``): the terminal gets only the questions (and the write each
+    one is about), the outage clock, the watchdog and the end of the run (``essential``
+    lines); everything still goes to the ``transcript`` when there is one."""
+
+    def __init__(self, *, assume_yes: bool, shard: str, stream: Any = None,
+                 quiet: bool = False, transcript: Transcript | None = None) -> None:
         self.assume_yes = assume_yes
         self.shard = shard
         self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.transcript = transcript
         self._console: Any = None
         self._wait: WaitLine | None = None
         self._live: Any = None  # the live line of an action under way, on a terminal
@@ -42,9 +50,18 @@ class RunConsole:
             self._console = Console(file=self.stream, highlight=False, soft_wrap=True)
         return self._console
 
-    def say(self, text: str, style: str | None = None) -> None:
+    def say(self, text: str, style: str | None = None, *, essential: bool = False) -> None:
+        """A line for the operator (``essential``: shown with ``--quiet`` too)."""
+        if self.transcript is not None:
+            self.transcript.write(text)
+        if self.quiet and not essential:
+            return
         shown = inert_markup(text)
         self.console.print(f"[{style}]{shown}[/]" if style else shown)
+
+    def essential(self, text: str, style: str | None = None) -> None:
+        """An outage, the watchdog or the end of the run: shown even with ``--quiet``."""
+        self.say(text, style, essential=True)
 
     def step(self, index: int, total: int, title: str, step_id: str) -> None:
         self.say(f"\n[{index}/{total}] {title} ({step_id})", "bold")
@@ -62,7 +79,7 @@ class RunConsole:
         wait = WaitLine(what, timeout)
         self._wait = wait
         try:
-            if not self.is_tty:
+            if not self.is_tty or self.quiet:
                 self.say(f"  … waiting up to {timeout:.0f} s for: {what}")
                 yield
                 return
@@ -82,7 +99,9 @@ class RunConsole:
         line = WaitLine(what, None, verb="acting", estimate=estimate)
         self._wait = line
         try:
-            if not self.is_tty:
+            if not self.is_tty or self.quiet:
+                if self.transcript is not None:
+                    self.transcript.write(f"  acting: {what}")
                 if estimate is not None:
                     self.say(f"    expected to take about {estimate[0]:g} s ({estimate[1]})")
                 yield
@@ -100,35 +119,55 @@ class RunConsole:
         if wait is None or text == wait.last:
             return
         wait.last = text
-        if not self.is_tty:
+        if not self.is_tty or self.quiet:
             self.say(f"    {wait.clock()}; last seen: {text}")
+        elif self.transcript is not None:  # the live line shows it; the transcript keeps it
+            self.transcript.write(f"    {wait.clock()}; last seen: {text}")
 
-    def show(self, shown: Any) -> None:
+    def show(self, shown: Any, *, essential: bool = False) -> None:
+        """What a question is about (``essential``: a question will be asked)."""
         if shown is None:
             return
         if isinstance(shown, ProposedWrite):
-            self.say(f"  ZooKeeper write: {shown.summary()}", "bold")
+            self.say(f"  ZooKeeper write: {shown.summary()}", "bold", essential=essential)
             for line in shown.checks:
-                self.say(f"    {line}", "green" if line.startswith("[x]") else "red")
-            self.console.print(_diff_text(shown.diff()))
+                self.say(f"    {line}", "green" if line.startswith("[x]") else "red",
+                         essential=essential)
+            if self.transcript is not None:
+                self.transcript.write(shown.diff())
+            if essential or not self.quiet:
+                self.console.print(_diff_text(shown.diff()))
             if shown.note:
-                self.say(f"  ({shown.note})")
+                self.say(f"  ({shown.note})", essential=essential)
             return
-        self.say(json.dumps(shown, indent=2, ensure_ascii=False, default=str))
+        self.say(json.dumps(shown, indent=2, ensure_ascii=False, default=str),
+                 essential=essential)
 
     def ask(self, question: str, shown: Any, typed: bool) -> None:
         live = self._live
         if live is not None:  # a question owns the terminal: no live line under it
             live.stop()
         try:
-            self.show(shown)
-            if self.assume_yes:
+            asking = not self.assume_yes
+            self.show(shown, essential=asking)
+            if not asking:
                 self.say(f"  {question} yes (--yes)")
                 return
-            if typed:
-                confirm_typed(question, self.shard, assume_yes=False)
-            else:
-                confirm(question, assume_yes=False)
+            if self.transcript is not None:
+                self.transcript.write(f"  ? {question}" + (" (type the shard name)"
+                                                           if typed else ""))
+            try:
+                if typed:
+                    confirm_typed(question, self.shard, assume_yes=False)
+                else:
+                    confirm(question, assume_yes=False)
+            except BaseException:
+                if self.transcript is not None:
+                    self.transcript.write("    answered: no")
+                raise
+            if self.transcript is not None:
+                self.transcript.write("    answered: yes" + (" (the shard name typed)"
+                                                             if typed else ""))
         finally:
             if live is not None:
                 live.start()

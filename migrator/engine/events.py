@@ -47,6 +47,7 @@ from migrator.cluster.state import iso_now_ms
 from migrator.engine.console import RunConsole
 from migrator.engine.journal import Journal, RunRecord, StepRecord, operator_identity
 from migrator.engine.journal_store import JournalStore
+from migrator.engine.transcript import Transcript
 from migrator.stepkit.registry import checks
 from migrator.stepkit.writes import ProposedWrite
 from migrator.ui.output import say
@@ -114,8 +115,10 @@ class EventConsole(RunConsole):
     """The runner's console, also emitting check, waiting and confirm events."""
 
     def __init__(self, sink: EventSink, *, assume_yes: bool, shard: str,
-                 stream: Any = None) -> None:
-        super().__init__(assume_yes=assume_yes, shard=shard, stream=stream)
+                 stream: Any = None, quiet: bool = False,
+                 transcript: Transcript | None = None) -> None:
+        super().__init__(assume_yes=assume_yes, shard=shard, stream=stream, quiet=quiet,
+                         transcript=transcript)
         self.sink = sink
         self._awaited = False
         self.current_step: str | None = None

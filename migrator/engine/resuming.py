@@ -119,12 +119,14 @@ class InFlight:
             if record.status == "acting" and registered.resume is not None:
                 params = registered.params.validate(step.action.params)
                 evidence = registered.resume(ctx, params, dict(record.intent or {}))
-                self.console.say(f"  Stopped waiting for {step.title.lower()}; it was left "
-                                 f"as it is. {describe_evidence(evidence)}", "yellow")
-                self.console.say("  The step stays `acting`: resuming decides from the zone "
-                                 "whether the action happened, waits for it while it runs, "
-                                 "and never starts a second one at the same time.", "yellow")
-            self.console.say(f"  To continue: {self.resume_command}", "yellow")
+                self.console.essential(f"  Stopped waiting for {step.title.lower()}; it was "
+                                       f"left as it is. {describe_evidence(evidence)}",
+                                       "yellow")
+                self.console.essential(
+                    "  The step stays `acting`: resuming decides from the zone whether the "
+                    "action happened, waits for it while it runs, and never starts a second "
+                    "one at the same time.", "yellow")
+            self.console.essential(f"  To continue: {self.resume_command}", "yellow")
         except (Exception, KeyboardInterrupt):
             pass
 

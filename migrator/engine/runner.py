@@ -88,6 +88,8 @@ class RunOptions:
     saved_plan: SavedPlan | None = None
     kind: str = "migration"
     inventory_path: str = "INVENTORY"
+    # --quiet: the terminal gets only the questions, the outages and the end
+    quiet: bool = False
     # told the plan and its context once the run knows it has steps to do, before it
     # asks or changes anything (a resume's data check); raises to refuse the run
     before_steps: Callable[[Plan, EngineContext], None] | None = None
@@ -282,7 +284,8 @@ class Runner:
         result.complete = True
         result.cluster_seconds = self.cluster_seconds
         result.query_seconds = QUERIES.seconds - self._queries_at_start
-        self.console.say(f"\nShard {self.shard}: {plan.playbook} complete.", "bold green")
+        self.console.essential(f"\nShard {self.shard}: {plan.playbook} complete.",
+                               "bold green")
         return result
 
     def _record_proved_done(self, plan: Plan) -> None:
@@ -301,8 +304,10 @@ class Runner:
         if self.options.kind != "migration" or self.remote is None \
                 or len(plan.original.peers) < 3:
             return None
+        transcript = getattr(self.console, "transcript", None)
         return watchdog.arm(self.client, self.shard, plan.original, remote=self.remote,
-                            run=self.stop, acting_zone=lambda: self._acting_zone)
+                            run=self.stop, acting_zone=lambda: self._acting_zone,
+                            said=None if transcript is None else transcript.write)
 
     def _steps(self, plan: Plan, ctx: EngineContext, result: RunResult) -> None:
         total = len(plan.steps)

@@ -77,7 +77,7 @@ class OutageClock:
 
     def _start(self, step_id: str, outage: Outage) -> None:
         self._step, self._began, self._began_at = step_id, time.monotonic(), iso_now_ms()
-        self.console.say(f"  ⏱ write outage expected from now: {outage.cause}; "
+        self.console.essential(f"  ⏱ write outage expected from now: {outage.cause}; "
                          f"expected {outage.estimate}", "bold red")
         if self.sink is not None:
             self.sink.emit("outage-started", step=step_id, **outage.to_json())
@@ -94,8 +94,9 @@ class OutageClock:
             now = ("" if seen is None else
                    f"; writes {'failing' if seen.open_now else 'going through'} now, "
                    f"{seen.seconds:g} s failed so far ({seen.source})")
-            self.console.say(f"  ⏱ write outage step {step_id} running for {elapsed:.0f} s "
-                             f"(outage expected: {outage.estimate}){now}", "red")
+            self.console.essential(f"  ⏱ write outage step {step_id} running for "
+                                   f"{elapsed:.0f} s (outage expected: {outage.estimate}){now}",
+                                   "red")
 
     def _end(self, status: str) -> None:
         step_id, self._step = self._step, None
@@ -109,8 +110,8 @@ class OutageClock:
         seen = self._observed()
         failed = ("; writes failed for (not observed)" if seen is None else
                   f"; writes failed for {seen.seconds:g} s in it ({seen.source})")
-        self.console.say(f"  ⏱ the outage step {step_id} {status} after {seconds:.1f} s "
-                         f"(the step's own length){failed}", "bold")
+        self.console.essential(f"  ⏱ the outage step {step_id} {status} after "
+                               f"{seconds:.1f} s (the step's own length){failed}", "bold")
         if self.sink is not None:
             self.sink.emit("outage-ended", step=step_id, seconds=seconds, status=status,
                            observedSeconds=None if seen is None else seen.seconds,
@@ -198,10 +199,11 @@ def report_run(console: Any, run: RunRecord | None, order: list[str],
     if run is None:
         return
     times = step_times(run, order)
-    console.say("")
-    console.say(f"Step times and write outages ({run.kind}, playbook {run.playbook}):", "bold")
+    console.essential("")
+    console.essential(f"Step times and write outages ({run.kind}, playbook {run.playbook}):",
+                      "bold")
     for line in table_lines(times, windows, source):
-        console.say(line)
+        console.essential(line)
     sink = getattr(console, "sink", None)
     if sink is not None:
         sink.emit("step-times", kind=run.kind, steps=[t.to_json() for t in times])
@@ -327,4 +329,5 @@ class RunReporting:
             runner.store.save(runner.journal)
         problem = getattr(runner.store, "audit_problem", None)
         if problem:
-            self.console.say(f"Note: the local audit copy is incomplete. {problem}", "yellow")
+            self.console.essential(f"Note: the local audit copy is incomplete. {problem}",
+                                   "yellow")

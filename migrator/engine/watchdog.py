@@ -418,7 +418,8 @@ class Watchdog:
 def arm(client: Any, shard: str, original: OriginalTopology, *, remote: Any = None,
         run: Cancellation | None = None, on_alarm: Callable[[Alarm], None] | None = None,
         grace: float = REPLICATION_GRACE,
-        acting_zone: Callable[[], str | None] = lambda: None) -> Watchdog:
+        acting_zone: Callable[[], str | None] = lambda: None,
+        said: Callable[[str], None] | None = None) -> Watchdog:
     """Start watching: every alarm is said loudly (``alert``), and a stopping one stops
     ``run`` (the current run's by default, ``migrator.cancellation``) with
     ``WatchdogTripped``. The runner arms it for a migration that reaches zones and
@@ -426,7 +427,7 @@ def arm(client: Any, shard: str, original: OriginalTopology, *, remote: Any = No
     stopping = run if run is not None else cancellation.current()
 
     def stop_run(alarm: Alarm) -> None:
-        alert(alarm)
+        alert(alarm, said=said)
         if alarm.stop:
             stopping.cancel(WatchdogTripped(alarm.paragraph(), " ".join(alarm.plan) or None))
 
@@ -436,10 +437,12 @@ def arm(client: Any, shard: str, original: OriginalTopology, *, remote: Any = No
     return dog
 
 
-def alert(alarm: Alarm, stream: Any = None, events: Any = None) -> None:
-    """On stderr, and as an ``alarm`` event for --json runs. An alarm that stops the run
-    is loud (a framed paragraph); one that does not (a deposed peer, which a primary's
-    reprovision leaves by design) is a plain note, so that the frame keeps its meaning."""
+def alert(alarm: Alarm, stream: Any = None, events: Any = None,
+          said: Callable[[str], None] | None = None) -> None:
+    """On stderr (whatever ``--quiet`` says), to ``said`` (the run's transcript), and as an
+    ``alarm`` event for --json runs. An alarm that stops the run is loud (a framed
+    paragraph); one that does not (a deposed peer, which a primary's reprovision leaves
+    by design) is a plain note, so that the frame keeps its meaning."""
     err = stream or sys.stderr
     if alarm.stop:
         bar = "!" * 78
@@ -448,6 +451,8 @@ def alert(alarm: Alarm, stream: Any = None, events: Any = None) -> None:
         lines = [f"  Note (watchdog): {alarm.message}", f"  {alarm.remedy}", *alarm.plan]
     err.write("\n" + inert("\n".join(lines)) + "\n")
     err.flush()
+    if said is not None:
+        said("\n".join(lines))
     if events is not None:
         document = {"event": "alarm", "time": iso_now_ms(), **alarm.to_json()}
         events.write(json.dumps(document, ensure_ascii=False) + "\n")

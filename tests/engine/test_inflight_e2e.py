@@ -184,8 +184,10 @@ def test_kill_9_during_a_local_reprovision_then_resume(
 ) -> None:
     """at-once: resumed while the orphaned child still reprovisions (the resume waits for
     it); later: resumed after it ended. (Killed between journalling the child's pid and
-    letting it run: see tests/remote/test_localchild.py.)"""
-    config = sandbox(nodes=3)
+    letting it run: see tests/remote/test_localchild.py.) At once, every reprovision
+    lasts 12 s, so the child still runs when the resume looks however loaded the
+    machine (with the default 4 s a loaded CI machine saw it end first)."""
+    config = sandbox(nodes=3, reprovision_seconds=12.0 if moment == "at-once" else None)
     client = client_for(config)
     inventory = config.directory / "inventory.yaml"
     before = sitter_starts(config)

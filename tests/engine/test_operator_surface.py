@@ -372,6 +372,12 @@ def test_a_mistyped_shard_name_is_asked_again_and_the_right_one_goes_ahead(
     assert child.exitstatus == 0
     data, _ = zk.get(f"/manatee/{SHARD}/state")
     assert "freeze" not in json.loads(data)  # the unfreeze was written
+    # the transcript beside the audit record keeps each question and its answer
+    (transcript,) = (tmp_path / "audit").rglob("transcripts/*-run.txt")
+    text = transcript.read_text()
+    assert "? Proceed with 2 step(s)" in text and "answered: yes" in text
+    assert f"Unfreeze shard {SHARD}" in text and "(type the shard name)" in text
+    assert "answered: yes (the shard name typed)" in text
 
 
 def test_a_saved_plan_is_the_recorded_answer(

@@ -88,6 +88,9 @@ class _Console:
         if " running for " in text:  # the clock's tick
             self.ticked.set()
 
+    def essential(self, text: str, style: str | None = None) -> None:
+        self.say(text, style)
+
 
 def test_outage_clock_follows_the_step_statuses() -> None:
     console = _Console()
