@@ -16,8 +16,10 @@ data::
     VMAPI's job created after the intent failed or canceled    ask (its uuid and error)
     VMAPI answers and lists no job created after the intent    done when the zone is at
                                                                the target under a new
-                                                               session, else redo (the
-                                                               reprovision never began)
+                                                               session; wait while the
+                                                               intent is younger than
+                                                               JOB_APPEARS_WITHIN; else
+                                                               redo (it never began)
     zone at the target, rejoined the election after the intent done (verify)
     zone was already at the target when the intent was written done (verify)
     zone at the target, not (yet) back in the election         wait
@@ -49,6 +51,11 @@ from typing import Literal
 from migrator.stepkit.evidence import Evidence
 
 Verdict = Literal["done", "wait", "redo", "ask"]
+
+# seconds after the intent within which a reprovision command started just before the
+# last run died may still create its VMAPI job (`sapiadm` starting on the headnode): "no
+# job" is conclusive only after that
+JOB_APPEARS_WITHIN = 30.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,11 @@ def decide(e: Evidence) -> Decision:
              "`migrator status` (is the zone back in the election?)"],
         )
     if e.vmapi_answered and not (e.at_target and e.new_session):
+        if e.intent_age is not None and e.intent_age < JOB_APPEARS_WITHIN:
+            return Decision("wait", f"VMAPI lists no reprovision job of {zone} yet; the "
+                                    "reprovision command the last run started may still be "
+                                    f"creating it (waiting until its intent is "
+                                    f"{JOB_APPEARS_WITHIN:g} s old)")
         return Decision("redo", f"VMAPI lists no reprovision job of {zone} since the last "
                                 "run's intent: the reprovision never began")
     if e.at_target:

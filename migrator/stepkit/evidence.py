@@ -36,6 +36,8 @@ class Evidence:
     # created after the intent (None: VMAPI lists none, or did not answer)
     vmapi_answered: bool = False
     vmapi_job: VmapiJob | None = None
+    # seconds since the intent was journalled, on this machine's clock (None: unknown)
+    intent_age: float | None = None
     in_election: bool | None = None
     new_session: bool | None = None  # an election node the intent did not record
     idempotent: bool = False  # a command that sets a state (sitter enable/disable)

@@ -18,6 +18,7 @@ import shlex
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from migrator.cluster.writability import Effect, ShardModel, Timing, while_down, zone_cycles
@@ -457,10 +458,21 @@ def _reprovision_evidence(ctx: StepContext, p: ReprovisionParams, intent: dict[s
         from_version=intent.get("fromVersion"), version=version, reachable=reachable,
         child=child,  # type: ignore[arg-type]
         child_label=label, job=job,  # type: ignore[arg-type]
-        vmapi_answered=answered, vmapi_job=found,
+        vmapi_answered=answered, vmapi_job=found, intent_age=_age(intent.get("started")),
         in_election=bool(nodes),
         new_session=bool(set(nodes) - before) if nodes and recorded is not None else None,
     )
+
+
+def _age(started: Any) -> float | None:
+    """Seconds since an intent's ``started`` (ISO, the clock of the machine that wrote
+    it), or None."""
+    try:
+        then = datetime.fromisoformat(str(started).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    age = (datetime.now(UTC) - then).total_seconds()
+    return age if age >= 0 else None  # another machine's clock ahead of ours: unknown
 
 
 def _reprovision_effect(model: ShardModel, p: ReprovisionParams,

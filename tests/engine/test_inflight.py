@@ -67,8 +67,11 @@ def job(execution: str, error: str | None = None) -> VmapiJob:
     # VMAPI answers and lists none since the intent: the reprovision never began, even
     # with the zone down (its sitter stopped by hand, say) ...
     ({"vmapi_answered": True}, "redo", "never began"),
+    ({"vmapi_answered": True, "intent_age": 45.0}, "redo", "never began"),
     ({"vmapi_answered": True, "in_election": False, "new_session": None}, "redo",
      "never began"),
+    # ... once the command the last run started has had time to create its job
+    ({"vmapi_answered": True, "intent_age": 3.0}, "wait", "may still be creating it"),
     # ... unless the zone is at the target under a new session (someone else did it)
     ({"vmapi_answered": True, "version": "2.1.1", "new_session": True}, "done",
      "rejoined the election after"),
@@ -111,6 +114,7 @@ evidence = st.builds(
                                                          "retried"))]),
     in_election=st.sampled_from([None, True, False]),
     new_session=st.sampled_from([None, True, False]),
+    intent_age=st.sampled_from([None, 3.0, 45.0]),
 )
 
 
@@ -130,6 +134,7 @@ def test_never_a_second_reprovision_while_one_runs_nor_done_off_target(e: Eviden
         # only with positive evidence that nothing happened: VMAPI lists no job since the
         # intent, or the zone is untouched and nobody is at work on it
         if vmapi is None and e.vmapi_answered:
+            assert e.intent_age is None or e.intent_age >= 30  # the job had time to appear
             return
         assert e.version not in (None, e.target) and e.in_election and e.new_session is False
         assert e.child == "gone" or e.job == "idle"

@@ -42,6 +42,18 @@ ZONE_OF = {"reprovision-async": 2, "reprovision-sync": 1, "reprovision-primary":
 AT_ONCE_REPROVISION = 12.0
 
 
+def _intent_written(_config: SandboxConfig, step: str) -> Callable[[dict[str, Any]], bool]:
+    """The step's intent is journalled with VMAPI's jobs before it: `sapiadm` may or may
+    not have been started, and its job may or may not exist yet."""
+
+    def written(doc: dict[str, Any]) -> bool:
+        record = step_record(doc, step)
+        return record.get("status") == "acting" and "jobsBefore" in (record.get("intent")
+                                                                      or {})
+
+    return written
+
+
 def _job_running(config: SandboxConfig, step: str) -> Callable[[dict[str, Any]], bool]:
     """The step's intent is journalled with VMAPI's jobs before it, and the job it
     started is running on the headnode."""
@@ -60,29 +72,45 @@ def _job_running(config: SandboxConfig, step: str) -> Callable[[dict[str, Any]],
     return running
 
 
-@pytest.mark.parametrize(("step", "moment", "pg"), [
-    ("reprovision-async", "at-once", "sim"),
-    ("reprovision-sync", "later", "sim"),
-    pytest.param("reprovision-primary", "at-once", "real", marks=pytest.mark.pgreal),
-    pytest.param("reprovision-primary", "later", "real", marks=pytest.mark.pgreal),
+@pytest.mark.parametrize(("step", "when", "moment", "pg"), [
+    ("reprovision-async", "job-running", "at-once", "sim"),
+    ("reprovision-async", "intent", "at-once", "sim"),
+    ("reprovision-sync", "job-running", "later", "sim"),
+    pytest.param("reprovision-primary", "job-running", "at-once", "real",
+                 marks=pytest.mark.pgreal),
+    pytest.param("reprovision-primary", "job-running", "later", "real",
+                 marks=pytest.mark.pgreal),
+    ("reprovision-primary", "intent", "at-once", "sim"),
 ])
-def test_kill_9_while_a_headnode_job_runs_then_resume(
+def test_kill_9_during_a_headnode_reprovision_then_resume(
     sandbox: Callable[..., SandboxConfig], client_for: Callable[[SandboxConfig], Any],
-    tmp_path: Path, step: str, moment: str, pg: str,
+    tmp_path: Path, step: str, when: str, moment: str, pg: str,
 ) -> None:
+    """Killed once the job runs, or the moment the intent is journalled (the job may not
+    exist yet: the resume waits until it has had time to appear, then waits for it or
+    starts the reprovision); resumed at once, or after the job ended."""
+    seen_running = when == "job-running" and moment == "at-once"
     config = sandbox(nodes=3, access="zlogin", pg=pg, with_client=pg == "real",
-                     reprovision_seconds=AT_ONCE_REPROVISION if moment == "at-once"
-                     else None)
+                     reprovision_seconds=AT_ONCE_REPROVISION if seen_running else None)
     client = client_for(config)
     inventory = config.directory / "inventory.yaml"
     zone = config.zones[ZONE_OF[step]].uuid
     before = sitter_starts(config)
-    with signalled_when(client, config, tmp_path, inventory, _job_running(config, step),
+    condition = (_job_running if when == "job-running" else _intent_written)(config, step)
+    with signalled_when(client, config, tmp_path, inventory, condition,
                         [signal.SIGKILL], "run", "--yes") as (process, sent):
         process.communicate(timeout=RUN_TIMEOUT)
     assert sent.is_set() and process.returncode == -9
     intent = step_record(journal_doc(client, config), step)["intent"]
     assert intent["runOn"] == "headnode" and intent["zone"] == zone
+    if when == "intent":
+        result = _finish(config, tmp_path, inventory)
+        assert result.returncode == 0, result.stderr[-3000:]
+        # one job of the zone in the end, whichever way the race went
+        jobs = [j for j in all_jobs(config.directory) if j["params"]["vm_uuid"] == zone]
+        assert [j["execution"] for j in jobs] == ["succeeded"], jobs
+        _assert_migrated_once(client, config, before)
+        return
     (job,) = [j for j in all_jobs(config.directory) if j["params"]["vm_uuid"] == zone]
     assert job["uuid"] not in intent["jobsBefore"]
     if moment == "later":
