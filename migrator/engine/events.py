@@ -183,7 +183,7 @@ class EventConsole(RunConsole):
                    ) -> None:
         began = time.monotonic()
         extra: dict[str, Any] = {} if timeout is not None else {
-            "phase": "action", "zone": zone,
+            "phase": "action", "zone": zone, "command": what,
             "estimateSeconds": None if estimate is None else estimate[0],
             "estimateSource": None if estimate is None else estimate[1]}
         while not stop.wait(HEARTBEAT_SECONDS):

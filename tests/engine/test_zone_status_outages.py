@@ -109,6 +109,10 @@ def test_the_sync_reprovision_window_comes_from_the_zones_not_inferred(
     beats = {e["step"]: e for e in events if e["event"] == "heartbeat"
              and e.get("phase") == "action"}
     assert beats["reprovision-async"]["estimateSource"] == "from the inventory"
+    # each names its zone and what it does, as action-started does
+    async_zone = config.zones[2].uuid
+    assert beats["reprovision-async"]["zone"] == async_zone
+    assert beats["reprovision-async"]["command"].startswith(f"reprovision {async_zone} to ")
     assert beats["reprovision-primary"]["estimateSource"] == (
         "learnt from this run's 2 reprovision(s)")
     learnt = beats["reprovision-primary"]["estimateSeconds"]
