@@ -22,12 +22,16 @@ believes it is a sync (this is dangerous)."
   The sync can also fall out of synchronous replication while it stays in the
   election; ``LagClock`` decides when that has lasted long enough to stop the run
   (``migrator.engine.watchdog``'s replication monitor feeds it).
+* in either window, any other peer whose election node changed or went (a session
+  that expired) while the run was not acting on its zone: the run stops, naming
+  the peers that rejoined and the election's order (``peer_rejoined``).
 * at any time, a peer in ``deposed``: explained, with the rebuild offered;
   the run goes on (current manatee deposes the old primary by design).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +69,9 @@ SYNC_BEHIND = "sync-behind"
 
 
 PRIMARY_REJOINED = "primary-rejoined"
+
+
+PEER_REJOINED = "peer-rejoined"
 
 
 @dataclass(frozen=True)
@@ -127,11 +134,7 @@ def primary_rejoined(snapshot: ShardSnapshot, original: OriginalTopology,
     names = [n.name for n in snapshot.topology.nodes if n.peer_id == primary.peer_id]
     if primary.name in names:
         return None
-    order = ", ".join(
-        f"{str(n.data.get('zoneId'))[:8]} ({n.peer_id})"
-        + (" (rejoined)" if n.name != next((p.name for p in original.peers
-                                            if p.peer_id == n.peer_id), n.name) else "")
-        for n in snapshot.topology.nodes) or "empty"
+    order = election_order(snapshot, original)
     what = ("is gone" if not names else f"came back as {names[-1]}, under a new session")
     return Alarm(
         PRIMARY_REJOINED, True, primary.zone_id,
@@ -147,12 +150,68 @@ def primary_rejoined(snapshot: ShardSnapshot, original: OriginalTopology,
         "manatee-sitter` in its zone) so that it cannot rebuild, then roll back.")
 
 
+def election_order(snapshot: ShardSnapshot, original: OriginalTopology,
+                   seen: Mapping[str, str | None] | None = None) -> str:
+    """The election as an operator reads it: each peer's zone and id, ``(rejoined)``
+    where its node is not the one it held at the start (or when the run began
+    watching, ``seen``)."""
+    def before(peer_id: str, name: str) -> str | None:
+        if seen is not None and peer_id in seen:
+            return seen[peer_id]
+        return next((p.name for p in original.peers if p.peer_id == peer_id), name)
+
+    return ", ".join(
+        f"{str(n.data.get('zoneId'))[:8]} ({n.peer_id})"
+        + (" (rejoined)" if n.name != before(n.peer_id, n.name) else "")
+        for n in snapshot.topology.nodes) or "empty"
+
+
+def peer_rejoined(snapshot: ShardSnapshot, original: OriginalTopology,
+                  seen: Mapping[str, str | None], acted: Collection[str]) -> Alarm | None:
+    """A peer other than the original primary (``primary_rejoined`` covers that one) lost
+    its ZooKeeper session while v1 and v2 peers run side by side (after the backfill,
+    frozen): the election node it held when the run began watching (``seen``) is gone
+    or replaced, and the run never acted on its zone (``acted``: its own reprovisions
+    rename nodes on purpose). Whatever the peer, a session that expired means ZooKeeper
+    paused or the peer lost it, and the others' may be next; a v1 peer rejoins by
+    election order, behind a peer it then follows (and may rebuild from)."""
+    if snapshot.mode != MODE_BACKFILLED_FROZEN:
+        return None
+    for peer in original.peers:
+        if peer.role == "original_primary" or peer.zone_id in acted:
+            continue
+        held = seen.get(peer.peer_id)
+        if held is None:
+            continue
+        names = [n.name for n in snapshot.topology.nodes if n.peer_id == peer.peer_id]
+        if held in names:
+            continue
+        what = ("is gone" if not names else f"came back as {names[-1]}, under a new session")
+        role = peer.role.removeprefix("original_")
+        return Alarm(
+            PEER_REJOINED, True, peer.zone_id,
+            f"The original {role} {peer.zone_id} ({peer.peer_id}) lost its ZooKeeper "
+            f"session while v1 and v2 peers run side by side: its election node {held} "
+            f"{what}. The election is now: {election_order(snapshot, original, seen)}. "
+            "A v1 peer follows the election order: behind another peer it becomes its "
+            "standby and may rebuild itself from it (pg_basebackup); a session that "
+            "expired also means the other peers' may expire next. The migration stopped.",
+            "Remedy: compare the peers' data before anything else: `migrator rollback "
+            "--inventory INVENTORY` compares them first and refuses, naming the peers and "
+            "their positions, when the peer it would make the primary lacks data; "
+            "`migrator resume` compares them too before it goes on.")
+    return None
+
+
 def assess(snapshot: ShardSnapshot, original: OriginalTopology,
            sync_runs_v2: bool | None = None, acting_zone: str | None = None,
-           primary_v1: bool = True) -> list[Alarm]:
+           primary_v1: bool = True, seen: Mapping[str, str | None] | None = None,
+           acted: Collection[str] = ()) -> list[Alarm]:
     """What is dangerous (or worth explaining) in this snapshot (``sync_runs_v2``: see
     ``phase``; ``acting_zone``: the zone the run acts on now; ``primary_v1``: whether
-    the original primary still runs v1)."""
+    the original primary still runs v1; ``seen``: each peer's election node when the
+    run began watching, and ``acted``: the zones the run acted on, for
+    ``peer_rejoined``)."""
     alarms: list[Alarm] = []
     present = {n.peer_id for n in snapshot.topology.nodes}
     now = phase(snapshot, original, sync_runs_v2)
@@ -191,6 +250,11 @@ def assess(snapshot: ShardSnapshot, original: OriginalTopology,
                 "(the unfreeze re-checks synchronous replication first); or roll back with "
                 "`migrator rollback --inventory INVENTORY`.",
             ))
+    if seen is not None and not any(a.stop for a in alarms):
+        lost = peer_rejoined(snapshot, original, seen,
+                             {*acted, *([acting_zone] if acting_zone else [])})
+        if lost is not None:
+            alarms.append(lost)
     if snapshot.state is not None and snapshot.state.deposed:
         zones = ", ".join(p.zone_id for p in snapshot.state.deposed)
         alarms.append(Alarm(

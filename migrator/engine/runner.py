@@ -154,6 +154,7 @@ class Runner:
         self._answered_once: str | None = None
         # the zone the action under way works on (the watchdog leaves its departure alone)
         self._acting_zone: str | None = None
+        self._acted_zones: set[str] = set()  # every zone this run acted on (the watchdog)
         # the run's stop: set by another thread (watchdog, /state watch, hopeless wait)
         self.stop = Cancellation()
 
@@ -307,6 +308,7 @@ class Runner:
         transcript = getattr(self.console, "transcript", None)
         return watchdog.arm(self.client, self.shard, plan.original, remote=self.remote,
                             run=self.stop, acting_zone=lambda: self._acting_zone,
+                            acted_zones=lambda: frozenset(self._acted_zones),
                             said=None if transcript is None else transcript.write)
 
     def _steps(self, plan: Plan, ctx: EngineContext, result: RunResult) -> None:
@@ -466,6 +468,8 @@ class Runner:
         started = time.monotonic()
         estimate = self._estimate(step) if registered.takes_zone_down else None
         self._acting_zone = zone
+        if zone is not None:
+            self._acted_zones.add(zone)
         try:
             with self.console.acting(what, zone, estimate):
                 if registered.resume is not None:

@@ -48,7 +48,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from typing import Any
 
@@ -60,6 +60,7 @@ from migrator.cluster.state import iso_now_ms
 from migrator.engine import rollback
 from migrator.engine.alarms import (
     FROZEN,
+    PEER_REJOINED,
     PRIMARY_LOST,
     PRIMARY_REJOINED,
     SYNC_BEHIND,
@@ -223,7 +224,8 @@ class Watchdog:
                  on_alarm: Callable[[Alarm], None], journal_root: str | None = None,
                  remote: Any = None, *, grace: float = REPLICATION_GRACE,
                  recheck: float = REPLICATION_RECHECK,
-                 acting_zone: Callable[[], str | None] = lambda: None) -> None:
+                 acting_zone: Callable[[], str | None] = lambda: None,
+                 acted_zones: Callable[[], Collection[str]] = frozenset) -> None:
         self.client = client
         self.shard = shard
         self.original = original
@@ -241,6 +243,9 @@ class Watchdog:
         self._sync_v2 = False  # the original sync was seen running v2 (``sync_runs_v2``)
         self._primary_v2 = False  # the original primary was seen running v2
         self.acting_zone = acting_zone  # the zone the run acts on now (its own reprovision)
+        self.acted_zones = acted_zones  # every zone the run acted on so far
+        # each original peer's election node when the watch began (``peer_rejoined``)
+        self._seen: dict[str, str | None] | None = None
 
     @property
     def alive(self) -> bool:
@@ -336,7 +341,7 @@ class Watchdog:
             self._stop_monitor()
 
     def _stopped_run(self) -> bool:
-        return bool(self.raised & {PRIMARY_LOST, SYNC_LOST, SYNC_BEHIND})
+        return bool(self.raised & {PRIMARY_LOST, SYNC_LOST, SYNC_BEHIND, PEER_REJOINED})
 
     def _replication_due(self, reason: str, seconds: float) -> None:
         if self._stop.is_set():
@@ -388,12 +393,18 @@ class Watchdog:
             except Exception:  # connection lost or the shard went away: nothing to judge
                 continue
             acting = self.acting_zone()
+            if self._seen is None:
+                self._seen = {peer.peer_id: next(
+                    (n.name for n in snapshot.topology.nodes if n.peer_id == peer.peer_id),
+                    None) for peer in self.original.peers}
+            acted = self.acted_zones()
             found = assess(snapshot, self.original, self._sync_v2 or None, acting,
-                           primary_v1=not self._primary_v2)
+                           primary_v1=not self._primary_v2, seen=self._seen, acted=acted)
             if any(a.kind == PRIMARY_LOST for a in found):
                 # the election alone says "mixed": ask what the sync runs before stopping
                 found = assess(snapshot, self.original, self.sync_runs_v2(), acting,
-                               primary_v1=not self._primary_v2)
+                               primary_v1=not self._primary_v2, seen=self._seen,
+                               acted=acted)
             if any(a.kind == PRIMARY_REJOINED for a in found) and self.primary_runs_v2():
                 found = [a for a in found if a.kind != PRIMARY_REJOINED]
             for alarm in found:
@@ -419,6 +430,7 @@ def arm(client: Any, shard: str, original: OriginalTopology, *, remote: Any = No
         run: Cancellation | None = None, on_alarm: Callable[[Alarm], None] | None = None,
         grace: float = REPLICATION_GRACE,
         acting_zone: Callable[[], str | None] = lambda: None,
+        acted_zones: Callable[[], Collection[str]] = frozenset,
         said: Callable[[str], None] | None = None) -> Watchdog:
     """Start watching: every alarm is said loudly (``alert``), and a stopping one stops
     ``run`` (the current run's by default, ``migrator.cancellation``) with
@@ -432,7 +444,7 @@ def arm(client: Any, shard: str, original: OriginalTopology, *, remote: Any = No
             stopping.cancel(WatchdogTripped(alarm.paragraph(), " ".join(alarm.plan) or None))
 
     dog = Watchdog(client, shard, original, on_alarm or stop_run, remote=remote, grace=grace,
-                   acting_zone=acting_zone)
+                   acting_zone=acting_zone, acted_zones=acted_zones)
     dog.start()
     return dog
 

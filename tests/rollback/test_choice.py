@@ -311,6 +311,38 @@ def test_after_the_sync_rejoined_only_the_sync_leaving_stops_the_run() -> None:
     assert "before the unfreeze" in found[0].message
 
 
+def test_any_peer_losing_its_session_in_the_mixed_window_stops_the_run() -> None:
+    """Issue 24: the session of any peer, not only the primary's. In the mixed window the
+    original sync (still v1) that rejoins under a new session follows the election order
+    from then on; the run stops, naming the peers that rejoined and the order. Its own
+    reprovisions (zones it acted on) rename nodes on purpose and do not count."""
+    start = _mixed([0, 1, 2], seqs=[0, 1, 2])
+    seen = {n.peer_id: n.name for n in start.topology.nodes}
+    assert alarms.assess(start, ORIGINAL, seen=seen) == []
+    back = _mixed([0, 2, 1], seqs=[0, 2, 7])  # the sync rejoined at the end (sequence 7)
+    found = alarms.assess(back, ORIGINAL, seen=seen)
+    assert [(a.kind, a.stop, a.zone) for a in found] == [
+        (alarms.PEER_REJOINED, True, ZONES[1])]
+    message = found[0].message
+    assert "original sync" in message and "came back as" in message
+    order = message.split("The election is now: ")[1]
+    assert "(rejoined)" in order
+    assert order.index(ZONES[2][:8]) < order.index(ZONES[1][:8])  # the election's order
+    assert "migrator rollback" in found[0].remedy
+    gone = _mixed([0, 2], seqs=[0, 2])
+    assert [a.kind for a in alarms.assess(gone, ORIGINAL, sync_runs_v2=False, seen=seen)
+            ] == [alarms.PEER_REJOINED]
+    # the run's own reprovision of the sync, now or earlier in the run: no alarm
+    assert alarms.assess(back, ORIGINAL, seen=seen, acting_zone=ZONES[1]) == []
+    assert alarms.assess(back, ORIGINAL, seen=seen, acted={ZONES[1]}) == []
+    # without what the run saw first (a caller that does not track it): as before
+    assert alarms.assess(back, ORIGINAL) == []
+    # once unfrozen the window is over
+    unfrozen = snapshot([0, 2, 1], rules.expected_backfill(ORIGINAL, NOW).without_freeze(),
+                        seqs=[0, 2, 7])
+    assert alarms.assess(unfrozen, ORIGINAL, seen=seen) == []
+
+
 def test_unfrozen_or_migrated_shards_raise_no_stop_but_explain_deposed() -> None:
     unfrozen = snapshot([0, 2, 1], rules.expected_backfill(ORIGINAL, NOW).without_freeze())
     assert alarms.assess(snapshot([2, 1], unfrozen.state), ORIGINAL) == []

@@ -131,3 +131,38 @@ def test_a_real_run_is_stopped_by_the_watchdog(sandbox: SandboxFactory, tmp_path
     run = journal.run("migration")
     assert run is not None and run.status == "failed"
     assert run.step("reprovision-sync").status == "acting"
+
+
+def test_the_syncs_session_ending_in_the_mixed_window_stops_the_run(
+    sandbox: SandboxFactory, tmp_path: Path,
+) -> None:
+    """Issue 24: any peer's session, not only the primary's. The original sync (still v1)
+    loses its session after the backfill: the run stops at once, naming it and the
+    election as it is, before it can rejoin behind another peer."""
+    config = sandbox(nodes=3)
+    migrate_until(config, "backfill", tmp_path / "audit")
+    _primary, sync, _async = config.zones
+    run = Cancellation()
+    told: list[alarms.Alarm] = []
+    with zk_of(config) as client, current(EventSink()):
+        journal = JournalStore(client, config.shard).load()
+        assert journal is not None
+
+        def stop_run(alarm: alarms.Alarm) -> None:
+            told.append(alarm)
+            if alarm.stop:
+                run.cancel(alarms.WatchdogTripped(alarm.paragraph()))
+
+        dog = watchdog.arm(client, config.shard, journal.original, run=run,
+                           on_alarm=stop_run)
+        try:
+            stop_peer(config.directory, sync.uuid)  # its node goes when its session ends
+            with pytest.raises(alarms.WatchdogTripped) as caught:
+                run.wait(WAIT)
+        finally:
+            dog.stop()
+            start_peer(config.directory, sync.uuid)
+    assert [(a.kind, a.zone) for a in told if a.stop] == [(alarms.PEER_REJOINED, sync.uuid)]
+    assert caught.value.exit_status == 3
+    assert f"The original sync {sync.uuid}" in caught.value.message
+    assert "is gone" in caught.value.message and "The election is now:" in caught.value.message
