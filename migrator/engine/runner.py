@@ -360,6 +360,11 @@ class Runner:
             else:
                 self.console.say(f"  resuming: this step was {resumed_from} when the last run "
                                  "stopped")
+                # its action may still be at work on its zone (a headnode's job, a local
+                # child): the watchdog must not take that zone's restart for a lost session
+                self._acting_zone = self._step_zone(ctx, step)
+                if self._acting_zone is not None:
+                    self._acted_zones.add(self._acting_zone)
             if resumed_from != "verifying":
                 ctx.intent_func = lambda fields, sid=step.id: self.record.merge_intent(sid,
                                                                                       fields)
@@ -456,9 +461,13 @@ class Runner:
         params = registered.params.validate(step.action.params)
         what = (registered.describe(ctx, params) if registered.describe is not None
                 else step.action.name)
+        return what, self._step_zone(ctx, step)
+
+    def _step_zone(self, ctx: EngineContext, step: Step) -> str | None:
+        """The zone the step's action names (its ``zone`` parameter), if any."""
+        params = get_action(step.action.name).params.validate(step.action.params)
         ref = getattr(params, "zone", None)
-        zone = ctx.zone(ref) if isinstance(ref, str) and ref != "morays" else None
-        return what, zone
+        return ctx.zone(ref) if isinstance(ref, str) and ref != "morays" else None
 
     def _act(self, ctx: EngineContext, step: Step, what: str, zone: str | None) -> Outcome:
         registered = get_action(step.action.name)

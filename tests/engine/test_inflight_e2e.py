@@ -279,7 +279,12 @@ def test_interrupted_headnode_reprovision_then_resume(
     if not status:
         first = _finish(config, tmp_path, inventory)
         if first.returncode == 0:
-            assert "is out of the election: a reprovision may still be" in first.stderr
+            # the old node expired before the resume looked (it waited for the zone), or
+            # on a loaded machine the whole reprovision ended first (found done)
+            assert ("is out of the election: a reprovision may still be" in first.stderr
+                    or "its sitter rejoined the election after the reprovision was started"
+                    in first.stderr or "already done: manatee at least" in first.stderr
+                    ), first.stderr[-3000:]
             _assert_migrated_once(client, config, before)
             return
         assert first.returncode == 3, first.stderr[-3000:]
