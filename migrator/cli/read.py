@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -10,7 +11,7 @@ from migrator.cli.options import ShardTarget, shard_target
 from migrator.cli.shardview import mode_style, render_shard
 from migrator.cli.watch import watch_status
 from migrator.commands import read
-from migrator.commands.progress import ProgressReads, zone_replication, zone_versions
+from migrator.commands.progress import ProgressReads, zone_views
 from migrator.errors import BadInput, Refused
 from migrator.ui.output import Cell, Output, say
 from migrator.zk.client import disconnect
@@ -38,6 +39,25 @@ def status(target: ShardTarget, as_json: bool, watch: bool) -> None:
             watch_status(client, target.shard, target.inventory)
         return
     out = Output(as_json)
+    # the zones' handshakes go on while ZooKeeper is read; one session serves both the
+    # versions and the primary's replication below
+    remote = None if target.inventory is None or target.shard is None else \
+        _prewarmed(target.inventory)
+    try:
+        _status(target, out, as_json, remote)
+    finally:
+        if remote is not None:
+            remote.close()
+
+
+def _prewarmed(inventory: Any) -> Any:
+    # imported here: the SSH session is needed only when an inventory names the zones
+    from migrator.remote.prewarm import Prewarm
+
+    return Prewarm(inventory).session()
+
+
+def _status(target: ShardTarget, out: Output, as_json: bool, remote: Any) -> None:
     with target.session() as client:
         if target.shard is None:
             summaries, skipped = read.all_shards(client)
@@ -75,12 +95,11 @@ def status(target: ShardTarget, as_json: bool, watch: bool) -> None:
 
         result = read.shard_status(client, target.shard, last_sent)
         underway = progress.result()
-    versions = (zone_versions(target.inventory, [r.zone_id for r in result.rows])
-                if target.inventory is not None else None)
     primary = next((r.zone_id for r in result.rows
                     if "primary" in (r.state_role, r.election_role)), None)
-    replication = (zone_replication(target.inventory, primary)
-                   if target.inventory is not None and primary is not None else None)
+    versions, replication = (zone_views(target.inventory, [r.zone_id for r in result.rows],
+                                        primary, remote)
+                             if target.inventory is not None else (None, None))
     if as_json:
         out.json({**result.to_json(), **underway.to_json(), "versions": versions,
                   "replication": replication})
