@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,18 @@ def world(tmp_path: Path, sshd_factory: Callable[..., SshServer],
         yield Ctx("1.moray.test", inventory, remote), zones_dir
 
 
+@contextmanager
+def _soon(action: Callable[..., object], *args: object) -> Iterator[None]:
+    """``action(*args)`` 0.3 s into the block (a sitter logging while a check waits);
+    cancelled if the block ends first."""
+    timer = threading.Timer(0.3, action, args)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 def _record(msg: str, **fields: Any) -> str:
     return json.dumps({"name": "manatee-sitter", "hostname": "z", "pid": 1, "level": 30,
                        "msg": msg, "time": "2026-01-01T00:00:00.000Z", "v": 0, **fields}) + "\n"
@@ -130,16 +143,12 @@ def test_log_record_waits_for_a_record_and_resolves_role_fields(
     ctx, zones = world
     mark_step_logs(ctx, Step(["original_async"]))
     config = "{ role: 'sync', upstream: { zoneId: 'z1', ip: '127.0.0.21' }, downstream: null }"
-    timer = threading.Timer(0.3, _append, (zones / "z3" / "sitter.log",
-                                           _record(f"pg: applied config {config}", nretries=0)))
-    timer.start()
-    try:
+    with _soon(_append, zones / "z3" / "sitter.log",
+               _record(f"pg: applied config {config}", nretries=0)):
         outcome = _check("log_record", ctx, {"zone": "original_async",
                                              "msg": "pg: applied config",
                                              "fields": {"role": "sync",
                                                         "upstream": "original_primary"}}, 10)
-    finally:
-        timer.cancel()
     assert outcome.ok, outcome.detail
 
 
@@ -218,12 +227,8 @@ def test_log_record_waiting_when_the_new_sitter_has_not_written_yet(
     _append(log, V1_DEBUG)
     mark_step_logs(ctx, Step(["original_async"]))
     _append(log, _record("new peer found", pid=41, level=20))
-    timer = threading.Timer(0.3, _reprovisioned, (log, layout, V2_INFO))
-    timer.start()
-    try:
+    with _soon(_reprovisioned, log, layout, V2_INFO):
         outcome = _check("log_record", ctx, SETUP, 10)
-    finally:
-        timer.cancel()
     assert outcome.ok, outcome.detail
     assert "so instead of 'cluster not yet setup'" in outcome.detail
     assert outcome.data["sitter_pid"] == 52
@@ -273,12 +278,8 @@ def test_replication_synced_waits_for_catch_up(world: tuple[Ctx, Path]) -> None:
         status.write_text(_status(catching_up=False))
         _append(zones / "z3" / "sitter.log", _record("pg: caught up"))
 
-    timer = threading.Timer(0.3, catch_up)
-    timer.start()
-    try:
+    with _soon(catch_up):
         outcome = _check("replication_synced", ctx, params, 10)
-    finally:
-        timer.cancel()
     assert outcome.ok, outcome.detail
     assert "streams synchronously to z3" in outcome.detail
 
