@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -39,26 +40,24 @@ def status(target: ShardTarget, as_json: bool, watch: bool) -> None:
             watch_status(client, target.shard, target.inventory)
         return
     out = Output(as_json)
-    # the zones' handshakes go on while ZooKeeper is read; one session serves both the
-    # versions and the primary's replication below
-    remote = None if target.inventory is None or target.shard is None else \
-        _prewarmed(target.inventory)
-    try:
-        _status(target, out, as_json, remote)
-    finally:
-        if remote is not None:
-            remote.close()
+    with contextlib.ExitStack() as zones:
+        _status(target, out, as_json, zones)
 
 
-def _prewarmed(inventory: Any) -> Any:
-    # imported here: the SSH session is needed only when an inventory names the zones
-    from migrator.remote.prewarm import Prewarm
-
-    return Prewarm(inventory).session()
-
-
-def _status(target: ShardTarget, out: Output, as_json: bool, remote: Any) -> None:
+def _status(target: ShardTarget, out: Output, as_json: bool,
+            zones: contextlib.ExitStack) -> None:
+    remote: Any = None
     with target.session() as client:
+        if target.inventory is not None and target.shard is not None:
+            # the zones' handshakes go on while ZooKeeper is read, and one session serves
+            # both the versions and the primary's replication below. Only once the
+            # ZooKeeper session is up: through the headnode (`zookeeper_via: headnode`)
+            # its forward opens the headnode's connection first, and a refused forward
+            # stops the command before any zone is asked
+            from migrator.remote.prewarm import Prewarm
+
+            remote = Prewarm(target.inventory).session()
+            zones.callback(remote.close)
         if target.shard is None:
             summaries, skipped = read.all_shards(client)
             for name in skipped:

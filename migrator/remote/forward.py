@@ -124,14 +124,28 @@ class ZkForward:
 
         server = self.servers[index]
         try:
-            channel = transport.open_channel("direct-tcpip", server, (LOCAL_HOST, 0),
-                                             timeout=self.open_timeout)
+            try:
+                channel = transport.open_channel("direct-tcpip", server, (LOCAL_HOST, 0),
+                                                 timeout=self.open_timeout)
+            except paramiko.ChannelException:
+                raise
+            except paramiko.SSHException:
+                # paramiko keeps one pending exception per transport: when channels of
+                # other threads (the zones' route) fail at the same moment, a refusal can
+                # reach the wrong opener as a bare "Unable to open channel". Once more
+                # tells which it was
+                channel = transport.open_channel("direct-tcpip", server, (LOCAL_HOST, 0),
+                                                 timeout=self.open_timeout)
         except paramiko.ChannelException as exc:
             if exc.code == PROHIBITED:
                 raise refused(self.endpoint, server, exc.text or "prohibited") from None
             if strict:
                 # the headnode could not connect to this server: kazoo will try the
                 # others and say so within its connect timeout
+                raise _Unconnected(str(exc)) from None
+            raise
+        except paramiko.SSHException as exc:
+            if strict:
                 raise _Unconnected(str(exc)) from None
             raise
         self.channels_opened += 1
