@@ -341,7 +341,10 @@ class Watchdog:
             self._stop_monitor()
 
     def _stopped_run(self) -> bool:
-        return bool(self.raised & {PRIMARY_LOST, SYNC_LOST, SYNC_BEHIND, PEER_REJOINED})
+        """A stopping alarm was raised: one is said, not one per symptom of the same
+        event (a ZooKeeper pause ends every session at once)."""
+        return bool(self.raised & {PRIMARY_LOST, SYNC_LOST, SYNC_BEHIND, PEER_REJOINED,
+                                   PRIMARY_REJOINED})
 
     def _replication_due(self, reason: str, seconds: float) -> None:
         if self._stop.is_set():
