@@ -129,8 +129,7 @@ def start_reprovision_job(config: SandboxConfig, zone: str, version: str) -> dic
     """Record a queued reprovision job of ``zone`` and start it detached; the job."""
     directory = config.directory
     with _locked(directory):
-        running = [job for job in all_jobs(directory)
-                   if job["params"]["vm_uuid"] == zone and job["execution"] in PENDING]
+        running = pending_jobs(directory, zone)
         if running:
             raise Refused(
                 f"VM {zone} already has a job {running[0]['execution']} "
