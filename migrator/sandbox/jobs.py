@@ -177,6 +177,10 @@ def run_job(directory: Path, job_uuid: str, version: str) -> int:
     """The job's own process: running, the reprovision, then succeeded or failed."""
     job = _load(directory, job_uuid)
     zone = str(job["params"]["vm_uuid"])
+    # the starter records our pid only once its spawn returns: record it ourselves
+    # before saying "running", or a reader would see a running job with no live
+    # process and call it failed
+    procs.write_pid_file(job_pid_file(directory, job_uuid), os.getpid())
     job["execution"] = "running"
     _save(directory, job)
     started = iso_now_ms()

@@ -33,8 +33,12 @@ def start_time(pid: int) -> str | None:
 
 
 def write_pid_file(path: Path, pid: int) -> None:
+    """Written whole or not at all: a reader never sees an empty pid file and takes a
+    live process for a dead one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{pid} {start_time(pid) or ''}\n")
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    partial.write_text(f"{pid} {start_time(pid) or ''}\n")
+    os.replace(partial, path)
 
 
 def recorded_pid(path: Path) -> int | None:
