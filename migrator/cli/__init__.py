@@ -58,6 +58,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "The run's record: restore a damaged journal from a local audit copy."),
     "report": ("migrator.cli.report:report",
                "Who ran what, when and from where: the report for the change ticket."),
+    "fleet": ("migrator.cli.fleet:fleet",
+              "Every shard of a region: discover, plan, run a few at a time, one view."),
 }
 # Commands that only read the shard and the zones: an error in one never leaves anything
 # half-done, and its message says so (the operator need not check the zones).
