@@ -5,15 +5,25 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import click
 
 from migrator.cli.types import FiniteFloat
 from migrator.engine.journal_store import audit_dir_of
-from migrator.errors import MigratorError
+from migrator.errors import BadInput, MigratorError
 from migrator.sandbox import peers, procs
 from migrator.sandbox.client import run
-from migrator.sandbox.config import RELAY_ADDRESS, SESSION_TIMEOUT, load_config
+from migrator.sandbox.config import (
+    RELAY_ADDRESS,
+    SESSION_TIMEOUT,
+    SHARD,
+    SandboxConfig,
+    fleet_members,
+    load_config,
+)
+from migrator.sandbox.fleetlayout import parse_node_sizes
+from migrator.sandbox.fleetview import fleet_config, fleet_status, fleet_verify, fleet_verify_lines
 from migrator.sandbox.manage import UpOptions, start_client
 from migrator.sandbox.manage import down as take_down
 from migrator.sandbox.manage import up as bring_up
@@ -46,7 +56,15 @@ def sandbox() -> None:
 
 @sandbox.command()
 @dir_option
-@click.option("--nodes", type=int, default=3, show_default=True, help="Zones, 1 to 5.")
+@click.option("--nodes", "nodes_text", default="3", show_default=True, metavar="N[,N...]",
+              help="Zones a shard, 1 to 5; with --shards, one size for every shard or a "
+              "comma list of one size per shard.")
+@click.option("--shards", type=int, default=1, show_default=True,
+              help="Shards, 1 to 8, on one ZooKeeper, headnode and set of compute nodes; "
+              "each in DIR/shards/<shard> with its own inventory.")
+@click.option("--shard", default=SHARD, show_default=True,
+              help="The name of a one-shard sandbox (two side by side can stand for two "
+              "shards of a fleet file).")
 @click.option("--reuse", is_flag=True, help="Accept a DIR whose sandbox is already running.")
 @click.option("--with-client", is_flag=True, help="Also start the Moray-like writer.")
 @click.option(
@@ -114,7 +132,9 @@ def sandbox() -> None:
               "a lost peer's election node outlives it. Production's is longer.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def up(
-    directory: Path, nodes: int, reuse: bool, with_client: bool, deposed_mode: str,
+    directory: Path, nodes_text: str, shards: int, shard: str, reuse: bool,
+    with_client: bool,
+    deposed_mode: str,
     sitter_log_level: str, v2_sitter_log_level: str | None, reprovision_log: str, pg: str,
     access: str, compute_nodes: int, latency_ms: float,
     reprovision_seconds: float | None, session_timeout: float, as_json: bool,
@@ -130,9 +150,18 @@ def up(
     With --latency MS the inventories name delaying relays instead of the headnode
     and ZooKeeper: every packet between the operator and the datacenter waits MS
     milliseconds each way, while the zones, nodes and ZooKeeper talk directly.
+
+    With --shards K (2 to 8) every shard 1.moray.sandbox.test, 2.moray... is a
+    sandbox of its own in DIR/shards/<shard> (its inventory.yaml, and every sandbox
+    command takes its directory), sharing one ZooKeeper, the compute nodes and
+    the headnode, which DIR/headnode.yaml names (for `migrator fleet discover`).
     """
 
+    sizes = parse_node_sizes(nodes_text, shards)
+    nodes = sizes[0]
     config = bring_up(directory, UpOptions(nodes, reuse, with_client, deposed_mode,
+                                           shards=shards, shard=shard,
+                                           shard_nodes=tuple(sizes) if shards > 1 else (),
                                            access=access, compute_nodes=compute_nodes,
                                            sitter_log_level=sitter_log_level,
                                            v2_sitter_log_level=v2_sitter_log_level,
@@ -140,6 +169,9 @@ def up(
                                            latency_ms=latency_ms,
                                            reprovision_seconds=reprovision_seconds,
                                            session_timeout=session_timeout))
+    if config.shards:
+        _report_fleet(config, as_json)
+        return
     inventory = config.directory / "inventory.yaml"
     lines = [f"Sandbox shard {config.shard} is up in {config.directory}.",
              f"ZooKeeper: {config.zk_connection} (the sitters' session timeout "
@@ -167,6 +199,37 @@ def up(
           as_json, "\n".join(lines))
 
 
+def _report_fleet(config: SandboxConfig, as_json: bool) -> None:
+    members = fleet_members(config)
+    lines = [f"Sandbox fleet of {len(members)} shards is up in {config.directory}.",
+             f"ZooKeeper: {config.zk_connection} (the sitters' session timeout "
+             f"{config.session_timeout:g} s)"]
+    if config.headnode is not None:
+        lines.append(f"headnode {config.headnode.ip}  ssh port {config.headnode.ssh_port}")
+    if config.relay_ports:
+        lines.append(f"the operator's route: {config.latency_ms:g} ms each way (ZooKeeper "
+                     f"at {config.operator_zk_connection}, the headnode at "
+                     f"{RELAY_ADDRESS} port {config.operator_headnode_port})")
+    lines += [f"compute node {n.uuid} ({n.hostname})  {n.ip}  ssh port {n.ssh_port}"
+              for n in config.nodes]
+    for member in members:
+        lines.append(f"shard {member.shard}: {member.directory / 'inventory.yaml'}")
+        for zone in member.zones:
+            node = member.node_of(zone)
+            where = f"on {node.hostname} (zlogin)" if node else f"ssh port {zone.ssh_port}"
+            lines.append(f"  zone {zone.uuid}  {zone.ip}  {where}  manatee {zone.version}")
+    lines.append(f"Headnode-only inventory: {config.directory / 'headnode.yaml'}")
+    _emit({"directory": str(config.directory),
+           "headnodeInventory": str(config.directory / "headnode.yaml"),
+           "zookeeper": config.operator_zk_connection, "latencyMs": config.latency_ms,
+           "reprovisionSeconds": config.reprovision_delay,
+           "sessionTimeout": config.session_timeout,
+           "shards": [{"shard": m.shard, "directory": str(m.directory),
+                       "inventory": str(m.directory / "inventory.yaml"),
+                       "zones": [z.uuid for z in m.zones]} for m in members]},
+          as_json, "\n".join(lines))
+
+
 @sandbox.command()
 @dir_option
 def down(directory: Path) -> None:
@@ -183,11 +246,13 @@ def down(directory: Path) -> None:
 
 
 def _operator_zookeeper(directory: Path) -> str | None:
-    """The sandbox's ZooKeeper as its inventory names it (None: not a readable sandbox)."""
+    """The sandbox's ZooKeeper as its inventory names it (None: not a readable sandbox, or
+    one shard of a fleet, whose ZooKeeper and audit copies the other shards share)."""
     try:
-        return load_config(directory.resolve()).operator_zk_connection
+        config = load_config(directory.resolve())
     except MigratorError:
         return None
+    return None if config.fleet_root else config.operator_zk_connection
 
 
 @sandbox.command()
@@ -195,11 +260,27 @@ def _operator_zookeeper(directory: Path) -> str | None:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(directory: Path, as_json: bool) -> None:
     """Peers, roles, versions, reprovision jobs and the client's outage windows."""
-    document = sandbox_status(directory)
+    fleet = fleet_config(directory)
     out = Output(as_json=as_json)
+    if fleet is not None:
+        found = fleet_status(fleet)
+        if as_json:
+            out.json(found)
+            return
+        out.heading(f"Sandbox fleet {found['directory']} ({len(found['shards'])} shards, "
+                    f"ZooKeeper {found['zookeeper'] or 'stopped'}, headnode "
+                    f"{found['headnode'] or '-'})")
+        for document in found["shards"]:
+            _print_status(out, document)
+        return
+    document = sandbox_status(directory)
     if as_json:
         out.json(document)
         return
+    _print_status(out, document)
+
+
+def _print_status(out: Output, document: dict[str, Any]) -> None:
     state = document["state"]
     out.heading(f"Sandbox {document['directory']} (shard {document['shard']}, "
                 f"ZooKeeper {document['zookeeper'] or 'stopped'})")
@@ -244,8 +325,16 @@ def status(directory: Path, as_json: bool) -> None:
 def verify(directory: Path, as_json: bool, timeout: float) -> None:
     """Read every acknowledged write back from the primary and the standbys (--pg real).
 
-    Exit status 1 when an acknowledged write is lost or a peer's history forked."""
+    Exit status 1 when an acknowledged write is lost or a peer's history forked. A
+    fleet's top directory: every shard, a verdict each and one overall."""
 
+    fleet = fleet_config(directory)
+    if fleet is not None:
+        found = fleet_verify(fleet, timeout)
+        _emit(found, as_json, "\n".join(fleet_verify_lines(found)))
+        if not found["ok"]:
+            raise SystemExit(1)
+        return
     result = run_verify(directory, timeout)
     _emit(result, as_json, "\n".join(summary_lines(result)))
     if not result["ok"]:
@@ -307,6 +396,10 @@ def start_peer(directory: Path, zone: str) -> None:
 def client(directory: Path, stop: bool, foreground: bool) -> None:
     """Start (or stop) the Moray-like writer that records outage windows."""
     config = load_config(directory.resolve())
+    if config.shards:
+        raise BadInput(
+            f"{config.directory} is a fleet sandbox: each shard has its own client.",
+            f"Give a shard's directory, e.g. --dir {config.shard_directory(config.shards[0])}.")
     if stop:
         stopped = procs.kill_recorded(config.pid_file("client"))
         click.echo("Stopped the client." if stopped else "The client was not running.")

@@ -25,4 +25,7 @@ DIR/inventory.yaml (inventory_file) so every other command can target it.
   nodes           --access zlogin: compute nodes (zlogin, svcs -z, a zones root)
   headnode        --access zlogin: the headnode's sdc-vmapi, sdc-cnapi, sdc-sapi,
                   sdc-imgapi, manta-adm, sapiadm
+  fleetlayout     `up --shards K`: --nodes per shard, shard names, addresses (pure)
+  fleetup         `up --shards K`: K shard sandboxes on one ZooKeeper and headnode
+  fleetview       `sandbox status` / `verify` of a fleet's top directory, by shard
 """

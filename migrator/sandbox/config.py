@@ -18,8 +18,36 @@ Layout of a sandbox directory::
                                   sdc-cnapi, sdc-sapi, sdc-imgapi, manta-adm, sapiadm), ssh/
     DIR/headnode.yaml             with --access zlogin: an inventory naming only the headnode
 
+A fleet sandbox (`up --shards K`, K >= 2) is a top directory owning what the shards
+share, and one sub-sandbox per shard::
+
+    DIR/sandbox.json              the fleet's description: ``shards`` names them, ``zones``
+                                  is empty; ZooKeeper's port, the nodes and the headnode
+    DIR/zookeeper/, DIR/pids/     the one ZooKeeper, the nodes', headnode's, relays' and
+                                  VMAPI jobs' pid files
+    DIR/nodes/, DIR/headnode/     the shared compute nodes and the headnode (its records
+                                  list every shard's zones)
+    DIR/headnode.yaml             only the headnode, no shard (for `migrator fleet discover`)
+    DIR/zones/<uuid>              a symbolic link to the zone's directory in its shard, so
+                                  the nodes see one zones directory, as /zones on SmartOS
+    DIR/shards/<shard>/           a complete single-shard sandbox directory as every other
+                                  command reads it: its sandbox.json (``fleet_root`` names
+                                  DIR), inventory.yaml, headnode.yaml, zones/, pids/ (its
+                                  sitters, client, reprovisions), client/, and copies of
+                                  the client key and known_hosts
+
+Decision: a shard of a fleet is addressed exactly as a one-shard sandbox is (`--dir
+DIR/shards/<shard>`, `--inventory DIR/shards/<shard>/inventory.yaml`), so the single-shard
+code runs unchanged on it; only what is shared (ZooKeeper's pid file, the nodes' and the
+headnode's directories) is found through ``owner_directory``. `up --shards 1` (the
+default) keeps the single-shard layout.
+
 Decisions the issue leaves open:
-  - zone k (0-based) has address 127.0.0.(k+2); 127.0.0.1 is ZooKeeper's;
+  - zone k (0-based) of shard s (0-based; 0 for a one-shard sandbox) has address
+    127.0.0.(10s+k+2), so shard 1's zones are where a one-shard sandbox's are and
+    shards never share an address (at most 5 zones a shard, 8 shards: up to
+    127.0.0.76); 127.0.0.1 is ZooKeeper's, compute nodes 127.0.2.x, the headnode
+    127.0.2.254, the relays 127.0.3.1;
   - every port is picked free at `up` (postgres, ssh, ZooKeeper), so two sandboxes
     can run side by side; the peer id is ``<ip>:<pg port>:12345`` as in manatee;
   - the sitters' ZooKeeper session timeout is SESSION_TIMEOUT seconds unless `up
@@ -47,6 +75,10 @@ MAX_SESSION_TIMEOUT = 20.0
 BACKUP_PORT = 12345
 VERSIONS = ("v1", "v2")
 MAX_NODES = 5
+MAX_SHARDS = 8
+SHARDS_DIR = "shards"  # a fleet sandbox's sub-sandboxes, one per shard
+# how far apart two shards' zone addresses are (one shard holds at most MAX_NODES)
+SHARD_ADDRESS_STRIDE = 10
 DEPOSED_MODES = ("deposed", "async")
 PG_MODES = ("real", "sim")
 # A manatee release string per simulated version (what `manatee-adm version` prints).
@@ -133,6 +165,19 @@ class SandboxConfig:
     # `up --reprovision-seconds S`: how long every reprovision takes (None: the session
     # timeout plus two seconds, long enough for a primary's node to expire)
     reprovision_seconds: float | None = None
+    # a fleet's top directory: the shard names, each a sub-sandbox in DIR/shards/<shard>
+    shards: list[str] = field(default_factory=list)
+    # a shard of a fleet: the top directory that owns ZooKeeper, the nodes and headnode
+    fleet_root: str | None = None
+
+    @property
+    def owner_directory(self) -> Path:
+        """Where what the shards share lives: the fleet's top, else this directory."""
+        return Path(self.fleet_root) if self.fleet_root else self.directory
+
+    def shard_directory(self, shard: str) -> Path:
+        """A fleet's shard's own sandbox directory."""
+        return self.owner_directory / SHARDS_DIR / shard
 
     def sitter_log_level_of(self, version: str) -> str:
         """The level a sitter of ``version`` (v1, v2) logs at."""
@@ -147,7 +192,7 @@ class SandboxConfig:
         return self.session_timeout + 2.0
 
     def node_dir(self, node: NodeConfig) -> Path:
-        return self.directory / "nodes" / node.uuid
+        return self.owner_directory / "nodes" / node.uuid
 
     def zones_root(self, node: NodeConfig) -> Path:
         return self.node_dir(node) / "zones"
@@ -181,6 +226,8 @@ class SandboxConfig:
                 return zone
         if name.isdigit() and int(name) < len(self.zones):
             return self.zones[int(name)]
+        if self.shards:
+            _refuse_fleet_zone(self, name)
         known = ", ".join(z.uuid for z in self.zones)
         raise BadInput(
             f"The sandbox in {self.directory} has no zone {name!r}.",
@@ -210,8 +257,14 @@ class SandboxConfig:
         tmp.replace(path)
 
 
-def zone_address(index: int) -> str:
-    return f"127.0.0.{index + 2}"
+def zone_address(index: int, shard_index: int = 0) -> str:
+    """Zone ``index`` of shard ``shard_index`` (both 0-based; see the module docstring)."""
+    return f"127.0.0.{SHARD_ADDRESS_STRIDE * shard_index + index + 2}"
+
+
+def shard_name(shard_index: int) -> str:
+    """The name of a sandbox fleet's shard ``shard_index`` (0-based): N.moray.sandbox.test."""
+    return f"{shard_index + 1}.moray.sandbox.test"
 
 
 def node_address(index: int) -> str:
@@ -260,6 +313,8 @@ def load_config(directory: Path) -> SandboxConfig:
             relay_ports={str(k): int(v) for k, v in (doc.get("relay_ports") or {}).items()},
             reprovision_seconds=(None if doc.get("reprovision_seconds") is None
                                  else float(doc["reprovision_seconds"])),
+            shards=[str(s) for s in doc.get("shards") or []],
+            fleet_root=None if doc.get("fleet_root") is None else str(doc["fleet_root"]),
         )
     except FileNotFoundError as exc:
         raise BadInput(
@@ -274,6 +329,38 @@ def load_config(directory: Path) -> SandboxConfig:
             "`migrator sandbox down --dir DIR` and bring a fresh sandbox up in an empty "
             "directory.",
         ) from exc
+
+
+def fleet_members(config: SandboxConfig) -> list[SandboxConfig]:
+    """Every shard sandbox of the fleet ``config`` belongs to (read afresh from disk), or
+    ``[config]`` for a one-shard sandbox."""
+    if config.fleet_root:
+        return fleet_members(load_config(config.owner_directory))
+    if not config.shards:
+        return [config]
+    return [load_config(config.shard_directory(shard)) for shard in config.shards]
+
+
+def member_directory_of_zone(directory: Path) -> dict[str, Path]:
+    """Zone uuid -> the directory of the (shard) sandbox holding it."""
+    return {zone.uuid: member.directory
+            for member in fleet_members(load_config(directory)) for zone in member.zones}
+
+
+def _refuse_fleet_zone(config: SandboxConfig, name: str) -> None:
+    for member in fleet_members(config):
+        found = next((z for z in member.zones if name == z.uuid
+                      or (len(name) >= 8 and z.uuid.startswith(name))), None)
+        if found is not None:
+            raise BadInput(
+                f"{config.directory} is a fleet sandbox; zone {found.uuid} is in its shard "
+                f"{member.shard}.",
+                f"Give that shard's directory: --dir {member.directory}.")
+    raise BadInput(
+        f"{config.directory} is a fleet sandbox of {len(config.shards)} shards; none has "
+        f"a zone {name!r}.",
+        f"Give a shard's directory (--dir {config.directory / SHARDS_DIR}/<shard>) and one "
+        "of its zones (`migrator sandbox status --dir DIR` lists them).")
 
 
 FORCE_COMMAND = '/bin/sh -c "$SSH_ORIGINAL_COMMAND"'

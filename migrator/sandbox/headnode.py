@@ -14,7 +14,8 @@ Triton headnode:
                                     records kept as files, DIR/headnode/records)
   manta-adm show [-H] [-o COLS] [SERVICE]
                                     the deployed zones, one row each (the sandbox
-                                    runs postgres zones only: no Morays)
+                                    runs postgres zones only: no Morays); in a
+                                    fleet sandbox every shard's, shard by shard
   sapiadm reprovision ZONE IMAGE    reprovision the zone as a VMAPI job that outlives
                                     the command (``migrator.sandbox.jobs``), and wait
                                     for it
@@ -35,6 +36,7 @@ from migrator.sandbox.config import (
     IMAGES,
     RELEASES,
     SandboxConfig,
+    fleet_members,
     load_config,
     version_of_image,
 )
@@ -63,16 +65,18 @@ def manta_adm(config: SandboxConfig, args: list[str]) -> tuple[int, str]:
     unknown = [c for c in columns if c not in MANTA_COLUMNS]
     if unknown:
         return 2, f"manta-adm: unknown column {unknown[0]!r}\n"
-    shard_number = config.shard.split(".")[0]
     rows = []
-    for zone in config.zones:
-        node = config.node_of(zone)
-        values = {"service": "postgres", "shard": shard_number, "zonename": zone.uuid,
-                  "primary_ip": zone.ip, "gz_admin_ip": node.ip if node else "-",
-                  "image": IMAGES[zone.version], "version": RELEASES[zone.version],
-                  "cn": node.uuid if node else "-", "gz_host": node.hostname if node else "-"}
-        if service in (None, "postgres"):
-            rows.append([values[c] for c in columns])
+    for member in fleet_members(config):
+        shard_number = member.shard.split(".")[0]
+        for zone in member.zones:
+            node = member.node_of(zone)
+            values = {"service": "postgres", "shard": shard_number, "zonename": zone.uuid,
+                      "primary_ip": zone.ip, "gz_admin_ip": node.ip if node else "-",
+                      "image": IMAGES[zone.version], "version": RELEASES[zone.version],
+                      "cn": node.uuid if node else "-",
+                      "gz_host": node.hostname if node else "-"}
+            if service in (None, "postgres"):
+                rows.append([values[c] for c in columns])
     lines = [[c.upper() for c in columns]] if header else []
     return 0, "".join("  ".join(r) + "\n" for r in lines + rows)
 
@@ -84,7 +88,7 @@ def sapiadm(config: SandboxConfig, args: list[str]) -> tuple[int, str]:
     version = version_of_image(wanted)
     if version is None:
         return 1, f"sapiadm: image {wanted} not found\n"
-    if zone not in {z.uuid for z in config.zones}:
+    if zone not in {z.uuid for member in fleet_members(config) for z in member.zones}:
         return 1, f"sapiadm: instance {zone} not found\n"
 
     job = start_reprovision_job(config, zone, version)

@@ -1,25 +1,39 @@
 """What the sandbox's headnode answers from: the VMAPI/CNAPI/IMGAPI/SAPI records kept
 as files (DIR/headnode/records) and the scripts of its ``bin/``, written by `sandbox
 up` and rewritten when a reprovision changes a zone's image (``migrator.sandbox.headnode``
-runs the commands)."""
+runs the commands).
+
+In a fleet sandbox the one headnode (in the fleet's top directory) knows every shard's
+zones: the records are written from every shard's sandbox.json, read afresh under a
+lock, so two shards' reprovisions rewriting them at once cannot drop each other's
+change."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shlex
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from migrator.sandbox.config import IMAGES, RELEASES, VERSIONS, SandboxConfig
+from migrator.sandbox.config import (
+    IMAGES,
+    RELEASES,
+    VERSIONS,
+    SandboxConfig,
+    ZoneConfig,
+    fleet_members,
+)
 
 
-def vm(config: SandboxConfig, index: int) -> dict[str, Any]:
-    zone = config.zones[index]
+def vm(zone: ZoneConfig, alias: str) -> dict[str, Any]:
     return {
         "uuid": zone.uuid,
-        "alias": f"postgres-{index}",
+        "alias": alias,
         "brand": "joyent-minimal",
         "state": "running",
         "server_uuid": zone.node,
@@ -55,9 +69,33 @@ def image(version: str) -> dict[str, Any]:
             "state": "active", "os": "smartos", "published_at": PUBLISHED[version]}
 
 
+def vm_alias(config: SandboxConfig, index: int) -> str:
+    """``postgres-<k>``, in a fleet ``postgres-<shard number>-<k>``."""
+    if config.fleet_root:
+        return f"postgres-{config.shard.split('.')[0]}-{index}"
+    return f"postgres-{index}"
+
+
+@contextlib.contextmanager
+def _records_lock(records: Path) -> Iterator[None]:
+    records.mkdir(parents=True, exist_ok=True)
+    with (records / "records.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def write_records(config: SandboxConfig) -> None:
-    """What VMAPI, CNAPI, SAPI and IMGAPI know, as files under DIR/headnode/records."""
-    records = config.directory / "headnode" / "records"
+    """What VMAPI, CNAPI, SAPI and IMGAPI know, as files under DIR/headnode/records
+    (the fleet's top directory's, for a shard of a fleet)."""
+    records = config.owner_directory / "headnode" / "records"
+    with _records_lock(records):
+        _write_records(config, records)
+
+
+def _write_records(config: SandboxConfig, records: Path) -> None:
     for sub in ("vms", "servers", "images"):
         (records / sub).mkdir(parents=True, exist_ok=True)
 
@@ -66,7 +104,8 @@ def write_records(config: SandboxConfig) -> None:
         tmp.write_text(json.dumps(body) + "\n")
         os.replace(tmp, path)  # a reader sees the old record or the new, never half
 
-    vms = [vm(config, i) for i in range(len(config.zones))]
+    vms = [vm(zone, vm_alias(member, i)) for member in fleet_members(config)
+           for i, zone in enumerate(member.zones)]
     for found in vms:
         put(records / "vms" / f"{found['uuid']}.json", found)
     put(records / "vms.json", vms)

@@ -125,14 +125,19 @@ def headnode_document(config: SandboxConfig) -> dict[str, Any]:
         "commands": _zone_commands(config),
         "discovery": {
             # the sandbox cannot write /zones: each node's zones root is in DIR
-            "zones_root": str(config.directory / "nodes") + "/{server}/zones",
+            "zones_root": str(config.owner_directory / "nodes") + "/{server}/zones",
             "node_port": config.nodes[0].ssh_port,  # every node listens on this port
         },
     }
 
 
 def write_inventory(config: SandboxConfig) -> Path:
+    """DIR/inventory.yaml (and DIR/headnode.yaml with --access zlogin). A fleet's top
+    directory gets only its headnode.yaml: each shard's inventory is in its own
+    directory, DIR/shards/<shard>/inventory.yaml."""
     path = config.directory / INVENTORY_FILE
+    if config.shards:
+        return write_headnode_file(config)
     header = (
         "# Written by `migrator sandbox up`; the sandbox's own description is sandbox.json.\n"
     )
@@ -141,10 +146,17 @@ def write_inventory(config: SandboxConfig) -> Path:
     path.write_text(header + yaml.safe_dump(document, sort_keys=False))
     load_inventory(path)  # what we write must be what every other command accepts
     if zlogin:
-        headnode = config.directory / HEADNODE_FILE
-        headnode.write_text(
-            "# Written by `migrator sandbox up`: only the headnode; `migrator inventory "
-            "discover` finds the rest.\n"
-            + yaml.safe_dump(headnode_document(config), sort_keys=False))
-        load_headnode_inventory(headnode)  # as `inventory discover` will read it
+        write_headnode_file(config)
     return path
+
+
+def write_headnode_file(config: SandboxConfig) -> Path:
+    """DIR/headnode.yaml: only the headnode (no shard), for `migrator inventory discover`
+    and `migrator fleet discover`."""
+    headnode = config.directory / HEADNODE_FILE
+    headnode.write_text(
+        "# Written by `migrator sandbox up`: only the headnode; `migrator inventory "
+        "discover` finds the rest.\n"
+        + yaml.safe_dump(headnode_document(config), sort_keys=False))
+    load_headnode_inventory(headnode)  # as `inventory discover` will read it
+    return headnode

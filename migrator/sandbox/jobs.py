@@ -21,7 +21,9 @@ queued or running job is refused, as the headnode refuses a second job on a VM);
 whose process died without ending it (`sandbox down`, SIGKILL) is read as ``failed``
 ("the job's process died"), since nothing will ever finish it. Fault injection for
 tests: a zone UUID listed in ``DIR/headnode/reprovision-fails`` (one per line) gets
-jobs that fail at their first stage, leaving the zone untouched.
+jobs that fail at their first stage, leaving the zone untouched. In a fleet sandbox DIR
+is the fleet's top directory (the headnode's); the job reprovisions the zone in its
+shard's directory.
 """
 
 from __future__ import annotations
@@ -39,7 +41,12 @@ from typing import Any
 from migrator.cluster.state import iso_now_ms
 from migrator.errors import MigratorError, Refused
 from migrator.sandbox import procs
-from migrator.sandbox.config import IMAGES, SandboxConfig, load_config
+from migrator.sandbox.config import (
+    IMAGES,
+    SandboxConfig,
+    load_config,
+    member_directory_of_zone,
+)
 from migrator.sandbox.peers import reprovision
 
 TASK = "reprovision"
@@ -191,7 +198,10 @@ def run_job(directory: Path, job_uuid: str, version: str) -> int:
         _save(directory, job)
         return 1
     try:
-        done = reprovision(directory, zone, version)
+        # in a fleet sandbox the jobs are the headnode's (the top directory's) and the
+        # zone is its shard's
+        home = member_directory_of_zone(directory).get(zone, directory)
+        done = reprovision(home, zone, version)
     except (MigratorError, OSError) as exc:
         message = exc.paragraph() if isinstance(exc, MigratorError) else str(exc)
         _stage(job, "", message, started)

@@ -2,7 +2,9 @@
 
 Every process is started detached with a pid file under DIR/pids, so `down`
 (from any later command) stops exactly what `up` started, and is a no-op the
-second time. Waits are bounded and event-driven: ZooKeeper watches for peers
+second time. `up --shards K` (K >= 2) brings up a fleet (``migrator.sandbox.fleetup``);
+`down` of a fleet's top directory stops its VMAPI jobs, then every shard, then what the
+shards share. Waits are bounded and event-driven: ZooKeeper watches for peers
 joining, the simulated postgres's own "wait until writable" request for the
 shard being ready.
 """
@@ -14,85 +16,55 @@ import os
 import shutil
 import signal
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
-from migrator.errors import BadInput, Refused, StepFailed
+from migrator.errors import BadInput, Refused
+from migrator.inventory.values import check_shard_name
 from migrator.sandbox import pgdata, procs
 from migrator.sandbox.config import (
     ACCESS_MODES,
-    COMPUTE_NODES,
     DEPOSED_MODES,
-    HEADNODE_ADDRESS,
     LOG_LEVELS,
     MAX_NODES,
     MAX_SESSION_TIMEOUT,
+    MAX_SHARDS,
     MIN_SESSION_TIMEOUT,
     PG_MODES,
-    RELAY_ADDRESS,
     REPROVISION_LOGS,
     SANDBOX_FILE,
     SESSION_TIMEOUT,
-    NodeConfig,
+    SHARD,
+    SHARDS_DIR,
     SandboxConfig,
     ZoneConfig,
     load_config,
     new_zone_uuid,
-    node_address,
     zone_address,
 )
-from migrator.sandbox.inventory_file import write_inventory
+from migrator.sandbox.fleetup import bring_up_fleet
 from migrator.sandbox.nodes import start_compute_nodes
-from migrator.sandbox.peers import start_sitter
-from migrator.sandbox.pgdata import (
-    DATA,
-    clone_template,
-    make_searchable,
-    make_template,
-    stop_leftover,
-)
-from migrator.sandbox.pgquery import ensure_table, wait_receiving
-from migrator.sandbox.ports import common_free_port, free_ports
-from migrator.sandbox.relay import start_relay
-from migrator.sandbox.sshd import check_installed, known_hosts_host
-from migrator.sandbox.waits import wait_writable
-from migrator.sandbox.zkserver import ZooKeeperServer, check_prerequisites
-from migrator.sandbox.zones import (
-    KNOWN_HOSTS,
-    ensure_client_key,
-    prepare_zone,
-    start_sshd,
-)
+from migrator.sandbox.pgdata import DATA, clone_template, stop_leftover
+from migrator.sandbox.ports import free_ports
+from migrator.sandbox.sshd import check_installed
 
-READY_TIMEOUT = 30.0
+# UpOptions and start_client are re-exported: the CLI, tests and benchmarks import
+# them from here
+from migrator.sandbox.startup import UpOptions as UpOptions
+from migrator.sandbox.startup import (
+    compute_nodes,
+    pg_template,
+    start_relays,
+    start_shard,
+    start_zookeeper,
+)
+from migrator.sandbox.startup import start_client as start_client
+from migrator.sandbox.zkserver import check_prerequisites
+from migrator.sandbox.zones import KNOWN_HOSTS, ensure_client_key, prepare_zone, start_sshd
+
 OWNED_ENTRIES = ("zones", "zookeeper", "pids", "client", "inventory.yaml", KNOWN_HOSTS,
                  "authorized_keys", "id_ed25519", "id_ed25519.pub", SANDBOX_FILE,
-                 "nodes", "headnode", "headnode.yaml", "relays")
+                 "nodes", "headnode", "headnode.yaml", "relays", SHARDS_DIR)
 MAX_LATENCY_MS = 1000.0
-
-
-@dataclass(frozen=True)
-class UpOptions:
-    nodes: int = 3
-    reuse: bool = False
-    with_client: bool = False
-    deposed_mode: str = "deposed"
-    sitter_log_level: str = "debug"  # or "info": no DEBUG records (see remote/loglevels.py)
-    # the v2 sitters' level, when not sitter_log_level (v1 at debug, v2 at info: issue 22)
-    v2_sitter_log_level: str | None = None
-    reprovision_log: str = "append"  # or "fresh": a reprovision starts a new sitter log
-    pg: str = "sim"  # the CLI's default is "real"; tests about the engine alone keep "sim"
-    # zlogin: zones without sshd behind compute nodes and a headnode; ssh: an sshd per zone
-    access: str = "zlogin"
-    compute_nodes: int = COMPUTE_NODES
-    # one-way delay on the operator's route to the headnode and ZooKeeper (zlogin only)
-    latency_ms: float = 0.0
-    # every reprovision's length (None: the session timeout plus two seconds)
-    reprovision_seconds: float | None = None
-    # the sitters' ZooKeeper session timeout: short by default so rehearsals and tests
-    # are quick; longer ones rehearse production's gap between a peer's loss and its
-    # election node's expiry
-    session_timeout: float = SESSION_TIMEOUT
 
 
 def check_nodes(nodes: int) -> None:
@@ -154,14 +126,46 @@ def check_latency(options: UpOptions) -> None:
 
 
 def live_processes(directory: Path) -> list[str]:
-    pids = directory / "pids"
-    if not pids.is_dir():
-        return []
-    return sorted(p.stem for p in pids.glob("*.pid") if procs.recorded_pid(p) is not None)
+    """The processes of the sandbox still running (a fleet's: its shards' too)."""
+    files = list(directory.glob("pids/*.pid")) + list(directory.glob(f"{SHARDS_DIR}/*/pids/*.pid"))
+    return sorted(p.stem for p in files if procs.recorded_pid(p) is not None)
+
+
+def check_fleet(options: UpOptions) -> None:
+    sizes = options.shard_sizes()
+    if not 1 <= options.shards <= MAX_SHARDS:
+        raise BadInput(
+            f"--shards {options.shards} is out of range: a sandbox fleet has 1 to "
+            f"{MAX_SHARDS} shards.",
+            f"Pass --shards 1 to {MAX_SHARDS} (1, the default, is a one-shard sandbox).")
+    if len(sizes) != options.shards:
+        raise BadInput(
+            f"{len(sizes)} shard sizes were given for --shards {options.shards}.",
+            f"Give one size for every shard or exactly {options.shards}, one per shard.")
+    for size in sizes:
+        check_nodes(size)
+    if options.shard != SHARD:
+        try:
+            check_shard_name(options.shard)
+        except ValueError as exc:
+            raise BadInput(f"--shard: {exc}.", "Give a name such as 2.moray.sandbox.test."
+                           ) from None
+        if options.shards > 1:
+            raise BadInput("--shard names a one-shard sandbox; a fleet's shards are named "
+                           "1.moray.sandbox.test, 2.moray... .",
+                           "Drop --shard, or drop --shards.")
+    if options.shards > 1 and options.access != "zlogin":
+        raise BadInput(
+            "--shards runs the shards' zones behind shared compute nodes and one headnode "
+            "(--access zlogin).",
+            "Drop --access ssh: a sandbox fleet's zones are reached by zlogin, as in Manta.")
 
 
 def up(directory: Path, options: UpOptions) -> SandboxConfig:
+    """Bring a sandbox up in ``directory``: one shard, or with ``options.shards`` >= 2 a
+    fleet (the config returned is then the fleet's top, ``shards`` naming them)."""
     check_nodes(options.nodes)
+    check_fleet(options)
     if options.deposed_mode not in DEPOSED_MODES:
         raise BadInput(
             f"--deposed-mode {options.deposed_mode!r} is not one of {', '.join(DEPOSED_MODES)}.",
@@ -210,6 +214,8 @@ def up(directory: Path, options: UpOptions) -> SandboxConfig:
         pgdata.check_reachable(directory)
     directory.mkdir(parents=True, exist_ok=True)
     try:
+        if options.shards > 1:
+            return bring_up_fleet(directory, options)
         return _bring_up(directory, options)
     except BaseException:
         down(directory)
@@ -217,11 +223,7 @@ def up(directory: Path, options: UpOptions) -> SandboxConfig:
 
 
 def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
-    server = ZooKeeperServer(directory / "zookeeper")
-    server.start()
-    assert server.process is not None
-    procs.write_pid_file(directory / "pids" / "zookeeper.pid", server.process.pid)
-    server.process.returncode = 0  # stopped by pid file from now on
+    zk_port = start_zookeeper(directory)
     zones = []
     zlogin = options.access == "zlogin"
     for index in range(options.nodes):
@@ -231,8 +233,9 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
         else:
             pg_port, ssh_port = free_ports(ip, 2)
         zones.append(ZoneConfig(new_zone_uuid(), ip, pg_port, ssh_port, "v1"))
-    nodes, headnode = _compute_nodes(zones, options) if zlogin else ([], None)
-    config = SandboxConfig(directory, server.port, zones, deposed_mode=options.deposed_mode,
+    nodes, headnode = compute_nodes(zones, options) if zlogin else ([], None)
+    config = SandboxConfig(directory, zk_port, zones, shard=options.shard,
+                           deposed_mode=options.deposed_mode,
                            access=options.access, nodes=nodes, headnode=headnode,
                            sitter_log_level=options.sitter_log_level,
                            v2_sitter_log_level=options.v2_sitter_log_level,
@@ -243,7 +246,7 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
     config.save()
     ensure_client_key(config)
     known_hosts = []
-    template = _pg_template(config)
+    template = pg_template(config)
     for zone in zones:
         prepare_zone(config, zone)
         if not zlogin:
@@ -253,69 +256,14 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
     if zlogin:
         known_hosts += start_compute_nodes(config)
     if headnode is not None and config.latency_ms:
-        known_hosts.append(_start_relays(config, headnode, known_hosts[-1]))
+        known_hosts.append(start_relays(config, headnode, known_hosts[-1]))
     if template is not None:  # copies in parallel: most of `up --pg real`'s time
 
         with ThreadPoolExecutor(len(zones)) as pool:
             list(pool.map(lambda z: clone_template(template, config.zone_dir(z)), zones))
     (directory / KNOWN_HOSTS).write_text("\n".join(known_hosts) + "\n")
-    for zone in zones:  # one at a time, so the election order is the zones' order
-        start_sitter(config, zone)
-    primary = wait_writable(config, READY_TIMEOUT)
-    if config.pg == "real":
-        # the primary may be writable before it has seen its standby: `up` returns with
-        # every standby streaming
-        for zone in zones:
-            if zone is not primary and not wait_receiving(zone.ip, zone.pg_port, READY_TIMEOUT):
-                raise StepFailed(
-                    f"The postgres of zone {zone.uuid} is not streaming from its upstream "
-                    f"within {READY_TIMEOUT:g} s.",
-                    f"See {config.zone_dir(zone) / 'sitter.log'} and postgres.log there.",
-                )
-        ensure_table(primary.ip, primary.pg_port)
-        wait_writable(config, READY_TIMEOUT)
-
-    write_inventory(config)
-    if options.with_client:
-        start_client(config)
+    start_shard(config, options.with_client)
     return config
-
-
-def _start_relays(config: SandboxConfig, headnode: NodeConfig, headnode_line: str) -> str:
-    """The delaying relays in front of the headnode and ZooKeeper; the known_hosts line
-    for the headnode as the operator reaches it (its own key at the relay's address)."""
-    config.relay_ports["headnode"] = start_relay(config, "headnode",
-                                                 (headnode.ip, headnode.ssh_port))
-    config.relay_ports["zookeeper"] = start_relay(config, "zookeeper",
-                                                  ("127.0.0.1", config.zk_port))
-    config.save()
-    key = headnode_line.split(" ", 1)[1]
-    return f"{known_hosts_host(RELAY_ADDRESS, config.relay_ports['headnode'])} {key}"
-
-
-def _pg_template(config: SandboxConfig) -> Path | None:
-    """For `--pg real`: one initdb, searchable directories for the postgres user."""
-    if config.pg != "real":
-        return None
-
-    make_searchable(config.directory)
-    (config.directory / "zones").mkdir(exist_ok=True)
-    make_searchable(config.directory / "zones")
-    return make_template()
-
-
-def _compute_nodes(zones: list[ZoneConfig], options: UpOptions
-                   ) -> tuple[list[NodeConfig], NodeConfig]:
-    """Compute nodes on their own addresses, zones spread over them in turn; a headnode."""
-    addresses = [node_address(index) for index in range(options.compute_nodes)]
-    port = common_free_port(addresses)
-    nodes = [NodeConfig(new_zone_uuid(), ip, port, f"cn{index}")
-             for index, ip in enumerate(addresses)]
-    for index, zone in enumerate(zones):
-        zone.node = nodes[index % len(nodes)].uuid
-    headnode = NodeConfig(new_zone_uuid(), HEADNODE_ADDRESS,
-                          free_ports(HEADNODE_ADDRESS, 1)[0], "headnode")
-    return nodes, headnode
 
 
 def _remove(path: Path) -> None:
@@ -335,6 +283,15 @@ def down(directory: Path) -> list[str]:
             "Pass the directory given to `migrator sandbox up --dir`.",
         )
     stopped = []
+    shards = sorted((directory / SHARDS_DIR).glob(f"*/{SANDBOX_FILE}"))
+    if shards:
+        # a fleet: the headnode's jobs first (one could start a sitter after its shard
+        # stopped), then every shard, then what they share
+        for pid_file in sorted(pids.glob("job-*.pid")):
+            if procs.kill_recorded(pid_file):
+                stopped.append(pid_file.stem)
+        for shard_file in shards:
+            stopped += down(shard_file.parent)
     if pids.is_dir():
         # the client and sitters before sshd and ZooKeeper, so nothing logs a lost server
         files = sorted(pids.glob("*.pid"), key=lambda p: (p.stem == "zookeeper",
@@ -352,7 +309,8 @@ def down(directory: Path) -> list[str]:
     # the shared memory of one that was killed
     zones = directory / "zones"
     if zones.is_dir():
-        for datadir in sorted(zones.glob(f"*/{DATA}")):
+        # a fleet's DIR/zones holds links to its shards' zones, stopped with them
+        for datadir in sorted(d for d in zones.glob(f"*/{DATA}") if not d.parent.is_symlink()):
             if stop_leftover(datadir):
                 stopped.append(f"postgres-{datadir.parent.name}")
     return stopped
@@ -366,26 +324,6 @@ def _stop_reprovision(pid_file: Path) -> bool:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGKILL)
     return True
-
-
-# ---- sitters ---------------------------------------------------------------------------
-
-
-# ---- client ----------------------------------------------------------------------------
-
-
-def start_client(config: SandboxConfig, interval: float | None = None) -> int:
-    pid_file = config.pid_file("client")
-    if procs.recorded_pid(pid_file) is not None:
-        raise Refused("The sandbox's client is already running.", "Nothing to do.")
-    (config.directory / "client").mkdir(exist_ok=True)
-    return procs.spawn(
-        procs.python_argv("migrator.sandbox.client", str(config.directory),
-                          *([] if interval is None else [str(interval)])),
-        pid_file,
-        config.directory / "client" / "client.out",
-        config.directory,
-    )
 
 
 # ---- waits ------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from migrator.errors import MigratorError
 from migrator.sandbox import procs
-from migrator.sandbox.config import FORCE_COMMAND, SandboxConfig
+from migrator.sandbox.config import FORCE_COMMAND, SandboxConfig, ZoneConfig
 from migrator.sandbox.headnode_records import write_headnode_bin, write_records
 from migrator.sandbox.sshd import SshServer
 
@@ -126,16 +126,20 @@ def _start_server(config: SandboxConfig, workdir: Path, ip: str, port: int,
     return pid, server.known_hosts_line()
 
 
-def start_compute_nodes(config: SandboxConfig) -> list[str]:
+def start_compute_nodes(config: SandboxConfig,
+                        zones: list[ZoneConfig] | None = None) -> list[str]:
     """Prepare and start every compute node and the headnode; their known_hosts lines.
 
+    ``zones``: the zones the nodes host (default: the sandbox's own; a fleet's top
+    passes every shard's, each reachable as DIR/zones/<uuid>).
     Pid files: sshd-node-<uuid>, sshd-headnode (stopped by `sandbox down` like any sshd).
     """
 
     zones_dir = config.directory / "zones"
+    hosted_zones = config.zones if zones is None else zones
     lines = []
     for node in config.nodes:
-        hosted = [z.uuid for z in config.zones if z.node == node.uuid]
+        hosted = [z.uuid for z in hosted_zones if z.node == node.uuid]
         bindir = config.node_dir(node) / "bin"
         write_node_bin(bindir, zones_dir, hosted)
         write_zones_root(config.zones_root(node), zones_dir, hosted)
@@ -162,8 +166,8 @@ def set_headnode_forwarding(config: SandboxConfig, allowed: bool, timeout: float
     sshd re-reads its config on SIGHUP (it re-executes itself, keeping its pid); new
     connections then follow it. Returns once the restarted sshd listens again.
     """
-    workdir = config.directory / "headnode" / "ssh"
-    pid = procs.recorded_pid(config.pid_file("sshd-headnode"))
+    workdir = config.owner_directory / "headnode" / "ssh"
+    pid = procs.recorded_pid(config.owner_directory / "pids" / "sshd-headnode.pid")
     if pid is None:
         raise MigratorError("The sandbox's headnode sshd is not running.",
                             "Bring the sandbox up (`migrator sandbox up --access zlogin`).")

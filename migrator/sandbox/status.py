@@ -24,7 +24,9 @@ from migrator.zk import reads
 def sandbox_status(directory: Path) -> dict[str, Any]:
     directory = directory.resolve()
     config = load_config(directory)
-    zk_running = procs.recorded_pid(directory / "pids" / "zookeeper.pid") is not None
+    # a shard of a fleet: ZooKeeper and the headnode's jobs are the fleet top's
+    owner = config.owner_directory
+    zk_running = procs.recorded_pid(owner / "pids" / "zookeeper.pid") is not None
     election: list[str] = []
     state: dict[str, Any] | None = None
     if zk_running:
@@ -72,7 +74,8 @@ def sandbox_status(directory: Path) -> dict[str, Any]:
         # the headnode's reprovision jobs still queued or running (--access zlogin)
         "jobs": [{"uuid": job["uuid"], "zone": job["params"]["vm_uuid"],
                   "execution": job["execution"], "created_at": job["created_at"]}
-                 for job in all_jobs(directory) if job["execution"] in PENDING],
+                 for job in all_jobs(owner) if job["execution"] in PENDING
+                 and job["params"]["vm_uuid"] in {z.uuid for z in config.zones}],
         "client": {
             "running": procs.recorded_pid(config.pid_file("client")) is not None,
             "stats": stats,
