@@ -15,9 +15,9 @@ discovery), and it is ended on the headnode, not left running there
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -58,6 +58,10 @@ class Discovered:
     warnings: list[str] = field(default_factory=list)
 
 
+# headnode commands at once on its connection (one discovery asks at most 8 itself)
+MAX_COMMANDS = 8
+
+
 class Headnode:
     """Commands on the headnode over one verified connection."""
 
@@ -74,6 +78,9 @@ class Headnode:
         self.connector = connector
         self._connecting: Any = None
         self._connect_error: BaseException | None = None
+        # OpenSSH's sshd allows 10 sessions per connection (MaxSessions); a fleet's
+        # shards share this one, so its commands wait their turn below that
+        self._commands = threading.BoundedSemaphore(MAX_COMMANDS)
 
     def start_connect(self) -> None:
         """Connect in the background; the first question waits for it (and its error)."""
@@ -99,8 +106,9 @@ class Headnode:
         self._connected()
         timeout = self.inventory.ssh.command_timeout
         try:
-            result = run_command(self.connection, command, timeout=timeout,
-                                 max_output=4 << 20)
+            with self._commands:
+                result = run_command(self.connection, command, timeout=timeout,
+                                     max_output=4 << 20)
         except RemoteCommandTimeout:
             # run_command closed its channel, which ends the command on the headnode
             raise self.failed(command, f"no answer within {timeout:g} s (`ssh.command_timeout`);"
@@ -136,9 +144,32 @@ def _parsed(headnode: Headnode, template: str, setting: str, fill: str,
                               setting, fill) from None
 
 
-def _read_zookeeper(connection: str, shard: str, timeout: float, headnode: Headnode
-                    ) -> tuple[list[tuple[str, bytes | None]], bytes | None]:
-    """The shard's election and /state, directly or (``zookeeper_via: headnode``)
+@dataclass(frozen=True)
+class SharedAccess:
+    """One headnode connection and one ZooKeeper session shared by the discoveries of
+    many shards (`migrator fleet discover`); their owner opens and closes them."""
+
+    headnode: Headnode
+    zookeeper: str
+    zookeeper_source: str  # where ``zookeeper`` came from, as an inventory's source note
+    client: Any  # KazooClient
+
+
+def zookeeper_address(headnode: Headnode, shard: str) -> tuple[str, str]:
+    """ZooKeeper's connection string and where it came from (HEADNODE.yaml, else SAPI)."""
+    inventory = headnode.inventory
+    if inventory.zookeeper:
+        return inventory.zookeeper, headnode.path.name
+    templates = inventory.discovery
+    zookeeper = _parsed(headnode, templates.zookeeper, "zookeeper", "`zookeeper:`",
+                        parse.parse_zk_servers, shard=shard)
+    asked = CommandTemplate(templates.zookeeper).fill(shard=shard)
+    return zookeeper, f"headnode: `{asked}` (metadata.ZK_SERVERS)"
+
+
+@contextmanager
+def zookeeper_client(connection: str, timeout: float, headnode: Headnode) -> Iterator[Any]:
+    """A ZooKeeper session for the block, directly or (``zookeeper_via: headnode``)
     through the headnode's connection, as the written inventory will reach it."""
     with ExitStack() as stack:
         target = ZkTarget(connection, timeout)
@@ -150,40 +181,57 @@ def _read_zookeeper(connection: str, shard: str, timeout: float, headnode: Headn
                               f"{endpoint.route()})")
         client = connect(target)
         try:
-            require_shard(client, shard)
-            raw = read_raw_shards(client, [shard], with_peers=True)[0]
+            yield client
         finally:
             disconnect(client)
+
+
+def _read_shard(client: Any, shard: str) -> tuple[list[tuple[str, bytes | None]], bytes | None]:
+    require_shard(client, shard)
+    raw = read_raw_shards(client, [shard], with_peers=True)[0]
     return raw.election, None if raw.state is None else raw.state[0]
 
 
+def _read_zookeeper(connection: str, shard: str, timeout: float, headnode: Headnode
+                    ) -> tuple[list[tuple[str, bytes | None]], bytes | None]:
+    """The shard's election and /state, over a session of its own."""
+    with zookeeper_client(connection, timeout, headnode) as client:
+        return _read_shard(client, shard)
+
+
 def discover(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, *, shard: str,
-             migrate_to: str | None = None, out_dir: Path | None = None) -> Discovered:
+             migrate_to: str | None = None, out_dir: Path | None = None,
+             shared: SharedAccess | None = None) -> Discovered:
+    """``shared``: the headnode connection and ZooKeeper session to use (left open);
+    without it, discovery opens its own and closes them."""
     if inventory.shard is not None and inventory.shard != shard:
         raise BadInput(f"--shard {shard} differs from `shard: {inventory.shard}` in {path}.",
                        "Give the same shard, or drop one of them.")
     found = Discovered({})
     note = found.sources.append
     here = path.name
-    headnode = Headnode(inventory, path)
     templates = inventory.discovery
-    # The handshake is mostly waiting: let it overlap with loading the ZooKeeper client.
-    headnode.start_connect()
+    if shared is not None:
+        headnode = shared.headnode
+    else:
+        headnode = Headnode(inventory, path)
+        # The handshake is mostly waiting: let it overlap with loading the ZooKeeper client.
+        headnode.start_connect()
     try:
         # ZooKeeper
-        if inventory.zookeeper:
-            zookeeper = inventory.zookeeper
-            note(Source("zookeeper", zookeeper, here))
+        if shared is not None:
+            zookeeper = shared.zookeeper
+            note(Source("zookeeper", zookeeper, shared.zookeeper_source))
         else:
-            zookeeper = _parsed(headnode, templates.zookeeper, "zookeeper", "`zookeeper:`",
-                                parse.parse_zk_servers, shard=shard)
-            asked = CommandTemplate(templates.zookeeper).fill(shard=shard)
-            note(Source("zookeeper", zookeeper,
-                        f"headnode: `{asked}` (metadata.ZK_SERVERS)"))
+            zookeeper, source = zookeeper_address(headnode, shard)
+            note(Source("zookeeper", zookeeper, source))
         # the shard's peers
         try:
-            election, state = _read_zookeeper(zookeeper, shard, inventory.ssh.connect_timeout,
-                                              headnode)
+            if shared is not None:
+                election, state = _read_shard(shared.client, shard)
+            else:
+                election, state = _read_zookeeper(zookeeper, shard,
+                                                  inventory.ssh.connect_timeout, headnode)
             peers = parse.peer_zones(election, state, shard)
         except parse.Unparseable as exc:
             raise DiscoveryFailed(f"Discovery stopped: {exc}; nothing was written.",
@@ -278,7 +326,8 @@ def discover(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, *, s
         if target:
             versions["migrate_to"] = target
     finally:
-        headnode.close()
+        if shared is None:
+            headnode.close()
     found.document = _document(inventory, raw, path, shard, zookeeper, peers, vms, morays,
                                moray_vms, facts_of, versions, out_dir or path.parent, note)
     return found

@@ -21,6 +21,7 @@ Format (only ``headnode`` is required)::
       vm: sdc-vmapi /vms/{zone}                         # server_uuid, image_uuid, nics
       server: sdc-cnapi /servers/{server}               # sysinfo "Admin IP"
       morays: manta-adm show -H -o service,shard,zonename moray
+      shards: manta-adm show -H -o service,shard,zonename postgres  # `fleet discover`
       image: sdc-imgapi /images/{image}                 # checks --migrate-to
       images: sdc-imgapi '/images?name=manta-manatee&state=active'  # --migrate-to latest
       image_name: manta-manatee                         # the image --migrate-to latest picks
@@ -82,6 +83,9 @@ class Discovery(Record):
     server: str = field(default="sdc-cnapi /servers/{server}", check=_template("server"))
     morays: str = field(default="manta-adm show -H -o service,shard,zonename moray",
                         check=_template("shard"))
+    # `migrator fleet discover`: every postgres zone and its shard number
+    shards: str = field(default="manta-adm show -H -o service,shard,zonename postgres",
+                        check=_template())
     image: str = field(default="sdc-imgapi /images/{image}", check=_template("image"))
     # `--migrate-to latest`: the images IMGAPI has under the manatee image's name
     images: str = field(default="sdc-imgapi '/images?name=manta-manatee&state=active'",

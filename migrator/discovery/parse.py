@@ -162,6 +162,28 @@ def parse_moray_rows(text: str, shard: str) -> list[str]:
     return zones
 
 
+def parse_postgres_rows(text: str) -> dict[str, list[str]]:
+    """Shard number -> its postgres zones, from ``SERVICE SHARD ZONENAME`` rows (other
+    services' rows and a header row are passed over; a shard number is digits)."""
+    shards: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        if len(words) != 3:
+            raise Unparseable(f"a row {line.strip()[:80]!r} that is not SERVICE SHARD ZONENAME")
+        service, number, zone = words
+        if service.upper() == "SERVICE" or service != "postgres":
+            continue
+        if not number.isdecimal() or not number.isascii():
+            raise Unparseable(f"a postgres row whose shard {number[:40]!r} is not a number")
+        zones = shards.setdefault(number, [])
+        zone = _uuid(zone, "the postgres zone name")
+        if zone not in zones:
+            zones.append(zone)
+    return shards
+
+
 @dataclass(frozen=True)
 class ImageFacts:
     uuid: str
