@@ -16,7 +16,7 @@ from migrator.commands import playbooks as cmd
 from migrator.commands.session import zk_session
 from migrator.engine.events import EventSink, current
 from migrator.engine.render import render_plan
-from migrator.engine.runner import RunOptions
+from migrator.engine.runner import RunOptions, listen_for_stop_requests
 from migrator.engine.savedplan import load_plan, save_plan
 from migrator.errors import EXIT_INTERRUPTED, BadInput, MigratorError, Refused
 from migrator.inventory.load import load_inventory
@@ -115,18 +115,33 @@ def _run_options(func: Any) -> Any:
     func = click.option("--quiet", "-q", is_flag=True,
                         help="Print only the questions, the write outages, the watchdog and "
                         "the end (the transcript keeps everything).")(func)
+    # `migrator fleet run` gives its children a folder of per-compute-node lock files:
+    # a step that stops writes holds DIR/<node>.lock for each node the shard's zones use
+    func = click.option("--outage-locks", "outage_locks", hidden=True,
+                        type=click.Path(path_type=Path, file_okay=False, exists=True))(func)
+    # and, without --yes, asks its questions through it: a `question` event out, the
+    # answer in on stdin (migrator.commands.engine.relay_questions)
+    func = click.option("--ask-via-stdio", "ask_via_stdio", is_flag=True, hidden=True)(func)
     return func
 
 
 def _execute(ctx: click.Context, zk: str | None, shard: str | None,
              inventory_path: Path | None, connect_timeout: float, playbook: str, yes: bool,
              break_lock: bool, accept_playbook_change: bool, plan_file: Path | None,
-             require_journal: bool, as_json: bool = False, quiet: bool = False) -> None:
+             require_journal: bool, as_json: bool = False, quiet: bool = False,
+             outage_locks: Path | None = None, ask_via_stdio: bool = False) -> None:
+    # SIGUSR1 (a fleet's stop-all) stops the run before its next step; heard from the
+    # start, so one sent during the pre-flight is not lost
+    listen_for_stop_requests()
+    if ask_via_stdio and not as_json:
+        raise BadInput("--ask-via-stdio asks through `question` events: it needs --json.",
+                       "Pass --json too (`migrator fleet run` does).")
     sink = EventSink(enabled=as_json)
     with current(sink):
         status = _guarded(sink, lambda: _execute_inner(
             ctx, zk, shard, inventory_path, connect_timeout, playbook, yes, break_lock,
-            accept_playbook_change, plan_file, require_journal, sink, quiet))
+            accept_playbook_change, plan_file, require_journal, sink, quiet, outage_locks,
+            ask_via_stdio))
     sink.emit("finished", exitStatus=status)
 
 
@@ -151,7 +166,8 @@ def _execute_inner(ctx: click.Context, zk: str | None, shard: str | None,
                    inventory_path: Path | None, connect_timeout: float, playbook: str,
                    yes: bool, break_lock: bool, accept_playbook_change: bool,
                    plan_file: Path | None, require_journal: bool, sink: Any,
-                   quiet: bool) -> None:
+                   quiet: bool, outage_locks: Path | None = None,
+                   ask_via_stdio: bool = False) -> None:
     saved = None
     if plan_file is not None:
         saved = load_plan(plan_file)
@@ -159,7 +175,7 @@ def _execute_inner(ctx: click.Context, zk: str | None, shard: str | None,
     target, inventory = target_and_inventory(ctx, zk, shard, inventory_path, connect_timeout)
     options = RunOptions(assume_yes=yes, accept_playbook_change=accept_playbook_change,
                          saved_plan=saved, inventory_path=str(inventory_path or "INVENTORY"),
-                         quiet=quiet)
+                         quiet=quiet, outage_locks=outage_locks, ask_via_stdio=ask_via_stdio)
     with zk_session(target.zk, target.connect_timeout, target.debug,
                         target.inventory) as client:
         engine.run(
@@ -179,7 +195,7 @@ def _execute_inner(ctx: click.Context, zk: str | None, shard: str | None,
 def run(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: Path | None,
         connect_timeout: float, playbook: str, yes: bool, break_lock: bool,
         accept_playbook_change: bool, plan_file: Path | None, as_json: bool,
-        quiet: bool) -> None:
+        quiet: bool, outage_locks: Path | None, ask_via_stdio: bool) -> None:
     """Migrate the shard step by step (resumable).
 
     A summary and one "proceed?", then every write and every zone reprovision
@@ -187,7 +203,7 @@ def run(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: P
     record (its path is said at the end)."""
     _execute(ctx, zk, shard, inventory_path, connect_timeout, playbook, yes, break_lock,
              accept_playbook_change, plan_file, require_journal=False, as_json=as_json,
-             quiet=quiet)
+             quiet=quiet, outage_locks=outage_locks, ask_via_stdio=ask_via_stdio)
 
 
 @click.command()
@@ -197,13 +213,14 @@ def run(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: P
 @click.pass_context
 def resume(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: Path | None,
            connect_timeout: float, playbook: str, yes: bool, break_lock: bool,
-           accept_playbook_change: bool, as_json: bool, quiet: bool) -> None:
+           accept_playbook_change: bool, as_json: bool, quiet: bool,
+           outage_locks: Path | None, ask_via_stdio: bool) -> None:
     """Continue a migration from its journal, from this or another machine.
 
     After a crash, a Ctrl-C or a stop, from where the journal and the shard say it is."""
     _execute(ctx, zk, shard, inventory_path, connect_timeout, playbook, yes, break_lock,
              accept_playbook_change, None, require_journal=True, as_json=as_json,
-             quiet=quiet)
+             quiet=quiet, outage_locks=outage_locks, ask_via_stdio=ask_via_stdio)
 
 
 @click.group()

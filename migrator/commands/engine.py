@@ -51,6 +51,7 @@ from migrator.inputfile import read_input_text
 from migrator.playbook import catalog
 from migrator.playbook.loader import LoadedPlaybook
 from migrator.remote.prewarm import Prewarm
+from migrator.stepkit.writes import ProposedWrite
 from migrator.steps.positions import shard_peers
 from migrator.strictjson import loads
 from migrator.ui import preflight as preflight_table
@@ -423,7 +424,7 @@ def run(
     """``sink``: an ``EventSink`` (enabled for --json); step events, the outage clock and
     the end-of-run table go through it."""
 
-    if options.saved_plan is None:
+    if options.saved_plan is None and not options.ask_via_stdio:
         require_terminal_or_yes(options.assume_yes)
     sink = sink if sink is not None else EventSink(enabled=False)
     if require_journal:
@@ -438,6 +439,8 @@ def run(
     with operator_console(target, sink, verb=verb, quiet=options.quiet,
                           assume_yes=options.assume_yes or options.saved_plan is not None
                           ) as console:
+        if options.ask_via_stdio and not console.assume_yes:
+            relay_questions(console, sink, target.shard)
         if require_journal:
             options = replace(options,
                               before_steps=_refuse_resuming_with_a_primary_behind(console))
@@ -480,6 +483,32 @@ def _refuse_resuming_with_a_primary_behind(console: Any) -> Callable[[Plan, Any]
                                f"This resume would go on with {peers.primary} as the primary")
 
     return check
+
+
+def relay_questions(console: EventConsole, sink: EventSink, shard: str) -> None:
+    """``--ask-via-stdio`` (a fleet's child): each question the run would ask on a
+    terminal is a ``question`` event (with ``expected``: ``yes``, or the shard name for a
+    typed one) and its answer one line read from stdin; any other line, or the end of
+    stdin, is a no. The ``confirm`` event and the journal's log record it as usual."""
+
+    def ask(question: str, shown: Any, typed: bool) -> None:
+        console.show(shown, essential=True)
+        expected = shard if typed else "yes"
+        write = None
+        if isinstance(shown, ProposedWrite):
+            write = {**shown.to_json(), "diff": shown.diff()}
+        sink.emit("question", question=question, typed=typed, expected=expected,
+                  step=console.current_step, write=write)
+        answer = sys.stdin.readline().strip()
+        confirmed = answer == expected
+        console.answered(question, typed, "yes" if confirmed else "no", shown)
+        if not confirmed:
+            raise NotConfirmed(
+                f"Not confirmed through the fleet ({question}); nothing was written.",
+                "Run the fleet again when ready (`migrator fleet resume`), or this shard "
+                "alone with `migrator resume --inventory INVENTORY`.")
+
+    console.ask = ask  # type: ignore[method-assign]
 
 
 def operator_identity_pid() -> str:

@@ -30,12 +30,17 @@ or the next journal, both consistent. Which steps are done already is
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import fcntl
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrator import cancellation
@@ -61,7 +66,7 @@ from migrator.engine.recording import RunRecorder, base_intent, jsonable
 from migrator.engine.resuming import InFlight
 from migrator.engine.savedplan import require_fresh, require_planned_write
 from migrator.engine.summary import announce, proceed, question_for
-from migrator.errors import MigratorError, NotConfirmed, Refused, StepFailed
+from migrator.errors import EXIT_INTERRUPTED, MigratorError, NotConfirmed, Refused, StepFailed
 from migrator.playbook.loader import LoadedPlaybook
 from migrator.stepkit.hooks import run_step_start
 from migrator.stepkit.registry import Outcome, get_action, get_check
@@ -78,6 +83,37 @@ if TYPE_CHECKING:
 # (a headnode job's status has no event to follow)
 INFLIGHT_RECHECK = 5.0
 
+# How long a step that stops writes waits for its compute nodes' outage locks
+# (``RunOptions.outage_locks``): another shard's outage step there lasts a reprovision
+# or so; far longer means that run is stuck, and the operator must look.
+OUTAGE_LOCK_TIMEOUT = 3600.0
+OUTAGE_LOCK_POLL = 0.5
+
+# SIGUSR1 asks a run to stop at its next safe point: after the step under way has been
+# verified, before the next one starts (a fleet's stop-all). A flag, not an exception:
+# nothing is raised from a signal handler (docs/design.md, "Stopping a run").
+_STOP_ASKED = threading.Event()
+
+
+def on_stop_request(_signum: int, _frame: object) -> None:
+    _STOP_ASKED.set()
+
+
+def listen_for_stop_requests() -> None:
+    """Install the SIGUSR1 handler (main thread only; the CLI does, before any work).
+    At exit SIGUSR1 is ignored: Python's finalization would otherwise put back the
+    default action (terminate), and a stop asked as the run ends would kill it."""
+    _STOP_ASKED.clear()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGUSR1, on_stop_request)
+        atexit.register(signal.signal, signal.SIGUSR1, signal.SIG_IGN)
+
+
+class StopRequested(MigratorError):
+    """The run stopped between two steps because it was asked to (SIGUSR1)."""
+
+    exit_status = EXIT_INTERRUPTED
+
 
 @dataclass
 class RunOptions:
@@ -93,6 +129,13 @@ class RunOptions:
     # told the plan and its context once the run knows it has steps to do, before it
     # asks or changes anything (a resume's data check); raises to refuse the run
     before_steps: Callable[[Plan, EngineContext], None] | None = None
+    # a folder of lock files, one per compute node: a step that stops writes holds an
+    # exclusive flock on DIR/<node>.lock for every node the shard's zones sit on, so
+    # that two shards sharing a node are never both in an outage (a fleet's runs)
+    outage_locks: Path | None = None
+    # a fleet's child: every question is a `question` event on stdout and its answer a
+    # line on stdin (the fleet asks the operator), instead of a prompt on a terminal
+    ask_via_stdio: bool = False
 
 
 @dataclass
@@ -315,6 +358,8 @@ class Runner:
         total = len(plan.steps)
         for index, planned in enumerate(plan.steps, start=1):
             self.stop.check()
+            if _STOP_ASKED.is_set():
+                self._stop_as_asked(planned.id)
             step = self.loaded.playbook.step(planned.id)
             self.console.step(index, total, step.title, step.id)
             if self.record.step(step.id).status == "done":
@@ -342,10 +387,25 @@ class Runner:
             result.outcomes[step.id] = dict(outcome.data)
         self.record.finish("done")
 
+    def _stop_as_asked(self, step_id: str) -> None:
+        """SIGUSR1 was received: the run is journalled stopped (resumable) before
+        ``step_id``, which has not started."""
+        self.record.finish("stopped")
+        self.console.essential(f"\nShard {self.shard}: stopped before step {step_id} as "
+                               "asked (SIGUSR1); every earlier step is done and verified.",
+                               "yellow")
+        raise StopRequested(
+            f"The run of shard {self.shard} was asked to stop (SIGUSR1: a fleet stopping "
+            f"every shard) and stopped before step {step_id}, which has not started; every "
+            "earlier step is done and verified.",
+            f"Continue it with `{self._resume_command()}`"
+            + (" (or `migrator fleet resume`)." if self.options.kind == "migration" else "."))
+
     def _run_step(self, ctx: EngineContext, step: Step) -> Outcome:
         self._current = step
         record = self.record.step(step.id)
         resumed_from = record.status
+        held = contextlib.ExitStack()
         try:
             if resumed_from not in ("acting", "verifying"):
                 ctx.marks = {}
@@ -365,6 +425,8 @@ class Runner:
                 self._acting_zone = self._step_zone(ctx, step)
                 if self._acting_zone is not None:
                     self._acted_zones.add(self._acting_zone)
+            if self.outages.get(step.id) is not None and self.options.outage_locks is not None:
+                held.enter_context(self._outage_locks(self.options.outage_locks))
             if resumed_from != "verifying":
                 ctx.intent_func = lambda fields, sid=step.id: self.record.merge_intent(sid,
                                                                                       fields)
@@ -421,10 +483,55 @@ class Runner:
             self.record.finish("failed")
             raise
         finally:
+            held.close()
             self._current = None
             self._acting_zone = None
             self._stop_after_action = False
             ctx.intent_func = None
+
+    def _compute_nodes(self) -> list[str]:
+        """The compute nodes the shard's zones sit on (the inventory's zlogin route),
+        sorted: every run takes them in one order, so two runs cannot deadlock."""
+        if self.inventory is None:
+            return []
+        return sorted({node for zone in self.inventory.zones
+                       if (node := self.inventory.route(zone).node) is not None})
+
+    @contextmanager
+    def _outage_locks(self, folder: Path) -> Iterator[None]:
+        """Hold every compute node's outage lock for the block; while one is held by
+        another shard's run, wait (a ``waiting`` event and heartbeats), bounded."""
+        with contextlib.ExitStack() as stack:
+            for node in self._compute_nodes():
+                stack.enter_context(self._node_lock(folder / f"{node}.lock", node))
+            yield
+
+    @contextmanager
+    def _node_lock(self, path: Path, node: str) -> Iterator[None]:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if not _flocked(fd):
+                what = (f"compute node {node}'s outage lock ({_holder(fd) or 'another run'} "
+                        "is in a step that stops writes there)")
+                started = time.monotonic()
+                with self.console.waiting(what, OUTAGE_LOCK_TIMEOUT):
+                    while not _flocked(fd):
+                        if time.monotonic() - started > OUTAGE_LOCK_TIMEOUT:
+                            raise Refused(
+                                f"Waited {OUTAGE_LOCK_TIMEOUT:.0f} s for {what}; this step "
+                                "was not started.",
+                                f"Look at that run; when it has ended, run "
+                                f"`{self._resume_command()}`.")
+                        self.stop.wait(OUTAGE_LOCK_POLL)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"shard {self.shard} ({self.operator} pid {os.getpid()})".encode(), 0)
+            try:
+                yield
+            finally:
+                os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     def _preconditions(self, ctx: EngineContext, step: Step) -> None:
         """Look once; a precondition with its own ``timeout`` may be waited for.
@@ -647,6 +754,20 @@ class Runner:
                 took = round(time.monotonic() - asked, 1)
                 before = self.record.step(step.id).answered_seconds
                 self.record.amend(step.id, answered_seconds=round(before + took, 1))
+
+
+def _flocked(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _holder(fd: int) -> str:
+    with contextlib.suppress(OSError):
+        return os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+    return ""
 
 
 def _unnamed(original: Any) -> Any:

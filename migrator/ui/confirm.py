@@ -67,17 +67,17 @@ TYPED_ATTEMPTS = 3
 
 
 def confirm_typed(question: str, expected: str, *, assume_yes: bool,
-                  no_terminal_hint: str = NO_TERMINAL_HINT) -> None:
-    """Ask the operator to type ``expected`` (the shard name) to go ahead; a wrong name
-    is asked again (``TYPED_ATTEMPTS`` in all), saying what was expected. Ctrl-C is no
-    answer: ``NotConfirmed`` at once."""
+                  no_terminal_hint: str = NO_TERMINAL_HINT, noun: str = "shard") -> None:
+    """Ask the operator to type ``expected`` (the shard's name, or the fleet's with
+    ``noun="fleet"``) to go ahead; a wrong name is asked again (``TYPED_ATTEMPTS`` in
+    all), saying what was expected. Ctrl-C is no answer: ``NotConfirmed`` at once."""
     if assume_yes:
         return
     _need_terminal(question, no_terminal_hint)
     # deferred: questionary costs ~95 ms to import; only questions pay it
     import questionary
 
-    prompt = inert(f"{question} Type the shard name ({expected}) to go ahead:")
+    prompt = inert(f"{question} Type the {noun} name ({expected}) to go ahead:")
     for attempt in range(1, TYPED_ATTEMPTS + 1):
         answer = _answer(questionary.text(prompt, **_drawn_on()))
         if answer is None:
@@ -86,11 +86,11 @@ def confirm_typed(question: str, expected: str, *, assume_yes: bool,
             return
         left = TYPED_ATTEMPTS - attempt
         if left:
-            sys.stderr.write(inert(f"That is not the shard name: type {expected} exactly "
+            sys.stderr.write(inert(f"That is not the {noun} name: type {expected} exactly "
                                    f"({left} {'try' if left == 1 else 'tries'} left).")
                              + "\n")
             sys.stderr.flush()
     raise NotConfirmed(
-        f"The shard name ({expected}) was not typed; nothing was written.",
+        f"The {noun} name ({expected}) was not typed; nothing was written.",
         "Run the command again when ready.",
     )
