@@ -11,7 +11,6 @@ changes them. Ctrl-C ends the watch; that is its normal end (exit status 0).
 from __future__ import annotations
 
 import io
-import threading
 import time
 from typing import Any
 
@@ -19,48 +18,11 @@ from migrator import cancellation
 from migrator.cli.shardview import render_shard
 from migrator.commands import read
 from migrator.commands.progress import read_progress, zone_versions
-from migrator.engine.journal_store import journal_path
-from migrator.engine.lock import lock_path
+from migrator.commands.wakes import Wakes, watch_journal, watch_lock
 from migrator.ui.output import Output
 from migrator.zk import paths
 from migrator.zk.faults import is_fault
 from migrator.zk.watches import watch_election, watch_state
-
-
-class _Wakes:
-    """Counts watch deliveries; the view redraws after each."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.count = 0
-        self.election_changed = True
-        self._lock = threading.Lock()
-
-    def poke(self, *_args: Any, election: bool = False) -> bool:
-        with self._lock:
-            self.count += 1
-            self.election_changed = self.election_changed or election
-        self.event.set()
-        return True
-
-
-def _watch_lock(client: Any, shard: str, wakes: _Wakes) -> None:
-    """The lock's contenders are children of a node that may not exist yet: watch for it
-    to appear, then for its children (no write is made to create it)."""
-    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
-    from kazoo.recipe.watchers import ChildrenWatch, DataWatch
-
-    path = lock_path(shard)
-    attached = threading.Event()
-
-    def on_node(_data: Any, stat: Any) -> bool:
-        if stat is not None and not attached.is_set():
-            attached.set()
-            ChildrenWatch(client, path, lambda _c: wakes.poke())
-        wakes.poke()
-        return True
-
-    DataWatch(client, path, on_node)
 
 
 def render_text(client: Any, shard: str, inventory: Any,
@@ -75,21 +37,18 @@ def render_text(client: Any, shard: str, inventory: Any,
 
 def watch_status(client: Any, shard: str, inventory: Any, *, stream: Any = None) -> int:
     """Run the live view until Ctrl-C; returns the number of redraws."""
-    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
-    from kazoo.recipe.watchers import DataWatch
-
     # deferred: rich costs ~30 ms to import; only terminal views pay it
     from rich.console import Console, Group
     from rich.live import Live
     from rich.text import Text
 
     read.shard_status(client, shard)  # an unknown shard is refused before the view starts
-    wakes = _Wakes()
+    wakes = Wakes()
     client.add_listener(lambda _state: wakes.poke() and None)
     watch_election(client, shard, lambda _c: wakes.poke(election=True))
     watch_state(client, shard, lambda _d: wakes.poke())
-    DataWatch(client, journal_path(shard), lambda _d, _s: wakes.poke())
-    _watch_lock(client, shard, wakes)
+    watch_journal(client, shard, wakes)
+    watch_lock(client, shard, wakes)
     console = Console(file=stream, highlight=False) if stream is not None else \
         Console(highlight=False)
     versions: dict[str, str] | None = None

@@ -134,6 +134,8 @@ class ProgressReads:
         self.journal = client.get_async(self.path)
         self.lock_children = client.get_children_async(lock.lock_path(self.shard))
         self._holders: list[tuple[str, str, Any]] | None = None
+        # the journal as read (a JSON object), once ``result`` has collected it
+        self.document: dict[str, Any] | None = None
 
     def send_last(self) -> None:
         """Ask for the lock holders' nodes (the second round), without waiting."""
@@ -157,6 +159,7 @@ class ProgressReads:
         except ValueError as exc:  # JsonRejected: not UTF-8, not JSON, too deep
             journal, problem = None, f"{path} is not a journal ({exc})"
         if journal is not None:
+            self.document = journal
             runs = journal.get("runs") or []
             run = runs[-1] if runs and isinstance(runs[-1], dict) else {}
             # the run's summary lists its steps; a journal written before summaries were

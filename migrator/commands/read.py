@@ -48,6 +48,12 @@ def all_shards(client: KazooClient) -> tuple[list[ShardSummary], list[str]]:
     warns naming it (issue 21 §5; before, it failed the whole listing).
     """
     shards, skipped = reads.shard_children(client)
+    return shard_summaries(client, shards), skipped
+
+
+def shard_summaries(client: KazooClient, shards: list[str]) -> list[ShardSummary]:
+    """The mode of each of ``shards`` (as ``all_shards`` lists them), in two pipelined
+    rounds; a shard with no znodes at all reads as legacy with no peers."""
     summaries = []
     for raw in reads.read_raw_shards(client, shards, with_peers=False):
         try:
@@ -71,7 +77,7 @@ def all_shards(client: KazooClient) -> tuple[list[ShardSummary], list[str]]:
                 else describe_freeze(state.freeze),
             )
         )
-    return summaries, skipped
+    return summaries
 
 
 @dataclass(frozen=True)
