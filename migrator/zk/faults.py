@@ -8,9 +8,12 @@ call the engine makes through ``call``. The decisions:
 
 * **Connection lost** (kazoo ``SUSPENDED``): kazoo reconnects on its own. A call
   failing with ``ConnectionLoss`` (or an operation timeout) pauses the run: the
-  guard says so, waits for the reconnect for at most the session timeout
-  counted from the loss (past that, the server has expired the session or
-  cannot be reached at all), then calls again. Waits on the cluster keep
+  guard says so, waits for the reconnect for at most twice the session timeout
+  counted from the loss (``reconnect_bound``: the session's own life, then one
+  more of kazoo's connection attempts, which a server still starting up can
+  hold for up to a session timeout before kazoo learns the session expired and
+  opens a new one; past that, the server cannot be reached at all), then calls
+  again. Waits on the cluster keep
   their deadline: the pause counts as time waited, and a wait whose deadline
   passed during the pause looks once more before it gives up, so a change made
   meanwhile is still seen. No reconnect in time: ``ZooKeeperLost`` (exit 2,
@@ -44,11 +47,11 @@ from migrator.errors import EXIT_BAD_INPUT, MigratorError
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 20
-RECONNECT_MARGIN = 1.0  # seconds beyond the session timeout, for kazoo's retry delay
+RECONNECT_MARGIN = 1.0  # seconds beyond the bound, for kazoo's retry delay
 
 
 class ZooKeeperLost(MigratorError):
-    """ZooKeeper did not come back within the session timeout."""
+    """ZooKeeper did not come back within twice the session timeout."""
 
     exit_status = EXIT_BAD_INPUT
 
@@ -117,8 +120,8 @@ class SessionGuard:
         # busy elsewhere (a wait on a zone's log) and never calls ZooKeeper meanwhile
         if state != "CONNECTED" and was_lost is None:
             self._say(f"ZooKeeper connection lost: ZooKeeper work is paused until it comes "
-                      f"back (waiting up to {self.session_timeout + RECONNECT_MARGIN:.0f} s, "
-                      "the session timeout).")
+                      f"back (waiting up to {self.reconnect_bound:.0f} s, twice the "
+                      "session timeout).")
         elif state == "LOST":
             self._say("ZooKeeper expired this run's session; a new one is being opened.")
         elif state == "CONNECTED" and was_lost is not None:
@@ -147,6 +150,12 @@ class SessionGuard:
             return float(negotiated) / 1000.0
         return float(getattr(self.client, "_timeout", 10.0) or 10.0)
 
+    @property
+    def reconnect_bound(self) -> float:
+        """How long after a loss the run waits for ZooKeeper before it stops (see the
+        module docstring)."""
+        return 2.0 * self.session_timeout + RECONNECT_MARGIN
+
     def wait_connected(self, what: str) -> float:
         """Block until connected again; the seconds paused, or ``ZooKeeperLost``."""
         started = time.monotonic()
@@ -154,7 +163,7 @@ class SessionGuard:
             if self.connected:
                 return 0.0
             since = self.lost_since if self.lost_since is not None else started
-            deadline = since + self.session_timeout + RECONNECT_MARGIN
+            deadline = since + self.reconnect_bound
             run = cancellation.current()
             with run.waking(self._notify):
                 while not self.connected and not self.gave_up:
@@ -166,7 +175,7 @@ class SessionGuard:
             if not self.connected:
                 self.gave_up = True
                 raise ZooKeeperLost(
-                    f"ZooKeeper did not come back within the session timeout "
+                    f"ZooKeeper did not come back within twice the session timeout "
                     f"({self.session_timeout:g} s) after the connection was lost while {what}; "
                     f"the run stopped after waiting {time.monotonic() - since:.1f} s. The "
                     "journal holds its last consistent version.",

@@ -181,9 +181,7 @@ def _stored(client: Any) -> tuple[dict[str, Any], int]:
 def test_journal_write_during_a_fault_is_written_exactly_once(
     own_zk: ZooKeeperServer, clients: Callable[..., Any], tmp_path: Path, fault: str
 ) -> None:
-    # a restart's length includes the JVM's start, seconds on a loaded CI machine: the
-    # longest session the server grants, so that the guard outwaits it
-    engine = clients(own_zk, {"sigstop": 4.0, "restart": 20.0}.get(fault, 10.0))
+    engine = clients(own_zk, 4.0 if fault == "sigstop" else 10.0)
     operator = clients(own_zk, 10.0)
     said: list[str] = []
     guard = guard_for(engine)
@@ -264,8 +262,7 @@ def test_run_waiting_on_the_shard_goes_on_through_a_fault(
     own_zk: ZooKeeperServer, peers: V1Shard, clients: Callable[..., Any], tmp_path: Path,
     fault: str,
 ) -> None:
-    # a restart's length includes the JVM's start (see the journal test above)
-    engine = clients(own_zk, 20.0 if fault == "restart" else 10.0)
+    engine = clients(own_zk, 10.0)
     operator = clients(own_zk, 10.0)
     stream = io.StringIO()
     runner = _runner(engine, tmp_path, stream)
@@ -299,7 +296,7 @@ def test_run_waiting_on_the_shard_goes_on_through_a_fault(
     if fault == "expiry":  # the server ends the session: kazoo is told it expired
         assert "ZooKeeper expired this run's session" in text, text
         assert "(a new session); going on" in text, text
-    else:  # 8 s stopped against 10 s, or 1 s down against 20 s: the session lives on
+    else:  # 8 s stopped, or 1 s down, against a 10 s session: the session lives on
         assert "expired" not in text, text
         assert "(same session); going on" in text, text
     # the lock is ours throughout, in whichever session the run ended with
