@@ -80,15 +80,16 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
         "(a broken pipe); or an internal error (rerun with `--debug`)"),
     (2, "bad input: usage, configuration, playbook, inventory, unknown shard, unreachable "
         "ZooKeeper, election data a backfill would copy into `/state` that is not what a "
-        "manatee peer writes; during a run, ZooKeeper not back within the session timeout, "
-        "or a new session in which the lock or the journal was taken by someone else (the "
+        "manatee peer writes; during a run, ZooKeeper not back within twice the session "
+        "timeout, or a new session in which the lock or the journal was taken by someone else (the "
         "message gives the resume command)"),
     (3, "refused for safety: the pre-flight check (nothing changed), a precondition, a "
         "conflict (the cluster changed under us), a write to `/state` the run did not make, "
         "the watchdog, a lock (also for expert writes during a run), malformed znodes, an "
         "unexpected topology, a confirmation that was declined or could not be asked (no "
         "terminal, or standard input ended)"),
-    (130, "interrupted (Ctrl-C)"),
+    (130, "interrupted (Ctrl-C), or stopped at the next safe point as asked (SIGUSR1; a "
+          "fleet's stop when another shard stops)"),
 )
 EXIT_NOTE = ("Errors are one paragraph on stderr naming the problem and the fix; no "
              "traceback unless `--debug`.")
@@ -101,6 +102,9 @@ EXIT_EXTRAS: dict[str, str] = {
                                    "(the command is ended on the headnode) and 3 when not "
                                    "confirmed",
     "migrator sandbox verify": "exits 1 when an acknowledged write is lost or a peer forked",
+    "migrator fleet run": "exits 0 only when every shard to run ended migrated, else with "
+                          "the first other shard's exit status (1 when it was lost or "
+                          "never started)",
     "migrator journal restore": "exits 3 for a readable journal: a readable journal is never "
                                 "rewritten",
 }
@@ -294,6 +298,49 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("Schema, registered names and their parameters:",
          "migrator playbooks validate my-playbook.yaml"),
     ),
+    "migrator fleet": (
+        ("Discover every shard of the region, then plan it and save the plans:",
+         "migrator fleet discover --inventory headnode.yaml --out us-east --migrate-to latest"),
+        ("Migrate three shards at a time with their saved plans:",
+         "migrator fleet run --fleet us-east/fleet.yaml --plan us-east/plans/fleet-plan.json "
+         "--parallel 3"),
+        ("From another terminal, during the change window:",
+         "migrator fleet status --fleet us-east/fleet.yaml --watch"),
+    ),
+    "migrator fleet discover": (
+        ("Every manatee shard the headnode and ZooKeeper know, an inventory each:",
+         "migrator fleet discover --inventory headnode.yaml --out us-east --migrate-to latest"),
+        ("Only the Moray shards 1 to 9:",
+         "migrator fleet discover --inventory headnode.yaml --out us-east --shards '[1-9].moray.*'"),
+    ),
+    "migrator fleet plan": (
+        ("One table for the fleet:", "migrator fleet plan --fleet us-east/fleet.yaml"),
+        ("Confirm every computed /state once and save a plan per shard:",
+         "migrator fleet plan --fleet us-east/fleet.yaml --out us-east/plans"),
+    ),
+    "migrator fleet run": (
+        ("Three shards at a time, each shard's outage questions asked as they come:",
+         "migrator fleet run --fleet us-east/fleet.yaml --parallel 3"),
+        ("The saved plans, for a scripted change window:",
+         "migrator fleet run --fleet us-east/fleet.yaml --plan us-east/plans/fleet-plan.json "
+         "--parallel 3 --yes --json > fleet-events.jsonl"),
+    ),
+    "migrator fleet resume": (
+        ("Continue every unfinished shard after a stop:",
+         "migrator fleet resume --fleet us-east/fleet.yaml --parallel 3"),
+    ),
+    "migrator fleet status": (
+        ("Every shard of the fleet: mode, run, step, lock holder, outages:",
+         "migrator fleet status --fleet us-east/fleet.yaml"),
+        ("A live view during the change window (Ctrl-C ends it):",
+         "migrator fleet status --fleet us-east/fleet.yaml --watch"),
+        ("For programs:", "migrator fleet status --fleet us-east/fleet.yaml --json"),
+    ),
+    "migrator fleet report": (
+        ("The change ticket's report for the whole fleet (markdown):",
+         "migrator fleet report --fleet us-east/fleet.yaml --out CM-1234.md"),
+        ("For programs:", "migrator fleet report --fleet us-east/fleet.yaml --json"),
+    ),
     "migrator sandbox": (
         ("ZooKeeper, three zones with v1 sitters, and a write client:",
          "migrator sandbox up --dir /var/tmp/sb --with-client"),
@@ -393,16 +440,29 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
 
 
 def eager_group() -> click.Group:
-    from migrator.cli import COMMANDS, cli
+    from migrator.cli import cli
 
-    ctx = click.Context(cli, info_name="migrator")
+    made = eager(cli, click.Context(cli, info_name="migrator"))
+    assert isinstance(made, click.Group)
+    made.name = "migrator"  # click derives the completion variable from it
+    return made
+
+
+def eager(command: click.Command, ctx: click.Context) -> click.Command:
+    """``command`` with every subcommand of a lazily listed group (the top level,
+    `migrator fleet`) imported, as a plain click group holding them."""
+    if not isinstance(command, click.Group):
+        return command
     commands = {}
-    for name in COMMANDS:
-        command = cli.get_command(ctx, name)
-        assert command is not None
-        commands[name] = command
-    return click.Group(name="migrator", commands=commands, params=list(cli.params),
-                       help=cli.help, context_settings=cli.context_settings)
+    # a plain group keeps its commands' order; a lazy one lists them (sorted)
+    for name in command.commands or command.list_commands(ctx):
+        sub = command.get_command(ctx, name)
+        assert sub is not None, name
+        commands[name] = eager(sub, click.Context(sub, info_name=name, parent=ctx))
+    return click.Group(name=command.name, commands=commands, params=list(command.params),
+                       help=command.help, context_settings=command.context_settings,
+                       hidden=command.hidden, epilog=command.epilog,
+                       invoke_without_command=command.invoke_without_command)
 
 
 def first_sentence(help_text: str | None) -> str:

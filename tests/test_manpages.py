@@ -121,7 +121,8 @@ def test_exit_status_is_docs_commands_exit_codes(script: dict[str, Any],
     assert _markdown_words(script["EXIT_NOTE"]) in docs_words
     extras: dict[str, str] = script["EXIT_EXTRAS"]
     assert set(extras) == {"migrator inventory check", "migrator inventory discover",
-                           "migrator sandbox verify", "migrator journal restore"}
+                           "migrator sandbox verify", "migrator journal restore",
+                           "migrator fleet run"}
     for path, text in extras.items():
         if path != "migrator journal restore":
             assert f"`{path.removeprefix('migrator ')}` {text}" in docs_words, path
