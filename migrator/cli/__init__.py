@@ -1,12 +1,12 @@
 """Command-line entry point: parse options, call a command, map errors to exit codes.
 
 Subcommands are registered by dotted path and imported only when used
-(``LazyGroup``), so `migrator --help` does not import the engine.
+(``migrator.cli.lazy.LazyGroup``), so `migrator --help` does not import the
+engine.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 import sys
@@ -15,6 +15,7 @@ import traceback
 import click
 
 from migrator import __version__, cancellation
+from migrator.cli.lazy import LazyGroup
 from migrator.errors import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -67,30 +68,8 @@ READ_ONLY_COMMANDS = frozenset({"status", "state", "history", "plan", "playbooks
 _invoked: dict[str, str | None] = {"command": None}  # set by the group as it dispatches
 
 
-class LazyGroup(click.Group):
-    """A subcommand's module is imported when the subcommand is used: `migrator --help`
-    lists them from ``COMMANDS`` without importing the engine behind them (about
-    0.25 s; click's own listing would import every one to read its help)."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        found = COMMANDS.get(cmd_name)
-        if found is None:
-            return None
-        module_name, attribute = found[0].split(":")
-        command = getattr(importlib.import_module(module_name), attribute)
-        assert isinstance(command, click.Command)
-        return command
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, line) for name, (_target, line) in sorted(COMMANDS.items())]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="migrator")
 @click.option("--debug", is_flag=True, help="Show tracebacks and library logs.")
 @click.pass_context

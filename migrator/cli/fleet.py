@@ -5,9 +5,9 @@ Each verb's module is imported only when it is used, as the top-level commands a
 
 from __future__ import annotations
 
-import importlib
-
 import click
+
+from migrator.cli.lazy import LazyGroup
 
 # verb -> ("module:attribute" of its click command, its one-line help)
 FLEET_COMMANDS: dict[str, tuple[str, str]] = {
@@ -26,27 +26,6 @@ FLEET_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class FleetGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(FLEET_COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        found = FLEET_COMMANDS.get(cmd_name)
-        if found is None:
-            return None
-        module_name, attribute = found[0].split(":")
-        command = getattr(importlib.import_module(module_name), attribute)
-        assert isinstance(command, click.Command)
-        return command
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, line) for name, (_target, line) in sorted(FLEET_COMMANDS.items())]
-        if not rows:
-            return
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
-
-
-@click.group(cls=FleetGroup)
+@click.group(cls=LazyGroup, lazy_commands=FLEET_COMMANDS)
 def fleet() -> None:
     """Every shard of a region: discover, plan, run a few at a time, one view."""
