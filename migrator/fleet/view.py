@@ -147,12 +147,13 @@ def plain_line(shard: str, event: Mapping[str, Any]) -> str | None:
     elif kind == "action-started":
         text = f"acting: {_text(event.get('command') or event.get('step'))}"
     elif kind == "waiting":
-        text = f"waiting up to {event.get('timeout')} s for: {_text(event.get('what'))}"
+        text = f"waiting{_seconds(event.get('timeout'), ' up to')} for: {_text(event.get('what'))}"
     elif kind == "outage-started":
         text = (f"write outage expected ({_text(event.get('step'))}): "
                 f"{_text(event.get('cause'))}")
     elif kind == "outage-ended":
-        text = f"write outage step {_text(event.get('step'))} over after {event.get('seconds')} s"
+        text = (f"write outage step {_text(event.get('step'))} over"
+                f"{_seconds(event.get('seconds'), ' after')}")
     elif kind == "step-finished":
         text = f"done: {_text(event.get('step'))} ({_text(event.get('doneBy'))})"
     elif kind == "alarm":
@@ -170,3 +171,11 @@ def _text(value: Any) -> str:
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _seconds(value: Any, before: str) -> str:
+    """`` up to 60 s`` from a figure in an event (rounded as the single run prints it);
+    nothing when the event has none."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return ""
+    return f"{before} {value:.0f} s"

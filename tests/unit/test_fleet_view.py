@@ -71,3 +71,12 @@ def test_plain_lines_name_the_shard() -> None:
 def test_clock() -> None:
     assert [view.clock(s) for s in (0, 59.9, 60, 3599, 3600, 7322)] == [
         "0s", "59s", "1m00s", "59m59s", "1h00m", "2h02m"]
+
+
+def test_plain_lines_round_the_seconds_as_a_single_run_prints_them() -> None:
+    waiting = {"event": "waiting", "timeout": 59.99999699700129, "what": "the sync"}
+    assert plain_line("1.moray", waiting) is not None
+    assert "waiting up to 60 s for: the sync" in str(plain_line("1.moray", waiting))
+    ended = {"event": "outage-ended", "step": "unfreeze", "seconds": 2.4}
+    assert "write outage step unfreeze over after 2 s" in str(plain_line("1.moray", ended))
+    assert "over after" not in str(plain_line("1.moray", {**ended, "seconds": None}))
