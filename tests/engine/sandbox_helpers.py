@@ -81,8 +81,10 @@ def killed_when(client: Any, config: SandboxConfig, audit: Path,
         if done.is_set():
             return False
         if condition(step_statuses(data)) and process.poll() is None:
-            process.send_signal(signal.SIGKILL)
+            # said before it is done: the test's thread wakes from its wait the moment
+            # the process dies, maybe before this thread runs another line
             killed.set()
+            process.send_signal(signal.SIGKILL)
             return False
         return True
 

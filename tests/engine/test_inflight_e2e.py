@@ -84,11 +84,13 @@ def signalled_when(client: Any, config: SandboxConfig, audit: Path, inventory: P
         if done.is_set() or sent.is_set():
             return False
         if data and condition(json.loads(data)) and process.poll() is None:
+            # said before it is done: the test's thread wakes from its wait the moment
+            # the process dies, maybe before this thread runs another line
+            sent.set()
             for index, sig in enumerate(signals):
                 if index:
                     threading.Event().wait(0.5)  # a person's second Ctrl-C
                 os.killpg(process.pid, sig)
-            sent.set()
             return False
         return True
 

@@ -174,7 +174,8 @@ def test_healthy_replication_with_writes_flowing_raises_nothing(
                                      and r.get("primary") == primary.peer_id, WAIT)
             assert before is not None
             # the window, with the client writing through it: 16 samples, every 0.5 s
-            until(lambda: dog.monitor is not None and dog.monitor.samples >= 16, WAIT,
+            # (each one asks the zones, seconds apart on a loaded machine: bound twice WAIT)
+            until(lambda: dog.monitor is not None and dog.monitor.samples >= 16, 2 * WAIT,
                   "the replication monitor sampling through the window")
             since = iso_now_ms()
             after = wait_for_record(stats, lambda r: str(r.get("updated", "")) >= since, WAIT)
