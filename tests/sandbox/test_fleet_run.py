@@ -2,9 +2,8 @@
 ordinary single-shard sandboxes (each its own ZooKeeper), every shard migrated by a
 child `migrator run|resume`, stop-all, the fleet lock, a SIGKILLed fleet resumed.
 
-Every sandbox's shard is named 1.moray.sandbox.test, and a fleet lists a shard once:
-the tests give each sandbox a name of its own by handing `sandbox up` a SandboxConfig
-with that name (``_named_sandboxes``)."""
+A fleet lists a shard once: each sandbox is brought up under a name of its own
+(`sandbox up --shard`, ``_named_sandboxes``)."""
 
 from __future__ import annotations
 
@@ -352,3 +351,78 @@ def test_ctrl_c_stops_every_shard_and_the_fleet_says_how_to_resume(
     resumed = _fleet(tmp_path, "resume", "--fleet", str(fleet), "--yes", "--json")
     assert resumed.returncode == 0, resumed.stderr
     assert all(_migrated(c) for c in configs)
+
+
+def test_a_watchdog_alarm_in_one_shard_stops_the_fleet(sandbox: SandboxFactory,
+                                                       tmp_path: Path) -> None:
+    """The first shard's primary dies while its sync is reprovisioned: its watchdog
+    stops it (exit 3); the fleet starts no other shard (the third, waiting for a slot,
+    is never started) and asks the second to stop at its next safe point."""
+    from migrator.sandbox.peers import stop_peer
+
+    first, second, third = _named_sandboxes(sandbox, 3)
+    fleet = _fleet_file(tmp_path, [first, second, third])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "migrator", "fleet", "run", "--fleet", str(fleet),
+         "--parallel", "2", "--yes", "--json"], stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True, env=_env(tmp_path),
+        start_new_session=True)
+    events: list[dict[str, Any]] = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            events.append(json.loads(line))
+            event = events[-1]
+            if event.get("shard") == first.shard and event["event"] == "action-started" \
+                    and event["step"] == "reprovision-sync":
+                stop_peer(first.directory, first.zones[0].uuid)  # its primary
+                break
+        events += _events(process.stdout.read())
+        assert process.wait(timeout=RUN_TIMEOUT) == 3
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+    alarm = next(e for e in events if e["event"] == "alarm")
+    assert alarm["shard"] == first.shard and alarm["stop"] is True
+    verdicts = _verdicts(events)
+    assert verdicts[first.shard] == "refused"
+    assert verdicts[third.shard] == "not started"
+    assert not [e for e in events
+                if e["event"] == "shard-started" and e["shard"] == third.shard]
+    # the second either stopped between two steps, as asked, or had already finished
+    assert verdicts[second.shard] in ("stopped", "migrated"), verdicts
+    client = connect(ZkTarget(second.zk_connection))
+    try:
+        journal = JournalStore(client, second.shard).load()
+    finally:
+        disconnect(client)
+    assert journal is not None
+    run = journal.run("migration")
+    assert run is not None
+    assert run.status == ("stopped" if verdicts[second.shard] == "stopped" else "done")
+    assert events[-1]["event"] == "fleet-finished" and events[-1]["exitStatus"] == 3
+
+
+def test_a_shard_whose_lock_another_operator_holds_is_refused(
+        sandbox: SandboxFactory, tmp_path: Path) -> None:
+    """Each shard's own lock still applies in a fleet: a shard another operator is
+    migrating is refused naming them; with --keep-going the other shard migrates."""
+    from migrator.engine.lock import RunLock
+
+    held, free = _named_sandboxes(sandbox, 2)
+    fleet = _fleet_file(tmp_path, [held, free])
+    client = connect(ZkTarget(held.zk_connection))
+    try:
+        with RunLock(client, held.shard, "bob@elsewhere pid 77"):
+            done = _fleet(tmp_path, "run", "--fleet", str(fleet), "--parallel", "2",
+                          "--keep-going", "--yes", "--json")
+    finally:
+        disconnect(client)
+    assert done.returncode == 3, done.stderr
+    events = _events(done.stdout)
+    assert _verdicts(events) == {held.shard: "refused", free.shard: "migrated"}
+    error = next(e for e in events if e["event"] == "error" and e["shard"] == held.shard)
+    assert "bob@elsewhere pid 77" in error["message"]
+    assert _migrated(free) and not _migrated(held)
+
