@@ -11,9 +11,10 @@ Prints, as figure, anchor, ratio and target:
                                                     <= 1.5 x one shard's `migrator run`
       anchor: `migrator run --yes --inventory` of one three-node shard on a one-shard
       sandbox; medians of R runs (each takes tens of seconds), a fresh sandbox for
-      every measurement, its bring-up not timed. Measured twice: by default (shards
-      whose zones share a compute node take turns in their write outages: the fleet's
-      outage locks) and with --allow-shared-nodes (no turns).
+      every measurement, its bring-up not timed. Measured three ways: every zone on a
+      compute node of its own (nine nodes: the target's case), all nine zones on two
+      shared nodes (shards whose zones share a node take turns in their write
+      outages: the fleet's outage locks), and shared with --allow-shared-nodes.
 
 A sandbox fleet holds at most 8 shards, and two fleet sandboxes would both name their
 shards 1.moray.sandbox.test upwards (a fleet file lists a shard once), so the ten
@@ -135,27 +136,30 @@ def one_shard_run(tmp: Path) -> float:
                      environment(tmp), RUN_TIMEOUT_SECONDS)
 
 
-def fleet_run(tmp: Path, extra: Sequence[str]) -> float:
-    with sandbox(tmp / "three", UpOptions(nodes=3, pg="sim", access="zlogin",
-                                          shards=3)) as config:
+def fleet_run(tmp: Path, extra: Sequence[str], compute_nodes: int) -> float:
+    with sandbox(tmp / "three", UpOptions(nodes=3, pg="sim", access="zlogin", shards=3,
+                                          compute_nodes=compute_nodes)) as config:
         fleet = write_fleet(tmp / "fleet.yaml", "bench", inventories(config))
         return timed([*MIGRATOR, "fleet", "run", "--fleet", str(fleet), "--parallel", "3",
                       "--yes", *extra], environment(tmp), RUN_TIMEOUT_SECONDS)
 
 
 def bench_run(runs: int) -> None:
-    variants: dict[str, list[str]] = {
-        "fleet run --parallel 3, 3x three-node": [],
-        "  the same, --allow-shared-nodes": ["--allow-shared-nodes"],
+    # (extra options, compute nodes): nine nodes give every zone its own, so no two
+    # shards share one; on two, every shard shares both with the others
+    variants: dict[str, tuple[list[str], int]] = {
+        "fleet run --parallel 3, 3x three-node": ([], 9),
+        "  on 2 shared compute nodes": ([], 2),
+        "  shared, --allow-shared-nodes": (["--allow-shared-nodes"], 2),
     }
     anchors: list[float] = []
     figures: dict[str, list[float]] = {label: [] for label in variants}
     for _ in range(runs):
-        for label, extra in [("", []), *variants.items()]:
+        for label, (extra, nodes) in [("", ([], 2)), *variants.items()]:
             tmp = Path(tempfile.mkdtemp(prefix="migrator-bench-fleet-"))
             try:
                 if label:
-                    figures[label].append(fleet_run(tmp, extra))
+                    figures[label].append(fleet_run(tmp, extra, nodes))
                 else:
                     anchors.append(one_shard_run(tmp))
             finally:

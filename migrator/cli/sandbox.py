@@ -115,7 +115,7 @@ def sandbox() -> None:
     help="zlogin: zones without sshd, reached through compute nodes and a headnode, as in "
     "Triton; ssh: an sshd in every zone.",
 )
-@click.option("--compute-nodes", type=click.IntRange(1, 8), default=2, show_default=True,
+@click.option("--compute-nodes", type=click.IntRange(1, 16), default=2, show_default=True,
               help="Compute nodes hosting the zones (--access zlogin).")
 @click.option("--latency", "latency_ms", type=FiniteFloat(positive=False), default=0.0,
               metavar="MS",

@@ -65,6 +65,7 @@ OWNED_ENTRIES = ("zones", "zookeeper", "pids", "client", "inventory.yaml", KNOWN
                  "authorized_keys", "id_ed25519", "id_ed25519.pub", SANDBOX_FILE,
                  "nodes", "headnode", "headnode.yaml", "relays", SHARDS_DIR)
 MAX_LATENCY_MS = 1000.0
+MAX_COMPUTE_NODES = 16
 
 
 def check_nodes(nodes: int) -> None:
@@ -177,9 +178,10 @@ def up(directory: Path, options: UpOptions) -> SandboxConfig:
             "Use `zlogin` (zones behind compute nodes, as in Triton) or `ssh` (an sshd per "
             "zone).",
         )
-    if options.access == "zlogin" and not 1 <= options.compute_nodes <= 8:
+    if options.access == "zlogin" and not 1 <= options.compute_nodes <= MAX_COMPUTE_NODES:
         raise BadInput(f"--compute-nodes {options.compute_nodes} is out of range.",
-                       "Give 1 to 8 compute nodes (2 is the default).")
+                       f"Give 1 to {MAX_COMPUTE_NODES} compute nodes (2 is the default; "
+                       "as many as a fleet's zones gives every zone a node of its own).")
     check_latency(options)
     check_sitter_logs(options)
     check_reprovision_seconds(options)
