@@ -169,7 +169,8 @@ def lock_path(shard: str, root: str = JOURNAL_ROOT) -> str:
 
 class RunLock:
     def __init__(self, client: KazooClient, shard: str, identity: str,
-                 root: str = JOURNAL_ROOT, on_wait: Callable[[str], None] | None = None) -> None:
+                 root: str = JOURNAL_ROOT, on_wait: Callable[[str], None] | None = None,
+                 label: str | None = None) -> None:
         # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
         from kazoo.recipe.lock import Lock
 
@@ -177,6 +178,8 @@ class RunLock:
         self.path = lock_path(shard, root)
         self.identity = identity
         self.on_wait = on_wait
+        # what the messages call this lock (a fleet's lock is this code too)
+        self.label = label or f"the run lock of shard {shard}"
         self._client = client
         self.root = root
         self._lock: Any = Lock(client, self.path, identifier=identity)
@@ -214,8 +217,7 @@ class RunLock:
             self._lock = Lock(self._client, self.path, identifier=self.identity)
             if self._lock.acquire(blocking=False):
                 if self.on_wait is not None:
-                    self.on_wait(f"Re-took the run lock of shard {self.shard} in the new "
-                                 "session.")
+                    self.on_wait(f"Re-took {self.label} in the new session.")
                 return
             others = [h for h in read_holders(self._client, self.shard, self.root)
                       if h.identity != self.identity]

@@ -25,7 +25,7 @@ from migrator.engine.journal_store import JournalStore, default_audit_dir
 from migrator.errors import BadInput, MigratorError
 from migrator.fleet import schedule, view
 from migrator.fleet.children import Child, Line
-from migrator.fleet.lock import fleet_lock
+from migrator.fleet.lock import fleet_lock, lock_lost
 from migrator.fleet.model import Fleet, FleetShard
 from migrator.fleet.view import ShardRow
 
@@ -147,8 +147,10 @@ def child_argv(shard: Loaded, verb: str, options: FleetOptions, locks: Path | No
 
 class FleetRun:
     def __init__(self, fleet: Fleet, shards: list[Loaded], options: FleetOptions,
-                 display: Display, folder: Path, ask: Asker | None = None) -> None:
+                 display: Display, folder: Path, ask: Asker | None = None,
+                 lock_lost: Callable[[], MigratorError | None] = lambda: None) -> None:
         self.fleet = fleet
+        self.lock_lost = lock_lost
         self.ask = ask
         self.shards = {s.entry.shard: s for s in shards}
         self.options = options
@@ -182,6 +184,10 @@ class FleetRun:
                 if deadline is not None and time.monotonic() > deadline:
                     self.display.note("Stopped waiting for the shards still running.")
                     break
+                lost = self.lock_lost()
+                if lost is not None and not self.stopping:
+                    self.display.note(lost.paragraph())
+                    self._stop_all("the fleet's lock was lost")
                 self._start_what_may()
                 self._next()
             except KeyboardInterrupt:
@@ -320,4 +326,5 @@ def run_fleet(fleet: Fleet, options: FleetOptions, display: Display,
         confirm(len(shards))
         folder = fleet_folder(fleet, options.verb)
         display.note(f"Each shard's own output: {folder}/<shard>.log")
-        return FleetRun(fleet, shards, options, display, folder, ask).execute()
+        return FleetRun(fleet, shards, options, display, folder, ask,
+                        lambda: lock_lost(client)).execute()

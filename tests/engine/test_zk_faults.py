@@ -342,3 +342,30 @@ def test_new_session_with_the_lock_taken_meanwhile_stops_with_exit_2(
         assert engine.client_id[0] == original_session
         guard.fenced = None
         guard.session_id = engine.client_id[0]
+
+
+# ---- the fleet's lock through an expiry ---------------------------------------------------
+
+
+def test_the_fleet_lock_is_taken_again_in_a_new_session(
+    own_zk: ZooKeeperServer, clients: Callable[..., Any]
+) -> None:
+    """A fleet's lock node dies with its session: the new session takes it again (nobody
+    else took it), and the fleet is not told its lock was lost."""
+    from migrator.engine.lock import holders
+    from migrator.fleet.lock import FLEETS_ROOT, fleet_lock, lock_lost
+
+    engine = clients(own_zk, 10.0)
+    operator = clients(own_zk, 10.0)
+    said: list[str] = []
+    with fleet_lock(engine, "us-east", "alice@host pid 7", "zk", on_wait=said.append):
+        first_session = engine.client_id[0]
+        assert holders(operator, "us-east", FLEETS_ROOT) == ["alice@host pid 7"]
+        expire_session(own_zk, engine)
+        until(lambda: engine.connected and engine.client_id[0] != first_session, 30,
+              "a new session of the fleet's client")
+        until(lambda: holders(operator, "us-east", FLEETS_ROOT) == ["alice@host pid 7"], 30,
+              "the fleet's lock taken again in the new session")
+        assert lock_lost(engine) is None
+        assert "Re-took the lock of the fleet us-east in the new session." in said, said
+    assert holders(operator, "us-east", FLEETS_ROOT) == []
