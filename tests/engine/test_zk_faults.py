@@ -366,6 +366,8 @@ def test_the_fleet_lock_is_taken_again_in_a_new_session(
               "a new session of the fleet's client")
         until(lambda: holders(operator, "us-east", FLEETS_ROOT) == ["alice@host pid 7"], 30,
               "the fleet's lock taken again in the new session")
+        # said by the guard's thread just after it took the lock
+        until(lambda: "Re-took the lock of the fleet us-east in the new session." in said, 30,
+              "the fleet told its lock was taken again")
         assert lock_lost(engine) is None
-        assert "Re-took the lock of the fleet us-east in the new session." in said, said
     assert holders(operator, "us-east", FLEETS_ROOT) == []
