@@ -426,3 +426,40 @@ def test_a_shard_whose_lock_another_operator_holds_is_refused(
     assert "bob@elsewhere pid 77" in error["message"]
     assert _migrated(free) and not _migrated(held)
 
+
+
+def test_an_attended_fleet_run_in_a_real_terminal(sandbox: SandboxFactory,
+                                                  tmp_path: Path) -> None:
+    """No --yes, no plan, a terminal: the fleet's name typed once, then the shard's own
+    questions asked one at a time, each naming its shard (typed ones want the shard's
+    name), and the shard migrated."""
+    import pexpect
+
+    (config,) = [sandbox(nodes=1, pg="sim", shard="1.moray.fleet.test")]
+    fleet = _fleet_file(tmp_path, [config])
+    child = pexpect.spawn(sys.executable, ["-m", "migrator", "fleet", "run", "--fleet",
+                                           str(fleet)],
+                          env={**_env(tmp_path), "TERM": "xterm"}, encoding="utf-8",
+                          timeout=120, dimensions=(50, 200))
+    asked: list[str] = []
+    try:
+        child.expect(r"Run 1 shard\(s\) of fleet sandbox-fleet")
+        child.expect(r"Type the fleet name \(sandbox-fleet\) to go ahead")
+        child.send("sandbox-fleet\r")
+        for _ in range(20):  # bounded: a one-node run asks a handful of questions
+            # the prompt is styled: escape sequences between its words and (y/N)
+            found = child.expect([r"\(y/N\)", r"Type the shard name \(1\.moray\.fleet\.test\)",
+                                  pexpect.EOF])
+            if found == 2:
+                break
+            question = str(child.before).rsplit("[1.moray.fleet.test]", 1)
+            assert len(question) == 2, f"a question without its shard: {child.before!r}"
+            asked.append(question[1])
+            child.send("y" if found == 0 else "1.moray.fleet.test\r")
+        else:
+            pytest.fail(f"more questions than a one-node run asks: {asked}")
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0, child.before
+    assert asked, "no question of the shard was relayed"
+    assert _migrated(config)
