@@ -195,6 +195,17 @@ def plan_checked(target: EngineTarget, requested: str = "auto") -> tuple[Plan, A
         runner, read = _runner_and_read(target, requested, console, RunOptions(), remote)
         with ThreadPoolExecutor(max_workers=1) as pool:
             facts = pool.submit(gather_preflight, target, runner, remote, read)
+
+            def sitters_figure() -> float | None:
+                # the plan's estimates, as the run's, use the sitters' configured session
+                # timeout: the probe has usually read it by the time the plan is timed
+                try:
+                    zones = facts.result().zones
+                except Exception:  # said where the facts are used, below
+                    return None
+                return sitters_session_timeout([report.session_timeout for report in zones])
+
+            runner.sitters_timeout_source = sitters_figure
             planned = with_alternatives(runner.plan(read)[0], runner.loaded)
             gathered = facts.result()
             verdict = gate.decide(gathered)

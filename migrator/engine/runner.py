@@ -193,6 +193,9 @@ class Runner:
         self._action_seconds: float | None = None  # the last action's length (``_act``)
         # the sitters' session timeout as the pre-flight read it from their configs
         self.sitters_session_timeout: float | None = None
+        # `migrator plan` probes the zones while it plans: the sitters' figure, once the
+        # probe has it (None when no zone told it), asked for when the plan is timed
+        self.sitters_timeout_source: Callable[[], float | None] | None = None
         # the one typed answer an attended rollback gave for all its steps (the question)
         self._answered_once: str | None = None
         # the zone the action under way works on (the watchdog leaves its departure alone)
@@ -649,6 +652,8 @@ class Runner:
         learnt = learnt_reprovision(self.reprovision_lengths())
         if learnt is not None:
             base = Timing(base.session_timeout, learnt, "run")
+        if self.sitters_session_timeout is None and self.sitters_timeout_source is not None:
+            self.sitters_session_timeout = self.sitters_timeout_source()
         if self.sitters_session_timeout is not None:
             base = replace(base, session_timeout=self.sitters_session_timeout,
                            session_source="from the sitters' config")

@@ -174,3 +174,22 @@ def test_a_rollback_observes_its_outages_from_the_zones(
     window, began, ended = _step_window(events, "roll-back-sync")
     assert window["source"] == "zones" and window["inferred"] is False, window
     _assert_near_the_client(config, window, began, ended)
+
+
+def test_the_plan_estimates_with_the_sitters_session_timeout(
+    sandbox: Callable[..., SandboxConfig], tmp_path: Path,
+) -> None:
+    """`migrator plan` gives the figure the run will give: the session timeout the
+    sitters are configured with, not an assumed one (the inventory has no estimates)."""
+    config = sandbox(nodes=3, session_timeout=SESSION_TIMEOUT)
+    inventory = _hidden_inventory(config, tmp_path / "elsewhere")
+    doc = yaml.safe_load(inventory.read_text())
+    doc.pop("estimates", None)
+    inventory.write_text(yaml.safe_dump(doc))
+    planned = subprocess.run(migrator_argv(inventory, "plan"), capture_output=True,
+                             text=True, timeout=RUN_TIMEOUT, env=cli_env(tmp_path / "audit"),
+                             stdin=subprocess.DEVNULL, check=False)
+    assert planned.returncode == 0, planned.stderr
+    text = planned.stdout + planned.stderr
+    assert "ZooKeeper session timeout 5 s (from the sitters' config)" in text, text
+    assert "ZooKeeper session timeout 60 s" not in text
