@@ -53,14 +53,7 @@ def bring_up_fleet(directory: Path, options: UpOptions) -> SandboxConfig:
                     for ip in ips] for ips in shard_addresses(sizes)]
     every_zone = [zone for zones in shard_zones for zone in zones]
     nodes, headnode = compute_nodes(every_zone, options)
-    top = SandboxConfig(directory, zk_port, [], shards=names, deposed_mode=options.deposed_mode,
-                        access=options.access, nodes=nodes, headnode=headnode,
-                        sitter_log_level=options.sitter_log_level,
-                        v2_sitter_log_level=options.v2_sitter_log_level,
-                        reprovision_log=options.reprovision_log, pg=options.pg,
-                        latency_ms=options.latency_ms,
-                        reprovision_seconds=options.reprovision_seconds,
-                        session_timeout=options.session_timeout)
+    top = options.config(directory, zk_port, [], nodes, headnode, shards=names)
     top.save()
     members = [replace(top, directory=directory / SHARDS_DIR / name, zones=zones, shard=name,
                        shards=[], fleet_root=str(directory), relay_ports={})

@@ -236,15 +236,7 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
             pg_port, ssh_port = free_ports(ip, 2)
         zones.append(ZoneConfig(new_zone_uuid(), ip, pg_port, ssh_port, "v1"))
     nodes, headnode = compute_nodes(zones, options) if zlogin else ([], None)
-    config = SandboxConfig(directory, zk_port, zones, shard=options.shard,
-                           deposed_mode=options.deposed_mode,
-                           access=options.access, nodes=nodes, headnode=headnode,
-                           sitter_log_level=options.sitter_log_level,
-                           v2_sitter_log_level=options.v2_sitter_log_level,
-                           reprovision_log=options.reprovision_log, pg=options.pg,
-                           latency_ms=options.latency_ms,
-                           reprovision_seconds=options.reprovision_seconds,
-                           session_timeout=options.session_timeout)
+    config = options.config(directory, zk_port, zones, nodes, headnode, shard=options.shard)
     config.save()
     ensure_client_key(config)
     known_hosts = []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from migrator.errors import Refused, StepFailed
 from migrator.sandbox import procs
@@ -68,6 +69,19 @@ class UpOptions:
 
     def shard_sizes(self) -> list[int]:
         return list(self.shard_nodes) if self.shard_nodes else [self.nodes] * self.shards
+
+    def config(self, directory: Path, zk_port: int, zones: list[ZoneConfig],
+               nodes: list[NodeConfig], headnode: NodeConfig | None,
+               **more: Any) -> SandboxConfig:
+        """The sandbox's description with these options (a shard's, or a fleet's top)."""
+        return SandboxConfig(directory, zk_port, zones, deposed_mode=self.deposed_mode,
+                             access=self.access, nodes=nodes, headnode=headnode,
+                             sitter_log_level=self.sitter_log_level,
+                             v2_sitter_log_level=self.v2_sitter_log_level,
+                             reprovision_log=self.reprovision_log, pg=self.pg,
+                             latency_ms=self.latency_ms,
+                             reprovision_seconds=self.reprovision_seconds,
+                             session_timeout=self.session_timeout, **more)
 
 
 def start_zookeeper(directory: Path) -> int:
