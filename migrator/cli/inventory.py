@@ -10,13 +10,11 @@ import yaml
 
 from migrator.discovery import headnode_inventory
 from migrator.discovery.build import discover as run_discovery
+from migrator.discovery.checked import checked_inventory_text
 from migrator.discovery.headnode_inventory import load_headnode_inventory
-from migrator.discovery.written import inventory_text
 from migrator.errors import BadInput, Refused, StepFailed
 from migrator.inventory.load import load_inventory
-from migrator.inventory.model import Inventory
 from migrator.inventory.values import SHARD_RE
-from migrator.record import RecordError
 from migrator.remote.probe import check_inventory
 from migrator.remote.session import RemoteSession
 from migrator.ui import preflight
@@ -132,20 +130,8 @@ def discover(inventory_path: Path, shard: str, out_path: Path | None, migrate_to
     out = out_path or inventory_path.resolve().parent / f"{shard}.yaml"
     found = run_discovery(headnode, raw, inventory_path, shard=shard, migrate_to=migrate_to,
                           out_dir=out.resolve().parent)
-    try:
-        Inventory.validate(found.document)  # what we would write must load
-    except RecordError as exc:
-
-        raise StepFailed(f"The discovered inventory does not validate ({exc}); nothing was "
-                         "written.", "This is a bug in discovery; report it with the "
-                         "headnode's answers.") from None
-    text = inventory_text(str(inventory_path), shard,
-                          [(s.field, s.value, s.source) for s in found.sources],
-                          found.document)
-    if yaml.safe_load(text) != found.document:  # defence in depth: the file is only data
-        raise StepFailed("The inventory's text would not load back to the discovered values; "
-                         "nothing was written.", "This is a bug in discovery; report it "
-                         "with the headnode's answers.")
+    # what would be written must validate and load back to the discovered values
+    text = checked_inventory_text(str(inventory_path), shard, found)
     output = Output(as_json)
     if as_json:
         output.json({"inventory": found.document, "out": str(out),
