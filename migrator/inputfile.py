@@ -29,16 +29,16 @@ MAX_INPUT_BYTES = 4 * 1024 * 1024
 
 def read_input_text(path: Path, what: str, limit: int = MAX_INPUT_BYTES,
                     hint: str = "Check the path given.") -> str:
-    """The file's text; ``BadInput`` (exit 2) when unreadable, too large or not UTF-8."""
+    """The file's text; ``BadInput`` (exit 2) when unreadable, not a regular file (a
+    FIFO would block, a device never end), too large or not UTF-8."""
     try:
-        with path.open("rb") as handle:
+        with open_regular(path, what, hint) as handle:
             data = handle.read(limit + 1)
     except OSError as exc:
         raise BadInput(f"Cannot read the {what} {path}: {exc.strerror or exc}.", hint) from None
     if len(data) > limit:
         raise BadInput(
-            f"The {what} {path} is larger than {limit // (1024 * 1024)} MiB "
-            "(or never ends, like a device).",
+            f"The {what} {path} is larger than {limit // (1024 * 1024)} MiB.",
             f"Give the {what} file itself; it is a small text file.",
         )
     try:
@@ -78,8 +78,8 @@ def _mib(limit: int) -> str:
 
 def _refuse_kind(path: Path, what: str, mode: int, hint: str) -> BadInput:
     return BadInput(
-        f"The {what} {path} is {_kind(mode)}, not a regular file; the migrator reads "
-        f"{what}s only from regular files (a device or a pipe can block or never end).",
+        f"The {what} {path} is {_kind(mode)}, not a regular file; the migrator reads it "
+        "only from a regular file (a device or a pipe can block or never end).",
         hint)
 
 

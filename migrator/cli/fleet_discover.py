@@ -9,8 +9,9 @@ import click
 
 from migrator.discovery.headnode_inventory import load_headnode_inventory
 from migrator.errors import BadInput
-from migrator.fleet.discover_match import DISCOVER, default_name
+from migrator.fleet.discover_match import DISCOVER
 from migrator.fleet.discover_run import discover_fleet
+from migrator.fleet.discover_triton import fleet_default_name
 from migrator.fleet.discover_write import fleet_files, refuse_existing, write_files
 from migrator.fleet.model import FLEET_NAME_PATTERN
 from migrator.ui.confirm import confirm
@@ -33,18 +34,21 @@ TABLE_WIDTH = 120
 @click.option("--migrate-to", default=None, metavar="IMAGE|latest",
               help="The image to migrate to, as `inventory discover --migrate-to` takes it.")
 @click.option("--name", default=None,
-              help="The fleet's name [default: the domain its shard names share].")
+              help="The fleet's name [default: the domain its shard names share; with "
+              "Triton's shard alone, SAPI's datacenter_name].")
 @click.option("--yes", is_flag=True, help="Write without asking.")
 def discover(inventory_path: Path, out_dir: Path, glob: str | None, migrate_to: str | None,
              name: str | None, yes: bool) -> None:
     """Find every manatee shard the headnode knows; write FLEET.yaml and inventories.
 
     The shards are ZooKeeper's /manatee children, checked against the headnode's
-    postgres zones (`manta-adm show`, `discovery.shards`). Each shard's inventory
-    is discovered exactly as `migrator inventory discover` does it, over one
-    headnode connection and one ZooKeeper session, a few shards at a time. A
-    shard already at v2, one the headnode does not list, or one ZooKeeper does
-    not have is listed in fleet.yaml with `skip:` and why (and warned about).
+    postgres zones (`manta-adm show`, `discovery.shards`), and Triton's own shard
+    (`sdc`, `discovery.triton_shard`) on Triton's ZooKeeper, listed last. Each
+    shard's inventory is discovered exactly as `migrator inventory discover` does
+    it, over one headnode connection and one ZooKeeper session per ensemble, a few
+    shards at a time. A shard already at v2, one the headnode does not list, or
+    one ZooKeeper does not have is listed in fleet.yaml with `skip:` and why (and
+    warned about). A headnode without Manta gives a fleet of Triton's shard alone.
 
     It shows what it found and writes every file once confirmed (or with
     --yes), and nothing at all when any shard cannot be discovered (exit 2) or
@@ -60,11 +64,15 @@ def discover(inventory_path: Path, out_dir: Path, glob: str | None, migrate_to: 
     picks = found.matched.picks
     if not picks:
         raise BadInput("No shard was found" + (f" matching --shards {glob!r}" if glob else "")
-                       + " (ZooKeeper's /manatee and the headnode's postgres zones); nothing "
-                       "was written.", "Check --shards, and `migrator status --zk ...`.")
-    fleet_name = name or default_name([p.shard for p in picks])
+                       + " (ZooKeeper's /manatee, the headnode's postgres zones and Triton's "
+                       "own shard); nothing was written.",
+                       "Check --shards, and `migrator status --zk ...`.")
+    fleet_name = name or fleet_default_name([p.shard for p in picks], found.datacenter)
     if fleet_name is None:
-        raise BadInput("The shards share no domain to name the fleet by; nothing was written.",
+        said = ("The shards share no domain to name the fleet by" if any(
+            p.shard != found.triton for p in picks) else f"Triton's shard {found.triton} "
+            "alone names no domain, and SAPI gave no datacenter_name")
+        raise BadInput(f"{said}; nothing was written.",
                        "Give the fleet a name with --name NAME.")
     files = fleet_files(inventory_path.resolve(), out_dir.resolve(), fleet_name, picks,
                         found.found)

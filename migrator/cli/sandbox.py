@@ -22,7 +22,7 @@ from migrator.sandbox.config import (
     fleet_members,
     load_config,
 )
-from migrator.sandbox.fleetlayout import parse_node_sizes
+from migrator.sandbox.fleetlayout import fleet_sizes
 from migrator.sandbox.fleetview import fleet_config, fleet_status, fleet_verify, fleet_verify_lines
 from migrator.sandbox.manage import UpOptions, start_client
 from migrator.sandbox.manage import down as take_down
@@ -65,6 +65,10 @@ def sandbox() -> None:
 @click.option("--shard", default=SHARD, show_default=True,
               help="The name of a one-shard sandbox (two side by side can stand for two "
               "shards of a fleet file).")
+@click.option("--triton-shard", is_flag=True,
+              help="Also Triton's own shard `sdc` (last; --nodes may give K+1 sizes) on "
+              "its own ZooKeeper, with Triton's moray zone; --shards 0: Triton's alone, "
+              "no Manta.")
 @click.option("--reuse", is_flag=True, help="Accept a DIR whose sandbox is already running.")
 @click.option("--with-client", is_flag=True, help="Also start the Moray-like writer.")
 @click.option(
@@ -125,15 +129,15 @@ def sandbox() -> None:
 @click.option("--reprovision-seconds", type=FiniteFloat(positive=False), default=None,
               metavar="S",
               help="How long every reprovision of a zone takes, in seconds (0 to 600) "
-              "[default: the session timeout plus two seconds].")
+              "[default: until the zone's election node expires, then 0.5 s].")
 @click.option("--session-timeout", type=FiniteFloat(positive=False), default=SESSION_TIMEOUT,
               show_default=True, metavar="S",
               help="The sitters' ZooKeeper session timeout in seconds (1 to 20): how long "
               "a lost peer's election node outlives it. Production's is longer.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def up(
-    directory: Path, nodes_text: str, shards: int, shard: str, reuse: bool,
-    with_client: bool,
+    directory: Path, nodes_text: str, shards: int, shard: str, triton_shard: bool,
+    reuse: bool, with_client: bool,
     deposed_mode: str,
     sitter_log_level: str, v2_sitter_log_level: str | None, reprovision_log: str, pg: str,
     access: str, compute_nodes: int, latency_ms: float,
@@ -155,20 +159,26 @@ def up(
     sandbox of its own in DIR/shards/<shard> (its inventory.yaml, and every sandbox
     command takes its directory), sharing one ZooKeeper, the compute nodes and
     the headnode, which DIR/headnode.yaml names (for `migrator fleet discover`).
+    With --triton-shard the fleet also has Triton's own shard, sdc, in
+    DIR/shards/sdc, on a second ZooKeeper (Triton's binder, named by the
+    headnode's SAPI sdc application); with --shards 0 it is the only shard and
+    the headnode has no Manta.
     """
 
-    sizes = parse_node_sizes(nodes_text, shards)
-    nodes = sizes[0]
+    sizes, triton_size = fleet_sizes(nodes_text, shards, triton_shard)
+    nodes = sizes[0] if sizes else triton_size or 3
     config = bring_up(directory, UpOptions(nodes, reuse, with_client, deposed_mode,
                                            shards=shards, shard=shard,
-                                           shard_nodes=tuple(sizes) if shards > 1 else (),
+                                           shard_nodes=tuple(sizes) if shards > 1 or
+                                           triton_shard else (),
                                            access=access, compute_nodes=compute_nodes,
                                            sitter_log_level=sitter_log_level,
                                            v2_sitter_log_level=v2_sitter_log_level,
                                            reprovision_log=reprovision_log, pg=pg,
                                            latency_ms=latency_ms,
                                            reprovision_seconds=reprovision_seconds,
-                                           session_timeout=session_timeout))
+                                           session_timeout=session_timeout),
+                        triton_size)
     if config.shards:
         _report_fleet(config, as_json)
         return
@@ -234,10 +244,10 @@ def _report_fleet(config: SandboxConfig, as_json: bool) -> None:
 @dir_option
 def down(directory: Path) -> None:
     """Stop every process the sandbox started (safe to run twice)."""
-    connection = _operator_zookeeper(directory)
+    connections = _operator_zookeepers(directory)
     stopped = take_down(directory)
     click.echo(f"Stopped {len(stopped)} process(es)." if stopped else "Nothing was running.")
-    if connection is not None:
+    for connection in connections:
         # a rehearsal's journals are no operator's record: they go with the sandbox
         audit = audit_dir_of(connection)
         if audit.is_dir():
@@ -245,14 +255,25 @@ def down(directory: Path) -> None:
             click.echo(f"Removed the sandbox's audit copies in {audit}.")
 
 
-def _operator_zookeeper(directory: Path) -> str | None:
-    """The sandbox's ZooKeeper as its inventory names it (None: not a readable sandbox, or
-    one shard of a fleet, whose ZooKeeper and audit copies the other shards share)."""
+def _operator_zookeepers(directory: Path) -> list[str]:
+    """The sandbox's ZooKeeper(s) as its inventories name them: a fleet's top names its
+    shards' ensemble and, with Triton's shard, the binder's (none: not a readable
+    sandbox, or one shard of a fleet, whose ZooKeeper and audit copies others share)."""
     try:
         config = load_config(directory.resolve())
     except MigratorError:
-        return None
-    return None if config.fleet_root else config.operator_zk_connection
+        return []
+    if config.fleet_root:
+        return []
+    found = [config.operator_zk_connection]
+    for shard in config.shards:
+        try:
+            connection = load_config(config.shard_directory(shard)).operator_zk_connection
+        except MigratorError:
+            continue
+        if connection not in found:
+            found.append(connection)
+    return found
 
 
 @sandbox.command()
@@ -348,7 +369,7 @@ def verify(directory: Path, as_json: bool, timeout: float) -> None:
               help="v1 or v2 (or their release strings or image UUIDs).")
 @click.option("--delay", type=FiniteFloat(positive=False), default=None,
               help="Seconds the zone stays down [default: the sandbox's "
-              "--reprovision-seconds, else the session timeout + 2 s].")
+              "--reprovision-seconds, else until its election node has expired, then 0.5 s].")
 @click.option("--log", "log", type=click.Choice(["append", "fresh"]), default=None,
               help="The new sitter appends to the zone's sitter log, or starts a fresh "
               "one [default: the sandbox's --reprovision-log].")

@@ -45,6 +45,7 @@ from migrator.engine.outage import sitters_session_timeout, timing_of
 from migrator.engine.planner import Plan, make_plan, resolve_original
 from migrator.engine.runner import Runner, RunOptions, RunResult
 from migrator.engine.runreport import RunReporting
+from migrator.engine.savedplan import require_fresh
 from migrator.engine.statewatch import watching
 from migrator.errors import MISSHAPEN, BadInput, MigratorError, NotConfirmed, misshapen
 from migrator.inputfile import read_input_text
@@ -470,6 +471,10 @@ def _run_with(target: EngineTarget, requested: str, options: RunOptions,
                                   on_status=reporting.clock)[0]
         reporting.runner = runner
         pass_preflight(target, runner, remote, verb, console, break_lock=break_lock)
+        if options.saved_plan is not None:
+            # a saved plan that no longer matches is refused before the lock as well (the
+            # runner compares again under it, since the cluster may move in between)
+            require_fresh(options.saved_plan, runner.plan()[0])
         lock = RunLock(target.client, target.shard, operator_identity_pid(),
                        target.journal_root, on_wait=console.say)
 

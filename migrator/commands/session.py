@@ -37,7 +37,8 @@ def zk_session(
     with inventory_zookeeper(inventory, target.connection_string) as (hosts, route):
         if route is not None:
             target = ZkTarget(hosts, target.connect_timeout,
-                              shown=f"{target.connection_string!r} ({route})")
+                              shown=f"{target.connection_string!r} ({route})",
+                              ensemble=target.connection_string)
         client = connect(target, debug=debug)
         try:
             yield client

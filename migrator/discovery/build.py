@@ -155,9 +155,79 @@ class SharedAccess:
     client: Any  # KazooClient
 
 
+@dataclass(frozen=True)
+class Settings:
+    """The `discovery.` settings that find a shard's Morays and newer images: Manta's
+    (``manta-adm``, manta-manatee) or those of Triton's own shard (VMAPI's moray zones,
+    sdc-manatee). Decision: a shard is Triton's when its name is
+    ``discovery.triton_shard``; Manta names its shards N.moray.<domain>, never so."""
+
+    morays: str
+    images: str
+    image_name: str
+
+    def template(self, inventory: HeadnodeInventory, setting: str) -> str:
+        return str(getattr(inventory.discovery, setting))
+
+    def parse_morays(self, text: str, shard: str) -> list[str]:
+        if self.morays == TRITON.morays:
+            return parse.parse_role_vms(text, "moray")
+        return parse.parse_moray_rows(text, shard)
+
+
+MANTA = Settings("morays", "images", "image_name")
+TRITON = Settings("triton_morays", "triton_images", "triton_image_name")
+
+
+def settings_for(inventory: HeadnodeInventory, shard: str) -> Settings:
+    return TRITON if shard == inventory.discovery.triton_shard_name else MANTA
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """A ZooKeeper ensemble as discovery found it."""
+
+    connection: str
+    source: str  # where it came from, as an inventory's source note
+    datacenter: str | None = None  # SAPI's metadata.datacenter_name, when asked
+
+
+def application_ensemble(headnode: Headnode, setting: str, given: str | None
+                         ) -> Ensemble | None:
+    """The ensemble HEADNODE.yaml gives (``given``), else the one SAPI's application
+    names (the ``discovery.<setting>`` command); None when SAPI has no such application."""
+    if given:
+        return Ensemble(given, headnode.path.name)
+    template = str(getattr(headnode.inventory.discovery, setting))
+    fill = f"`{setting}:`"
+    app = _parsed(headnode, template, setting, fill, parse.parse_application, shard="")
+    if app is None:
+        return None
+    asked = CommandTemplate(template).fill(shard="")
+    return Ensemble(app.zookeeper, f"headnode: `{asked}` (metadata.ZK_SERVERS)",
+                    app.datacenter)
+
+
+def triton_ensemble(headnode: Headnode) -> Ensemble | None:
+    """Triton's own (binder) ensemble: HEADNODE.yaml's ``triton_zookeeper``, else SAPI's
+    sdc application's; None when SAPI has none."""
+    return application_ensemble(headnode, "triton_zookeeper",
+                                headnode.inventory.triton_zookeeper)
+
+
 def zookeeper_address(headnode: Headnode, shard: str) -> tuple[str, str]:
     """ZooKeeper's connection string and where it came from (HEADNODE.yaml, else SAPI)."""
     inventory = headnode.inventory
+    if settings_for(inventory, shard) is TRITON:
+        found = triton_ensemble(headnode)
+        if found is None:
+            asked = inventory.discovery.triton_zookeeper
+            raise DiscoveryFailed(
+                f"Discovery stopped: `{asked}` on the headnode lists no application, so "
+                f"Triton's ZooKeeper (shard {shard}'s) is unknown; nothing was written.",
+                f"Give `triton_zookeeper: HOST:PORT,...` in {headnode.path}, or fix the "
+                "command (`discovery.triton_zookeeper` there).")
+        return found.connection, found.source
     if inventory.zookeeper:
         return inventory.zookeeper, headnode.path.name
     templates = inventory.discovery
@@ -178,7 +248,7 @@ def zookeeper_client(connection: str, timeout: float, headnode: Headnode) -> Ite
             hosts = stack.enter_context(through_headnode(
                 headnode.connector, endpoint, connection, headnode.inventory.ssh.connect_timeout))
             target = ZkTarget(hosts, timeout, shown=f"{connection!r} (through the headnode "
-                              f"{endpoint.route()})")
+                              f"{endpoint.route()})", ensemble=connection)
         client = connect(target)
         try:
             yield client
@@ -211,6 +281,8 @@ def discover(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, *, s
     note = found.sources.append
     here = path.name
     templates = inventory.discovery
+    settings = settings_for(inventory, shard)
+    morays_template = settings.template(inventory, settings.morays)
     if shared is not None:
         headnode = shared.headnode
     else:
@@ -247,19 +319,20 @@ def discover(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, *, s
         with ThreadPoolExecutor(max_workers=8) as pool:
             vm_futures = {z: pool.submit(_vm, headnode, z, "zones")
                           for z, _ in peers if z not in inventory.zones}
-            image_future = (pool.submit(_newest_image, headnode) if migrate_to == LATEST
+            image_future = (pool.submit(_newest_image, headnode, settings)
+                            if migrate_to == LATEST
                             else pool.submit(_image, headnode, migrate_to) if migrate_to
                             else None)
             morays: list[str] = []
             if inventory.morays is None:
-                morays_command = CommandTemplate(templates.morays).fill(shard=shard)
-                morays = _parsed(headnode, templates.morays, "morays",
+                morays_command = CommandTemplate(morays_template).fill(shard=shard)
+                morays = _parsed(headnode, morays_template, settings.morays,
                                  "`morays:` ({} for none)",
-                                 lambda t: parse.parse_moray_rows(t, shard), shard=shard)
+                                 lambda t: settings.parse_morays(t, shard), shard=shard)
                 both = sorted(set(morays) & {z for z, _ in peers})
                 if both:
                     raise headnode.failed(morays_command, f"it lists the shard's own peer(s) "
-                                          f"{', '.join(both)} as Morays", "morays",
+                                          f"{', '.join(both)} as Morays", settings.morays,
                                           "`morays:` ({} for none)")
                 if not morays:
                     found.warnings.append(
@@ -301,14 +374,16 @@ def discover(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, *, s
         if migrate_to == LATEST and image is not None:
             target = image.uuid
             shown = " ".join(x for x in (image.name, image.version) if x)
+            image_name = settings.template(inventory, settings.image_name)
             note(Source("versions.migrate_to", image.uuid,
-                        f"--migrate-to latest: the newest {templates.image_name} image, by "
-                        f"headnode: `{templates.images}`" + (f" ({shown})" if shown else "")))
+                        f"--migrate-to latest: the newest {image_name} image, by headnode: "
+                        f"`{settings.template(inventory, settings.images)}`"
+                        + (f" ({shown})" if shown else "")))
             found.warnings.append(f"--migrate-to latest picked {image.uuid}"
                                   + (f" ({shown})" if shown else "") + ".")
             if image.uuid == versions["roll_back_to"]:
                 raise DiscoveryFailed(
-                    f"The newest {templates.image_name} image, {image.uuid}, is the one the "
+                    f"The newest {image_name} image, {image.uuid}, is the one the "
                     "zones run now: there is nothing newer to migrate to; nothing was "
                     "written.", "Import the new manatee image into IMGAPI first, or name "
                     "it with --migrate-to IMAGE.")
@@ -329,7 +404,8 @@ def discover(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, *, s
         if shared is None:
             headnode.close()
     found.document = _document(inventory, raw, path, shard, zookeeper, peers, vms, morays,
-                               moray_vms, facts_of, versions, out_dir or path.parent, note)
+                               moray_vms, facts_of, versions, out_dir or path.parent, note,
+                               morays_template)
     return found
 
 
@@ -352,14 +428,15 @@ def _server(headnode: Headnode, server: str) -> parse.ServerFacts:
 LATEST = "latest"
 
 
-def _newest_image(headnode: Headnode) -> parse.ImageFacts:
-    name = headnode.inventory.discovery.image_name
+def _newest_image(headnode: Headnode, settings: Settings) -> parse.ImageFacts:
+    name = settings.template(headnode.inventory, settings.image_name)
 
     def parser(text: str) -> parse.ImageFacts:
         return parse.parse_newest_image(text, name)
 
-    return _parsed(headnode, headnode.inventory.discovery.images, "images",
-                   "`versions.migrate_to` (and drop --migrate-to latest)", parser)
+    return _parsed(headnode, settings.template(headnode.inventory, settings.images),
+                   settings.images, "`versions.migrate_to` (and drop --migrate-to latest)",
+                   parser)
 
 
 def _image(headnode: Headnode, image: str) -> parse.ImageFacts:
@@ -374,7 +451,8 @@ def _document(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, sha
               zookeeper: str, peers: list[tuple[str, str]], vms: dict[str, parse.VmFacts],
               morays: list[str], moray_vms: dict[str, parse.VmFacts],
               servers: dict[str, parse.ServerFacts], versions: dict[str, str],
-              out_dir: Path, note: Callable[[Source], None]) -> dict[str, Any]:
+              out_dir: Path, note: Callable[[Source], None],
+              morays_template: str | None = None) -> dict[str, Any]:
     here = path.name
     templates = inventory.discovery
     carried = {k: v for k, v in raw.items()
@@ -432,7 +510,7 @@ def _document(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, sha
         document["morays"] = {
             zone: _zone_entry(zone, moray_vms, {}, {}, vm_command, here, note, "morays")
             for zone in morays}
-        command = CommandTemplate(templates.morays).fill(shard=shard)
+        command = CommandTemplate(morays_template or templates.morays).fill(shard=shard)
         note(Source("morays", ", ".join(morays) or "(none)", f"headnode: `{command}`"))
     document["versions"] = versions
     return document

@@ -7,7 +7,9 @@ Format (only ``headnode`` is required)::
     ssh: {user: root, identity: ~/.ssh/id_ed25519}
     headnode: {host: headnode.example.com}
     shard: 1.moray.us-east.joyent.us  # or --shard
-    zookeeper: 10.77.77.10:2181       # optional: asked of SAPI otherwise
+    zookeeper: 10.77.77.10:2181       # optional: asked of SAPI otherwise (Manta's)
+    triton_zookeeper: 10.99.99.11:2181  # optional: Triton's own (binder), for its
+                                      # `sdc` shard; asked of SAPI otherwise
     zookeeper_via: headnode           # optional: default headnode with discovery.jump,
                                       # else direct (written into the result)
     morays: {}                        # optional: given by hand ({} for none), else discovered
@@ -25,6 +27,13 @@ Format (only ``headnode`` is required)::
       image: sdc-imgapi /images/{image}                 # checks --migrate-to
       images: sdc-imgapi '/images?name=manta-manatee&state=active'  # --migrate-to latest
       image_name: manta-manatee                         # the image --migrate-to latest picks
+      # Triton's own manatee shard (`fleet discover` adds it; `inventory discover
+      # --shard sdc` uses these for it); triton_shard "" or null: none
+      triton_shard: sdc
+      triton_zookeeper: sdc-sapi '/applications?name=sdc'  # ZK_SERVERS, datacenter_name
+      triton_morays: sdc-vmapi '/vms?tag.smartdc_role=moray&state=running'
+      triton_images: sdc-imgapi '/images?name=sdc-manatee&state=active'
+      triton_image_name: sdc-manatee
       zones_root: /zones              # each node's zones root ({server} may appear)
       jump: true                      # reach compute nodes through the headnode
       node_port: 22                   # the compute nodes' SSH port (default: ssh.port, 22)
@@ -41,6 +50,7 @@ from typing import Any, Literal
 import yaml
 
 from migrator.errors import BadInput
+from migrator.inputfile import read_input_text
 from migrator.inventory.load import describe_error, refuse_duplicate_keys
 from migrator.inventory.model import (
     Commands,
@@ -69,6 +79,11 @@ def _given_table(value: Any) -> Any:
     return None if value is None else zone_table(value)
 
 
+def _optional_shard(value: str | None) -> str | None:
+    """``triton_shard``: a shard name, or "" / null for none."""
+    return value if not value else check_shard_name(value)
+
+
 def _zones_root(value: str) -> str:
     check_template(value, allowed=frozenset({"server"}))
     if not value.startswith("/"):
@@ -91,14 +106,32 @@ class Discovery(Record):
     images: str = field(default="sdc-imgapi '/images?name=manta-manatee&state=active'",
                         check=_template())
     image_name: str = field(default="manta-manatee", min_length=1)
+    # Triton's own shard, on Triton's (binder) ZooKeeper: its name, where its ensemble is
+    # (SAPI's sdc application), its Morays (VMAPI: Triton's moray zones are tagged, and
+    # `manta-adm` lists none of them) and its image's name
+    triton_shard: str | None = field(default="sdc", check=_optional_shard)
+    triton_zookeeper: str = field(default="sdc-sapi '/applications?name=sdc'",
+                                  check=_template())
+    triton_morays: str = field(
+        default="sdc-vmapi '/vms?tag.smartdc_role=moray&state=running'", check=_template())
+    triton_images: str = field(default="sdc-imgapi '/images?name=sdc-manatee&state=active'",
+                               check=_template())
+    triton_image_name: str = field(default="sdc-manatee", min_length=1)
     zones_root: str = field(default="/zones", check=_zones_root)
     jump: bool = True
     node_port: int | None = field(default=None, ge=1, le=65535)  # the nodes' sshd (22)
+
+    @property
+    def triton_shard_name(self) -> str | None:
+        """Triton's own shard, or None when it is not to be looked for."""
+        return self.triton_shard or None
 
 
 class HeadnodeInventory(Record):
     shard: str | None = field(default=None, check=check_shard_name)
     zookeeper: str | None = field(default=None, check=check_zk_string)
+    # Triton's own ensemble (its `sdc` shard's), by hand; else SAPI's sdc application
+    triton_zookeeper: str | None = field(default=None, check=check_zk_string)
     # None: `headnode` when the compute nodes are reached through it (discovery.jump),
     # else `direct`: an operator who reaches the nodes only through the headnode reaches
     # the admin network's ZooKeeper only through it too
@@ -129,11 +162,8 @@ class HeadnodeInventory(Record):
 
 def load_headnode_inventory(path: Path) -> tuple[HeadnodeInventory, dict[str, Any]]:
     """The validated headnode inventory (paths resolved) and its raw document."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise BadInput(f"Cannot read the headnode inventory {path}: {exc.strerror or exc}.",
-                       "Check the path given to --inventory.") from None
+    text = read_input_text(path, "headnode inventory", hint="Check the path given to "
+                           "--inventory.")
     try:
         root, data = parse_document(text)
     except yaml.YAMLError as exc:

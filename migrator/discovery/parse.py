@@ -13,6 +13,12 @@ command and the inventory field to fill by hand. Decisions:
   the interface whose ``NIC Names`` include ``admin``.
 * ``manta-adm show -H -o service,shard,zonename`` rows: a Moray serves shard
   ``N.moray.<domain>`` when its shard column is ``N``.
+* SAPI's answer to ``/applications?name=X`` is a list: an empty one means the
+  headnode has no such application (a Triton without Manta has no ``manta``), which
+  is an answer, not a failure.
+* Triton's own Morays are VMAPI's VMs tagged ``smartdc_role=moray`` that are
+  running: the list is filtered here too, so a VMAPI (or wrapper) that ignores the
+  query's filters cannot make a manatee zone or a destroyed Moray one of them.
 * Peers: the zone ids of the election's nodes (in election order), then any
   other zone named in ``/state`` (a deposed or reprovisioning peer).
 * JSON is read bounded: a headnode answer nesting deeper than
@@ -125,20 +131,51 @@ def parse_zk_servers(text: str) -> str:
         servers = metadata.get("ZK_SERVERS") if isinstance(metadata, dict) else None
         if not isinstance(servers, list) or not servers:
             continue
-        hosts = []
-        for entry in servers:
-            if not isinstance(entry, dict) or "host" not in entry:
-                raise Unparseable(f"a ZK_SERVERS entry {entry!r} without a host")
-            host, port = str(entry["host"]), entry.get("port", 2181)
-            if not _HOST_WORD.fullmatch(host) or not str(port).isdecimal():
-                raise Unparseable(f"a ZK_SERVERS entry {entry!r}")
-            hosts.append(f"{host}:{port}")
-        connection = ",".join(hosts)
-        try:
-            return parse_zk_connection(connection)
-        except ValueError as exc:
-            raise Unparseable(f"ZK_SERVERS that make no connection string ({exc})") from None
+        return _zk_connection(servers)
     raise Unparseable("no metadata.ZK_SERVERS in the application")
+
+
+@dataclass(frozen=True)
+class Application:
+    """What discovery reads of a SAPI application."""
+
+    zookeeper: str  # metadata.ZK_SERVERS as a connection string
+    datacenter: str | None  # metadata.datacenter_name, when it is a plain word
+
+
+_DATACENTER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def parse_application(text: str) -> Application | None:
+    """SAPI's application (``/applications?name=X``): None when SAPI lists none."""
+    found = found_json(text, "the application")
+    if found == []:
+        return None
+    zookeeper = parse_zk_servers(text)
+    apps = found if isinstance(found, list) else [found]
+    for app in apps:
+        metadata = app.get("metadata") if isinstance(app, dict) else None
+        name = metadata.get("datacenter_name") if isinstance(metadata, dict) else None
+        if isinstance(name, str) and _DATACENTER.fullmatch(name):
+            return Application(zookeeper, name)
+    return Application(zookeeper, None)
+
+
+def _zk_connection(servers: list[Any]) -> str:
+    """A connection string from ZK_SERVERS entries ({host, port})."""
+    hosts = []
+    for entry in servers:
+        if not isinstance(entry, dict) or "host" not in entry:
+            raise Unparseable(f"a ZK_SERVERS entry {entry!r} without a host")
+        host, port = str(entry["host"]), entry.get("port", 2181)
+        if not _HOST_WORD.fullmatch(host) or not str(port).isdecimal():
+            raise Unparseable(f"a ZK_SERVERS entry {entry!r}")
+        hosts.append(f"{host}:{port}")
+    connection = ",".join(hosts)
+    try:
+        return parse_zk_connection(connection)
+    except ValueError as exc:
+        raise Unparseable(f"ZK_SERVERS that make no connection string ({exc})") from None
 
 
 def shard_number(shard: str) -> str:
@@ -159,6 +196,27 @@ def parse_moray_rows(text: str, shard: str) -> list[str]:
             continue  # a header row
         if service == "moray" and number == shard_number(shard):
             zones.append(_uuid(zone, "the Moray zone name"))
+    return zones
+
+
+def parse_role_vms(text: str, role: str) -> list[str]:
+    """The UUIDs of the running VMs tagged ``smartdc_role=<role>`` in VMAPI's list of
+    VMs, in its order (Triton's own zones carry that tag; Manta's carry manta_role)."""
+    found = found_json(text, f"the {role} VMs")
+    if not isinstance(found, list):
+        raise Unparseable("a list of VMs that is not a JSON array")
+    zones: list[str] = []
+    for vm in found:
+        if not isinstance(vm, dict):
+            raise Unparseable("a list of VMs holding something other than VMs")
+        tags = vm.get("tags")
+        if not isinstance(tags, dict) or tags.get("smartdc_role") != role:
+            continue
+        if vm.get("state") != "running":
+            continue
+        zone = _uuid(vm.get("uuid"), f"the {role} VM's uuid")
+        if zone not in zones:
+            zones.append(zone)
     return zones
 
 

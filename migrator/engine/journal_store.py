@@ -34,6 +34,7 @@ from migrator.engine.interrupts import sigint_deferred
 from migrator.engine.journal import Journal, journal_document
 from migrator.errors import MalformedZnode, StateConflict
 from migrator.zk import paths
+from migrator.zk.client import ensemble_of
 from migrator.zk.faults import guarded
 from migrator.zk.reads import read_raw_shards
 
@@ -63,15 +64,22 @@ def audit_dir_of(connection: str) -> Path:
     """Where this machine keeps the audit copies for the ensemble a connection string
     (``host:port,...[/chroot]``) names: the same folder ``cluster_key`` gives a client
     connected with it."""
+    return default_audit_dir() / _connection_key(connection)
+
+
+def _connection_key(connection: str) -> str:
     servers, _, chroot = connection.partition("/")
-    return default_audit_dir() / _ensemble_key(
-        [s.strip() for s in servers.split(",") if s.strip()], "/" + chroot if chroot else None)
+    return _ensemble_key([s.strip() for s in servers.split(",") if s.strip()],
+                         "/" + chroot if chroot else None)
 
 
 def cluster_key(client: Any) -> str:
     """A directory name for the ZooKeeper ensemble the client talks to: ``host:port`` of
     every server, sorted, comma-separated, then ``+chroot`` (``/`` written ``%2F``)."""
 
+    ensemble = ensemble_of(client)
+    if ensemble is not None:  # reached through a forward: named by the ensemble itself
+        return _connection_key(ensemble)
     hosts = getattr(client, "hosts", None) or []
     try:
         servers = [f"{host}:{port}" for host, port in hosts]

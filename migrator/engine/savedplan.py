@@ -5,13 +5,15 @@ The file holds the resolved plan with the cluster facts it was computed from
 the playbook's digest and the inventory's (its validated data), and a digest
 over all of it (``digest``), so an edited file is refused when it is loaded.
 
-A saved plan binds the run. Before its first action, `run --plan` compares
-the whole plan it computes now with the saved one and refuses (exit 3,
-nothing done), naming every difference, when the cluster no longer matches
+A saved plan binds the run. Before its first action (and before it takes the
+shard's lock, so a refused run leaves nothing in ZooKeeper), `run --plan`
+compares the whole plan it computes now with the saved one and refuses (exit
+3, nothing done), naming every difference, when the cluster no longer matches
 the facts, the playbook or the inventory changed, or any step differs: a step
-added, removed or reordered, or one whose status, action, zones, confirmation
-or write (the freeze date aside, since it is the time of the write) is not
-the same. Each write is compared again just before it is made.
+added, removed or reordered, or one whose status, action, zones, confirmation,
+checks (preconditions and verifications) or write (the freeze date aside,
+since it is the time of the write) is not the same. Each write is compared
+again just before it is made.
 """
 
 from __future__ import annotations
@@ -121,9 +123,11 @@ def require_fresh(saved: SavedPlan, plan: Plan) -> None:
         )
 
 
-# What binds a step: the rest (titles, explanations, estimates) may read differently
-# from one version of the tool to the next without changing what the run does.
-_BOUND = ("status", "action", "zones", "confirm")
+# What binds a step: what it does and checks, in their machine form. The rest (titles,
+# explanations, words, estimates) may read differently from one version of the tool to
+# the next without changing what the run does. The checks are bound too: a reviewed
+# plan whose checks were edited out would show a safer run than the one it binds.
+_BOUND = ("status", "action", "zones", "confirm", "preconditions", "verify")
 
 
 def step_differences(saved: Sequence[Mapping[str, Any]],

@@ -104,6 +104,20 @@ def _order(pick: Pick) -> tuple[int, str]:
     return (int(number) if number is not None else 1 << 62, pick.shard)
 
 
+def znode_skip(found: ZkShard, zones: tuple[str, ...] = ()) -> Pick | None:
+    """The skipped row of a shard whose znodes say it is not to be run (unreadable, or
+    already at v2), else None."""
+    mode = fleet_mode(found.mode)
+    if found.problem is not None:
+        return Pick(found.name, mode, SKIP, f"its ZooKeeper data cannot be read "
+                    f"({found.problem}); look at it with `migrator status`", zones)
+    if found.mode == "migrated":
+        generation = "" if found.generation is None else f", generation {found.generation}"
+        return Pick(found.name, mode, SKIP, f"already at v2 (mode {found.mode}{generation})",
+                    zones)
+    return None
+
+
 def match_shards(zookeeper: list[ZkShard], postgres: dict[str, list[str]],
                  glob: str | None = None) -> Matched:
     """The fleet's rows (shard number order, then name) and the warnings to show."""
@@ -129,15 +143,11 @@ def match_shards(zookeeper: list[ZkShard], postgres: dict[str, list[str]],
         number = shard_number(found.name)
         zones = tuple(postgres.get(number, ())) if number is not None else ()
         mode = fleet_mode(found.mode)
-        if found.problem is not None:
-            reason = (f"its ZooKeeper data cannot be read ({found.problem}); look at it with "
-                      "`migrator status`")
-            warnings.append(f"Shard {found.name}: {reason}.")
-            picks.append(Pick(found.name, mode, SKIP, reason, zones))
-        elif found.mode == "migrated":
-            generation = "" if found.generation is None else f", generation {found.generation}"
-            picks.append(Pick(found.name, mode, SKIP,
-                              f"already at v2 (mode {found.mode}{generation})", zones))
+        skipped = znode_skip(found, zones)
+        if skipped is not None:
+            picks.append(skipped)
+            if found.problem is not None:
+                warnings.append(f"Shard {found.name}: {skipped.reason}.")
         elif number is None or number not in postgres:
             reason = ("not listed by the headnode (no postgres zone of its shard number in "
                       "`manta-adm show`); check it, give it an inventory (`migrator inventory "

@@ -20,6 +20,7 @@ Decisions:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 import yaml
 
 from migrator.errors import BadInput
+from migrator.inputfile import read_input_text
 from migrator.inventory.load import describe_error, refuse_duplicate_keys
 from migrator.inventory.values import check_shard_name
 from migrator.record import Record, RecordError, field
@@ -69,6 +71,9 @@ class Fleet:
     name: str
     path: Path
     shards: tuple[FleetShard, ...]
+    # sha256 of the bytes loaded: what a saved fleet plan binds (the file is read once,
+    # bounded, rather than again, whole, to digest it)
+    digest: str = ""
 
     @property
     def to_run(self) -> tuple[FleetShard, ...]:
@@ -84,12 +89,9 @@ class Fleet:
 
 def load_fleet(path: Path) -> Fleet:
     """The validated fleet file, or BadInput naming the line and the fix."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise BadInput(f"Cannot read the fleet file {path}: {exc.strerror or exc}.",
-                       "Check the path given to --fleet (`migrator fleet discover` writes "
-                       "DIR/fleet.yaml).") from None
+    # bounded and UTF-8: a --fleet of /dev/zero or a FIFO is refused, not read for ever
+    text = read_input_text(path, "fleet file", hint="Check the path given to --fleet "
+                           "(`migrator fleet discover` writes DIR/fleet.yaml).")
     try:
         root, data = parse_document(text)
     except yaml.YAMLError as exc:
@@ -113,7 +115,8 @@ def load_fleet(path: Path) -> Fleet:
             inventory=_resolved(base, entry.inventory))
         for entry in parsed.shards
     )
-    return Fleet(parsed.fleet, path.resolve(), shards)
+    digest = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return Fleet(parsed.fleet, path.resolve(), shards, digest)
 
 
 def _resolved(base: Path, value: Path) -> Path:

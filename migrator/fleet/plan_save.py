@@ -9,7 +9,6 @@ file is seen) and each shard's plan file, relative to PLANDIR.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -20,10 +19,6 @@ from migrator.fleet.plan_rows import fleet_plan_document
 from migrator.fleet.plan_run import Planned
 
 FLEET_PLAN_FILE = "fleet-plan.json"
-
-
-def file_digest(path: Path) -> str:
-    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def save_fleet_plan(fleet: Fleet, planned: list[Planned], out_dir: Path) -> Path:
@@ -43,7 +38,7 @@ def save_fleet_plan(fleet: Fleet, planned: list[Planned], out_dir: Path) -> Path
         name = f"{item.entry.shard}.json"
         save_plan(item.plan, out_dir / name)
         plans[item.entry.shard] = name
-    document = fleet_plan_document(fleet.name, str(fleet.path), file_digest(fleet.path),
+    document = fleet_plan_document(fleet.name, str(fleet.path), fleet.digest,
                                    plans, skipped)
     target = out_dir / FLEET_PLAN_FILE
     tmp = target.with_name(f".{target.name}.tmp")

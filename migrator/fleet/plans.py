@@ -9,7 +9,6 @@ to the JSON file's folder).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,6 @@ from migrator.strictjson import loads
 
 FORMAT = "manatee-migrator-fleet-plan/1"
 HINT = "Write it again with `migrator fleet plan --fleet FLEET.yaml --out PLANDIR`."
-
-
-def fleet_digest(path: Path) -> str:
-    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def load_fleet_plans(path: Path, fleet: Fleet) -> dict[str, Path]:
@@ -43,7 +38,7 @@ def load_fleet_plans(path: Path, fleet: Fleet) -> dict[str, Path]:
     if name != fleet.name:
         raise Refused(f"The fleet plan {path} is the plan of fleet {name}, not of {fleet.name} "
                       f"({fleet.path}).", "Give the plan written for this fleet file.")
-    if digest is not None and _hex(str(digest)) != _hex(fleet_digest(fleet.path)):
+    if digest is not None and _hex(str(digest)) != _hex(fleet.digest):
         raise Refused(f"The fleet file {fleet.path} has changed since the fleet plan {path} "
                       "was written (its digest differs); nothing was started.",
                       "Review the change, then plan again: " + HINT)

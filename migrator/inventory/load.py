@@ -12,6 +12,7 @@ import yaml
 
 from migrator.errors import BadInput
 from migrator.inputfile import (
+    MAX_INPUT_BYTES,
     MAX_KNOWN_HOSTS_BYTES,
     read_input_text,
     require_identity_file,
@@ -51,8 +52,8 @@ def _resolve_paths(inventory: Inventory, base: Path) -> Inventory:
 
 
 def _check_key_files(inventory: Inventory) -> None:
-    """Refuse, at load, an identity file or known_hosts the inventory names that exists
-    but is not a regular file of bounded size (``BadInput``, exit 2, naming it).
+    """Refuse, at load, an identity file, known_hosts or ssh_config the inventory names
+    that exists but is not a regular file of bounded size (``BadInput``, exit 2, naming it).
 
     Connecting checks them too (``migrator.remote.connection``); checking here as well
     makes every command that loads the inventory stop at once with exit 2, where a zone
@@ -72,6 +73,13 @@ def _check_key_files(inventory: Inventory) -> None:
             require_regular_file(
                 inventory.known_hosts, "known_hosts file", MAX_KNOWN_HOSTS_BYTES,
                 "Point `known_hosts:` in the inventory at the known_hosts file itself.")
+    if isinstance(inventory.ssh_config, Path):
+        # a missing one is refused, naming it, when a session loads it
+        with contextlib.suppress(FileNotFoundError):
+            require_regular_file(
+                inventory.ssh_config.expanduser(), "ssh_config file", MAX_INPUT_BYTES,
+                "Point `ssh_config:` in the inventory at the file itself, or set "
+                "`ssh_config: false`.")
 
 
 def _node_at(root: yaml.Node, loc: tuple[int | str, ...]) -> tuple[yaml.Node, int]:

@@ -20,7 +20,7 @@ import yaml
 import migrator.steps  # noqa: F401  (registers the built-in checks and actions)
 from migrator.cluster.original import ROLES_BY_PEERS
 from migrator.errors import BadInput
-from migrator.inputfile import MAX_INPUT_BYTES
+from migrator.inputfile import MAX_INPUT_BYTES, open_regular
 from migrator.record import Problem, RecordError
 from migrator.stepkit.registry import actions, checks, get_action, get_check
 from migrator.stepkit.schema import CheckRef, Playbook
@@ -79,8 +79,9 @@ def playbook_digest(text: bytes) -> str:
 
 def load_playbook_file(path: Path, *, check_registry: bool = True) -> LoadedPlaybook:
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_INPUT_BYTES + 1)  # bounded: /dev/zero never ends
+        # a regular file (a FIFO would block), read bounded
+        with open_regular(path, "playbook", "Give the playbook's YAML file itself.") as handle:
+            raw = handle.read(MAX_INPUT_BYTES + 1)
     except OSError as exc:
         raise PlaybookError(
             f"Cannot read playbook {path}: {exc.strerror or exc}.",
@@ -88,8 +89,7 @@ def load_playbook_file(path: Path, *, check_registry: bool = True) -> LoadedPlay
         ) from exc
     if len(raw) > MAX_INPUT_BYTES:
         raise PlaybookError(
-            f"Playbook {path} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB "
-            "(or never ends, like a device).",
+            f"The playbook {path} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB.",
             "Give the playbook's YAML file itself.",
         )
     return load_playbook_text(raw, str(path), check_registry=check_registry)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from migrator.errors import BadInput
+from migrator.inputfile import MAX_INPUT_BYTES, read_regular_bytes
 from migrator.inventory.model import Inventory, JumpHost, SshDefaults, SshTarget
 
 MAX_JUMPS = 8
@@ -61,15 +62,26 @@ def load_ssh_config(setting: Path | bool | None) -> Any:
     import paramiko
 
     path = (setting if isinstance(setting, Path) else DEFAULT_SSH_CONFIG).expanduser()
-    if not path.is_file():
-        if isinstance(setting, Path):
-            raise BadInput(
-                f"The ssh_config file {path} named in the inventory does not exist.",
-                "Fix the `ssh_config` path or set `ssh_config: false`.",
-            )
-        return None
+    named = isinstance(setting, Path)
+    if not named and not path.is_file():
+        return None  # no user ssh_config (or not a file): OpenSSH goes on without one
+    hint = "Fix the `ssh_config` path or set `ssh_config: false` in the inventory."
     try:
-        return paramiko.SSHConfig.from_text(path.read_text())
+        # a named /dev/zero or FIFO would never end or block for good, as a key would
+        data = read_regular_bytes(path, "ssh_config file", MAX_INPUT_BYTES, hint)
+    except FileNotFoundError:
+        raise BadInput(f"The ssh_config file {path} named in the inventory does not exist.",
+                       hint) from None
+    except OSError as exc:
+        raise BadInput(f"Cannot read the ssh_config file {path}: {exc.strerror or exc}.",
+                       hint) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"The ssh_config file {path} is not UTF-8 text (byte {exc.start}).",
+                       hint) from None
+    try:
+        return paramiko.SSHConfig.from_text(text)
     except Exception as exc:  # paramiko raises several types for bad syntax
         raise BadInput(
             f"Cannot parse the ssh_config file {path}: {exc}.",

@@ -14,6 +14,7 @@ read, and with it every connection); one that does not exist holds no keys.
 from __future__ import annotations
 
 import errno
+import os
 import shlex
 import threading
 from dataclasses import dataclass
@@ -119,11 +120,15 @@ class KnownHosts:
 
     def _record(self, label: str, entry: str, key: paramiko.PKey) -> RecordedKey:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        existing = self.path.read_bytes() if self.path.exists() else b""
-        with self.path.open("a") as handle:
-            if existing and not existing.endswith(b"\n"):
-                handle.write("\n")
-            handle.write(self._line(entry, key) + "\n")
+        with self.path.open("a+b") as handle:
+            # only the last byte matters (does the file end its last line?): the file was
+            # checked as a bounded regular file, but it need not be read whole again
+            handle.seek(0, os.SEEK_END)
+            if handle.tell() > 0:
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) != b"\n":
+                    handle.write(b"\n")
+            handle.write((self._line(entry, key) + "\n").encode())
         recorded = RecordedKey(label, entry, key.get_name(), key.fingerprint, self.path)
         self.recorded.append(recorded)
         return recorded

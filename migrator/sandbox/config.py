@@ -36,6 +36,16 @@ share, and one sub-sandbox per shard::
                                   sitters, client, reprovisions), client/, and copies of
                                   the client key and known_hosts
 
+With `up --triton-shard` the fleet also has Triton's own shard, ``sdc``, in
+DIR/shards/sdc (its ``triton`` is true): its zones are Triton's manatee zones (VMAPI tag
+``smartdc_role=manatee``, aliases manatee0..., image ``sdc-manatee``: TRITON_IMAGES) and
+its ``morays`` Triton's moray zones (DIR/shards/sdc/zones/<uuid> too: a package.json,
+no sitter). It runs on a second ZooKeeper, Triton's binder (DIR/zookeeper-binder/, pid
+file ``zookeeper-binder``, its port the top's ``binder_port`` and the shard's
+``zk_port``), unless the fleet has no Manta shard (`--shards 0`), when the one
+ZooKeeper is Triton's.
+`manta-adm` lists none of it; SAPI's sdc application names the binder.
+
 Decision: a shard of a fleet is addressed exactly as a one-shard sandbox is (`--dir
 DIR/shards/<shard>`, `--inventory DIR/shards/<shard>/inventory.yaml`), so the single-shard
 code runs unchanged on it; only what is shared (ZooKeeper's pid file, the nodes' and the
@@ -86,6 +96,15 @@ RELEASES = {"v1": "1.0.0-sandbox", "v2": "2.1.1-sandbox"}
 # The image UUID per simulated version, as the sandbox's VMAPI/IMGAPI/sapiadm know them.
 IMAGES = {"v1": "6f2c1b4e-1d1a-4c3e-9a55-0e6b3f1a0001",
           "v2": "6f2c1b4e-1d1a-4c3e-9a55-0e6b3f1a0002"}
+# Triton's own manatee (`up --triton-shard`): the same releases under Triton's image name
+TRITON_SHARD = "sdc"
+BINDER = "zookeeper-binder"  # Triton's own ZooKeeper: its pid file's and directory's name
+TRITON_IMAGES = {"v1": "6f2c1b4e-1d1a-4c3e-9a55-0e6b3f1a0011",
+                 "v2": "6f2c1b4e-1d1a-4c3e-9a55-0e6b3f1a0012"}
+# Triton's moray zones: an image new enough for /state (the playbooks' 20141204T233537Z)
+MORAY_IMAGE = "6f2c1b4e-1d1a-4c3e-9a55-0e6b3f1a0021"
+MORAY_VERSION = "master-20160330T224107Z-gsandbox"
+TRITON_MORAYS = 1
 ACCESS_MODES = ("zlogin", "ssh")
 COMPUTE_NODES = 2
 LOG_LEVELS = ("debug", "info")
@@ -162,13 +181,23 @@ class SandboxConfig:
     # ports of the relays that add it ("headnode", "zookeeper"; see sandbox/relay.py)
     latency_ms: float = 0.0
     relay_ports: dict[str, int] = field(default_factory=dict)
-    # `up --reprovision-seconds S`: how long every reprovision takes (None: the session
-    # timeout plus two seconds, long enough for a primary's node to expire)
+    # `up --reprovision-seconds S`: how long every reprovision takes (None: until the
+    # zone's election node has expired, then half a second; see peers.reprovision)
     reprovision_seconds: float | None = None
     # a fleet's top directory: the shard names, each a sub-sandbox in DIR/shards/<shard>
     shards: list[str] = field(default_factory=list)
     # a shard of a fleet: the top directory that owns ZooKeeper, the nodes and headnode
     fleet_root: str | None = None
+    # Triton's own shard (`up --triton-shard`), and its Moray zones (no sitter)
+    triton: bool = False
+    morays: list[ZoneConfig] = field(default_factory=list)
+    # a fleet's top: the port of Triton's binder ZooKeeper, when it runs one of its own
+    binder_port: int | None = None
+
+    @property
+    def images(self) -> dict[str, str]:
+        """The image UUID of each version (v1, v2) of this shard's manatee."""
+        return TRITON_IMAGES if self.triton else IMAGES
 
     @property
     def owner_directory(self) -> Path:
@@ -189,7 +218,7 @@ class SandboxConfig:
     def reprovision_delay(self) -> float:
         if self.reprovision_seconds is not None:
             return self.reprovision_seconds
-        return self.session_timeout + 2.0
+        return self.session_timeout + 0.5  # the default's expected length
 
     def node_dir(self, node: NodeConfig) -> Path:
         return self.owner_directory / "nodes" / node.uuid
@@ -279,7 +308,7 @@ RELAY_ADDRESS = "127.0.3.1"
 def version_of_image(value: str) -> str | None:
     """v1/v2 for an image UUID, release string or version name; None when unknown."""
     for version in VERSIONS:
-        if value in (version, RELEASES[version], IMAGES[version]):
+        if value in (version, RELEASES[version], IMAGES[version], TRITON_IMAGES[version]):
             return version
     return None
 
@@ -315,6 +344,9 @@ def load_config(directory: Path) -> SandboxConfig:
                                  else float(doc["reprovision_seconds"])),
             shards=[str(s) for s in doc.get("shards") or []],
             fleet_root=None if doc.get("fleet_root") is None else str(doc["fleet_root"]),
+            triton=bool(doc.get("triton", False)),
+            morays=[ZoneConfig(**z) for z in doc.get("morays") or []],
+            binder_port=None if doc.get("binder_port") is None else int(doc["binder_port"]),
         )
     except FileNotFoundError as exc:
         raise BadInput(

@@ -65,3 +65,33 @@ def node_assignment(sizes: list[int], node_count: int) -> list[list[int]]:
         assignment.append([(counter + k) % node_count for k in range(size)])
         counter += size
     return assignment
+
+
+def fleet_sizes(text: str, shards: int, triton: bool) -> tuple[list[int], int | None]:
+    """``--nodes`` for K Manta shards and, with ``triton``, Triton's: (the Manta shards'
+    sizes, the sdc shard's size or None)."""
+    if not triton:
+        return parse_node_sizes(text, shards), None
+    if not 0 <= shards <= MAX_SHARDS:
+        raise BadInput(
+            f"--shards {shards} is out of range: with --triton-shard a sandbox fleet has 0 "
+            f"to {MAX_SHARDS} Manta shards.",
+            f"Pass --shards 0 (Triton's shard alone) to {MAX_SHARDS}.")
+    words = text.split(",")
+    if len(words) == 1:
+        size = parse_node_sizes(text, 1)[0]
+        return [size] * shards, size
+    if len(words) != shards + 1:
+        raise BadInput(
+            f"--nodes {text} lists {len(words)} shard sizes but --shards {shards} with "
+            f"--triton-shard has {shards + 1} shards.",
+            f"Give one size for every shard or exactly {shards + 1} sizes, the last the "
+            "sdc shard's.")
+    sizes = [parse_node_sizes(word, 1)[0] for word in words]
+    return sizes[:-1], sizes[-1]
+
+
+def moray_address(index: int, shard_index: int) -> str:
+    """Moray zone ``index`` (below SHARD_ADDRESS_STRIDE - MAX_NODES) of shard
+    ``shard_index``: in the shard's block of addresses, after its zones'."""
+    return zone_address(MAX_NODES + index, shard_index)

@@ -2,7 +2,9 @@
 own document (``migrator.sandbox.status``, ``migrator.sandbox.verify``), by shard.
 
 Shapes (`--json`):
-  status  {"fleet": true, "directory", "zookeeper" (null when stopped), "headnode",
+  status  {"fleet": true, "directory", "zookeeper" (null when stopped), "binder"
+           (Triton's own ZooKeeper with `up --triton-shard` beside Manta shards; null
+           when stopped or there is none), "headnode",
            "shards": [<sandbox status of the shard>, ...]}, in shard order;
   verify  {"ok": <every shard ok>, "shards": {"<shard>": <sandbox verify of the shard>
            | {"ok": false, "error": "<why it could not be verified>"}}}.
@@ -18,7 +20,7 @@ from typing import Any
 
 from migrator.errors import BadInput, MigratorError
 from migrator.sandbox import procs
-from migrator.sandbox.config import SandboxConfig, fleet_members, load_config
+from migrator.sandbox.config import BINDER, SandboxConfig, fleet_members, load_config
 from migrator.sandbox.status import sandbox_status
 from migrator.sandbox.verify import CATCH_UP_TIMEOUT, summary_lines, verify
 
@@ -31,11 +33,14 @@ def fleet_config(directory: Path) -> SandboxConfig | None:
 
 def fleet_status(config: SandboxConfig) -> dict[str, Any]:
     zk_running = procs.recorded_pid(config.pid_file("zookeeper")) is not None
+    binder_running = procs.recorded_pid(config.pid_file(BINDER)) is not None
     headnode = config.headnode
     return {
         "fleet": True,
         "directory": str(config.directory),
         "zookeeper": config.zk_connection if zk_running else None,
+        "binder": f"127.0.0.1:{config.binder_port}"
+        if config.binder_port is not None and binder_running else None,
         "headnode": None if headnode is None else f"{headnode.ip}:{headnode.ssh_port}",
         "shards": [sandbox_status(member.directory) for member in fleet_members(config)],
     }

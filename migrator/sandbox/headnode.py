@@ -8,14 +8,17 @@ Triton headnode:
   sdc-cnapi /servers/<uuid> | /servers
                                     CNAPI: a compute node (hostname, sysinfo with its
                                     admin IP)
-  sdc-sapi /applications?name=manta SAPI: the application, metadata.ZK_SERVERS
+  sdc-sapi /applications?name=N     SAPI: the application N (manta, sdc) as a list,
+                                    metadata.ZK_SERVERS; [] when there is none
   sdc-imgapi /images/<uuid>         IMGAPI: an image (name, version)
                                     (these four are shell scripts answering from
                                     records kept as files, DIR/headnode/records)
   manta-adm show [-H] [-o COLS] [SERVICE]
                                     the deployed zones, one row each (the sandbox
                                     runs postgres zones only: no Morays); in a
-                                    fleet sandbox every shard's, shard by shard
+                                    fleet sandbox every Manta shard's, shard by
+                                    shard (never Triton's own; a fleet of
+                                    Triton's shard alone has no manta-adm)
   sapiadm reprovision ZONE IMAGE    reprovision the zone as a VMAPI job that outlives
                                     the command (``migrator.sandbox.jobs``), and wait
                                     for it
@@ -67,6 +70,8 @@ def manta_adm(config: SandboxConfig, args: list[str]) -> tuple[int, str]:
         return 2, f"manta-adm: unknown column {unknown[0]!r}\n"
     rows = []
     for member in fleet_members(config):
+        if member.triton:  # Triton's own shard is no Manta service
+            continue
         shard_number = member.shard.split(".")[0]
         for zone in member.zones:
             node = member.node_of(zone)
@@ -88,12 +93,14 @@ def sapiadm(config: SandboxConfig, args: list[str]) -> tuple[int, str]:
     version = version_of_image(wanted)
     if version is None:
         return 1, f"sapiadm: image {wanted} not found\n"
-    if zone not in {z.uuid for member in fleet_members(config) for z in member.zones}:
+    owner = next((m for m in fleet_members(config) if zone in {z.uuid for z in m.zones}),
+                 None)
+    if owner is None:
         return 1, f"sapiadm: instance {zone} not found\n"
 
     job = start_reprovision_job(config, zone, version)
     # printed before the wait, as Triton's sapiadm names the job it waits for
-    sys.stdout.write(f"Reprovisioning {zone} to image {IMAGES[version]} "
+    sys.stdout.write(f"Reprovisioning {zone} to image {owner.images[version]} "
                      f"({RELEASES[version]}): job {job['uuid']}\n")
     sys.stdout.flush()
     ended = wait_for_job(config.directory, job)

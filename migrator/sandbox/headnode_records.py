@@ -6,7 +6,16 @@ runs the commands).
 In a fleet sandbox the one headnode (in the fleet's top directory) knows every shard's
 zones: the records are written from every shard's sandbox.json, read afresh under a
 lock, so two shards' reprovisions rewriting them at once cannot drop each other's
-change."""
+change.
+
+Triton's own shard (`up --triton-shard`) is there as Triton has it: its zones tagged
+``smartdc_role=manatee`` (aliases manatee0...) on ``sdc-manatee`` images, its Moray
+zones tagged ``smartdc_role=moray``, and SAPI's ``sdc`` application naming its
+ZooKeeper (the binder). SAPI answers ``/applications?name=X`` with that application
+only, ``[]`` when there is none: a fleet without Manta shards has no ``manta``
+application, and one without Triton's shard has an ``sdc`` application on Manta's
+ZooKeeper (one ensemble for both, as a small Triton has).
+"""
 
 from __future__ import annotations
 
@@ -22,7 +31,10 @@ from typing import Any
 
 from migrator.sandbox.config import (
     IMAGES,
+    MORAY_IMAGE,
+    MORAY_VERSION,
     RELEASES,
+    TRITON_IMAGES,
     VERSIONS,
     SandboxConfig,
     ZoneConfig,
@@ -30,17 +42,29 @@ from migrator.sandbox.config import (
 )
 
 
-def vm(zone: ZoneConfig, alias: str) -> dict[str, Any]:
+def vm(zone: ZoneConfig, alias: str, images: dict[str, str] = IMAGES,
+       tags: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "uuid": zone.uuid,
         "alias": alias,
         "brand": "joyent-minimal",
         "state": "running",
         "server_uuid": zone.node,
-        "image_uuid": IMAGES[zone.version],
+        "image_uuid": images[zone.version],
         "nics": [{"interface": "net0", "ip": zone.ip, "nic_tag": "admin", "primary": True}],
-        "tags": {"manta_role": "postgres"},
+        "tags": {"manta_role": "postgres"} if tags is None else tags,
     }
+
+
+def member_vms(member: SandboxConfig) -> list[dict[str, Any]]:
+    """A shard's VMs: its manatee zones, and Triton's shard's Moray zones."""
+    if not member.triton:
+        return [vm(zone, vm_alias(member, i)) for i, zone in enumerate(member.zones)]
+    found = [vm(zone, f"manatee{i}", TRITON_IMAGES, {"smartdc_role": "manatee"})
+             for i, zone in enumerate(member.zones)]
+    found += [vm(zone, f"moray{i}", {zone.version: MORAY_IMAGE}, {"smartdc_role": "moray"})
+              for i, zone in enumerate(member.morays)]
+    return found
 
 
 def server(config: SandboxConfig, index: int) -> dict[str, Any]:
@@ -64,9 +88,16 @@ def server(config: SandboxConfig, index: int) -> dict[str, Any]:
 PUBLISHED = {"v1": "2014-11-05T19:04:12.000Z", "v2": "2016-03-30T22:41:07.000Z"}
 
 
-def image(version: str) -> dict[str, Any]:
-    return {"uuid": IMAGES[version], "name": IMAGE_NAME, "version": RELEASES[version],
-            "state": "active", "os": "smartos", "published_at": PUBLISHED[version]}
+def image(version: str, triton: bool = False) -> dict[str, Any]:
+    return {"uuid": (TRITON_IMAGES if triton else IMAGES)[version],
+            "name": TRITON_IMAGE_NAME if triton else IMAGE_NAME,
+            "version": RELEASES[version], "state": "active", "os": "smartos",
+            "published_at": PUBLISHED[version]}
+
+
+def moray_image() -> dict[str, Any]:
+    return {"uuid": MORAY_IMAGE, "name": "sdc-moray", "version": MORAY_VERSION,
+            "state": "active", "os": "smartos", "published_at": PUBLISHED["v2"]}
 
 
 def vm_alias(config: SandboxConfig, index: int) -> str:
@@ -104,8 +135,8 @@ def _write_records(config: SandboxConfig, records: Path) -> None:
         tmp.write_text(json.dumps(body) + "\n")
         os.replace(tmp, path)  # a reader sees the old record or the new, never half
 
-    vms = [vm(zone, vm_alias(member, i)) for member in fleet_members(config)
-           for i, zone in enumerate(member.zones)]
+    members = fleet_members(config)
+    vms = [found for member in members for found in member_vms(member)]
     for found in vms:
         put(records / "vms" / f"{found['uuid']}.json", found)
     put(records / "vms.json", vms)
@@ -113,14 +144,36 @@ def _write_records(config: SandboxConfig, records: Path) -> None:
     for found in servers:
         put(records / "servers" / f"{found['uuid']}.json", found)
     put(records / "servers.json", servers)
-    for version in VERSIONS:
-        put(records / "images" / f"{IMAGES[version]}.json", image(version))
-    put(records / "images.json", [image(version) for version in VERSIONS])
-    host, port = config.zk_connection.split(":")
-    put(records / "applications.json", [{
-        "uuid": "8a0c7a4e-4d8f-4b34-9d3b-5f0a6a3e0001", "name": "manta",
-        "metadata": {"ZK_SERVERS": [{"host": host, "port": int(port)}],
-                     "DOMAIN_NAME": "sandbox.test"}}])
+    triton = next((m for m in members if m.triton), None)
+    images = [image(version) for version in VERSIONS]
+    if triton is not None:
+        images += [image(version, triton=True) for version in VERSIONS] + [moray_image()]
+    for found in images:
+        put(records / "images" / f"{found['uuid']}.json", found)
+    put(records / "images.json", images)
+    applications = []
+    if any(not m.triton for m in members):
+        applications.append(application("manta", MANTA_APPLICATION, config.zk_connection,
+                                        {"DOMAIN_NAME": "sandbox.test"}))
+    applications.append(application(
+        "sdc", SDC_APPLICATION, triton.zk_connection if triton is not None
+        else config.zk_connection, {"datacenter_name": DATACENTER}))
+    (records / "applications").mkdir(exist_ok=True)
+    for app in applications:
+        put(records / "applications" / f"{app['name']}.json", [app])
+    put(records / "applications.json", applications)
+
+
+MANTA_APPLICATION = "8a0c7a4e-4d8f-4b34-9d3b-5f0a6a3e0001"
+SDC_APPLICATION = "8a0c7a4e-4d8f-4b34-9d3b-5f0a6a3e0002"
+DATACENTER = "sandbox-1"  # SAPI's sdc application's datacenter_name
+
+
+def application(name: str, uuid: str, zookeeper: str, metadata: dict[str, str]
+                ) -> dict[str, Any]:
+    host, port = zookeeper.split(":")
+    return {"uuid": uuid, "name": name,
+            "metadata": {"ZK_SERVERS": [{"host": host, "port": int(port)}], **metadata}}
 
 
 def write_headnode_bin(bindir: Path, directory: Path) -> None:
@@ -153,6 +206,7 @@ HIDDEN_FILE = "vmapi-hidden"
 
 
 IMAGE_NAME = "manta-manatee"
+TRITON_IMAGE_NAME = "sdc-manatee"
 
 
 # The read-only APIs answer from records written as files (refreshed by `write_records`
@@ -200,6 +254,19 @@ JOBS_CASE = """    /jobs) file=$records/jobs.json; empty=1
         esac ;;"""
 
 
+# `GET /applications[?name=N]`: every application, or the one named N as a list ([]
+# when there is none, as SAPI answers). N is taken only when it is a plain word (it
+# names a file).
+APPLICATIONS_CASE = """    /applications) file=$records/applications.json
+        case "$1" in *[?\\&]name=*)
+            name=${1#*name=}; name=${name%%&*}
+            case $name in
+                ''|*[!A-Za-z0-9_-]*) file= ;;
+                *) file=$records/applications/$name.json; empty=1 ;;
+            esac ;;
+        esac ;;"""
+
+
 API_CASES = {
     "sdc-vmapi": ('    /vms) file=$records/vms.json ;;\n'
                   '    /vms/*) file=$records/vms/$id.json ;;\n'
@@ -207,7 +274,7 @@ API_CASES = {
                   + JOBS_CASE),
     "sdc-cnapi": ('    /servers) file=$records/servers.json ;;\n'
                   '    /servers/*) file=$records/servers/$id.json ;;'),
-    "sdc-sapi": '    /applications) file=$records/applications.json ;;',
+    "sdc-sapi": APPLICATIONS_CASE,
     "sdc-imgapi": ('    /images) file=$records/images.json ;;\n'
                    '    /images/*) file=$records/images/$id.json ;;'),
 }

@@ -2,7 +2,8 @@
 
 Every process is started detached with a pid file under DIR/pids, so `down`
 (from any later command) stops exactly what `up` started, and is a no-op the
-second time. `up --shards K` (K >= 2) brings up a fleet (``migrator.sandbox.fleetup``);
+second time. `up --shards K` (K >= 2) brings up a fleet (``migrator.sandbox.fleetup``), as
+does `up --triton-shard` (K Manta shards, 0 or more, and Triton's own ``sdc``);
 `down` of a fleet's top directory stops its VMAPI jobs, then every shard, then what the
 shards share. Waits are bounded and event-driven: ZooKeeper watches for peers
 joining, the simulated postgres's own "wait until writable" request for the
@@ -23,6 +24,7 @@ from migrator.inventory.values import check_shard_name
 from migrator.sandbox import pgdata, procs
 from migrator.sandbox.config import (
     ACCESS_MODES,
+    BINDER,
     DEPOSED_MODES,
     LOG_LEVELS,
     MAX_NODES,
@@ -63,7 +65,7 @@ from migrator.sandbox.zones import KNOWN_HOSTS, ensure_client_key, prepare_zone,
 
 OWNED_ENTRIES = ("zones", "zookeeper", "pids", "client", "inventory.yaml", KNOWN_HOSTS,
                  "authorized_keys", "id_ed25519", "id_ed25519.pub", SANDBOX_FILE,
-                 "nodes", "headnode", "headnode.yaml", "relays", SHARDS_DIR)
+                 "nodes", "headnode", "headnode.yaml", "relays", SHARDS_DIR, BINDER)
 MAX_LATENCY_MS = 1000.0
 MAX_COMPUTE_NODES = 16
 
@@ -85,7 +87,7 @@ def check_reprovision_seconds(options: UpOptions) -> None:
         raise BadInput(
             f"--reprovision-seconds {seconds:g} is out of range.",
             f"Give 0 to {MAX_REPROVISION_SECONDS:g} seconds (production reprovisions take "
-            "minutes; the default is the session timeout plus two seconds).")
+            "minutes; by default a zone is down until its session has expired).")
 
 
 def check_session_timeout(options: UpOptions) -> None:
@@ -132,7 +134,34 @@ def live_processes(directory: Path) -> list[str]:
     return sorted(p.stem for p in files if procs.recorded_pid(p) is not None)
 
 
-def check_fleet(options: UpOptions) -> None:
+def check_triton(options: UpOptions, triton_size: int | None) -> None:
+    """`up --triton-shard`: a fleet whose last shard is Triton's own."""
+    if triton_size is None:
+        return
+    check_nodes(triton_size)
+    if not 0 <= options.shards <= MAX_SHARDS:
+        raise BadInput(
+            f"--shards {options.shards} is out of range: with --triton-shard a sandbox "
+            f"fleet has 0 to {MAX_SHARDS} Manta shards.",
+            f"Pass --shards 0 (Triton's shard alone) to {MAX_SHARDS}.")
+    if options.access != "zlogin":
+        raise BadInput("--triton-shard runs Triton's shard behind the fleet's compute nodes "
+                       "and headnode (--access zlogin).", "Drop --access ssh.")
+    if options.latency_ms:
+        raise BadInput("--triton-shard and --latency cannot be combined: the delaying relays "
+                       "stand in front of one ZooKeeper, and Triton's shard has its own.",
+                       "Drop --latency, or --triton-shard.")
+    if options.shard != SHARD:
+        raise BadInput("--shard names a one-shard sandbox; Triton's shard is named sdc.",
+                       "Drop --shard.")
+
+
+def check_fleet(options: UpOptions, triton_size: int | None = None) -> None:
+    if triton_size is not None:
+        check_triton(options, triton_size)
+        for size in options.shard_sizes():
+            check_nodes(size)
+        return
     sizes = options.shard_sizes()
     if not 1 <= options.shards <= MAX_SHARDS:
         raise BadInput(
@@ -162,11 +191,13 @@ def check_fleet(options: UpOptions) -> None:
             "Drop --access ssh: a sandbox fleet's zones are reached by zlogin, as in Manta.")
 
 
-def up(directory: Path, options: UpOptions) -> SandboxConfig:
+def up(directory: Path, options: UpOptions, triton_size: int | None = None
+       ) -> SandboxConfig:
     """Bring a sandbox up in ``directory``: one shard, or with ``options.shards`` >= 2 a
-    fleet (the config returned is then the fleet's top, ``shards`` naming them)."""
+    fleet (the config returned is then the fleet's top, ``shards`` naming them).
+    ``triton_size``: the fleet also has Triton's own shard, of that many zones."""
     check_nodes(options.nodes)
-    check_fleet(options)
+    check_fleet(options, triton_size)
     if options.deposed_mode not in DEPOSED_MODES:
         raise BadInput(
             f"--deposed-mode {options.deposed_mode!r} is not one of {', '.join(DEPOSED_MODES)}.",
@@ -216,8 +247,8 @@ def up(directory: Path, options: UpOptions) -> SandboxConfig:
         pgdata.check_reachable(directory)
     directory.mkdir(parents=True, exist_ok=True)
     try:
-        if options.shards > 1:
-            return bring_up_fleet(directory, options)
+        if options.shards > 1 or triton_size is not None:
+            return bring_up_fleet(directory, options, triton_size)
         return _bring_up(directory, options)
     except BaseException:
         down(directory)
@@ -288,7 +319,7 @@ def down(directory: Path) -> list[str]:
             stopped += down(shard_file.parent)
     if pids.is_dir():
         # the client and sitters before sshd and ZooKeeper, so nothing logs a lost server
-        files = sorted(pids.glob("*.pid"), key=lambda p: (p.stem == "zookeeper",
+        files = sorted(pids.glob("*.pid"), key=lambda p: (p.stem.startswith("zookeeper"),
                                                             p.stem.startswith("sshd-"), p.stem))
         for pid_file in files:
             if pid_file.stem.startswith("reprovision-"):

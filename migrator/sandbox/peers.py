@@ -146,6 +146,24 @@ def set_aside_log(zone_dir: Path) -> Path | None:
     return aside
 
 
+# A default reprovision: the zone stays down this long after its session has ended,
+# and gives up waiting for that end this long past the session timeout (a starved
+# ZooKeeper expires late; the zone then comes back regardless, as a real one would).
+AFTER_EXPIRY = 0.5
+EXPIRY_BOUND = 10.0
+
+
+def wait_node_gone(config: SandboxConfig, zone: ZoneConfig, timeout: float) -> bool:
+    """Wait on an election watch until no node of ``zone`` is left; False on timeout."""
+    prefix = f"{zone.peer_id}-"
+    with zk_client(config) as client:
+        gone, _ = wait_for(
+            lambda deliver: watch_election(client, config.shard, deliver),
+            lambda names: True if not any(n.startswith(prefix) for n in names) else None,
+            timeout)
+    return gone is True
+
+
 def reprovision(
     directory: Path, zone_name: str, to: str, delay: float | None = None,
     log: str | None = None,
@@ -153,9 +171,12 @@ def reprovision(
     """Stop the zone's sitter, wait ``delay`` (the reprovision's duration), start it at
     version ``to`` with the same identity and its database kept.
 
-    The default delay is the sandbox's (``up --reprovision-seconds``), else the
-    session timeout plus two seconds: long enough for the old election node to
-    expire, so reprovisioning a primary causes a takeover; a delay below the session
+    The default delay is the sandbox's (``up --reprovision-seconds``), else "until
+    the zone's old election node has expired, then ``AFTER_EXPIRY`` seconds more": a
+    real reprovision takes minutes, so its zone's session always ends first and
+    reprovisioning a primary causes a takeover. That order is waited for on an
+    election watch (bounded by ``EXPIRY_BOUND`` past the session timeout), never
+    assumed from a fixed time a loaded machine can outrun. A delay below the session
     timeout shows the runbook's other outcome. ``log`` (default: the sandbox's ``up
     --reprovision-log``): ``append`` leaves the sitter log for the new sitter to append
     to, ``fresh`` sets it aside so the new sitter starts a new file.
@@ -163,6 +184,7 @@ def reprovision(
     version = normalise_version(to)
     config = load_config(directory.resolve())
     zone = config.zone(zone_name)
+    until_expired = delay is None and config.reprovision_seconds is None
     if delay is None:
         delay = config.reprovision_delay
     if not 0 <= delay <= 600:
@@ -186,8 +208,14 @@ def reprovision(
     procs.write_pid_file(marker, os.getpid())
     try:
         stop_sitter(config, zone)
-        # This wait *is* the simulated reprovision (the zone is down meanwhile), not a poll.
-        time.sleep(delay)
+        if until_expired:
+            began = time.monotonic()
+            wait_node_gone(config, zone, config.session_timeout + EXPIRY_BOUND)
+            delay = round(time.monotonic() - began + AFTER_EXPIRY, 2)
+            time.sleep(AFTER_EXPIRY)
+        else:
+            # This wait *is* the simulated reprovision (the zone is down meanwhile).
+            time.sleep(delay)
         if log == "fresh":  # the sitter is down: nothing writes the log meanwhile
             set_aside_log(config.zone_dir(zone))
         zone.version = version

@@ -52,7 +52,7 @@ class UpOptions:
     compute_nodes: int = COMPUTE_NODES
     # one-way delay on the operator's route to the headnode and ZooKeeper (zlogin only)
     latency_ms: float = 0.0
-    # every reprovision's length (None: the session timeout plus two seconds)
+    # every reprovision's length (None: until the zone's node expires, then 0.5 s)
     reprovision_seconds: float | None = None
     # the sitters' ZooKeeper session timeout: short by default so rehearsals and tests
     # are quick; longer ones rehearse production's gap between a peer's loss and its

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,10 @@ class ZkTarget:
     # how the operator knows it, for messages, when kazoo is given another address (the
     # local end of a forward through the headnode: migrator.remote.forward)
     shown: str | None = None
+    # the ensemble's own connection string behind such a forward: what names the ensemble
+    # (its audit folder), where the forward's local ports change from one session to
+    # the next
+    ensemble: str | None = None
 
     @property
     def hosts(self) -> str:
@@ -68,6 +73,19 @@ def checked_hosts(value: str) -> str:
         ) from None
 
 
+# A client connected through a forward -> the ensemble's own connection string.
+_ENSEMBLES: weakref.WeakKeyDictionary[KazooClient, str] = weakref.WeakKeyDictionary()
+
+
+def ensemble_of(client: object) -> str | None:
+    """The ensemble's own connection string when ``client`` reaches it through a forward
+    (None: the client's hosts are the ensemble's)."""
+    try:
+        return _ENSEMBLES.get(client)
+    except TypeError:  # not weak-referenceable: not a client connect() made
+        return None
+
+
 def connect(target: ZkTarget, *, debug: bool = False) -> KazooClient:
     """A started client, or ``ZooKeeperUnavailable`` naming the string, within the timeout.
 
@@ -92,6 +110,8 @@ def connect(target: ZkTarget, *, debug: bool = False) -> KazooClient:
         disconnect(client)
         raise
     if client.connected:
+        if target.ensemble is not None:
+            _ENSEMBLES[client] = target.ensemble
         return client
     disconnect(client)
     if target.shown is not None:

@@ -25,6 +25,9 @@ def _inert(result: CliResult, *, shows_it: bool = True) -> None:
     both = result.out + result.err
     assert not any(c in both for c in RAW), repr(both[:2000])
     assert "Traceback" not in result.err and "Internal error" not in result.err
+    # markup shown as text, never read (rich removes tags it reads, even piped): wherever
+    # the word arrives, its tags arrive with it
+    assert both.count("boom") == both.count("[bold red]boom[/]"), both[:3000]
     if shows_it:
         shown = (ESCAPED, repr(HOSTILE)[1:-1], json.dumps(HOSTILE)[1:-1])
         assert any(form in both for form in shown), both[:3000]
@@ -77,3 +80,31 @@ def test_a_hostile_zone_id_in_the_election_prints_inert(
     for args in (("status",), ("backfill", "--yes")):
         _inert(cli(*args))
     assert zk.exists(f"/manatee/{SHARD}/state") is None
+
+
+def test_a_hostile_freeze_reason_prints_inert_in_the_writing_commands(
+    cli: Callable[..., CliResult], zk: Any, three_peers: V1Shard, book: str
+) -> None:
+    """The expert writes show the /state they would change before asking: a hostile freeze
+    reason there, and one given on the command line, arrive escaped; nothing is written
+    without a terminal to ask on."""
+    assert cli("backfill", "--yes").status == 0
+    state_path = f"/manatee/{SHARD}/state"
+    data, stat = zk.get(state_path)
+    state = json.loads(data)
+    state["freeze"] = {"date": "2026-12-06T00:00:00.000Z", "reason": HOSTILE}
+    zk.set(state_path, json.dumps(state, separators=(",", ":")).encode(), version=stat.version)
+    before = zk.get(state_path)[0]
+    # (unfreeze shows the state after it, which has no reason; rollback names no reason)
+    for verb, shows_it in (("unfreeze", False), ("delete-state", True), ("status", True),
+                           ("rollback", False)):
+        _inert(cli(verb), shows_it=shows_it)
+    _inert(cli("status", shard=False), shows_it=False)  # the listing of every shard
+    assert zk.get(state_path)[0] == before
+    unfrozen = cli("unfreeze", "--yes")
+    assert unfrozen.status == 0, unfrozen.err
+    _inert(unfrozen, shows_it=False)
+    frozen = cli("freeze", "--reason", HOSTILE, "--yes")
+    assert frozen.status == 0, frozen.err
+    _inert(frozen)
+    assert json.loads(zk.get(state_path)[0])["freeze"]["reason"] == HOSTILE  # stored exact

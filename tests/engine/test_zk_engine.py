@@ -349,6 +349,9 @@ def test_an_edited_saved_plan_is_refused_when_loaded(
     (lambda doc: doc["steps"][1].update(action="write_state"),
      "step unfreeze's action was"),
     (lambda doc: doc.update(inventoryDigest="sha256:0"), "inventory"),
+    # a check edited out of what the operator reviewed binds as much as an action
+    (lambda doc: doc["steps"][1].update(verify=[]), "step unfreeze's verify was"),
+    (lambda doc: doc["steps"][0]["preconditions"].pop(0), "step backfill's preconditions was"),
 ])
 def test_a_run_compares_the_whole_saved_plan_before_its_first_action(
     zk: Any, three_peers: V1Shard, make_runner: MakeRunner, tmp_path: Path,

@@ -107,7 +107,7 @@ def test_session_timeout_sets_the_sitters_and_the_default_reprovision(tmp_path: 
                        "--access", "ssh", "--session-timeout", "3.5", "--json")
         assert up.returncode == 0, up.stderr
         shown = json.loads(up.stdout)
-        assert shown["sessionTimeout"] == 3.5 and shown["reprovisionSeconds"] == 5.5
+        assert shown["sessionTimeout"] == 3.5 and shown["reprovisionSeconds"] == 4.0
         inventory = yaml.safe_load((directory / "inventory.yaml").read_text())
         assert inventory["estimates"]["session_timeout"] == 3.5
         cfg = json.loads((directory / "zones" / shown["zones"][0] / "sitter.cfg").read_text())
@@ -115,6 +115,16 @@ def test_session_timeout_sets_the_sitters_and_the_default_reprovision(tmp_path: 
         plan = _migrator("plan", "--inventory", str(directory / "inventory.yaml"))
         assert plan.returncode == 0, plan.stderr
         assert "ZooKeeper session timeout 3.5 s" in plan.stdout
+        # the default reprovision lasts until the killed sitter's session has expired (its
+        # node gone, watched), then half a second; ZooKeeper counts the timeout from the
+        # sitter's last ping (a third of it before the kill at most), not from the kill
+        zone = shown["zones"][0]
+        done = _migrator("sandbox", "reprovision", "--dir", str(directory), zone,
+                         "--to", "v2", "--json")
+        assert done.returncode == 0, done.stderr
+        result = json.loads(done.stdout)
+        assert 0.5 + 3.5 * 2 / 3 <= result["delay"] < 3.5 + 10.5, result
+        assert result["election_node"].startswith(f"{cfg['ip']}:")
         for bad_value in ("0.2", "60"):
             bad = _migrator("sandbox", "up", "--dir", str(tmp_path / "bad"),
                             "--pg", "sim", "--session-timeout", bad_value)

@@ -22,7 +22,6 @@ from migrator.engine.journal_store import JournalStore
 from migrator.fleet.display import JsonDisplay
 from migrator.fleet.lock import fleet_lock
 from migrator.fleet.model import load_fleet
-from migrator.fleet.plans import fleet_digest
 from migrator.fleet.run import FleetOptions, run_fleet
 from migrator.sandbox.config import SandboxConfig
 from migrator.zk.client import ZkTarget, connect, disconnect
@@ -265,7 +264,7 @@ def test_a_fleet_runs_its_saved_plans(sandbox: SandboxFactory, tmp_path: Path) -
     assert planned.returncode == 0, planned.stderr
     (plans / "fleet-plan.json").write_text(json.dumps({
         "format": "manatee-migrator-fleet-plan/1", "fleet": FLEET, "fleetFile": str(fleet),
-        "fleetDigest": fleet_digest(fleet), "plans": {config.shard: f"{config.shard}.json"},
+        "fleetDigest": load_fleet(fleet).digest, "plans": {config.shard: f"{config.shard}.json"},
         "skipped": {"9.moray.fleet.test": "already at v2"}}))
     done = _fleet(tmp_path, "run", "--fleet", str(fleet), "--plan",
                   str(plans / "fleet-plan.json"), "--yes", "--json")

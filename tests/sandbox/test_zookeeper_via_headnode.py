@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from migrator.engine.journal_store import audit_dir_of
 from migrator.sandbox import procs
 from migrator.sandbox.config import IMAGES, SandboxConfig
 from migrator.sandbox.nodes import set_headnode_forwarding
@@ -93,6 +94,12 @@ def test_discovery_writes_it_and_a_migration_and_rollback_go_through_the_headnod
     found = events(back.stdout)
     assert all(e["passed"] for e in found if e["event"] == "check" and e["kind"] == "verify")
     assert_v1(config, [2, 1, 0])
+    # both sessions came through forwards on other local ports, yet the run's and the
+    # rollback's audit copies are in one folder, named by the ensemble's own address
+    assert [p.name for p in (tmp_path / "audit").iterdir()] == [
+        audit_dir_of(config.zk_connection).name]
+    kept = (tmp_path / "audit" / audit_dir_of(config.zk_connection).name / config.shard)
+    assert len(list((kept / "transcripts").iterdir())) == 2
 
 
 def test_the_headnode_connection_killed_mid_run_pauses_the_run_and_it_goes_on(

@@ -22,18 +22,24 @@ import yaml
 
 from migrator.cluster.original import capture
 from migrator.commands import report
+from migrator.discovery.headnode_inventory import load_headnode_inventory
 from migrator.engine.journal import new_journal, new_run
+from migrator.engine.savedplan import load_plan
 from migrator.errors import EXIT_BAD_INPUT, BadInput
+from migrator.fleet.model import load_fleet
 from migrator.inputfile import (
+    MAX_INPUT_BYTES,
     MAX_KEY_BYTES,
+    read_input_text,
     read_regular_bytes,
     read_regular_tail,
     require_identity_file,
     require_regular_file,
 )
 from migrator.inventory.load import load_inventory
+from migrator.playbook.loader import load_playbook_file
 from migrator.remote.connection import Connector
-from migrator.remote.endpoint import Endpoint
+from migrator.remote.endpoint import Endpoint, load_ssh_config
 from migrator.remote.hostkeys import KnownHosts
 from migrator.remote.logs import FileState, parse_stat, stat_command
 from migrator.sandbox.sshd import generate_keypair
@@ -122,6 +128,31 @@ def test_regular_reads_refuse_devices_fifos_directories_and_large_files(
         read_regular_bytes(tmp_path / "absent", "thing", 100, hint)
 
 
+def test_operator_text_files_refuse_devices_and_fifos_and_are_bounded(
+    tmp_path: Path, fifo: Path
+) -> None:
+    """Inventories, headnode inventories, fleet files, saved plans and playbooks: every
+    loader opens the file without waiting for a FIFO's writer, refuses what is not a
+    regular file, and reads it bounded."""
+    loaders: list[tuple[Callable[[Path], object], str]] = [
+        (lambda path: read_input_text(path, "thing"), "thing"),
+        (load_inventory, "inventory"),
+        (load_headnode_inventory, "headnode inventory"),
+        (load_fleet, "fleet file"),
+        (load_plan, "plan"),
+        (load_playbook_file, "playbook"),
+    ]
+    big = _sparse(tmp_path / "big", MAX_INPUT_BYTES + 1)
+    for load, what in loaders:
+        for path, words in ((ZERO, ("character device",)), (fifo, ("FIFO",)),
+                            (big, ("larger than",))):
+            _refused(lambda: load(path), f"{what} {path}", *words,  # noqa: B023
+                     fifo=fifo if path == fifo else None)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"headnode: {host: caf\xe9}\n")
+    _refused(lambda: load_headnode_inventory(latin), "not UTF-8")
+
+
 def test_a_symbolic_link_to_a_device_is_refused(tmp_path: Path) -> None:
     link = tmp_path / "id_ed25519"
     link.symlink_to(ZERO)
@@ -208,6 +239,47 @@ def test_a_known_hosts_that_is_a_fifo_or_device_is_refused_not_read(
              f"known_hosts file {fifo}", "FIFO", fifo=fifo)
     _refused(lambda: KnownHosts(ZERO).preferred_types("127.0.0.1", 22), "character device")
     assert KnownHosts(tmp_path / "absent").preferred_types("127.0.0.1", 22) == []
+
+
+def test_an_ssh_config_that_is_not_a_bounded_regular_file_is_refused(
+    tmp_path: Path, fifo: Path
+) -> None:
+    """``ssh_config:`` names a file paramiko parses whole: /dev/zero would never end and a
+    FIFO would block, as an identity did; refused at load and where a session loads it."""
+    _refused(lambda: load_ssh_config(ZERO), "ssh_config file /dev/zero", "character device",
+             "`ssh_config: false`")
+    _refused(lambda: load_ssh_config(fifo), f"ssh_config file {fifo}", "FIFO", fifo=fifo)
+    big = _sparse(tmp_path / "big_config", MAX_INPUT_BYTES + 1)
+    _refused(lambda: load_ssh_config(big), str(big), "more than")
+    latin = tmp_path / "latin_config"
+    latin.write_bytes(b"Host z\xe9\n")
+    _refused(lambda: load_ssh_config(latin), str(latin), "not UTF-8")
+    _refused(lambda: load_ssh_config(tmp_path / "absent"), "does not exist")
+    _refused(lambda: load_inventory(_inventory(tmp_path, ssh_config=str(ZERO))),
+             "ssh_config file /dev/zero", "character device")
+    _refused(lambda: load_inventory(_inventory(tmp_path, ssh_config=str(fifo))),
+             f"ssh_config file {fifo}", "FIFO", fifo=fifo)
+    config = tmp_path / "config"
+    config.write_text("Host z1\n  User operator\n")
+    assert load_ssh_config(config).lookup("z1")["user"] == "operator"
+    assert load_ssh_config(False) is None
+
+
+def test_recording_a_host_key_appends_without_reading_the_file_again(tmp_path: Path) -> None:
+    """An accepted first-contact key goes on a line of its own, after what was there."""
+    import paramiko
+
+    known = tmp_path / "known_hosts"
+    known.write_bytes(b"# no newline at the end")
+    key = paramiko.ECDSAKey.generate()
+    hosts = KnownHosts(known, accept_new=True)
+    assert hosts.verify("z1", "127.0.0.1", 2222, key) is not None
+    assert hosts.verify("z2", "127.0.0.2", 22, key) is not None
+    lines = known.read_text().split("\n")
+    assert lines[0] == "# no newline at the end" and lines[-1] == ""
+    assert lines[1].startswith("[127.0.0.1]:2222 ecdsa-sha2-nistp256 ")
+    assert lines[2].startswith("127.0.0.2 ecdsa-sha2-nistp256 ") and len(lines) == 4
+    assert hosts.verify("z1", "127.0.0.1", 2222, key) is None  # now simply known
 
 
 # --- report --file -------------------------------------------------------------------------

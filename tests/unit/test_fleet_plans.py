@@ -10,7 +10,7 @@ import pytest
 
 from migrator.errors import BadInput, Refused
 from migrator.fleet.model import load_fleet
-from migrator.fleet.plans import fleet_digest, load_fleet_plans
+from migrator.fleet.plans import load_fleet_plans
 
 pytestmark = pytest.mark.unit
 
@@ -26,7 +26,7 @@ def _plan(tmp_path: Path, **changes: object) -> Path:
     document: dict[str, object] = {
         "format": "manatee-migrator-fleet-plan/1", "fleet": "east",
         "fleetFile": str(tmp_path / "fleet.yaml"),
-        "fleetDigest": fleet_digest(tmp_path / "fleet.yaml"),
+        "fleetDigest": load_fleet(tmp_path / "fleet.yaml").digest,
         "plans": {"1.moray": "1.moray.json"}, "skipped": {"2.moray": "at v2"}}
     document.update(changes)
     folder = tmp_path / "plans"

@@ -212,7 +212,7 @@ def test_non_utf8_inventory_is_bad_input(tmp_path: Path) -> None:
 
 
 def test_endless_inventory_is_bad_input() -> None:
-    with pytest.raises(BadInput, match="larger than 4 MiB"):
+    with pytest.raises(BadInput, match="is a character device, not a regular file"):
         load_inventory(Path("/dev/zero"))
 
 
@@ -251,11 +251,18 @@ def test_other_operator_files_are_read_bounded_and_strictly(tmp_path: Path) -> N
     from migrator.playbook.loader import PlaybookError, load_playbook_file
 
     endless = Path("/dev/zero")
-    with pytest.raises(PlaybookError, match="larger than 4 MiB"):
+    with pytest.raises(BadInput, match="character device"):
         load_playbook_file(endless)
+    big = tmp_path / "big"
+    with big.open("wb") as handle:
+        handle.truncate(4 * 1024 * 1024 + 1)
+    with pytest.raises(PlaybookError, match="larger than 4 MiB"):
+        load_playbook_file(big)
     for load in (load_topology_file, load_plan):
-        with pytest.raises(BadInput, match="larger than 4 MiB"):
+        with pytest.raises(BadInput, match="character device"):
             load(endless)
+        with pytest.raises(BadInput, match="larger than 4 MiB"):
+            load(big)
     latin1 = tmp_path / "plan.json"
     latin1.write_bytes(b'{"shard": "caf\xe9"}')
     with pytest.raises(BadInput, match="not UTF-8"):

@@ -94,7 +94,7 @@ def test_inventory_files_that_cannot_be_used(
     cases = [
         (bomb, "aliases cannot be used"),
         (latin1, "not UTF-8"),
-        (Path("/dev/zero"), "larger than 4 MiB"),
+        (Path("/dev/zero"), "is a character device, not a regular file"),
         (_inventory(tmp_path / "nl1.yaml", zk, shard=SHARD + "\n"), "not a shard name"),
         (_inventory(tmp_path / "nl2.yaml", zk + "\n"), "not a ZooKeeper connection string"),
         (_inventory(tmp_path / "nl3.yaml", zk, host="127.0.0.2\n"), "not a host name"),
