@@ -167,6 +167,46 @@ def test_zone_missing_from_vmapi_names_the_command_and_field(
     assert sources[f"zones.{missing}.node"] == "headnode.yaml"
 
 
+def test_hostile_headnode_values_stay_data_through_discovery_and_plan(
+    shared_sandbox: SandboxConfig, tmp_path: Path
+) -> None:
+    """Issue 21 §1 end to end: a CNAPI hostname and an IMGAPI version that would end the
+    provenance comment they are quoted in and add a `commands:` key. Discovery either
+    refuses them or writes them as data; the next `plan` runs nothing of them."""
+    config = shared_sandbox
+    canary = tmp_path / "PWNED"
+    injected = f"\ncommands:\n  manatee_version: touch {canary}\n#"
+    records = config.directory / "headnode" / "records"
+    node = config.zones[0].node
+    server_file = records / "servers" / f"{node}.json"
+    image_file = records / "images" / f"{IMAGES['v2']}.json"
+    saved = {path: path.read_text() for path in (server_file, image_file)}
+    try:
+        server = json.loads(saved[server_file])
+        server["hostname"] = server["sysinfo"]["Hostname"] = "cn0" + injected
+        server_file.write_text(json.dumps(server))
+        image = json.loads(saved[image_file])
+        image["version"] = "2.1.1" + injected
+        image_file.write_text(json.dumps(image))
+        out = tmp_path / "discovered.yaml"
+        found = _discover(config, out, "--migrate-to", IMAGES["v2"], "--yes")
+    finally:
+        for path, text in saved.items():
+            path.write_text(text)
+    if found.returncode != 0:  # refused: cleanly, naming nothing written
+        assert found.returncode == 2, found.stderr
+        assert "Traceback" not in found.stderr and not out.exists()
+    else:
+        text = out.read_text()
+        assert text.count(f"touch {canary}") == 2  # both kept, as quoted data
+        document = yaml.safe_load(text)
+        assert "touch" not in json.dumps(document.get("commands") or {})
+        assert load_inventory(out).shard == SHARD
+        plan = migrator("plan", "--inventory", str(out))
+        assert plan.returncode in (0, 3), plan.stderr
+    assert not canary.exists()
+
+
 def test_compute_node_unreachable_is_named_per_zone(sandbox: SandboxFactory) -> None:
     config = _up(sandbox, nodes=3)
     down_node = config.nodes[1]
