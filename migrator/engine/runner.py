@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import fcntl
 import os
 import signal
 import threading
@@ -50,6 +49,7 @@ from migrator.cluster.writability import Outage, Timing
 from migrator.engine import (
     asking,
     consistency,
+    nodelocks,
     waits,
     watchdog,
 )
@@ -87,7 +87,6 @@ INFLIGHT_RECHECK = 5.0
 # (``RunOptions.outage_locks``): another shard's outage step there lasts a reprovision
 # or so; far longer means that run is stuck, and the operator must look.
 OUTAGE_LOCK_TIMEOUT = 3600.0
-OUTAGE_LOCK_POLL = 0.5
 
 # SIGUSR1 asks a run to stop at its next safe point: after the step under way has been
 # verified, before the next one starts (a fleet's stop-all). A flag, not an exception:
@@ -513,26 +512,22 @@ class Runner:
     def _node_lock(self, path: Path, node: str) -> Iterator[None]:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            if not _flocked(fd):
-                what = (f"compute node {node}'s outage lock ({_holder(fd) or 'another run'} "
-                        "is in a step that stops writes there)")
-                started = time.monotonic()
+            if not nodelocks.try_lock(fd):
+                who = nodelocks.holder(fd) or "another run"
+                what = (f"compute node {node}'s outage lock ({who} is in a step that stops "
+                        "writes there)")
                 with self.console.waiting(what, OUTAGE_LOCK_TIMEOUT):
-                    while not _flocked(fd):
-                        if time.monotonic() - started > OUTAGE_LOCK_TIMEOUT:
-                            raise Refused(
-                                f"Waited {OUTAGE_LOCK_TIMEOUT:.0f} s for {what}; this step "
-                                "was not started.",
-                                f"Look at that run; when it has ended, run "
-                                f"`{self._resume_command()}`.")
-                        self.stop.wait(OUTAGE_LOCK_POLL)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"shard {self.shard} ({self.operator} pid {os.getpid()})".encode(), 0)
+                    if not nodelocks.wait_lock(fd, self.stop, OUTAGE_LOCK_TIMEOUT):
+                        raise Refused(
+                            f"Waited {OUTAGE_LOCK_TIMEOUT:.0f} s for {what}; this step "
+                            "was not started.",
+                            f"Look at that run; when it has ended, run "
+                            f"`{self._resume_command()}`.")
+            nodelocks.mark_held(fd, f"shard {self.shard} ({self.operator} pid {os.getpid()})")
             try:
                 yield
             finally:
-                os.ftruncate(fd, 0)
-                fcntl.flock(fd, fcntl.LOCK_UN)
+                nodelocks.release(fd)
         finally:
             os.close(fd)
 
@@ -759,20 +754,6 @@ class Runner:
                 took = round(time.monotonic() - asked, 1)
                 before = self.record.step(step.id).answered_seconds
                 self.record.amend(step.id, answered_seconds=round(before + took, 1))
-
-
-def _flocked(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _holder(fd: int) -> str:
-    with contextlib.suppress(OSError):
-        return os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
-    return ""
 
 
 def _unnamed(original: Any) -> Any:
