@@ -89,14 +89,7 @@ def test_a_timeout_gives_up_and_the_abandoned_wait_holds_nothing(
         assert nodelocks.wait_lock(mine, Cancellation(), 0.2) is False
     finally:
         os.close(mine)
-    # the helper still blocked in flock gets the lock when the holder lets go, and
-    # gives it back at once: a third run can take it
-    nodelocks.release(other_run)
-    third = _open(lock_file)
-    try:
-        until(lambda: nodelocks.try_lock(third), BOUND, "the lock to be free again")
-    finally:
-        os.close(third)
+    _taken_by_a_third_run_once_released(lock_file, other_run)
 
 
 def test_the_runs_stop_ends_the_wait_with_the_stop(lock_file: Path, other_run: int) -> None:
@@ -111,6 +104,12 @@ def test_the_runs_stop_ends_the_wait_with_the_stop(lock_file: Path, other_run: i
         assert isinstance(result.get("error"), StepFailed), result
     finally:
         os.close(mine)
+    _taken_by_a_third_run_once_released(lock_file, other_run)
+
+
+def _taken_by_a_third_run_once_released(lock_file: Path, other_run: int) -> None:
+    """The abandoned wait's helper, still blocked in flock, gets the lock when the holder
+    lets go and gives it back at once: a third run can take it."""
     nodelocks.release(other_run)
     third = _open(lock_file)
     try:
