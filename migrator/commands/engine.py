@@ -453,9 +453,10 @@ def run(
                           ) as console:
         if options.ask_via_stdio and not console.assume_yes:
             relay_questions(console, sink, target.shard)
-        if require_journal:
-            options = replace(options,
-                              before_steps=_refuse_resuming_with_a_primary_behind(console))
+        # a fresh run as well as a resume: the playbook rebuilds every peer from the
+        # primary, so a peer holding commits the primary lacks is refused before step one
+        options = replace(options,
+                          before_steps=_refuse_a_primary_behind(console, verb))
         return _run_with(target, requested, options, console, sink, verb,
                          break_lock=break_lock)
 
@@ -485,9 +486,9 @@ def _run_with(target: EngineTarget, requested: str, options: RunOptions,
             return runner.execute()
 
 
-def _refuse_resuming_with_a_primary_behind(console: Any) -> Callable[[Plan, Any], None]:
-    """A resume goes on with the shard's primary as it is now (/state's, else the
-    election's first): it must hold every other peer's data (``datagate``). Given to
+def _refuse_a_primary_behind(console: Any, verb: str) -> Callable[[Plan, Any], None]:
+    """A run or a resume goes on with the shard's primary as it is now (/state's, else
+    the election's first): it must hold every other peer's data (``datagate``). Given to
     the runner, which calls it with its own plan once steps remain (no second read)."""
 
     def check(_plan: Plan, ctx: Any) -> None:
@@ -496,7 +497,7 @@ def _refuse_resuming_with_a_primary_behind(console: Any) -> Callable[[Plan, Any]
         peers = shard_peers(ctx)
         if peers.primary is not None:
             refuse_when_behind(ctx, peers.primary, peers.others, console,
-                               f"This resume would go on with {peers.primary} as the primary")
+                               f"This {verb} would go on with {peers.primary} as the primary")
 
     return check
 

@@ -92,7 +92,7 @@ def test_a_resume_with_a_primary_behind_another_peer_is_refused(
 ) -> None:
     """A resume goes on with the shard's primary as it is now: refused before anything
     when another peer holds data it lacks."""
-    from migrator.commands.engine import _refuse_resuming_with_a_primary_behind
+    from migrator.commands.engine import _refuse_a_primary_behind
     from migrator.engine.console import RunConsole
     from migrator.engine.journal_store import JournalStore
     from migrator.engine.runner import Runner, RunOptions
@@ -109,6 +109,6 @@ def test_a_resume_with_a_primary_behind_another_peer_is_refused(
                     options=RunOptions(assume_yes=True), operator="t@h")
     plan, ctx = runner.plan()
     with pytest.raises(Refused) as caught:
-        _refuse_resuming_with_a_primary_behind(console)(plan, ctx)
+        _refuse_a_primary_behind(console, "resume")(plan, ctx)
     assert f"This resume would go on with {A} as the primary" in caught.value.message
     assert zk.exists(f"/manatee/{SHARD}/state") is None
