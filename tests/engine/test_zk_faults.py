@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -293,10 +294,21 @@ def test_run_waiting_on_the_shard_goes_on_through_a_fault(
     text = stream.getvalue()
     assert result.complete and result.ran == ["backfill", "takeover"], text
     assert "ZooKeeper connection lost" in text, text
-    if fault == "expiry":  # the server ends the session: kazoo is told it expired
+    pause = re.search(r"ZooKeeper is back after a pause of ([\d.]+) s", text)
+    assert pause is not None, text
+    # A restart's pause is the server's start-up, which a machine saturated by the
+    # whole suite can stretch past the 10 s session (seen: 13.9 s): the server then
+    # ends the session, and that is what must be said and survived. Within half the
+    # session the session must live on; in between, either is right, and is checked
+    # as what it says it was.
+    paused = float(pause.group(1))
+    expired = fault == "expiry" or (fault == "restart" and (
+        paused > 10.0 or (paused > 5.0 and "ZooKeeper expired this run's session" in text)))
+    if expired:  # the server ended the session: kazoo is told it expired
         assert "ZooKeeper expired this run's session" in text, text
         assert "(a new session); going on" in text, text
-    else:  # 8 s stopped, or 1 s down, against a 10 s session: the session lives on
+        assert "Re-took the run lock" in text, text
+    else:  # 8 s stopped, or a short restart, against a 10 s session: it lives on
         assert "expired" not in text, text
         assert "(same session); going on" in text, text
     # the lock is ours throughout, in whichever session the run ended with
