@@ -227,21 +227,24 @@ def test_a_forked_standby_stops_rollback_and_resume_of_a_killed_run(
     verdict = _wait_forked(config, primary)
     assert [p.zone for p in verdict.ahead] == [forked.uuid]
 
-    before = _shard_znodes(config)
-    rollback = _migrator("rollback", "--inventory", _inventory(config), "--yes")
-    text = rollback.stderr + rollback.stdout
-    assert rollback.returncode == 3, text[-3000:]
-    assert f"This rollback would make {primary.uuid} the v1 primary" in text, text[-3000:]
-    _assert_names_the_fork(text, primary, forked)
-    assert _shard_znodes(config) == before
-
-    resume = _migrator("resume", "--inventory", _inventory(config), "--yes")
-    text = resume.stderr + resume.stdout
-    assert resume.returncode == 3, text[-3000:]
-    assert f"This resume would go on with {primary.uuid} as the primary" in text, text[-3000:]
-    _assert_names_the_fork(text, primary, forked)
-    assert _shard_znodes(config) == before
+    _refused_naming_the_fork(config, "rollback", primary, forked,
+                             f"This rollback would make {primary.uuid} the v1 primary")
+    _refused_naming_the_fork(config, "resume", primary, forked,
+                             f"This resume would go on with {primary.uuid} as the primary")
     _assert_fork_seen_by_verify(config, primary, forked)
+
+
+def _refused_naming_the_fork(config: SandboxConfig, verb: str, primary: ZoneConfig,
+                             forked: ZoneConfig, says: str) -> None:
+    """`migrator VERB --yes` stops with exit 3, saying ``says``, naming the forked peer,
+    and leaves the shard's znodes as they were."""
+    before = _shard_znodes(config)
+    done = _migrator(verb, "--inventory", _inventory(config), "--yes", timeout=600)
+    text = done.stderr + done.stdout
+    assert done.returncode == 3, text[-3000:]
+    assert says in text, text[-3000:]
+    _assert_names_the_fork(text, primary, forked)
+    assert _shard_znodes(config) == before
 
 
 @pytest.mark.pgreal
@@ -260,13 +263,8 @@ def test_a_run_on_a_shard_with_a_forked_standby_is_refused_before_it_changes_any
     _acknowledged(config, acknowledged)
     _wait_forked(config, primary)
 
-    before = _shard_znodes(config)
-    run = _migrator("run", "--inventory", _inventory(config), "--yes", timeout=600)
-    text = run.stderr + run.stdout
-    assert run.returncode == 3, text[-3000:]
-    assert f"This run would go on with {primary.uuid} as the primary" in text, text[-3000:]
-    _assert_names_the_fork(text, primary, forked)
-    assert _shard_znodes(config) == before
+    _refused_naming_the_fork(config, "run", primary, forked,
+                             f"This run would go on with {primary.uuid} as the primary")
     _assert_fork_seen_by_verify(config, primary, forked)
 
 
