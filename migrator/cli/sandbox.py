@@ -183,17 +183,7 @@ def up(
         _report_fleet(config, as_json)
         return
     inventory = config.directory / "inventory.yaml"
-    lines = [f"Sandbox shard {config.shard} is up in {config.directory}.",
-             f"ZooKeeper: {config.zk_connection} (the sitters' session timeout "
-             f"{config.session_timeout:g} s)"]
-    if config.headnode is not None:
-        lines.append(f"headnode {config.headnode.ip}  ssh port {config.headnode.ssh_port}")
-    if config.relay_ports:
-        lines.append(f"the operator's route: {config.latency_ms:g} ms each way (ZooKeeper "
-                     f"at {config.operator_zk_connection}, the headnode at "
-                     f"{RELAY_ADDRESS} port {config.operator_headnode_port})")
-    lines += [f"compute node {n.uuid} ({n.hostname})  {n.ip}  ssh port {n.ssh_port}"
-              for n in config.nodes]
+    lines = _shared_lines(config, f"Sandbox shard {config.shard} is up in {config.directory}.")
     for zone in config.zones:
         node = config.node_of(zone)
         where = f"on {node.hostname} (zlogin)" if node else f"ssh port {zone.ssh_port}"
@@ -209,19 +199,25 @@ def up(
           as_json, "\n".join(lines))
 
 
-def _report_fleet(config: SandboxConfig, as_json: bool) -> None:
-    members = fleet_members(config)
-    lines = [f"Sandbox fleet of {len(members)} shards is up in {config.directory}.",
-             f"ZooKeeper: {config.zk_connection} (the sitters' session timeout "
-             f"{config.session_timeout:g} s)"]
+def _shared_lines(config: SandboxConfig, first: str) -> list[str]:
+    """The `up` report's first lines, a shard's or a fleet's: ZooKeeper, the headnode,
+    the operator's route and the compute nodes."""
+    lines = [first, f"ZooKeeper: {config.zk_connection} (the sitters' session timeout "
+                    f"{config.session_timeout:g} s)"]
     if config.headnode is not None:
         lines.append(f"headnode {config.headnode.ip}  ssh port {config.headnode.ssh_port}")
     if config.relay_ports:
         lines.append(f"the operator's route: {config.latency_ms:g} ms each way (ZooKeeper "
                      f"at {config.operator_zk_connection}, the headnode at "
                      f"{RELAY_ADDRESS} port {config.operator_headnode_port})")
-    lines += [f"compute node {n.uuid} ({n.hostname})  {n.ip}  ssh port {n.ssh_port}"
-              for n in config.nodes]
+    return lines + [f"compute node {n.uuid} ({n.hostname})  {n.ip}  ssh port {n.ssh_port}"
+                    for n in config.nodes]
+
+
+def _report_fleet(config: SandboxConfig, as_json: bool) -> None:
+    members = fleet_members(config)
+    lines = _shared_lines(config, f"Sandbox fleet of {len(members)} shards is up in "
+                          f"{config.directory}.")
     for member in members:
         lines.append(f"shard {member.shard}: {member.directory / 'inventory.yaml'}")
         for zone in member.zones:

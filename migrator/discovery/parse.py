@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,21 +183,23 @@ def shard_number(shard: str) -> str:
     return shard.split(".", 1)[0]
 
 
-def parse_moray_rows(text: str, shard: str) -> list[str]:
-    """Moray zone names serving ``shard`` from ``SERVICE SHARD ZONENAME`` rows."""
-    zones = []
+def _service_rows(text: str) -> Iterator[tuple[str, str, str]]:
+    """``(service, shard, zonename)`` of `manta-adm show -H -o service,shard,zonename`'s
+    rows, blank lines and a header row passed over; ``Unparseable`` for another shape."""
     for line in text.splitlines():
         words = line.split()
         if not words:
             continue
         if len(words) != 3:
             raise Unparseable(f"a row {line.strip()[:80]!r} that is not SERVICE SHARD ZONENAME")
-        service, number, zone = words
-        if service.upper() == "SERVICE":
-            continue  # a header row
-        if service == "moray" and number == shard_number(shard):
-            zones.append(_uuid(zone, "the Moray zone name"))
-    return zones
+        if words[0].upper() != "SERVICE":
+            yield words[0], words[1], words[2]
+
+
+def parse_moray_rows(text: str, shard: str) -> list[str]:
+    """Moray zone names serving ``shard`` from ``SERVICE SHARD ZONENAME`` rows."""
+    return [_uuid(zone, "the Moray zone name") for service, number, zone in _service_rows(text)
+            if service == "moray" and number == shard_number(shard)]
 
 
 def parse_role_vms(text: str, role: str) -> list[str]:
@@ -224,14 +227,8 @@ def parse_postgres_rows(text: str) -> dict[str, list[str]]:
     """Shard number -> its postgres zones, from ``SERVICE SHARD ZONENAME`` rows (other
     services' rows and a header row are passed over; a shard number is digits)."""
     shards: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        words = line.split()
-        if not words:
-            continue
-        if len(words) != 3:
-            raise Unparseable(f"a row {line.strip()[:80]!r} that is not SERVICE SHARD ZONENAME")
-        service, number, zone = words
-        if service.upper() == "SERVICE" or service != "postgres":
+    for service, number, zone in _service_rows(text):
+        if service != "postgres":
             continue
         if not number.isdecimal() or not number.isascii():
             raise Unparseable(f"a postgres row whose shard {number[:40]!r} is not a number")

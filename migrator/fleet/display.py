@@ -26,21 +26,11 @@ def _line(stream: Any, text: str) -> None:
     stream.flush()
 
 
-class JsonDisplay:
-    def __init__(self, out: Any = None, err: Any = None) -> None:
-        self.out = out or sys.stdout
+class _Lines:
+    """What the two line views share: notes on stderr, no table to redraw or pause."""
+
+    def __init__(self, err: Any = None) -> None:
         self.err = err or sys.stderr
-
-    def _write(self, document: dict[str, Any]) -> None:
-        self.out.write(json.dumps(document, ensure_ascii=False, default=str) + "\n")
-        self.out.flush()
-
-    def fleet_event(self, event: dict[str, Any]) -> None:
-        self._write({"event": event["event"], "time": iso_now_ms(),
-                     **{k: v for k, v in event.items() if k != "event"}})
-
-    def shard_event(self, shard: str, event: dict[str, Any]) -> None:
-        self._write({**event, "shard": shard})
 
     def note(self, text: str) -> None:
         _line(self.err, text)
@@ -53,9 +43,24 @@ class JsonDisplay:
         yield
 
 
-class PlainDisplay:
-    def __init__(self, err: Any = None) -> None:
-        self.err = err or sys.stderr
+class JsonDisplay(_Lines):
+    def __init__(self, out: Any = None, err: Any = None) -> None:
+        super().__init__(err)
+        self.out = out or sys.stdout
+
+    def _write(self, document: dict[str, Any]) -> None:
+        self.out.write(json.dumps(document, ensure_ascii=False, default=str) + "\n")
+        self.out.flush()
+
+    def fleet_event(self, event: dict[str, Any]) -> None:
+        self._write({"event": event["event"], "time": iso_now_ms(),
+                     **{k: v for k, v in event.items() if k != "event"}})
+
+    def shard_event(self, shard: str, event: dict[str, Any]) -> None:
+        self._write({**event, "shard": shard})
+
+
+class PlainDisplay(_Lines):
 
     def fleet_event(self, event: dict[str, Any]) -> None:
         kind = event["event"]
@@ -79,16 +84,6 @@ class PlainDisplay:
         line = view.plain_line(shard, event)
         if line is not None:
             _line(self.err, line)
-
-    def note(self, text: str) -> None:
-        _line(self.err, text)
-
-    def refresh(self, rows: list[ShardRow], now: float) -> None:
-        return
-
-    @contextmanager
-    def paused(self) -> Iterator[None]:
-        yield
 
 
 class LiveDisplay(PlainDisplay):
