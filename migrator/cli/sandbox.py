@@ -177,8 +177,8 @@ def up(
                                            reprovision_log=reprovision_log, pg=pg,
                                            latency_ms=latency_ms,
                                            reprovision_seconds=reprovision_seconds,
-                                           session_timeout=session_timeout),
-                        triton_size)
+                                           session_timeout=session_timeout,
+                                           triton_zones=triton_size))
     if config.shards:
         _report_fleet(config, as_json)
         return

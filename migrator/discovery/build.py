@@ -162,25 +162,25 @@ class Settings:
     sdc-manatee). Decision: a shard is Triton's when its name is
     ``discovery.triton_shard``; Manta names its shards N.moray.<domain>, never so."""
 
-    morays: str
+    triton: bool
+    morays_setting: str  # the setting's name, for messages
+    morays: str  # its command template
+    images_setting: str
     images: str
     image_name: str
 
-    def template(self, inventory: HeadnodeInventory, setting: str) -> str:
-        return str(getattr(inventory.discovery, setting))
-
     def parse_morays(self, text: str, shard: str) -> list[str]:
-        if self.morays == TRITON.morays:
+        if self.triton:
             return parse.parse_role_vms(text, "moray")
         return parse.parse_moray_rows(text, shard)
 
 
-MANTA = Settings("morays", "images", "image_name")
-TRITON = Settings("triton_morays", "triton_images", "triton_image_name")
-
-
 def settings_for(inventory: HeadnodeInventory, shard: str) -> Settings:
-    return TRITON if shard == inventory.discovery.triton_shard_name else MANTA
+    found = inventory.discovery
+    if shard == found.triton_shard_name:
+        return Settings(True, "triton_morays", found.triton_morays, "triton_images",
+                        found.triton_images, found.triton_image_name)
+    return Settings(False, "morays", found.morays, "images", found.images, found.image_name)
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,7 @@ def triton_ensemble(headnode: Headnode) -> Ensemble | None:
 def zookeeper_address(headnode: Headnode, shard: str) -> tuple[str, str]:
     """ZooKeeper's connection string and where it came from (HEADNODE.yaml, else SAPI)."""
     inventory = headnode.inventory
-    if settings_for(inventory, shard) is TRITON:
+    if settings_for(inventory, shard).triton:
         found = triton_ensemble(headnode)
         if found is None:
             asked = inventory.discovery.triton_zookeeper
@@ -282,7 +282,6 @@ def discover(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, *, s
     here = path.name
     templates = inventory.discovery
     settings = settings_for(inventory, shard)
-    morays_template = settings.template(inventory, settings.morays)
     if shared is not None:
         headnode = shared.headnode
     else:
@@ -325,14 +324,15 @@ def discover(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, *, s
                             else None)
             morays: list[str] = []
             if inventory.morays is None:
-                morays_command = CommandTemplate(morays_template).fill(shard=shard)
-                morays = _parsed(headnode, morays_template, settings.morays,
+                morays_command = CommandTemplate(settings.morays).fill(shard=shard)
+                morays = _parsed(headnode, settings.morays, settings.morays_setting,
                                  "`morays:` ({} for none)",
                                  lambda t: settings.parse_morays(t, shard), shard=shard)
                 both = sorted(set(morays) & {z for z, _ in peers})
                 if both:
                     raise headnode.failed(morays_command, f"it lists the shard's own peer(s) "
-                                          f"{', '.join(both)} as Morays", settings.morays,
+                                          f"{', '.join(both)} as Morays",
+                                          settings.morays_setting,
                                           "`morays:` ({} for none)")
                 if not morays:
                     found.warnings.append(
@@ -374,10 +374,10 @@ def discover(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, *, s
         if migrate_to == LATEST and image is not None:
             target = image.uuid
             shown = " ".join(x for x in (image.name, image.version) if x)
-            image_name = settings.template(inventory, settings.image_name)
+            image_name = settings.image_name
             note(Source("versions.migrate_to", image.uuid,
                         f"--migrate-to latest: the newest {image_name} image, by headnode: "
-                        f"`{settings.template(inventory, settings.images)}`"
+                        f"`{settings.images}`"
                         + (f" ({shown})" if shown else "")))
             found.warnings.append(f"--migrate-to latest picked {image.uuid}"
                                   + (f" ({shown})" if shown else "") + ".")
@@ -405,7 +405,7 @@ def discover(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, *, s
             headnode.close()
     found.document = _document(inventory, raw, path, shard, zookeeper, peers, vms, morays,
                                moray_vms, facts_of, versions, out_dir or path.parent, note,
-                               morays_template)
+                               settings.morays)
     return found
 
 
@@ -429,14 +429,13 @@ LATEST = "latest"
 
 
 def _newest_image(headnode: Headnode, settings: Settings) -> parse.ImageFacts:
-    name = settings.template(headnode.inventory, settings.image_name)
+    name = settings.image_name
 
     def parser(text: str) -> parse.ImageFacts:
         return parse.parse_newest_image(text, name)
 
-    return _parsed(headnode, settings.template(headnode.inventory, settings.images),
-                   settings.images, "`versions.migrate_to` (and drop --migrate-to latest)",
-                   parser)
+    return _parsed(headnode, settings.images, settings.images_setting,
+                   "`versions.migrate_to` (and drop --migrate-to latest)", parser)
 
 
 def _image(headnode: Headnode, image: str) -> parse.ImageFacts:
@@ -452,7 +451,7 @@ def _document(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, sha
               morays: list[str], moray_vms: dict[str, parse.VmFacts],
               servers: dict[str, parse.ServerFacts], versions: dict[str, str],
               out_dir: Path, note: Callable[[Source], None],
-              morays_template: str | None = None) -> dict[str, Any]:
+              morays_template: str) -> dict[str, Any]:
     here = path.name
     templates = inventory.discovery
     carried = {k: v for k, v in raw.items()
@@ -510,7 +509,7 @@ def _document(inventory: HeadnodeInventory, raw: dict[str, Any], path: Path, sha
         document["morays"] = {
             zone: _zone_entry(zone, moray_vms, {}, {}, vm_command, here, note, "morays")
             for zone in morays}
-        command = CommandTemplate(morays_template or templates.morays).fill(shard=shard)
+        command = CommandTemplate(morays_template).fill(shard=shard)
         note(Source("morays", ", ".join(morays) or "(none)", f"headnode: `{command}`"))
     document["versions"] = versions
     return document

@@ -125,7 +125,10 @@ def parse_server(text: str, server: str) -> ServerFacts:
 
 def parse_zk_servers(text: str) -> str:
     """``host:port,...`` from SAPI's application(s) ``metadata.ZK_SERVERS``."""
-    found = found_json(text, "the application")
+    return _zk_servers_of(found_json(text, "the application"))
+
+
+def _zk_servers_of(found: Any) -> str:
     apps = found if isinstance(found, list) else [found]
     for app in apps:
         metadata = app.get("metadata") if isinstance(app, dict) else None
@@ -152,7 +155,7 @@ def parse_application(text: str) -> Application | None:
     found = found_json(text, "the application")
     if found == []:
         return None
-    zookeeper = parse_zk_servers(text)
+    zookeeper = _zk_servers_of(found)
     apps = found if isinstance(found, list) else [found]
     for app in apps:
         metadata = app.get("metadata") if isinstance(app, dict) else None

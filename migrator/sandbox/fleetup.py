@@ -9,7 +9,7 @@ up another's. Everything a shard needs is in place before any thread starts (zon
 directories, pid directories, the shared known_hosts and key copies), so the
 threads write only their own shard's files.
 
-With Triton's own shard (`up --triton-shard`, ``triton_size``) the fleet also has
+With Triton's own shard (`up --triton-shard`, ``UpOptions.triton_zones``) the fleet also has
 ``sdc`` (config.py says how): its ZooKeeper, the binder, is started beside Manta's when
 there are Manta shards, and its Moray zones are zone directories with a package.json
 that the compute nodes' zlogin reaches (their `cat` shows Triton's
@@ -61,12 +61,12 @@ from migrator.sandbox.zones import CLIENT_KEY, KNOWN_HOSTS, ensure_client_key, p
 SHARED_FILES = (KNOWN_HOSTS, CLIENT_KEY, f"{CLIENT_KEY}.pub", "authorized_keys")
 
 
-def bring_up_fleet(directory: Path, options: UpOptions,
-                   triton_size: int | None = None) -> SandboxConfig:
+def bring_up_fleet(directory: Path, options: UpOptions) -> SandboxConfig:
     """The fleet's top config (``shards`` names them); every shard is up and writable,
-    its inventory written, its client started with ``options.with_client``.
-    ``triton_size``: the zones of Triton's own shard, when the fleet has it."""
+    its inventory written, its client started with ``options.with_client``; with
+    ``options.triton_zones``, Triton's own shard of that many zones last."""
     sizes = options.shard_sizes()
+    triton_size = options.triton_zones
     zk_port = start_zookeeper(directory)
     binder_port = (start_binder(directory) if triton_size is not None and sizes
                    else None)

@@ -134,11 +134,11 @@ def live_processes(directory: Path) -> list[str]:
     return sorted(p.stem for p in files if procs.recorded_pid(p) is not None)
 
 
-def check_triton(options: UpOptions, triton_size: int | None) -> None:
+def check_triton(options: UpOptions) -> None:
     """`up --triton-shard`: a fleet whose last shard is Triton's own."""
-    if triton_size is None:
+    if options.triton_zones is None:
         return
-    check_nodes(triton_size)
+    check_nodes(options.triton_zones)
     if not 0 <= options.shards <= MAX_SHARDS:
         raise BadInput(
             f"--shards {options.shards} is out of range: with --triton-shard a sandbox "
@@ -156,9 +156,9 @@ def check_triton(options: UpOptions, triton_size: int | None) -> None:
                        "Drop --shard.")
 
 
-def check_fleet(options: UpOptions, triton_size: int | None = None) -> None:
-    if triton_size is not None:
-        check_triton(options, triton_size)
+def check_fleet(options: UpOptions) -> None:
+    if options.triton_zones is not None:
+        check_triton(options)
         for size in options.shard_sizes():
             check_nodes(size)
         return
@@ -191,13 +191,12 @@ def check_fleet(options: UpOptions, triton_size: int | None = None) -> None:
             "Drop --access ssh: a sandbox fleet's zones are reached by zlogin, as in Manta.")
 
 
-def up(directory: Path, options: UpOptions, triton_size: int | None = None
-       ) -> SandboxConfig:
-    """Bring a sandbox up in ``directory``: one shard, or with ``options.shards`` >= 2 a
-    fleet (the config returned is then the fleet's top, ``shards`` naming them).
-    ``triton_size``: the fleet also has Triton's own shard, of that many zones."""
+def up(directory: Path, options: UpOptions) -> SandboxConfig:
+    """Bring a sandbox up in ``directory``: one shard, or with ``options.shards`` >= 2 or
+    Triton's own shard (``options.triton_zones``) a fleet (the config returned is then
+    the fleet's top, ``shards`` naming them)."""
     check_nodes(options.nodes)
-    check_fleet(options, triton_size)
+    check_fleet(options)
     if options.deposed_mode not in DEPOSED_MODES:
         raise BadInput(
             f"--deposed-mode {options.deposed_mode!r} is not one of {', '.join(DEPOSED_MODES)}.",
@@ -247,8 +246,8 @@ def up(directory: Path, options: UpOptions, triton_size: int | None = None
         pgdata.check_reachable(directory)
     directory.mkdir(parents=True, exist_ok=True)
     try:
-        if options.shards > 1 or triton_size is not None:
-            return bring_up_fleet(directory, options, triton_size)
+        if options.shards > 1 or options.triton_zones is not None:
+            return bring_up_fleet(directory, options)
         return _bring_up(directory, options)
     except BaseException:
         down(directory)

@@ -66,6 +66,8 @@ class UpOptions:
     # the name of a one-shard sandbox (`up --shard NAME`): two sandboxes side by side can
     # then stand for two shards of a fleet file, which lists a shard once
     shard: str = SHARD
+    # `up --triton-shard`: the fleet also has Triton's own shard, of this many zones
+    triton_zones: int | None = None
 
     def shard_sizes(self) -> list[int]:
         return list(self.shard_nodes) if self.shard_nodes else [self.nodes] * self.shards

@@ -42,7 +42,7 @@ def triton_fleet(tmp_path: Path) -> Iterator[Factory]:
         directory = tmp_path / f"fleet{len(started)}"
         started.append(directory)
         return up(directory, UpOptions(nodes=1, shards=shards, access="zlogin", pg="sim",
-                                       shard_nodes=(1,) * shards), triton_size=1)
+                                       shard_nodes=(1,) * shards, triton_zones=1))
 
     try:
         yield factory

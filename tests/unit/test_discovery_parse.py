@@ -163,7 +163,8 @@ def test_document_assembly_from_facts(tmp_path: object) -> None:
     here = Path("/etc/hn.yaml")
     document = _document(inventory, raw, here, "1.moray.x", "zk:2181",
                          [(ZONE, "election"), (hand, "state")], vms, [], {}, servers,
-                         {"roll_back_to": IMAGE}, here.parent, notes.append)
+                         {"roll_back_to": IMAGE}, here.parent, notes.append,
+                         inventory.discovery.morays)
     assert document["ssh"] == {"user": "root", "identity": "id", "via": "zlogin"}
     assert document["nodes"][SERVER] == {"host": "10.99.99.7", "jump": "root@hn:2222",
                                          "zones_root": f"/z/{SERVER}"}

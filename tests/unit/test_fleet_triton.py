@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from migrator.discovery import parse
-from migrator.discovery.build import MANTA, TRITON, settings_for
+from migrator.discovery.build import settings_for
 from migrator.discovery.headnode_inventory import HeadnodeInventory, load_headnode_inventory
 from migrator.discovery.parse import Unparseable
 from migrator.errors import BadInput
@@ -238,8 +238,9 @@ def test_triton_settings_default_to_tritons(tmp_path: Path) -> None:
     assert discovery.triton_image_name == "sdc-manatee"
     assert "name=sdc-manatee" in discovery.triton_images
     assert inventory.triton_zookeeper is None
-    assert settings_for(inventory, "sdc") is TRITON
-    assert settings_for(inventory, ONE) is MANTA
+    triton, manta = settings_for(inventory, "sdc"), settings_for(inventory, ONE)
+    assert triton.triton and triton.morays == discovery.triton_morays
+    assert not manta.triton and manta.morays == discovery.morays
 
 
 @pytest.mark.parametrize("value", ['""', "null"])
@@ -247,7 +248,7 @@ def test_an_empty_triton_shard_turns_it_off(tmp_path: Path, value: str) -> None:
     inventory, _ = load_headnode_inventory(write(
         tmp_path, f"headnode: {{host: hn}}\ndiscovery: {{triton_shard: {value}}}\n"))
     assert inventory.discovery.triton_shard_name is None
-    assert settings_for(inventory, "sdc") is MANTA
+    assert not settings_for(inventory, "sdc").triton
 
 
 def test_bad_triton_settings_are_refused_with_the_field(tmp_path: Path) -> None:
