@@ -52,6 +52,7 @@ from migrator.inputfile import read_input_text
 from migrator.playbook import catalog
 from migrator.playbook.loader import LoadedPlaybook
 from migrator.remote.prewarm import Prewarm
+from migrator.stepkit.together import both
 from migrator.stepkit.writes import ProposedWrite
 from migrator.steps.positions import shard_peers
 from migrator.strictjson import loads
@@ -127,10 +128,13 @@ def _runner_and_read(
     else:
         store = JournalStore(target.client, target.shard, root=target.journal_root,
                              audit_dir=target.audit_dir)
-    snapshot, history = reads.read_view(target.client, target.shard)
+    # the shard and the journal asked at once: one round trip instead of two
+    (snapshot, history), journal = both(
+        lambda: reads.read_view(target.client, target.shard), store.load, "run-read")
     if sink is not None and not snapshot.topology.nodes:
         snapshot, history = _after_the_peers_rejoin(target, console, (snapshot, history))
-    loaded, choice = choose_playbook(requested, snapshot, history, store.load())
+        journal = store.load()  # as it is after the wait
+    loaded, choice = choose_playbook(requested, snapshot, history, journal)
     return Runner(
         client=target.client, shard=target.shard, loaded=loaded, choice=choice,
         inventory=target.inventory, remote=remote, console=console, store=store,
@@ -468,10 +472,13 @@ def _run_with(target: EngineTarget, requested: str, options: RunOptions,
                              timing_of(target.inventory).session_timeout)
     with remote_session(target.inventory) as remote:
         # reads only until the gate has passed: a refused run leaves no lock node behind
-        runner = _runner_and_read(target, requested, console, options, remote, sink=sink,
-                                  on_status=reporting.clock)[0]
+        runner, read = _runner_and_read(target, requested, console, options, remote,
+                                        sink=sink, on_status=reporting.clock)
         reporting.runner = runner
-        pass_preflight(target, runner, remote, verb, console, break_lock=break_lock)
+        # the pre-flight judges the read the playbook was chosen on (a moment ago, and
+        # before the lock as well): the runner reads again under the lock
+        pass_preflight(target, runner, remote, verb, console, break_lock=break_lock,
+                       read=read)
         if options.saved_plan is not None:
             # a saved plan that no longer matches is refused before the lock as well (the
             # runner compares again under it, since the cluster may move in between)

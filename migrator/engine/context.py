@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,11 @@ class EngineContext:
     # read (shard, history) every ZooKeeper done-check is judged against: all the
     # steps are judged on the same view, and it is read once instead of per check.
     view: tuple[ShardSnapshot, list[HistoryRecord]] | None = None
+    # While the runner starts a step, until its preconditions are judged: the shard and
+    # its history read once, on first use, for the step's done-checks, start hooks and
+    # preconditions (nothing the run does in between changes the shard; see
+    # ``Runner._steps``). None from before the step acts.
+    look: Callable[[], tuple[ShardSnapshot, list[HistoryRecord]]] | None = None
     # Journals what a non-idempotent action is about to do (merged into the step's
     # intent), before it does it; None outside a run.
     intent_func: Callable[[dict[str, Any]], None] | None = None
@@ -74,3 +80,24 @@ class EngineContext:
                 "Run it through `migrator run`.",
             )
         self.confirm_func(question, shown, typed)
+
+
+class OneLook:
+    """A read made on first use and then kept: the one look at the shard that a step's
+    done-checks, start hooks and preconditions share (``EngineContext.look``).
+
+    Made on first use, so a step whose checks all ask zones reads nothing; a read that
+    fails is not kept (the next check reads again, as it would have on its own). Checks
+    may ask for it from several threads; the lock makes it one read.
+    """
+
+    def __init__(self, read: Callable[[], tuple[ShardSnapshot, list[HistoryRecord]]]) -> None:
+        self._read = read
+        self._value: tuple[ShardSnapshot, list[HistoryRecord]] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> tuple[ShardSnapshot, list[HistoryRecord]]:
+        with self._lock:
+            if self._value is None:
+                self._value = self._read()
+            return self._value

@@ -272,9 +272,11 @@ class EventingStore(JournalStore):
         super().create(journal)
         self._changed(journal)
 
-    def save(self, journal: Journal) -> None:
+    def save(self, journal: Journal, *, wait: bool = True) -> None:
+        # the events go out when the write is sent: a write left unanswered
+        # (``wait=False``) that fails stops the run at the next write, before it acts
         journal = self._with_log(journal)
-        super().save(journal)
+        super().save(journal, wait=wait)
         self._changed(journal)
 
     def _changed(self, journal: Journal) -> None:

@@ -111,11 +111,15 @@ class JournalStore:
         self.pending: bytes | None = None
         # why the local audit copy could not be written, from its first failure on
         self.audit_problem: str | None = None
+        # a write sent without waiting (``save(wait=False)``) whose reply is not collected
+        # yet: its reply, bytes, expected version and journal
+        self._unanswered: tuple[Any, bytes, int, Journal] | None = None
 
     def load(self) -> Journal | None:
         # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
         from kazoo.exceptions import NoNodeError
 
+        self.settle()  # our own write sent last is answered (or refused) first
         try:
             data, stat = guarded(self.client, "reading the journal",
                                  lambda: self.client.get(self.path))
@@ -140,15 +144,17 @@ class JournalStore:
         # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
         from kazoo.exceptions import NodeExistsError
 
+        self.settle()
         data = encoded(journal)
         tried: list[bool] = []
 
         def attempt() -> None:
-            self.client.ensure_path(journal_root(self.shard, self.root))
             try:
                 with sigint_deferred():
                     tried.append(True)
-                    self.client.create(self.path, data)
+                    # its folder made only when missing (the run lock has made it): a
+                    # round trip to ZooKeeper saved on every run
+                    self.client.create(self.path, data, makepath=True)
                     self.version = 0
             except NodeExistsError:
                 # a retry after a lost reply: our own create may have been applied
@@ -166,22 +172,64 @@ class JournalStore:
             ) from exc
         self._audit(journal)
 
-    def save(self, journal: Journal) -> None:
-        # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
-        from kazoo.exceptions import BadVersionError, NoNodeError
+    def save(self, journal: Journal, *, wait: bool = True) -> None:
+        """Write ``journal`` at the version last read or written.
 
+        ``wait=False`` sends the write and leaves its reply to be collected by the next
+        save or load (``settle``), so the run need not stand still for a round trip to
+        ZooKeeper: for a stamp that records progress but comes before nothing
+        irreversible (``Runner._run_step``). At most one write is in flight: the next
+        one is sent only once the reply to this one is in, at the version that reply
+        names, so a write that failed (someone else changed the journal) stops the run
+        there with ``StateConflict``, before anything else is written, and is never
+        overwritten. Meanwhile ``pending`` holds its bytes and ``version`` the version
+        before it.
+        """
+        self.settle()
         if self.version is None:
             self.create(journal)
             return
-
         data, expected = encoded(journal), self.version
+        self.pending = data
+
+        def send() -> Any:
+            with sigint_deferred():
+                return self.client.set_async(self.path, data, version=expected)
+
+        # through the guard: after a session expiry its hooks (the lock re-taken, the
+        # journal found unchanged) run before anything is sent
+        try:
+            sent = guarded(self.client, "saving the journal", send)
+        except BaseException:
+            self.pending = None
+            raise
+        self._unanswered = (sent, data, expected, journal)
+        if wait:
+            self.settle()
+
+    def settle(self) -> None:
+        """Collect the reply to the write ``save`` sent last, if it is still out: the
+        journal's new version, or ``StateConflict`` when someone else changed it
+        first. Through a connection loss the write is sent again as ``save`` always
+        did (found applied already if the stored journal is ours, one version on)."""
+        # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
+        from kazoo.exceptions import BadVersionError, NoNodeError
+
+        if self._unanswered is None:
+            return
+        sent, data, expected, journal = self._unanswered
+        self._unanswered = None
+        replies: list[Any] = [sent]
         tried: list[bool] = []
 
         def attempt() -> None:
             try:
                 with sigint_deferred():
                     tried.append(True)
-                    stat = self.client.set(self.path, data, version=expected)
+                    if replies:  # the write already sent, on its first attempt
+                        stat = replies.pop().get()
+                    else:
+                        stat = self.client.set(self.path, data, version=expected)
                     self.version = int(stat.version)
             except BadVersionError:
                 # a retry after a lost reply: the first attempt may have been applied;
@@ -190,7 +238,6 @@ class JournalStore:
                     raise
                 self.version = expected + 1
 
-        self.pending = data
         try:
             guarded(self.client, "saving the journal", attempt)
         except (BadVersionError, NoNodeError) as exc:
@@ -262,9 +309,11 @@ def capture_shard(client: KazooClient, shard: str) -> dict[str, Any]:
     # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.exceptions import NoNodeError
 
+    # the history's names asked alongside the shard's first round (one round trip less)
+    names = client.get_children_async(paths.history_path(shard))
     raw = read_raw_shards(client, [shard], with_peers=True)[0]
     try:
-        history = sorted(client.get_children(paths.history_path(shard)))
+        history = sorted(names.get())
     except NoNodeError:
         history = []
     return {

@@ -185,6 +185,12 @@ class RunLock:
         self._lock: Any = Lock(client, self.path, identifier=identity)
 
     def acquire(self) -> None:
+        # here, not at the top: a plan reads the lock's holders and writes nothing, and
+        # does not load the write module (docs/design.md, "Libraries")
+        from migrator.zk.writes import ensure_path
+
+        ensure_path(self._client, self.path)
+        self._lock.assured_path = True  # the recipe's own ensure_path: one call per level
         if self._lock.acquire(blocking=False):
             return
         holders = [h for h in self._lock.contenders() if h != self.identity]

@@ -4,9 +4,10 @@ the cluster."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -18,6 +19,7 @@ from migrator.errors import MigratorError
 from migrator.playbook.loader import LoadedPlaybook
 from migrator.stepkit.registry import Outcome, get_check
 from migrator.stepkit.schema import CheckRef, Step
+from migrator.stepkit.together import side_by_side
 
 
 class Stopwatch:
@@ -60,12 +62,26 @@ def run_check(ctx: EngineContext, ref: CheckRef, timeout: float) -> Outcome:
         return registered.func(ctx, params, timeout)
 
 
+def look_at_once(ctx: EngineContext, refs: Sequence[CheckRef], name: str
+                 ) -> list[tuple[Outcome | BaseException, list[str]]]:
+    """Every check of ``refs`` looked at once (timeout 0: each only looks), with what it
+    raised in place of its outcome, and the words it said (a log record it found): held
+    back and handed to the caller to say in the declared order, so the output is the
+    same whichever check answered first."""
+    said: list[list[str]] = [[] for _ in refs]
+    looked = side_by_side([functools.partial(run_check, replace(ctx, say_func=words.append),
+                                             ref, 0.0)
+                           for ref, words in zip(refs, said, strict=True)], name)
+    return list(zip(looked, said, strict=True))
+
+
 def evaluate_done(ctx: EngineContext, step: Step) -> Outcome:
     """Do the step's done-checks hold right now (timeout 0)? A check that cannot be
     evaluated (zone unreachable) counts as not holding, with the reason.
 
-    Every check is looked at, not only up to the first that fails: a failing
-    *persistent* check (one no later step undoes, e.g. a zone's version) is
+    Every check is looked at, all at once (they only look, and the ZooKeeper ones share
+    one read: ``EngineContext.view`` or ``look``), not only up to the first that fails:
+    a failing *persistent* check (one no later step undoes, e.g. a zone's version) is
     reported in ``data["persistent_failed"]``, which tells a step undone by a later
     one from a step never done (``migrator.engine.position``).
     """
@@ -74,12 +90,16 @@ def evaluate_done(ctx: EngineContext, step: Step) -> Outcome:
     details: list[str] = []
     failed: list[str] = []
     persistent: list[str] = []
-    for ref in step.done_checks:
-        try:
-            outcome = run_check(ctx, ref, 0.0)
-        except MigratorError as exc:
-            failed.append(f"{ref.check} could not be checked: {exc.message}")
+    # all at once, judged (and what they said, said) in the declared order below
+    looked = look_at_once(ctx, step.done_checks, f"done-{step.id}")
+    for ref, (outcome, said) in zip(step.done_checks, looked, strict=True):
+        for words in said:
+            ctx.say(words)
+        if isinstance(outcome, MigratorError):
+            failed.append(f"{ref.check} could not be checked: {outcome.message}")
             continue
+        if isinstance(outcome, BaseException):
+            raise outcome
         if outcome.ok:
             details.append(outcome.detail)
             continue

@@ -54,6 +54,7 @@ from typing import Any
 
 from migrator.cluster.state import iso_now_ms
 from migrator.outagerecords import read_outages, read_stats
+from migrator.stepkit.together import both
 from migrator.zk.watches import watch_election, watch_state
 
 
@@ -284,8 +285,11 @@ class OutageWatch:
         self.on_change: Callable[[], None] | None = None
 
     def start(self) -> OutageWatch:
-        watch_state(self.client, self.shard, self._on_state)
-        watch_election(self.client, self.shard, self._on_election)
+        # both watches set at once (a round trip or two each at datacenter distance);
+        # nothing is judged before both have delivered (``_judge``)
+        both(lambda: watch_state(self.client, self.shard, self._on_state),
+             lambda: watch_election(self.client, self.shard, self._on_election),
+             "outage-watches")
         return self
 
     def _on_state(self, data: bytes | None) -> bool:

@@ -81,14 +81,17 @@ class RunRecorder:
         run = self.journal.run(self.kind) if self.journal else None
         return run.step(step_id) if run is not None else StepRecord()
 
-    def save_step(self, step_id: str, record: StepRecord) -> None:
+    def save_step(self, step_id: str, record: StepRecord, *, wait: bool = True) -> None:
         assert self.journal is not None
         self.journal = self.journal.with_step(self.kind, step_id, record)
-        self.store.save(self.journal)
+        self.store.save(self.journal, wait=wait)
 
-    def stamp(self, step_id: str, status: str, **changes: Any) -> None:
-        """The step moved to ``status`` by this operator (``migrator.engine.journal.stamp``)."""
-        self.save_step(step_id, stamp(self.step(step_id), status, self.operator, **changes))
+    def stamp(self, step_id: str, status: str, *, wait: bool = True, **changes: Any) -> None:
+        """The step moved to ``status`` by this operator (``migrator.engine.journal.stamp``).
+        ``wait=False``: sent without waiting for ZooKeeper's reply, which the next journal
+        write collects first (``JournalStore.save``)."""
+        self.save_step(step_id, stamp(self.step(step_id), status, self.operator, **changes),
+                       wait=wait)
 
     def amend(self, step_id: str, **changes: Any) -> None:
         """The step's record changed in place (its status, if given, set as it is)."""

@@ -3,13 +3,23 @@
 For each step of the plan, in order::
 
     done already?   journal says done, or its done-checks hold now -> stamp, next
-    started         step-start hooks record marks (log offsets); journal saved
+                    (meanwhile the step-start hooks record marks: log offsets)
+    started         the marks journalled (sent without waiting for the reply)
     preconditions   each checked once; one failing refuses the step (nothing done)
     confirm         steps whose action shows no computed write are confirmed here;
                     actions that write a computed state confirm it themselves
     acting          journal saved *before* the action, then the action
     verifying       outputs saved, then every verification waited for, event-driven
     done            stamped only after the verification passed
+
+At datacenter distance every request waited for is a round trip, so a step's
+done-checks and start hooks look at once, its preconditions without a timeout look at
+once (judged in their declared order), and its ZooKeeper checks share one read of the
+shard (``EngineContext.look``, dropped before the step asks or acts). The
+``started``, ``verifying`` and ``done`` stamps are sent without waiting for
+ZooKeeper's reply: the next journal write collects it first, so one that failed
+(someone else changed the journal) stops the run there, before anything irreversible,
+and ``acting`` is always durable before the action starts (``JournalStore.save``).
 
 Resuming a step left ``acting`` does not re-check the preconditions (they
 described the world before the action). ZooKeeper actions are idempotent (they
@@ -32,6 +42,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
+import itertools
 import os
 import signal
 import threading
@@ -54,12 +66,12 @@ from migrator.engine import (
     watchdog,
 )
 from migrator.engine.console import RunConsole
-from migrator.engine.context import EngineContext
+from migrator.engine.context import EngineContext, OneLook
 from migrator.engine.journal import (
     Journal,
 )
 from migrator.engine.journal_store import JournalStore
-from migrator.engine.observe import QUERIES, evaluate_done, observe, run_check
+from migrator.engine.observe import QUERIES, evaluate_done, look_at_once, observe, run_check
 from migrator.engine.outage import learnt_reprovision, timing_of
 from migrator.engine.planner import Plan, make_plan, resolve_original
 from migrator.engine.recording import RunRecorder, base_intent, jsonable
@@ -71,6 +83,7 @@ from migrator.playbook.loader import LoadedPlaybook
 from migrator.stepkit.hooks import run_step_start
 from migrator.stepkit.registry import Outcome, get_action, get_check
 from migrator.stepkit.schema import Step
+from migrator.stepkit.together import both
 from migrator.stepkit.writes import ProposedWrite
 from migrator.zk import reads
 
@@ -195,6 +208,8 @@ class Runner:
         # `migrator plan` probes the zones while it plans: the sitters' figure, once the
         # probe has it (None when no zone told it), asked for when the plan is timed
         self.sitters_timeout_source: Callable[[], float | None] | None = None
+        # the shard and its history as the last plan read them
+        self.planned_on: tuple[ShardSnapshot, list[HistoryRecord]] | None = None
         # the one typed answer an attended rollback gave for all its steps (the question)
         self._answered_once: str | None = None
         # the zone the action under way works on (the watchdog leaves its departure alone)
@@ -224,9 +239,13 @@ class Runner:
 
         if read is not None:
             snapshot, history = read
+            self.record.load()
         else:
-            snapshot, history = reads.read_view(self.client, self.shard)
-        self.record.load()
+            # the shard and the journal asked at once: a round trip instead of two
+            (snapshot, history), _ = both(
+                lambda: reads.read_view(self.client, self.shard), self.record.load,
+                "plan-read")
+        self.planned_on = (snapshot, history)
         original, _ = resolve_original(snapshot, history, self.journal)
         ctx = EngineContext(
             shard=self.shard, zk=self.client, inventory=self.inventory, remote=self.remote,
@@ -278,7 +297,14 @@ class Runner:
         watchdog, the /state watch, a wait that cannot succeed), and the step loop looks
         at it between phases."""
         with cancellation.active(self.stop):
-            return self._execute()
+            try:
+                return self._execute()
+            except BaseException:
+                # a stamp sent without waiting is collected (and copied locally) before
+                # the run stops; what its reply says does not replace why it stopped
+                with contextlib.suppress(Exception):
+                    self.store.settle()
+                raise
 
     def _execute(self) -> RunResult:
         self._queries_at_start = QUERIES.seconds
@@ -306,7 +332,14 @@ class Runner:
             result.complete = True
             return result
         if self.options.before_steps is not None:
-            self.options.before_steps(plan, ctx)
+            # it judges the shard as the plan read it a moment ago, under the run lock
+            planned_on = self.planned_on
+            assert planned_on is not None
+            ctx.look = OneLook(lambda: planned_on)
+            try:
+                self.options.before_steps(plan, ctx)
+            finally:
+                ctx.look = None
         if self.journal is None and plan.original.source == "history":
             self.console.say(plan.notes[0] if plan.notes else "", "yellow")
             self._confirm("Continue the migration from this reconstructed topology?", None,
@@ -378,16 +411,47 @@ class Runner:
                 self.console.ok(f"already done: {planned.reason.removeprefix('already holds: ')}")
                 result.already.append(step.id)
                 continue
-            seen = evaluate_done(ctx, step)
-            if seen.ok:
-                self.record.stamp(step.id, "done", done_by="already-held", detail=seen.detail)
-                self.console.ok(f"already done: {seen.detail}")
-                result.already.append(step.id)
-                continue
-            outcome = self._run_step(ctx, step)
+            # One read of the shard (made when a check first needs it) for this step's
+            # done-checks, start hooks and preconditions: between them the run writes
+            # only its journal, outside /manatee, so they judge one instant, as the
+            # plan's done-checks do. It is dropped before the step asks or acts
+            # (``_run_step``); every wait and every action reads afresh.
+            ctx.look = OneLook(lambda: reads.read_view(self.client, self.shard))
+            try:
+                seen, marks = self._judge_and_mark(ctx, step)
+                if seen.ok:
+                    self.record.stamp(step.id, "done", done_by="already-held",
+                                      detail=seen.detail)
+                    self.console.ok(f"already done: {seen.detail}")
+                    result.already.append(step.id)
+                    continue
+                outcome = self._run_step(ctx, step, marks)
+            finally:
+                ctx.look = None
             result.ran.append(step.id)
             result.outcomes[step.id] = dict(outcome.data)
         self.record.finish("done")
+
+    def _judge_and_mark(self, ctx: EngineContext, step: Step
+                        ) -> tuple[Outcome, dict[str, Any] | BaseException]:
+        """The step's done-checks, and its step-start hooks (each zone's log offset, its
+        election nodes) looking at the same time on a context of their own: a step found
+        done drops what they saw, one that starts afresh journals it with its start
+        (or stops on what stopped them), a resumed one has its marks already."""
+        marked = replace(ctx, marks={})
+        afresh = self.record.step(step.id).status not in ("acting", "verifying")
+
+        def hooks() -> BaseException | None:
+            try:
+                if afresh:
+                    run_step_start(marked, step)
+            except Exception as exc:  # raised when the step starts (``_run_step``)
+                return exc
+            return None
+
+        seen, stopped = both(functools.partial(evaluate_done, ctx, step), hooks,
+                             f"start-{step.id}")
+        return seen, stopped if stopped is not None else marked.marks
 
     def _stop_as_asked(self, step_id: str) -> None:
         """SIGUSR1 was received: the run is journalled stopped (resumable) before
@@ -403,23 +467,34 @@ class Runner:
             f"Continue it with `{self._resume_command()}`"
             + (" (or `migrator fleet resume`)." if self.options.kind == "migration" else "."))
 
-    def _run_step(self, ctx: EngineContext, step: Step) -> Outcome:
+    def _run_step(self, ctx: EngineContext, step: Step,
+                  marks: dict[str, Any] | BaseException) -> Outcome:
+        """``marks``: what the step-start hooks recorded as the step was judged (or what
+        stopped them), journalled with its start."""
         self._current = step
         record = self.record.step(step.id)
         resumed_from = record.status
         held = contextlib.ExitStack()
         try:
             if resumed_from not in ("acting", "verifying"):
-                ctx.marks = {}
-                run_step_start(ctx, step)
-                self.record.stamp(step.id, "started", marks=dict(ctx.marks), detail=None)
+                if isinstance(marks, BaseException):
+                    raise marks  # a zone that could not be marked: the step stops here
+                ctx.marks = dict(marks)
+                # sent without waiting: nothing has happened yet (a crash before
+                # `acting` resumes the step from the start either way), and the `acting`
+                # write below collects its reply first, so a failed one stops the step
+                # before it acts (JournalStore.save)
+                self.record.stamp(step.id, "started", marks=dict(ctx.marks), detail=None,
+                                  wait=False)
                 self._preconditions(ctx, step)
+                ctx.look = None  # judged: from here the step asks and acts on a fresh read
                 outage = self.outages.get(step.id)
                 if asking.needs_confirmation(step, outage, get_action(step.action.name)):
                     self._confirm(self._action_question(ctx, step), None,
                                   asking.typed(step, outage))
                 self.stop.check()  # stopped while the operator was asked: do not act
             else:
+                ctx.look = None  # its action may have changed the shard since the look
                 self.console.say(f"  resuming: this step was {resumed_from} when the last run "
                                  "stopped")
                 # its action may still be at work on its zone (a headnode's job, a local
@@ -450,8 +525,11 @@ class Runner:
                     self.console.ok(found.detail)
                     outcome = found
                     timed = {}  # it ran (part) in an earlier run: its length is unknown
+                # sent without waiting: the verification only looks, and the `done`
+                # write collects its reply first (a crash before it lands resumes the
+                # step as acting: the action's own evidence decides, as it would)
                 self.record.stamp(step.id, "verifying", outputs=jsonable(outcome.data),
-                                  detail=outcome.detail, **timed)
+                                  detail=outcome.detail, wait=False, **timed)
                 self.stop.check()  # the action is done and journalled: resume verifies it
                 if self._stop_after_action:
                     self.console.say(
@@ -462,7 +540,9 @@ class Runner:
                 outcome = Outcome(True, "action done in an earlier run",
                                   self.record.step(step.id).outputs)
             self._verify(ctx, step)
-            self.record.stamp(step.id, "done", done_by="verified")
+            # sent without waiting: the next step reads the shard meanwhile, and its first
+            # write, before it acts, collects the reply (the run's end does as well)
+            self.record.stamp(step.id, "done", done_by="verified", wait=False)
             return outcome
         except NotConfirmed as exc:
             # declined: nothing was written; the step stays resumable from the start
@@ -534,11 +614,18 @@ class Runner:
     def _preconditions(self, ctx: EngineContext, step: Step) -> None:
         """Look once; a precondition with its own ``timeout`` may be waited for.
 
+        The ones without a timeout between two waits are looked at all at once (at
+        datacenter distance each look costs a round trip) and judged in the declared
+        order, the first that does not hold refusing the step as if they had been
+        looked at one by one.
+
         Some conditions are momentarily false on a healthy shard under load (a sync
         a few hundred bytes behind its primary while writes flow), so a playbook can
         give such a precondition a short wait instead of refusing on one sample.
         """
-        for ref in step.preconditions:
+        refs = step.preconditions
+        looked: dict[int, tuple[Outcome | BaseException, list[str]]] = {}
+        for index, ref in enumerate(refs):
             if ref.timeout:
                 what = ref.why or get_check(ref.check).summary or ref.check
                 started = time.monotonic()
@@ -547,8 +634,21 @@ class Runner:
                         outcome = run_check(ctx, ref, ref.timeout)
                 finally:
                     self.cluster_seconds += time.monotonic() - started
+                ctx.look = None  # older than the wait: the ones after it read afresh
             else:
-                outcome = run_check(ctx, ref, 0.0)
+                if index not in looked:
+                    # this one and the untimed ones up to the next wait, all at once (each
+                    # only looks); they are judged one by one, in the declared order
+                    batch = list(itertools.takewhile(lambda j: not refs[j].timeout,
+                                                     range(index, len(refs))))
+                    looked.update(zip(batch, look_at_once(ctx, [refs[j] for j in batch],
+                                                          f"pre-{step.id}"), strict=True))
+                found, said = looked[index]
+                for words in said:  # what it said as it looked, in the declared order
+                    ctx.say(words)
+                if isinstance(found, BaseException):
+                    raise found
+                outcome = found
             if not outcome.ok:
                 self.console.fail(f"precondition {ref.check}: {outcome.detail}")
                 raise Refused(
@@ -753,7 +853,10 @@ class Runner:
             if step is not None:  # the operator's time, kept apart from the step's own
                 took = round(time.monotonic() - asked, 1)
                 before = self.record.step(step.id).answered_seconds
-                self.record.amend(step.id, answered_seconds=round(before + took, 1))
+                # an answer under 0.05 s (--yes) leaves the figure as it is: no write
+                # (a journal write is a round trip to ZooKeeper)
+                if round(before + took, 1) != before:
+                    self.record.amend(step.id, answered_seconds=round(before + took, 1))
 
 
 def _unnamed(original: Any) -> Any:

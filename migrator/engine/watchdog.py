@@ -77,6 +77,7 @@ from migrator.engine.journal_store import JOURNAL_ROOT, JournalStore
 from migrator.playbook import catalog
 from migrator.remote.manatee_status import parse_status, replication_verdict
 from migrator.remote.versions import at_least, reported_version
+from migrator.stepkit.together import both
 from migrator.steps.remote import status_command
 from migrator.ui.inert import inert
 from migrator.zk import reads
@@ -264,8 +265,9 @@ class Watchdog:
             self._events.put(object())
             return True
 
-        watch_election(self.client, self.shard, poke)
-        watch_state(self.client, self.shard, poke)
+        # both watches set at once: each costs a round trip or two at datacenter distance
+        both(lambda: watch_election(self.client, self.shard, poke),
+             lambda: watch_state(self.client, self.shard, poke), "watchdog-watches")
         self._thread = threading.Thread(target=self._loop, name="migrator-watchdog",
                                         daemon=True)
         self._thread.start()

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from migrator.cluster.history import HistoryRecord
 from migrator.cluster.original import OriginalTopology
+from migrator.cluster.shard import ShardSnapshot
 from migrator.errors import UnexpectedTopology
 
 
@@ -53,3 +55,15 @@ def original_of(ctx: Any) -> OriginalTopology:
             "Run it from a playbook through `migrator run`.",
         )
     return original
+
+
+def shard_view(ctx: Any) -> tuple[ShardSnapshot, list[HistoryRecord]] | None:
+    """The engine's one read of the shard for the moment, if the context carries one:
+    ``view`` (all the done-checks of a plan), else ``look`` (a step's done-checks, start
+    hooks and preconditions, read on first use); None: the caller reads for itself."""
+    view: tuple[ShardSnapshot, list[HistoryRecord]] | None = getattr(ctx, "view", None)
+    if view is not None:
+        return view
+    look: Callable[[], tuple[ShardSnapshot, list[HistoryRecord]]] | None = getattr(
+        ctx, "look", None)
+    return None if look is None else look()

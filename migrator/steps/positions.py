@@ -16,6 +16,7 @@ position cannot be read is a failed check (exit 1): nothing can be said about it
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -28,8 +29,9 @@ from migrator.cluster.positions import (
     parse_position,
 )
 from migrator.errors import MigratorError, Refused
-from migrator.stepkit.context import StepContext
+from migrator.stepkit.context import StepContext, shard_view
 from migrator.stepkit.registry import NoParams, Outcome, check
+from migrator.stepkit.together import side_by_side
 from migrator.steps.remote import _remote
 from migrator.zk import reads
 
@@ -45,8 +47,10 @@ class ShardPeers:
 
 
 def shard_peers(ctx: StepContext) -> ShardPeers:
-    """The zones to compare: /state's primary, sync and asyncs, or the election's peers."""
-    snap = reads.read_shard(ctx.zk, ctx.shard)
+    """The zones to compare: /state's primary, sync and asyncs, or the election's peers
+    (on the engine's read of the moment when it has one, ``shard_view``)."""
+    view = shard_view(ctx)
+    snap = view[0] if view is not None else reads.read_shard(ctx.zk, ctx.shard)
     if snap.state is not None:
         roles = [(role, peer.zone_id) for role, peer in snap.state.peers_with_roles()]
         kept = [zone for role, zone in roles if role != "deposed"]
@@ -76,12 +80,21 @@ def read_positions(ctx: StepContext, peers: ShardPeers) -> tuple[list[Position],
     """Standbys first, the primary last; (positions, what could not be read)."""
     found: list[Position] = []
     missing: list[str] = []
-    order = [*peers.others, *([peers.primary] if peers.primary else [])]
-    for zone in order:
-        try:
-            found.append(read_position(ctx, zone))
-        except (PositionUnreadable, MigratorError) as exc:
-            missing.append(exc.message if isinstance(exc, MigratorError) else str(exc))
+    # the standbys all at once (a round trip each at datacenter distance), and only then
+    # the primary: asked after every standby answered, its position is the later one
+    # (a standby never holds more than its primary held when the standby was asked)
+    standbys = side_by_side([functools.partial(read_position, ctx, zone)
+                             for zone in peers.others], "positions")
+    primary = [] if peers.primary is None else side_by_side(
+        [functools.partial(read_position, ctx, peers.primary)], "positions")
+    for result in [*standbys, *primary]:
+        if isinstance(result, (PositionUnreadable, MigratorError)):
+            missing.append(result.message if isinstance(result, MigratorError)
+                           else str(result))
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            found.append(result)
     return found, missing
 
 

@@ -27,7 +27,7 @@ from migrator.inventory.values import UUID_RE
 from migrator.record import field
 from migrator.remote.manatee_status import lone_primary_verdict
 from migrator.remote.versions import at_least
-from migrator.stepkit.context import StepContext, original_of
+from migrator.stepkit.context import StepContext, original_of, shard_view
 from migrator.stepkit.evidence import Evidence
 from migrator.stepkit.hooks import on_step_start
 from migrator.stepkit.registry import (
@@ -392,7 +392,9 @@ def mark_election_nodes(ctx: Any, step: Any) -> None:
     refs = [r for r in getattr(step, "zones", None) or [] if r.startswith("original_")]
     if not refs:
         return
-    snap = reads.read_shard(ctx.zk, ctx.shard)
+    # the step's one look at the shard when the engine has it (its done-checks read it)
+    view = shard_view(ctx)
+    snap = view[0] if view is not None else reads.read_shard(ctx.zk, ctx.shard)
     for ref in refs:
         peer = ctx.original.by_role(ref)
         ctx.marks[_mark_key(peer.zone_id)] = election_names(snap, peer.peer_id)

@@ -34,7 +34,7 @@ from migrator.cluster.writability import (
 )
 from migrator.errors import Refused
 from migrator.record import field
-from migrator.stepkit.context import StepContext, original_of
+from migrator.stepkit.context import StepContext, original_of, shard_view
 from migrator.stepkit.registry import (
     NoParams,
     Outcome,
@@ -101,13 +101,13 @@ def wait_shard(ctx: StepContext, timeout: float, rule: Rule, *, history: bool = 
 
     With timeout 0 (preconditions, "is this step already done?") the rule is
     evaluated once, without setting watches that nothing would wait on, on the
-    engine's view of the moment when it has one (``EngineContext.view``), else on
-    a fresh read.
+    engine's read of the moment when it has one (``shard_view``), else on a fresh
+    read.
     """
 
     client = ctx.zk
     if timeout <= 0:
-        view = getattr(ctx, "view", None)
+        view = shard_view(ctx)
         if view is not None:
             return rule(view[0], view[1] if history else [])
     # through a ZooKeeper pause or a new session: the deadline stays where it was

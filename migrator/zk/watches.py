@@ -64,11 +64,22 @@ def watch_election(
     # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.recipe.watchers import ChildrenWatch
 
+    path = paths.election_path(shard)
+    seen: list[bool] = []
+
     def _callback(children: list[str]) -> Any:
+        seen.append(True)
         return on_change(list(children))
 
-    client.ensure_path(paths.election_path(shard))
-    return ChildrenWatch(client, paths.election_path(shard), _callback)
+    # Watched at once: kazoo's watch reads the children as it is made and calls back
+    # then, in this thread, when the node exists (a round trip, where making sure of
+    # the node first cost two). Only an election node that does not exist yet (the
+    # watch found none and stopped) is made, and watched again.
+    watch = ChildrenWatch(client, path, _callback)
+    if not seen:
+        client.ensure_path(path)
+        watch = ChildrenWatch(client, path, _callback)
+    return watch
 
 
 def wait_for(

@@ -162,3 +162,25 @@ def _changed_under_us(
         "A peer or another operator changed the cluster; run `migrator status` to see the "
         "new state and decide again.",
     )
+
+
+def ensure_path(client: KazooClient, path: str) -> None:
+    """``path`` and every ancestor of it, created where missing, in one round trip.
+
+    kazoo's ``ensure_path`` asks level by level (an exists, then a create for each
+    missing level: seven round trips for a fresh ``/manatee-migrator/<shard>/lock``).
+    Here a create of every level is sent at once: ZooKeeper applies a session's
+    requests in the order sent, so each finds its parent, and one that exists already
+    fails harmlessly (NodeExists). Any other failure (NoAuth, ...) is raised.
+    """
+    # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
+    from kazoo.exceptions import NodeExistsError
+
+    parts = [part for part in path.split("/") if part]
+    pending = [client.create_async("/" + "/".join(parts[:depth]))
+               for depth in range(1, len(parts) + 1)]
+    for result in pending:
+        try:
+            result.get()
+        except NodeExistsError:
+            continue

@@ -1,0 +1,404 @@
+"""Fewer sequential round trips at datacenter distance (issue 25), against the real
+ZooKeeper: a step's read-only checks are looked at together and judged in their
+declared order; its ZooKeeper checks share one read of the shard; the stamps that
+come before nothing irreversible (started, verifying, done) are sent without waiting
+for ZooKeeper's reply, which the next journal write collects first, so a journal
+changed under our feet still stops the run before it acts; a lock's folders are made
+in one round; an election is watched in one round trip.
+
+The orders are the real server's (it answers a session's requests in the order sent)
+and the client's own (``recording_client`` notes what it sends and what the caller
+waits for, in order); nothing here is timed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from migrator.engine.console import RunConsole
+from migrator.engine.journal import Journal
+from migrator.engine.runner import RunOptions
+from migrator.errors import Refused, StateConflict
+from migrator.playbook.loader import LoadedPlaybook, load_playbook_text
+from migrator.record import field
+from migrator.sandbox.zkserver import ZooKeeperServer
+from migrator.stepkit.context import StepContext
+from migrator.stepkit.registry import NoParams, Outcome, action, check
+from migrator.zk import reads, watches, writes
+from tests.conftest import V1Shard
+from tests.engine.conftest import MakeRunner
+from tests.engine.helpers import SHARD
+
+pytestmark = pytest.mark.zk
+
+JOURNAL = f"/manatee-migrator/{SHARD}/journal"
+ACTED = f"/manatee-migrator/{SHARD}/acted"
+
+# What each of the test's checks sees, by role, set by the test (the registry is global)
+SCENE: dict[str, Callable[[StepContext], Outcome]] = {}
+
+
+class RoleParams(NoParams):
+    role: str = field(pattern=r"[a-z][a-z-]{0,30}")
+
+
+class TagParams(NoParams):
+    tag: str = field(pattern=r"[a-z][a-z-]{0,30}")
+
+
+@check("round_trip_scene", RoleParams)
+def round_trip_scene(ctx: StepContext, p: RoleParams, _timeout: float) -> Outcome:
+    """What the test says this check sees (``SCENE[role]``)."""
+    return SCENE[p.role](ctx)
+
+
+@check("round_trip_acted", TagParams)
+def round_trip_acted(ctx: StepContext, p: TagParams, _timeout: float) -> Outcome:
+    """The action of the step tagged so has run."""
+    found = ctx.zk.exists(f"{ACTED}/{p.tag}")
+    return Outcome(found is not None, f"{p.tag} acted" if found else f"{p.tag} did not act")
+
+
+@action("round_trip_act", TagParams, describe=lambda _ctx, p: f"create {ACTED}/{p.tag}")
+def round_trip_act(ctx: StepContext, p: TagParams) -> Outcome:
+    """Create the step's own znode (create-if-absent)."""
+    from kazoo.exceptions import NodeExistsError
+
+    try:
+        ctx.zk.create(f"{ACTED}/{p.tag}", b"acted", makepath=True)
+    except NodeExistsError:
+        return Outcome(True, f"{p.tag} had acted already")
+    return Outcome(True, f"{p.tag} acted")
+
+
+def _refs(roles: list[str]) -> str:
+    if not roles:
+        return " []"
+    return "".join(f"\n      - check: round_trip_scene\n        params: {{role: {r}}}"
+                   for r in roles)
+
+
+def _step(tag: str, pre: list[str] | None = None, done: list[str] | None = None,
+          verify: str | None = None, zones: str = "[]", confirm: str = "none") -> str:
+    check_line = ("      - check: round_trip_scene\n        params: {role: " + verify + "}"
+                  if verify else
+                  "      - check: round_trip_acted\n        params: {tag: " + tag + "}")
+    return f"""\
+  - id: {tag}
+    title: Step {tag}
+    explain: A step of the round-trip tests.
+    zones: {zones}
+    preconditions:{_refs(pre or [])}
+    action: {{name: round_trip_act, params: {{tag: {tag}}}}}
+    confirm: "{confirm}"
+    verify:
+{check_line}
+    done_when:{_refs(done or [])}
+    timeout: 30
+"""
+
+
+def _playbook(*steps: str) -> LoadedPlaybook:
+    text = ("name: round-trips\ntitle: Round trips\ndescription: Steps of the round-trip "
+            "tests.\npeers: 3\nsteps:\n" + "".join(steps))
+    return load_playbook_text(text.encode(), "round-trips.yaml")
+
+
+def recording_client(connection: str) -> Any:
+    """A real kazoo client that also notes, in order, each request it sends and each
+    reply its caller waits for: (thread, "send" | "wait", request type, path). Nothing
+    it does is changed."""
+    from kazoo.client import KazooClient
+
+    class Recording(KazooClient):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.log: list[tuple[int, str, str, str | None]] = []
+
+        def _call(self, request: Any, async_object: Any) -> Any:
+            what = (type(request).__name__, getattr(request, "path", None))
+            self.log.append((threading.get_ident(), "send", *what))
+            answer = async_object.get
+
+            def get(block: bool = True, timeout: float | None = None) -> Any:
+                self.log.append((threading.get_ident(), "wait", *what))
+                return answer(block, timeout)
+
+            async_object.get = get
+            return super()._call(request, async_object)
+
+    return Recording(hosts=connection, timeout=4.0)
+
+
+@pytest.fixture
+def recording(zk_server: ZooKeeperServer) -> Iterator[Any]:
+    client = recording_client(zk_server.connection_string)
+    client.start(timeout=10)
+    try:
+        yield client
+    finally:
+        client.stop()
+        client.close()
+        SCENE.clear()
+
+
+def _mine(log: list[tuple[int, str, str, str | None]]) -> list[tuple[str, str, str | None]]:
+    """The requests this (the test's, the runner's) thread sent and waited for."""
+    me = threading.get_ident()
+    return [(kind, op, path) for thread, kind, op, path in log if thread == me]
+
+
+def _last(log: list[Any], item: Any, before: int) -> int:
+    return max(i for i in range(before) if log[i] == item)
+
+
+def test_the_started_stamp_is_not_waited_for_yet_lands_before_the_checks_read(
+    three_peers: V1Shard, recording: Any, make_runner: MakeRunner,
+) -> None:
+    seen: list[str] = []
+
+    def reads_the_journal(ctx: StepContext) -> Outcome:
+        data, _ = ctx.zk.get(JOURNAL)
+        run = Journal.from_json(json.loads(data)).run("migration")
+        assert run is not None
+        seen.append(run.step("one").status)
+        return Outcome(True, "read the journal")
+
+    SCENE["reads-journal"] = reads_the_journal
+    result = make_runner(loaded=_playbook(_step("one", pre=["reads-journal"])),
+                         client=recording).execute()
+    assert result.ran == ["one"]
+    # ZooKeeper answers a session's requests in order: the precondition's read, sent
+    # after the stamp, saw it...
+    assert seen == ["started"]
+    # ...though the run had not waited for the stamp's reply when it read
+    log = _mine(recording.log)
+    acted = log.index(("send", "Create", f"{ACTED}/one"))
+    read = _last(log, ("send", "GetData", JOURNAL), acted)
+    stamp = _last(log, ("send", "SetData", JOURNAL), read)
+    assert ("wait", "SetData", JOURNAL) not in log[stamp:read]
+    # and it collected the reply before acting (the `acting` write follows it)
+    collected = log.index(("wait", "SetData", JOURNAL), read)
+    assert collected < log.index(("send", "SetData", JOURNAL), collected) < acted
+
+
+@pytest.mark.parametrize("when", ["before-the-stamp-lands", "after-the-stamp-landed"])
+def test_a_journal_changed_under_the_sent_stamp_stops_the_step_before_it_acts(
+    zk: Any, three_peers: V1Shard, recording: Any, make_runner: MakeRunner, when: str,
+) -> None:
+    theirs = b'{"written by": "another migrator"}'
+    looks: list[str] = []
+
+    def not_done(_ctx: StepContext) -> Outcome:
+        looks.append("done-check")
+        if when == "before-the-stamp-lands" and len(looks) == 2:
+            # the step's own look (the plan made the first): the stamp goes out next, at
+            # the version the run last saw, which this change has just moved on
+            zk.set(JOURNAL, theirs)
+        return Outcome(False, "not done")
+
+    def holds(ctx: StepContext) -> Outcome:
+        if when == "after-the-stamp-landed":
+            ctx.zk.get(JOURNAL)  # answered after the stamp: it has landed
+            zk.set(JOURNAL, theirs)
+        return Outcome(True, "holds")
+
+    SCENE.update({"not-done": not_done, "holds": holds})
+    stream = io.StringIO()
+    runner = make_runner(loaded=_playbook(_step("one", pre=["holds"], done=["not-done"])),
+                         client=recording,
+                         console=RunConsole(assume_yes=True, shard=SHARD, stream=stream))
+    with pytest.raises(StateConflict):
+        runner.execute()
+    assert not zk.exists(f"{ACTED}/one")
+    assert "action:" not in stream.getvalue()
+    assert zk.get(JOURNAL)[0] == theirs  # never overwritten
+
+
+def test_a_journal_changed_under_the_done_stamp_stops_the_next_step_before_it_acts(
+    zk: Any, three_peers: V1Shard, recording: Any, make_runner: MakeRunner,
+) -> None:
+    theirs = b'{"written by": "another migrator"}'
+
+    def verified_then_changed(ctx: StepContext) -> Outcome:
+        ctx.zk.get(JOURNAL)  # answered after the `verifying` stamp: it has landed
+        zk.set(JOURNAL, theirs)  # the `done` stamp goes out at the version before this
+        return Outcome(True, "one acted")
+
+    SCENE["verified-then-changed"] = verified_then_changed
+    with pytest.raises(StateConflict):
+        make_runner(loaded=_playbook(_step("one", verify="verified-then-changed"),
+                                     _step("two")), client=recording).execute()
+    assert zk.exists(f"{ACTED}/one") and not zk.exists(f"{ACTED}/two")
+    assert zk.get(JOURNAL)[0] == theirs
+
+
+def test_a_steps_checks_are_looked_at_together(
+    three_peers: V1Shard, make_runner: MakeRunner,
+) -> None:
+    # each pair meets at a barrier: looked at one after the other, the first of a pair
+    # would wait for the second in vain (the barrier breaks after 30 s) and fail
+    pre, done = threading.Barrier(2, timeout=30), threading.Barrier(2, timeout=30)
+
+    def meeting(barrier: threading.Barrier, ok: bool) -> Callable[[StepContext], Outcome]:
+        def meet(_ctx: StepContext) -> Outcome:
+            barrier.wait()
+            return Outcome(ok, "met the other")
+        return meet
+
+    SCENE.update({"pre-a": meeting(pre, True), "pre-b": meeting(pre, True),
+                  "done-a": meeting(done, False), "done-b": meeting(done, False)})
+    try:
+        result = make_runner(loaded=_playbook(_step("one", pre=["pre-a", "pre-b"],
+                                                    done=["done-a", "done-b"]))).execute()
+    finally:
+        SCENE.clear()
+    assert result.ran == ["one"]
+
+
+def test_the_first_check_in_the_declared_order_that_fails_refuses(
+    three_peers: V1Shard, make_runner: MakeRunner,
+) -> None:
+    early_answered = threading.Event()
+
+    def late(_ctx: StepContext) -> Outcome:
+        early_answered.wait(30)  # answers after the one declared after it
+        return Outcome(False, "the late one does not hold")
+
+    def early(_ctx: StepContext) -> Outcome:
+        early_answered.set()
+        return Outcome(False, "the early one does not hold")
+
+    SCENE.update({"holds": lambda _ctx: Outcome(True, "holds"), "late": late,
+                  "early": early})
+    stream = io.StringIO()
+    try:
+        with pytest.raises(Refused) as refused:
+            make_runner(loaded=_playbook(_step("two", pre=["holds", "late", "early"])),
+                        console=RunConsole(assume_yes=True, shard=SHARD, stream=stream)
+                        ).execute()
+    finally:
+        SCENE.clear()
+    # the first that does not hold in the declared order refuses, as when they were
+    # looked at one by one, whichever answered first
+    assert "(the late one does not hold)" in refused.value.message
+    shown = stream.getvalue()
+    assert "precondition round_trip_scene: holds" in shown
+    assert "the early one does not hold" not in shown
+
+
+def test_a_steps_zookeeper_checks_and_start_hooks_share_one_read_of_the_shard(
+    zk: Any, three_peers: V1Shard, make_runner: MakeRunner, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    counted: dict[str, int] = {"read_shard": 0, "read_history": 0, "read_view": 0}
+
+    def counting(name: str) -> Any:
+        real = getattr(reads, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            counted[name] += 1
+            return real(*args, **kwargs)
+        return call
+
+    for name in counted:
+        monkeypatch.setattr(reads, name, counting(name))
+    book = _playbook(_step("one", zones="[original_primary, original_async]").replace(
+        "    preconditions: []\n",
+        "    preconditions:\n      - check: state_absent\n"
+        "      - check: election_matches_original\n      - check: backfill_checks\n"
+    ).replace("    done_when: []\n", "    done_when:\n      - check: history_has_backfill\n"))
+    runner = make_runner(loaded=book)
+    result = runner.execute()
+    assert result.ran == ["one"]
+    # the plan's read, then the step's one look: its done-check, the hook recording the
+    # zones' election nodes and the three preconditions all judged it
+    assert counted == {"read_shard": 0, "read_history": 0, "read_view": 2}
+    run = runner.journal.run("migration") if runner.journal is not None else None
+    assert run is not None and any(k.startswith("election:") for k in run.step("one").marks)
+
+
+def test_a_path_and_its_missing_folders_are_made_in_one_round(zk: Any, recording: Any
+                                                              ) -> None:
+    folders = ["/manatee-migrator", "/manatee-migrator/round-trips",
+               "/manatee-migrator/round-trips/lock"]
+    writes.ensure_path(recording, folders[-1])
+    # every level sent before the first reply was waited for
+    assert _mine(recording.log)[:3] == [("send", "Create", f) for f in folders]
+    assert zk.exists(folders[-1]) is not None
+    writes.ensure_path(recording, folders[-1])  # there already: nothing fails
+
+
+def test_an_instant_answer_writes_no_journal_version_of_its_own(
+    three_peers: V1Shard, recording: Any, make_runner: MakeRunner,
+) -> None:
+    """--yes answers at once: the question's time (0.0 s) changes nothing to record."""
+    result = make_runner(loaded=_playbook(_step("one", confirm="yes")), client=recording,
+                         options=RunOptions(assume_yes=True)).execute()
+    assert result.ran == ["one"]
+    log = _mine(recording.log)
+    # create, the run, then started, acting, verifying, done, the run's end: no other
+    assert log.count(("send", "SetData", JOURNAL)) == 6
+
+
+def test_an_election_is_watched_in_one_round_trip(three_peers: V1Shard, recording: Any
+                                                  ) -> None:
+    seen: list[list[str]] = []
+    watches.watch_election(recording, SHARD, seen.append)
+    assert len(seen) == 1 and len(seen[0]) == 3
+    # the watch's own read, nothing asked before it
+    assert _mine(recording.log) == [
+        ("send", "GetChildren", f"/manatee/{SHARD}/election"),
+        ("wait", "GetChildren", f"/manatee/{SHARD}/election")]
+
+
+def test_an_election_not_there_yet_is_made_and_watched(zk: Any, recording: Any) -> None:
+    shard = "9.not-yet.test"
+    seen: list[list[str]] = []
+    joined = threading.Event()
+
+    def changed(children: list[str]) -> None:
+        seen.append(children)
+        if children:
+            joined.set()
+
+    watches.watch_election(recording, shard, changed)
+    assert seen == [[]] and zk.exists(f"/manatee/{shard}/election") is not None
+    zk.create(f"/manatee/{shard}/election/a-0000000000", b"{}")
+    assert joined.wait(30), seen
+    assert seen[-1] == ["a-0000000000"]
+
+
+def test_what_checks_looked_at_together_say_is_said_in_their_declared_order(
+    three_peers: V1Shard, make_runner: MakeRunner,
+) -> None:
+    early_answered = threading.Event()
+
+    def late(ctx: StepContext) -> Outcome:
+        early_answered.wait(30)  # answers after the one declared after it
+        ctx.say("the late one found its record")
+        return Outcome(True, "late holds")
+
+    def early(ctx: StepContext) -> Outcome:
+        ctx.say("the early one found its record")
+        early_answered.set()
+        return Outcome(True, "early holds")
+
+    SCENE.update({"late": late, "early": early})
+    stream = io.StringIO()
+    try:
+        make_runner(loaded=_playbook(_step("one", pre=["late", "early"])),
+                    console=RunConsole(assume_yes=True, shard=SHARD, stream=stream)
+                    ).execute()
+    finally:
+        SCENE.clear()
+    shown = stream.getvalue()
+    order = [shown.index(text) for text in (
+        "the late one found its record", "precondition round_trip_scene: late holds",
+        "the early one found its record", "precondition round_trip_scene: early holds")]
+    assert order == sorted(order), shown
