@@ -123,25 +123,13 @@ def observe(ctx: EngineContext, loaded: LoadedPlaybook, journal: Journal | None,
     """
     run = journal.run(kind) if journal is not None else None
     steps = loaded.playbook.steps
-    results: list[Outcome | BaseException | None] = [None] * len(steps)
 
-    def judge(index: int) -> None:
-        step = steps[index]
+    def judge(step: Step) -> Outcome:
         record = run.step(step.id) if run is not None else StepRecord()
         own = replace(ctx, step_id=step.id, marks=dict(record.marks), view=view)
-        try:
-            results[index] = evaluate_done(own, step)
-        except BaseException as exc:  # re-raised in the caller's thread below
-            results[index] = exc
+        return evaluate_done(own, step)
 
-    workers = [threading.Thread(target=judge, args=(i,), name=f"observe-{steps[i].id}",
-                                daemon=True) for i in range(1, len(steps))]
-    for worker in workers:
-        worker.start()
-    if steps:
-        judge(0)
-    for worker in workers:
-        worker.join()
+    results = side_by_side([functools.partial(judge, step) for step in steps], "observe")
     observed: dict[str, Outcome | None] = {}
     for step, result in zip(steps, results, strict=True):
         if isinstance(result, BaseException):
