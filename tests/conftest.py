@@ -46,6 +46,67 @@ def _clear(client: Any) -> None:
             client.delete(root, recursive=True)
 
 
+class LentZooKeeper:
+    """One ZooKeeper per test process (a pytest-xdist worker), lent to the sandboxes
+    its tests bring up one after another instead of each starting its own: a JVM's
+    start costs about 0.9 CPU-seconds and the suite brings up over a hundred
+    sandboxes. Started at the first loan. After each test (its sandboxes down, so no
+    process of theirs is left to write) everything under /manatee and
+    /manatee-migrator is deleted; a server that cannot be emptied so (a test paused or
+    killed it) is stopped, and the next loan starts a new one."""
+
+    def __init__(self, workdir: Path) -> None:
+        self._workdir = workdir
+        self._server: ZooKeeperServer | None = None
+        self._started = 0
+
+    @property
+    def server(self) -> ZooKeeperServer | None:
+        """The server being lent now (None before the first loan or after a stop)."""
+        return self._server
+
+    def port(self) -> int:
+        if self._server is None:
+            self._started += 1
+            self._server = ZooKeeperServer(self._workdir / f"server{self._started}")
+            self._server.start()
+        return self._server.port
+
+    def give_back(self) -> None:
+        """Empty the server for the next test, or stop it when that fails."""
+        from kazoo.client import KazooClient
+
+        if self._server is None:
+            return
+        client = KazooClient(hosts=self._server.connection_string, timeout=4.0)
+        try:
+            client.start(timeout=5)
+            _clear(client)
+            emptied = sorted(client.get_children("/")) == ["zookeeper"]
+        except Exception:  # paused, killed or refusing: not fit to lend again
+            emptied = False
+        finally:
+            with contextlib.suppress(Exception):
+                client.stop()
+                client.close()
+        if not emptied:
+            self.stop()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+@pytest.fixture(scope="session")
+def lent_zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LentZooKeeper]:
+    lender = LentZooKeeper(tmp_path_factory.mktemp("lent-zookeeper"))
+    try:
+        yield lender
+    finally:
+        lender.stop()
+
+
 @pytest.fixture
 def zk(zk_server: ZooKeeperServer) -> Iterator[Any]:
     """A kazoo client on a clean ZooKeeper (no /manatee) for the test's own use."""
@@ -135,14 +196,22 @@ def workdir(tmp_path: Path) -> Path:
 def sandbox(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SandboxFactory]:
     """``sandbox(nodes=3, with_client=False, deposed_mode="deposed", pg="sim")`` -> a
     running sandbox of the test's own (zones over SSH unless ``access`` says otherwise),
-    torn down after the test whatever happened."""
+    torn down after the test whatever happened.
+
+    The test's first one-shard sandbox runs on the worker's ``lent_zookeeper``, emptied
+    after the test; ``own_zookeeper=True`` starts one of its own instead (for a test
+    that pauses, kills or reads the files of the sandbox's ZooKeeper)."""
     from migrator.sandbox.manage import UpOptions, up
 
     started: list[Path] = []
+    lender: list[LentZooKeeper] = []
 
-    def factory(**options: Any) -> SandboxConfig:
+    def factory(*, own_zookeeper: bool = False, **options: Any) -> SandboxConfig:
         options.setdefault("access", "ssh")  # these tests reach zones over their own sshd
         directory = tmp_path / f"sandbox{len(started)}"
+        if not (own_zookeeper or lender or "shards" in options or "triton_zones" in options):
+            lender.append(request.getfixturevalue("lent_zookeeper"))
+            options["zookeeper_port"] = lender[0].port()
         if options.get("pg") == "real":
             from tests.tiers import require
 
@@ -159,6 +228,8 @@ def sandbox(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SandboxF
         yield factory
     finally:
         left = [process for directory in started for process in bring_down(directory)]
+        for loaned in lender:
+            loaned.give_back()
         if left:
             pytest.fail("left running after `sandbox down`: " + "; ".join(left), pytrace=False)
 

@@ -12,12 +12,16 @@ DIR/inventory.yaml (inventory_file) so every other command can target it.
   peer_v1         v1: roles by election order, v1 history records
   peer_v2         v2: manatee-state-machine's peer (roles from /state, takeovers)
   pgsim           the simulated postgres: WAL, replication streams, the write port
+  pgwire          its JSON-lines wire and a peer's postgres address (the clients' side)
   pgreal          a real PostgreSQL server per zone (`--pg real`), driven by the sitter
   pgdata, pgquery its installation, template and leftovers; queries on the servers
   pgapi           the narrow postgres interface the peers drive (sim or real)
   pgclient, verify  the write client on real postgres; `sandbox verify`
   bunyan          bunyan records and Node's inspect notation for messages
-  adm             the zones' manatee-adm; zonectl: their sitter-ctl (svcadm-like)
+  adm             the zones' manatee-adm (its entry: version, pg-position); admzk: its
+                  ZooKeeper reads (status, show...); admwrites: its writes
+                  (state-backfill, freeze, unfreeze, rebuild); admerror: its error
+  zonectl         the zones' sitter-ctl (svcadm-like)
   client          the Moray-like writer and its outage windows
   status          `sandbox status` document
   logwatch, waits bounded waits on sitter logs (tail -F) and on ZooKeeper watches

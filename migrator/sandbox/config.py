@@ -69,7 +69,6 @@ Decisions the issue leaves open:
 from __future__ import annotations
 
 import json
-import uuid as uuidlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,6 +192,9 @@ class SandboxConfig:
     morays: list[ZoneConfig] = field(default_factory=list)
     # a fleet's top: the port of Triton's binder ZooKeeper, when it runs one of its own
     binder_port: int | None = None
+    # ZooKeeper was lent to this sandbox (``UpOptions.zookeeper_port``): it is running
+    # when it answers, and `down` leaves it running
+    zookeeper_lent: bool = False
 
     @property
     def images(self) -> dict[str, str]:
@@ -314,7 +316,12 @@ def version_of_image(value: str) -> str | None:
 
 
 def new_zone_uuid() -> str:
-    return str(uuidlib.uuid4())
+    # deferred: uuid (which imports platform) costs ~4.5 ms of CPU, and every sandbox
+    # process loads this module (a zone's manatee-adm alone runs ~1700 times in the
+    # test suite); only `up` and a reprovision name new zones
+    import uuid
+
+    return str(uuid.uuid4())
 
 
 def load_config(directory: Path) -> SandboxConfig:
@@ -347,6 +354,7 @@ def load_config(directory: Path) -> SandboxConfig:
             triton=bool(doc.get("triton", False)),
             morays=[ZoneConfig(**z) for z in doc.get("morays") or []],
             binder_port=None if doc.get("binder_port") is None else int(doc["binder_port"]),
+            zookeeper_lent=bool(doc.get("zookeeper_lent", False)),
         )
     except FileNotFoundError as exc:
         raise BadInput(

@@ -247,6 +247,9 @@ def up(directory: Path, options: UpOptions) -> SandboxConfig:
     directory.mkdir(parents=True, exist_ok=True)
     try:
         if options.shards > 1 or options.triton_zones is not None:
+            if options.zookeeper_port is not None:
+                raise BadInput("A sandbox fleet starts its own ZooKeeper; it cannot be lent one.",
+                               "Drop `zookeeper_port` from the fleet's options.")
             return bring_up_fleet(directory, options)
         return _bring_up(directory, options)
     except BaseException:
@@ -255,7 +258,9 @@ def up(directory: Path, options: UpOptions) -> SandboxConfig:
 
 
 def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
-    zk_port = start_zookeeper(directory)
+    lent = options.zookeeper_port is not None
+    zk_port = (options.zookeeper_port if options.zookeeper_port is not None
+               else start_zookeeper(directory))
     zones = []
     zlogin = options.access == "zlogin"
     for index in range(options.nodes):
@@ -266,7 +271,8 @@ def _bring_up(directory: Path, options: UpOptions) -> SandboxConfig:
             pg_port, ssh_port = free_ports(ip, 2)
         zones.append(ZoneConfig(new_zone_uuid(), ip, pg_port, ssh_port, "v1"))
     nodes, headnode = compute_nodes(zones, options) if zlogin else ([], None)
-    config = options.config(directory, zk_port, zones, nodes, headnode, shard=options.shard)
+    config = options.config(directory, zk_port, zones, nodes, headnode, shard=options.shard,
+                            zookeeper_lent=lent)
     config.save()
     ensure_client_key(config)
     known_hosts = []

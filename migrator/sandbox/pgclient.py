@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from migrator.sandbox.pgquery import conninfo
-from migrator.sandbox.pgsim import pg_address
+from migrator.sandbox.pgwire import pg_address
 from migrator.sandbox.writer import Writer
 
 COMMIT_TIMEOUT_MS = 2000

@@ -19,15 +19,14 @@ import tempfile
 from pathlib import Path
 
 from migrator.errors import BadInput, StepFailed
+from migrator.sandbox.pgquery import PG_USER
 from migrator.sandbox.procs import _wait_gone
 
-PG_USER = "postgres"
 PG_PACKAGE = "postgresql"
 PREFERRED_VERSION = "15"
 DATA = "pgdata"
 FRESH_MARKER = "pg-fresh"
 STOP_TIMEOUT = 15.0
-POLL = 0.02  # seconds; postgres offers no notification for "ready" or "streaming"
 PR_SET_PDEATHSIG = 1
 
 SETTINGS = {

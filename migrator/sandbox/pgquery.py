@@ -27,7 +27,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from migrator.errors import StepFailed
-from migrator.sandbox.pgdata import PG_USER, POLL
+
+# Here rather than with the installation (pgdata, which imports ctypes, hashlib and
+# tempfile: ~14 ms of CPU), so that the simulator, which needs only ``lag_json``,
+# starts without them: the test suite starts ~900 simulated sitters.
+PG_USER = "postgres"  # the user the servers run as, and the role every query uses
+POLL = 0.02  # seconds; postgres offers no notification for "ready" or "streaming"
 
 TABLE = "rehearsal_writes"
 

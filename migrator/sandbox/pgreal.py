@@ -53,8 +53,6 @@ from migrator.errors import StepFailed
 from migrator.sandbox.pgdata import (
     DATA,
     FRESH_MARKER,
-    PG_USER,
-    POLL,
     STOP_TIMEOUT,
     _chown_tree,
     _demote,
@@ -63,8 +61,9 @@ from migrator.sandbox.pgdata import (
     pg_user,
     stop_leftover,
 )
-from migrator.sandbox.pgquery import connect, conninfo, current_lsn
-from migrator.sandbox.pgsim import PgConfig, pg_address
+from migrator.sandbox.pgquery import PG_USER, POLL, connect, conninfo, current_lsn
+from migrator.sandbox.pgsim import PgConfig
+from migrator.sandbox.pgwire import pg_address
 
 REBUILD_MARKER = "pg-rebuild"  # `manatee-adm rebuild`: copy afresh from the upstream
 START_TIMEOUT = 30.0

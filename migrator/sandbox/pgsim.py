@@ -1,7 +1,7 @@
 """A simulated postgres: a WAL position, streaming replication, and a write port.
 
 Each sitter owns one ``SimPostgres`` listening on the zone's address and
-postgres port. The wire protocol is JSON lines:
+postgres port. The wire protocol is JSON lines (``pgwire``):
 
   {"op": "write"}                    -> {"ok": true, "wal": "0/174A2D8"} when this is a
                                         writable primary, else {"ok": false, "error": ...}
@@ -47,6 +47,7 @@ from typing import Any
 
 from migrator.cluster.state import iso_now_ms
 from migrator.sandbox.pgquery import lag_json
+from migrator.sandbox.pgwire import pg_address, request, send
 
 WAL_START = 0x174A270
 WRITE_SIZE = 0x68
@@ -81,10 +82,6 @@ class _Stream:
     client_addr: str = ""  # the connection's source address, as a server sees it
     replied: str | None = None  # when the standby last acknowledged (reply_time)
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def _send(connection: socket.socket, document: dict[str, Any]) -> None:
-    connection.sendall(json.dumps(document).encode() + b"\n")
 
 
 class SimPostgres:
@@ -283,33 +280,33 @@ class SimPostgres:
             reader = connection.makefile("r", encoding="utf-8")
             for line in reader:
                 try:
-                    request = json.loads(line)
-                    op = request.get("op")
+                    asked = json.loads(line)
+                    op = asked.get("op")
                 except (ValueError, AttributeError):
                     return
                 try:
                     if op == "write":
-                        _send(connection, self.write())
+                        send(connection, self.write())
                     elif op == "status":
-                        _send(connection, self.status())
+                        send(connection, self.status())
                     elif op == "wait-writable":
-                        timeout = min(float(request.get("timeout", 10.0)), 60.0)
-                        _send(connection, {"ok": self.wait_writable(timeout)})
+                        timeout = min(float(asked.get("timeout", 10.0)), 60.0)
+                        send(connection, {"ok": self.wait_writable(timeout)})
                     elif op == "pause-replication":
-                        self.pause_replication(bool(request.get("paused", True)))
-                        _send(connection, {"ok": True})
-                    elif op == "replicate" and isinstance(request.get("peer"), dict):
-                        self._stream_to(connection, reader, request["peer"])
+                        self.pause_replication(bool(asked.get("paused", True)))
+                        send(connection, {"ok": True})
+                    elif op == "replicate" and isinstance(asked.get("peer"), dict):
+                        self._stream_to(connection, reader, asked["peer"])
                         return
                     else:
-                        _send(connection, {"ok": False, "error": f"unknown op {op!r}"})
+                        send(connection, {"ok": False, "error": f"unknown op {op!r}"})
                 except OSError:
                     return
 
     def _stream_to(self, connection: socket.socket, reader: Any, peer: dict[str, Any]) -> None:
         with self._changed:
             if not self.online:
-                _send(connection, {"error": "the database system is shutting down"})
+                send(connection, {"error": "the database system is shutting down"})
                 return
             address, port = connection.getpeername()[:2]
             stream = _Stream(peer, connection, port, iso_now_ms(), client_addr=address)
@@ -350,7 +347,7 @@ class SimPostgres:
             if position == sent:
                 continue
             try:
-                _send(stream.connection, {"wal": position})
+                send(stream.connection, {"wal": position})
             except OSError:
                 return
             sent = position
@@ -393,7 +390,7 @@ class SimPostgres:
 
     def _follow_upstream(self, upstream: dict[str, Any], generation: int) -> None:
         """Stream from the upstream until reconfigured; reconnect with bounded backoff."""
-        host, port = _pg_address(upstream)
+        host, port = pg_address(upstream)
         delay = 0.05
         while self._current(generation):
             with self._changed:
@@ -417,7 +414,7 @@ class SimPostgres:
                 sock.close()
                 return
             try:
-                _send(sock, {"op": "replicate", "peer": self.self_peer})
+                send(sock, {"op": "replicate", "peer": self.self_peer})
                 for line in sock.makefile("r", encoding="utf-8"):
                     if not self._current(generation):
                         break
@@ -431,35 +428,13 @@ class SimPostgres:
                         self._save_wal()
                         position = self.wal
                         self._changed.notify_all()
-                    _send(sock, {"flush": position})
+                    send(sock, {"flush": position})
             except (OSError, ValueError):
                 pass
             finally:
                 with contextlib.suppress(OSError):
                     sock.close()
             self._stopping.wait(delay)
-
-
-def _pg_address(peer: dict[str, Any]) -> tuple[str, int]:
-    """host and port from a pgUrl such as tcp://postgres@127.0.0.2:40123/postgres."""
-    url = str(peer.get("pgUrl", ""))
-    hostport = url.split("@", 1)[-1].split("/", 1)[0]
-    host, _, port = hostport.rpartition(":")
-    return host, int(port)
-
-
-def pg_address(peer: dict[str, Any]) -> tuple[str, int]:
-    return _pg_address(peer)
-
-
-def request(host: str, port: int, document: dict[str, Any], timeout: float = 2.0) -> Any:
-    """One request/response to a simulated postgres; raises OSError when it is down."""
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        _send(sock, document)
-        line = sock.makefile("r", encoding="utf-8").readline()
-    if not line:
-        raise ConnectionError("connection closed")
-    return json.loads(line)
 
 
 def pause_replication(host: str, port: int, paused: bool = True) -> None:

@@ -31,7 +31,6 @@ from migrator.sandbox.config import load_config
 from migrator.sandbox.peer_v1 import V1Peer
 from migrator.sandbox.peer_v2 import InvalidState, V2Peer
 from migrator.sandbox.pgapi import Postgres
-from migrator.sandbox.pgreal import RealPostgres
 from migrator.sandbox.pgsim import SimPostgres
 from migrator.sandbox.procs import on_termination
 from migrator.sandbox.supervisor import EXIT_CONFIG
@@ -173,6 +172,10 @@ def _postgres(
 ) -> Postgres:
     if mode != "real":
         return SimPostgres(zone_dir / "pg.json", zone.ip, zone.pg_port, zone.ident())
+    # deferred: the real server's side (pgreal and its installation's modules) costs ~9 ms
+    # of CPU to import, and nearly all of the ~900 sitters the test suite starts are
+    # simulated
+    from migrator.sandbox.pgreal import RealPostgres
 
     pg = RealPostgres(zone_dir, zone.ip, zone.pg_port, zone.ident(),
                       log=lambda msg, fields: log.child(component="pg").info(msg, fields))

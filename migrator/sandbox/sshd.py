@@ -34,9 +34,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from migrator.errors import BadInput, MigratorError
 from migrator.sandbox.ports import free_port
 from migrator.sandbox.procs import descendants
@@ -52,6 +49,11 @@ def generate_keypair(private_path: Path, comment: str = "migrator") -> str:
     authorise. The private file is created mode 0600 so OpenSSH and paramiko
     accept it.
     """
+    # deferred: cryptography costs ~20 ms of CPU to import, and the zones' commands
+    # (sitter-ctl, manatee-adm's ZooKeeper side, the headnode's) import this module
+    # through the peers' control; only `up` and a reprovision make keys
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     key = Ed25519PrivateKey.generate()
     private = key.private_bytes(

@@ -58,6 +58,11 @@ class UpOptions:
     # are quick; longer ones rehearse production's gap between a peer's loss and its
     # election node's expiry
     session_timeout: float = SESSION_TIMEOUT
+    # a ZooKeeper already running on 127.0.0.1 at this port, used instead of starting
+    # one and never stopped by the sandbox (one-shard sandboxes only): the test suite
+    # lends one server to the sandboxes its worker brings up one after another, and
+    # empties it after each (a JVM's start is about 0.9 CPU-seconds)
+    zookeeper_port: int | None = None
     # `up --shards K`: K >= 2 brings up a fleet of K shards sharing ZooKeeper, the
     # compute nodes and the headnode, shard i of shard_nodes[i] zones (empty: `nodes`
     # zones each)

@@ -11,13 +11,14 @@ from typing import Any
 from migrator.errors import MigratorError, ZooKeeperUnavailable
 from migrator.outagerecords import read_outages, read_stats
 from migrator.sandbox import procs
-from migrator.sandbox.adm import pg_status
+from migrator.sandbox.admzk import pg_status
 from migrator.sandbox.config import load_config
 from migrator.sandbox.jobs import PENDING, all_jobs
 from migrator.sandbox.peers import sitter_pid_file
 from migrator.sandbox.shard import election_children, zk_client
 from migrator.sandbox.supervisor import read_service
 from migrator.sandbox.verify import verify
+from migrator.sandbox.zkserver import ruok
 from migrator.zk import reads
 
 
@@ -26,7 +27,8 @@ def sandbox_status(directory: Path) -> dict[str, Any]:
     config = load_config(directory)
     # a shard of a fleet: ZooKeeper and the headnode's jobs are the fleet top's
     owner = config.owner_directory
-    zk_running = procs.recorded_pid(owner / "pids" / "zookeeper.pid") is not None
+    zk_running = (ruok("127.0.0.1", config.zk_port) if config.zookeeper_lent
+                  else procs.recorded_pid(owner / "pids" / "zookeeper.pid") is not None)
     election: list[str] = []
     state: dict[str, Any] | None = None
     if zk_running:

@@ -10,7 +10,7 @@ from typing import Any
 from migrator.errors import StepFailed
 from migrator.sandbox.config import SandboxConfig, ZoneConfig
 from migrator.sandbox.pgquery import wait_writable as wait_real
-from migrator.sandbox.pgsim import request
+from migrator.sandbox.pgwire import request
 from migrator.sandbox.shard import primary_zone, zk_client
 from migrator.zk.watches import wait_for, watch_election, watch_state
 

@@ -15,7 +15,7 @@ from typing import Any
 from migrator.cluster.state import iso_now_ms
 from migrator.outagerecords import OUTAGES_FILE, STATS_FILE
 from migrator.sandbox.config import SandboxConfig
-from migrator.sandbox.pgsim import pg_address
+from migrator.sandbox.pgwire import pg_address
 from migrator.zk import paths
 from migrator.zk.watches import watch_election
 

@@ -91,7 +91,8 @@ def test_zookeeper_paused_at_unfreeze_then_rollback_does_not_report_success_over
     on the final primary and present on another peer), the rollback must not exit 0
     "complete"; when the pause happens to leave no loss, a rollback that completes is
     right, and what is asserted is that the verdicts agree."""
-    config = sandbox(nodes=3, pg="real", with_client=True)
+    config = sandbox(nodes=3, pg="real", with_client=True,
+                     own_zookeeper=True)  # paused by its pid file
     inventory = str(config.directory / "inventory.yaml")
     events: list[dict[str, object]] = []
     err_file = config.directory / "run-stderr.txt"

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from migrator.sandbox.adm import pg_status_lines
+from migrator.sandbox.admzk import pg_status_lines
 from migrator.sandbox.pgclient import read_acked
 from migrator.sandbox.pgquery import conninfo, interval_json, lag_json, row_json
 from migrator.sandbox.pgreal import _ident, _quote_conf
