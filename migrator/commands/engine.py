@@ -15,8 +15,9 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, replace
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ from migrator.inputfile import read_input_text
 from migrator.playbook import catalog
 from migrator.playbook.loader import LoadedPlaybook
 from migrator.remote.prewarm import Prewarm
-from migrator.stepkit.together import both
+from migrator.stepkit.together import both, side_by_side
 from migrator.stepkit.writes import ProposedWrite
 from migrator.steps.positions import shard_peers
 from migrator.strictjson import loads
@@ -114,12 +115,19 @@ def _runner(target: EngineTarget, requested: str, console: RunConsole, options: 
     return _runner_and_read(target, requested, console, options, remote)[0]
 
 
+class _Unread(Enum):
+    """The journal was not read with the shard: the pre-flight reads it."""
+
+    UNREAD = "unread"
+
+
 def _runner_and_read(
     target: EngineTarget, requested: str, console: RunConsole, options: RunOptions, remote: Any,
     sink: Any = None, on_status: Any = None,
-) -> tuple[Runner, tuple[ShardSnapshot, list[HistoryRecord]]]:
-    """The runner, and the read of the shard its playbook was chosen on. With ``sink``
-    the journal store also emits step events (and tells ``on_status`` of each change)."""
+) -> tuple[Runner, tuple[ShardSnapshot, list[HistoryRecord]], Journal | None]:
+    """The runner, the read of the shard its playbook was chosen on and the journal read
+    with it (which the pre-flight judges, not reading it again). With ``sink`` the
+    journal store also emits step events (and tells ``on_status`` of each change)."""
 
     if sink is not None:
         store: JournalStore = EventingStore(
@@ -140,7 +148,7 @@ def _runner_and_read(
         inventory=target.inventory, remote=remote, console=console, store=store,
         options=options, operator=operator_identity(),
         inventory_zones=inventory_zones(target.inventory),
-    ), (snapshot, history)
+    ), (snapshot, history), journal
 
 
 # how long an election must stay unchanged before a run starting after a ZooKeeper pause
@@ -197,9 +205,10 @@ def plan_checked(target: EngineTarget, requested: str = "auto") -> tuple[Plan, A
     with remote_session(target.inventory) as remote, \
             (remote.shared_reads() if remote is not None else nullcontext()):
         # one look at the shard: the gate's probes and the done-checks share their reads
-        runner, read = _runner_and_read(target, requested, console, RunOptions(), remote)
+        runner, read, journal = _runner_and_read(target, requested, console, RunOptions(),
+                                                 remote)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            facts = pool.submit(gather_preflight, target, runner, remote, read)
+            facts = pool.submit(gather_preflight, target, runner, remote, read, journal)
 
             def sitters_figure() -> float | None:
                 # the plan's estimates, as the run's, use the sitters' configured session
@@ -347,13 +356,14 @@ def break_lock_when_confirmed(target: EngineTarget, console: RunConsole) -> None
 
 def pass_preflight(target: EngineTarget, runner: Runner, remote: Any, verb: str,
                    console: RunConsole, *, break_lock: bool = False,
-                   read: tuple[ShardSnapshot, list[HistoryRecord]] | None = None) -> Any:
+                   read: tuple[ShardSnapshot, list[HistoryRecord]] | None = None,
+                   journal: Journal | _Unread | None = _Unread.UNREAD) -> Any:
     """The pre-flight gate (``migrator.engine.preflight``): show the table; refuse (exit
     3) before any write when anything fails. With ``--break-lock`` a lock held by
     another run does not refuse by itself: once everything else passed, the lock is
     broken after asking. Returns the verdict."""
 
-    facts = gather_preflight(target, runner, remote, read)
+    facts = gather_preflight(target, runner, remote, read, journal)
     # the run's estimates use the session timeout the sitters are configured with
     runner.sitters_session_timeout = sitters_session_timeout(
         [report.session_timeout for report in facts.zones])
@@ -376,9 +386,13 @@ def pass_preflight(target: EngineTarget, runner: Runner, remote: Any, verb: str,
 
 
 def gather_preflight(target: EngineTarget, runner: Runner, remote: Any,
-                     read: tuple[ShardSnapshot, list[HistoryRecord]] | None = None) -> Any:
-    """The pre-flight's facts, read only (``migrator.engine.preflight.gather``)."""
-    journal = runner.store.load()
+                     read: tuple[ShardSnapshot, list[HistoryRecord]] | None = None,
+                     journal: Journal | _Unread | None = _Unread.UNREAD) -> Any:
+    """The pre-flight's facts, read only (``migrator.engine.preflight.gather``).
+    ``read`` and ``journal``: as the caller has just read them (a round trip less at
+    datacenter distance); the runner reads both again under the lock."""
+    if isinstance(journal, _Unread):
+        journal = runner.store.load()
     try:
         if read is None:
             read = reads.read_view(target.client, target.shard)
@@ -472,13 +486,14 @@ def _run_with(target: EngineTarget, requested: str, options: RunOptions,
                              timing_of(target.inventory).session_timeout)
     with remote_session(target.inventory) as remote:
         # reads only until the gate has passed: a refused run leaves no lock node behind
-        runner, read = _runner_and_read(target, requested, console, options, remote,
-                                        sink=sink, on_status=reporting.clock)
+        runner, read, journal = _runner_and_read(target, requested, console, options,
+                                                 remote, sink=sink, on_status=reporting.clock)
         reporting.runner = runner
-        # the pre-flight judges the read the playbook was chosen on (a moment ago, and
-        # before the lock as well): the runner reads again under the lock
+        # the pre-flight judges the reads the playbook was chosen on (the shard and the
+        # journal, a moment ago, and before the lock as well): the runner reads both
+        # again under the lock
         pass_preflight(target, runner, remote, verb, console, break_lock=break_lock,
-                       read=read)
+                       read=read, journal=journal)
         if options.saved_plan is not None:
             # a saved plan that no longer matches is refused before the lock as well (the
             # runner compares again under it, since the cluster may move in between)
@@ -487,10 +502,32 @@ def _run_with(target: EngineTarget, requested: str, options: RunOptions,
                        target.journal_root, on_wait=console.say)
 
         resume = f"migrator resume --inventory {options.inventory_path}"
-        with lock, guard_run(target, console, lock, runner, resume), \
-                watching(target.client, target.shard, console.say, resume, runner.stop), \
-                reporting:
-            return runner.execute()
+        with lock, guard_run(target, console, lock, runner, resume), ExitStack() as watches:
+            # the watches are set while the run's plan reads under the lock (both only
+            # look), and are set before it goes on; they end when the run does
+            return runner.execute(beside_plan=lambda: watches.enter_context(
+                run_watches(target, console, resume, runner, reporting)))
+
+
+@contextmanager
+def run_watches(target: EngineTarget, console: Any, resume_command: str, runner: Runner,
+                reporting: RunReporting) -> Iterator[None]:
+    """The foreign-write watch (``watching``) and the outage observation (``reporting``)
+    for the block, their watches set at once (a round trip each at datacenter distance).
+    Each ends as it would nested, ``reporting`` first. The foreign-write watch failing to
+    start fails the run before it begins, as before; the observation, begun beside it,
+    is then dropped unsaid (it never fails a run and had observed nothing yet)."""
+
+    foreign = watching(target.client, target.shard, console.say, resume_command,
+                       runner.stop)
+    entered = side_by_side([foreign.__enter__, reporting.__enter__], "run-watches")
+    if isinstance(entered[0], BaseException):
+        reporting.abandon()
+        raise entered[0]
+    with ExitStack() as stack:
+        stack.push(foreign.__exit__)
+        stack.push(reporting.__exit__)
+        yield
 
 
 def _refuse_a_primary_behind(console: Any, verb: str) -> Callable[[Plan, Any], None]:

@@ -192,18 +192,21 @@ class JournalStore:
         data, expected = encoded(journal), self.version
         self.pending = data
 
-        def send() -> Any:
+        def send() -> None:
             with sigint_deferred():
-                return self.client.set_async(self.path, data, version=expected)
+                # sent and remembered as one: a Ctrl-C cannot fall between the two and
+                # leave a write in ZooKeeper whose version this store does not know
+                self._unanswered = (self.client.set_async(self.path, data, version=expected),
+                                    data, expected, journal)
 
         # through the guard: after a session expiry its hooks (the lock re-taken, the
         # journal found unchanged) run before anything is sent
         try:
-            sent = guarded(self.client, "saving the journal", send)
+            guarded(self.client, "saving the journal", send)
         except BaseException:
-            self.pending = None
+            if self._unanswered is None:  # not sent
+                self.pending = None
             raise
-        self._unanswered = (sent, data, expected, journal)
         if wait:
             self.settle()
 
@@ -218,7 +221,6 @@ class JournalStore:
         if self._unanswered is None:
             return
         sent, data, expected, journal = self._unanswered
-        self._unanswered = None
         replies: list[Any] = [sent]
         tried: list[bool] = []
 
@@ -241,14 +243,18 @@ class JournalStore:
         try:
             guarded(self.client, "saving the journal", attempt)
         except (BadVersionError, NoNodeError) as exc:
+            self._unanswered = self.pending = None
             raise StateConflict(
                 f"The migration journal of shard {self.shard} was changed by someone else "
                 f"(we expected version {self.version}); this run stops without writing more.",
                 "Another migrator holds or broke the lock; look at `migrator plan` and use "
                 "`migrator resume` from one machine only.",
             ) from exc
-        finally:
-            self.pending = None
+        # Only now is the write known: stopped before this (Ctrl-C between two ZooKeeper
+        # calls, a connection that did not come back), the reply stays to be collected by
+        # the next save or load, which would otherwise write at a version already taken
+        # by it and take our own write for someone else's.
+        self._unanswered = self.pending = None
         self._audit(journal)
 
     def _stored_is(self, data: bytes, version: int) -> bool:

@@ -54,11 +54,14 @@ class RunRecorder:
             "what changed.",
         )
 
-    def ensure(self, original: OriginalTopology, loaded: LoadedPlaybook) -> None:
+    def ensure(self, original: OriginalTopology, loaded: LoadedPlaybook,
+               snapshot: dict[str, Any] | None = None) -> None:
         """The journal (created with the shard's snapshot when there is none) holding a
-        run of this kind that is running."""
+        run of this kind that is running. ``snapshot``: the shard's, taken by the caller
+        a moment ago (``capture_shard``) with nothing written since; else taken here."""
         if self.journal is None:
-            snapshot = capture_shard(self.client, self.shard)
+            if snapshot is None:
+                snapshot = capture_shard(self.client, self.shard)
             journal = new_journal(self.shard, original, snapshot, self.operator)
             self.store.create(journal)
             self.journal = journal

@@ -70,7 +70,7 @@ from migrator.engine.context import EngineContext, OneLook
 from migrator.engine.journal import (
     Journal,
 )
-from migrator.engine.journal_store import JournalStore
+from migrator.engine.journal_store import JournalStore, capture_shard
 from migrator.engine.observe import QUERIES, evaluate_done, look_at_once, observe, run_check
 from migrator.engine.outage import learnt_reprovision, timing_of
 from migrator.engine.planner import Plan, make_plan, resolve_original
@@ -291,14 +291,15 @@ class Runner:
 
     # ---- running --------------------------------------------------------------------
 
-    def execute(self) -> RunResult:
+    def execute(self, beside_plan: Callable[[], object] | None = None) -> RunResult:
         """Run the plan's steps. For the run's length ``stop`` is the current
         cancellation: every wait of the run ends when another thread stops it (the
         watchdog, the /state watch, a wait that cannot succeed), and the step loop looks
-        at it between phases."""
+        at it between phases. ``beside_plan``: something that only looks (the run's
+        watches), done while the plan reads, and done before anything else is."""
         with cancellation.active(self.stop):
             try:
-                return self._execute()
+                return self._execute(beside_plan)
             except BaseException:
                 # a stamp sent without waiting is collected (and copied locally) before
                 # the run stops; what its reply says does not replace why it stopped
@@ -306,9 +307,13 @@ class Runner:
                     self.store.settle()
                 raise
 
-    def _execute(self) -> RunResult:
+    def _execute(self, beside_plan: Callable[[], object] | None) -> RunResult:
         self._queries_at_start = QUERIES.seconds
-        plan, ctx = self.plan()
+        if beside_plan is None:
+            plan, ctx = self.plan()
+        else:
+            # a round trip less at datacenter distance; what the plan raised comes first
+            (plan, ctx), _ = both(self.plan, beside_plan, "beside-plan")
         self.record.refuse_changed_playbook(self.loaded, self.options.accept_playbook_change)
         if plan.conflicts:
             raise consistency.JournalDisagrees(
@@ -331,31 +336,27 @@ class Runner:
             )
             result.complete = True
             return result
-        if self.options.before_steps is not None:
-            # it judges the shard as the plan read it a moment ago, under the run lock
-            planned_on = self.planned_on
-            assert planned_on is not None
-            ctx.look = OneLook(lambda: planned_on)
-            try:
-                self.options.before_steps(plan, ctx)
-            finally:
-                ctx.look = None
-        if self.journal is None and plan.original.source == "history":
-            self.console.say(plan.notes[0] if plan.notes else "", "yellow")
-            self._confirm("Continue the migration from this reconstructed topology?", None,
-                          False)
-        self.outages = {s.id: s.outage_detail for s in plan.steps}
-        # for the zones' status during outage steps (migrator.engine.zonestatus)
-        self.outage_zones = {s.id: dict(s.zones) for s in plan.steps}
-        self.peer_zones = {p.peer_id: p.zone_id for p in plan.original.peers}
-        if self.options.kind == "migration":  # a rollback explains and shows its own plan
-            proceed(self.console, plan, saved_plan=self.options.saved_plan is not None)
-        else:
-            announce(self.console, plan)
-            self._ask_once_for_the_whole(plan)
-        self.record.ensure(plan.original, self.loaded)
-        dog = self._arm_watchdog(plan)
+        dog = self._arm_watchdog(plan)  # made; its watches are set beside the data gate
         try:
+            snapshot = self._gate_and_beside(plan, ctx, dog)
+            if self.journal is None and plan.original.source == "history":
+                self.console.say(plan.notes[0] if plan.notes else "", "yellow")
+                self._confirm("Continue the migration from this reconstructed topology?",
+                              None, False)
+            self.outages = {s.id: s.outage_detail for s in plan.steps}
+            # for the zones' status during outage steps (migrator.engine.zonestatus)
+            self.outage_zones = {s.id: dict(s.zones) for s in plan.steps}
+            self.peer_zones = {p.peer_id: p.zone_id for p in plan.original.peers}
+            if self.options.kind == "migration":  # a rollback explains and shows its own
+                proceed(self.console, plan, saved_plan=self.options.saved_plan is not None)
+            else:
+                announce(self.console, plan)
+                self._ask_once_for_the_whole(plan)
+            self.record.ensure(plan.original, self.loaded, snapshot)
+            if dog is not None:
+                # it judges from here on, as when it was armed here: what its watches told
+                # meanwhile is judged on a snapshot read now, before the first step acts
+                dog.start()
             self._steps(plan, ctx, result)
         finally:
             if dog is not None:
@@ -377,9 +378,55 @@ class Runner:
                 self.record.stamp(planned.id, "done", done_by=how, detail=planned.reason)
                 self.console.ok(f"{planned.id}: recorded done ({how}): {planned.reason}")
 
+    def _gate_and_beside(self, plan: Plan, ctx: EngineContext,
+                         dog: watchdog.Watchdog | None) -> dict[str, Any] | None:
+        """The data gate (``before_steps``), and beside it, since it mostly waits on the
+        zones, the round trips that come after it: the watchdog's watches (it starts
+        judging only after the journal is written) and, when no question can come
+        between the gate and the journal's creation (every answer given at once), the
+        shard's snapshot for the journal, which nothing of ours writes to before then.
+        Returns that snapshot (None: the journal's creation takes it)."""
+
+        # Either failing here is not said here: the watches are set again by ``start``
+        # and the snapshot taken again by the journal's creation, which fail (and are
+        # said) where and as they did before they were done beside the gate.
+        def watch() -> None:
+            if dog is not None:
+                with contextlib.suppress(Exception):
+                    dog.watch()
+
+        def snapshot() -> dict[str, Any] | None:
+            answers_at_once = (self.console.assume_yes
+                               or self.options.saved_plan is not None)
+            if self.journal is None and answers_at_once:
+                with contextlib.suppress(Exception):
+                    return capture_shard(self.client, self.shard)
+            return None
+
+        def beside() -> dict[str, Any] | None:
+            return both(snapshot, watch, "setup-reads")[0]
+
+        if self.options.before_steps is None:
+            return beside()
+        gate = self.options.before_steps
+        # it judges the shard as the plan read it a moment ago, under the run lock
+        planned_on = self.planned_on
+        assert planned_on is not None
+        ctx.look = OneLook(lambda: planned_on)
+
+        def judge() -> None:
+            gate(plan, ctx)
+
+        try:
+            # the gate's verdict (a refusal) is raised before anything beside it
+            return both(judge, beside, "data-gate")[1]
+        finally:
+            ctx.look = None
+
     def _arm_watchdog(self, plan: Plan) -> watchdog.Watchdog | None:
-        """The watchdog, for a migration that reaches zones and has the runbook's
-        [A, [B, C']] window (three peers or more); never for a rollback, the remedy."""
+        """The watchdog, made but not started (``_execute`` sets its watches and starts
+        it), for a migration that reaches zones and has the runbook's [A, [B, C']]
+        window (three peers or more); never for a rollback, the remedy."""
         if self.options.kind != "migration" or self.remote is None \
                 or len(plan.original.peers) < 3:
             return None
@@ -387,7 +434,8 @@ class Runner:
         return watchdog.arm(self.client, self.shard, plan.original, remote=self.remote,
                             run=self.stop, acting_zone=lambda: self._acting_zone,
                             acted_zones=lambda: frozenset(self._acted_zones),
-                            said=None if transcript is None else transcript.write)
+                            said=None if transcript is None else transcript.write,
+                            start=False)
 
     def _steps(self, plan: Plan, ctx: EngineContext, result: RunResult) -> None:
         total = len(plan.steps)

@@ -293,6 +293,13 @@ class RunReporting:
         self._sampler.start()
         watch.on_change = self._sampler.wake
 
+    def abandon(self) -> None:
+        """Entered, but the run did not begin: the observation stops, nothing is said."""
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            with contextlib.suppress(Exception):
+                watch.stop()
+
     def __exit__(self, *_exc: object) -> None:
         self.clock.close()
         if self._sampler is not None:

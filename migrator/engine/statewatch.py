@@ -1,6 +1,6 @@
 """A running migration watches /state: a write it did not make stops the run.
 
-During ``migrator run``/``resume`` a kazoo ``DataWatch`` follows
+During ``migrator run``/``resume`` a data watch (``migrator.zk.datawatch``) follows
 ``/manatee/<shard>/state`` (a watch, not polling). Each new content is judged
 by ``foreign_change`` (pure) against the previous one and against the writes
 this run made (``migrator.zk.writes.ours``):
@@ -101,7 +101,7 @@ def watching(client: Any, shard: str, say: Any, resume_command: str,
              run: Cancellation) -> Iterator[None]:
     """Watch /state for the block; a foreign write stops ``run`` (``ForeignWrite``)."""
     # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
-    from kazoo.recipe.watchers import DataWatch
+    from migrator.zk.datawatch import OneRoundDataWatch
 
     stopped = threading.Event()
     seen: list[bytes | None] = []
@@ -130,7 +130,8 @@ def watching(client: Any, shard: str, say: Any, resume_command: str,
         run.cancel(error)
         return False
 
-    DataWatch(client, paths.state_path(shard), changed)
+    # one round trip while /state is absent, where kazoo's DataWatch takes two
+    OneRoundDataWatch(client, paths.state_path(shard), changed)
     try:
         yield
     finally:

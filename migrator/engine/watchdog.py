@@ -247,6 +247,7 @@ class Watchdog:
         self.acted_zones = acted_zones  # every zone the run acted on so far
         # each original peer's election node when the watch began (``peer_rejoined``)
         self._seen: dict[str, str | None] | None = None
+        self._watching = False
 
     @property
     def alive(self) -> bool:
@@ -258,16 +259,28 @@ class Watchdog:
         found = [self._thread] if self._thread is not None else []
         return found + (self.monitor.threads if self.monitor is not None else [])
 
-    def start(self) -> None:
+    def watch(self) -> None:
+        """Set the watches (their round trips) without judging yet: what they tell waits
+        in the queue, and ``start`` judges it all, from a snapshot read then. So a run
+        can set them while it does something else, and the watchdog judges exactly as if
+        it had been armed at ``start``, but sees every change made since ``watch``."""
+        if self._watching:
+            return
+
         def poke(_value: Any) -> bool:
             if self._stop.is_set():
                 return False  # drops the watch
             self._events.put(object())
             return True
 
-        # both watches set at once: each costs a round trip or two at datacenter distance
+        # both watches set at once: each costs a round trip at datacenter distance
         both(lambda: watch_election(self.client, self.shard, poke),
              lambda: watch_state(self.client, self.shard, poke), "watchdog-watches")
+        self._watching = True  # only once both are set: a failed ``watch`` is tried again
+
+    def start(self) -> None:
+        """Judge from now on (the watches set first, unless ``watch`` set them)."""
+        self.watch()
         self._thread = threading.Thread(target=self._loop, name="migrator-watchdog",
                                         daemon=True)
         self._thread.start()
@@ -436,11 +449,12 @@ def arm(client: Any, shard: str, original: OriginalTopology, *, remote: Any = No
         grace: float = REPLICATION_GRACE,
         acting_zone: Callable[[], str | None] = lambda: None,
         acted_zones: Callable[[], Collection[str]] = frozenset,
-        said: Callable[[str], None] | None = None) -> Watchdog:
+        said: Callable[[str], None] | None = None, start: bool = True) -> Watchdog:
     """Start watching: every alarm is said loudly (``alert``), and a stopping one stops
     ``run`` (the current run's by default, ``migrator.cancellation``) with
     ``WatchdogTripped``. The runner arms it for a migration that reaches zones and
-    stops it when the run ends; the caller owns what it returns."""
+    stops it when the run ends; the caller owns what it returns. ``start=False``: made
+    only; the caller sets its watches (``Watchdog.watch``) and starts it itself."""
     stopping = run if run is not None else cancellation.current()
 
     def stop_run(alarm: Alarm) -> None:
@@ -450,7 +464,8 @@ def arm(client: Any, shard: str, original: OriginalTopology, *, remote: Any = No
 
     dog = Watchdog(client, shard, original, on_alarm or stop_run, remote=remote, grace=grace,
                    acting_zone=acting_zone, acted_zones=acted_zones)
-    dog.start()
+    if start:
+        dog.start()
     return dog
 
 

@@ -46,14 +46,15 @@ class _Latest:
 
 def watch_state(client: KazooClient, shard: str, on_change: Callable[[bytes | None], Any]) -> Any:
     """Call ``on_change(data or None)`` now and on every /state change until it returns
-    False; returns the watch."""
+    False; returns the watch. One round trip, also while /state is absent
+    (``migrator.zk.datawatch``)."""
     # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
-    from kazoo.recipe.watchers import DataWatch
+    from migrator.zk.datawatch import OneRoundDataWatch
 
     def _callback(data: bytes | None, _stat: Any) -> Any:
         return on_change(data)
 
-    return DataWatch(client, paths.state_path(shard), _callback)
+    return OneRoundDataWatch(client, paths.state_path(shard), _callback)
 
 
 def watch_election(

@@ -173,12 +173,23 @@ def ensure_path(client: KazooClient, path: str) -> None:
     requests in the order sent, so each finds its parent, and one that exists already
     fails harmlessly (NodeExists). Any other failure (NoAuth, ...) is raised.
     """
+    settle_path(send_path(client, path))
+
+
+def send_path(client: KazooClient, path: str) -> list[Any]:
+    """``ensure_path``'s creates, sent without waiting: a request sent after them (in
+    this session) finds the path made. ``settle_path`` collects their replies."""
+    parts = [part for part in path.split("/") if part]
+    return [client.create_async("/" + "/".join(parts[:depth]))
+            for depth in range(1, len(parts) + 1)]
+
+
+def settle_path(pending: list[Any]) -> None:
+    """The replies of ``send_path``'s creates: what failed other than NodeExists is
+    raised (the first such, in the path's order)."""
     # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
     from kazoo.exceptions import NodeExistsError
 
-    parts = [part for part in path.split("/") if part]
-    pending = [client.create_async("/" + "/".join(parts[:depth]))
-               for depth in range(1, len(parts) + 1)]
     for result in pending:
         try:
             result.get()

@@ -17,12 +17,15 @@ import io
 import json
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from migrator.engine.console import RunConsole
 from migrator.engine.journal import Journal
+from migrator.engine.journal_store import JournalStore
+from migrator.engine.lock import LockHeld, RunLock, read_holders
 from migrator.engine.runner import RunOptions
 from migrator.errors import Refused, StateConflict
 from migrator.playbook.loader import LoadedPlaybook, load_playbook_text
@@ -120,6 +123,8 @@ def recording_client(connection: str) -> Any:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.log: list[tuple[int, str, str, str | None]] = []
+            # a test's hook, called with (request type, path) before each reply waited for
+            self.before_wait: Callable[[tuple[str, str | None]], None] | None = None
 
         def _call(self, request: Any, async_object: Any) -> Any:
             what = (type(request).__name__, getattr(request, "path", None))
@@ -128,10 +133,25 @@ def recording_client(connection: str) -> Any:
 
             def get(block: bool = True, timeout: float | None = None) -> Any:
                 self.log.append((threading.get_ident(), "wait", *what))
+                if self.before_wait is not None:
+                    self.before_wait(what)
                 return answer(block, timeout)
 
             async_object.get = get
             return super()._call(request, async_object)
+
+        def create_async(self, path: str, *args: Any, **kwargs: Any) -> Any:
+            # kazoo answers a create through an async result of its own, not the one
+            # ``_call`` sees: its wait is noted here
+            result = super().create_async(path, *args, **kwargs)
+            answer = result.get
+
+            def get(block: bool = True, timeout: float | None = None) -> Any:
+                self.log.append((threading.get_ident(), "wait", "Create", path))
+                return answer(block, timeout)
+
+            result.get = get
+            return result
 
     return Recording(hosts=connection, timeout=4.0)
 
@@ -402,3 +422,247 @@ def test_what_checks_looked_at_together_say_is_said_in_their_declared_order(
         "the late one found its record", "precondition round_trip_scene: late holds",
         "the early one found its record", "precondition round_trip_scene: early holds")]
     assert order == sorted(order), shown
+
+
+def test_an_absent_state_is_watched_in_one_round_trip(zk: Any, recording: Any) -> None:
+    """The read and the exists that sets the creation's watch go out together (kazoo's
+    DataWatch waits for the read's NoNode before it asks); the creation is still told."""
+    shard = "9.absent-state.test"
+    seen: list[bytes | None] = []
+    told = threading.Event()
+
+    def changed(data: bytes | None) -> bool:
+        seen.append(data)
+        if data is not None:
+            told.set()
+        return True
+
+    watches.watch_state(recording, shard, changed)
+    state = f"/manatee/{shard}/state"
+    assert seen == [None]
+    assert _mine(recording.log) == [("send", "GetData", state), ("send", "Exists", state),
+                                    ("wait", "GetData", state), ("wait", "Exists", state)]
+    zk.create(state, b'{"generation": 1}', makepath=True)
+    assert told.wait(30), seen
+    assert seen == [None, b'{"generation": 1}']
+
+
+def test_a_present_state_is_watched_through_its_changes_and_its_deletion(
+    zk: Any, recording: Any,
+) -> None:
+    shard = "9.present-state.test"
+    state = f"/manatee/{shard}/state"
+    zk.create(state, b"one", makepath=True)
+    seen: list[bytes | None] = []
+    arrived = threading.Condition()
+
+    def changed(data: bytes | None) -> bool:
+        with arrived:
+            seen.append(data)
+            arrived.notify_all()
+        return True
+
+    def saw(count: int) -> bool:
+        with arrived:
+            return arrived.wait_for(lambda: len(seen) >= count, 30)
+
+    watches.watch_state(recording, shard, changed)
+    assert seen == [b"one"]
+    zk.set(state, b"two")
+    assert saw(2), seen
+    zk.delete(state)
+    assert saw(3), seen
+    zk.create(state, b"three")
+    assert saw(4), seen
+    assert seen == [b"one", b"two", None, b"three"]
+
+
+def test_the_preflight_judges_the_journal_read_with_the_shard(
+    three_peers: V1Shard, zk: Any, recording: Any, tmp_path: Path,
+) -> None:
+    """A run reads the journal once before its lock: the pre-flight judges the read the
+    playbook was chosen on. (The lock, held by another run, refuses at the gate.)"""
+    from migrator.commands import engine as commands
+
+    with RunLock(zk, SHARD, "other@elsewhere pid 1"), pytest.raises(LockHeld):
+        commands.run(commands.EngineTarget(recording, SHARD, None, "inv.yaml",
+                                           audit_dir=tmp_path),
+                     "auto", RunOptions(assume_yes=True))
+    journal_reads = [entry for entry in recording.log
+                     if entry[1:] == ("send", "GetData", JOURNAL)]
+    assert len(journal_reads) == 1
+
+
+class _Told(list[tuple[int, str, str, str | None]]):
+    """A client's log that a test can wait on (bounded): each entry is told. ``names``:
+    the name of the thread of each entry."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.told = threading.Condition()
+        self.names: list[str] = []
+
+    def append(self, entry: tuple[int, str, str, str | None]) -> None:
+        with self.told:
+            super().append(entry)
+            self.names.append(threading.current_thread().name)
+            self.told.notify_all()
+
+    def wait_for(self, predicate: Callable[[list[Any]], bool]) -> bool:
+        with self.told:
+            return self.told.wait_for(lambda: predicate(list(self)), 30)
+
+
+class _NoZones:
+    """The run's remote session, for a playbook whose steps reach no zone: only the
+    watchdog's arming asks that the run has one; anything used on it fails the test."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"a zone was reached: remote.{name}")
+
+
+class _JudgingWhenAsked(RunConsole):
+    """Notes whether the watchdog judges (its thread runs) when the run asks to proceed,
+    after the data gate and before the journal is written."""
+
+    def __init__(self) -> None:
+        super().__init__(assume_yes=True, shard=SHARD, stream=io.StringIO())
+        self.judging_when_asked: list[bool] = []
+
+    def say(self, text: str, style: str | None = None, *, essential: bool = False) -> None:
+        if "Proceed with" in text:
+            self.judging_when_asked.append(any(t.name == "migrator-watchdog"
+                                               for t in threading.enumerate()))
+        super().say(text, style, essential=essential)
+
+
+def test_the_watchdog_and_the_snapshot_make_their_round_trips_while_the_data_gate_runs(
+    three_peers: V1Shard, zk: Any, recording: Any, make_runner: MakeRunner,
+) -> None:
+    """The watchdog's watches and the journal's snapshot are asked while the data gate
+    waits on the zones; the watchdog judges only once the journal is written, and the
+    snapshot is not taken again."""
+    log = _Told()
+    recording.log = log
+    main = threading.get_ident()
+    state, election = f"/manatee/{SHARD}/state", f"/manatee/{SHARD}/election"
+    history = f"/manatee/{SHARD}/history"
+    beside = {("GetChildren", election), ("GetData", state), ("Exists", state),
+              ("GetChildren", history)}
+    during_gate: dict[str, bool] = {}
+
+    def gate(_plan: Any, _ctx: Any) -> None:
+        # the gate waits (bounded) for what is asked beside it: asked after it, never
+        during_gate["asked"] = log.wait_for(lambda entries: beside <= {
+            (op, path) for thread, kind, op, path in entries
+            if thread != main and kind == "send"})
+        log.append((main, "mark", "gate-end", None))
+
+    console = _JudgingWhenAsked()
+    runner = make_runner(loaded=_playbook(_step("one")), client=recording, console=console,
+                         options=RunOptions(assume_yes=True, before_steps=gate))
+    runner.remote = _NoZones()
+    result = runner.execute()
+    assert result.ran == ["one"]
+    assert during_gate == {"asked": True}
+    # the watchdog judges only once the journal is written, as when it was armed there
+    assert console.judging_when_asked == [False]
+    written = log.index((main, "send", "SetData", JOURNAL))
+    assert all(i > written for i, name in enumerate(log.names)
+               if name == "migrator-watchdog")
+    mine = [(kind, op, path) for thread, kind, op, path in log if thread == main]
+    end, create = mine.index(("mark", "gate-end", None)), mine.index(
+        ("send", "Create", JOURNAL))
+    assert ("send", "GetChildren", history) not in mine[end:create]
+    journal = JournalStore(zk, SHARD).load()
+    assert journal is not None and len(journal.snapshot["election"]) == 3
+
+
+def test_the_foreign_write_watch_and_the_outage_observation_are_set_at_once(
+    three_peers: V1Shard, recording: Any, make_runner: MakeRunner,
+) -> None:
+    """Each waits for its first /state reply only once the other has sent its own:
+    set one after the other, the first would wait alone and break the barrier."""
+    from migrator.commands.engine import EngineTarget, run_watches
+    from migrator.engine.runreport import RunReporting
+
+    state = f"/manatee/{SHARD}/state"
+    meet = threading.Barrier(2, timeout=30)
+    met: list[int] = []
+    guard = threading.Lock()
+
+    def before_wait(what: tuple[str, str | None]) -> None:
+        if what != ("GetData", state):
+            return
+        with guard:
+            if len(met) >= 2:
+                return
+            met.append(threading.get_ident())
+        meet.wait()
+
+    recording.before_wait = before_wait
+    runner = make_runner(client=recording)
+    reporting = RunReporting(recording, SHARD, None, runner.console, 10.0)
+    reporting.runner = runner
+    with run_watches(EngineTarget(recording, SHARD, None, "inv.yaml"), runner.console,
+                     "migrator resume", runner, reporting):
+        pass
+    assert len(set(met)) == 2
+
+
+def test_the_run_watches_are_set_while_the_plan_reads(
+    three_peers: V1Shard, recording: Any, make_runner: MakeRunner,
+) -> None:
+    """The plan's first reply and the foreign-write watch's first one are each waited
+    for only once the other was asked: one after the other, the barrier breaks."""
+    from contextlib import ExitStack
+
+    from migrator.commands.engine import EngineTarget, run_watches
+    from migrator.engine.runreport import RunReporting
+
+    state = f"/manatee/{SHARD}/state"
+    main = threading.get_ident()
+    meet = threading.Barrier(2, timeout=30)
+    arrived: set[str] = set()
+    guard = threading.Lock()
+
+    def before_wait(what: tuple[str, str | None]) -> None:
+        if what == ("Exists", f"/manatee/{SHARD}") and threading.get_ident() == main:
+            who = "plan"  # the plan's read of the shard
+        elif what == ("GetData", state) and threading.get_ident() != main:
+            who = "watch"  # a watch set beside it
+        else:
+            return
+        with guard:
+            if who in arrived:
+                return
+            arrived.add(who)
+        meet.wait()
+
+    runner = make_runner(loaded=_playbook(_step("one")), client=recording)
+    reporting = RunReporting(recording, SHARD, None, runner.console, 10.0)
+    reporting.runner = runner
+    target = EngineTarget(recording, SHARD, None, "inv.yaml")
+    recording.before_wait = before_wait
+    with ExitStack() as watches:
+        result = runner.execute(beside_plan=lambda: watches.enter_context(
+            run_watches(target, runner.console, "migrator resume", runner, reporting)))
+    assert result.ran == ["one"]
+    assert arrived == {"plan", "watch"}
+
+
+def test_a_lock_is_asked_for_behind_its_folders_without_waiting(zk: Any, recording: Any
+                                                                ) -> None:
+    root = "/manatee-migrator-lock-round"
+    folders = [root, f"{root}/{SHARD}", f"{root}/{SHARD}/lock"]
+    lock = RunLock(recording, SHARD, "test@host pid 1", root=root)
+    with lock:
+        log = _mine(recording.log)
+        # the folders' creates and the lock's own node, all sent before the first wait
+        assert [entry[:2] for entry in log[:4]] == [("send", "Create")] * 4
+        assert [entry[2] for entry in log[:3]] == folders
+        assert str(log[3][2]).startswith(f"{folders[-1]}/")
+        assert [h.identity for h in read_holders(zk, SHARD, root)] == ["test@host pid 1"]
+    assert read_holders(zk, SHARD, root) == []
+    with RunLock(recording, SHARD, "test@host pid 1", root=root):  # made already: no fault
+        pass
