@@ -164,21 +164,15 @@ def _changed_under_us(
     )
 
 
-def ensure_path(client: KazooClient, path: str) -> None:
-    """``path`` and every ancestor of it, created where missing, in one round trip.
+def send_path(client: KazooClient, path: str) -> list[Any]:
+    """``path`` and every ancestor of it, asked to be created, without waiting.
 
     kazoo's ``ensure_path`` asks level by level (an exists, then a create for each
     missing level: seven round trips for a fresh ``/manatee-migrator/<shard>/lock``).
     Here a create of every level is sent at once: ZooKeeper applies a session's
-    requests in the order sent, so each finds its parent, and one that exists already
-    fails harmlessly (NodeExists). Any other failure (NoAuth, ...) is raised.
+    requests in the order sent, so each finds its parent, and a request sent after them
+    in this session finds the path made. ``settle_path`` collects their replies.
     """
-    settle_path(send_path(client, path))
-
-
-def send_path(client: KazooClient, path: str) -> list[Any]:
-    """``ensure_path``'s creates, sent without waiting: a request sent after them (in
-    this session) finds the path made. ``settle_path`` collects their replies."""
     parts = [part for part in path.split("/") if part]
     return [client.create_async("/" + "/".join(parts[:depth]))
             for depth in range(1, len(parts) + 1)]

@@ -347,11 +347,11 @@ def test_a_path_and_its_missing_folders_are_made_in_one_round(zk: Any, recording
                                                               ) -> None:
     folders = ["/manatee-migrator", "/manatee-migrator/round-trips",
                "/manatee-migrator/round-trips/lock"]
-    writes.ensure_path(recording, folders[-1])
+    writes.settle_path(writes.send_path(recording, folders[-1]))
     # every level sent before the first reply was waited for
     assert _mine(recording.log)[:3] == [("send", "Create", f) for f in folders]
     assert zk.exists(folders[-1]) is not None
-    writes.ensure_path(recording, folders[-1])  # there already: nothing fails
+    writes.settle_path(writes.send_path(recording, folders[-1]))  # there: nothing fails
 
 
 def test_an_instant_answer_writes_no_journal_version_of_its_own(
