@@ -45,7 +45,7 @@ def main() -> None:
                 walls.append(time.perf_counter() - started)
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-            from migrator.commands import engine
+            from migrator.commands import planning
             from migrator.commands.session import zk_session
             from migrator.inventory.load import load_inventory
 
@@ -54,11 +54,11 @@ def main() -> None:
             with zk_session(config.zk_connection, 10.0) as client:
                 for _ in range(args.runs):
                     started = time.perf_counter()
-                    engine.plan(engine.EngineTarget(client, config.shard, loaded, "inv"))
+                    planning.plan(planning.EngineTarget(client, config.shard, loaded, "inv"))
                     warm.append(time.perf_counter() - started)
             imports = subprocess.run(
                 [sys.executable, "-c", "import time; t=time.perf_counter(); "
-                 "import migrator.cli.engine, migrator.commands.engine, "
+                 "import migrator.cli.engine, migrator.commands.planning, "
                  "migrator.remote.probe, migrator.zk.client, "
                  "kazoo.client, migrator.steps.zk, migrator.steps.remote; "
                  "print(time.perf_counter()-t)"],

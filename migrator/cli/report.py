@@ -10,7 +10,7 @@ import click
 
 from migrator.cli.options import resolve_target, zk_options
 from migrator.commands import report as cmd
-from migrator.engine.journal_store import JOURNAL_ROOT
+from migrator.engine.journal_znode import JOURNAL_ROOT
 from migrator.errors import BadInput
 from migrator.ui.inert import inert
 

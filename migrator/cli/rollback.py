@@ -20,7 +20,7 @@ import click
 
 from migrator.cli.options import target_and_inventory, zk_options
 from migrator.commands import rollback as cmd
-from migrator.commands.engine import EngineTarget
+from migrator.commands.planning import EngineTarget
 from migrator.commands.session import zk_session
 from migrator.engine.events import EventSink, current
 from migrator.engine.render import render_plan

@@ -17,8 +17,9 @@ from typing import Any
 from migrator import cancellation
 from migrator.cli.shardview import render_shard
 from migrator.commands import read
-from migrator.commands.progress import read_progress, zone_versions
+from migrator.commands.progress import read_progress
 from migrator.commands.wakes import Wakes, watch_journal, watch_lock
+from migrator.commands.zone_views import zone_versions
 from migrator.ui.output import Output
 from migrator.zk import paths
 from migrator.zk.faults import is_fault

@@ -1,36 +1,46 @@
-"""plan, run, resume: the step engine's verbs, as plain functions the CLI calls.
+"""run, resume: the step engine's verbs that change the shard, as plain functions the
+CLI calls.
 
-``plan`` reads and decides only: no lock, no write. ``run`` and ``resume`` take
-the shard's run lock, then hand over to the runner. Zone access
-(``RemoteSession``) connects every zone in the background from the start of the
-command (see ``remote_session``) and is closed at its end.
+``run`` and ``resume`` take the shard's run lock, then hand over to the runner. They
+build on the plan's part (``migrator.commands.planning``: the target, the runner and
+the read its playbook was chosen on, the pre-flight's facts, the zones' session), which
+`migrator plan` imports alone.
 """
 
 from __future__ import annotations
 
 import io
-import json
-import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager, nullcontext
-from dataclasses import dataclass, replace
-from enum import Enum
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from typing import Any
 
-from migrator.cluster.election import legacy_topology, parse_election_node
-from migrator.cluster.history import HistoryRecord, parse_history_record
+from migrator.cluster.history import HistoryRecord
 from migrator.cluster.shard import ShardSnapshot
-from migrator.cluster.state import iso_now_ms, parse_state
 from migrator.commands.console import operator_console
 from migrator.commands.datagate import refuse_when_behind
+from migrator.commands.planning import (
+    EngineTarget,
+    Unread,
+    gather_preflight,
+    operator_identity_pid,
+    remote_session,
+    runner_and_read,
+)
+
+# the plan's functions that tests written before the split reach through this module
+from migrator.commands.planning import (
+    load_topology_file as load_topology_file,
+)
+from migrator.commands.planning import (
+    with_log_level_notes as with_log_level_notes,
+)
 from migrator.engine import preflight as gate
 from migrator.engine.console import RunConsole
 from migrator.engine.events import EventConsole, EventingStore, EventSink
-from migrator.engine.journal import Journal, operator_identity
+from migrator.engine.journal import Journal
 from migrator.engine.journal_store import JournalStore
 from migrator.engine.lock import (
     LockHeld,
@@ -41,73 +51,20 @@ from migrator.engine.lock import (
     pid_alive,
     read_holders,
 )
-from migrator.engine.loglevel_notes import debug_dependencies, debug_notes, sample_debug
 from migrator.engine.outage import sitters_session_timeout, timing_of
-from migrator.engine.planner import Plan, make_plan, resolve_original
+from migrator.engine.planner import Plan
 from migrator.engine.runner import Runner, RunOptions, RunResult
 from migrator.engine.runreport import RunReporting
 from migrator.engine.savedplan import require_fresh
 from migrator.engine.statewatch import watching
-from migrator.errors import MISSHAPEN, BadInput, MigratorError, NotConfirmed, misshapen
-from migrator.inputfile import read_input_text
-from migrator.playbook import catalog
-from migrator.playbook.loader import LoadedPlaybook
-from migrator.remote.prewarm import Prewarm
-from migrator.stepkit.together import both, side_by_side
+from migrator.errors import BadInput, NotConfirmed
+from migrator.stepkit.together import side_by_side
 from migrator.stepkit.writes import ProposedWrite
 from migrator.steps.positions import shard_peers
-from migrator.strictjson import loads
 from migrator.ui import preflight as preflight_table
 from migrator.zk import reads
 from migrator.zk.faults import SessionLost, guard_for
 from migrator.zk.watches import wait_for, watch_election
-
-
-@dataclass(frozen=True)
-class EngineTarget:
-    """What the engine commands act on."""
-
-    client: Any  # KazooClient
-    shard: str
-    inventory: Any  # migrator.inventory.Inventory or None
-    inventory_path: str
-    journal_root: str = "/manatee-migrator"
-    audit_dir: Path | None = None
-
-
-def inventory_zones(inventory: Any) -> set[str] | None:
-    if inventory is None:
-        return None
-    return {str(z) for z in getattr(inventory, "zones", {}) or {}}
-
-
-def choose_playbook(
-    requested: str, snapshot: ShardSnapshot, history: list[HistoryRecord],
-    journal: Journal | None,
-) -> tuple[LoadedPlaybook, str]:
-    run = journal.run("migration") if journal is not None else None
-    if run is not None and requested == "auto":
-        return catalog.resolve(run.playbook), (
-            f"Continuing the journal's run with playbook {run.playbook}."
-        )
-    original, _ = resolve_original(snapshot, history, journal)
-    return catalog.choose(requested, len(original.peers), snapshot.shard)
-
-
-@contextmanager
-def remote_session(inventory: Any) -> Iterator[Any]:
-    """The command's ``RemoteSession`` (none without an inventory), every zone being
-    connected in parallel from the start (``Prewarm``), closed when the command ends.
-    It is usable at once: a zone's first command waits for that zone's handshake."""
-    if inventory is None:
-        yield None
-        return
-
-    session = Prewarm(inventory).session()
-    try:
-        yield session
-    finally:
-        session.close()
 
 
 def _runner(target: EngineTarget, requested: str, console: RunConsole, options: RunOptions,
@@ -115,43 +72,24 @@ def _runner(target: EngineTarget, requested: str, console: RunConsole, options: 
     return _runner_and_read(target, requested, console, options, remote)[0]
 
 
-class _Unread(Enum):
-    """The journal was not read with the shard: the pre-flight reads it."""
-
-    UNREAD = "unread"
-
-
 def _runner_and_read(
     target: EngineTarget, requested: str, console: RunConsole, options: RunOptions, remote: Any,
     sink: Any = None, on_status: Any = None,
 ) -> tuple[Runner, tuple[ShardSnapshot, list[HistoryRecord]], Journal | None]:
-    """The runner, the read of the shard its playbook was chosen on and the journal read
-    with it (which the pre-flight judges, not reading it again). With ``sink`` the
-    journal store also emits step events (and tells ``on_status`` of each change)."""
+    """``planning.runner_and_read``: with ``sink`` the journal store also emits step
+    events (and tells ``on_status`` of each change), and an empty election is waited on
+    (``_after_the_peers_rejoin``)."""
 
     if sink is not None:
         store: JournalStore = EventingStore(
             target.client, target.shard, root=target.journal_root, audit_dir=target.audit_dir,
             sink=sink, kind=options.kind, on_status=on_status)
-    else:
-        store = JournalStore(target.client, target.shard, root=target.journal_root,
-                             audit_dir=target.audit_dir)
-    # the shard and the journal asked at once: one round trip instead of two
-    (snapshot, history), journal = both(
-        lambda: reads.read_view(target.client, target.shard), store.load, "run-read")
-    if sink is not None and not snapshot.topology.nodes:
-        snapshot, history = _after_the_peers_rejoin(target, console, (snapshot, history))
-        journal = store.load()  # as it is after the wait
-    loaded, choice = choose_playbook(requested, snapshot, history, journal)
-    return Runner(
-        client=target.client, shard=target.shard, loaded=loaded, choice=choice,
-        inventory=target.inventory, remote=remote, console=console, store=store,
-        options=options, operator=operator_identity(),
-        inventory_zones=inventory_zones(target.inventory),
-    ), (snapshot, history), journal
+        return runner_and_read(target, requested, console, options, remote, store,
+                               lambda read: _after_the_peers_rejoin(target, console, read))
+    store = JournalStore(target.client, target.shard, root=target.journal_root,
+                         audit_dir=target.audit_dir)
+    return runner_and_read(target, requested, console, options, remote, store)
 
-
-# how long an election must stay unchanged before a run starting after a ZooKeeper pause
 # takes it as the shard's (the sitters rejoin within moments of each other)
 REJOIN_QUIET = 1.0
 
@@ -187,132 +125,6 @@ def _after_the_peers_rejoin(target: EngineTarget, console: RunConsole,
             break
         seen = changed
     return reads.read_view(target.client, target.shard)
-
-
-def plan(target: EngineTarget, requested: str = "auto") -> Plan:
-    """Dry run against the live cluster: reads only, takes no lock."""
-    return plan_checked(target, requested)[0]
-
-
-def plan_checked(target: EngineTarget, requested: str = "auto") -> tuple[Plan, Any]:
-    """The plan and the pre-flight verdict a run would meet now (reads only).
-
-    The gate's probes run in a thread alongside the plan's own reads and checks:
-    both mostly wait on SSH and ZooKeeper.
-    """
-
-    console = RunConsole(assume_yes=False, shard=target.shard)
-    with remote_session(target.inventory) as remote, \
-            (remote.shared_reads() if remote is not None else nullcontext()):
-        # one look at the shard: the gate's probes and the done-checks share their reads
-        runner, read, journal = _runner_and_read(target, requested, console, RunOptions(),
-                                                 remote)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            facts = pool.submit(gather_preflight, target, runner, remote, read, journal)
-
-            def sitters_figure() -> float | None:
-                # the plan's estimates, as the run's, use the sitters' configured session
-                # timeout: the probe has usually read it by the time the plan is timed
-                try:
-                    zones = facts.result().zones
-                except Exception:  # said where the facts are used, below
-                    return None
-                return sitters_session_timeout([report.session_timeout for report in zones])
-
-            runner.sitters_timeout_source = sitters_figure
-            planned = with_alternatives(runner.plan(read)[0], runner.loaded)
-            gathered = facts.result()
-            verdict = gate.decide(gathered)
-        # the pre-flight probe has sampled each zone's sitter log already: reuse it
-        sampled = {r.zone: r.debug_records for r in gathered.zones if r.kind == "manatee"}
-        planned = with_log_level_notes(planned, runner.loaded, remote, sampled)
-        return planned, verdict
-
-
-def with_log_level_notes(plan: Plan, loaded: LoadedPlaybook, remote: Any,
-                         sampled: Mapping[str, bool | None] | None = None) -> Plan:
-    """Warn about steps waiting for DEBUG records that a zone's sitter will not write.
-
-    ``sampled``: zones whose log was already sampled (the pre-flight probe's
-    ``debug_records``); only the other zones' logs are sampled here."""
-    if remote is None:
-        return plan
-
-    deps = debug_dependencies(plan, loaded.playbook)
-    if not deps:
-        return plan
-    known = dict(sampled or {})
-    zones = sorted({d.zone for d in deps} - known.keys())
-    if zones:
-        with ThreadPoolExecutor(max_workers=len(zones)) as pool:  # one round trip, not N
-            known.update(zip(zones, pool.map(sample_debug(remote), zones), strict=True))
-    notes = debug_notes(deps, known.__getitem__)
-    return replace(plan, notes=[*plan.notes, *notes]) if notes else plan
-
-
-def with_alternatives(plan: Plan, loaded: LoadedPlaybook) -> Plan:
-    """Name the other playbooks for this shard size and their trade-offs."""
-    notes = [
-        f"{other.name}: {' '.join((other.playbook.tradeoff or other.playbook.title).split())} "
-        f"(use --playbook {other.name})"
-        for other in catalog.alternatives(loaded)
-    ]
-    return replace(plan, alternatives=notes)
-
-
-def plan_offline(topology_file: Path, requested: str = "auto",
-                 inventory: Any = None) -> Plan:
-    """Plan from a topology file (a `plan --json` snapshot or a journal's snapshot).
-
-    Offline nothing can be checked, so no step is known to be done.
-    """
-
-    snapshot, history = load_topology_file(topology_file)
-    loaded, choice = choose_playbook(requested, snapshot, history, None)
-
-    plan = make_plan(snapshot, history, loaded, None, {}, now=iso_now_ms(), choice=choice,
-                     inventory_zones=inventory_zones(inventory), timing=timing_of(inventory),
-                     inventory=inventory)
-    return with_alternatives(plan, loaded)
-
-
-def load_topology_file(path: Path) -> tuple[ShardSnapshot, list[HistoryRecord]]:
-    """``{"shard": S, "election": [{"name", "data"}], "state": {...}|null, "history": [...]}``."""
-    try:
-        doc = loads(read_input_text(path, "topology file", hint="Give a readable JSON file."))
-        shard = str(doc["shard"])
-        nodes = [
-            parse_election_node(
-                e["name"],
-                e["data"].encode() if isinstance(e["data"], str)
-                else json.dumps(e["data"]).encode(),
-                shard,
-            )
-            for e in doc["election"]
-        ]
-        state_doc = doc.get("state")
-        state = None
-        if state_doc is not None:
-            raw = state_doc if isinstance(state_doc, str) else json.dumps(state_doc)
-            state = parse_state(raw.encode(), f"The state in {path}")
-        history = [
-            parse_history_record(h if isinstance(h, str) else h["name"],
-                                 None if isinstance(h, str) else
-                                 json.dumps(h.get("state")).encode(), None)
-            for h in doc.get("history") or []
-        ]
-    except OSError as exc:
-        raise BadInput(f"Cannot read the topology file {path}: {exc.strerror or exc}.",
-                       "Give a readable JSON file.") from exc
-    except MISSHAPEN as exc:
-        raise misshapen(
-            f"The topology file {path} is not shaped as expected", exc,
-            'Write {"shard": NAME, "election": [{"name": "ip:5432:12345-0000000000", "data": '
-            '{...}}], "state": null}.',
-        ) from exc
-    snapshot = ShardSnapshot(shard, legacy_topology(shard, nodes), state,
-                             0 if state is not None else None)
-    return snapshot, history
 
 
 def require_terminal_or_yes(assume_yes: bool) -> None:
@@ -357,7 +169,7 @@ def break_lock_when_confirmed(target: EngineTarget, console: RunConsole) -> None
 def pass_preflight(target: EngineTarget, runner: Runner, remote: Any, verb: str,
                    console: RunConsole, *, break_lock: bool = False,
                    read: tuple[ShardSnapshot, list[HistoryRecord]] | None = None,
-                   journal: Journal | _Unread | None = _Unread.UNREAD) -> Any:
+                   journal: Journal | Unread | None = Unread.UNREAD) -> Any:
     """The pre-flight gate (``migrator.engine.preflight``): show the table; refuse (exit
     3) before any write when anything fails. With ``--break-lock`` a lock held by
     another run does not refuse by itself: once everything else passed, the lock is
@@ -383,26 +195,6 @@ def pass_preflight(target: EngineTarget, runner: Runner, remote: Any, verb: str,
     if not verdict.ok:
         raise verdict.refusal(verb)
     return verdict
-
-
-def gather_preflight(target: EngineTarget, runner: Runner, remote: Any,
-                     read: tuple[ShardSnapshot, list[HistoryRecord]] | None = None,
-                     journal: Journal | _Unread | None = _Unread.UNREAD) -> Any:
-    """The pre-flight's facts, read only (``migrator.engine.preflight.gather``).
-    ``read`` and ``journal``: as the caller has just read them (a round trip less at
-    datacenter distance); the runner reads both again under the lock."""
-    if isinstance(journal, _Unread):
-        journal = runner.store.load()
-    try:
-        if read is None:
-            read = reads.read_view(target.client, target.shard)
-        original: Any = resolve_original(read[0], read[1], journal)[0]
-    except MigratorError:
-        original = None  # the run itself explains why; the gate judges the rest
-    return gate.gather(target.client, target.shard, target.journal_root, remote,
-                       target.inventory, runner.loaded, journal, original,
-                       runner.options.kind, operator_identity_pid(),
-                       snapshot=read[0] if read is not None else None)
 
 
 @contextmanager
@@ -572,5 +364,3 @@ def relay_questions(console: EventConsole, sink: EventSink, shard: str) -> None:
     console.ask = ask  # type: ignore[method-assign]
 
 
-def operator_identity_pid() -> str:
-    return f"{operator_identity()} pid {os.getpid()}"

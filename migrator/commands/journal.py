@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from migrator.commands.expert import require_no_run
 from migrator.commands.report import from_file
-from migrator.engine.journal import Journal, journal_document
-from migrator.engine.journal_store import encoded, journal_path, journal_root
+from migrator.engine.journal import Journal
+from migrator.engine.journal_store import encoded
+from migrator.engine.journal_znode import journal_document, journal_path, journal_root
 from migrator.errors import BadInput, Refused, StateConflict
 
 if TYPE_CHECKING:

@@ -1,22 +1,18 @@
 """A shard's migration in progress, for `migrator status --shard` (and `--watch`).
 
 From the journal (``/manatee-migrator/<shard>/journal``): the latest run, its
-step n of N and that step's state; from the run lock: who holds it. With an
-inventory, each zone's manatee version (asked over SSH, in parallel, bounded
-by the inventory's timeouts). ``progress_of`` is pure.
+step n of N and that step's state; from the run lock: who holds it. ``progress_of``
+is pure. With an inventory, the zones' versions are asked over SSH
+(``migrator.commands.zone_views``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from migrator.engine import lock
-from migrator.engine.journal import journal_document
-from migrator.engine.journal_store import journal_path
+from migrator.engine.journal_znode import journal_document, journal_path
 from migrator.errors import MigratorError
 from migrator.zk import paths
 
@@ -175,72 +171,3 @@ class ProgressReads:
         holders = lock.holders_of(self._holders)
         return InProgress(progress, [h.identity for h in holders], problem)
 
-
-def zone_replication(inventory: Any, zone: str, session: Any = None) -> dict[str, str]:
-    """Each peer's replication, from ``manatee-adm status`` in ``zone`` (the primary's),
-    in words (``replication_of``); empty when the zone cannot say. ``session``: a
-    ``RemoteSession`` the caller owns (else one is opened and closed here)."""
-    if zone not in getattr(inventory, "zones", {}):
-        return {}
-    # imported here: the SSH session is needed only when an inventory names the zones
-    from migrator.remote.manatee_status import parse_status, replication_of
-    from migrator.steps.remote import status_command
-
-    with _session_of(inventory, session) as remote:
-        try:
-            result = remote.run(zone, status_command(inventory))
-            if not result.ok:
-                return {}
-            return replication_of(parse_status(result.text, inventory.shard))
-        except MigratorError:
-            return {}
-
-
-def zone_versions(inventory: Any, zones: list[str], session: Any = None) -> dict[str, str]:
-    """Each zone's manatee version as the zone reports it (or why it could not say),
-    the zones asked concurrently. ``session``: as for ``zone_replication``."""
-    known = [z for z in zones if z in getattr(inventory, "zones", {})]
-    if not known:
-        return {}
-    # imported here: the SSH session is needed only when an inventory names the zones
-    from migrator.remote.versions import reported_version
-
-    with _session_of(inventory, session) as remote:
-
-        def ask(zone: str) -> tuple[str, str]:
-            try:
-                result = remote.run_template(zone, "manatee_version")
-            except MigratorError as exc:
-                return zone, f"unknown ({exc.message})"
-            version = reported_version(result.text) if result.ok else None
-            return zone, version or f"unknown (exit status {result.status})"
-
-        with ThreadPoolExecutor(max_workers=min(8, len(known))) as pool:
-            return dict(pool.map(ask, known))
-
-
-def zone_views(inventory: Any, zones: list[str], primary: str | None, session: Any
-               ) -> tuple[dict[str, str], dict[str, str] | None]:
-    """The zones' versions and the primary's view of replication, asked at the same time
-    over one session (one handshake per zone, paid while ZooKeeper was read, when the
-    caller opened ``session`` with ``Prewarm`` first)."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        versions = pool.submit(zone_versions, inventory, zones, session)
-        replication = (pool.submit(zone_replication, inventory, primary, session)
-                       if primary is not None else None)
-        return versions.result(), None if replication is None else replication.result()
-
-
-@contextmanager
-def _session_of(inventory: Any, session: Any) -> Iterator[Any]:
-    """``session`` as it is, or a new one (prewarmed) closed at the end."""
-    if session is not None:
-        yield session
-        return
-    from migrator.remote.prewarm import Prewarm
-
-    opened = Prewarm(inventory).session()
-    try:
-        yield opened
-    finally:
-        opened.close()

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrator.engine.journal import Journal, journal_document
-from migrator.engine.journal_store import journal_path, journal_root
+from migrator.engine.journal import Journal
+from migrator.engine.journal_znode import journal_document, journal_path, journal_root
 from migrator.engine.outagewatch import parse_iso
 from migrator.errors import MISSHAPEN, BadInput, misshapen
 from migrator.inputfile import read_regular_bytes, read_regular_tail

@@ -21,19 +21,18 @@ from typing import Any
 from migrator.cluster.state import iso_now_ms
 from migrator.commands.console import operator_console
 from migrator.commands.datagate import refuse_when_behind
-from migrator.commands.engine import (
+from migrator.commands.engine import guard_run, pass_preflight, require_terminal_or_yes
+from migrator.commands.planning import (
     EngineTarget,
-    guard_run,
     inventory_zones,
     operator_identity_pid,
-    pass_preflight,
     remote_session,
-    require_terminal_or_yes,
 )
 from migrator.engine import rollback as decide
 from migrator.engine.events import EventConsole, EventingStore, EventSink
 from migrator.engine.journal import operator_identity
-from migrator.engine.journal_store import JournalStore, journal_path, journal_root
+from migrator.engine.journal_store import JournalStore
+from migrator.engine.journal_znode import journal_path, journal_root
 from migrator.engine.lock import RunLock
 from migrator.engine.outage import timing_of
 from migrator.engine.planner import Plan, resolve_original

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from migrator.engine.journal_store import journal_path
+from migrator.engine.journal_znode import journal_path
 from migrator.engine.lock import lock_path
 
 

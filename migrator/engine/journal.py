@@ -30,14 +30,9 @@ from typing import Any
 
 from migrator.cluster.original import OriginalTopology
 from migrator.cluster.state import iso_now_ms
-from migrator.strictjson import MAX_DEPTH, loads
 
 JOURNAL_FORMAT = 1
 STATUSES = ("pending", "started", "acting", "verifying", "done", "failed", "interrupted")
-# Twice strictjson's bound: a journal wraps documents that were themselves read with
-# that bound (a sitter's log record, a state and its diff) in a few levels of its own,
-# so a journal this tool wrote never comes near it, while 3,000 nested lists are refused.
-JOURNAL_MAX_DEPTH = 2 * MAX_DEPTH
 
 
 def operator_identity() -> str:
@@ -215,20 +210,6 @@ class Journal:
             runs=tuple(RunRecord.from_json(r) for r in doc.get("runs") or []),
             format=int(doc.get("format", JOURNAL_FORMAT)),
         )
-
-
-def journal_document(data: bytes | str) -> Any:
-    """A journal's JSON text parsed as every journal reader must: strict and bounded.
-
-    The one parser for the journal wherever it is read: the store (run, resume,
-    rollback), ``status`` and ``report`` (ZooKeeper, an archive or an audit copy).
-    ``json.loads`` would raise ``RecursionError`` on a journal of 3,000 nested lists,
-    an internal error; this raises ``strictjson.JsonRejected`` (a ``ValueError``)
-    instead, nesting beyond ``JOURNAL_MAX_DEPTH`` included, and each caller turns it
-    into its typed error naming the journal's znode or file. No byte bound here: a
-    znode is bounded by ZooKeeper, an operator's file by the caller's reader.
-    """
-    return loads(data, max_depth=JOURNAL_MAX_DEPTH)
 
 
 def new_journal(

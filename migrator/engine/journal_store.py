@@ -31,7 +31,8 @@ from urllib.parse import quote
 
 from migrator.cluster.state import iso_now_ms
 from migrator.engine.interrupts import sigint_deferred
-from migrator.engine.journal import Journal, journal_document
+from migrator.engine.journal import Journal
+from migrator.engine.journal_znode import JOURNAL_ROOT, journal_document, journal_path
 from migrator.errors import MalformedZnode, StateConflict
 from migrator.zk import paths
 from migrator.zk.client import ensemble_of
@@ -40,16 +41,6 @@ from migrator.zk.reads import read_raw_shards
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
-
-JOURNAL_ROOT = "/manatee-migrator"
-
-
-def journal_root(shard: str, root: str = JOURNAL_ROOT) -> str:
-    return f"{root}/{paths.check_shard_name(shard)}"
-
-
-def journal_path(shard: str, root: str = JOURNAL_ROOT) -> str:
-    return f"{journal_root(shard, root)}/journal"
 
 
 def default_audit_dir() -> Path:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from migrator.engine.journal_store import JOURNAL_ROOT, journal_root
+from migrator.engine.journal_znode import JOURNAL_ROOT, journal_root
 from migrator.errors import Refused
 from migrator.zk.faults import SessionLost, is_fault
 

@@ -73,7 +73,8 @@ from migrator.engine.alarms import (
     replication_alarm,
 )
 from migrator.engine.events import emit_current
-from migrator.engine.journal_store import JOURNAL_ROOT, JournalStore
+from migrator.engine.journal_store import JournalStore
+from migrator.engine.journal_znode import JOURNAL_ROOT
 from migrator.playbook import catalog
 from migrator.remote.manatee_status import parse_status, replication_verdict
 from migrator.remote.versions import at_least, reported_version

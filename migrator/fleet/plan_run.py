@@ -2,7 +2,7 @@
 
 Each shard: its inventory loaded (and checked to name that very shard), a ZooKeeper
 session of its own (through the headnode when the inventory says so), its mode read,
-then ``migrator.commands.engine.plan_checked``: the plan and the pre-flight verdict a
+then ``migrator.commands.planning.plan_checked``: the plan and the pre-flight verdict a
 run would meet now. Reads only: no lock, no write. A shard that cannot be planned
 becomes an ``Outcome`` with its error; the others go on.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from migrator.commands import engine
+from migrator.commands import planning
 from migrator.commands.read import shard_status
 from migrator.commands.session import zk_session
 from migrator.engine.planner import Plan
@@ -78,8 +78,8 @@ def _plan_one(entry: FleetShard, connect_timeout: float) -> Planned:
     with zk_session(inventory.zookeeper, connect_timeout, False, inventory) as client:
         mode = fleet_mode(shard_status(client, entry.shard).snapshot.mode)
         try:
-            plan, verdict = engine.plan_checked(
-                engine.EngineTarget(client, entry.shard, inventory, str(path)))
+            plan, verdict = planning.plan_checked(
+                planning.EngineTarget(client, entry.shard, inventory, str(path)))
         except MigratorError as exc:
             return Planned(entry, Outcome(entry.shard, mode=mode, error=exc.paragraph(),
                                           error_status=exc.exit_status))

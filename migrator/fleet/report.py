@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from migrator.commands import report as single
-from migrator.engine.journal_store import JOURNAL_ROOT, journal_path
+from migrator.engine.journal_znode import JOURNAL_ROOT, journal_path
 from migrator.errors import MigratorError
 from migrator.fleet.model import Fleet
 from migrator.fleet.status_sessions import Member, each_group, shard_missing

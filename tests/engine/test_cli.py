@@ -198,7 +198,7 @@ def test_ctrl_c_inside_a_wait_leaves_the_journal_consistent(
 def test_a_finished_run_is_never_rewritten_and_a_refused_command_writes_nothing(
     cli: Callable[..., Result], zk: Any, three_peers: V1Shard, book: str,
 ) -> None:
-    from migrator.engine.journal_store import journal_path
+    from migrator.engine.journal_znode import journal_path
 
     path = journal_path(SHARD)
     ran = cli("run", "--yes", "--playbook", book)
@@ -225,7 +225,7 @@ def test_nothing_to_do_only_once_every_step_is_recorded_done(
     """A step the journal left `acting` (a run stopped after the action was sent) whose
     done-check now holds is recorded done, as proved by that check, before the run says
     there is nothing to do: the record never reads done with a step still acting."""
-    from migrator.engine.journal_store import journal_path
+    from migrator.engine.journal_znode import journal_path
 
     path = journal_path(SHARD)
     assert cli("run", "--yes", "--playbook", book).status == 0
@@ -250,7 +250,7 @@ def test_nothing_to_do_only_once_every_step_is_recorded_done(
 def test_action_started_names_what_the_action_does_and_its_zone(
     cli: Callable[..., Result], zk: Any, three_peers: V1Shard, book: str,
 ) -> None:
-    from migrator.engine.journal_store import journal_path
+    from migrator.engine.journal_znode import journal_path
 
     ran = cli("run", "--yes", "--json", "--playbook", book)
     assert ran.status == 0, ran.err

@@ -21,7 +21,8 @@ from migrator.commands import expert
 from migrator.commands.engine import EngineTarget, break_lock_when_confirmed
 from migrator.engine.console import RunConsole
 from migrator.engine.journal import operator_identity
-from migrator.engine.journal_store import JournalStore, journal_path
+from migrator.engine.journal_store import JournalStore
+from migrator.engine.journal_znode import journal_path
 from migrator.engine.lock import LockHeld, RunLock, read_holders
 from migrator.engine.runner import Runner, RunOptions
 from migrator.engine.statewatch import ForeignWrite, watching

@@ -28,7 +28,8 @@ from migrator.cluster.original import capture
 from migrator.commands.engine import EngineTarget, guard_run
 from migrator.engine.console import RunConsole
 from migrator.engine.journal import new_journal, new_run
-from migrator.engine.journal_store import JournalStore, journal_path
+from migrator.engine.journal_store import JournalStore
+from migrator.engine.journal_znode import journal_path
 from migrator.engine.lock import RunLock, read_holders
 from migrator.engine.runner import Runner, RunOptions
 from migrator.errors import EXIT_BAD_INPUT

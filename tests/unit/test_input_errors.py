@@ -17,8 +17,8 @@ import pytest
 from migrator.cli.types import FiniteFloat, FiniteFloatRange
 from migrator.discovery import parse
 from migrator.discovery.build import DiscoveryFailed, _parsed
-from migrator.engine.journal import JOURNAL_MAX_DEPTH, journal_document
 from migrator.engine.journal_store import JournalStore
+from migrator.engine.journal_znode import JOURNAL_MAX_DEPTH, journal_document
 from migrator.engine.preflight import Facts, decide
 from migrator.errors import EXIT_BAD_INPUT, BadInput, MalformedZnode
 from migrator.inventory.load import load_inventory

@@ -231,7 +231,7 @@ def test_the_audit_copy_is_keyed_by_the_zookeeper_ensemble() -> None:
 
 
 def test_status_reads_the_journal_and_lock_where_the_engine_keeps_them() -> None:
-    from migrator.engine.journal_store import journal_path
+    from migrator.engine.journal_znode import journal_path
     from migrator.engine.lock import lock_path
 
     # commands.progress reads these paths without importing the engine (start-up time)
