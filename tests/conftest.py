@@ -200,19 +200,28 @@ def sandbox(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SandboxF
     running sandbox of the test's own (zones over SSH unless ``access`` says otherwise),
     torn down after the test whatever happened.
 
-    The test's first one-shard sandbox runs on the worker's ``lent_zookeeper``, emptied
-    after the test; ``own_zookeeper=True`` starts one of its own instead (for a test
-    that pauses, kills or reads the files of the sandbox's ZooKeeper)."""
+    The test's one-shard sandboxes run on the worker's ``lent_zookeeper``, emptied
+    after the test, each shard under its own /manatee/<shard> as Manta's shards share
+    one ZooKeeper; a second sandbox of a shard already there, or one given
+    ``own_zookeeper=True`` (a test that pauses, kills or reads the files of the
+    sandbox's ZooKeeper), starts one of its own."""
     from migrator.sandbox.manage import UpOptions, up
 
     started: list[Path] = []
     lender: list[LentZooKeeper] = []
+    lent_shards: set[str] = set()  # the shards on the lent server in this test
 
     def factory(*, own_zookeeper: bool = False, **options: Any) -> SandboxConfig:
+        from migrator.sandbox.config import SHARD
+
         options.setdefault("access", "ssh")  # these tests reach zones over their own sshd
         directory = tmp_path / f"sandbox{len(started)}"
-        if not (own_zookeeper or lender or "shards" in options or "triton_zones" in options):
-            lender.append(request.getfixturevalue("lent_zookeeper"))
+        shard = options.get("shard", SHARD)
+        if not (own_zookeeper or shard in lent_shards or "shards" in options
+                or "triton_zones" in options):
+            if not lender:
+                lender.append(request.getfixturevalue("lent_zookeeper"))
+            lent_shards.add(shard)
             options["zookeeper_port"] = lender[0].port()
         if options.get("pg") == "real":
             from tests.tiers import require

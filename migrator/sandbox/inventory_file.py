@@ -4,7 +4,8 @@ Everything a playbook needs goes through the same doors as in production:
 ssh to each zone (known_hosts of the sandbox, its client key), `manatee-adm`
 and `sitter-ctl enable|disable` on the zone's PATH, the version in the zone's
 package.json (as Triton's ``cat /opt/smartdc/manatee/package.json``), and a
-reprovision command run locally that calls `migrator sandbox reprovision`.
+reprovision command run locally that does what `migrator sandbox reprovision` does
+(``reprovisioner.py``, which spares each reprovision the CLI's start-up).
 The file is validated with ``load_inventory`` right after it is written.
 """
 
@@ -29,7 +30,7 @@ def inventory_document(config: SandboxConfig) -> dict[str, Any]:
     directory = config.directory
     reprovision = " ".join(
         shlex.quote(word)
-        for word in (sys.executable, "-m", "migrator", "sandbox", "reprovision", "--dir",
+        for word in (sys.executable, "-m", "migrator.sandbox.reprovisioner", "--dir",
                      str(directory))
     ) + " {zone} --to {image}"
     return {

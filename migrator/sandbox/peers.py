@@ -47,7 +47,8 @@ def start_sitter(config: SandboxConfig, zone: ZoneConfig, timeout: float = JOIN_
     with zk_client(config) as client:
         before = set(election_children(client, config))
         pid = procs.spawn(
-            procs.python_argv("migrator.sandbox.supervisor", str(config.directory), zone.uuid),
+            procs.python_argv("migrator.sandbox.supervisor", str(config.directory), zone.uuid,
+                              str(config.zone_dir(zone))),
             pid_file,
             config.zone_dir(zone) / "sitter.out",
             config.directory,

@@ -99,6 +99,34 @@ def test_reprovision_of_unknown_zone_or_version_changes_nothing(tmp_path: Path) 
 
 
 @pytest.mark.sandbox
+def test_the_inventorys_reprovision_command_refuses_as_the_cli_does(tmp_path: Path) -> None:
+    """An ssh sandbox's inventory reprovisions through `migrator.sandbox.reprovisioner`
+    (the CLI's start-up spared): the same refusals, paragraphs and exit status."""
+    from migrator.sandbox.inventory_file import inventory_document
+
+    config = _fake_sandbox(tmp_path / "sb")
+    before = (config.directory / "sandbox.json").read_text()
+    command = inventory_document(config)["commands"]["reprovision"]["command"]
+    assert "-m migrator.sandbox.reprovisioner --dir" in command
+
+    def reprovision(zone: str, to: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "migrator.sandbox.reprovisioner", "--dir",
+             str(config.directory), zone, "--to", to],
+            capture_output=True, text=True, timeout=60, check=False,
+            cwd=Path(__file__).resolve().parents[2])
+
+    for zone, to, words in [("no-such-zone", "v2", ["has no zone 'no-such-zone'", ZONE]),
+                            (ZONE, "v3", ["not a sandbox manatee version", "v1, v2"])]:
+        ours, cli = reprovision(zone, to), _migrator("reprovision", "--dir",
+                                                     str(config.directory), zone, "--to", to)
+        _assert_paragraph(ours, 2, *words)
+        assert (ours.returncode, ours.stderr, ours.stdout) == (
+            cli.returncode, cli.stderr, cli.stdout)
+    assert (config.directory / "sandbox.json").read_text() == before
+
+
+@pytest.mark.sandbox
 def test_java_missing_names_the_package(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PATH"}
     env["PATH"] = str(tmp_path / "empty-bin")

@@ -53,14 +53,26 @@ def test_a_lent_zookeeper_is_emptied_after_use_and_replaced_when_it_cannot_be(
 
 
 @pytest.mark.sandbox
-def test_a_tests_first_sandbox_is_lent_the_workers_zookeeper_and_sees_it_running(
+def test_a_tests_sandboxes_are_lent_the_workers_zookeeper_one_per_shard_and_see_it_running(
         sandbox: Callable[..., SandboxConfig], request: pytest.FixtureRequest) -> None:
+    """Sandboxes of different shards share the lent server, as Manta's shards share one
+    ZooKeeper; a second sandbox of a shard already on it starts its own."""
     first = sandbox(nodes=1, pg="sim")
     second = sandbox(nodes=1, pg="sim", shard="2.moray.sandbox.test")
+    again = sandbox(nodes=1, pg="sim")
     lender = request.getfixturevalue("lent_zookeeper")
     assert first.zookeeper_lent and first.zk_port == lender.port()
-    assert not second.zookeeper_lent and second.zk_port != first.zk_port
+    assert second.zookeeper_lent and second.zk_port == first.zk_port
+    assert not again.zookeeper_lent and again.zk_port != first.zk_port
     assert not (first.directory / "pids" / "zookeeper.pid").exists()
+    assert not (second.directory / "pids" / "zookeeper.pid").exists()
+    client = KazooClient(hosts=first.zk_connection, timeout=4.0)
+    client.start(timeout=10)
+    try:
+        assert sorted(client.get_children("/manatee")) == sorted([first.shard, second.shard])
+    finally:
+        client.stop()
+        client.close()
     status = subprocess.run(
         [sys.executable, "-m", "migrator", "sandbox", "status", "--dir", str(first.directory),
          "--json"], capture_output=True, text=True, timeout=120, check=False)
