@@ -290,8 +290,15 @@ def _run_with(target: EngineTarget, requested: str, options: RunOptions,
             # a saved plan that no longer matches is refused before the lock as well (the
             # runner compares again under it, since the cluster may move in between)
             require_fresh(options.saved_plan, runner.plan()[0])
+        # the plan under the lock starts its done-checks on these reads while it reads
+        # again (the zones' ones need not wait for ZooKeeper), keeping them only if the
+        # reads under the lock give the same original topology and journal
+        runner.ahead = (read, journal)
         lock = RunLock(target.client, target.shard, operator_identity_pid(),
                        target.journal_root, on_wait=console.say)
+        # the report's save is the run's last write: the lock is released right behind it
+        # (its own release at the block's end then has nothing left to do)
+        reporting.release_behind = lock.release
 
         resume = f"migrator resume --inventory {options.inventory_path}"
         with lock, guard_run(target, console, lock, runner, resume), ExitStack() as watches:

@@ -267,10 +267,21 @@ class EventingStore(JournalStore):
         return run is not None and run.started != self._finished \
             and len(self.log) != len(run.log)
 
-    def create(self, journal: Journal) -> None:
+    def create(self, journal: Journal, *, then: Journal | None = None,
+               created: Callable[[], None] | None = None) -> None:
+        # each version's events once it is known written, in the order of the versions
+        # (and of what the caller says of the creation between them)
         journal = self._with_log(journal)
-        super().create(journal)
-        self._changed(journal)
+        then = None if then is None else self._with_log(then)
+
+        def told() -> None:
+            self._changed(journal)
+            if created is not None:
+                created()
+
+        super().create(journal, then=then, created=told)
+        if then is not None:
+            self._changed(then)
 
     def save(self, journal: Journal, *, wait: bool = True) -> None:
         # the events go out when the write is sent: a write left unanswered

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -131,27 +132,47 @@ class JournalStore:
         self.version = int(stat.version)
         return journal
 
-    def create(self, journal: Journal) -> None:
+    def create(self, journal: Journal, *, then: Journal | None = None,
+               created: Callable[[], None] | None = None) -> None:
+        """Create the journal as ``journal``, only if there is none.
+
+        ``then``: written over it at version 0 in the same ZooKeeper transaction (a
+        create, then a set at version 0: one round trip where two writes cost two). It
+        is atomic, so the journal's two versions are made as before, and if the create
+        fails (another run's journal is there) nothing is written, the set included.
+        ``created`` is told once ``journal`` is known made, before what follows of
+        ``then``: what is said of the creation comes first, as when they were two
+        writes. The local audit copy is written for each, in order.
+        """
         # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
-        from kazoo.exceptions import NodeExistsError
+        from kazoo.exceptions import NodeExistsError, NoNodeError
 
         self.settle()
         data = encoded(journal)
+        last, version = (data, 0) if then is None else (encoded(then), 1)
         tried: list[bool] = []
 
         def attempt() -> None:
             try:
                 with sigint_deferred():
                     tried.append(True)
-                    # its folder made only when missing (the run lock has made it): a
-                    # round trip to ZooKeeper saved on every run
-                    self.client.create(self.path, data, makepath=True)
-                    self.version = 0
+                    if then is None:
+                        # its folder made only when missing (the run lock has made it): a
+                        # round trip to ZooKeeper saved on every run
+                        self.client.create(self.path, data, makepath=True)
+                    else:
+                        try:
+                            self._create_then_set(data, last)
+                        except NoNodeError:
+                            # its folder is missing (a store used without the run lock)
+                            self.client.ensure_path(self.path.rpartition("/")[0])
+                            self._create_then_set(data, last)
+                    self.version = version
             except NodeExistsError:
                 # a retry after a lost reply: our own create may have been applied
-                if len(tried) < 2 or not self._stored_is(data, 0):
+                if len(tried) < 2 or not self._stored_is(last, version):
                     raise
-                self.version = 0
+                self.version = version
 
         try:
             guarded(self.client, "creating the journal", attempt)
@@ -162,6 +183,26 @@ class JournalStore:
                 "Another operator started a run; use `migrator resume` to continue it.",
             ) from exc
         self._audit(journal)
+        if created is not None:
+            created()
+        if then is not None:
+            self._audit(then)
+
+    def _create_then_set(self, data: bytes, then: bytes) -> None:
+        """One transaction: create the journal with ``data``, set ``then`` at version 0.
+        Raises the create's error (NodeExists, NoNode) when it failed, and so nothing
+        was applied."""
+        # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
+        from kazoo.exceptions import RolledBackError
+
+        transaction = self.client.transaction()
+        transaction.create(self.path, data)
+        transaction.set_data(self.path, then, version=0)
+        results = transaction.commit()
+        errors = [r for r in results if isinstance(r, Exception)]
+        real = [e for e in errors if not isinstance(e, RolledBackError)]
+        if errors:
+            raise (real or errors)[0]  # the create's own error, not the set's rollback
 
     def save(self, journal: Journal, *, wait: bool = True) -> None:
         """Write ``journal`` at the version last read or written.

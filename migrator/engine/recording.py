@@ -63,9 +63,14 @@ class RunRecorder:
             if snapshot is None:
                 snapshot = capture_shard(self.client, self.shard)
             journal = new_journal(self.shard, original, snapshot, self.operator)
-            self.store.create(journal)
-            self.journal = journal
-            self.console.say(f"Journal created at {self.store.path} (shard snapshot taken).")
+            running = journal.with_run(new_run(self.kind, loaded.name, loaded.digest,
+                                               self.operator))
+            # the journal and its run in one transaction (a round trip less at
+            # datacenter distance), its two versions as two writes made them
+            self.store.create(journal, then=running, created=lambda: self.console.say(
+                f"Journal created at {self.store.path} (shard snapshot taken)."))
+            self.journal = running
+            return
         run = self.journal.run(self.kind)
         if run is None or run.status == "done":
             run = new_run(self.kind, loaded.name, loaded.digest, self.operator)

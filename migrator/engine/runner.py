@@ -49,6 +49,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -208,6 +209,10 @@ class Runner:
         # `migrator plan` probes the zones while it plans: the sitters' figure, once the
         # probe has it (None when no zone told it), asked for when the plan is timed
         self.sitters_timeout_source: Callable[[], float | None] | None = None
+        # the shard, its history and the journal as read before the run lock: the next
+        # plan's done-checks start on them while it reads (``_read_and_look_ahead``)
+        self.ahead: tuple[tuple[ShardSnapshot, list[HistoryRecord]], Journal | None] | None \
+            = None
         # the shard and its history as the last plan read them
         self.planned_on: tuple[ShardSnapshot, list[HistoryRecord]] | None = None
         # the one typed answer an attended rollback gave for all its steps (the question)
@@ -237,9 +242,13 @@ class Runner:
         (`migrator plan` chose the playbook on that read); otherwise read here.
         """
 
+        observed: dict[str, Outcome | None] | None = None
+        ahead, self.ahead = self.ahead, None  # a read before the lock serves one plan
         if read is not None:
             snapshot, history = read
             self.record.load()
+        elif ahead is not None:
+            (snapshot, history), observed = self._read_and_look_ahead(ahead)
         else:
             # the shard and the journal asked at once: a round trip instead of two
             (snapshot, history), _ = both(
@@ -253,12 +262,9 @@ class Runner:
             seen_func=self.console.seen, confirm_func=self._confirm,
             recorded_func=self.record.outputs,
         )
-        # Without a journal (a migration begun by hand, or none yet) the original topology
-        # is captured now, so its election nodes say nothing about restarts *before* now:
-        # the done-checks judge a zone back in the election as rejoined (see README).
-        judge = ctx if self.journal is not None else replace(ctx, original=_unnamed(original))
-        observed = observe(judge, self.loaded, self.journal, self.options.kind,
-                           view=(snapshot, history))
+        if observed is None:
+            observed = observe(_judging(ctx, self.journal), self.loaded, self.journal,
+                               self.options.kind, view=(snapshot, history))
         plan = make_plan(
             snapshot, history, self.loaded, self.journal, observed, now=iso_now_ms(),
             choice=self.choice, inventory_zones=self.inventory_zones,
@@ -270,6 +276,59 @@ class Runner:
                 self.journal, snapshot, self.loaded.playbook, observed, self.options.kind,
                 f"migrator rollback --inventory {self.options.inventory_path}")
         return self._with_what_actions_do(plan, ctx), ctx
+
+    def _read_and_look_ahead(
+        self, ahead: tuple[tuple[ShardSnapshot, list[HistoryRecord]], Journal | None],
+    ) -> tuple[tuple[ShardSnapshot, list[HistoryRecord]], dict[str, Outcome | None] | None]:
+        """The shard and the journal read (under the lock), and meanwhile the steps'
+        done-checks looking on the original topology that ``ahead`` (the same reads made
+        before the lock) gives: the ones that ask zones (over SSH, a round trip or more
+        each) need not wait for ZooKeeper's answers, and the ZooKeeper ones judge this
+        read, once it is in (``look``). Their verdicts stand only when this read gives
+        the same journal and the same original topology as ``ahead``, i.e. when they were
+        asked exactly what they would have been asked after it; otherwise (None) they
+        are looked at again. What they said is said only once they stand."""
+        (before, history_before), journal_before = ahead
+        try:
+            guess = resolve_original(before, history_before, journal_before)[0]
+        except MigratorError:
+            guess = None  # the plan below says why, on this read
+        read: Future[tuple[ShardSnapshot, list[HistoryRecord]]] = Future()
+
+        def view() -> tuple[ShardSnapshot, list[HistoryRecord]]:
+            try:
+                found = reads.read_view(self.client, self.shard)
+            except BaseException as exc:
+                read.set_exception(exc)  # a check waiting on it is told, and discarded
+                raise
+            read.set_result(found)
+            return found
+
+        said: list[str] = []
+
+        def look_ahead() -> dict[str, Outcome | None] | None:
+            if guess is None:
+                return None
+            ctx = EngineContext(
+                shard=self.shard, zk=self.client, inventory=self.inventory,
+                remote=self.remote, original=guess, say_func=said.append,
+                seen_func=self.console.seen, confirm_func=self._confirm,
+                recorded_func=functools.partial(_outputs, journal_before),
+                look=read.result)
+            try:
+                return observe(_judging(ctx, journal_before), self.loaded, journal_before,
+                               self.options.kind)
+            except Exception:  # looked at again below, where it raises as it always did
+                return None
+
+        (found, _), looked = both(
+            lambda: both(view, self.record.load, "plan-read"), look_ahead, "plan-ahead")
+        if looked is None or self.journal != journal_before \
+                or resolve_original(found[0], found[1], self.journal)[0] != guess:
+            return found, None
+        for text in said:
+            self.console.say(f"  {text}")
+        return found, looked
 
     def _with_what_actions_do(self, plan: Plan, ctx: EngineContext) -> Plan:
         """Each pending step's action as the run will print it (its ``describe``: a
@@ -905,6 +964,20 @@ class Runner:
                 # (a journal write is a round trip to ZooKeeper)
                 if round(before + took, 1) != before:
                     self.record.amend(step.id, answered_seconds=round(before + took, 1))
+
+
+def _judging(ctx: EngineContext, journal: Journal | None) -> EngineContext:
+    """The context the done-checks judge in. Without a journal (a migration begun by
+    hand, or none yet) the original topology is captured now, so its election nodes say
+    nothing about restarts *before* now: the done-checks judge a zone back in the
+    election as rejoined (see README)."""
+    return ctx if journal is not None else replace(ctx, original=_unnamed(ctx.original))
+
+
+def _outputs(journal: Journal | None, kind: str, step_id: str) -> dict[str, Any]:
+    """What a step of ``journal``'s run of ``kind`` recorded as its outputs."""
+    run = journal.run(kind) if journal is not None else None
+    return dict(run.step(step_id).outputs) if run is not None else {}
 
 
 def _unnamed(original: Any) -> Any:

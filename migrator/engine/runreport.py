@@ -230,6 +230,9 @@ class RunReporting:
         self._sampler: Any = None
         self._since = ""
         self.clock.listeners.append(self._outage_step)
+        # the run lock's release when the report's save is the run's last write (a run,
+        # not a rollback, which archives its journal after): asked right behind it
+        self.release_behind: Callable[[], None] | None = None
 
     def _observed(self, since: str, until: str) -> Observed | None:
         """Writes failing in [since, until]: the write client's records when there are
@@ -332,8 +335,17 @@ class RunReporting:
                    source)
         log_unsaved = getattr(runner.store, "log_unsaved", None)
         if log_unsaved is not None and log_unsaved(runner.journal):
-            # the observed outages (and the last write) into the journal, for `report`
-            runner.store.save(runner.journal)
+            # the observed outages (and the last write) into the journal, for `report`;
+            # the lock's release is asked right behind it, before its reply is in (a
+            # round trip less at datacenter distance): ZooKeeper applies a session's
+            # requests in order, so the journal is written (or refused) before the lock
+            # is free, and its reply is collected here as it was before
+            runner.store.save(runner.journal, wait=self.release_behind is None)
+            if self.release_behind is not None:
+                try:
+                    self.release_behind()
+                finally:
+                    runner.store.settle()
         problem = getattr(runner.store, "audit_problem", None)
         if problem:
             self.console.essential(f"Note: the local audit copy is incomplete. {problem}",

@@ -4,7 +4,11 @@ declared order; its ZooKeeper checks share one read of the shard; the stamps tha
 come before nothing irreversible (started, verifying, done) are sent without waiting
 for ZooKeeper's reply, which the next journal write collects first, so a journal
 changed under our feet still stops the run before it acts; a lock's folders are made
-in one round; an election is watched in one round trip.
+in one round; an election is watched in one round trip. The journal and its run are
+created in one transaction (atomic: a journal there already is never overwritten); the
+run lock's release goes out right behind the report's save; the plan's done-checks that
+ask zones start with its read under the lock, on the original topology read before it,
+and stand only if that read gives the same one.
 
 The orders are the real server's (it answers a session's requests in the order sent)
 and the client's own (``recording_client`` notes what it sends and what the caller
@@ -355,15 +359,15 @@ def test_a_path_and_its_missing_folders_are_made_in_one_round(zk: Any, recording
 
 
 def test_an_instant_answer_writes_no_journal_version_of_its_own(
-    three_peers: V1Shard, recording: Any, make_runner: MakeRunner,
+    three_peers: V1Shard, zk: Any, recording: Any, make_runner: MakeRunner,
 ) -> None:
     """--yes answers at once: the question's time (0.0 s) changes nothing to record."""
     result = make_runner(loaded=_playbook(_step("one", confirm="yes")), client=recording,
                          options=RunOptions(assume_yes=True)).execute()
     assert result.ran == ["one"]
-    log = _mine(recording.log)
-    # create, the run, then started, acting, verifying, done, the run's end: no other
-    assert log.count(("send", "SetData", JOURNAL)) == 6
+    # created (version 0), the run, then started, acting, verifying, done, the run's
+    # end: no other version
+    assert zk.get(JOURNAL)[1].version == 6
 
 
 def test_an_election_is_watched_in_one_round_trip(three_peers: V1Shard, recording: Any
@@ -567,12 +571,12 @@ def test_the_watchdog_and_the_snapshot_make_their_round_trips_while_the_data_gat
     assert during_gate == {"asked": True}
     # the watchdog judges only once the journal is written, as when it was armed there
     assert console.judging_when_asked == [False]
-    written = log.index((main, "send", "SetData", JOURNAL))
+    written = log.index((main, "send", "Transaction", None))  # the journal and its run
     assert all(i > written for i, name in enumerate(log.names)
                if name == "migrator-watchdog")
     mine = [(kind, op, path) for thread, kind, op, path in log if thread == main]
     end, create = mine.index(("mark", "gate-end", None)), mine.index(
-        ("send", "Create", JOURNAL))
+        ("send", "Transaction", None))
     assert ("send", "GetChildren", history) not in mine[end:create]
     journal = JournalStore(zk, SHARD).load()
     assert journal is not None and len(journal.snapshot["election"]) == 3
@@ -666,3 +670,219 @@ def test_a_lock_is_asked_for_behind_its_folders_without_waiting(zk: Any, recordi
     assert read_holders(zk, SHARD, root) == []
     with RunLock(recording, SHARD, "test@host pid 1", root=root):  # made already: no fault
         pass
+
+
+class _Said(RunConsole):
+    """A console that notes what it says, in one list with the events it is handed."""
+
+    def __init__(self, seen: list[str]) -> None:
+        super().__init__(assume_yes=True, shard=SHARD, stream=io.StringIO())
+        self.seen = seen
+
+    def say(self, text: str, style: str | None = None, *, essential: bool = False) -> None:
+        self.seen.append(f"said {text}")
+        super().say(text, style, essential=essential)
+
+
+def _eventing_store(client: Any, tmp_path: Path, seen: list[str]) -> Any:
+    from migrator.engine.events import EventingStore, EventSink
+
+    sink = EventSink(enabled=False)
+    sink.listeners.append(lambda event: seen.append(
+        f"event {event['event']} {event.get('status') or event.get('step') or ''}".rstrip()))
+    return EventingStore(client, SHARD, audit_dir=tmp_path / "audit", sink=sink,
+                         kind="migration")
+
+
+def test_the_journal_and_its_run_are_created_in_one_round_trip(
+    three_peers: V1Shard, zk: Any, recording: Any, make_runner: MakeRunner, tmp_path: Path,
+) -> None:
+    """One transaction (create, then set at version 0) makes the journal and its run:
+    its versions, its bytes and what is said of them are as with two writes."""
+    seen: list[str] = []
+    store = _eventing_store(recording, tmp_path, seen)
+    runner = make_runner(loaded=_playbook(_step("one")), client=recording,
+                         console=_Said(seen), store=store)
+    with RunLock(zk, SHARD, "test@host pid 1"):  # as a run does: its folder is made
+        assert runner.execute().ran == ["one"]
+    mine = _mine(recording.log)
+    # no create of its own and no write of the run after it: one transaction
+    assert ("send", "Create", JOURNAL) not in mine
+    assert mine.count(("send", "Transaction", None)) == 1
+    made = mine.index(("send", "Transaction", None))
+    assert mine[made + 1] == ("wait", "Transaction", None)
+    first_set = mine.index(("send", "SetData", JOURNAL))
+    assert first_set > made
+    # the journal's versions as before: created (0), its run (1), then started, acting,
+    # verifying, done and the run's end
+    data, stat = zk.get(JOURNAL)
+    assert stat.version == 6
+    # the local copy is the last version, and the run's own copy is there
+    assert json.loads(data) == json.loads(next((tmp_path / "audit").rglob(
+        "journal.json")).read_text())
+    assert any((tmp_path / "audit").rglob("runs/01-migration.json"))
+    # the creation is said before the run's first event, as when they were two writes
+    created = next(i for i, s in enumerate(seen) if s.startswith("said Journal created"))
+    assert seen.index("event run running") == created + 1
+
+
+def test_a_journal_there_already_refuses_the_transaction_and_is_not_touched(
+    zk: Any, recording: Any, tmp_path: Path,
+) -> None:
+    """The create failing fails the set behind it (atomic): the journal that appeared
+    meanwhile keeps its bytes and version. A set sent behind a create of its own would
+    have overwritten it at version 0."""
+    from migrator.engine.journal import new_journal, new_run
+
+    zk.create(JOURNAL, b"theirs", makepath=True)
+    store = JournalStore(recording, SHARD, audit_dir=tmp_path / "audit")
+    journal = new_journal(SHARD, _original(), {"election": []}, "test@host")
+    running = journal.with_run(new_run("migration", "round-trips", "x", "test@host"))
+    with pytest.raises(StateConflict):
+        store.create(journal, then=running)
+    data, stat = zk.get(JOURNAL)
+    assert (data, stat.version) == (b"theirs", 0)
+    assert not (tmp_path / "audit").exists()
+
+
+def test_the_journals_transaction_makes_its_folder_when_missing(
+    zk: Any, recording: Any, tmp_path: Path,
+) -> None:
+    from migrator.engine.journal import new_journal, new_run
+
+    store = JournalStore(recording, SHARD, audit_dir=tmp_path / "audit")
+    journal = new_journal(SHARD, _original(), {"election": []}, "test@host")
+    running = journal.with_run(new_run("migration", "round-trips", "x", "test@host"))
+    told: list[int | None] = []
+    store.create(journal, then=running, created=lambda: told.append(store.version))
+    loaded = JournalStore(zk, SHARD).load()
+    assert loaded is not None and loaded.run("migration") is not None
+    assert zk.get(JOURNAL)[1].version == 1 and store.version == 1 and told == [1]
+
+
+def _original() -> Any:
+    from migrator.engine.planner import resolve_original
+    from tests.engine.helpers import snapshot
+
+    return resolve_original(snapshot([0, 1, 2]), [], None)[0]
+
+
+def test_the_run_lock_is_released_behind_the_reports_save(
+    three_peers: V1Shard, zk: Any, recording: Any, make_runner: MakeRunner, tmp_path: Path,
+) -> None:
+    """The run's last journal write (the report's, with what was observed) and the
+    lock's release go out together: the release is sent before the write's reply is
+    waited for, and ZooKeeper, answering in order, writes the journal first."""
+    from migrator.engine.runreport import RunReporting
+
+    store = _eventing_store(recording, tmp_path, [])
+    runner = make_runner(loaded=_playbook(_step("one")), client=recording, store=store)
+    lock = RunLock(recording, SHARD, "test@host pid 1")
+    with lock:
+        assert runner.execute().ran == ["one"]
+        reporting = RunReporting(recording, SHARD, None, runner.console, 10.0)
+        reporting.runner = runner
+        reporting.release_behind = lock.release
+        # something the journal's log keeps arrives after the run's end (as the outages
+        # observed do): the report saves it
+        store.sink.emit("alarm", kind="test", message="after the end")
+        recording.log.clear()
+        version = store.version
+        reporting.__exit__(None, None, None)
+        mine = _mine(recording.log)
+        delete = next(i for i, entry in enumerate(mine) if entry[:2] == ("send", "Delete"))
+        assert mine[:delete] == [("send", "SetData", JOURNAL)]
+        assert ("wait", "SetData", JOURNAL) in mine[delete:]
+        assert read_holders(zk, SHARD) == []
+        assert store.version == version + 1
+    # the lock's own exit finds it released: nothing more is sent
+    assert [entry for entry in _mine(recording.log) if entry[1] == "Delete"] == \
+        [entry for entry in mine if entry[1] == "Delete"]
+    saved = JournalStore(zk, SHARD).load()
+    assert saved is not None
+    run = saved.run("migration")
+    assert run is not None and any(e.get("message") == "after the end" for e in run.log)
+
+
+def _looked_ahead_runner(make_runner: MakeRunner, recording: Any, stream: io.StringIO
+                         ) -> Any:
+    """A runner whose one step's done-checks are a zone's (it says a word and notes the
+    original topology it was asked on) and a ZooKeeper one (notes the read it judged)."""
+    return make_runner(loaded=_playbook(_step("one", done=["zone-look", "zk-look"])),
+                       client=recording, console=RunConsole(assume_yes=True, shard=SHARD,
+                                                            stream=stream))
+
+
+def test_the_plans_zone_checks_look_while_it_reads_under_the_lock(
+    three_peers: V1Shard, recording: Any, make_runner: MakeRunner,
+) -> None:
+    """The plan's done-checks that ask zones start with its read of the shard, on the
+    original topology read before the lock, instead of after that read: the zone check
+    and the plan's first reply each wait for the other (a barrier). The ZooKeeper
+    checks judge the plan's own read."""
+    from migrator.stepkit.context import shard_view
+
+    main = threading.get_ident()
+    meet = threading.Barrier(2, timeout=30)
+    asked: list[Any] = []
+    judged: list[Any] = []
+
+    def zone_look(ctx: StepContext) -> Outcome:
+        if not asked:
+            meet.wait()  # the plan's read has been sent and not yet answered
+        asked.append(ctx.original)
+        ctx.say("the zone answered")
+        return Outcome(False, "not yet")
+
+    def zk_look(ctx: StepContext) -> Outcome:
+        view = shard_view(ctx)
+        judged.append(view)
+        return Outcome(False, "not yet")
+
+    def before_wait(what: tuple[str, str | None]) -> None:
+        if what == ("Exists", f"/manatee/{SHARD}") and threading.get_ident() == main \
+                and not judged:
+            meet.wait()
+
+    SCENE["zone-look"], SCENE["zk-look"] = zone_look, zk_look
+    stream = io.StringIO()
+    runner = _looked_ahead_runner(make_runner, recording, stream)
+    runner.ahead = (reads.read_view(recording, SHARD), runner.store.load())
+    recording.before_wait = before_wait
+    plan, _ctx = runner.plan()
+    recording.before_wait = None
+    assert [s.status for s in plan.steps] == ["pending"]
+    # looked at once, on the original the plan then found the same; the ZooKeeper check
+    # judged the plan's read; what was said, said once
+    assert [[p.zone_id for p in o.peers] for o in asked] == [
+        [p.zone_id for p in plan.original.peers]]
+    assert runner.planned_on is not None and judged == [runner.planned_on]
+    assert stream.getvalue().count("the zone answered") == 1
+
+
+def test_the_plans_checks_look_again_when_the_reads_under_the_lock_differ(
+    three_peers: V1Shard, recording: Any, make_runner: MakeRunner,
+) -> None:
+    """Read before the lock, the shard gave another original topology: what the checks
+    saw on it is dropped unsaid, and they look again on the plan's read."""
+    from migrator.engine.planner import resolve_original
+    from tests.engine.helpers import snapshot
+
+    asked: list[Any] = []
+    SCENE["zone-look"] = lambda ctx: (asked.append(ctx.original), ctx.say(
+        f"asked about {ctx.original.peers[0].zone_id}"), Outcome(False, "not yet"))[-1]
+    SCENE["zk-look"] = lambda ctx: Outcome(False, "not yet")
+    stream = io.StringIO()
+    runner = _looked_ahead_runner(make_runner, recording, stream)
+    before = (snapshot([1, 0, 2]), [])
+    runner.ahead = (before, None)
+    guess = resolve_original(before[0], before[1], None)[0]
+    runner.plan()
+    assert runner.planned_on is not None
+    fresh = resolve_original(runner.planned_on[0], runner.planned_on[1], None)[0]
+    assert fresh.peers[0].zone_id != guess.peers[0].zone_id
+    assert [o.peers[0].zone_id for o in asked] == [guess.peers[0].zone_id,
+                                                    fresh.peers[0].zone_id]
+    said = stream.getvalue()
+    assert f"asked about {fresh.peers[0].zone_id}" in said
+    assert f"asked about {guess.peers[0].zone_id}" not in said
