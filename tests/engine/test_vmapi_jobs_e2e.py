@@ -100,8 +100,9 @@ def test_kill_9_during_a_headnode_reprovision_then_resume(
     condition = (_job_running if when == "job-running" else _intent_written)(config, step)
     with signalled_when(client, config, tmp_path, inventory, condition,
                         [signal.SIGKILL], "run", "--yes") as (process, sent):
-        process.communicate(timeout=RUN_TIMEOUT)
-    assert sent.is_set() and process.returncode == -9
+        out, err = process.communicate(timeout=RUN_TIMEOUT)
+    assert sent.is_set() and process.returncode == -9, (process.returncode, out[-2000:],
+                                                        err[-3000:])
     intent = step_record(journal_doc(client, config), step)["intent"]
     assert intent["runOn"] == "headnode" and intent["zone"] == zone
     if when == "intent":
