@@ -530,7 +530,14 @@ def reprovision(ctx: StepContext, p: ReprovisionParams) -> Outcome:
         # The zone already runs exactly what we would install.
         return Outcome(True, f"{zone} already runs {image}; not reprovisioned",
                        {"zone": zone, "image": image, "skipped": True})
-    jobs, _why_not = remote.reprovision_jobs(zone)
+    jobs, why_not = remote.reprovision_jobs(zone)
+    if jobs is None and remote.inventory.commands.reprovision_jobs \
+            and remote.inventory.commands.reprovision.run_on == "headnode":
+        # said, not hidden: the intent then holds no list of the jobs before it, and a
+        # resume after an interruption cannot tell this run's job apart by its uuid
+        ctx.say(f"  VMAPI's reprovision jobs of {zone} could not be listed ({why_not}); "
+                "reprovisioning without them: a resume after an interruption would judge "
+                "from the zone and `commands.reprovision_status` alone")
     under_way = [job for job in jobs or [] if job.under_way]
     if under_way:
         raise Refused(
