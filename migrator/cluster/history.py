@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from migrator.cluster.state import iso_now_ms
+from migrator.isotime import iso_now_ms
 from migrator.strictjson import ZK_MAX_BUFFER, JsonRejected, loads
 
 V1_EMPTY = ("undefined", "null")

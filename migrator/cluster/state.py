@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from migrator.cluster.peer import Peer, peer_from_json
@@ -17,12 +16,6 @@ from migrator.errors import MalformedZnode, Refused
 from migrator.strictjson import ZK_MAX_BUFFER, JsonRejected, loads
 
 INITIAL_WAL = "0/0000000"
-
-
-def iso_now_ms(now: datetime | None = None) -> str:
-    """JavaScript's ``Date.prototype.toISOString``: UTC, milliseconds, 'Z'."""
-    moment = (now or datetime.now(UTC)).astimezone(UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def compact_json(document: Any) -> bytes:

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from migrator.cluster.backfill import plan_backfill
-from migrator.cluster.state import ClusterState, iso_now_ms
+from migrator.cluster.state import ClusterState
 from migrator.engine.lock import LockHeld, read_holders
 from migrator.errors import Refused
+from migrator.isotime import iso_now_ms
 from migrator.zk import reads, writes
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ from typing import Any
 from migrator.cluster.election import legacy_topology, parse_election_node
 from migrator.cluster.history import HistoryRecord, parse_history_record
 from migrator.cluster.shard import ShardSnapshot
-from migrator.cluster.state import iso_now_ms, parse_state
+from migrator.cluster.state import parse_state
 from migrator.engine import preflight as gate
 from migrator.engine.console import RunConsole
 from migrator.engine.journal import Journal, operator_identity
@@ -36,6 +36,7 @@ from migrator.engine.planner import Plan, make_plan, resolve_original
 from migrator.engine.runner import Runner, RunOptions
 from migrator.errors import MISSHAPEN, BadInput, MigratorError, misshapen
 from migrator.inputfile import read_input_text
+from migrator.isotime import iso_now_ms
 from migrator.playbook import catalog
 from migrator.playbook.loader import LoadedPlaybook
 from migrator.remote.prewarm import Prewarm

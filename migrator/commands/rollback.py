@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from migrator.cluster.state import iso_now_ms
 from migrator.commands.console import operator_console
 from migrator.commands.datagate import refuse_when_behind
 from migrator.commands.engine import guard_run, pass_preflight, require_terminal_or_yes
@@ -39,6 +38,7 @@ from migrator.engine.planner import Plan, resolve_original
 from migrator.engine.runner import Runner, RunOptions, RunResult
 from migrator.engine.runreport import RunReporting
 from migrator.errors import BadInput, StateConflict
+from migrator.isotime import iso_now_ms
 from migrator.playbook import catalog
 from migrator.playbook.loader import LoadedPlaybook
 from migrator.steps.positions import shard_peers

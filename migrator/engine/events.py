@@ -43,11 +43,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from migrator.cluster.state import iso_now_ms
 from migrator.engine.console import RunConsole
 from migrator.engine.journal import Journal, RunRecord, StepRecord, operator_identity
 from migrator.engine.journal_store import JournalStore
 from migrator.engine.transcript import Transcript
+from migrator.isotime import iso_now_ms
 from migrator.stepkit.registry import checks
 from migrator.stepkit.writes import ProposedWrite
 from migrator.ui.output import say

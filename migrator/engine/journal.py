@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from migrator.cluster.original import OriginalTopology
-from migrator.cluster.state import iso_now_ms
+from migrator.isotime import iso_now_ms
 
 JOURNAL_FORMAT = 1
 STATUSES = ("pending", "started", "acting", "verifying", "done", "failed", "interrupted")

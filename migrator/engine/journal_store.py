@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from migrator.cluster.state import iso_now_ms
 from migrator.engine.interrupts import sigint_deferred
 from migrator.engine.journal import Journal
 from migrator.engine.journal_znode import JOURNAL_ROOT, journal_document, journal_path
 from migrator.errors import MalformedZnode, StateConflict
+from migrator.isotime import iso_now_ms
 from migrator.zk import paths
 from migrator.zk.client import ensemble_of
 from migrator.zk.faults import guarded

@@ -52,7 +52,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from migrator.cluster.state import iso_now_ms
+from migrator.isotime import iso_now_ms
 from migrator.outagerecords import read_outages, read_stats
 from migrator.stepkit.together import both
 from migrator.zk.watches import watch_election, watch_state

@@ -12,11 +12,11 @@ from dataclasses import replace
 from typing import Any
 
 from migrator.cluster.original import OriginalTopology
-from migrator.cluster.state import iso_now_ms
 from migrator.engine.console import RunConsole
 from migrator.engine.journal import Journal, StepRecord, new_journal, new_run, stamp
 from migrator.engine.journal_store import JournalStore, capture_shard
 from migrator.errors import Refused
+from migrator.isotime import iso_now_ms
 from migrator.playbook.loader import LoadedPlaybook
 
 

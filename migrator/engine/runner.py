@@ -57,7 +57,6 @@ from typing import TYPE_CHECKING, Any
 
 from migrator import cancellation
 from migrator.cancellation import Cancellation
-from migrator.cluster.state import iso_now_ms
 from migrator.cluster.writability import Outage, Timing
 from migrator.engine import (
     asking,
@@ -80,6 +79,7 @@ from migrator.engine.resuming import InFlight
 from migrator.engine.savedplan import require_fresh, require_planned_write
 from migrator.engine.summary import announce, proceed, question_for
 from migrator.errors import EXIT_INTERRUPTED, MigratorError, NotConfirmed, Refused, StepFailed
+from migrator.isotime import iso_now_ms
 from migrator.playbook.loader import LoadedPlaybook
 from migrator.stepkit.hooks import run_step_start
 from migrator.stepkit.registry import Outcome, get_action, get_check

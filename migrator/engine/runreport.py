@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from migrator.cluster.state import iso_now_ms
 from migrator.cluster.writability import Outage
 from migrator.engine.journal import RunRecord, StepRecord
 from migrator.engine.outagewatch import (
@@ -31,6 +30,7 @@ from migrator.engine.outagewatch import (
     records_dir,
 )
 from migrator.engine.zonestatus import ZoneStatusSampler
+from migrator.isotime import iso_now_ms
 
 CLOCK_EVERY = 10.0
 

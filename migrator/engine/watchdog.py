@@ -56,7 +56,6 @@ from migrator import cancellation
 from migrator.cancellation import Cancellation
 from migrator.cluster.original import OriginalTopology
 from migrator.cluster.shard import ShardSnapshot
-from migrator.cluster.state import iso_now_ms
 from migrator.engine import rollback
 from migrator.engine.alarms import (
     FROZEN,
@@ -75,6 +74,7 @@ from migrator.engine.alarms import (
 from migrator.engine.events import emit_current
 from migrator.engine.journal_store import JournalStore
 from migrator.engine.journal_znode import JOURNAL_ROOT
+from migrator.isotime import iso_now_ms
 from migrator.playbook import catalog
 from migrator.remote.manatee_status import parse_status, replication_verdict
 from migrator.remote.versions import at_least, reported_version

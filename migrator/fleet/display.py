@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from migrator.cluster.state import iso_now_ms
 from migrator.fleet import view
 from migrator.fleet.view import ShardRow
+from migrator.isotime import iso_now_ms
 from migrator.ui.inert import inert
 
 

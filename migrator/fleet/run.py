@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from migrator.cluster.state import iso_now_ms
 from migrator.commands.session import zk_session
 from migrator.engine.journal_store import JournalStore, default_audit_dir
 from migrator.errors import BadInput, MigratorError
@@ -28,6 +27,7 @@ from migrator.fleet.children import Child, Line
 from migrator.fleet.lock import fleet_lock, lock_lost
 from migrator.fleet.model import Fleet, FleetShard
 from migrator.fleet.view import ShardRow
+from migrator.isotime import iso_now_ms
 
 # after Ctrl-C, how long the fleet waits for its children to stop (a reprovision under
 # way is left to finish by the first Ctrl-C); a second Ctrl-C stops waiting at once

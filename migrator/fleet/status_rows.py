@@ -26,9 +26,9 @@ from datetime import datetime
 from typing import Any
 
 from migrator.cluster.shard import MODE_BACKFILLED_FROZEN, MODE_LEGACY, MODE_MIGRATED
-from migrator.cluster.state import iso_now_ms
 from migrator.commands.progress import Progress
 from migrator.engine.outagewatch import parse_iso
+from migrator.isotime import iso_now_ms
 
 # the fleet's words for `migrator status`'s modes
 MODE_WORDS = {MODE_LEGACY: "v1", MODE_BACKFILLED_FROZEN: "mixed", MODE_MIGRATED: "v2"}

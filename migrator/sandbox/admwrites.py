@@ -13,8 +13,9 @@ import sys
 from typing import Any
 
 from migrator.cluster.backfill import plan_backfill
-from migrator.cluster.state import ClusterState, iso_now_ms
+from migrator.cluster.state import ClusterState
 from migrator.errors import StateAlreadyExists
+from migrator.isotime import iso_now_ms
 from migrator.sandbox.admerror import AdmError
 from migrator.sandbox.bunyan import inspect
 from migrator.sandbox.config import SandboxConfig, ZoneConfig

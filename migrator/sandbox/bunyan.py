@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
-from migrator.cluster.state import iso_now_ms
+from migrator.isotime import iso_now_ms
 
 TRACE, DEBUG, INFO, WARN, ERROR, FATAL = 10, 20, 30, 40, 50, 60
 

@@ -38,8 +38,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from migrator.cluster.state import iso_now_ms
 from migrator.errors import MigratorError, Refused
+from migrator.isotime import iso_now_ms
 from migrator.sandbox import procs
 from migrator.sandbox.config import (
     IMAGES,

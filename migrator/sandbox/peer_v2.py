@@ -28,7 +28,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from migrator.cluster.state import iso_now_ms
+from migrator.isotime import iso_now_ms
 from migrator.sandbox.bunyan import FATAL, BunyanLog, error_field, inspect
 from migrator.sandbox.pgapi import Postgres
 from migrator.sandbox.pgsim import PgConfig, parse_lsn

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from migrator.cluster.state import iso_now_ms
 from migrator.errors import BadInput, Refused, StepFailed
+from migrator.isotime import iso_now_ms
 from migrator.sandbox import procs
 from migrator.sandbox.config import (
     RELEASES,

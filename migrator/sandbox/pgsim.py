@@ -45,7 +45,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from migrator.cluster.state import iso_now_ms
+from migrator.isotime import iso_now_ms
 from migrator.sandbox.pgquery import lag_json
 from migrator.sandbox.pgwire import pg_address, request, send
 

@@ -25,8 +25,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from migrator.cluster.state import iso_now_ms
 from migrator.errors import StepFailed
+from migrator.isotime import iso_now_ms
 from migrator.sandbox.config import SandboxConfig, ZoneConfig
 from migrator.sandbox.logwatch import role_record, wait_for_record
 from migrator.sandbox.manage import UpOptions, down, up

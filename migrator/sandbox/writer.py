@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from migrator.cluster.state import iso_now_ms
+from migrator.isotime import iso_now_ms
 from migrator.outagerecords import OUTAGES_FILE, STATS_FILE
 from migrator.sandbox.config import SandboxConfig
 from migrator.sandbox.pgwire import pg_address

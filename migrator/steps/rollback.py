@@ -20,10 +20,10 @@ from typing import Any, Literal
 
 from migrator.cluster.original import OriginalPeer, OriginalTopology
 from migrator.cluster.shard import ShardSnapshot
-from migrator.cluster.state import iso_now_ms
 from migrator.cluster.writability import Effect, ShardModel, Timing, sitters_disabled
 from migrator.errors import BadInput, MigratorError, StepFailed
 from migrator.inventory.values import UUID_RE
+from migrator.isotime import iso_now_ms
 from migrator.record import field
 from migrator.remote.manatee_status import lone_primary_verdict
 from migrator.remote.versions import at_least

@@ -23,7 +23,7 @@ from migrator.cluster.backfill import ONE_NODE_NOTE, plan_backfill
 from migrator.cluster.history import HistoryRecord
 from migrator.cluster.original import OriginalTopology
 from migrator.cluster.shard import ShardSnapshot
-from migrator.cluster.state import ClusterState, iso_now_ms
+from migrator.cluster.state import ClusterState
 from migrator.cluster.writability import (
     Effect,
     ShardModel,
@@ -33,6 +33,7 @@ from migrator.cluster.writability import (
     waiting_for_state,
 )
 from migrator.errors import Refused
+from migrator.isotime import iso_now_ms
 from migrator.record import field
 from migrator.stepkit.context import StepContext, original_of, shard_view
 from migrator.stepkit.registry import (

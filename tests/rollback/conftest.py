@@ -106,7 +106,7 @@ def events(stdout: str) -> list[dict[str, Any]]:
 def assert_v1(config: SandboxConfig, order: list[int]) -> None:
     """Every zone at v1, the election exactly these zones in this order, no /state,
     and the sandbox's client writing to the first."""
-    from migrator.cluster.state import iso_now_ms
+    from migrator.isotime import iso_now_ms
     from migrator.sandbox.logwatch import wait_for_record
     from migrator.sandbox.waits import wait_writable
     from migrator.zk import reads

@@ -25,11 +25,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from migrator.cancellation import Cancellation
-from migrator.cluster.state import iso_now_ms
 from migrator.engine import alarms, watchdog
 from migrator.engine.events import EventSink, current
 from migrator.engine.journal_store import JournalStore
 from migrator.inventory.load import load_inventory
+from migrator.isotime import iso_now_ms
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.config import SandboxConfig, ZoneConfig
 from migrator.sandbox.logwatch import wait_for_record

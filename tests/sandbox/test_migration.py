@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from migrator.cluster.state import iso_now_ms
 from migrator.commands import expert
+from migrator.isotime import iso_now_ms
 from migrator.outagerecords import read_outages
 from migrator.sandbox.config import SandboxConfig
 from migrator.sandbox.logwatch import read_records, role_record, wait_for_record

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from migrator.cluster.state import iso_now_ms
 from migrator.inventory.load import load_inventory
+from migrator.isotime import iso_now_ms
 from migrator.sandbox import procs
 from migrator.sandbox.logwatch import read_records, role_record, wait_for_record
 from migrator.sandbox.peers import reprovision, sitter_pid_file, start_peer

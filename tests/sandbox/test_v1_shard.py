@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from migrator.cluster.state import iso_now_ms
 from migrator.errors import Refused
+from migrator.isotime import iso_now_ms
 from migrator.outagerecords import read_outages, read_stats
 from migrator.sandbox.logwatch import wait_for_record
 from migrator.sandbox.manage import UpOptions, up

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from migrator.cluster.shard import MODE_BACKFILLED_FROZEN, MODE_LEGACY, MODE_MIGRATED, shard_mode
-from migrator.cluster.state import iso_now_ms, parse_state
+from migrator.cluster.state import parse_state
 from migrator.errors import MalformedZnode, Refused
+from migrator.isotime import iso_now_ms
 
 pytestmark = pytest.mark.unit
 
