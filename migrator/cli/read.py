@@ -8,10 +8,7 @@ from typing import Any
 
 import click
 
-from migrator.cli.options import ShardTarget, shard_target
-from migrator.cli.shardview import mode_style, render_shard
-from migrator.commands import read
-from migrator.commands.progress import ProgressReads
+from migrator.cli.options import ShardTarget, loading, shard_target
 from migrator.errors import BadInput, Refused
 from migrator.ui.output import Cell, Output, say
 from migrator.zk.client import disconnect
@@ -47,10 +44,20 @@ def status(target: ShardTarget, as_json: bool, watch: bool) -> None:
         _status(target, out, as_json, zones)
 
 
+# what a shard's status reads and renders with: loaded while ZooKeeper's connection is
+# being made (see ``loading``)
+STATUS_MODULES = ("migrator.commands.read", "migrator.commands.progress",
+                  "migrator.cli.shardview")
+
+
 def _status(target: ShardTarget, out: Output, as_json: bool,
             zones: contextlib.ExitStack) -> None:
     remote: Any = None
-    with target.session() as client:
+    with target.session(meanwhile=loading(*STATUS_MODULES)) as client:
+        from migrator.cli.shardview import mode_style, render_shard
+        from migrator.commands import read
+        from migrator.commands.progress import ProgressReads
+
         if target.inventory is not None and target.shard is not None:
             # the zones' handshakes go on while ZooKeeper is read, and one session serves
             # both the versions and the primary's replication below. Only once the
@@ -124,7 +131,9 @@ def state(target: ShardTarget, as_json: bool) -> None:
     With --json: the state and its znode version."""
 
     name = target.require_shard()
-    with target.session() as client:
+    with target.session(meanwhile=loading("migrator.commands.read")) as client:
+        from migrator.commands import read
+
         found = read.shard_state(client, name)
     if found is None:
         raise Refused(
@@ -146,7 +155,9 @@ def history(target: ShardTarget, as_json: bool) -> None:
     """The shard's history records, oldest first, v1 events and v2 states."""
 
     name = target.require_shard()
-    with target.session() as client:
+    with target.session(meanwhile=loading("migrator.commands.read")) as client:
+        from migrator.commands import read
+
         records = read.shard_history(client, name)
     out = Output(as_json)
     if as_json:

@@ -7,7 +7,7 @@ first and closed last; otherwise it connects directly, as without an inventory.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -20,12 +20,13 @@ if TYPE_CHECKING:
 @contextmanager
 def zk_session(
     connection_string: str, connect_timeout: float, debug: bool = False,
-    inventory: Any = None,
+    inventory: Any = None, meanwhile: Callable[[], object] | None = None,
 ) -> Iterator[KazooClient]:
-    """A connected client for the block, closed after it (and then its forward)."""
+    """A connected client for the block, closed after it (and then its forward).
+    ``meanwhile``: see ``migrator.zk.client.connect``."""
     target = resolve_target(connection_string, connect_timeout)
     if getattr(inventory, "zookeeper_via", "direct") != "headnode":
-        client = connect(target, debug=debug)
+        client = connect(target, debug=debug, meanwhile=meanwhile)
         try:
             yield client
         finally:
@@ -39,7 +40,7 @@ def zk_session(
             target = ZkTarget(hosts, target.connect_timeout,
                               shown=f"{target.connection_string!r} ({route})",
                               ensemble=target.connection_string)
-        client = connect(target, debug=debug)
+        client = connect(target, debug=debug, meanwhile=meanwhile)
         try:
             yield client
         finally:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -86,8 +88,15 @@ def ensemble_of(client: object) -> str | None:
         return None
 
 
-def connect(target: ZkTarget, *, debug: bool = False) -> KazooClient:
+def connect(target: ZkTarget, *, debug: bool = False,
+            meanwhile: Callable[[], object] | None = None) -> KazooClient:
     """A started client, or ``ZooKeeperUnavailable`` naming the string, within the timeout.
+
+    ``meanwhile``: local work the caller needs next (typically importing the modules
+    that use the session), done while the connection's round trips are under way
+    rather than before them; at datacenter distance it then costs the command no
+    time. The timeout counts from the start of the connection, ``meanwhile``
+    included.
 
     Ctrl-C while connecting stops kazoo's retries before it propagates."""
     # deferred: kazoo costs ~35 ms to import; only ZooKeeper work pays it
@@ -105,7 +114,11 @@ def connect(target: ZkTarget, *, debug: bool = False) -> KazooClient:
         command_retry=KazooRetry(max_tries=3, delay=0.1, max_delay=1.0),
     )
     try:
-        client.start_async().wait(target.connect_timeout)
+        deadline = time.monotonic() + target.connect_timeout
+        started = client.start_async()
+        if meanwhile is not None:
+            meanwhile()
+        started.wait(max(0.0, deadline - time.monotonic()))
     except BaseException:
         disconnect(client)
         raise

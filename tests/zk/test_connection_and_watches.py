@@ -43,6 +43,37 @@ def test_zk_ips_and_shard_come_from_the_environment(
     assert json.loads(capsys.readouterr().out)["shard"] == SHARD
 
 
+def test_work_given_to_do_while_connecting_is_done_once_and_the_session_is_up_after(
+    zk_server: ZooKeeperServer,
+) -> None:
+    calls: list[bool] = []
+    client = connect(ZkTarget(zk_server.connection_string), meanwhile=lambda: calls.append(True))
+    try:
+        assert calls == [True]
+        assert client.connected
+        assert client.get_children("/") is not None
+    finally:
+        disconnect(client)
+
+
+def test_work_that_fails_while_connecting_fails_the_connect_and_closes_the_client(
+    zk_server: ZooKeeperServer,
+) -> None:
+    def kazoo_loops() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if "zk_loop" in t.name and t.is_alive()]
+
+    before = set(kazoo_loops())
+
+    def broken() -> None:
+        raise ModuleNotFoundError("No module named 'migrator.gone'")
+
+    with pytest.raises(ModuleNotFoundError, match=r"migrator\.gone"):
+        connect(ZkTarget(zk_server.connection_string), meanwhile=broken)
+    for thread in set(kazoo_loops()) - before:  # disconnect() stops the client's loop
+        thread.join(10)
+        assert not thread.is_alive()
+
+
 def test_wait_for_reacts_to_a_state_change_via_a_watch(
     zk_server: ZooKeeperServer, zk: Any
 ) -> None:
