@@ -2,9 +2,9 @@
 CLI calls.
 
 ``run`` and ``resume`` take the shard's run lock, then hand over to the runner. They
-build on the plan's part (``migrator.commands.planning``: the target, the runner and
-the read its playbook was chosen on, the pre-flight's facts, the zones' session), which
-`migrator plan` imports alone.
+build on the plan's part (``migrator.commands.planning``: the target, the read its
+playbook was chosen on, the pre-flight's facts, the zones' session), which `migrator
+plan` imports alone, without the runner.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from migrator.commands.planning import (
     EngineTarget,
     Unread,
     gather_preflight,
+    inventory_zones,
     operator_identity_pid,
+    read_and_choose,
     remote_session,
-    runner_and_read,
 )
 
 # the plan's functions that tests written before the split reach through this module
@@ -40,7 +41,7 @@ from migrator.commands.planning import (
 from migrator.engine import preflight as gate
 from migrator.engine.console import RunConsole
 from migrator.engine.events import EventConsole, EventingStore, EventSink
-from migrator.engine.journal import Journal
+from migrator.engine.journal import Journal, operator_identity
 from migrator.engine.journal_store import JournalStore
 from migrator.engine.lock import (
     LockHeld,
@@ -76,19 +77,30 @@ def _runner_and_read(
     target: EngineTarget, requested: str, console: RunConsole, options: RunOptions, remote: Any,
     sink: Any = None, on_status: Any = None,
 ) -> tuple[Runner, tuple[ShardSnapshot, list[HistoryRecord]], Journal | None]:
-    """``planning.runner_and_read``: with ``sink`` the journal store also emits step
-    events (and tells ``on_status`` of each change), and an empty election is waited on
-    (``_after_the_peers_rejoin``)."""
+    """The runner, the read of the shard its playbook was chosen on and the journal read
+    with it (``planning.read_and_choose``). With ``sink`` the journal store also emits
+    step events (and tells ``on_status`` of each change), and an empty election is waited
+    on (``_after_the_peers_rejoin``)."""
 
+    on_empty = None
     if sink is not None:
         store: JournalStore = EventingStore(
             target.client, target.shard, root=target.journal_root, audit_dir=target.audit_dir,
             sink=sink, kind=options.kind, on_status=on_status)
-        return runner_and_read(target, requested, console, options, remote, store,
-                               lambda read: _after_the_peers_rejoin(target, console, read))
-    store = JournalStore(target.client, target.shard, root=target.journal_root,
-                         audit_dir=target.audit_dir)
-    return runner_and_read(target, requested, console, options, remote, store)
+
+        def on_empty(read: tuple[ShardSnapshot, list[HistoryRecord]]
+                     ) -> tuple[ShardSnapshot, list[HistoryRecord]]:
+            return _after_the_peers_rejoin(target, console, read)
+    else:
+        store = JournalStore(target.client, target.shard, root=target.journal_root,
+                             audit_dir=target.audit_dir)
+    (loaded, choice), read, journal = read_and_choose(target, requested, store, on_empty)
+    return Runner(
+        client=target.client, shard=target.shard, loaded=loaded, choice=choice,
+        inventory=target.inventory, remote=remote, console=console, store=store,
+        options=options, operator=operator_identity(),
+        inventory_zones=inventory_zones(target.inventory),
+    ), read, journal
 
 # takes it as the shard's (the sitters rejoin within moments of each other)
 REJOIN_QUIET = 1.0
@@ -175,9 +187,9 @@ def pass_preflight(target: EngineTarget, runner: Runner, remote: Any, verb: str,
     another run does not refuse by itself: once everything else passed, the lock is
     broken after asking. Returns the verdict."""
 
-    facts = gather_preflight(target, runner, remote, read, journal)
+    facts = gather_preflight(target, runner.planner, remote, read, journal)
     # the run's estimates use the session timeout the sitters are configured with
-    runner.sitters_session_timeout = sitters_session_timeout(
+    runner.planner.sitters_session_timeout = sitters_session_timeout(
         [report.session_timeout for report in facts.zones])
     verdict = gate.decide(facts)
     # --quiet: the table only when it refuses (the refusal points at it); the transcript
@@ -293,7 +305,7 @@ def _run_with(target: EngineTarget, requested: str, options: RunOptions,
         # the plan under the lock starts its done-checks on these reads while it reads
         # again (the zones' ones need not wait for ZooKeeper), keeping them only if the
         # reads under the lock give the same original topology and journal
-        runner.ahead = (read, journal)
+        runner.planner.ahead = (read, journal)
         lock = RunLock(target.client, target.shard, operator_identity_pid(),
                        target.journal_root, on_wait=console.say)
         # the report's save is the run's last write: the lock is released right behind it

@@ -1,13 +1,14 @@
 """plan: the step engine's dry run, as plain functions the CLI (and a fleet's plan) call.
 
 Reads and decides only: no lock, no write. This is the part of the engine's verbs that
-`migrator plan` needs (a plan is the runner's own plan, so the runner is made here too);
-``run`` and ``resume`` (``migrator.commands.engine``) build on it (the target, the runner
-and the read its playbook was chosen on, the pre-flight's facts), so a plan does not
-import what only a run uses: the operator's console with its events and transcript, the
-run's watches and reporting, the data gate. Zone access (``RemoteSession``) connects every
-zone in the background from the start of the command (see ``remote_session``) and is
-closed at its end.
+`migrator plan` needs: the plan is made by the engine's ``LivePlanner``
+(``migrator.engine.live_plan``), the one a run's runner plans through, without the
+runner. ``run`` and ``resume`` (``migrator.commands.engine``) build on it (the target,
+the read its playbook was chosen on, the pre-flight's facts), so a plan does not import
+what only a run uses: the runner and its step loop, the operator's console with its
+events and transcript, the run's watches and reporting, the data gate. Zone access
+(``RemoteSession``) connects every zone in the background from the start of the command
+(see ``remote_session``) and is closed at its end.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ from migrator.engine import preflight as gate
 from migrator.engine.console import RunConsole
 from migrator.engine.journal import Journal, operator_identity
 from migrator.engine.journal_store import JournalStore
+from migrator.engine.live_plan import LivePlanner
 from migrator.engine.loglevel_notes import debug_dependencies, debug_notes, sample_debug
 from migrator.engine.outage import sitters_session_timeout, timing_of
 from migrator.engine.planner import Plan, make_plan, resolve_original
-from migrator.engine.runner import Runner, RunOptions
 from migrator.errors import MISSHAPEN, BadInput, MigratorError, misshapen
 from migrator.inputfile import read_input_text
 from migrator.isotime import iso_now_ms
@@ -98,16 +99,17 @@ class Unread(Enum):
     UNREAD = "unread"
 
 
-def runner_and_read(
-    target: EngineTarget, requested: str, console: RunConsole, options: RunOptions, remote: Any,
-    store: JournalStore,
+def read_and_choose(
+    target: EngineTarget, requested: str, store: JournalStore,
     on_empty: Callable[[tuple[ShardSnapshot, list[HistoryRecord]]],
                        tuple[ShardSnapshot, list[HistoryRecord]]] | None = None,
-) -> tuple[Runner, tuple[ShardSnapshot, list[HistoryRecord]], Journal | None]:
-    """The runner, the read of the shard its playbook was chosen on and the journal read
-    with it (which the pre-flight judges, not reading it again). ``on_empty``: told the
-    read when the election is empty, returns the read to go on with (a run waits there
-    for the peers to rejoin); the journal is then read again, as it is after the wait."""
+) -> tuple[tuple[LoadedPlaybook, str], tuple[ShardSnapshot, list[HistoryRecord]],
+           Journal | None]:
+    """The playbook and why it was chosen, the read of the shard it was chosen on and the
+    journal read with it (which the pre-flight judges, not reading it again). ``on_empty``:
+    told the read when the election is empty, returns the read to go on with (a run waits
+    there for the peers to rejoin); the journal is then read again, as it is after the
+    wait."""
 
     # the shard and the journal asked at once: one round trip instead of two
     (snapshot, history), journal = both(
@@ -115,13 +117,7 @@ def runner_and_read(
     if on_empty is not None and not snapshot.topology.nodes:
         snapshot, history = on_empty((snapshot, history))
         journal = store.load()  # as it is after the wait
-    loaded, choice = choose_playbook(requested, snapshot, history, journal)
-    return Runner(
-        client=target.client, shard=target.shard, loaded=loaded, choice=choice,
-        inventory=target.inventory, remote=remote, console=console, store=store,
-        options=options, operator=operator_identity(),
-        inventory_zones=inventory_zones(target.inventory),
-    ), (snapshot, history), journal
+    return choose_playbook(requested, snapshot, history, journal), (snapshot, history), journal
 
 
 def plan(target: EngineTarget, requested: str = "auto") -> Plan:
@@ -142,10 +138,15 @@ def plan_checked(target: EngineTarget, requested: str = "auto") -> tuple[Plan, A
         # one look at the shard: the gate's probes and the done-checks share their reads
         store = JournalStore(target.client, target.shard, root=target.journal_root,
                              audit_dir=target.audit_dir)
-        runner, read, journal = runner_and_read(target, requested, console, RunOptions(),
-                                                remote, store)
+        (loaded, choice), read, journal = read_and_choose(target, requested, store)
+        # a plan asks nothing: a check that would ask (none does while it only looks)
+        # asks on the console, as a run's question outside a step does
+        planner = LivePlanner(
+            client=target.client, shard=target.shard, loaded=loaded, choice=choice,
+            inventory=target.inventory, remote=remote, console=console, store=store,
+            confirm=console.ask, inventory_zones=inventory_zones(target.inventory))
         with ThreadPoolExecutor(max_workers=1) as pool:
-            facts = pool.submit(gather_preflight, target, runner, remote, read, journal)
+            facts = pool.submit(gather_preflight, target, planner, remote, read, journal)
 
             def sitters_figure() -> float | None:
                 # the plan's estimates, as the run's, use the sitters' configured session
@@ -156,13 +157,13 @@ def plan_checked(target: EngineTarget, requested: str = "auto") -> tuple[Plan, A
                     return None
                 return sitters_session_timeout([report.session_timeout for report in zones])
 
-            runner.sitters_timeout_source = sitters_figure
-            planned = with_alternatives(runner.plan(read)[0], runner.loaded)
+            planner.sitters_timeout_source = sitters_figure
+            planned = with_alternatives(planner.plan(read)[0], planner.loaded)
             gathered = facts.result()
             verdict = gate.decide(gathered)
         # the pre-flight probe has sampled each zone's sitter log already: reuse it
         sampled = {r.zone: r.debug_records for r in gathered.zones if r.kind == "manatee"}
-        planned = with_log_level_notes(planned, runner.loaded, remote, sampled)
+        planned = with_log_level_notes(planned, planner.loaded, remote, sampled)
         return planned, verdict
 
 
@@ -252,14 +253,15 @@ def load_topology_file(path: Path) -> tuple[ShardSnapshot, list[HistoryRecord]]:
     return snapshot, history
 
 
-def gather_preflight(target: EngineTarget, runner: Runner, remote: Any,
+def gather_preflight(target: EngineTarget, planner: LivePlanner, remote: Any,
                      read: tuple[ShardSnapshot, list[HistoryRecord]] | None = None,
                      journal: Journal | Unread | None = Unread.UNREAD) -> Any:
-    """The pre-flight's facts, read only (``migrator.engine.preflight.gather``).
-    ``read`` and ``journal``: as the caller has just read them (a round trip less at
-    datacenter distance); the runner reads both again under the lock."""
+    """The pre-flight's facts, read only (``migrator.engine.preflight.gather``), for the
+    playbook and the kind of run ``planner`` plans. ``read`` and ``journal``: as the
+    caller has just read them (a round trip less at datacenter distance); a run reads
+    both again under the lock."""
     if isinstance(journal, Unread):
-        journal = runner.store.load()
+        journal = planner.store.load()
     try:
         if read is None:
             read = reads.read_view(target.client, target.shard)
@@ -267,8 +269,8 @@ def gather_preflight(target: EngineTarget, runner: Runner, remote: Any,
     except MigratorError:
         original = None  # the run itself explains why; the gate judges the rest
     return gate.gather(target.client, target.shard, target.journal_root, remote,
-                       target.inventory, runner.loaded, journal, original,
-                       runner.options.kind, operator_identity_pid(),
+                       target.inventory, planner.loaded, journal, original,
+                       planner.kind, operator_identity_pid(),
                        snapshot=read[0] if read is not None else None)
 
 

@@ -35,7 +35,8 @@ says what state the zone is in. Both print the `migrator resume` command.
 The run's record is ``migrator.engine.recording``'s: every journal write is one
 versioned ZooKeeper write, so a crash or Ctrl-C at any moment leaves the previous
 or the next journal, both consistent. Which steps are done already is
-``migrator.engine.observe``'s to judge.
+``migrator.engine.observe``'s to judge. The plan the run follows is made by its
+``LivePlanner`` (``migrator.engine.live_plan``), the one `migrator plan` builds alone.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrator import cancellation
 from migrator.cancellation import Cancellation
-from migrator.cluster.writability import Outage, Timing
+from migrator.cluster.writability import Outage
 from migrator.engine import (
     asking,
     consistency,
@@ -71,15 +71,15 @@ from migrator.engine.journal import (
     Journal,
 )
 from migrator.engine.journal_store import JournalStore, capture_shard
-from migrator.engine.observe import QUERIES, evaluate_done, look_at_once, observe, run_check
+from migrator.engine.live_plan import LivePlanner, action_view, reprovision_lengths, step_zone
+from migrator.engine.observe import QUERIES, evaluate_done, look_at_once, run_check
 from migrator.engine.outage import learnt_reprovision, timing_of
-from migrator.engine.planner import Plan, make_plan, resolve_original
+from migrator.engine.planner import Plan
 from migrator.engine.recording import RunRecorder, base_intent, jsonable
 from migrator.engine.resuming import InFlight
 from migrator.engine.savedplan import require_fresh, require_planned_write
 from migrator.engine.summary import announce, proceed, question_for
 from migrator.errors import EXIT_INTERRUPTED, MigratorError, NotConfirmed, Refused, StepFailed
-from migrator.isotime import iso_now_ms
 from migrator.playbook.loader import LoadedPlaybook
 from migrator.stepkit.hooks import run_step_start
 from migrator.stepkit.registry import Outcome, get_action, get_check
@@ -204,17 +204,14 @@ class Runner:
         self._queries_at_start = 0.0
         self._stop_after_action = False
         self._action_seconds: float | None = None  # the last action's length (``_act``)
-        # the sitters' session timeout as the pre-flight read it from their configs
-        self.sitters_session_timeout: float | None = None
-        # `migrator plan` probes the zones while it plans: the sitters' figure, once the
-        # probe has it (None when no zone told it), asked for when the plan is timed
-        self.sitters_timeout_source: Callable[[], float | None] | None = None
-        # the shard, its history and the journal as read before the run lock: the next
-        # plan's done-checks start on them while it reads (``_read_and_look_ahead``)
-        self.ahead: tuple[tuple[ShardSnapshot, list[HistoryRecord]], Journal | None] | None \
-            = None
-        # the shard and its history as the last plan read them
-        self.planned_on: tuple[ShardSnapshot, list[HistoryRecord]] | None = None
+        # the run's plans: the journal is loaded into the run's record, and what a check
+        # asks during them goes through the run's confirmation. It is given the run's
+        # client, zones and inventory here: a caller that swaps one swaps it in both.
+        self.planner = LivePlanner(
+            client=client, shard=shard, loaded=loaded, choice=choice, inventory=inventory,
+            remote=remote, console=console, store=store, confirm=self._confirm,
+            record=self.record, kind=options.kind, inventory_path=options.inventory_path,
+            inventory_zones=inventory_zones)
         # the one typed answer an attended rollback gave for all its steps (the question)
         self._answered_once: str | None = None
         # the zone the action under way works on (the watchdog leaves its departure alone)
@@ -236,117 +233,9 @@ class Runner:
     def plan(
         self, read: tuple[ShardSnapshot, list[HistoryRecord]] | None = None
     ) -> tuple[Plan, EngineContext]:
-        """Read the cluster and the journal and plan; also used by `migrator plan`.
-
-        ``read``: the shard and its history as the caller has just read them
-        (`migrator plan` chose the playbook on that read); otherwise read here.
-        """
-
-        observed: dict[str, Outcome | None] | None = None
-        ahead, self.ahead = self.ahead, None  # a read before the lock serves one plan
-        if read is not None:
-            snapshot, history = read
-            self.record.load()
-        elif ahead is not None:
-            (snapshot, history), observed = self._read_and_look_ahead(ahead)
-        else:
-            # the shard and the journal asked at once: a round trip instead of two
-            (snapshot, history), _ = both(
-                lambda: reads.read_view(self.client, self.shard), self.record.load,
-                "plan-read")
-        self.planned_on = (snapshot, history)
-        original, _ = resolve_original(snapshot, history, self.journal)
-        ctx = EngineContext(
-            shard=self.shard, zk=self.client, inventory=self.inventory, remote=self.remote,
-            original=original, say_func=lambda text: self.console.say(f"  {text}"),
-            seen_func=self.console.seen, confirm_func=self._confirm,
-            recorded_func=self.record.outputs,
-        )
-        if observed is None:
-            observed = observe(_judging(ctx, self.journal), self.loaded, self.journal,
-                               self.options.kind, view=(snapshot, history))
-        plan = make_plan(
-            snapshot, history, self.loaded, self.journal, observed, now=iso_now_ms(),
-            choice=self.choice, inventory_zones=self.inventory_zones,
-            run_kind=self.options.kind, timing=self._timing(),
-            inventory=self.inventory,
-        )
-        if self.journal is not None:
-            consistency.require_agreement(
-                self.journal, snapshot, self.loaded.playbook, observed, self.options.kind,
-                f"migrator rollback --inventory {self.options.inventory_path}")
-        return self._with_what_actions_do(plan, ctx), ctx
-
-    def _read_and_look_ahead(
-        self, ahead: tuple[tuple[ShardSnapshot, list[HistoryRecord]], Journal | None],
-    ) -> tuple[tuple[ShardSnapshot, list[HistoryRecord]], dict[str, Outcome | None] | None]:
-        """The shard and the journal read (under the lock), and meanwhile the steps'
-        done-checks looking on the original topology that ``ahead`` (the same reads made
-        before the lock) gives: the ones that ask zones (over SSH, a round trip or more
-        each) need not wait for ZooKeeper's answers, and the ZooKeeper ones judge this
-        read, once it is in (``look``). Their verdicts stand only when this read gives
-        the same journal and the same original topology as ``ahead``, i.e. when they were
-        asked exactly what they would have been asked after it; otherwise (None) they
-        are looked at again. What they said is said only once they stand."""
-        (before, history_before), journal_before = ahead
-        try:
-            guess = resolve_original(before, history_before, journal_before)[0]
-        except MigratorError:
-            guess = None  # the plan below says why, on this read
-        read: Future[tuple[ShardSnapshot, list[HistoryRecord]]] = Future()
-
-        def view() -> tuple[ShardSnapshot, list[HistoryRecord]]:
-            try:
-                found = reads.read_view(self.client, self.shard)
-            except BaseException as exc:
-                read.set_exception(exc)  # a check waiting on it is told, and discarded
-                raise
-            read.set_result(found)
-            return found
-
-        said: list[str] = []
-
-        def look_ahead() -> dict[str, Outcome | None] | None:
-            if guess is None:
-                return None
-            ctx = EngineContext(
-                shard=self.shard, zk=self.client, inventory=self.inventory,
-                remote=self.remote, original=guess, say_func=said.append,
-                seen_func=self.console.seen, confirm_func=self._confirm,
-                recorded_func=functools.partial(_outputs, journal_before),
-                look=read.result)
-            try:
-                return observe(_judging(ctx, journal_before), self.loaded, journal_before,
-                               self.options.kind)
-            except Exception:  # looked at again below, where it raises as it always did
-                return None
-
-        (found, _), looked = both(
-            lambda: both(view, self.record.load, "plan-read"), look_ahead, "plan-ahead")
-        if looked is None or self.journal != journal_before \
-                or resolve_original(found[0], found[1], self.journal)[0] != guess:
-            return found, None
-        for text in said:
-            self.console.say(f"  {text}")
-        return found, looked
-
-    def _with_what_actions_do(self, plan: Plan, ctx: EngineContext) -> Plan:
-        """Each pending step's action as the run will print it (its ``describe``: a
-        reprovision names its zone, the image and the exact command), so the plan shows
-        what will be run, where."""
-        if self.inventory is None:
-            return plan
-        steps = []
-        for planned, step in zip(plan.steps, self.loaded.playbook.steps, strict=True):
-            does = None
-            if planned.status != "done":
-                try:
-                    does = self._action_view(ctx, step)[0] if get_action(
-                        step.action.name).describe is not None else None
-                except MigratorError:
-                    does = None  # a zone or image the inventory lacks: the pre-flight says
-            steps.append(replace(planned, does=does))
-        return replace(plan, steps=steps)
+        """The plan of the shard as it is now (``LivePlanner.plan``): the run's journal
+        is loaded into its record, and the plan's context is the run's."""
+        return self.planner.plan(read)
 
     # ---- running --------------------------------------------------------------------
 
@@ -469,7 +358,7 @@ class Runner:
             return beside()
         gate = self.options.before_steps
         # it judges the shard as the plan read it a moment ago, under the run lock
-        planned_on = self.planned_on
+        planned_on = self.planner.planned_on
         assert planned_on is not None
         ctx.look = OneLook(lambda: planned_on)
 
@@ -606,7 +495,7 @@ class Runner:
                                  "stopped")
                 # its action may still be at work on its zone (a headnode's job, a local
                 # child): the watchdog must not take that zone's restart for a lost session
-                self._acting_zone = self._step_zone(ctx, step)
+                self._acting_zone = step_zone(ctx, step)
                 if self._acting_zone is not None:
                     self._acted_zones.add(self._acting_zone)
             if self.outages.get(step.id) is not None and self.options.outage_locks is not None:
@@ -620,7 +509,7 @@ class Runner:
                 if found is None:
                     if get_action(step.action.name).resume is not None:
                         self.inflight.refuse_while_another_runs(self.options.kind, step)
-                    what, zone = self._action_view(ctx, step)
+                    what, zone = action_view(ctx, step)
                     # keys of their own: what an action journals itself (``command``,
                     # ``pid``...) is a resume's evidence that it began
                     self.record.stamp(step.id, "acting", detail=None, action_seconds=None,
@@ -766,21 +655,6 @@ class Runner:
                 )
             self.console.ok(f"precondition {ref.check}: {outcome.detail}")
 
-    def _action_view(self, ctx: EngineContext, step: Step) -> tuple[str, str | None]:
-        """What the action does, as its ``describe`` says it (else its name), and the
-        zone its ``zone`` parameter names, if any: for the operator and the events."""
-        registered = get_action(step.action.name)
-        params = registered.params.validate(step.action.params)
-        what = (registered.describe(ctx, params) if registered.describe is not None
-                else step.action.name)
-        return what, self._step_zone(ctx, step)
-
-    def _step_zone(self, ctx: EngineContext, step: Step) -> str | None:
-        """The zone the step's action names (its ``zone`` parameter), if any."""
-        params = get_action(step.action.name).params.validate(step.action.params)
-        ref = getattr(params, "zone", None)
-        return ctx.zone(ref) if isinstance(ref, str) and ref != "morays" else None
-
     def _act(self, ctx: EngineContext, step: Step, what: str, zone: str | None) -> Outcome:
         registered = get_action(step.action.name)
         params = registered.params.validate(step.action.params)
@@ -837,34 +711,10 @@ class Runner:
         finally:
             signal.signal(signal.SIGINT, previous)
 
-    def reprovision_lengths(self) -> list[float]:
-        """How long this run's finished reprovisions took (their actions alone)."""
-        run = self.journal.run(self.options.kind) if self.journal is not None else None
-        if run is None:
-            return []
-        return [record.action_seconds for step in self.loaded.playbook.steps
-                if get_action(step.action.name).takes_zone_down
-                and (record := run.step(step.id)).status == "done"
-                and record.action_seconds is not None]
-
-    def _timing(self) -> Timing:
-        """The plan's figures: the inventory's (or assumed), with the reprovision learnt
-        from this run's own reprovisions once there are some (a resume)."""
-        base = timing_of(self.inventory)
-        learnt = learnt_reprovision(self.reprovision_lengths())
-        if learnt is not None:
-            base = Timing(base.session_timeout, learnt, "run")
-        if self.sitters_session_timeout is None and self.sitters_timeout_source is not None:
-            self.sitters_session_timeout = self.sitters_timeout_source()
-        if self.sitters_session_timeout is not None:
-            base = replace(base, session_timeout=self.sitters_session_timeout,
-                           session_source="from the sitters' config")
-        return base
-
     def _estimate(self, step: Step) -> tuple[float, str]:
         """A reprovision's expected length and where it comes from: this run's own
         reprovisions when there were some, else the plan's timing."""
-        lengths = self.reprovision_lengths()
+        lengths = reprovision_lengths(self.journal, self.options.kind, self.loaded)
         learnt = learnt_reprovision(lengths)
         if learnt is not None:
             return learnt, f"learnt from this run's {len(lengths)} reprovision(s)"
@@ -964,24 +814,4 @@ class Runner:
                 # (a journal write is a round trip to ZooKeeper)
                 if round(before + took, 1) != before:
                     self.record.amend(step.id, answered_seconds=round(before + took, 1))
-
-
-def _judging(ctx: EngineContext, journal: Journal | None) -> EngineContext:
-    """The context the done-checks judge in. Without a journal (a migration begun by
-    hand, or none yet) the original topology is captured now, so its election nodes say
-    nothing about restarts *before* now: the done-checks judge a zone back in the
-    election as rejoined (see README)."""
-    return ctx if journal is not None else replace(ctx, original=_unnamed(ctx.original))
-
-
-def _outputs(journal: Journal | None, kind: str, step_id: str) -> dict[str, Any]:
-    """What a step of ``journal``'s run of ``kind`` recorded as its outputs."""
-    run = journal.run(kind) if journal is not None else None
-    return dict(run.step(step_id).outputs) if run is not None else {}
-
-
-def _unnamed(original: Any) -> Any:
-    """The original topology without its election node names (unknown before now)."""
-    return replace(original, peers=tuple(replace(p, name=None) for p in original.peers))
-
 

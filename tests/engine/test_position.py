@@ -35,10 +35,10 @@ from migrator.cluster.shard import ShardSnapshot
 from migrator.cluster.state import ClusterState
 from migrator.engine.context import EngineContext
 from migrator.engine.journal import Journal, StepRecord, new_journal, new_run, stamp
+from migrator.engine.live_plan import unnamed
 from migrator.engine.observe import evaluate_done
 from migrator.engine.planner import Plan, make_plan, resolve_original
 from migrator.engine.position import StepFacts, position
-from migrator.engine.runner import _unnamed
 from migrator.playbook import catalog
 from migrator.playbook.loader import LoadedPlaybook
 from migrator.remote.commands import CommandResult
@@ -220,7 +220,7 @@ def observed_for(shard: Shard, loaded: LoadedPlaybook, original: OriginalTopolog
 def plan_at(shard: Shard, loaded: LoadedPlaybook, journal: Journal | None) -> Plan:
     snap = shard.snapshot()
     original, _ = resolve_original(snap, shard.history, journal)
-    judge = original if journal is not None else _unnamed(original)
+    judge = original if journal is not None else unnamed(original)
     return make_plan(snap, shard.history, loaded, journal,
                      observed_for(shard, loaded, judge), now=NOW)
 

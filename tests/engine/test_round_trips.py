@@ -565,7 +565,7 @@ def test_the_watchdog_and_the_snapshot_make_their_round_trips_while_the_data_gat
     console = _JudgingWhenAsked()
     runner = make_runner(loaded=_playbook(_step("one")), client=recording, console=console,
                          options=RunOptions(assume_yes=True, before_steps=gate))
-    runner.remote = _NoZones()
+    runner.remote = runner.planner.remote = _NoZones()  # the run's and its plans'
     result = runner.execute()
     assert result.ran == ["one"]
     assert during_gate == {"asked": True}
@@ -847,7 +847,7 @@ def test_the_plans_zone_checks_look_while_it_reads_under_the_lock(
     SCENE["zone-look"], SCENE["zk-look"] = zone_look, zk_look
     stream = io.StringIO()
     runner = _looked_ahead_runner(make_runner, recording, stream)
-    runner.ahead = (reads.read_view(recording, SHARD), runner.store.load())
+    runner.planner.ahead = (reads.read_view(recording, SHARD), runner.store.load())
     recording.before_wait = before_wait
     plan, _ctx = runner.plan()
     recording.before_wait = None
@@ -856,7 +856,7 @@ def test_the_plans_zone_checks_look_while_it_reads_under_the_lock(
     # judged the plan's read; what was said, said once
     assert [[p.zone_id for p in o.peers] for o in asked] == [
         [p.zone_id for p in plan.original.peers]]
-    assert runner.planned_on is not None and judged == [runner.planned_on]
+    assert runner.planner.planned_on is not None and judged == [runner.planner.planned_on]
     assert stream.getvalue().count("the zone answered") == 1
 
 
@@ -875,11 +875,11 @@ def test_the_plans_checks_look_again_when_the_reads_under_the_lock_differ(
     stream = io.StringIO()
     runner = _looked_ahead_runner(make_runner, recording, stream)
     before = (snapshot([1, 0, 2]), [])
-    runner.ahead = (before, None)
+    runner.planner.ahead = (before, None)
     guess = resolve_original(before[0], before[1], None)[0]
     runner.plan()
-    assert runner.planned_on is not None
-    fresh = resolve_original(runner.planned_on[0], runner.planned_on[1], None)[0]
+    assert runner.planner.planned_on is not None
+    fresh = resolve_original(runner.planner.planned_on[0], runner.planner.planned_on[1], None)[0]
     assert fresh.peers[0].zone_id != guess.peers[0].zone_id
     assert [o.peers[0].zone_id for o in asked] == [guess.peers[0].zone_id,
                                                     fresh.peers[0].zone_id]

@@ -1,8 +1,10 @@
 """What `migrator plan` and `migrator status` import: not what only a run uses.
 
-`plan` imports the plan's part of the engine (``migrator.commands.planning``), not the
-run's (``migrator.commands.engine``: the run's console, events, watches, reporting, the
-data gate) nor the rollback's; `status` reads the journal's znode and the lock holders
+`plan` imports the plan's part of the engine (``migrator.commands.planning``, whose plan
+is ``migrator.engine.live_plan``'s), not the run's (``migrator.commands.engine``: the
+run's console, events, watches, reporting, the data gate; ``migrator.engine.runner``:
+the step loop with its record, resume, waits, watchdog, node locks) nor the
+rollback's; `status` reads the journal's znode and the lock holders
 (``migrator.engine.journal_znode``, ``migrator.engine.lock``), not the journal's model
 and store. Read from the source: the module-level imports of each module, followed
 through the package (an import inside a function, deferred, is not followed: it runs
@@ -30,6 +32,13 @@ RUN_ONLY = frozenset({
     "migrator.commands.rollback", "migrator.commands.console", "migrator.commands.datagate",
     "migrator.engine.runreport", "migrator.engine.outagewatch", "migrator.engine.statewatch",
     "migrator.engine.zonestatus",
+    # the runner's step loop, and what only it brings: the run's record of the journal,
+    # the resume of an action left in flight, the waits, the watchdog with its alarms
+    # (and the rollback's decisions they name), the run's summary, the outage locks
+    "migrator.engine.runner", "migrator.engine.recording", "migrator.engine.resuming",
+    "migrator.engine.inflight", "migrator.engine.waits", "migrator.engine.watchdog",
+    "migrator.engine.alarms", "migrator.engine.rollback", "migrator.engine.events",
+    "migrator.engine.summary", "migrator.engine.nodelocks",
 })
 # what `migrator status --shard` uses only for a run (the journal's model and store, the
 # original topology it keeps), with an inventory (the zones over SSH) or with --watch

@@ -1,6 +1,6 @@
-"""`migrator plan` and `migrator status` run, and what they loaded: not what only a run
-uses (the module sets named in ``tests/unit/test_start_up_imports.py``, which reads
-them from the source)."""
+"""`migrator plan` (offline and live) and `migrator status` run, and what they loaded:
+not what only a run uses (the module sets named in ``tests/unit/test_start_up_imports.py``,
+which reads them from the source)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,22 @@ def test_an_offline_plan_loads_nothing_only_a_run_uses(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "playbook three-node" in done.stdout
     assert "migrator.commands.planning" in loaded
+    assert sorted(loaded & RUN_ONLY) == []
+
+
+@pytest.mark.zk
+def test_a_live_plan_loads_nothing_only_a_run_uses(
+    zk_server: ZooKeeperServer, zk: Any, v1_shard: V1Shard, tmp_path: Path,
+) -> None:
+    """The plan of a live shard, its done-checks and pre-flight included: what it
+    imports inside functions as it goes is loaded by the end, and counted too."""
+    for ip, zone in list(ZONES.items())[:3]:
+        v1_shard.join(ip, zone)
+    done, loaded = _loaded(tmp_path, "plan", "-z", zk_server.connection_string,
+                           "-s", v1_shard.shard)
+    assert done.returncode == 0, done.stderr
+    assert "playbook three-node" in done.stdout and "Pre-flight check" in done.stdout
+    assert {"migrator.commands.planning", "migrator.engine.live_plan"} <= loaded
     assert sorted(loaded & RUN_ONLY) == []
 
 
