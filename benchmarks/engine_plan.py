@@ -58,7 +58,7 @@ def main() -> None:
                     warm.append(time.perf_counter() - started)
             imports = subprocess.run(
                 [sys.executable, "-c", "import time; t=time.perf_counter(); "
-                 "import migrator.cli.engine, migrator.commands.planning, "
+                 "import migrator.cli.plan, migrator.cli.planned, "
                  "migrator.remote.probe, migrator.zk.client, "
                  "kazoo.client, migrator.steps.zk, migrator.steps.remote; "
                  "print(time.perf_counter()-t)"],

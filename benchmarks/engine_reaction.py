@@ -62,8 +62,8 @@ def playbook(samples: int, kind: str) -> bytes:
 def measure(config: Any, kind: str, samples: int, tmp: Path) -> list[float]:
     from kazoo.client import KazooClient
 
-    from migrator.commands.engine import remote_session
     from migrator.inventory.load import load_inventory
+    from migrator.remote.prewarm import remote_session
 
     engine_client = KazooClient(hosts=config.zk_connection)
     writer_client = KazooClient(hosts=config.zk_connection)

@@ -64,6 +64,12 @@ def loading(*modules: str) -> Callable[[], None]:
     return load
 
 
+playbook_option = click.option(
+    "--playbook", default="auto", show_default=True,
+    help="A built-in playbook name, a YAML file, or auto (by the number of peers).",
+)
+
+
 def zk_options(func: F) -> F:
     """-z/--zk/ZK_IPS, -s/--shard/SHARD (as manatee-adm), --inventory, --connect-timeout."""
     func = click.option(

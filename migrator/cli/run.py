@@ -1,6 +1,6 @@
 """run, resume: the step engine's runs on the command line.
 
-Their own module, so that `migrator plan` (``migrator.cli.engine``) does not import what
+Their own module, so that `migrator plan` (``migrator.cli.plan``) does not import what
 only a run uses (``migrator.commands.engine``: the operator's console with its events and
 transcript, the run's watches and reporting, the data gate).
 """
@@ -12,8 +12,7 @@ from typing import Any
 
 import click
 
-from migrator.cli.engine import playbook_option
-from migrator.cli.options import target_and_inventory, zk_options
+from migrator.cli.options import playbook_option, target_and_inventory, zk_options
 from migrator.commands import engine
 from migrator.commands.planning import EngineTarget
 from migrator.commands.session import zk_session

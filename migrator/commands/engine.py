@@ -28,7 +28,6 @@ from migrator.commands.planning import (
     inventory_zones,
     operator_identity_pid,
     read_and_choose,
-    remote_session,
 )
 
 # the plan's functions that tests written before the split reach through this module
@@ -59,6 +58,7 @@ from migrator.engine.runreport import RunReporting
 from migrator.engine.savedplan import require_fresh
 from migrator.engine.statewatch import watching
 from migrator.errors import BadInput, NotConfirmed
+from migrator.remote.prewarm import remote_session
 from migrator.stepkit.together import side_by_side
 from migrator.stepkit.writes import ProposedWrite
 from migrator.steps.positions import shard_peers

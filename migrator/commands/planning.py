@@ -8,16 +8,17 @@ the read its playbook was chosen on, the pre-flight's facts), so a plan does not
 what only a run uses: the runner and its step loop, the operator's console with its
 events and transcript, the run's watches and reporting, the data gate. Zone access
 (``RemoteSession``) connects every zone in the background from the start of the command
-(see ``remote_session``) and is closed at its end.
+(``migrator.remote.prewarm.remote_session``, which the caller opens before anything
+else) and is closed at its end.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -40,7 +41,8 @@ from migrator.inputfile import read_input_text
 from migrator.isotime import iso_now_ms
 from migrator.playbook import catalog
 from migrator.playbook.loader import LoadedPlaybook
-from migrator.remote.prewarm import Prewarm
+from migrator.remote.prewarm import remote_session
+from migrator.remote.session import RemoteSession
 from migrator.stepkit.together import both
 from migrator.strictjson import loads
 from migrator.zk import reads
@@ -77,22 +79,6 @@ def choose_playbook(
     return catalog.choose(requested, len(original.peers), snapshot.shard)
 
 
-@contextmanager
-def remote_session(inventory: Any) -> Iterator[Any]:
-    """The command's ``RemoteSession`` (none without an inventory), every zone being
-    connected in parallel from the start (``Prewarm``), closed when the command ends.
-    It is usable at once: a zone's first command waits for that zone's handshake."""
-    if inventory is None:
-        yield None
-        return
-
-    session = Prewarm(inventory).session()
-    try:
-        yield session
-    finally:
-        session.close()
-
-
 class Unread(Enum):
     """The journal was not read with the shard: the pre-flight reads it."""
 
@@ -122,19 +108,22 @@ def read_and_choose(
 
 def plan(target: EngineTarget, requested: str = "auto") -> Plan:
     """Dry run against the live cluster: reads only, takes no lock."""
-    return plan_checked(target, requested)[0]
+    with remote_session(target.inventory) as remote:
+        return plan_checked(target, requested, remote)[0]
 
 
-def plan_checked(target: EngineTarget, requested: str = "auto") -> tuple[Plan, Any]:
+def plan_checked(target: EngineTarget, requested: str, remote: RemoteSession | None
+                 ) -> tuple[Plan, Any]:
     """The plan and the pre-flight verdict a run would meet now (reads only).
 
-    The gate's probes run in a thread alongside the plan's own reads and checks:
-    both mostly wait on SSH and ZooKeeper.
+    ``remote``: the zones' session (``migrator.remote.prewarm.remote_session``; None
+    without an inventory), which the caller opens first: the zones' handshakes are a
+    plan's longest chain. The gate's probes run in a thread alongside the plan's own
+    reads and checks: both mostly wait on SSH and ZooKeeper.
     """
 
     console = RunConsole(assume_yes=False, shard=target.shard)
-    with remote_session(target.inventory) as remote, \
-            (remote.shared_reads() if remote is not None else nullcontext()):
+    with remote.shared_reads() if remote is not None else nullcontext():
         # one look at the shard: the gate's probes and the done-checks share their reads
         store = JournalStore(target.client, target.shard, root=target.journal_root,
                              audit_dir=target.audit_dir)

@@ -25,7 +25,6 @@ from migrator.commands.planning import (
     EngineTarget,
     inventory_zones,
     operator_identity_pid,
-    remote_session,
 )
 from migrator.engine import rollback as decide
 from migrator.engine.events import EventConsole, EventingStore, EventSink
@@ -41,6 +40,7 @@ from migrator.errors import BadInput, StateConflict
 from migrator.isotime import iso_now_ms
 from migrator.playbook import catalog
 from migrator.playbook.loader import LoadedPlaybook
+from migrator.remote.prewarm import remote_session
 from migrator.steps.positions import shard_peers
 from migrator.zk import reads
 

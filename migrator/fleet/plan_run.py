@@ -23,6 +23,7 @@ from migrator.fleet.discover_match import fleet_mode
 from migrator.fleet.model import Fleet, FleetShard
 from migrator.fleet.plan_rows import Figures, Outcome, StateWrite
 from migrator.inventory.load import load_inventory
+from migrator.remote.prewarm import remote_session
 
 PARALLEL = 4  # shards planned at once
 
@@ -75,11 +76,14 @@ def _plan_one(entry: FleetShard, connect_timeout: float) -> Planned:
     if inventory.shard != entry.shard:
         raise BadInput(f"The inventory {path} is for shard {inventory.shard}, not "
                        f"{entry.shard}.", "Fix the fleet file's `inventory:` of this shard.")
-    with zk_session(inventory.zookeeper, connect_timeout, False, inventory) as client:
+    # the zones first: their handshakes are the plan's longest chain
+    with remote_session(inventory) as remote, \
+            zk_session(inventory.zookeeper, connect_timeout, False, inventory) as client:
         mode = fleet_mode(shard_status(client, entry.shard).snapshot.mode)
         try:
             plan, verdict = planning.plan_checked(
-                planning.EngineTarget(client, entry.shard, inventory, str(path)))
+                planning.EngineTarget(client, entry.shard, inventory, str(path)), "auto",
+                remote)
         except MigratorError as exc:
             return Planned(entry, Outcome(entry.shard, mode=mode, error=exc.paragraph(),
                                           error_status=exc.exit_status))

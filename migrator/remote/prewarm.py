@@ -11,6 +11,8 @@ any other connection: the transports are opened by ``RemoteSession.connect``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from migrator.remote.session import RemoteSession
@@ -29,6 +31,13 @@ class Prewarm:
     """
 
     def __init__(self, inventory: Any) -> None:
+        # The SSH library is imported here, in the caller's thread, before the threads
+        # start: imported in them (the handshakes' first need of it) it would compete
+        # for the interpreter with whatever the caller loads or computes meanwhile, and
+        # every handshake would start later by that much. Imported first, the
+        # handshakes start at once and the caller's work fills their waits.
+        import paramiko  # noqa: F401
+
         self._session = RemoteSession(inventory)
         self._threads = [
             threading.Thread(target=self._connect, args=(zone,), daemon=True)
@@ -50,3 +59,18 @@ class Prewarm:
 
     def close(self) -> None:
         self._session.close()
+
+
+@contextmanager
+def remote_session(inventory: Any) -> Iterator[RemoteSession | None]:
+    """The command's ``RemoteSession`` (none without an inventory), every zone being
+    connected in parallel from now on (``Prewarm``), closed when the block ends. It is
+    usable at once: a zone's first command waits for that zone's handshake."""
+    if inventory is None:
+        yield None
+        return
+    session = Prewarm(inventory).session()
+    try:
+        yield session
+    finally:
+        session.close()

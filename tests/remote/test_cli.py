@@ -79,7 +79,7 @@ def test_commands_import_the_heavy_libraries_only_when_they_use_them() -> None:
             "if m.startswith('migrator.') and m.split('.')[1] not in "
             "('cli', 'errors', 'cancellation') and m not in ('migrator.ui', "
             "'migrator.ui.inert')); "
-            "import migrator.cli.inventory, migrator.cli.engine; "
+            "import migrator.cli.inventory, migrator.cli.plan, migrator.cli.planned; "
             "heavy = {'paramiko', 'rich', 'kazoo', 'questionary', 'psycopg'} & set(sys.modules); "
             "print(bare, sorted(heavy))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -124,11 +124,20 @@ def test_the_reader_follows_module_level_imports_only() -> None:
     loaded = loaded_by("migrator.cli")
     assert {"migrator", "migrator.cli", "migrator.cli.lazy", "migrator.errors"} <= loaded
     # `migrator --help` imports no command (migrator.cli.lazy names them by path)
-    assert "migrator.cli.engine" not in loaded and "migrator.cli.read" not in loaded
+    assert "migrator.cli.plan" not in loaded and "migrator.cli.read" not in loaded
+
+
+def test_plan_starts_its_zones_before_it_loads_the_planning_machinery() -> None:
+    # the command's module loads only what reads the inventory and opens the zones'
+    # session; the rest (migrator.cli.planned) loads while the handshakes wait
+    loaded = loaded_by("migrator.cli.plan")
+    assert {"migrator.inventory.load", "migrator.remote.prewarm"} <= loaded
+    assert sorted(loaded & {"migrator.cli.planned", "migrator.commands.planning",
+                            "migrator.engine.live_plan", "migrator.engine.planner"}) == []
 
 
 def test_plan_does_not_import_what_only_a_run_uses() -> None:
-    loaded = loaded_by("migrator.cli.engine")
+    loaded = loaded_by("migrator.cli.plan") | loaded_by("migrator.cli.planned")
     # the plan's modules: the command's and the engine's planning half
     assert {"migrator.commands.planning", "migrator.engine.live_plan"} <= loaded
     assert sorted(loaded & RUN_ONLY) == []
