@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -126,3 +128,40 @@ def test_a_failed_shared_read_is_asked_again_and_nesting_keeps_the_outer_look(
         assert asked.read_text() == "x\n" * 2  # the failure was not kept; the success was
         assert session.run_template("z1", "manatee_version").ok
         assert asked.read_text() == "x\n" * 3  # outside the look, every call asks
+
+
+# run in a fresh interpreter, where nothing has imported paramiko yet
+_STARTS = """
+import sys, threading
+from pathlib import Path
+from migrator.inventory.load import load_inventory
+from migrator.remote.prewarm import Prewarm
+inventory = load_inventory(Path(sys.argv[1]))
+loaded_when_started = []
+start = threading.Thread.start
+def noting(thread):
+    loaded_when_started.append("paramiko" in sys.modules)
+    start(thread)
+threading.Thread.start = noting
+session = Prewarm(inventory).session()
+threading.Thread.start = start
+ran = session.run("z1", ["true"]).ok
+session.close()
+print(loaded_when_started, ran)
+"""
+
+
+@pytest.mark.sshd
+def test_the_ssh_library_is_loaded_before_the_handshake_threads_start(
+    tmp_path: Path, sshd: SshServer, client_key: Path
+) -> None:
+    # imported in the threads, it would compete with the caller's own work for the
+    # interpreter, and every handshake would start that much later (docs/design.md)
+    known = tmp_path / "known_hosts"
+    known.write_text(sshd.known_hosts_line() + "\n")
+    inventory = write_inventory(tmp_path, {"z1": {"host": sshd.host, "port": sshd.port}},
+                                known_hosts=known, identity=client_key)
+    done = subprocess.run([sys.executable, "-c", _STARTS, str(inventory)], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[True]", "True"], done.stdout
