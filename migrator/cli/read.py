@@ -53,21 +53,22 @@ STATUS_MODULES = ("migrator.commands.read", "migrator.commands.progress",
 def _status(target: ShardTarget, out: Output, as_json: bool,
             zones: contextlib.ExitStack) -> None:
     remote: Any = None
+    if target.inventory is not None and target.shard is not None:
+        # the zones first, as `plan` does: their handshakes (through the headnode, the
+        # compute nodes' behind the headnode's) are the command's longest chain, and
+        # ZooKeeper's connection and reads go on meanwhile. One session serves both the
+        # versions and the primary's replication below. Connecting asks a zone nothing:
+        # a headnode refusing the ZooKeeper forward still stops the command before any
+        # zone is asked (the headnode's one connection is shared: SharedTransports)
+        from migrator.remote.prewarm import Prewarm
+
+        remote = Prewarm(target.inventory).session()
+        zones.callback(remote.close)
     with target.session(meanwhile=loading(*STATUS_MODULES)) as client:
         from migrator.cli.shardview import mode_style, render_shard
         from migrator.commands import read
         from migrator.commands.progress import ProgressReads
 
-        if target.inventory is not None and target.shard is not None:
-            # the zones' handshakes go on while ZooKeeper is read, and one session serves
-            # both the versions and the primary's replication below. Only once the
-            # ZooKeeper session is up: through the headnode (`zookeeper_via: headnode`)
-            # its forward opens the headnode's connection first, and a refused forward
-            # stops the command before any zone is asked
-            from migrator.remote.prewarm import Prewarm
-
-            remote = Prewarm(target.inventory).session()
-            zones.callback(remote.close)
         if target.shard is None:
             summaries, skipped = read.all_shards(client)
             for name in skipped:
