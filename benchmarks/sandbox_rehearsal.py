@@ -4,7 +4,9 @@ outages the Moray-like client saw (v1 sync replacement, v2 takeover).
     .venv/bin/python benchmarks/sandbox_rehearsal.py [--nodes N] [--runs R]
 
 The takeover outage is dominated by the sitters' ZooKeeper session timeout
-(migrator.sandbox.config.SESSION_TIMEOUT); each reprovision waits that plus 2 s.
+(migrator.sandbox.config.SESSION_TIMEOUT); by default a reprovision keeps the zone
+down until its old election node has expired, then half a second more
+(migrator.sandbox.peers.reprovision).
 """
 
 from __future__ import annotations
