@@ -147,7 +147,9 @@ session = Prewarm(inventory).session()
 threading.Thread.start = start
 ran = session.run("z1", ["true"]).ok
 session.close()
-print(loaded_when_started, ran)
+# the zone's thread, and any its connect starts before the patch is undone (the
+# transport's own): each found the library loaded
+print(bool(loaded_when_started) and all(loaded_when_started), ran)
 """
 
 
@@ -164,4 +166,4 @@ def test_the_ssh_library_is_loaded_before_the_handshake_threads_start(
     done = subprocess.run([sys.executable, "-c", _STARTS, str(inventory)], capture_output=True,
                           text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["[True]", "True"], done.stdout
+    assert done.stdout.split() == ["True", "True"], done.stdout
