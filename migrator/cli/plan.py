@@ -1,11 +1,13 @@
 """plan: the step engine's dry run on the command line.
 
 A live plan connects its zones first, as soon as the inventory is read: their
-handshakes (the headnode's, then the compute nodes' through it) are the longest chain a
-plan waits for. What plans, saves and prints (``migrator.cli.planned``, which brings the
-engine's planning half) loads while those handshakes wait on the zones and ZooKeeper's
-connection is being made, so this module imports nothing of it at load time.
-`migrator run` and `migrator resume` are in ``migrator.cli.run``.
+handshakes (the headnode's, then the compute nodes' through it) are the longest chain
+a plan waits for (with ZooKeeper through the headnode, right after the forward's
+check: ``migrator.remote.prewarm.zones_before_zookeeper``). What plans, saves and
+prints (``migrator.cli.planned``, which brings the engine's planning half) loads while
+those handshakes wait on the zones and ZooKeeper's connection is being made, so this
+module imports nothing of it at load time. `migrator run` and `migrator resume` are in
+``migrator.cli.run``.
 """
 
 from __future__ import annotations
@@ -15,10 +17,9 @@ from pathlib import Path
 import click
 
 from migrator.cli.options import loading, playbook_option, target_and_inventory, zk_options
-from migrator.commands.session import zk_session
+from migrator.commands.zk_and_zones import zk_and_zones
 from migrator.errors import BadInput
 from migrator.inventory.load import load_inventory
-from migrator.remote.prewarm import remote_session
 
 
 @click.command()
@@ -65,9 +66,8 @@ def plan(ctx: click.Context, zk: str | None, shard: str | None, inventory_path: 
         planned.offline(topology_file, playbook, inventory, out_file, as_json)
         return
     target, inventory = target_and_inventory(ctx, zk, shard, inventory_path, connect_timeout)
-    with remote_session(inventory) as remote, \
-            zk_session(target.zk, target.connect_timeout, target.debug, target.inventory,
-                       meanwhile=loading("migrator.cli.planned")) as client:
+    with zk_and_zones(target.zk, target.connect_timeout, target.debug, inventory,
+                      meanwhile=loading("migrator.cli.planned")) as (client, remote):
         from migrator.cli import planned  # loaded while connecting (see the docstring)
 
         planned.live(client, target.require_shard(), inventory,

@@ -52,19 +52,32 @@ STATUS_MODULES = ("migrator.commands.read", "migrator.commands.progress",
 
 def _status(target: ShardTarget, out: Output, as_json: bool,
             zones: contextlib.ExitStack) -> None:
+    # With an inventory and a shard, the zones are asked too (their versions and the
+    # primary's replication, over one session that outlives ZooKeeper's, closed when the
+    # command ends), and connected in the order that waits least: before ZooKeeper, as
+    # `plan` does, or through the headnode while ZooKeeper connects, after the forward's
+    # check (``zones_before_zookeeper``). Connecting asks a zone nothing.
     remote: Any = None
+    load = loading(*STATUS_MODULES)
+    meanwhile = load
     if target.inventory is not None and target.shard is not None:
-        # the zones first, as `plan` does: their handshakes (through the headnode, the
-        # compute nodes' behind the headnode's) are the command's longest chain, and
-        # ZooKeeper's connection and reads go on meanwhile. One session serves both the
-        # versions and the primary's replication below. Connecting asks a zone nothing:
-        # a headnode refusing the ZooKeeper forward still stops the command before any
-        # zone is asked (the headnode's one connection is shared: SharedTransports)
-        from migrator.remote.prewarm import Prewarm
+        # imported here: the SSH modules, which a status without an inventory never needs
+        from migrator.remote.prewarm import Prewarm, zones_before_zookeeper
 
-        remote = Prewarm(target.inventory).session()
-        zones.callback(remote.close)
-    with target.session(meanwhile=loading(*STATUS_MODULES)) as client:
+        def connect_zones() -> None:
+            nonlocal remote
+            remote = Prewarm(target.inventory).session()
+            zones.callback(remote.close)
+
+        def zones_then_load() -> None:
+            connect_zones()
+            load()
+
+        if zones_before_zookeeper(target.inventory):
+            connect_zones()
+        else:
+            meanwhile = zones_then_load
+    with target.session(meanwhile=meanwhile) as client:
         from migrator.cli.shardview import mode_style, render_shard
         from migrator.commands import read
         from migrator.commands.progress import ProgressReads

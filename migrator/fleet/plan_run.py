@@ -16,14 +16,13 @@ from typing import Any
 
 from migrator.commands import planning
 from migrator.commands.read import shard_status
-from migrator.commands.session import zk_session
+from migrator.commands.zk_and_zones import zk_and_zones
 from migrator.engine.planner import Plan
 from migrator.errors import BadInput, MigratorError
 from migrator.fleet.discover_match import fleet_mode
 from migrator.fleet.model import Fleet, FleetShard
 from migrator.fleet.plan_rows import Figures, Outcome, StateWrite
 from migrator.inventory.load import load_inventory
-from migrator.remote.prewarm import remote_session
 
 PARALLEL = 4  # shards planned at once
 
@@ -76,9 +75,8 @@ def _plan_one(entry: FleetShard, connect_timeout: float) -> Planned:
     if inventory.shard != entry.shard:
         raise BadInput(f"The inventory {path} is for shard {inventory.shard}, not "
                        f"{entry.shard}.", "Fix the fleet file's `inventory:` of this shard.")
-    # the zones first: their handshakes are the plan's longest chain
-    with remote_session(inventory) as remote, \
-            zk_session(inventory.zookeeper, connect_timeout, False, inventory) as client:
+    with zk_and_zones(inventory.zookeeper, connect_timeout, False, inventory) as (client,
+                                                                                 remote):
         mode = fleet_mode(shard_status(client, entry.shard).snapshot.mode)
         try:
             plan, verdict = planning.plan_checked(
