@@ -66,3 +66,15 @@ def test_a_bad_zookeeper_via_in_a_file_names_the_line(tmp_path: object) -> None:
     with pytest.raises(BadInput) as caught:
         load_inventory(path)
     assert "headnode" in caught.value.message and str(path) in caught.value.message
+
+
+def test_zones_connect_before_zookeeper_except_after_the_forwards_check() -> None:
+    from migrator.remote.prewarm import zones_before_zookeeper
+
+    assert not zones_before_zookeeper(None)  # no zones to connect
+    assert zones_before_zookeeper(Inventory.validate(BASE))
+    # through the headnode the forward's first channel (the check that forwarding is
+    # allowed) goes before the zones' channels on the same connection
+    through = Inventory.validate({**BASE, "zookeeper_via": "headnode",
+                                  "headnode": {"host": "hn"}})
+    assert not zones_before_zookeeper(through)
