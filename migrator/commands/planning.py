@@ -8,8 +8,8 @@ the read its playbook was chosen on, the pre-flight's facts), so a plan does not
 what only a run uses: the runner and its step loop, the operator's console with its
 events and transcript, the run's watches and reporting, the data gate. Zone access
 (``RemoteSession``) connects every zone in the background from the start of the command
-(``migrator.remote.prewarm.remote_session``, which the caller opens before anything
-else) and is closed at its end.
+(``migrator.remote.prewarm.remote_session``, which the caller opens as early as it
+safely can: ``migrator.commands.zk_and_zones``) and is closed at its end.
 """
 
 from __future__ import annotations
@@ -116,9 +116,10 @@ def plan_checked(target: EngineTarget, requested: str, remote: RemoteSession | N
                  ) -> tuple[Plan, Any]:
     """The plan and the pre-flight verdict a run would meet now (reads only).
 
-    ``remote``: the zones' session (``migrator.remote.prewarm.remote_session``; None
-    without an inventory), which the caller opens first: the zones' handshakes are a
-    plan's longest chain. The gate's probes run in a thread alongside the plan's own
+    ``remote``: the zones' session (None without an inventory), which the caller opens
+    with ZooKeeper's in the order that waits least
+    (``migrator.commands.zk_and_zones``): the zones' handshakes are a plan's longest
+    chain. The gate's probes run in a thread alongside the plan's own
     reads and checks: both mostly wait on SSH and ZooKeeper.
     """
 
