@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -92,9 +93,22 @@ def remote_tails(sshd: SshServer) -> list[int]:
     return found
 
 
+def _has_a_file_open(pid: int) -> bool:
+    """Whether process ``pid`` holds a file open (not a pipe, socket or device)."""
+    try:
+        targets = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+    except OSError:
+        return False
+    return any(t.startswith("/") and not t.startswith("/dev/") for t in targets)
+
+
 def following(sshd: SshServer, timeout: float = 10.0) -> None:
-    """Until a log follow's `tail` runs on the server (what a test writes then is new)."""
-    until(lambda: remote_tails(sshd), timeout, "a log follow's tail running on the zone")
+    """Until a log follow's `tail` runs on the server and has opened the log (what a
+    test writes or rotates then is new to it). Running is not enough: a log rotated
+    before tail's first open is opened under its name, the new file, and read from the
+    mark's offset, past the start of what the test wrote there."""
+    until(lambda: [pid for pid in remote_tails(sshd) if _has_a_file_open(pid)], timeout,
+          "a log follow's tail reading the zone's log")
 
 
 def write_inventory(
