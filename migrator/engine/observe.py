@@ -20,6 +20,7 @@ from migrator.playbook.loader import LoadedPlaybook
 from migrator.stepkit.registry import Outcome, get_check
 from migrator.stepkit.schema import CheckRef, Step
 from migrator.stepkit.together import side_by_side
+from migrator.zk.faults import wait_guarded
 
 
 class Stopwatch:
@@ -54,12 +55,20 @@ QUERIES = Stopwatch()
 
 
 def run_check(ctx: EngineContext, ref: CheckRef, timeout: float) -> Outcome:
+    """One check, through ZooKeeper's faults: a check only looks, so one met by a lost
+    connection waits for the reconnect and looks again, its deadline kept
+    (``migrator.zk.faults.wait_guarded``)."""
     registered = get_check(ref.check)
     params = registered.params.validate(ref.params)
+
+    def check(left: float) -> Outcome:
+        return registered.func(ctx, params, left)
+
+    what = f"checking {ref.check}"
     if timeout > 0:
-        return registered.func(ctx, params, timeout)
+        return wait_guarded(ctx.zk, what, timeout, check)
     with QUERIES.timing():
-        return registered.func(ctx, params, timeout)
+        return wait_guarded(ctx.zk, what, 0.0, check)
 
 
 def look_at_once(ctx: EngineContext, refs: Sequence[CheckRef], name: str

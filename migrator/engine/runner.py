@@ -87,6 +87,7 @@ from migrator.stepkit.schema import Step
 from migrator.stepkit.together import both
 from migrator.stepkit.writes import ProposedWrite
 from migrator.zk import reads
+from migrator.zk.faults import guarded
 
 if TYPE_CHECKING:
     from migrator.cluster.history import HistoryRecord
@@ -412,7 +413,8 @@ class Runner:
             # only its journal, outside /manatee, so they judge one instant, as the
             # plan's done-checks do. It is dropped before the step asks or acts
             # (``_run_step``); every wait and every action reads afresh.
-            ctx.look = OneLook(lambda: reads.read_view(self.client, self.shard))
+            ctx.look = OneLook(lambda: guarded(self.client, "reading the shard",
+                                               lambda: reads.read_view(self.client, self.shard)))
             try:
                 seen, marks = self._judge_and_mark(ctx, step)
                 if seen.ok:

@@ -33,7 +33,7 @@ import select
 import shlex
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from migrator import cancellation
 from migrator.remote.connection import ZoneConnection
@@ -64,6 +64,8 @@ class CommandResult:
     stderr: bytes
     truncated: bool
     seconds: float
+    # set when a read's connection dropped while it ran and it was run again
+    rerun_after: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -113,13 +115,51 @@ def run_command(
     max_output: int = DEFAULT_MAX_OUTPUT,
     stdin: bytes | None = None,
     end_on_abandon: bool = True,
+    reads_only: bool = False,
 ) -> CommandResult:
     """Run ``command`` on the connection, within ``timeout`` seconds.
 
     ``end_on_abandon`` (the default): when we stop waiting for it (timeout, flood,
     a stopped run, a drop), it is ended on the remote side (``ending_with_channel``);
     False leaves it running there, as a command given ``stdin`` always is.
+
+    ``reads_only``: the command changes nothing (a stat, a log read, a version or a
+    status query), so when its connection drops while it runs, or its channel closes
+    without an exit status, the command is run once more (on a new connection if the
+    old one is gone), within a timeout of its own; its result says so
+    (``rerun_after``). Any other command's drop is reported (``ConnectionDropped``):
+    it may have taken effect. The headnode's one SSH connection carries every zone
+    routed through it, so without this a read in flight when that connection
+    dropped failed a step that ZooKeeper's side of the same drop only pauses.
     """
+    where = f"{connection.label} ({connection.endpoint.route()})"
+    try:
+        result = _run_once(connection, command, timeout=timeout, max_output=max_output,
+                           stdin=stdin, end_on_abandon=end_on_abandon)
+        # A channel that closed without an exit status, not for flooding, was cut off:
+        # its process killed, or its connection going down before paramiko saw it (a
+        # zone behind the headnode, whose connection was killed: seen as a stat "None").
+        if not (reads_only and result.status is None and not result.truncated):
+            return result
+        why = f"its channel on {where} closed without an exit status"
+    except ConnectionDropped:
+        if not reads_only:
+            raise
+        why = f"the connection to {where} dropped while it ran"
+    result = _run_once(connection, command, timeout=timeout, max_output=max_output,
+                       stdin=stdin, end_on_abandon=end_on_abandon)
+    return replace(result, rerun_after=f"{why}; it was run again")
+
+
+def _run_once(
+    connection: ZoneConnection,
+    command: str | Sequence[str],
+    *,
+    timeout: float,
+    max_output: int,
+    stdin: bytes | None,
+    end_on_abandon: bool,
+) -> CommandResult:
     # deferred: paramiko costs ~110 ms to import; only zone work pays it
     import paramiko
 

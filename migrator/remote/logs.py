@@ -20,6 +20,9 @@ read only what was appended. Decisions:
   read itself runs only ``[ -f path ] &&``; a file swapped for a FIFO between that
   test and the open can still block, and is then ended in the zone when the command's
   timeout abandons it (``migrator.remote.commands``).
+* Every command here only reads, so one whose connection drops while it runs is
+  run once more on a new connection (``run_command``'s ``reads_only``); a
+  ``LogRead`` says so in ``rerun_after``.
 * Reads seek on the remote side (``tail -c +N``), so checking a 1 GiB log costs
   what the appended bytes cost; output is bounded by ``max_bytes``.
 * ``tail`` is the inventory's ``commands.tail`` (it must support ``-c +N`` and
@@ -93,6 +96,8 @@ class LogRead:
     note: str | None
     truncated: bool  # more was appended than max_bytes
     mark: LogMark  # the file as read (its identity now), at ``next_offset``
+    # the connection dropped while it read and the read was made again: why
+    rerun_after: str | None = None
 
     @property
     def bytes_read(self) -> int:
@@ -170,7 +175,8 @@ def _regular(state: FileState, connection: ZoneConnection, path: str, zone: str 
 
 def file_state(connection: ZoneConnection, path: str, *, timeout: float,
                zone: str | None = None) -> FileState:
-    result = run_command(connection, stat_command(path), timeout=timeout, max_output=4096)
+    result = run_command(connection, stat_command(path), timeout=timeout, max_output=4096,
+                         reads_only=True)
     state = parse_stat(result.text) if result.ok else None
     if state is None:
         error = result.stderr.decode("utf-8", "replace").strip()
@@ -199,25 +205,27 @@ def read_since(
     mark's offset come back together; only after a rotation or truncation is the
     file read again from its start.
     """
-    state, data, more = _stat_and_read(connection, mark.path, mark.offset, max_bytes, timeout,
-                                       tail, mark.zone)
+    state, data, more, rerun = _stat_and_read(connection, mark.path, mark.offset, max_bytes,
+                                              timeout, tail, mark.zone)
     plan = plan_read(mark, state)
     if plan.offset != mark.offset:
-        state, data, more = _stat_and_read(connection, mark.path, plan.offset, max_bytes,
-                                           timeout, tail, mark.zone)
+        state, data, more, again = _stat_and_read(connection, mark.path, plan.offset,
+                                                  max_bytes, timeout, tail, mark.zone)
+        rerun = rerun or again
     end = plan.offset + len(data)
     now = LogMark(mark.zone, mark.path, end, state.dev, state.inode)
-    return LogRead(data, plan.offset, end, plan.note, more, now)
+    return LogRead(data, plan.offset, end, plan.note, more, now, rerun)
 
 
 def _stat_and_read(
     connection: ZoneConnection, path: str, offset: int, max_bytes: int, timeout: float,
     tail: str, zone: str | None = None,
-) -> tuple[FileState, bytes, bool]:
+) -> tuple[FileState, bytes, bool, str | None]:
     quoted = shlex.quote(path)
     command = (f"{stat_command(path)}; [ -f {quoted} ] && "
                f"{tail} -c +{offset + 1} -- {quoted} | head -c {max_bytes + 1}")
-    result = run_command(connection, command, timeout=timeout, max_output=max_bytes + 4096)
+    result = run_command(connection, command, timeout=timeout, max_output=max_bytes + 4096,
+                         reads_only=True)
     head, _, data = result.stdout.partition(b"\n")
     state = parse_stat(head.decode("utf-8", "replace"))
     if state is not None:
@@ -227,7 +235,7 @@ def _stat_and_read(
     if state is None or unreadable or result.status not in (0, 1, None):
         raise _unreadable(connection, path, result, head)
     more = len(data) > max_bytes or result.truncated
-    return state, data[:max_bytes], more
+    return state, data[:max_bytes], more, result.rerun_after
 
 
 def _unreadable(connection: ZoneConnection, path: str, result: Any, head: bytes
@@ -264,7 +272,8 @@ def read_end(connection: ZoneConnection, path: str, *, max_bytes: int, timeout: 
     """
     quoted = shlex.quote(path)
     command = f"{stat_command(path)}; [ -f {quoted} ] && {tail} -c {max_bytes} -- {quoted}"
-    result = run_command(connection, command, timeout=timeout, max_output=max_bytes + 4096)
+    result = run_command(connection, command, timeout=timeout, max_output=max_bytes + 4096,
+                         reads_only=True)
     head, _, data = result.stdout.partition(b"\n")
     state = parse_stat(head.decode("utf-8", "replace"))
     if state is not None:

@@ -25,7 +25,7 @@ from migrator import cancellation
 from migrator.remote.bunyan import LogRecord, parse_line
 from migrator.remote.errors import ConnectionDropped, ZoneUnreachable
 from migrator.remote.loglevels import SAMPLE_BYTES, SitterEvidence
-from migrator.remote.logs import LogMark
+from migrator.remote.logs import LogMark, LogRead
 from migrator.remote.session import RemoteSession
 
 CHUNK = 4 << 20
@@ -55,8 +55,7 @@ def look_once(session: RemoteSession, mark: LogMark, spec: Matcher) -> Search:
     current, total = mark, 0
     while total < MAX_SCAN:
         read = session.read_since(mark.zone, current, max_bytes=CHUNK)
-        if read.note and read.note not in notes:
-            notes.append(read.note)
+        notes.extend(note for note in _notes_of(read) if note not in notes)
         total += read.bytes_read
         data = read.data
         last_newline = data.rfind(b"\n")
@@ -141,6 +140,12 @@ def wait_for_record(
     return Search(None, total, time.monotonic() - started, notes.render(), current)
 
 
+def _notes_of(read: LogRead) -> list[str]:
+    """What an operator is told of a read: a rotation or truncation met, a connection
+    that dropped while reading (the read was made again)."""
+    return [note for note in (read.note, read.rerun_after) if note]
+
+
 def _complete_lines(data: bytes) -> tuple[list[bytes], int]:
     """The whole lines of ``data`` and the length they take (a partial last line is left
     for the next read)."""
@@ -184,7 +189,7 @@ def find_sitter_record(
                       found.end)
     lines, used = _complete_lines(read.data)
     since = [parse_line(line) for line in lines if line]
-    notes = [read.note] if read.note else []
+    notes = _notes_of(read)
     for record in evidence.prime(before, since):
         if evidence.accepts(record):
             return Search(record, read.bytes_read, time.monotonic() - started, tuple(notes),

@@ -61,6 +61,13 @@ def _printed_path(result: CommandResult, command: str, failure: str, fix: str) -
 
 
 SHAREABLE_TEMPLATES = frozenset({"manatee_version", "moray_version"})
+# The inventory's commands that only read (each prints what it is documented to print,
+# docs/inventory.md): one whose connection drops while it runs is run once more on a new
+# connection (``run_command``'s ``reads_only``); the others' drops are reported.
+READ_TEMPLATES = frozenset({
+    "manatee_version", "moray_version", "sitter_config", "manatee_image", "sitter_status",
+    "pg_position",
+})
 _R = TypeVar("_R")
 
 
@@ -202,14 +209,16 @@ class RemoteSession:
         max_output: int = DEFAULT_MAX_OUTPUT,
         stdin: bytes | None = None,
         end_on_abandon: bool = True,
+        reads_only: bool = False,
     ) -> CommandResult:
         """Run in the zone; an argument vector is quoted word by word. A command we stop
-        waiting for is ended there unless ``end_on_abandon`` is False
+        waiting for is ended there unless ``end_on_abandon`` is False; one that
+        ``reads_only`` is run again if its connection drops while it runs
         (``migrator.remote.commands``)."""
         result = run_command(
             self.connection(zone), self.zone_command(zone, command),
             timeout=timeout or self.command_timeout, max_output=max_output, stdin=stdin,
-            end_on_abandon=end_on_abandon,
+            end_on_abandon=end_on_abandon, reads_only=reads_only,
         )
         if self._node_of(zone) is None:
             return result
@@ -220,10 +229,12 @@ class RemoteSession:
         """Run one of the inventory's command templates (filled with quoted values)."""
         template = self.inventory.commands.template(name)
         filled = template.fill(**{"zone": zone, "shard": self.inventory.shard, **values})
+        reads_only = name in READ_TEMPLATES
         shared = self._shared
         if shared is None or name not in SHAREABLE_TEMPLATES:
-            return self.run(zone, filled)
-        return shared.get(("run", zone, filled), lambda: self.run(zone, filled),
+            return self.run(zone, filled, reads_only=reads_only)
+        return shared.get(("run", zone, filled),
+                          lambda: self.run(zone, filled, reads_only=reads_only),
                           lambda result: result.ok)
 
     @contextmanager
@@ -265,7 +276,7 @@ class RemoteSession:
             assert command is not None  # the model requires path or command
 
             filled = CommandTemplate(command).fill(zone=zone, shard=self.inventory.shard)
-            result = self.run(zone, filled, max_output=4096)
+            result = self.run(zone, filled, max_output=4096, reads_only=True)
             path = _printed_path(
                 result, filled, f"in {zone} did not print the sitter's log path",
                 "Set `sitter_log:` for the zone or `commands.sitter_log.path` in the "
@@ -281,7 +292,7 @@ class RemoteSession:
         filled = CommandTemplate(self.inventory.commands.node_sitter_log).fill(
             zone=zone, shard=self.inventory.shard)
         result = run_command(self.connection(zone), filled, timeout=self.command_timeout,
-                             max_output=4096)
+                             max_output=4096, reads_only=True)
         path = _printed_path(
             result, filled, f"on compute node {node} did not print the sitter log of zone {zone}",
             "Set `sitter_log:` for the zone or `commands.sitter_log.path` in the "
@@ -384,7 +395,7 @@ class RemoteSession:
         command = CommandTemplate(text).fill(zone=validate_zone_id(zone),
                                              shard=self.inventory.shard)
         try:
-            result = self.run(HEADNODE, command)
+            result = self.run(HEADNODE, command, reads_only=True)
         except MigratorError as exc:
             return None, f"`{command}` on the headnode failed: {exc.message}"
         if not result.ok:
@@ -413,7 +424,7 @@ class RemoteSession:
                 status, output = done.returncode, done.stdout.decode("utf-8", "replace")
             else:
                 where = HEADNODE if run_on == "headnode" else zone
-                result = self.run(where, template.fill(**values))
+                result = self.run(where, template.fill(**values), reads_only=True)
                 status, output = (result.status if result.status is not None else -1,
                                   result.text)
         except (MigratorError, OSError, subprocess.TimeoutExpired):

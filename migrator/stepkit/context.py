@@ -10,6 +10,8 @@ from migrator.cluster.history import HistoryRecord
 from migrator.cluster.original import OriginalTopology
 from migrator.cluster.shard import ShardSnapshot
 from migrator.errors import UnexpectedTopology
+from migrator.zk import reads
+from migrator.zk.faults import guarded
 
 
 class StepContext(Protocol):
@@ -67,3 +69,11 @@ def shard_view(ctx: Any) -> tuple[ShardSnapshot, list[HistoryRecord]] | None:
     look: Callable[[], tuple[ShardSnapshot, list[HistoryRecord]]] | None = getattr(
         ctx, "look", None)
     return None if look is None else look()
+
+
+def read_shard(ctx: Any) -> ShardSnapshot:
+    """The shard as ZooKeeper holds it now, read afresh. A read is always safe to make
+    again, so one met by a lost connection waits for the reconnect and reads again, as
+    every call of the run does (``migrator.zk.faults``): an action that is not safe to
+    run twice (a reprovision) must not be failed, or retried whole, for its reads."""
+    return guarded(ctx.zk, "reading the shard", lambda: reads.read_shard(ctx.zk, ctx.shard))

@@ -29,11 +29,10 @@ from migrator.cluster.positions import (
     parse_position,
 )
 from migrator.errors import MigratorError, Refused
-from migrator.stepkit.context import StepContext, shard_view
+from migrator.stepkit.context import StepContext, read_shard, shard_view
 from migrator.stepkit.registry import NoParams, Outcome, check
 from migrator.stepkit.together import side_by_side
 from migrator.steps.remote import _remote
-from migrator.zk import reads
 
 RETRY = 1.0
 SETTLE = 2.0  # a lacking primary is looked at once more, this much later, before refusing
@@ -50,7 +49,7 @@ def shard_peers(ctx: StepContext) -> ShardPeers:
     """The zones to compare: /state's primary, sync and asyncs, or the election's peers
     (on the engine's read of the moment when it has one, ``shard_view``)."""
     view = shard_view(ctx)
-    snap = view[0] if view is not None else reads.read_shard(ctx.zk, ctx.shard)
+    snap = view[0] if view is not None else read_shard(ctx)
     if snap.state is not None:
         roles = [(role, peer.zone_id) for role, peer in snap.state.peers_with_roles()]
         kept = [zone for role, zone in roles if role != "deposed"]

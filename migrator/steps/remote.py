@@ -36,13 +36,12 @@ from migrator.remote.manatee_status import parse_status, replication_verdict
 from migrator.remote.search import find_sitter_record
 from migrator.remote.versions import at_least, reported_version
 from migrator.remote.vmapi import ours
-from migrator.stepkit.context import StepContext
+from migrator.stepkit.context import StepContext, read_shard
 from migrator.stepkit.evidence import Evidence
 from migrator.stepkit.hooks import on_step_start
 from migrator.stepkit.registry import NoParams, Outcome, action, check
 from migrator.stepkit.together import side_by_side
 from migrator.steps.jobfollow import JobFollower
-from migrator.zk import reads
 
 RECHECK = 1.0
 ZONE_GROUPS = ("zones", "morays")
@@ -209,7 +208,7 @@ def status_until(ctx: StepContext, where: str, judge: Callable[[Any], Any],
     deadline = time.monotonic() + max(timeout, 0.0)
 
     def look() -> Outcome:
-        result = remote.run(where, command)
+        result = remote.run(where, command, reads_only=True)
         if not result.ok:
             said = result.stderr.decode("utf-8", "replace").strip()[-300:]
             return Outcome(False, f"`{command}` failed in {where} (exit status "
@@ -369,7 +368,7 @@ def election_nodes(ctx: StepContext, zone: str) -> list[str]:
 
     if ctx.zk is None:
         return []
-    snap = reads.read_shard(ctx.zk, ctx.shard)
+    snap = read_shard(ctx)
     return [n.name for n in snap.topology.nodes if n.data.get("zoneId") == zone]
 
 

@@ -27,7 +27,7 @@ from migrator.isotime import iso_now_ms
 from migrator.record import field
 from migrator.remote.manatee_status import lone_primary_verdict
 from migrator.remote.versions import at_least
-from migrator.stepkit.context import StepContext, original_of, shard_view
+from migrator.stepkit.context import StepContext, original_of, read_shard, shard_view
 from migrator.stepkit.evidence import Evidence
 from migrator.stepkit.hooks import on_step_start
 from migrator.stepkit.registry import (
@@ -46,7 +46,6 @@ from migrator.steps.remote import (
     status_until,
 )
 from migrator.steps.zk import wait_shard
-from migrator.zk import reads
 from migrator.zk.watches import wait_for, watch_election
 
 RECORD_STEP = "record-topology"
@@ -336,7 +335,7 @@ def election_v1_check(ctx: StepContext, _p: NoParams, timeout: float) -> Outcome
 def v1_writes_flow(ctx: StepContext, _p: NoParams, timeout: float) -> Outcome:
     """The first peer of the election streams synchronously to the second, caught up; a
     lone peer is the primary with its database answering."""
-    snap = reads.read_shard(ctx.zk, ctx.shard)
+    snap = read_shard(ctx)
     zones = [str(n.data.get("zoneId")) for n in snap.topology.nodes]
     if not zones:
         return Outcome(False, "the election is empty: no primary")
@@ -394,7 +393,7 @@ def mark_election_nodes(ctx: Any, step: Any) -> None:
         return
     # the step's one look at the shard when the engine has it (its done-checks read it)
     view = shard_view(ctx)
-    snap = view[0] if view is not None else reads.read_shard(ctx.zk, ctx.shard)
+    snap = view[0] if view is not None else read_shard(ctx)
     for ref in refs:
         peer = ctx.original.by_role(ref)
         ctx.marks[_mark_key(peer.zone_id)] = election_names(snap, peer.peer_id)
@@ -413,7 +412,7 @@ def _describe_record(_ctx: StepContext, p: RecordParams) -> str:
 def record_topology(ctx: StepContext, p: RecordParams) -> Outcome:
     """Record the shard's topology (and the rollback's roles) in the journal."""
     original = original_of(ctx)
-    snap = reads.read_shard(ctx.zk, ctx.shard)
+    snap = read_shard(ctx)
     zones = {current: None if role is None else original.by_role(role).zone_id
              for current, role in p.roles.items()}
     data: dict[str, Any] = {
@@ -450,7 +449,7 @@ def disable_sitters(ctx: StepContext, _p: NoParams) -> Outcome:
         except MigratorError as exc:
             failed.append((peer, exc.message))
     if failed:
-        snap = reads.read_shard(ctx.zk, ctx.shard)
+        snap = read_shard(ctx)
         # a zone we cannot reach whose sitter is already gone from the election is fine
         running = [(p, why) for p, why in failed if election_names(snap, p.peer_id)]
         if running:
@@ -478,7 +477,7 @@ def _rebuild_evidence(ctx: StepContext, p: ZoneParams, intent: dict[str, Any]) -
     """A rebuild left in flight: once the zone is no longer deposed the action skips
     itself, so running it again is harmless; while it is, nothing tells us more."""
 
-    snap = reads.read_shard(ctx.zk, ctx.shard)
+    snap = read_shard(ctx)
     still = zone_deposed(snap, original_of(ctx), p.zone).ok
     return Evidence("run_command", zone=ctx.zone(p.zone), begun="command" in intent,
                     command=str(intent.get("command") or rebuild_command(ctx.inventory)),
@@ -490,7 +489,7 @@ def rebuild_deposed(ctx: StepContext, p: ZoneParams) -> Outcome:
     """Rebuild a deposed peer with `manatee-adm rebuild` so it rejoins as an async."""
     original = original_of(ctx)
     zone = ctx.zone(p.zone)
-    snap = reads.read_shard(ctx.zk, ctx.shard)
+    snap = read_shard(ctx)
     if not zone_deposed(snap, original, p.zone).ok:
         return Outcome(True, f"{zone} is not deposed; nothing to rebuild", {"skipped": True})
     record = getattr(ctx, "record_intent", None)

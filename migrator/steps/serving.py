@@ -116,7 +116,7 @@ def primary_writable(ctx: StepContext, p: WritableParams, timeout: float) -> Out
         if died.record is not None:
             return fatal_outcome(zone, died.record)
         marks.append(died.end)
-        result = remote.run(zone, command)
+        result = remote.run(zone, command, reads_only=True)
         silent = died.end.offset <= marks[0].offset
         if (last_words is not None and silent and timeout > 0
                 and time.monotonic() - started >= min(DEAD_GRACE, timeout)):

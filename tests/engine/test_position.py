@@ -197,8 +197,9 @@ class ShardRemote:
     def read_log_end(self, zone: str, _max_bytes: int) -> LogEnd:
         return LogEnd(self.mark_log(zone), b"", cut=False)
 
-    def run(self, zone: str, command: str) -> CommandResult:
+    def run(self, zone: str, command: str, *, reads_only: bool = False) -> CommandResult:
         assert command == status_command(self.inventory), command
+        assert reads_only, "manatee-adm status only reads: run again if cut off"
         found = self.shard.status(zone)
         if found is None:  # v2 manatee-adm with no /state to read
             return CommandResult(zone, command, 1, b"",

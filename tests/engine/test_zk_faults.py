@@ -27,13 +27,18 @@ import pytest
 from migrator.cluster.original import capture
 from migrator.commands.engine import EngineTarget, guard_run
 from migrator.engine.console import RunConsole
+from migrator.engine.context import EngineContext
 from migrator.engine.journal import new_journal, new_run
 from migrator.engine.journal_store import JournalStore
 from migrator.engine.journal_znode import journal_path
 from migrator.engine.lock import RunLock, read_holders
+from migrator.engine.observe import run_check
 from migrator.engine.runner import Runner, RunOptions
 from migrator.errors import EXIT_BAD_INPUT
 from migrator.sandbox.zkserver import ZooKeeperServer
+from migrator.stepkit.context import StepContext, read_shard
+from migrator.stepkit.registry import NoParams, Outcome, check
+from migrator.stepkit.schema import CheckRef
 from migrator.zk.faults import SessionLost, guard_for
 from tests.conftest import V1Shard
 from tests.engine.helpers import BACKFILL_ACTION, IPS, SHARD, ZONES, snapshot, zk_only_playbook
@@ -384,3 +389,38 @@ def test_the_fleet_lock_is_taken_again_in_a_new_session(
               "the fleet told its lock was taken again")
         assert lock_lost(engine) is None
     assert holders(operator, "us-east", FLEETS_ROOT) == []
+
+
+# ---- a step's own reads: an action's and a check's ---------------------------------------
+
+
+@check("faults_election_read")
+def faults_election_read(ctx: StepContext, _p: NoParams, _timeout: float) -> Outcome:
+    """Reads the election with the bare client, as a step from outside might."""
+    children = ctx.zk.get_children(f"/manatee/{ctx.shard}/election")
+    return Outcome(bool(children), f"{len(children)} in the election")
+
+
+def test_a_step_s_reads_wait_through_a_lost_connection_and_read_again(
+    own_zk: ZooKeeperServer, clients: Callable[..., Any], peers: V1Shard
+) -> None:
+    """An action that is not safe to run twice (a reprovision) reads the shard for its
+    intent, and a check only looks: a connection lost under either read pauses it and
+    reads again, instead of failing the step (a headnode connection killed mid-run
+    stopped a run with "ZooKeeper failed (ConnectionLoss)")."""
+    engine = clients(own_zk, 4.0)
+    said: list[str] = []
+    guard_for(engine).say = said.append
+    ctx = EngineContext(shard=SHARD, zk=engine, inventory=None, remote=None,
+                        original=capture(snapshot([0, 1, 2])), say_func=said.append)
+    assert len(read_shard(ctx).topology.nodes) == 3
+    # longer than kazoo's read timeout (2/3 of 4 s): the read's reply never comes
+    pausing = sigstop(own_zk, 3.0)
+    assert len(read_shard(ctx).topology.nodes) == 3
+    pausing.join(30)
+    pausing = sigstop(own_zk, 3.0)
+    outcome = run_check(ctx, CheckRef(check="faults_election_read", params={}), 0.0)
+    pausing.join(30)
+    assert outcome.ok and outcome.detail == "3 in the election"
+    assert sum("connection lost" in text for text in said) == 2, said
+    assert sum("ZooKeeper is back" in text for text in said) == 2, said

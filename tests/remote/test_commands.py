@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -117,8 +118,6 @@ def test_dropped_connection_is_reestablished(session: RemoteSession, sshd: SshSe
 def test_drop_during_a_command_is_reported_not_rerun(
     session: RemoteSession, sshd: SshServer, tmp_path: Path
 ) -> None:
-    import threading
-
     counter = tmp_path / "runs"
     timer = threading.Timer(0.5, sshd.drop_connections)
     timer.start()
@@ -130,6 +129,82 @@ def test_drop_during_a_command_is_reported_not_rerun(
     assert "may or may not have taken effect" in caught.value.message
     assert counter.read_text() == "x\n"  # ran once, not retried
     assert session.run("z1", ["true"]).ok
+
+
+def _cut_off_once(counter: Path) -> str:
+    """Shell text that appends to ``counter`` and, on its first run only, waits to be cut
+    off; a later run answers at once."""
+    return (f'echo x >> {counter}; [ "$(wc -l < {counter})" -ge 2 ] || sleep 20; '
+            "echo answered")
+
+
+def _drop_when_started(sshd: SshServer, counter: Path) -> threading.Thread:
+    """Drop the server's connections once the command has written its first line."""
+    def drop() -> None:
+        until(lambda: counter.exists() and counter.read_text() == "x\n", 10,
+              "the command's first run starting")
+        sshd.drop_connections()
+
+    thread = threading.Thread(target=drop, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.sshd
+@own_sshd
+def test_a_read_whose_connection_drops_is_run_again_on_a_new_connection(
+    session: RemoteSession, sshd: SshServer, tmp_path: Path
+) -> None:
+    counter = tmp_path / "runs"
+    dropper = _drop_when_started(sshd, counter)
+    result = session.run("z1", ["sh", "-c", _cut_off_once(counter)], timeout=15,
+                         reads_only=True)
+    dropper.join(timeout=10)
+    assert result.text == "answered\n"
+    assert counter.read_text() == "x\nx\n"  # cut off once, run again once
+    assert result.rerun_after is not None and "dropped while it ran" in result.rerun_after
+    assert session.connection("z1").connects == 2
+
+
+@pytest.mark.sshd
+@own_sshd
+def test_a_read_is_run_again_only_once(
+    session: RemoteSession, sshd: SshServer, tmp_path: Path
+) -> None:
+    counter = tmp_path / "runs"
+
+    def drop_twice() -> None:
+        for runs in ("x\n", "x\nx\n"):
+            until(lambda runs=runs: counter.exists() and counter.read_text() == runs, 10,
+                  f"run {runs.count('x')} starting")
+            sshd.drop_connections()
+
+    dropper = threading.Thread(target=drop_twice, daemon=True)
+    dropper.start()
+    script = f"echo x >> {counter}; sleep 20"
+    with pytest.raises(ConnectionDropped) as caught:
+        session.run("z1", ["sh", "-c", script], timeout=15, reads_only=True)
+    dropper.join(timeout=10)
+    assert "dropped while running" in caught.value.message
+    assert counter.read_text() == "x\nx\n"
+
+
+@pytest.mark.sshd
+def test_a_read_cut_off_without_an_exit_status_is_run_again(
+    session: RemoteSession, tmp_path: Path
+) -> None:
+    counter = tmp_path / "runs"
+    # the first run kills its own process group, wrapper included: sshd then sends an
+    # exit signal and no exit status, as when a connection behind a jump goes down
+    script = (f'echo x >> {counter}; [ "$(wc -l < {counter})" -ge 2 ] || kill -KILL 0; '
+              "echo answered")
+    result = session.run("z1", ["sh", "-c", script], reads_only=True)
+    assert result.text == "answered\n" and result.ok
+    assert result.rerun_after is not None and "without an exit status" in result.rerun_after
+    counter.unlink()
+    cut = session.run("z1", ["sh", "-c", script])  # not a read: reported as it came
+    assert cut.status is None and cut.rerun_after is None
+    assert counter.read_text() == "x\n"
 
 
 def _unreachable_inventory(tmp_path: Path, client_key: Path, port: int) -> Inventory:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from migrator.inventory.load import load_inventory
+from migrator.remote.errors import ConnectionDropped
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.sshd import SshServer
 from tests.remote.conftest import write_inventory
+from tests.waiting import until
 
 pytestmark = pytest.mark.sshd
 
@@ -109,3 +112,44 @@ def test_zones_behind_one_jump_share_its_transport(
     with RemoteSession(load_inventory(path), use_agent=False) as session:
         assert session.run("z1", ["true"]).ok and session.run("z2", ["true"]).ok
     assert jump.log_file.read_text().count("Accepted publickey") == 1
+
+
+def test_a_read_behind_a_jump_whose_connection_drops_is_run_again(
+    tmp_path: Path, sshd_factory: Callable[..., SshServer], client_key: Path
+) -> None:
+    """The headnode's case: one connection to the jump carries the zone's route, and
+    killing it cuts off the read running in the zone; the read is run again over a new
+    connection to the jump, and a command that is not a read is reported instead."""
+    zone = sshd_factory("127.0.0.21", name="zone")
+    jump = sshd_factory("127.0.0.22", name="jump")
+    path = write_inventory(
+        tmp_path,
+        {"z1": {"host": zone.host, "port": zone.port, "jump": f"root@{jump.host}:{jump.port}"}},
+        known_hosts=_known(tmp_path, zone, jump), identity=client_key,
+    )
+    counter = tmp_path / "runs"
+    script = (f'echo x >> {counter}; [ "$(wc -l < {counter})" -ge 2 ] || sleep 20; '
+              "echo answered")
+
+    def drop_the_jump_once(runs: str) -> threading.Thread:
+        def drop() -> None:
+            until(lambda: counter.exists() and counter.read_text() == runs, 10,
+                  "the command starting in the zone")
+            jump.drop_connections()
+
+        thread = threading.Thread(target=drop, daemon=True)
+        thread.start()
+        return thread
+
+    with RemoteSession(load_inventory(path), use_agent=False) as session:
+        dropper = drop_the_jump_once("x\n")
+        result = session.run("z1", ["sh", "-c", script], timeout=15, reads_only=True)
+        dropper.join(timeout=10)
+        assert result.text == "answered\n"
+        assert result.rerun_after is not None
+        counter.unlink()
+        dropper = drop_the_jump_once("x\n")
+        with pytest.raises(ConnectionDropped):
+            session.run("z1", ["sh", "-c", script], timeout=15)
+        dropper.join(timeout=10)
+    assert counter.read_text() == "x\n"  # not a read: cut off, reported, not run again
