@@ -113,24 +113,6 @@ def test_dropped_connection_is_reestablished(session: RemoteSession, sshd: SshSe
     assert session.connection("z1").connects == 2
 
 
-@pytest.mark.sshd
-@own_sshd
-def test_drop_during_a_command_is_reported_not_rerun(
-    session: RemoteSession, sshd: SshServer, tmp_path: Path
-) -> None:
-    counter = tmp_path / "runs"
-    timer = threading.Timer(0.5, sshd.drop_connections)
-    timer.start()
-    try:
-        with pytest.raises(ConnectionDropped) as caught:
-            session.run("z1", ["sh", "-c", f"echo x >> {counter}; sleep 20"], timeout=15)
-    finally:
-        timer.cancel()
-    assert "may or may not have taken effect" in caught.value.message
-    assert counter.read_text() == "x\n"  # ran once, not retried
-    assert session.run("z1", ["true"]).ok
-
-
 def _cut_off_once(counter: Path) -> str:
     """Shell text that appends to ``counter`` and, on its first run only, waits to be cut
     off; a later run answers at once."""
@@ -138,12 +120,14 @@ def _cut_off_once(counter: Path) -> str:
             "echo answered")
 
 
-def _drop_when_started(sshd: SshServer, counter: Path) -> threading.Thread:
-    """Drop the server's connections once the command has written its first line."""
+def _drop_as_runs_start(sshd: SshServer, counter: Path, runs: int) -> threading.Thread:
+    """Drop the server's connections as each of the command's first ``runs`` runs has
+    written its line to ``counter`` (and only then: never before a run began)."""
     def drop() -> None:
-        until(lambda: counter.exists() and counter.read_text() == "x\n", 10,
-              "the command's first run starting")
-        sshd.drop_connections()
+        for run in range(1, runs + 1):
+            until(lambda run=run: counter.exists() and counter.read_text() == "x\n" * run,
+                  10, f"the command's run {run} starting")
+            sshd.drop_connections()
 
     thread = threading.Thread(target=drop, daemon=True)
     thread.start()
@@ -156,7 +140,7 @@ def test_a_read_whose_connection_drops_is_run_again_on_a_new_connection(
     session: RemoteSession, sshd: SshServer, tmp_path: Path
 ) -> None:
     counter = tmp_path / "runs"
-    dropper = _drop_when_started(sshd, counter)
+    dropper = _drop_as_runs_start(sshd, counter, 1)
     result = session.run("z1", ["sh", "-c", _cut_off_once(counter)], timeout=15,
                          reads_only=True)
     dropper.join(timeout=10)
@@ -168,25 +152,21 @@ def test_a_read_whose_connection_drops_is_run_again_on_a_new_connection(
 
 @pytest.mark.sshd
 @own_sshd
-def test_a_read_is_run_again_only_once(
-    session: RemoteSession, sshd: SshServer, tmp_path: Path
+@pytest.mark.parametrize("reads_only", [False, True], ids=["a command", "a read"])
+def test_drop_during_a_command_is_reported_once_it_may_not_be_rerun(
+    session: RemoteSession, sshd: SshServer, tmp_path: Path, reads_only: bool
 ) -> None:
+    """A command is never run again (it may have taken effect); a read is, once."""
     counter = tmp_path / "runs"
-
-    def drop_twice() -> None:
-        for runs in ("x\n", "x\nx\n"):
-            until(lambda runs=runs: counter.exists() and counter.read_text() == runs, 10,
-                  f"run {runs.count('x')} starting")
-            sshd.drop_connections()
-
-    dropper = threading.Thread(target=drop_twice, daemon=True)
-    dropper.start()
-    script = f"echo x >> {counter}; sleep 20"
+    runs = 2 if reads_only else 1
+    dropper = _drop_as_runs_start(sshd, counter, runs)
     with pytest.raises(ConnectionDropped) as caught:
-        session.run("z1", ["sh", "-c", script], timeout=15, reads_only=True)
+        session.run("z1", ["sh", "-c", f"echo x >> {counter}; sleep 20"], timeout=15,
+                    reads_only=reads_only)
     dropper.join(timeout=10)
-    assert "dropped while running" in caught.value.message
-    assert counter.read_text() == "x\nx\n"
+    assert "may or may not have taken effect" in caught.value.message
+    assert counter.read_text() == "x\n" * runs
+    assert session.run("z1", ["true"]).ok
 
 
 @pytest.mark.sshd
