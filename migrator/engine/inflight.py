@@ -23,6 +23,8 @@ data::
     zone at the target, rejoined the election after the intent done (verify)
     zone was already at the target when the intent was written done (verify)
     zone at the target, not (yet) back in the election         wait
+    a local child never let run (no pid journalled: the run
+      died between its intent and the child's release)         redo (it ran nothing)
     zone not reachable / out of the election, child unknown    wait (a job may be at work)
     zone untouched (old version, same election node) and the
       child is gone or the headnode reports no job             redo (it never happened)
@@ -111,6 +113,11 @@ def decide(e: Evidence) -> Decision:
                                     "election after the reprovision was started")
         return Decision("wait", f"{zone} runs {e.target} but its sitter has not rejoined the "
                                 "election since the reprovision was started")
+    if e.child == "gone" and e.released is False:
+        # whatever the zone looks like (a rollback disabled its sitter before): nothing ran
+        return Decision("redo", f"the last run stopped before it let its reprovision child "
+                                f"for {zone} run ({e.child_label}), and that child has ended "
+                                "having run nothing: the reprovision never began")
     if e.reachable is False or e.in_election is False:
         what = "cannot be reached" if e.reachable is False else "is out of the election"
         if e.child == "gone":

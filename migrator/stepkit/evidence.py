@@ -31,6 +31,10 @@ class Evidence:
     reachable: bool | None = None
     child: ChildState = "unknown"
     child_label: str = ""  # "pid 1234 (process group 1234) on host"
+    # False: a local child the last run never let run (no pid journalled: the child waits
+    # at its gate for the pid to be journalled, and exits having run nothing); None:
+    # released, or no local child
+    released: bool | None = None
     job: JobState = "unknown"
     # VMAPI's word (``commands.reprovision_jobs``): whether it answered, and the job
     # created after the intent (None: VMAPI lists none, or did not answer)

@@ -427,9 +427,14 @@ def child_of(intent: dict[str, Any], state_of: Callable[[dict[str, Any]], str]
     if isinstance(pid, int):
         label = f"pid {pid} (process group {intent.get('pgid')}) on {intent.get('host')}"
         return (state_of(intent) if intent.get("runOn") == "local" else "unknown"), label
-    if intent.get("runOn") == "local":
+    if never_released(intent):
         return "gone", "never released: its pid was not journalled"
     return "unknown", ""
+
+
+def never_released(intent: dict[str, Any]) -> bool:
+    """A local reprovision whose child was never let run (``child_of``): it ran nothing."""
+    return intent.get("runOn") == "local" and not isinstance(intent.get("pid"), int)
 
 
 def _reprovision_evidence(ctx: StepContext, p: ReprovisionParams, intent: dict[str, Any]
@@ -463,7 +468,8 @@ def _reprovision_evidence(ctx: StepContext, p: ReprovisionParams, intent: dict[s
         "reprovision", zone=zone, target=image, begun=recorded is not None,
         from_version=intent.get("fromVersion"), version=version, reachable=reachable,
         child=child,  # type: ignore[arg-type]
-        child_label=label, job=job,  # type: ignore[arg-type]
+        child_label=label, released=False if never_released(intent) else None,
+        job=job,  # type: ignore[arg-type]
         vmapi_answered=answered, vmapi_job=found, intent_age=_age(intent.get("started")),
         in_election=bool(nodes),
         new_session=bool(set(nodes) - before) if nodes and recorded is not None else None,

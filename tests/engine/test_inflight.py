@@ -19,6 +19,7 @@ BASE = Evidence("reprovision", zone=ZONE, target="2.1.1", from_version="1.0.0",
                 version="1.0.0", reachable=True, child="unknown", child_label="",
                 job="unknown", in_election=True, new_session=False)
 CHILD = "pid 4242 (process group 4242) on ops1"
+NEVER = "never released: its pid was not journalled"
 JOB = "6ad3a288-31cf-44e0-8d18-9b3f2a031067"
 
 
@@ -46,6 +47,12 @@ def job(execution: str, error: str | None = None) -> VmapiJob:
      "ask", "stopped part-way"),
     # untouched zone and the child gone (or killed before it was let run): never happened
     ({"child": "gone", "child_label": CHILD}, "redo", "never happened"),
+    # a local child never let run ran nothing, even with the zone's sitter down (a
+    # rollback disables every sitter before it reprovisions)
+    ({"in_election": False, "new_session": None, "child": "gone", "child_label": NEVER,
+      "released": False}, "redo", "having run nothing"),
+    ({"reachable": False, "version": None, "child": "gone", "child_label": NEVER,
+      "released": False}, "redo", "never began"),
     ({"job": "idle"}, "redo", "no reprovision job running"),
     # no evidence either way: ask
     ({}, "ask", "nothing shows"),
@@ -107,6 +114,7 @@ evidence = st.builds(
     version=st.sampled_from([None, "1.0.0", "2.1.1"]),
     reachable=st.sampled_from([None, True, False]),
     child=st.sampled_from(["alive", "gone", "unknown"]), child_label=st.just(CHILD),
+    released=st.sampled_from([None, False]),
     job=st.sampled_from(["running", "idle", "unknown"]),
     vmapi_answered=st.booleans(),
     vmapi_job=st.sampled_from([None, *(job(x) for x in ("queued", "running", "waiting",
@@ -136,6 +144,8 @@ def test_never_a_second_reprovision_while_one_runs_nor_done_off_target(e: Eviden
         if vmapi is None and e.vmapi_answered:
             assert e.intent_age is None or e.intent_age >= 30  # the job had time to appear
             return
+        if e.child == "gone" and e.released is False:
+            return  # a local child never let run: it ran nothing
         assert e.version not in (None, e.target) and e.in_election and e.new_session is False
         assert e.child == "gone" or e.job == "idle"
 
@@ -143,17 +153,22 @@ def test_never_a_second_reprovision_while_one_runs_nor_done_off_target(e: Eviden
 def test_a_local_child_never_journalled_was_never_released() -> None:
     """The local child's gate: no pid in the intent means it never ran, so an untouched
     zone is simply reprovisioned again (the run died between the intent and the pid)."""
-    from migrator.steps.remote import child_of
+    from migrator.steps.remote import child_of, never_released
 
     def alive(_intent: dict[str, object]) -> str:
         return "alive"
 
     local = {"runOn": "local", "zone": ZONE, "image": "2.1.1", "electionNodes": []}
     child, label = child_of(local, alive)
-    assert (child, label) == ("gone", "never released: its pid was not journalled")
+    assert (child, label) == ("gone", NEVER) and never_released(local)
     assert decide(replace(BASE, child="gone", child_label=label)).verdict == "redo"
+    # with its sitter down too (a rollback's reprovision): it still ran nothing
+    down = replace(BASE, child="gone", child_label=label, released=False, in_election=False,
+                   new_session=None)
+    assert decide(down).verdict == "redo"
+    assert decide(replace(down, released=None)).verdict == "ask"  # released: it may have run
     started = {**local, "pid": 4242, "pgid": 4242, "host": "ops1"}
-    assert child_of(started, alive) == ("alive", CHILD)
+    assert child_of(started, alive) == ("alive", CHILD) and not never_released(started)
     # a headnode's reprovision has no local child to judge
     assert child_of({"runOn": "headnode"}, alive) == ("unknown", "")
     assert child_of({"runOn": "headnode", "pid": 4242, "pgid": 4242, "host": "ops1"},
