@@ -23,8 +23,8 @@ data::
     zone at the target, rejoined the election after the intent done (verify)
     zone was already at the target when the intent was written done (verify)
     zone at the target, not (yet) back in the election         wait
-    a local child never let run (no pid journalled: the run
-      died between its intent and the child's release)         redo (it ran nothing)
+    a local child never let run (no pid journalled, or its
+      gate's mark: the run died before releasing it)           redo (it ran nothing)
     zone not reachable / out of the election, child unknown    wait (a job may be at work)
     zone untouched (old version, same election node) and the
       child is gone or the headnode reports no job             redo (it never happened)

@@ -9,8 +9,9 @@ that group would stop half-way and leave the zone's sitter stopped. So:
 * it starts *gated*: a tiny wrapper waits for one byte on stdin before it execs
   the real command. The migrator journals the child's pid, process group and
   kernel start time first, then releases it. Killed before that, the wrapper
-  reads end-of-file and exits without doing anything; so a reprovision never
-  runs without its pid in the journal;
+  reads end-of-file and exits without doing anything (leaving a mark beside its
+  output, ``refused_at_gate``, so a resume knows it ran nothing even when its pid
+  was journalled); so a reprovision never runs without its pid in the journal;
 * liveness is judged by pid *and* start time (field 22 of ``/proc/<pid>/stat``),
   so a pid the kernel has reused is never taken for the child; waits are woken
   by the child's pidfd, not by polling.
@@ -34,14 +35,20 @@ from typing import Any
 from migrator import cancellation
 
 NOT_RELEASED = 125  # the gate's status when the migrator died before releasing it
-# Runs the command given after it once a "1" arrives on stdin; anything else (EOF: the
-# migrator died before journalling us) ends it untouched, with status NOT_RELEASED.
+# beside the child's output: created by a gate that exited without running anything
+REFUSED_MARK = "not-released"
+# Runs the command given after the mark's path once a "1" arrives on stdin; anything
+# else (EOF: the migrator died before journalling us, or between that and the release)
+# creates the mark and ends it untouched, with status NOT_RELEASED.
 _GATE = (
     "import os,sys\n"
     "go = os.read(0, 1)\n"
-    f"if go != b'1': sys.exit({NOT_RELEASED})\n"
+    "if go != b'1':\n"
+    "    try: os.close(os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL))\n"
+    "    except OSError: pass\n"
+    f"    sys.exit({NOT_RELEASED})\n"
     "fd = os.open(os.devnull, os.O_RDONLY); os.dup2(fd, 0); os.close(fd)\n"
-    "os.execvp(sys.argv[1], sys.argv[1:])\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
 )
 
 
@@ -91,6 +98,16 @@ def child_state(intent: dict[str, Any]) -> str:
     if wanted is not None and wanted != start:
         return "gone"  # the pid was reused by another process
     return "alive"
+
+
+def refused_at_gate(intent: dict[str, Any]) -> bool:
+    """The journalled child's gate exited without running anything: its mark is beside
+    the output the intent names (this machine only). No mark proves nothing (the gate
+    may have failed to create it): the caller then judges from everything else."""
+    output = intent.get("output")
+    if intent.get("host") != hostname() or not isinstance(output, str):
+        return False
+    return (Path(output).parent / REFUSED_MARK).exists()
 
 
 def _until_exit(pid: int, timeout: float) -> None:
@@ -186,7 +203,8 @@ def start(argv: Sequence[str], on_started: Callable[[ChildInfo], None] | None = 
     out_path, err_path = directory / "stdout", directory / "stderr"
     with out_path.open("wb") as out, err_path.open("wb") as err:
         process = subprocess.Popen(
-            [sys.executable, "-c", _GATE, *argv], stdin=subprocess.PIPE, stdout=out,
+            [sys.executable, "-c", _GATE, str(directory / REFUSED_MARK), *argv],
+            stdin=subprocess.PIPE, stdout=out,
             stderr=err, start_new_session=True, close_fds=True,
         )
     info = ChildInfo(process.pid, process.pid, process_start(process.pid), hostname(),

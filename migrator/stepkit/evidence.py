@@ -31,9 +31,9 @@ class Evidence:
     reachable: bool | None = None
     child: ChildState = "unknown"
     child_label: str = ""  # "pid 1234 (process group 1234) on host"
-    # False: a local child the last run never let run (no pid journalled: the child waits
-    # at its gate for the pid to be journalled, and exits having run nothing); None:
-    # released, or no local child
+    # False: a local child the last run never let run (no pid journalled, or its gate's
+    # mark: the child waits at its gate until its pid is journalled, and exits having
+    # run nothing); None: released, or nothing says
     released: bool | None = None
     job: JobState = "unknown"
     # VMAPI's word (``commands.reprovision_jobs``): whether it answered, and the job

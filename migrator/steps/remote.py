@@ -468,7 +468,9 @@ def _reprovision_evidence(ctx: StepContext, p: ReprovisionParams, intent: dict[s
         "reprovision", zone=zone, target=image, begun=recorded is not None,
         from_version=intent.get("fromVersion"), version=version, reachable=reachable,
         child=child,  # type: ignore[arg-type]
-        child_label=label, released=False if never_released(intent) else None,
+        child_label=label,
+        released=False if never_released(intent) or localchild.refused_at_gate(intent)
+        else None,
         job=job,  # type: ignore[arg-type]
         vmapi_answered=answered, vmapi_job=found, intent_age=_age(intent.get("started")),
         in_election=bool(nodes),

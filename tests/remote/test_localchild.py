@@ -44,6 +44,18 @@ def test_killed_before_the_release_the_child_does_nothing(tmp_path: Path) -> Non
         localchild.start(["touch", str(out)], journal_fails)
     assert localchild.wait_gone(started[0].pid, 30)
     assert not out.exists()
+    # and it says so, for a resume that finds its pid journalled
+    intent = started[0].to_json()
+    assert localchild.refused_at_gate(intent)
+    assert not localchild.refused_at_gate({**intent, "host": "elsewhere"})
+
+
+def test_a_released_child_leaves_no_mark_of_refusal(tmp_path: Path) -> None:
+    seen: list[localchild.ChildInfo] = []
+    child = localchild.start(["true"], seen.append)
+    assert child.wait(30) == 0
+    assert not localchild.refused_at_gate(seen[0].to_json())
+    child.cleanup()
 
 
 def test_liveness_is_by_pid_and_start_time_on_this_machine_only(tmp_path: Path) -> None:
