@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import bring_down
+from tests.waiting import until
 
 
 @pytest.mark.local
@@ -21,8 +22,16 @@ def test_a_process_ending_within_the_grace_is_stopped_and_one_that_does_not_is_n
     quick = subprocess.Popen(["sh", "-c", f"sleep 1; : {directory}"])
     stuck = subprocess.Popen(["sh", "-c", f"sleep 60; : {directory}"])
     try:
+        # Popen returns once the exec has begun, and until the kernel has laid out the new
+        # program's arguments its /proc/PID/cmdline reads empty (seen under load: then
+        # `bring_down` could not know it, and `left` was empty). A sandbox's processes
+        # run long before their teardown; these two must be as far along (or, the
+        # quick one, already ended).
+        for process in (quick, stuck):
+            until(lambda process=process: process.poll() is not None or str(directory).encode()
+                  in Path(f"/proc/{process.pid}/cmdline").read_bytes(), 10,
+                  f"{process.pid}'s command line in /proc")
         left = bring_down(directory)
-        # seen once under heavy load with `left` empty: say what became of both
         assert [int(line.split()[0]) for line in left] == [stuck.pid], (
             f"left {left}; the stuck one {stuck.pid} exit status {stuck.poll()}, the quick "
             f"one {quick.pid} exit status {quick.poll()}")
