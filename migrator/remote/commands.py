@@ -132,7 +132,6 @@ def run_command(
     routed through it, so without this a read in flight when that connection
     dropped failed a step that ZooKeeper's side of the same drop only pauses.
     """
-    where = f"{connection.label} ({connection.endpoint.route()})"
     try:
         result = _run_once(connection, command, timeout=timeout, max_output=max_output,
                            stdin=stdin, end_on_abandon=end_on_abandon)
@@ -141,14 +140,16 @@ def run_command(
         # zone behind the headnode, whose connection was killed: seen as a stat "None").
         if not (reads_only and result.status is None and not result.truncated):
             return result
-        why = f"its channel on {where} closed without an exit status"
+        why = "its channel closed without an exit status"
     except ConnectionDropped:
         if not reads_only:
             raise
-        why = f"the connection to {where} dropped while it ran"
+        why = "its connection dropped while it ran"
     result = _run_once(connection, command, timeout=timeout, max_output=max_output,
                        stdin=stdin, end_on_abandon=end_on_abandon)
-    return replace(result, rerun_after=f"{why}; it was run again")
+    return replace(result, rerun_after=(
+        f"a read on {connection.label} ({connection.endpoint.route()}): {why}; it was run "
+        "again"))
 
 
 def _run_once(
