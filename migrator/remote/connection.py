@@ -217,12 +217,23 @@ class Connector:
 
         tried: list[str] = []
         skipped: list[str] = []
+
+        def out_of_time() -> ZoneUnreachable:
+            # not a refusal: "refused every key" sent an operator after keys when the host
+            # was only slow (seen under load, with no key offered yet)
+            offered = f"keys offered: {', '.join(tried)}" if tried else "no key offered yet"
+            return self._unreachable(endpoint, for_label, "authentication did not complete "
+                                     f"within the {self.connect_timeout:g} s connect timeout "
+                                     f"({offered})")
+
         for name, key in self._keys(endpoint, skipped):
             if time.monotonic() > deadline:
-                break
+                raise out_of_time()
             try:
                 transport.auth_publickey(endpoint.user, key)
             except paramiko.AuthenticationException:
+                if time.monotonic() > deadline:  # paramiko's own auth timeout
+                    raise out_of_time() from None
                 tried.append(name)
                 continue
             except (paramiko.SSHException, OSError, EOFError) as exc:

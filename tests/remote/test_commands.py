@@ -226,6 +226,40 @@ def test_silent_zone_fails_within_the_connect_timeout(
 
 
 @pytest.mark.sshd
+def test_a_zone_too_slow_to_authenticate_is_a_timeout_not_a_refused_key(
+    tmp_path: Path, sshd_factory: Callable[..., SshServer], client_key: Path
+) -> None:
+    """Its sshd stops answering after the handshake (a loaded host): the connect timeout
+    runs out during authentication, which is said as such, not as every key refused."""
+    import os
+    import signal
+
+    server = sshd_factory("127.0.0.21")
+    inventory = load_inventory(write_inventory(
+        tmp_path, {"z1": {"host": server.host, "port": server.port}},
+        known_hosts=tmp_path / "known_hosts", identity=client_key, ssh={"connect_timeout": 2}))
+    stopped: list[int] = []
+
+    def stall(_recorded: object) -> None:  # first contact recorded: the handshake is done
+        for pid in server.connection_pids():
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+
+    try:
+        with RemoteSession(inventory, accept_new_host_keys=True, on_recorded=stall,
+                           use_agent=False) as session, \
+                pytest.raises(ZoneUnreachable) as caught:
+            session.run("z1", ["true"])
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+    assert stopped, "the handshake never reached the host key"
+    message = caught.value.message
+    assert "authentication did not complete within the 2 s connect timeout" in message
+    assert "refused" not in message
+
+
+@pytest.mark.sshd
 def test_auth_failure_names_user_and_keys(
     tmp_path: Path, sshd: SshServer, zone_inventory: Callable[..., Inventory]
 ) -> None:

@@ -316,20 +316,33 @@ CASES = [
 ]
 
 
-def _tree(zk: Any) -> dict[str, bytes]:
-    """Every znode's data, but ZooKeeper's own."""
-    found: dict[str, bytes] = {}
+def _tree(zk: Any) -> dict[str, tuple[bytes, int]]:
+    """Every znode's data and ephemeral owner (0: persistent), but ZooKeeper's own."""
+    found: dict[str, tuple[bytes, int]] = {}
 
     def walk(path: str) -> None:
         for child in zk.get_children(path):
             full = f"{path.rstrip('/')}/{child}"
             if full == "/zookeeper":
                 continue
-            found[full] = zk.get(full)[0]
+            data, stat = zk.get(full)
+            found[full] = (data, int(stat.ephemeralOwner))
             walk(full)
 
     walk("/")
     return found
+
+
+def _unchanged_but_expired(before: dict[str, tuple[bytes, int]],
+                           after: dict[str, tuple[bytes, int]], shard: V1Shard) -> bool:
+    """``after`` is ``before``, but for the ephemeral nodes of peer sessions that expired
+    meanwhile (under load the fixture's 4 s sessions expired while the command parsed a
+    10,000-step playbook in this process): those say nothing of what the command did."""
+    live = {int(client.client_id[0]) for client in shard.sessions.values()
+            if client.connected and client.client_id}
+    kept = {path: entry for path, entry in before.items()
+            if entry[1] == 0 or entry[1] in live or path in after}
+    return after == kept
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.group}: {c.name}" for c in CASES])
@@ -352,4 +365,5 @@ def test_hostile_input_is_refused_or_harmless(
     # markup shown as text, never read: wherever "boom" arrives, its tags arrive with it
     assert shown.count("boom") == shown.count("[bold red]boom[/]"), shown[-2000:]
     assert not world.canary.exists(), "an injected command ran"
-    assert _tree(zk) == before, "ZooKeeper changed"
+    after = _tree(zk)
+    assert _unchanged_but_expired(before, after, v1_shard), ("ZooKeeper changed", before, after)
