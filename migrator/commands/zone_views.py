@@ -28,7 +28,7 @@ def zone_replication(inventory: Any, zone: str, session: Any = None) -> dict[str
 
     with _session_of(inventory, session) as remote:
         try:
-            result = remote.run(zone, status_command(inventory))
+            result = remote.run(zone, status_command(inventory), reads_only=True)
             if not result.ok:
                 return {}
             return replication_of(parse_status(result.text, inventory.shard))

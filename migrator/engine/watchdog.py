@@ -188,7 +188,8 @@ class ReplicationMonitor:
     def sample(self) -> bool | None:
         """One verdict: True synced, False not, None when it could not be read."""
         try:
-            result = self.remote.run(self.sync, status_command(self.remote.inventory))
+            result = self.remote.run(self.sync, status_command(self.remote.inventory),
+                                     reads_only=True)
             if not result.ok:
                 return None
             verdict = replication_verdict(parse_status(result.text, self.shard),

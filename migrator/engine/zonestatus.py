@@ -57,7 +57,8 @@ class ZoneStatusSampler(ReplicationMonitor):
     def read(self) -> StatusSample | None:
         zone = self.where() or self.primary
         try:
-            result = self.remote.run(zone, status_command(self.remote.inventory))
+            result = self.remote.run(zone, status_command(self.remote.inventory),
+                                     reads_only=True)
             if not result.ok:
                 return None
             return sample_of(parse_status(result.text, self.shard))
