@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -166,3 +167,24 @@ def silent_port() -> Iterator[int]:
         listener.bind(("127.0.0.24", 0))
         listener.listen(8)
         yield int(listener.getsockname()[1])
+
+
+def cut_off_once(counter: Path) -> str:
+    """Shell text that appends to ``counter`` and, on its first run only, waits to be cut
+    off; a later run answers at once."""
+    return (f'echo x >> {counter}; [ "$(wc -l < {counter})" -ge 2 ] || sleep 20; '
+            "echo answered")
+
+
+def drop_as_runs_start(sshd: SshServer, counter: Path, runs: int) -> threading.Thread:
+    """Drop the server's connections as each of the command's first ``runs`` runs has
+    written its line to ``counter`` (and only then: never before a run began)."""
+    def drop() -> None:
+        for run in range(1, runs + 1):
+            until(lambda run=run: counter.exists() and counter.read_text() == "x\n" * run,
+                  10, f"the command's run {run} starting")
+            sshd.drop_connections()
+
+    thread = threading.Thread(target=drop, daemon=True)
+    thread.start()
+    return thread

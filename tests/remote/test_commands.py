@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,7 @@ from migrator.inventory.values import CommandTemplate, validate_zone_id
 from migrator.remote.errors import ConnectionDropped, RemoteCommandTimeout, ZoneUnreachable
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.sshd import SshServer
-from tests.remote.conftest import own_sshd, write_inventory
+from tests.remote.conftest import cut_off_once, drop_as_runs_start, own_sshd, write_inventory
 from tests.waiting import line_in, until
 
 NASTY = [
@@ -113,35 +112,14 @@ def test_dropped_connection_is_reestablished(session: RemoteSession, sshd: SshSe
     assert session.connection("z1").connects == 2
 
 
-def _cut_off_once(counter: Path) -> str:
-    """Shell text that appends to ``counter`` and, on its first run only, waits to be cut
-    off; a later run answers at once."""
-    return (f'echo x >> {counter}; [ "$(wc -l < {counter})" -ge 2 ] || sleep 20; '
-            "echo answered")
-
-
-def _drop_as_runs_start(sshd: SshServer, counter: Path, runs: int) -> threading.Thread:
-    """Drop the server's connections as each of the command's first ``runs`` runs has
-    written its line to ``counter`` (and only then: never before a run began)."""
-    def drop() -> None:
-        for run in range(1, runs + 1):
-            until(lambda run=run: counter.exists() and counter.read_text() == "x\n" * run,
-                  10, f"the command's run {run} starting")
-            sshd.drop_connections()
-
-    thread = threading.Thread(target=drop, daemon=True)
-    thread.start()
-    return thread
-
-
 @pytest.mark.sshd
 @own_sshd
 def test_a_read_whose_connection_drops_is_run_again_on_a_new_connection(
     session: RemoteSession, sshd: SshServer, tmp_path: Path
 ) -> None:
     counter = tmp_path / "runs"
-    dropper = _drop_as_runs_start(sshd, counter, 1)
-    result = session.run("z1", ["sh", "-c", _cut_off_once(counter)], timeout=15,
+    dropper = drop_as_runs_start(sshd, counter, 1)
+    result = session.run("z1", ["sh", "-c", cut_off_once(counter)], timeout=15,
                          reads_only=True)
     dropper.join(timeout=10)
     assert result.text == "answered\n"
@@ -159,7 +137,7 @@ def test_drop_during_a_command_is_reported_once_it_may_not_be_rerun(
     """A command is never run again (it may have taken effect); a read is, once."""
     counter = tmp_path / "runs"
     runs = 2 if reads_only else 1
-    dropper = _drop_as_runs_start(sshd, counter, runs)
+    dropper = drop_as_runs_start(sshd, counter, runs)
     with pytest.raises(ConnectionDropped) as caught:
         session.run("z1", ["sh", "-c", f"echo x >> {counter}; sleep 20"], timeout=15,
                     reads_only=reads_only)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,8 +11,7 @@ from migrator.inventory.load import load_inventory
 from migrator.remote.errors import ConnectionDropped
 from migrator.remote.session import RemoteSession
 from migrator.sandbox.sshd import SshServer
-from tests.remote.conftest import write_inventory
-from tests.waiting import until
+from tests.remote.conftest import cut_off_once, drop_as_runs_start, write_inventory
 
 pytestmark = pytest.mark.sshd
 
@@ -128,28 +126,16 @@ def test_a_read_behind_a_jump_whose_connection_drops_is_run_again(
         known_hosts=_known(tmp_path, zone, jump), identity=client_key,
     )
     counter = tmp_path / "runs"
-    script = (f'echo x >> {counter}; [ "$(wc -l < {counter})" -ge 2 ] || sleep 20; '
-              "echo answered")
-
-    def drop_the_jump_once(runs: str) -> threading.Thread:
-        def drop() -> None:
-            until(lambda: counter.exists() and counter.read_text() == runs, 10,
-                  "the command starting in the zone")
-            jump.drop_connections()
-
-        thread = threading.Thread(target=drop, daemon=True)
-        thread.start()
-        return thread
-
     with RemoteSession(load_inventory(path), use_agent=False) as session:
-        dropper = drop_the_jump_once("x\n")
-        result = session.run("z1", ["sh", "-c", script], timeout=15, reads_only=True)
+        dropper = drop_as_runs_start(jump, counter, 1)
+        result = session.run("z1", ["sh", "-c", cut_off_once(counter)], timeout=15,
+                             reads_only=True)
         dropper.join(timeout=10)
         assert result.text == "answered\n"
         assert result.rerun_after is not None
         counter.unlink()
-        dropper = drop_the_jump_once("x\n")
+        dropper = drop_as_runs_start(jump, counter, 1)
         with pytest.raises(ConnectionDropped):
-            session.run("z1", ["sh", "-c", script], timeout=15)
+            session.run("z1", ["sh", "-c", cut_off_once(counter)], timeout=15)
         dropper.join(timeout=10)
     assert counter.read_text() == "x\n"  # not a read: cut off, reported, not run again
