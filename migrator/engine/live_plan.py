@@ -266,6 +266,21 @@ def step_zone(ctx: EngineContext, step: Step) -> str | None:
     return ctx.zone(ref) if isinstance(ref, str) and ref != "morays" else None
 
 
+def zones_in_flight(ctx: EngineContext, loaded: LoadedPlaybook,
+                    status_of: Callable[[str], str]) -> set[str]:
+    """The zones of the steps a stopped run left acting or verifying (``status_of``: a
+    step's status in the journal): what the last run set going there may still be at
+    work (a headnode's reprovision job), so a resumed run counts them as its own from
+    the start, before it reaches those steps."""
+    zones: set[str] = set()
+    for step in loaded.playbook.steps:
+        if status_of(step.id) in ("acting", "verifying"):
+            zone = step_zone(ctx, step)
+            if zone is not None:
+                zones.add(zone)
+    return zones
+
+
 def reprovision_lengths(journal: Journal | None, kind: str,
                         loaded: LoadedPlaybook) -> list[float]:
     """How long the journal's run of ``kind`` took over its finished reprovisions (their

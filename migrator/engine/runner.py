@@ -71,7 +71,13 @@ from migrator.engine.journal import (
     Journal,
 )
 from migrator.engine.journal_store import JournalStore, capture_shard
-from migrator.engine.live_plan import LivePlanner, action_view, reprovision_lengths, step_zone
+from migrator.engine.live_plan import (
+    LivePlanner,
+    action_view,
+    reprovision_lengths,
+    step_zone,
+    zones_in_flight,
+)
 from migrator.engine.observe import QUERIES, evaluate_done, look_at_once, run_check
 from migrator.engine.outage import learnt_reprovision, timing_of
 from migrator.engine.planner import Plan
@@ -302,6 +308,10 @@ class Runner:
                 announce(self.console, plan)
                 self._ask_once_for_the_whole(plan)
             self.record.ensure(plan.original, self.loaded, snapshot)
+            # a zone a stopped run's action may still be taking down (a headnode's job)
+            # is not the watchdog's to alarm on while the steps before it are judged
+            self._acted_zones |= zones_in_flight(
+                ctx, self.loaded, lambda step_id: self.record.step(step_id).status)
             if dog is not None:
                 # it judges from here on, as when it was armed here: what its watches told
                 # meanwhile is judged on a snapshot read now, before the first step acts
